@@ -1,0 +1,45 @@
+/**
+ * A guest: its memory (the node with its zones and page map), the layout of its
+ * physical memory, its vCPUs, and the simulation it lives in.
+ */
+import { type Sim, createSim } from '../sim/clock.js';
+import { type Rng, createRng, rngFork } from '../sim/rng.js';
+import { createMemMap } from './mm/memmap.js';
+import { type PgData, createPgData } from './mm/mmzone.js';
+import { type MemLayout, memLayout } from './mm/layout.js';
+import { type BootParams, DEFAULT_BOOT, bootMemory } from './mm/boot.js';
+
+export type GuestConfig = {
+  /** Guest RAM in bytes (a multiple of 4 MiB, at least 64 MiB). */
+  memoryBytes: number;
+  /** Virtual CPUs (each has per-cpu page lists). */
+  vcpus: number;
+  /** Seed of every random choice. */
+  seed: number;
+  /** Boot options (KASLR, kernel image size, min_free_kbytes, THP). */
+  boot: BootParams;
+};
+
+export type Guest = {
+  config: GuestConfig;
+  sim: Sim;
+  /** The guest's random stream (boot, workloads). */
+  rng: Rng;
+  layout: MemLayout;
+  pgdat: PgData;
+};
+
+export function defaultGuestConfig(overrides: Partial<GuestConfig> = {}): GuestConfig {
+  return { memoryBytes: 1024 * 1024 * 1024, vcpus: 1, seed: 1, boot: { ...DEFAULT_BOOT }, ...overrides };
+}
+
+/** Creates and boots a guest. */
+export function createGuest(config: GuestConfig, sim: Sim = createSim()): Guest {
+  if (!Number.isInteger(config.vcpus) || config.vcpus < 1 || config.vcpus > 256) throw new RangeError('vcpus must be a whole number from 1 to 256');
+  const layout = memLayout(config.memoryBytes);
+  const rng = createRng(config.seed);
+  const map = createMemMap(layout.nrPages);
+  const pgdat = createPgData(map, config.vcpus);
+  bootMemory(pgdat, layout, config.boot, rngFork(rng));
+  return { config, sim, rng, layout, pgdat };
+}

@@ -1,0 +1,718 @@
+/**
+ * The buddy allocator (mm/page_alloc.c, Linux 6.1 semantics).
+ *
+ * Free memory is kept in power-of-two blocks of order 0..MAX_ORDER-1 on per-zone,
+ * per-order, per-migratetype free lists. Allocation takes the smallest block of the
+ * wanted migratetype that fits and splits it (expand); freeing merges a block with
+ * its buddy for as long as the buddy is free and of the same order (__free_one_page).
+ * When the wanted migratetype has nothing, the allocator falls back to other types in
+ * the kernel's order, and may steal the whole pageblock (__rmqueue_fallback,
+ * steal_suitable_fallback) — the mechanism by which unmovable allocations pollute
+ * movable pageblocks. Orders up to PAGE_ALLOC_COSTLY_ORDER, and the THP order, go
+ * through per-cpu lists first.
+ *
+ * Allocation failure is a normal result: allocPages returns NO_PAGE. Reclaim and
+ * compaction plug into the slow path through pgdat.slowpath.
+ *
+ * Free-list membership: a free block is represented by its head page only
+ * (PageType.buddy, order = block order, mapping = the migratetype of the list it is
+ * on, which can differ from its pageblock's type after a single-page steal). Its
+ * other pages have Owner.free and no page type.
+ */
+import {
+  type MemMap, NO_PAGE, MAX_ORDER, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, MIGRATE_TYPES, MIGRATE_PCPTYPES,
+  PAGE_ALLOC_COSTLY_ORDER, MigrateType, PageType, Owner, PG,
+  listAdd, listAddTail, listDel, listFirst, listLast, listEmpty,
+  getPageblockMigratetype, setPageblockMigratetype,
+} from './memmap.js';
+import {
+  type PgData, type Zone, type PerCpuPages, ZoneType, Wmark, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS,
+  freeListHead, wmarkPages, zoneEndPfn,
+} from './mmzone.js';
+import {
+  ALLOC_WMARK_LOW, ALLOC_WMARK_MIN, ALLOC_WMARK_MASK, ALLOC_NO_WATERMARKS, ALLOC_HARDER, ALLOC_HIGH, ALLOC_OOM,
+  ALLOC_NOFRAGMENT, ALLOC_KSWAPD, ALLOC_CPUSET,
+  __GFP_HIGH, __GFP_KSWAPD_RECLAIM, __GFP_ATOMIC, __GFP_NOMEMALLOC, __GFP_COMP,
+  gfpMigratetype, gfpZone,
+} from './gfp.js';
+import { ZoneStat, NumaStat, NodeStat, VmEvent } from './vmstat_items.js';
+
+/**
+ * fallbacks[]: the order in which other migratetypes are tried when the wanted one
+ * has no free pages (6.1, without CMA). Indexed [start_mt * 2 + i].
+ */
+const FALLBACKS = new Int8Array([
+  /* UNMOVABLE   */ MigrateType.reclaimable, MigrateType.movable,
+  /* MOVABLE     */ MigrateType.reclaimable, MigrateType.unmovable,
+  /* RECLAIMABLE */ MigrateType.unmovable, MigrateType.movable,
+]);
+
+/** The zone a memmap PFN belongs to (page_zone). */
+export function pfnZone(pgdat: PgData, pfn: number): Zone {
+  const zones = pgdat.zones;
+  for (let i = zones.length - 1; i > 0; i--) {
+    const z = zones[i]!;
+    if (pfn >= z.zoneStartPfn && z.spannedPages > 0) return z;
+  }
+  return zones[0]!;
+}
+
+// ---------------------------------------------------------------------------------
+// Free lists
+
+function setBuddyOrder(map: MemMap, pfn: number, order: number, mt: number): void {
+  map.pageType[pfn] = PageType.buddy;
+  map.order[pfn] = order;
+  map.mapping[pfn] = mt;
+}
+
+/** add_to_free_list() / add_to_free_list_tail(). */
+function addToFreeList(map: MemMap, zone: Zone, pfn: number, order: number, mt: number, tail: boolean): void {
+  setBuddyOrder(map, pfn, order, mt);
+  const head = freeListHead(zone, order, mt);
+  if (tail) listAddTail(map, pfn, head);
+  else listAdd(map, pfn, head);
+  zone.nrFreeMt[order * MIGRATE_TYPES + mt]!++;
+  zone.nrFree[order]!++;
+}
+
+/** del_page_from_free_list(): also clears PageBuddy and PageReported. */
+function delPageFromFreeList(map: MemMap, zone: Zone, pfn: number, order: number): void {
+  const mt = map.mapping[pfn]!;
+  listDel(map, pfn);
+  map.pageType[pfn] = PageType.none;
+  map.flags[pfn] = map.flags[pfn]! & ~PG.reported;
+  zone.nrFreeMt[order * MIGRATE_TYPES + mt]!--;
+  zone.nrFree[order]!--;
+}
+
+/** move_to_free_list(): onto the tail of another migratetype's list. */
+function moveToFreeList(map: MemMap, zone: Zone, pfn: number, order: number, mt: number): void {
+  const old = map.mapping[pfn]!;
+  listDel(map, pfn);
+  listAddTail(map, pfn, freeListHead(zone, order, mt));
+  map.mapping[pfn] = mt;
+  zone.nrFreeMt[order * MIGRATE_TYPES + old]!--;
+  zone.nrFreeMt[order * MIGRATE_TYPES + mt]!++;
+}
+
+function modZoneFreepageState(zone: Zone, nr: number): void {
+  zone.vmStat[ZoneStat.nr_free_pages] = zone.vmStat[ZoneStat.nr_free_pages]! + nr;
+}
+
+/**
+ * expand(): the block at pfn of order `high` was taken for an allocation of order
+ * `low`; give the upper halves back as free blocks of decreasing order.
+ */
+function expand(map: MemMap, zone: Zone, pfn: number, low: number, high: number, mt: number): void {
+  let size = 1 << high;
+  while (high > low) {
+    high--;
+    size >>= 1;
+    addToFreeList(map, zone, pfn + size, high, mt, false);
+  }
+}
+
+/** __rmqueue_smallest(): the smallest free block of exactly this migratetype. */
+function rmqueueSmallest(map: MemMap, zone: Zone, order: number, mt: number): number {
+  for (let o = order; o < MAX_ORDER; o++) {
+    const pfn = listFirst(map, freeListHead(zone, o, mt));
+    if (pfn === NO_PAGE) continue;
+    delPageFromFreeList(map, zone, pfn, o);
+    expand(map, zone, pfn, order, o, mt);
+    return pfn;
+  }
+  return NO_PAGE;
+}
+
+/** can_steal_fallback(). */
+function canStealFallback(order: number, startMt: number): boolean {
+  if (order >= PAGEBLOCK_ORDER) return true;
+  return order >= PAGEBLOCK_ORDER / 2 || startMt === MigrateType.reclaimable || startMt === MigrateType.unmovable;
+}
+
+/** Scratch results of findSuitableFallback / moveFreepagesBlock (hot path: no allocation). */
+const scratch = { canSteal: false, movablePages: 0 };
+
+/**
+ * find_suitable_fallback(): the first migratetype in fallback order with a free block
+ * of this order; sets scratch.canSteal.
+ */
+export function findSuitableFallback(zone: Zone, order: number, mt: number, onlyStealable: boolean): number {
+  if (zone.nrFree[order] === 0) return -1;
+  scratch.canSteal = false;
+  for (let i = 0; i < 2; i++) {
+    const fmt = FALLBACKS[mt * 2 + i]!;
+    if (zone.nrFreeMt[order * MIGRATE_TYPES + fmt] === 0) continue;
+    if (canStealFallback(order, mt)) scratch.canSteal = true;
+    if (!onlyStealable) return fmt;
+    if (scratch.canSteal) return fmt;
+  }
+  return -1;
+}
+
+/**
+ * move_freepages_block(): move every free block in pfn's pageblock to mt's lists.
+ * Returns the number of free pages moved (0 if the block crosses the zone boundary)
+ * and leaves in scratch.movablePages the pages in use that are movable (LRU or
+ * non-LRU movable).
+ */
+export function moveFreepagesBlock(pgdat: PgData, zone: Zone, pfn: number, mt: number): number {
+  const map = pgdat.map;
+  const start = pfn & ~(PAGEBLOCK_NR_PAGES - 1);
+  const end = start + PAGEBLOCK_NR_PAGES;
+  scratch.movablePages = 0;
+  if (start < zone.zoneStartPfn || end > zoneEndPfn(zone)) return 0;
+  let moved = 0;
+  for (let p = start; p < end;) {
+    if (map.pageType[p] === PageType.buddy) {
+      const o = map.order[p]!;
+      moveToFreeList(map, zone, p, o, mt);
+      p += 1 << o;
+      moved += 1 << o;
+      continue;
+    }
+    if ((map.flags[p]! & PG.lru) !== 0 || pgdat.nonLruMovable[map.owner[p]!] === 1) scratch.movablePages++;
+    p++;
+  }
+  return moved;
+}
+
+/** change_pageblock_range(): set every pageblock of a >= pageblock_order block. */
+function changePageblockRange(map: MemMap, pfn: number, order: number, mt: number): void {
+  let n = 1 << (order - PAGEBLOCK_ORDER);
+  while (n--) {
+    setPageblockMigratetype(map, pfn, mt);
+    pfn += PAGEBLOCK_NR_PAGES;
+  }
+}
+
+/** boost_watermark(). */
+function boostWatermark(pgdat: PgData, zone: Zone): boolean {
+  if (!pgdat.watermarkBoostFactor) return false;
+  if (PAGEBLOCK_NR_PAGES * 4 > zone.managedPages) return false;
+  let maxBoost = Math.floor((zone.watermark[Wmark.high]! * pgdat.watermarkBoostFactor) / 10000);
+  if (!maxBoost) return false;
+  maxBoost = Math.max(PAGEBLOCK_NR_PAGES, maxBoost);
+  zone.watermarkBoost = Math.min(zone.watermarkBoost + PAGEBLOCK_NR_PAGES, maxBoost);
+  return true;
+}
+
+/**
+ * steal_suitable_fallback(): take the free block at pfn for startMt. A block of at
+ * least pageblock order changes type outright; otherwise, if stealing is allowed, all
+ * free pages of the pageblock move to startMt's lists, and the pageblock changes type
+ * when at least half of it is free or already of a compatible kind.
+ */
+function stealSuitableFallback(pgdat: PgData, zone: Zone, pfn: number, allocFlags: number, startMt: number, wholeBlock: boolean): void {
+  const map = pgdat.map;
+  const currentOrder = map.order[pfn]!;
+  const oldBlockType = getPageblockMigratetype(map, pfn);
+  if (oldBlockType === MigrateType.highatomic) {
+    moveToFreeList(map, zone, pfn, currentOrder, startMt);
+    return;
+  }
+  if (currentOrder >= PAGEBLOCK_ORDER) {
+    changePageblockRange(map, pfn, currentOrder, startMt);
+    moveToFreeList(map, zone, pfn, currentOrder, startMt);
+    return;
+  }
+  if (boostWatermark(pgdat, zone) && (allocFlags & ALLOC_KSWAPD)) zone.boostedWatermark = true;
+  if (!wholeBlock) {
+    moveToFreeList(map, zone, pfn, currentOrder, startMt);
+    return;
+  }
+  const freePages = moveFreepagesBlock(pgdat, zone, pfn, startMt);
+  if (!freePages) {
+    moveToFreeList(map, zone, pfn, currentOrder, startMt);
+    return;
+  }
+  let alikePages: number;
+  if (startMt === MigrateType.movable) {
+    alikePages = scratch.movablePages;
+  } else if (oldBlockType === MigrateType.movable) {
+    alikePages = PAGEBLOCK_NR_PAGES - (freePages + scratch.movablePages);
+  } else {
+    alikePages = 0;
+  }
+  if (freePages + alikePages >= PAGEBLOCK_NR_PAGES >> 1) setPageblockMigratetype(map, pfn, startMt);
+}
+
+/**
+ * __rmqueue_fallback(): find the largest free block of another migratetype and steal
+ * it (or, for movable allocations that may not steal the whole block, the smallest).
+ * Returns true when a block was moved to startMt's free lists.
+ */
+function rmqueueFallback(pgdat: PgData, zone: Zone, order: number, startMt: number, allocFlags: number): boolean {
+  let minOrder = order;
+  if (order < PAGEBLOCK_ORDER && (allocFlags & ALLOC_NOFRAGMENT)) minOrder = PAGEBLOCK_ORDER;
+  let currentOrder = MAX_ORDER - 1;
+  let fmt = -1;
+  for (; currentOrder >= minOrder; currentOrder--) {
+    fmt = findSuitableFallback(zone, currentOrder, startMt, false);
+    if (fmt === -1) continue;
+    if (!scratch.canSteal && startMt === MigrateType.movable && currentOrder > order) {
+      // find_smallest: splitting the smallest block of another type fragments less.
+      for (currentOrder = order; currentOrder < MAX_ORDER; currentOrder++) {
+        fmt = findSuitableFallback(zone, currentOrder, startMt, false);
+        if (fmt !== -1) break;
+      }
+    }
+    const pfn = listFirst(pgdat.map, freeListHead(zone, currentOrder, fmt));
+    pgdat.extfragEvents++;
+    stealSuitableFallback(pgdat, zone, pfn, allocFlags, startMt, scratch.canSteal);
+    return true;
+  }
+  return false;
+}
+
+/** __rmqueue(). */
+function rmqueueBlock(pgdat: PgData, zone: Zone, order: number, mt: number, allocFlags: number): number {
+  for (;;) {
+    const pfn = rmqueueSmallest(pgdat.map, zone, order, mt);
+    if (pfn !== NO_PAGE) return pfn;
+    if (!rmqueueFallback(pgdat, zone, order, mt, allocFlags)) return NO_PAGE;
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Per-cpu lists
+
+/** pcp_allowed_order(): orders up to PAGE_ALLOC_COSTLY_ORDER, and the THP order. */
+export function pcpAllowedOrder(order: number): boolean {
+  return order <= PAGE_ALLOC_COSTLY_ORDER || order === PAGEBLOCK_ORDER;
+}
+
+/** order_to_pindex(). */
+function orderToPindex(mt: number, order: number): number {
+  return order > PAGE_ALLOC_COSTLY_ORDER ? NR_LOWORDER_PCP_LISTS : MIGRATE_PCPTYPES * order + mt;
+}
+
+/** pindex_to_order(). */
+function pindexToOrder(pindex: number): number {
+  return pindex >= NR_LOWORDER_PCP_LISTS ? PAGEBLOCK_ORDER : Math.floor(pindex / MIGRATE_PCPTYPES);
+}
+
+function setOwnerRange(map: MemMap, pfn: number, order: number, owner: number): void {
+  const end = pfn + (1 << order);
+  for (let p = pfn; p < end; p++) map.owner[p] = owner;
+}
+
+/**
+ * rmqueue_bulk(): take `count` blocks of `order` from the buddy onto a pcp list (at
+ * the tail, so they are handed out in physical order).
+ */
+function rmqueueBulk(pgdat: PgData, zone: Zone, order: number, count: number, list: number, mt: number, allocFlags: number): number {
+  const map = pgdat.map;
+  let i = 0;
+  for (; i < count; i++) {
+    const pfn = rmqueueBlock(pgdat, zone, order, mt, allocFlags);
+    if (pfn === NO_PAGE) break;
+    // get_pcppage_migratetype: the pageblock's type at the time the page entered the list
+    map.mapping[pfn] = getPageblockMigratetype(map, pfn);
+    map.order[pfn] = order;
+    setOwnerRange(map, pfn, order, Owner.pcp);
+    listAddTail(map, pfn, list);
+  }
+  modZoneFreepageState(zone, -(i << order));
+  return i;
+}
+
+/** rmqueue_pcplist(). */
+function rmqueuePcplist(pgdat: PgData, zone: Zone, order: number, mt: number, allocFlags: number): number {
+  const map = pgdat.map;
+  const pcp = zone.pcp[pgdat.cpu]!;
+  pcp.freeFactor >>= 1;
+  const list = pcp.listBase + orderToPindex(mt, order);
+  if (listEmpty(map, list)) {
+    let batch = pcp.batch;
+    if (batch > 1) batch = Math.max(batch >> order, 2);
+    const got = rmqueueBulk(pgdat, zone, order, batch, list, mt, allocFlags);
+    pcp.count += got << order;
+    if (!got) return NO_PAGE;
+  }
+  const pfn = listFirst(map, list);
+  listDel(map, pfn);
+  pcp.count -= 1 << order;
+  return pfn;
+}
+
+/**
+ * free_pcppages_bulk(): return `count` base pages from the pcp lists to the buddy,
+ * round-robin over the lists starting at pindex, oldest (tail) pages first.
+ */
+function freePcppagesBulk(pgdat: PgData, zone: Zone, count: number, pcp: PerCpuPages, pindex: number): void {
+  const map = pgdat.map;
+  count = Math.min(pcp.count, count);
+  while (count > 0) {
+    let list: number;
+    do {
+      pindex++;
+      if (pindex >= NR_PCP_LISTS) pindex = 0;
+      list = pcp.listBase + pindex;
+    } while (listEmpty(map, list));
+    const order = pindexToOrder(pindex);
+    const nrPages = 1 << order;
+    do {
+      const pfn = listLast(map, list);
+      const mt = map.mapping[pfn]!;
+      listDel(map, pfn);
+      count -= nrPages;
+      pcp.count -= nrPages;
+      freeOneBlock(pgdat, zone, pfn, order, mt, false);
+    } while (count > 0 && !listEmpty(map, list));
+  }
+}
+
+/** nr_pcp_free(). */
+function nrPcpFree(pcp: PerCpuPages, high: number, batch: number, freeHigh: boolean): number {
+  if (freeHigh) return pcp.count;
+  if (high < batch) return 1;
+  const minNrFree = batch;
+  const maxNrFree = high - batch;
+  batch <<= pcp.freeFactor;
+  if (batch < maxNrFree) pcp.freeFactor++;
+  return Math.min(Math.max(batch, minNrFree), maxNrFree);
+}
+
+/** free_unref_page_commit(). */
+function freeUnrefPageCommit(pgdat: PgData, zone: Zone, pcp: PerCpuPages, pfn: number, mt: number, order: number): void {
+  const map = pgdat.map;
+  const pindex = orderToPindex(mt, order);
+  listAdd(map, pfn, pcp.listBase + pindex);
+  pcp.count += 1 << order;
+  const freeHigh = pcp.freeFactor > 0 && order > 0 && order <= PAGE_ALLOC_COSTLY_ORDER;
+  const high = freeHigh ? 0 : pcp.high;
+  if (pcp.count >= high) {
+    freePcppagesBulk(pgdat, zone, nrPcpFree(pcp, high, pcp.batch, freeHigh), pcp, pindex);
+  }
+}
+
+/** drain_pages_zone() for every cpu: empty the pcp lists of a zone (or all zones). */
+export function drainAllPages(pgdat: PgData, zone: Zone | null): void {
+  for (const z of pgdat.zones) {
+    if (zone && z !== zone) continue;
+    for (const pcp of z.pcp) if (pcp.count) freePcppagesBulk(pgdat, z, pcp.count, pcp, 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Freeing
+
+/** The PFN of the buddy of the block at pfn of this order (__find_buddy_pfn). */
+export function findBuddyPfn(pfn: number, order: number): number {
+  return pfn ^ (1 << order);
+}
+
+/** page_is_buddy(): the buddy is a free block of exactly this order in the same zone. */
+function pageIsBuddy(map: MemMap, zone: Zone, buddy: number, order: number): boolean {
+  return buddy >= zone.zoneStartPfn && buddy < zone.zoneStartPfn + zone.spannedPages &&
+    map.pageType[buddy] === PageType.buddy && map.order[buddy] === order;
+}
+
+/**
+ * buddy_merge_likely(): if the block's buddy at the next order up is free, put this
+ * block at the tail of its list so it is less likely to be allocated before the
+ * buddy frees and the two can merge.
+ */
+function buddyMergeLikely(map: MemMap, zone: Zone, pfn: number, buddyPfn: number, order: number): boolean {
+  if (order >= MAX_ORDER - 2) return false;
+  const combined = buddyPfn & pfn;
+  const higherBuddy = combined ^ (1 << (order + 1));
+  return pageIsBuddy(map, zone, higherBuddy, order + 1);
+}
+
+/**
+ * __free_one_page(): merge the block with its buddies and put the result on a free
+ * list. `tail` is FPI_TO_TAIL (boot, page reporting); otherwise the tail is chosen by
+ * buddy_merge_likely. Owners of the block's pages become Owner.free.
+ */
+function freeOneBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, mt: number, tail: boolean): void {
+  const map = pgdat.map;
+  setOwnerRange(map, pfn, order, Owner.free);
+  modZoneFreepageState(zone, 1 << order);
+  let buddy = 0;
+  while (order < MAX_ORDER - 1) {
+    buddy = findBuddyPfn(pfn, order);
+    if (!pageIsBuddy(map, zone, buddy, order)) break;
+    if (order >= PAGEBLOCK_ORDER) {
+      // Do not merge across pageblocks of incompatible types (isolate/highatomic).
+      const bmt = getPageblockMigratetype(map, buddy);
+      if (bmt !== mt && (bmt === MigrateType.isolate || mt === MigrateType.isolate ||
+        bmt === MigrateType.highatomic || mt === MigrateType.highatomic)) break;
+    }
+    delPageFromFreeList(map, zone, buddy, order);
+    pfn &= buddy;
+    order++;
+  }
+  let toTail = tail;
+  if (!toTail && order < MAX_ORDER - 1) toTail = buddyMergeLikely(map, zone, pfn, buddy, order);
+  addToFreeList(map, zone, pfn, order, mt, toTail);
+}
+
+/** Clears allocation state of a block being freed (free_pages_prepare). */
+function freePagesPrepare(pgdat: PgData, pfn: number, order: number): void {
+  const map = pgdat.map;
+  const owner = map.owner[pfn]!;
+  const n = 1 << order;
+  accountOwner(pgdat, owner, -n);
+  const end = pfn + n;
+  for (let p = pfn; p < end; p++) {
+    map.flags[p] = 0;
+    map.refcount[p] = 0;
+    map.mapping[p] = 0;
+    map.order[p] = 0;
+    map.pageType[p] = PageType.none;
+  }
+  pgdat.events[VmEvent.pgfree] = pgdat.events[VmEvent.pgfree]! + n;
+}
+
+/**
+ * __free_pages(): give a block back. Small orders go to this cpu's pcp list; larger
+ * ones straight to the buddy. The caller must pass the order it allocated.
+ */
+export function freePages(pgdat: PgData, pfn: number, order: number): void {
+  const map = pgdat.map;
+  const zone = pfnZone(pgdat, pfn);
+  freePagesPrepare(pgdat, pfn, order);
+  const mt = getPageblockMigratetype(map, pfn);
+  if (pcpAllowedOrder(order)) {
+    let pcpMt: number = mt;
+    if (mt >= MIGRATE_PCPTYPES) {
+      if (mt === MigrateType.isolate) {
+        freeOneBlock(pgdat, zone, pfn, order, mt, false);
+        return;
+      }
+      pcpMt = MigrateType.movable;
+    }
+    map.order[pfn] = order;
+    map.mapping[pfn] = mt;
+    setOwnerRange(map, pfn, order, Owner.pcp);
+    freeUnrefPageCommit(pgdat, zone, zone.pcp[pgdat.cpu]!, pfn, pcpMt, order);
+    return;
+  }
+  freeOneBlock(pgdat, zone, pfn, order, mt, false);
+}
+
+/**
+ * __free_pages_core() as called by memblock_free_all() at boot: hand a block of
+ * never-allocated memory to the buddy (to the tail of its list), growing managed pages.
+ */
+export function freeBootBlock(pgdat: PgData, pfn: number, order: number): void {
+  const zone = pfnZone(pgdat, pfn);
+  const n = 1 << order;
+  zone.managedPages += n;
+  pgdat.ownerPages[Owner.reserved] = pgdat.ownerPages[Owner.reserved]! - n;
+  const map = pgdat.map;
+  const end = pfn + n;
+  for (let p = pfn; p < end; p++) { map.flags[p] = 0; map.refcount[p] = 0; }
+  pgdat.events[VmEvent.pgfree] = pgdat.events[VmEvent.pgfree]! + n;
+  freeOneBlock(pgdat, zone, pfn, order, getPageblockMigratetype(map, pfn), true);
+}
+
+// ---------------------------------------------------------------------------------
+// Allocating
+
+/** Adds n pages to the counters that follow an owner (slab, stacks, page tables, ...). */
+export function accountOwner(pgdat: PgData, owner: number, n: number): void {
+  pgdat.ownerPages[owner] = pgdat.ownerPages[owner]! + n;
+  const ns = pgdat.nodeStat;
+  switch (owner) {
+    case Owner.slabReclaimable: ns[NodeStat.nr_slab_reclaimable] = ns[NodeStat.nr_slab_reclaimable]! + n; break;
+    case Owner.slabUnreclaimable: ns[NodeStat.nr_slab_unreclaimable] = ns[NodeStat.nr_slab_unreclaimable]! + n; break;
+    // nr_kernel_stack is kept in KiB, as in the kernel.
+    case Owner.kernelStack: ns[NodeStat.nr_kernel_stack] = ns[NodeStat.nr_kernel_stack]! + n * 4; break;
+    case Owner.pageTable: ns[NodeStat.nr_page_table_pages] = ns[NodeStat.nr_page_table_pages]! + n; break;
+    case Owner.anon: ns[NodeStat.nr_anon_pages] = ns[NodeStat.nr_anon_pages]! + n; break;
+    case Owner.file: ns[NodeStat.nr_file_pages] = ns[NodeStat.nr_file_pages]! + n; break;
+    case Owner.shmem:
+      ns[NodeStat.nr_shmem] = ns[NodeStat.nr_shmem]! + n;
+      ns[NodeStat.nr_file_pages] = ns[NodeStat.nr_file_pages]! + n;
+      break;
+    default: break;
+  }
+}
+
+/** prep_new_page(): the block becomes the caller's. */
+function prepNewPage(pgdat: PgData, pfn: number, order: number, gfp: number, owner: number): void {
+  const map = pgdat.map;
+  const n = 1 << order;
+  const end = pfn + n;
+  for (let p = pfn; p < end; p++) {
+    map.owner[p] = owner;
+    map.flags[p] = 0;
+    map.pageType[p] = PageType.none;
+    map.order[p] = 0;
+    map.mapping[p] = 0;
+  }
+  map.refcount[pfn] = 1;
+  map.order[pfn] = order;
+  if (order > 0 && (gfp & __GFP_COMP)) {
+    map.flags[pfn] = PG.head;
+    for (let p = pfn + 1; p < end; p++) map.flags[p] = PG.tail;
+  }
+  accountOwner(pgdat, owner, n);
+}
+
+/** __zone_watermark_unusable_free(). */
+function zoneWatermarkUnusableFree(zone: Zone, order: number, allocFlags: number): number {
+  let unusable = (1 << order) - 1;
+  if (!(allocFlags & (ALLOC_HARDER | ALLOC_OOM))) unusable += zone.nrReservedHighatomic;
+  return unusable;
+}
+
+/** __zone_watermark_ok(). */
+export function zoneWatermarkOk(zone: Zone, order: number, mark: number, highestZoneidx: number, allocFlags: number, freePagesIn?: number): boolean {
+  const freePages = (freePagesIn ?? zone.vmStat[ZoneStat.nr_free_pages]!) - zoneWatermarkUnusableFree(zone, order, allocFlags);
+  let min = mark;
+  if (allocFlags & ALLOC_HIGH) min -= Math.floor(min / 2);
+  if (allocFlags & (ALLOC_HARDER | ALLOC_OOM)) {
+    min -= Math.floor(min / (allocFlags & ALLOC_OOM ? 2 : 4));
+  }
+  if (freePages <= min + zone.lowmemReserve[highestZoneidx]!) return false;
+  if (!order) return true;
+  for (let o = order; o < MAX_ORDER; o++) {
+    if (!zone.nrFree[o]) continue;
+    for (let mt = 0; mt < MIGRATE_PCPTYPES; mt++) if (zone.nrFreeMt[o * MIGRATE_TYPES + mt]) return true;
+    if ((allocFlags & ALLOC_HARDER) && zone.nrFreeMt[o * MIGRATE_TYPES + MigrateType.highatomic]) return true;
+  }
+  return false;
+}
+
+/** zone_watermark_fast(). */
+function zoneWatermarkFast(zone: Zone, order: number, mark: number, highestZoneidx: number, allocFlags: number): boolean {
+  const freePages = zone.vmStat[ZoneStat.nr_free_pages]!;
+  if (!order) {
+    let usable = freePages;
+    const reserved = zoneWatermarkUnusableFree(zone, 0, allocFlags);
+    usable -= Math.min(usable, reserved);
+    if (usable > mark + zone.lowmemReserve[highestZoneidx]!) return true;
+  }
+  return zoneWatermarkOk(zone, order, mark, highestZoneidx, allocFlags, freePages);
+}
+
+/** reserve_highatomic_pageblock(). */
+function reserveHighatomicPageblock(pgdat: PgData, zone: Zone, pfn: number): void {
+  const maxManaged = Math.floor(zone.managedPages / 100) + PAGEBLOCK_NR_PAGES;
+  if (zone.nrReservedHighatomic >= maxManaged) return;
+  const mt = getPageblockMigratetype(pgdat.map, pfn);
+  if (mt < MIGRATE_PCPTYPES) {
+    zone.nrReservedHighatomic += PAGEBLOCK_NR_PAGES;
+    setPageblockMigratetype(pgdat.map, pfn, MigrateType.highatomic);
+    moveFreepagesBlock(pgdat, zone, pfn, MigrateType.highatomic);
+  }
+}
+
+/** rmqueue(): one block from a zone, through the pcp lists when the order allows. */
+function rmqueue(pgdat: PgData, zone: Zone, order: number, allocFlags: number, mt: number): number {
+  let pfn: number;
+  if (pcpAllowedOrder(order)) {
+    pfn = rmqueuePcplist(pgdat, zone, order, mt, allocFlags);
+  } else {
+    pfn = NO_PAGE;
+    if (order > 0 && (allocFlags & ALLOC_HARDER)) pfn = rmqueueSmallest(pgdat.map, zone, order, MigrateType.highatomic);
+    if (pfn === NO_PAGE) pfn = rmqueueBlock(pgdat, zone, order, mt, allocFlags);
+    if (pfn !== NO_PAGE) modZoneFreepageState(zone, -(1 << order));
+  }
+  if (zone.boostedWatermark) {
+    zone.boostedWatermark = false;
+    if (pgdat.wakeupKswapd) pgdat.wakeupKswapd(pgdat, zone, 0);
+  }
+  return pfn;
+}
+
+const PGALLOC_EVENT = [VmEvent.pgalloc_dma, VmEvent.pgalloc_dma32, VmEvent.pgalloc_normal, VmEvent.pgalloc_movable, VmEvent.pgalloc_device];
+
+/**
+ * get_page_from_freelist(): walk the zonelist from the highest allowed zone down,
+ * taking the first zone whose watermark allows the allocation. With ALLOC_NOFRAGMENT
+ * (set when the preferred zone is Normal) a first pass refuses fallbacks that would
+ * split a pageblock of another type; if that finds nothing, the walk is repeated
+ * without it.
+ */
+export function getPageFromFreelist(pgdat: PgData, gfp: number, order: number, allocFlags: number, highestZoneidx: number, owner: number): number {
+  const mt = gfpMigratetype(gfp);
+  for (;;) {
+    for (let zi = highestZoneidx; zi >= 0; zi--) {
+      const zone = pgdat.zones[zi];
+      if (!zone || !zone.managedPages) continue;
+      if (!(allocFlags & ALLOC_NO_WATERMARKS)) {
+        const mark = wmarkPages(zone, allocFlags & ALLOC_WMARK_MASK);
+        if (!zoneWatermarkFast(zone, order, mark, highestZoneidx, allocFlags)) continue;
+      }
+      const pfn = rmqueue(pgdat, zone, order, allocFlags, mt);
+      if (pfn === NO_PAGE) continue;
+      prepNewPage(pgdat, pfn, order, gfp, owner);
+      const ev = pgdat.events;
+      const e = PGALLOC_EVENT[zi]!;
+      ev[e] = ev[e]! + (1 << order);
+      zone.numaStat[NumaStat.numa_hit]!++;
+      zone.numaStat[NumaStat.numa_local]!++;
+      if (order && (allocFlags & ALLOC_HARDER)) reserveHighatomicPageblock(pgdat, zone, pfn);
+      return pfn;
+    }
+    if (!(allocFlags & ALLOC_NOFRAGMENT)) return NO_PAGE;
+    allocFlags &= ~ALLOC_NOFRAGMENT;
+  }
+}
+
+/** alloc_flags_nofragment(): avoid fragmenting fallbacks when the preferred zone is Normal. */
+function allocFlagsNofragment(pgdat: PgData, highestZoneidx: number, gfp: number): number {
+  let flags = gfp & __GFP_KSWAPD_RECLAIM ? ALLOC_KSWAPD : 0;
+  const normal = pgdat.zones[ZoneType.normal];
+  if (highestZoneidx === ZoneType.normal && normal && normal.managedPages > 0) flags |= ALLOC_NOFRAGMENT;
+  return flags;
+}
+
+/** gfp_to_alloc_flags(). */
+export function gfpToAllocFlags(gfp: number): number {
+  let f = ALLOC_WMARK_MIN | ALLOC_CPUSET;
+  if (gfp & __GFP_HIGH) f |= ALLOC_HIGH;
+  if (gfp & __GFP_KSWAPD_RECLAIM) f |= ALLOC_KSWAPD;
+  if (gfp & __GFP_ATOMIC) {
+    if (!(gfp & __GFP_NOMEMALLOC)) f |= ALLOC_HARDER;
+    f &= ~ALLOC_CPUSET;
+  }
+  return f;
+}
+
+/** The highest zone index with memory at or below gfp's zone. */
+function highestUsableZone(pgdat: PgData, gfp: number): number {
+  let zi = gfpZone(gfp);
+  while (zi > 0 && !(pgdat.zones[zi]?.managedPages)) zi--;
+  return zi;
+}
+
+/**
+ * alloc_pages(): allocate a block of 2^order pages for `owner`. Returns its first
+ * PFN, or NO_PAGE when the allocation fails (a normal outcome, never an exception).
+ *
+ * Fast path: the low watermark. Slow path (__alloc_pages_slowpath): wake kswapd, retry
+ * at the min watermark with the caller's rights (__GFP_HIGH, __GFP_ATOMIC), then hand
+ * over to pgdat.slowpath (reclaim and compaction) when one is installed.
+ */
+export function allocPages(pgdat: PgData, gfp: number, order: number, owner: number): number {
+  if (order >= MAX_ORDER) return NO_PAGE;
+  const highest = highestUsableZone(pgdat, gfp);
+  let pfn = getPageFromFreelist(pgdat, gfp, order, ALLOC_WMARK_LOW | allocFlagsNofragment(pgdat, highest, gfp), highest, owner);
+  if (pfn !== NO_PAGE) return pfn;
+  // __alloc_pages_slowpath
+  if ((gfp & __GFP_KSWAPD_RECLAIM) && pgdat.wakeupKswapd) {
+    for (let zi = highest; zi >= 0; zi--) {
+      const z = pgdat.zones[zi];
+      if (z && z.managedPages) pgdat.wakeupKswapd(pgdat, z, order);
+    }
+  }
+  pfn = getPageFromFreelist(pgdat, gfp, order, gfpToAllocFlags(gfp), highest, owner);
+  if (pfn !== NO_PAGE) return pfn;
+  if (pgdat.slowpath) return pgdat.slowpath(pgdat, gfp, order, owner);
+  return NO_PAGE;
+}
+
+/** Free base pages of a zone including its pcp lists (what MemFree does not count). */
+export function zonePcpCount(zone: Zone): number {
+  let n = 0;
+  for (const p of zone.pcp) n += p.count;
+  return n;
+}
+
