@@ -6,11 +6,11 @@ import { type Sim, createSim } from '../sim/clock.js';
 import { type Rng, createRng, rngFork } from '../sim/rng.js';
 import { createMemMap } from './mm/memmap.js';
 import { type PgData, createPgData } from './mm/mmzone.js';
-import { type MemLayout, memLayout } from './mm/layout.js';
+import { type MemLayout, GuestConfigError, memLayout } from './mm/layout.js';
 import { type BootParams, DEFAULT_BOOT, bootMemory } from './mm/boot.js';
 
 export type GuestConfig = {
-  /** Guest RAM in bytes (a multiple of 4 MiB, at least 64 MiB). */
+  /** Guest RAM in bytes (a multiple of 4 MiB, at least 128 MiB). */
   memoryBytes: number;
   /** Virtual CPUs (each has per-cpu page lists). */
   vcpus: number;
@@ -35,7 +35,7 @@ export function defaultGuestConfig(overrides: Partial<GuestConfig> = {}): GuestC
 
 /** Creates and boots a guest. */
 export function createGuest(config: GuestConfig, sim: Sim = createSim()): Guest {
-  if (!Number.isInteger(config.vcpus) || config.vcpus < 1 || config.vcpus > 256) throw new RangeError('vcpus must be a whole number from 1 to 256');
+  if (!Number.isInteger(config.vcpus) || config.vcpus < 1 || config.vcpus > 256) throw new GuestConfigError('vcpus must be a whole number from 1 to 256');
   const layout = memLayout(config.memoryBytes);
   const rng = createRng(config.seed);
   const map = createMemMap(layout.nrPages);

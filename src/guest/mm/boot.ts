@@ -36,7 +36,7 @@ import {
   setPageblockMigratetype,
 } from './memmap.js';
 import { type PgData, type Zone, ZoneType, createZone, setupPerZoneWmarks, setupPerZoneLowmemReserve, setupPagesets, defaultMinFreeKbytes } from './mmzone.js';
-import { type MemLayout, physPfn, BIOS_TOP_RESERVED_PAGES, LOW_RAM_END_PFN, LOW_1MIB_PFN } from './layout.js';
+import { type MemLayout, GuestConfigError, physPfn, BIOS_TOP_RESERVED_PAGES, LOW_RAM_END_PFN, LOW_1MIB_PFN } from './layout.js';
 import { allocPages, freePages, freeBootBlock } from './page_alloc.js';
 import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, __GFP_RECLAIMABLE, __GFP_COMP } from './gfp.js';
 
@@ -105,7 +105,7 @@ function memblockAllocTopDown(resv: Uint8Array, pages: number, limit: number, al
     }
     end = clash;
   }
-  throw new RangeError(`boot: no room for a ${pages}-page memblock allocation`);
+  throw new GuestConfigError(`boot: no room for a ${pages}-page memblock allocation`);
 }
 
 /**
@@ -179,7 +179,7 @@ function bootAllocations(pgdat: PgData, rng: Rng, items: BootItem[], held: numbe
     let order = bootOrder(rng, it.owner);
     while (order > 0 && (1 << order) > left[k]!) order--;
     const pfn = allocPages(pgdat, it.gfp | (order ? __GFP_COMP : 0), order, it.owner);
-    if (pfn === NO_PAGE) throw new RangeError('boot: out of memory during boot allocations (guest too small)');
+    if (pfn === NO_PAGE) throw new GuestConfigError('boot: out of memory during boot allocations (guest too small)');
     if (it.owner === Owner.pageTable) pgdat.map.pageType[pfn] = PageType.table;
     left[k] = left[k]! - (1 << order);
     total -= 1 << order;

@@ -27,6 +27,14 @@ export const LOW_RAM_END_PFN = 0x9f;
 /** The legacy 1 MiB: always memblock-reserved on x86 since Linux 5.13. */
 export const LOW_1MIB_PFN = 0x100;
 
+/** A guest configuration the model cannot boot (bad size, too small): the user's input is wrong. */
+export class GuestConfigError extends RangeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GuestConfigError';
+  }
+}
+
 export type MemLayout = {
   /** Guest RAM in bytes. */
   memoryBytes: number;
@@ -41,10 +49,10 @@ export type MemLayout = {
 };
 
 export function memLayout(memoryBytes: number): MemLayout {
-  if (!Number.isInteger(memoryBytes) || memoryBytes <= 0) throw new RangeError('memory must be a positive whole number of bytes');
+  if (!Number.isInteger(memoryBytes) || memoryBytes <= 0) throw new GuestConfigError('memory must be a positive whole number of bytes');
   const unit = MAX_ORDER_NR_PAGES << PAGE_SHIFT;
-  if (memoryBytes % unit !== 0) throw new RangeError(`memory must be a multiple of ${unit / MiB} MiB (got ${memoryBytes} bytes)`);
-  if (memoryBytes < 64 * MiB) throw new RangeError('memory must be at least 64MiB');
+  if (memoryBytes % unit !== 0) throw new GuestConfigError(`memory must be a multiple of ${unit / MiB} MiB (got ${memoryBytes} bytes)`);
+  if (memoryBytes < 128 * MiB) throw new GuestConfigError('memory must be at least 128MiB (a Debian 6.1 kernel and its boot footprint need about 60 MiB)');
   const lowmem = memoryBytes >= PC_LOWMEM_LIMIT ? PC_LOWMEM_SPLIT : memoryBytes;
   const nrPages = memoryBytes >>> 0 === memoryBytes ? memoryBytes >>> PAGE_SHIFT : Math.floor(memoryBytes / 4096);
   const lowmemPages = lowmem / 4096;

@@ -265,6 +265,36 @@ export function listCount(map: MemMap, head: number): number {
 // ---------------------------------------------------------------------------------
 // Page accessors (include/linux/page-flags.h)
 
+/** page->flags (PG_* bits). */
+export function pageFlags(map: MemMap, pfn: number): number {
+  return map.flags[pfn]!;
+}
+
+/** page_type (PageType). */
+export function pageTypeOf(map: MemMap, pfn: number): PageType {
+  return map.pageType[pfn]! as PageType;
+}
+
+/** Buddy or compound order stored in the page. */
+export function pageOrder(map: MemMap, pfn: number): number {
+  return map.order[pfn]!;
+}
+
+/** Who holds the page (Owner). */
+export function pageOwner(map: MemMap, pfn: number): Owner {
+  return map.owner[pfn]! as Owner;
+}
+
+/** page_ref_count(). */
+export function pageRefcount(map: MemMap, pfn: number): number {
+  return map.refcount[pfn]!;
+}
+
+/** The small id in page->mapping/index (free-list or pcp migratetype, process or file id). */
+export function pageMapping(map: MemMap, pfn: number): number {
+  return map.mapping[pfn]!;
+}
+
 export function PageBuddy(map: MemMap, pfn: number): boolean {
   return map.pageType[pfn] === PageType.buddy;
 }

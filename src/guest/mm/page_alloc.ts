@@ -128,7 +128,7 @@ function rmqueueSmallest(map: MemMap, zone: Zone, order: number, mt: number): nu
 /** can_steal_fallback(). */
 function canStealFallback(order: number, startMt: number): boolean {
   if (order >= PAGEBLOCK_ORDER) return true;
-  return order >= PAGEBLOCK_ORDER / 2 || startMt === MigrateType.reclaimable || startMt === MigrateType.unmovable;
+  return order >= (PAGEBLOCK_ORDER >> 1) || startMt === MigrateType.reclaimable || startMt === MigrateType.unmovable;
 }
 
 /** Scratch results of findSuitableFallback / moveFreepagesBlock (hot path: no allocation). */

@@ -1,0 +1,255 @@
+/**
+ * The balloonlab command (CLI.md). The only layer, with server/, that touches the
+ * file system, the terminal and the real clock.
+ *
+ * Exit codes: 0 success; 1 the model broke an invariant (a bug: please report it);
+ * 2 bad input (one clear message on stderr naming what was wrong and what is allowed).
+ */
+import { readFileSync, writeFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { VERSION } from '../version.js';
+import { ScenarioError, type Scenario } from '../scenario/schema.js';
+import { loadScenarioText, runScenario, scenarioEnd, type RunOptions, type ResultDocument } from '../scenario/runner.js';
+import { UnitError, parseSize, parseTime, formatSize, formatTime } from '../scenario/units.js';
+import { InvariantError } from '../guest/mm/check.js';
+import { GuestConfigError } from '../guest/mm/layout.js';
+import { createGuest, defaultGuestConfig, type Guest } from '../guest/guest.js';
+import { defaultCompareRows, formatCompare } from '../report/compare.js';
+import * as proc from '../report/proc.js';
+import { kpageflags } from '../report/kpageflags.js';
+import { benchAlloc, DEFAULT_ALLOC_BENCH } from '../../bench/alloc.js';
+
+/** Bad input: exit 2 with this message. */
+class UsageError extends Error {}
+
+const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index'] as const;
+type ProcFile = (typeof PROC_FILES)[number];
+const BENCHES = ['alloc'] as const;
+const LATER_BENCHES: Readonly<Record<string, string>> = {
+  compaction: 'compaction (arrives with reclaim and compaction)',
+  virtqueue: 'virtqueue (arrives with the virtio wire)',
+  migration: 'migration (arrives with live migration)',
+  scenario: 'scenario (arrives with the bundled experiments)',
+};
+
+function readScenarioFile(file: string): ReturnType<typeof loadScenarioText> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`${file}: cannot read scenario file (${code === 'ENOENT' ? 'no such file' : code ?? String(e)})`);
+  }
+  return loadScenarioText(text, file);
+}
+
+function parseIntOption(name: string, v: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v)) throw new UsageError(`${name}: expected a whole number, got "${v}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw new UsageError(`${name}: must be from ${min} to ${max}, got ${n}`);
+  return n;
+}
+
+/** Parses an option's value; a UnitError becomes a message naming the option. */
+function optionValue<T>(name: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof UnitError) throw new UsageError(`${name}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Writes output to a file atomically (temp file + rename), or to stdout for "-". */
+function writeOutput(target: string, text: string): void {
+  if (target === '-') {
+    process.stdout.write(text);
+    return;
+  }
+  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new UsageError(`${target}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
+/** A progress bar on stderr when both stdout and stderr are terminals and not --quiet. */
+function makeProgress(quiet: boolean, label: string): { update: RunOptions['onProgress']; stop: () => void } {
+  if (quiet || !process.stderr.isTTY || !process.stdout.isTTY) return { update: undefined, stop: () => {} };
+  const bar = new cliProgress.SingleBar({
+    format: `${label} [{bar}] {percentage}% | virtual {now} of {end}`,
+    stream: process.stderr,
+    hideCursor: true,
+    clearOnComplete: true,
+  }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    update: (now, end) => {
+      const total = Math.max(1, end);
+      if (!started) { bar.start(total, 0, { now: formatTime(0), end: formatTime(end) }); started = true; }
+      bar.update(Math.min(now, total), { now: formatTime(now), end: formatTime(end) });
+    },
+    stop: () => { if (started) bar.stop(); },
+  };
+}
+
+function wallClock(): number {
+  return performance.now();
+}
+
+function summary(doc: ResultDocument): string {
+  const lines: string[] = [];
+  lines.push(`scenario ${doc.scenario}  seed ${doc.seed}  guest ${formatSize(doc.guest.memory_bytes)} ${doc.guest.vcpus} vcpu(s)`);
+  lines.push(`simulated ${formatTime(doc.duration_ns)} in ${doc.wall_ms.toFixed(0)} ms wall`);
+  for (const e of doc.events) {
+    const { t_ns, kind, label, ...rest } = e;
+    const fields = Object.entries(rest).map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.join(' ')}]` : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
+    lines.push(`  ${formatTime(t_ns).padStart(9)}  ${kind}${label ? ` (${label})` : ''}  ${fields.join('  ')}`);
+  }
+  const v = doc.vmstat;
+  lines.push(`nr_free_pages ${v.nr_free_pages}  pgalloc_dma32 ${v.pgalloc_dma32}  pgalloc_normal ${v.pgalloc_normal}  pgfree ${v.pgfree}`);
+  return lines.join('\n') + '\n';
+}
+
+function runOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boolean; reproducible?: boolean; label: string; until?: number }) {
+  const progress = makeProgress(opts.quiet ?? false, opts.label);
+  try {
+    return runScenario(s, {
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+      ...(opts.until !== undefined ? { until: opts.until } : {}),
+      check: opts.check ?? false,
+      ...(progress.update ? { onProgress: progress.update } : {}),
+      ...(opts.reproducible ? {} : { wallClock }),
+    });
+  } finally {
+    progress.stop();
+  }
+}
+
+function procText(g: Guest, file: ProcFile): string | Uint8Array {
+  switch (file) {
+    case 'vmstat': return proc.procVmstat(g);
+    case 'buddyinfo': return proc.procBuddyinfo(g);
+    case 'pagetypeinfo': return proc.procPagetypeinfo(g);
+    case 'meminfo': return proc.procMeminfo(g);
+    case 'zoneinfo': return proc.procZoneinfo(g);
+    case 'page-types': return proc.pageTypes(g);
+    case 'kpageflags': return kpageflags(g);
+    case 'extfrag_index': return proc.procExtfragIndex(g);
+    case 'unusable_index': return proc.procUnusableIndex(g);
+  }
+}
+
+function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('balloonlab')
+    .description('An executable model of memory ballooning in virtual machines: guest mm, virtio-balloon, the virtio wire and the hypervisor.')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .showHelpAfterError(false);
+
+  program.command('run')
+    .description('Run a scenario and print a summary (or the JSON result document).')
+    .argument('<scenario>', 'scenario file (YAML)')
+    .option('--seed <n>', 'override the scenario\'s seed')
+    .option('--json <file>', 'write the result document as JSON to FILE, or - for stdout')
+    .option('--check', 'run the invariant checker after every step; stop at the first violation')
+    .option('--quiet', 'no progress bar')
+    .option('--reproducible', 'leave wall-clock time out (wall_ms 0) so runs are byte-identical')
+    .action((file: string, o: { seed?: string; json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean }) => {
+      const sf = readScenarioFile(file);
+      const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
+      const { doc } = runOne(sf.base, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: sf.base.name });
+      if (o.json) writeOutput(o.json, JSON.stringify(doc, null, 2) + '\n');
+      if (o.json !== '-') process.stdout.write(summary(doc));
+    });
+
+  program.command('compare')
+    .description('Run every variant of a scenario and print them side by side (mmtests compare-kernels layout).')
+    .argument('<scenario>', 'scenario file with a variants: list')
+    .option('--seed <n>', 'override the scenario\'s seed for every variant')
+    .option('--json <file>', 'write { scenario, variants: [{ name, result }] } to FILE, or - for stdout')
+    .option('--check', 'run the invariant checker after every step')
+    .option('--quiet', 'no progress bar')
+    .option('--reproducible', 'leave wall-clock time out so runs are byte-identical')
+    .action((file: string, o: { seed?: string; json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean }) => {
+      const sf = readScenarioFile(file);
+      if (sf.variants.length === 0) throw new UsageError(`${file}: variants: the scenario has no variants to compare (add a variants: list of { name, ...overrides })`);
+      const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
+      const docs = sf.variants.map((v) => runOne(v.scenario, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: v.name }).doc);
+      const names = sf.variants.map((v) => v.name);
+      if (o.json) writeOutput(o.json, JSON.stringify({ scenario: sf.base.name, variants: names.map((name, i) => ({ name, result: docs[i] })) }, null, 2) + '\n');
+      if (o.json !== '-') process.stdout.write(formatCompare(sf.base.name, names, docs, defaultCompareRows(docs)));
+    });
+
+  program.command('proc')
+    .description('Print a guest /proc file exactly as the kernel formats it.')
+    .addArgument(new Command().createArgument('<file>', `one of: ${PROC_FILES.join(', ')}`))
+    .option('--memory <size>', 'guest memory of a freshly booted guest, e.g. 4GiB', '1GiB')
+    .option('--vcpus <n>', 'vcpus of a freshly booted guest', '1')
+    .option('--seed <n>', 'seed (boot layout: KASLR, allocation order)')
+    .option('--scenario <file>', 'run this scenario first and show the guest at its end (or at --at)')
+    .option('--at <time>', 'with --scenario: stop at this virtual time, e.g. 30s')
+    .action((file: string, o: { memory: string; vcpus: string; seed?: string; scenario?: string; at?: string }) => {
+      if (!(PROC_FILES as readonly string[]).includes(file)) throw new UsageError(`proc: unknown file "${file}" (allowed: ${PROC_FILES.join(', ')})`);
+      const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
+      let guest: Guest;
+      if (o.scenario) {
+        const sf = readScenarioFile(o.scenario);
+        const until = o.at !== undefined ? optionValue('--at', () => parseTime(o.at!)) : undefined;
+        if (until !== undefined && until > scenarioEnd(sf.base)) throw new UsageError(`--at: ${o.at} is past the scenario's end (${formatTime(scenarioEnd(sf.base))})`);
+        guest = runOne(sf.base, { seed, quiet: true, label: sf.base.name, until }).guest;
+      } else {
+        if (o.at !== undefined) throw new UsageError('--at: only with --scenario');
+        const memoryBytes = optionValue('--memory', () => parseSize(o.memory));
+        guest = createGuest(defaultGuestConfig({ memoryBytes, vcpus: parseIntOption('--vcpus', o.vcpus, 1, 256), seed: seed ?? 1 }));
+      }
+      const out = procText(guest, file as ProcFile);
+      if (typeof out === 'string') process.stdout.write(out);
+      else process.stdout.write(out);
+    });
+
+  program.command('bench')
+    .description('Run a benchmark and print one JSON object with its figures.')
+    .argument('<name>', `one of: ${BENCHES.join(', ')}`)
+    .option('--json', 'print JSON (the only format; accepted for the CLI.md contract)')
+    .addOption(new Option('--runs <n>', 'runs to take the median of').default('5'))
+    .action((name: string, o: { runs: string }) => {
+      if (name in LATER_BENCHES) throw new UsageError(`bench: "${name}" is not available yet: ${LATER_BENCHES[name]} (available: ${BENCHES.join(', ')})`);
+      if (name !== 'alloc') throw new UsageError(`bench: unknown benchmark "${name}" (available: ${BENCHES.join(', ')})`);
+      const runs = parseIntOption('--runs', o.runs, 1, 100);
+      process.stdout.write(JSON.stringify(benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })) + '\n');
+    });
+
+  return program;
+}
+
+/** Runs the CLI with argv (as process.argv); resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2; // commander already printed its one-line message
+    }
+    if (e instanceof UsageError || e instanceof ScenarioError || e instanceof UnitError || e instanceof GuestConfigError) {
+      process.stderr.write(`balloonlab: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof InvariantError) {
+      process.stderr.write(`balloonlab: INVARIANT VIOLATED — the model is corrupt (please report this with the scenario and seed)\n${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * The page-map invariant checker.
+ *
+ * One walk over the memmap and the free and per-cpu lists verifies:
+ * - conservation: every page is exactly one of free (in a buddy block), on a per-cpu
+ *   list, allocated, reserved, or ballooned, and the per-owner counters, the zones'
+ *   nr_free_pages and the pagesets' counts agree with the walk;
+ * - free blocks: heads are PageBuddy with a valid, naturally aligned order inside
+ *   their zone, their other pages are plain free pages, and no two free buddies of
+ *   the same order are left unmerged (except across isolate/highatomic pageblocks);
+ * - free lists: doubly linked both ways, each entry a buddy head of the list's order
+ *   and migratetype, counts equal to nr_free per order and type, and every buddy head
+ *   on exactly one list;
+ * - per-cpu lists: entries are pcp blocks of the list's order, counts match;
+ * - pageblocks: valid migratetypes; HIGHATOMIC blocks match nr_reserved_highatomic;
+ * - ballooned pages are PageOffline, reserved pages PG_reserved.
+ *
+ * The walk is cheap (typed arrays, no allocation per page); the explanation string is
+ * built only when something is wrong. checkPgdat returns null when all is well.
+ */
+import {
+  MAX_ORDER, MIGRATE_TYPES, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, MigrateType, Owner, PageType, PG, NR_OWNERS,
+  OWNER_NAMES, getPageblockMigratetype,
+} from './memmap.js';
+import { type PgData, type Zone, freeListHead, NR_PCP_LISTS, NR_LOWORDER_PCP_LISTS } from './mmzone.js';
+import { ZoneStat } from './vmstat_items.js';
+
+/** A broken invariant: the model is corrupt and must not continue. */
+export class InvariantError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvariantError';
+  }
+}
+
+/** Page-state census produced by a check (also useful to reports and tests). */
+export type PageCensus = {
+  total: number;
+  free: number;
+  pcp: number;
+  allocated: number;
+  reserved: number;
+  ballooned: number;
+  byOwner: Float64Array;
+};
+
+function zoneOf(pgdat: PgData, pfn: number): Zone | null {
+  for (const z of pgdat.zones) if (z.spannedPages > 0 && pfn >= z.zoneStartPfn && pfn < z.zoneStartPfn + z.spannedPages) return z;
+  return null;
+}
+
+/**
+ * Walks the page map and returns a census, or a string saying what is wrong (the
+ * first few problems).
+ */
+export function censusPgdat(pgdat: PgData): PageCensus | string {
+  const map = pgdat.map;
+  const problems: string[] = [];
+  const bad = (msg: string) => { if (problems.length < 10) problems.push(msg); };
+  const byOwner = new Float64Array(NR_OWNERS);
+  const nz = pgdat.zones.length;
+  const freeInZone = new Float64Array(nz);
+  const headsByZone = pgdat.zones.map(() => new Int32Array(MAX_ORDER * MIGRATE_TYPES));
+  let free = 0, pcp = 0, allocated = 0, reserved = 0, ballooned = 0;
+  const n = map.nrPages;
+
+  for (let pfn = 0; pfn < n;) {
+    const owner = map.owner[pfn]!;
+    const type = map.pageType[pfn]!;
+    if (type === PageType.buddy) {
+      const o = map.order[pfn]!;
+      const mt = map.mapping[pfn]!;
+      const z = zoneOf(pgdat, pfn);
+      if (o >= MAX_ORDER || (pfn & ((1 << o) - 1)) !== 0) { bad(`pfn ${pfn}: buddy head with bad order ${o}`); pfn++; continue; }
+      if (!z || pfn + (1 << o) > z.zoneStartPfn + z.spannedPages) { bad(`pfn ${pfn}: free block of order ${o} outside its zone`); pfn++; continue; }
+      if (mt >= MIGRATE_TYPES) bad(`pfn ${pfn}: free block on unknown migratetype list ${mt}`);
+      else headsByZone[z.idx]![o * MIGRATE_TYPES + mt]!++;
+      for (let p = pfn; p < pfn + (1 << o); p++) {
+        if (map.owner[p] !== Owner.free) { bad(`pfn ${p}: inside free block at ${pfn} (order ${o}) but owned by ${OWNER_NAMES[map.owner[p]!]}`); break; }
+        if (p !== pfn && map.pageType[p] !== PageType.none) { bad(`pfn ${p}: inside free block at ${pfn} but has page type ${map.pageType[p]}`); break; }
+      }
+      if (o < MAX_ORDER - 1) {
+        const buddy = pfn ^ (1 << o);
+        if (buddy >= z.zoneStartPfn && buddy < z.zoneStartPfn + z.spannedPages &&
+          map.pageType[buddy] === PageType.buddy && map.order[buddy] === o) {
+          const a = getPageblockMigratetype(map, pfn), b = getPageblockMigratetype(map, buddy);
+          const blocked = o >= PAGEBLOCK_ORDER && a !== b && (a === MigrateType.isolate || b === MigrateType.isolate || a === MigrateType.highatomic || b === MigrateType.highatomic);
+          if (!blocked) bad(`pfn ${pfn}: free block of order ${o} not merged with its free buddy ${buddy}`);
+        }
+      }
+      freeInZone[z.idx] = freeInZone[z.idx]! + (1 << o);
+      free += 1 << o;
+      pfn += 1 << o;
+      continue;
+    }
+    switch (owner) {
+      case Owner.free: bad(`pfn ${pfn}: marked free but not inside any free block`); break;
+      case Owner.pcp: pcp++; break;
+      case Owner.reserved:
+        reserved++;
+        if (!(map.flags[pfn]! & PG.reserved)) bad(`pfn ${pfn}: reserved page without PG_reserved`);
+        break;
+      case Owner.balloon:
+        ballooned++;
+        if (type !== PageType.offline) bad(`pfn ${pfn}: balloon page not PageOffline`);
+        break;
+      default:
+        if (owner >= NR_OWNERS) bad(`pfn ${pfn}: unknown owner ${owner}`);
+        allocated++;
+        break;
+    }
+    if (owner < NR_OWNERS) byOwner[owner] = byOwner[owner]! + 1;
+    pfn++;
+  }
+  byOwner[Owner.free] = free;
+
+  // counters against the walk
+  for (const o of [Owner.reserved, Owner.kernel, Owner.slabUnreclaimable, Owner.slabReclaimable, Owner.kernelStack,
+    Owner.pageTable, Owner.anon, Owner.file, Owner.shmem, Owner.balloon, Owner.freePageHint, Owner.virtio]) {
+    if (pgdat.ownerPages[o] !== byOwner[o]) bad(`owner ${OWNER_NAMES[o]}: counter says ${pgdat.ownerPages[o]} pages, page map has ${byOwner[o]}`);
+  }
+
+  let pcpCounted = 0;
+  for (const z of pgdat.zones) {
+    if (z.vmStat[ZoneStat.nr_free_pages] !== freeInZone[z.idx]) {
+      bad(`zone ${z.name}: nr_free_pages ${z.vmStat[ZoneStat.nr_free_pages]} but ${freeInZone[z.idx]} pages are in free blocks`);
+    }
+    // free lists
+    for (let o = 0; o < MAX_ORDER; o++) {
+      let sum = 0;
+      for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
+        const head = freeListHead(z, o, mt);
+        let count = 0;
+        let prev = head;
+        for (let e = map.next[head]!; e !== head; e = map.next[e]!) {
+          if (e < 0 || e >= map.nrPages) { bad(`zone ${z.name} order ${o} ${mt}: list link to ${e}`); break; }
+          if (map.prev[e] !== prev) { bad(`zone ${z.name} order ${o}: broken prev link at pfn ${e}`); break; }
+          if (map.pageType[e] !== PageType.buddy || map.order[e] !== o || map.mapping[e] !== mt) {
+            bad(`zone ${z.name}: pfn ${e} on free list (order ${o}, type ${mt}) is not a free block of that order and type`);
+            break;
+          }
+          prev = e;
+          if (++count > map.nrPages) { bad(`zone ${z.name}: free list loops`); break; }
+        }
+        if (count !== z.nrFreeMt[o * MIGRATE_TYPES + mt]) bad(`zone ${z.name} order ${o} type ${mt}: ${count} blocks listed, nr_free says ${z.nrFreeMt[o * MIGRATE_TYPES + mt]}`);
+        if (count !== headsByZone[z.idx]![o * MIGRATE_TYPES + mt]) bad(`zone ${z.name} order ${o} type ${mt}: ${count} blocks listed, ${headsByZone[z.idx]![o * MIGRATE_TYPES + mt]} buddy heads in the page map`);
+        sum += count;
+      }
+      if (sum !== z.nrFree[o]) bad(`zone ${z.name} order ${o}: free_area nr_free ${z.nrFree[o]} but ${sum} blocks listed`);
+    }
+    // pcp lists
+    for (let c = 0; c < z.pcp.length; c++) {
+      const p = z.pcp[c]!;
+      let pages = 0;
+      for (let i = 0; i < NR_PCP_LISTS; i++) {
+        const head = p.listBase + i;
+        const order = i >= NR_LOWORDER_PCP_LISTS ? PAGEBLOCK_ORDER : Math.floor(i / 3);
+        let guard = 0;
+        for (let e = map.next[head]!; e !== head; e = map.next[e]!) {
+          if (e < 0 || e >= map.nrPages || map.owner[e] !== Owner.pcp || map.order[e] !== order) {
+            bad(`zone ${z.name} cpu ${c}: pcp list ${i} holds pfn ${e} which is not a pcp block of order ${order}`);
+            break;
+          }
+          pages += 1 << order;
+          if (++guard > map.nrPages) { bad('pcp list loops'); break; }
+        }
+      }
+      if (pages !== p.count) bad(`zone ${z.name} cpu ${c}: pcp count ${p.count} but lists hold ${pages} pages`);
+      pcpCounted += pages;
+    }
+    // pageblocks
+    let highatomic = 0;
+    const first = z.zoneStartPfn & ~(PAGEBLOCK_NR_PAGES - 1);
+    for (let pfn = first; pfn < z.zoneStartPfn + z.spannedPages; pfn += PAGEBLOCK_NR_PAGES) {
+      const mt = getPageblockMigratetype(map, pfn);
+      if (mt >= MIGRATE_TYPES) bad(`pageblock at pfn ${pfn}: bad migratetype ${mt}`);
+      if (mt === MigrateType.highatomic) highatomic += PAGEBLOCK_NR_PAGES;
+    }
+    if (highatomic !== z.nrReservedHighatomic) bad(`zone ${z.name}: ${highatomic / PAGEBLOCK_NR_PAGES} HighAtomic pageblocks but nr_reserved_highatomic ${z.nrReservedHighatomic}`);
+  }
+  if (pcpCounted !== pcp) bad(`${pcp} pages owned by pcp lists but the lists hold ${pcpCounted}`);
+  const total = free + pcp + allocated + reserved + ballooned;
+  if (total !== n) bad(`conservation: free ${free} + pcp ${pcp} + allocated ${allocated} + reserved ${reserved} + ballooned ${ballooned} = ${total}, not ${n}`);
+  if (nz === 0) bad('no zones');
+
+  if (problems.length) return problems.join('\n');
+  return { total: n, free, pcp, allocated, reserved, ballooned, byOwner };
+}
+
+/** Returns null when every invariant holds, else an explanation. */
+export function checkPgdat(pgdat: PgData): string | null {
+  const r = censusPgdat(pgdat);
+  return typeof r === 'string' ? r : null;
+}
+
+/** Throws InvariantError (model corrupt) when an invariant is broken. */
+export function assertPgdat(pgdat: PgData, where = ''): void {
+  const r = checkPgdat(pgdat);
+  if (r !== null) throw new InvariantError(`page map invariant broken${where ? ` ${where}` : ''}:\n${r}`);
+}

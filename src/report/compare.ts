@@ -1,0 +1,99 @@
+/**
+ * Side-by-side comparison of variants, in the layout of mmtests' compare-kernels:
+ * one column per variant, the first one the baseline, the change against the
+ * baseline in parentheses. Rows are declared as extractors over result documents,
+ * so each capability adds its own rows (highalloc passes, migration figures, ...).
+ */
+import type { ResultDocument } from '../scenario/runner.js';
+
+export type CompareRow = {
+  label: string;
+  /** The row's value for one variant, or undefined when the variant has none. */
+  value: (doc: ResultDocument) => number | undefined;
+  /** Decimal places (default 0). */
+  decimals?: number;
+};
+
+/** The last event of a kind (optionally with a label). */
+export function lastEvent(doc: ResultDocument, kind: string, label?: string): Record<string, unknown> | undefined {
+  for (let i = doc.events.length - 1; i >= 0; i--) {
+    const e = doc.events[i]!;
+    if (e.kind === kind && (label === undefined || e.label === label)) return e;
+  }
+  return undefined;
+}
+
+function vm(name: string): (doc: ResultDocument) => number | undefined {
+  return (doc) => doc.vmstat[name];
+}
+
+/** Rows every comparison shows: fragmentation at the last snapshot, then allocator counters. */
+export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
+  const rows: CompareRow[] = [];
+  const labels = new Set<string>();
+  for (const d of docs) for (const e of d.events) if (e.kind === 'alloc_pages') labels.add(e.label ?? `alloc@${e.t_ns}`);
+  for (const l of labels) {
+    rows.push({
+      label: `Alloc success % ${l}`, decimals: 2,
+      value: (doc) => {
+        const e = doc.events.find((x) => x.kind === 'alloc_pages' && (x.label ?? `alloc@${x.t_ns}`) === l);
+        return typeof e?.success_pct === 'number' ? e.success_pct : undefined;
+      },
+    });
+  }
+  for (const o of [9, 10]) {
+    rows.push({
+      label: `Free order-${o} blocks`,
+      value: (doc) => {
+        const fb = lastEvent(doc, 'snapshot')?.free_blocks;
+        return Array.isArray(fb) ? (fb[o] as number) : undefined;
+      },
+    });
+  }
+  for (const t of ['Unmovable', 'Movable', 'Reclaimable', 'HighAtomic']) {
+    rows.push({
+      label: `Pageblocks ${t}`,
+      value: (doc) => {
+        const pb = lastEvent(doc, 'snapshot')?.pageblocks as Record<string, number> | undefined;
+        return pb?.[t];
+      },
+    });
+  }
+  for (const name of ['nr_free_pages', 'pgalloc_dma', 'pgalloc_dma32', 'pgalloc_normal', 'pgfree', 'balloon_inflate', 'balloon_deflate', 'balloon_migrate']) {
+    rows.push({ label: name, value: vm(name) });
+  }
+  rows.push({ label: 'Virtual time (s)', decimals: 3, value: (doc) => doc.duration_ns / 1e9 });
+  return rows;
+}
+
+function pct(base: number | undefined, v: number | undefined): string {
+  if (base === undefined || v === undefined) return '';
+  if (base === 0) return v === 0 ? '0.00%' : 'n/a';
+  return `${(((v - base) / Math.abs(base)) * 100).toFixed(2)}%`;
+}
+
+/**
+ * Formats the comparison: a two-line header (scenario, variant names), then one line
+ * per row: label, and per variant `value (change%)`.
+ */
+export function formatCompare(scenario: string, names: string[], docs: ResultDocument[], rows: CompareRow[]): string {
+  const labelW = Math.max(28, ...rows.map((r) => r.label.length + 2));
+  const cells = rows.map((r) => docs.map((d) => r.value(d)));
+  const colW = Math.max(22, ...names.map((n) => n.length + 2), ...cells.flat().map((v) => (v === undefined ? 0 : v.toFixed(2).length + 12)));
+  const lines: string[] = [];
+  lines.push(' '.repeat(labelW) + names.map(() => scenario.slice(0, colW - 1).padStart(colW)).join(''));
+  lines.push(' '.repeat(labelW) + names.map((n) => n.padStart(colW)).join(''));
+  rows.forEach((r, i) => {
+    const vals = cells[i]!;
+    if (vals.every((v) => v === undefined)) return;
+    const base = vals[0];
+    const parts = vals.map((v) => {
+      if (v === undefined) return '-'.padStart(colW);
+      const s = v.toFixed(r.decimals ?? 0);
+      const p = pct(base, v);
+      return `${s} (${p.padStart(8)})`.padStart(colW);
+    });
+    lines.push(r.label.padEnd(labelW) + parts.join(''));
+  });
+  return lines.join('\n') + '\n';
+}

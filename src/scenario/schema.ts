@@ -1,0 +1,198 @@
+/**
+ * The scenario file: a guest, a seed, a timeline of actions at virtual times, and
+ * variants for `balloonlab compare`. Validated with zod; every error names the field
+ * (`timeline[2].order`) and what is allowed. Later capabilities add actions here.
+ */
+import { z } from 'zod';
+import { parseSize, parseTime, formatTime, UnitError, SIZE_UNIT_NAMES, TIME_UNIT_NAMES } from './units.js';
+import { GFP_BY_NAME, GFP_KERNEL } from '../guest/mm/gfp.js';
+import { MAX_ORDER } from '../guest/mm/memmap.js';
+
+const sizeField = z.unknown().transform((v, ctx): number => {
+  if (v === undefined || v === null) { ctx.addIssue({ code: 'custom', message: `required: a size such as 4GiB (units: ${SIZE_UNIT_NAMES})` }); return z.NEVER; }
+  if (typeof v !== 'string' && typeof v !== 'number') { ctx.addIssue({ code: 'custom', message: `expected a size such as 4GiB (units: ${SIZE_UNIT_NAMES})` }); return z.NEVER; }
+  try {
+    return parseSize(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: e instanceof UnitError ? e.message : String(e) });
+    return z.NEVER;
+  }
+});
+
+const timeField = z.unknown().transform((v, ctx): number => {
+  if (v === undefined || v === null) { ctx.addIssue({ code: 'custom', message: `required: a time such as 10s (units: ${TIME_UNIT_NAMES})` }); return z.NEVER; }
+  if (typeof v !== 'string' && typeof v !== 'number') { ctx.addIssue({ code: 'custom', message: `expected a time such as 250ms (units: ${TIME_UNIT_NAMES})` }); return z.NEVER; }
+  try {
+    return parseTime(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: e instanceof UnitError ? e.message : String(e) });
+    return z.NEVER;
+  }
+});
+
+/** A GFP mask written as kernel names joined by '|', e.g. `GFP_KERNEL|__GFP_NORETRY`. */
+const gfpField = z.string().transform((v, ctx): number => {
+  let mask = 0;
+  for (const part of v.split('|').map((s) => s.trim())) {
+    const bit = GFP_BY_NAME[part];
+    if (bit === undefined) {
+      ctx.addIssue({ code: 'custom', message: `unknown GFP flag "${part}" (allowed: ${Object.keys(GFP_BY_NAME).join(', ')})` });
+      return z.NEVER;
+    }
+    mask |= bit;
+  }
+  return mask;
+});
+
+/** Owners an `alloc_pages` action may allocate for (what the pages stand for). */
+export const ALLOC_OWNERS = ['kernel', 'slab_unreclaimable', 'slab_reclaimable', 'kernel_stack', 'page_table', 'anon', 'file', 'shmem'] as const;
+
+const base = { at: timeField, label: z.string().optional() };
+
+const snapshotAction = z.strictObject({
+  ...base,
+  action: z.literal('snapshot'),
+});
+
+const allocPagesAction = z.strictObject({
+  ...base,
+  action: z.literal('alloc_pages'),
+  /** How many blocks to allocate. */
+  count: z.number().int().min(1).max(1 << 26),
+  order: z.number().int().min(0).max(MAX_ORDER - 1).default(0),
+  gfp: gfpField.default(GFP_KERNEL),
+  owner: z.enum(ALLOC_OWNERS).default('kernel'),
+  /** Names this set of allocations so a later free_pages can release them. */
+  tag: z.string().min(1).default('default'),
+  cpu: z.number().int().min(0).default(0),
+});
+
+const freePagesAction = z.strictObject({
+  ...base,
+  action: z.literal('free_pages'),
+  tag: z.string().min(1).default('default'),
+  /** Share of the tag's blocks to free (0..1). */
+  fraction: z.number().min(0).max(1).default(1),
+  /** Which blocks: random (seeded), oldest first, newest first, or every other one (alternate). */
+  pick: z.enum(['random', 'oldest', 'newest', 'alternate']).default('random'),
+  cpu: z.number().int().min(0).default(0),
+});
+
+const drainPcpAction = z.strictObject({ ...base, action: z.literal('drain_pcp') });
+const checkAction = z.strictObject({ ...base, action: z.literal('check') });
+
+export const ACTION_NAMES = ['snapshot', 'alloc_pages', 'free_pages', 'drain_pcp', 'check'] as const;
+
+const actionSchema = z.discriminatedUnion('action', [snapshotAction, allocPagesAction, freePagesAction, drainPcpAction, checkAction], {
+  error: (iss) => iss.code === 'invalid_union'
+    ? `unknown or missing action (allowed: ${ACTION_NAMES.join(', ')})`
+    : undefined,
+});
+
+const guestSchema = z.strictObject({
+  memory: sizeField,
+  vcpus: z.number().int().min(1).max(256).default(1),
+  /** Physical KASLR for the kernel image. */
+  kaslr: z.boolean().default(true),
+  /** Kernel image size (text to end of bss). */
+  kernel_image: sizeField.optional(),
+  /** vm.min_free_kbytes, or auto for the kernel's default. */
+  min_free_kbytes: z.union([z.literal('auto'), z.number().int().min(128).max(1 << 22)]).default('auto'),
+  /** Transparent huge pages enabled (raises min_free_kbytes as the kernel does). */
+  thp: z.boolean().default(true),
+});
+
+export const scenarioSchema = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().optional(),
+  seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(1),
+  guest: guestSchema,
+  /** Virtual time to simulate; defaults to just past the last action. */
+  duration: timeField.optional(),
+  timeline: z.array(actionSchema).nullish().transform((v) => v ?? []),
+});
+
+export type Scenario = z.output<typeof scenarioSchema>;
+export type Action = Scenario['timeline'][number];
+export type AllocPagesAction = z.output<typeof allocPagesAction>;
+export type FreePagesAction = z.output<typeof freePagesAction>;
+
+/** A bad scenario: one clear message naming the field. */
+export class ScenarioError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScenarioError';
+  }
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s || '(top level)';
+}
+
+/** Turns zod's first issue into one message: `where: field: what is wrong`. */
+function issueMessage(err: z.ZodError, where: string): string {
+  const iss = err.issues[0]!;
+  let msg = iss.message;
+  if (iss.code === 'unrecognized_keys') msg = `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (iss.code === 'invalid_type' && /received undefined/.test(iss.message)) msg = `required field is missing (${iss.message.replace(/^Invalid input: /, '')})`;
+  return `${where}: ${formatPath(iss.path)}: ${msg}`;
+}
+
+/** Validates one scenario object (already parsed from YAML). */
+export function validateScenario(raw: unknown, where: string): Scenario {
+  const r = scenarioSchema.safeParse(raw);
+  if (!r.success) throw new ScenarioError(issueMessage(r.error, where));
+  const s = r.data;
+  if (s.duration !== undefined) {
+    const i = s.timeline.findIndex((a) => a.at > s.duration!);
+    if (i >= 0) throw new ScenarioError(`${where}: timeline[${i}].at: ${formatTime(s.timeline[i]!.at)} is after the scenario's duration (${formatTime(s.duration)})`);
+  }
+  return s;
+}
+
+type Plain = Record<string, unknown>;
+
+function isPlain(v: unknown): v is Plain {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep-merges a variant's overrides onto the base scenario (objects merge, the rest replaces). */
+function mergeDeep(base: unknown, over: unknown): unknown {
+  if (!isPlain(base) || !isPlain(over)) return over;
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = k in base ? mergeDeep(base[k], v) : v;
+  return out;
+}
+
+export type ScenarioFile = {
+  /** The scenario as written (without its variants). */
+  base: Scenario;
+  /** Each variant merged onto the base and validated; empty when the file has none. */
+  variants: { name: string; scenario: Scenario }[];
+};
+
+/**
+ * Validates a parsed scenario document with optional `variants:` — a list of
+ * `{ name, ...overrides }` deep-merged onto the rest of the file.
+ */
+export function validateScenarioFile(doc: unknown, where: string): ScenarioFile {
+  if (!isPlain(doc)) throw new ScenarioError(`${where}: (top level): expected a mapping with name, guest and timeline`);
+  const { variants: rawVariants, ...rest } = doc;
+  const baseScenario = validateScenario(rest, where);
+  const variants: ScenarioFile['variants'] = [];
+  if (rawVariants !== undefined) {
+    if (!Array.isArray(rawVariants)) throw new ScenarioError(`${where}: variants: expected a list of { name, ...overrides }`);
+    const seen = new Set<string>();
+    rawVariants.forEach((v, i) => {
+      if (!isPlain(v) || typeof v.name !== 'string' || !v.name) throw new ScenarioError(`${where}: variants[${i}].name: required: a name for the variant`);
+      if (seen.has(v.name)) throw new ScenarioError(`${where}: variants[${i}].name: duplicate variant name "${v.name}"`);
+      seen.add(v.name);
+      const { name, ...over } = v;
+      const merged = mergeDeep(rest, over);
+      variants.push({ name, scenario: validateScenario(merged, `${where}: variants[${i}] (${name})`) });
+    });
+  }
+  return { base: baseScenario, variants };
+}

@@ -1,0 +1,51 @@
+/**
+ * Hand-built nodes for allocator tests: zones of chosen sizes whose pages all start
+ * reserved; tests then free exactly the ranges they want and set pageblock types, so
+ * the expected outcome can be worked out from the kernel's rules by hand.
+ */
+import { createMemMap, Owner, PG, MigrateType, setPageblockMigratetype, PAGEBLOCK_NR_PAGES } from '../../src/guest/mm/memmap.js';
+import { type PgData, createPgData, createZone, ZoneType, setupPagesets } from '../../src/guest/mm/mmzone.js';
+import { freeBootBlock } from '../../src/guest/mm/page_alloc.js';
+
+/**
+ * A node with DMA empty, DMA32 = [0, dma32Pages), Normal = [dma32Pages, dma32Pages + normalPages).
+ * All pageblocks MOVABLE, all pages reserved, watermarks zero.
+ */
+export function miniNode(dma32Pages: number, normalPages = 0, cpus = 1): PgData {
+  const map = createMemMap(dma32Pages + normalPages);
+  const pgdat = createPgData(map, cpus);
+  pgdat.zones = [
+    createZone(map, ZoneType.dma, 0, 0, 0, cpus),
+    createZone(map, ZoneType.dma32, 0, dma32Pages, dma32Pages, cpus),
+    createZone(map, ZoneType.normal, dma32Pages, normalPages, normalPages, cpus),
+  ];
+  map.owner.fill(Owner.reserved);
+  map.flags.fill(PG.reserved);
+  pgdat.ownerPages[Owner.reserved] = map.nrPages;
+  for (let p = 0; p < map.nrPages; p += PAGEBLOCK_NR_PAGES) setPageblockMigratetype(map, p, MigrateType.movable);
+  return pgdat;
+}
+
+/** Frees [start, start + 2^order) into the buddy (as memblock_free_all does) and refreshes pagesets. */
+export function giveBlock(pgdat: PgData, start: number, order: number): void {
+  freeBootBlock(pgdat, start, order);
+  setupPagesets(pgdat);
+}
+
+/** Pageblock migratetypes of the whole node, as a string: U, M, R, H, I per block. */
+export function blockTypes(pgdat: PgData): string {
+  let s = '';
+  for (let b = 0; b < pgdat.map.pageblock.length; b++) s += 'UMRHI'[pgdat.map.pageblock[b]! & 7];
+  return s;
+}
+
+/** Free blocks of a zone per (order, migratetype) as "order:type" -> count (non-zero only). */
+export function freeBlocks(pgdat: PgData, zi: number): Record<string, number> {
+  const z = pgdat.zones[zi]!;
+  const out: Record<string, number> = {};
+  for (let o = 0; o < 11; o++) for (let mt = 0; mt < 5; mt++) {
+    const n = z.nrFreeMt[o * 5 + mt]!;
+    if (n) out[`${o}:${'UMRHI'[mt]}`] = n;
+  }
+  return out;
+}

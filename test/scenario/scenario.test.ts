@@ -1,0 +1,112 @@
+/** Scenario files: validation errors name the field; runs are deterministic. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { loadScenarioText, runScenario } from '../../src/scenario/runner.js';
+import { ScenarioError } from '../../src/scenario/schema.js';
+import { VERSION } from '../../src/version.js';
+
+const root = new URL('../../../', import.meta.url);
+
+const GOOD = `
+name: t
+seed: 3
+guest:
+  memory: 256MiB
+  vcpus: 2
+timeline:
+  - at: 0s
+    action: snapshot
+  - at: 10ms
+    action: alloc_pages
+    label: burst
+    count: 3000
+    gfp: GFP_KERNEL
+    owner: slab_unreclaimable
+    tag: a
+  - at: 20ms
+    action: free_pages
+    tag: a
+    fraction: 0.5
+  - at: 30ms
+    action: alloc_pages
+    count: 40
+    order: 9
+    gfp: GFP_HIGHUSER_MOVABLE|__GFP_NORETRY|__GFP_NOWARN
+    owner: anon
+    tag: thp
+  - at: 40ms
+    action: snapshot
+`;
+
+function errorOf(text: string): string {
+  try {
+    loadScenarioText(text, 'bad.yaml');
+  } catch (e) {
+    assert.ok(e instanceof ScenarioError, `expected a ScenarioError, got ${e}`);
+    return e.message;
+  }
+  assert.fail('no error');
+}
+
+test('a good scenario runs; events and the result document have the CLI.md fields', () => {
+  const sf = loadScenarioText(GOOD, 'good.yaml');
+  const { doc } = runScenario(sf.base, { check: true });
+  assert.equal(doc.balloonlab, VERSION);
+  assert.equal(doc.scenario, 't');
+  assert.equal(doc.seed, 3);
+  assert.deepEqual(doc.guest, { memory_bytes: 256 * 1024 ** 2, vcpus: 2 });
+  assert.equal(doc.duration_ns, 40e6);
+  for (const k of ['vmstat', 'balloon', 'events', 'wall_ms']) assert.ok(k in doc, k);
+  assert.equal(doc.events.length, 5);
+  const burst = doc.events[1]!;
+  assert.equal(burst.kind, 'alloc_pages');
+  assert.equal(burst.succeeded, 3000);
+  assert.equal(doc.events[2]!.freed, 1500);
+  assert.equal((doc.events[0]!.free_blocks as number[]).length, 11);
+  assert.ok(doc.vmstat.pgalloc_dma32! > 3000);
+  assert.equal(typeof doc.vmstat.nr_free_pages, 'number');
+});
+
+test('the same scenario and seed give byte-identical JSON; another seed does not', () => {
+  const sf = loadScenarioText(GOOD, 'good.yaml');
+  const a = JSON.stringify(runScenario(sf.base).doc);
+  const b = JSON.stringify(runScenario(sf.base).doc);
+  assert.equal(a, b);
+  const c = JSON.stringify(runScenario(sf.base, { seed: 4 }).doc);
+  assert.notEqual(a, c);
+});
+
+test('bad input: one clear error naming the field', () => {
+  const base = (tl: string, guest = 'memory: 256MiB') => `name: t\nguest:\n  ${guest}\ntimeline:\n${tl}`;
+  assert.match(errorOf(base('  - at: 1s\n    action: explode\n')), /^bad\.yaml: timeline\[0\]\.action: unknown or missing action \(allowed: snapshot, alloc_pages/);
+  assert.match(errorOf(base('', 'memory: -1GiB')), /^bad\.yaml: guest\.memory: size must not be negative/);
+  assert.match(errorOf(base('', 'memory: 4GB')), /^bad\.yaml: guest\.memory: unknown unit "GB" in "4GB" \(allowed: B, KiB, MiB, GiB, TiB\)/);
+  assert.match(errorOf('name: t\ntimeline: []\n'), /^bad\.yaml: guest: required field is missing/);
+  assert.match(errorOf(base('', 'vcpus: 2')), /^bad\.yaml: guest\.memory: required: a size/);
+  assert.match(errorOf(base('  - at: 1s\n    action: alloc_pages\n    count: 5\n    order: 11\n')), /^bad\.yaml: timeline\[0\]\.order: Too big: expected number to be <=10/);
+  assert.match(errorOf(base('  - at: 1s\n    action: alloc_pages\n    count: 5\n    gfp: GFP_WHATEVER\n')), /timeline\[0\]\.gfp: unknown GFP flag "GFP_WHATEVER"/);
+  assert.match(errorOf(base('  - at: 1s\n    action: snapshot\n    colour: red\n')), /timeline\[0\]: unknown field "colour"/);
+  assert.match(errorOf(base('  - at: soon\n    action: snapshot\n')), /timeline\[0\]\.at: "soon" is not a time/);
+  assert.match(errorOf(`name: t\nduration: 1s\nguest:\n  memory: 256MiB\ntimeline:\n  - at: 2s\n    action: snapshot\n`), /timeline\[0\]\.at: 2s is after the scenario's duration \(1s\)/);
+  assert.match(errorOf('name: [unclosed\n'), /^bad\.yaml: not valid YAML/);
+  assert.match(errorOf(`${base('')}\nvariants:\n  - guest: { vcpus: 2 }\n`), /variants\[0\]\.name: required/);
+  assert.match(errorOf(`${base('')}\nvariants:\n  - name: x\n    guest: { memory: 1XB }\n`), /variants\[0\] \(x\): guest\.memory: unknown unit "XB"/);
+});
+
+test('variants deep-merge onto the base scenario', () => {
+  const sf = loadScenarioText(`${GOOD}\nvariants:\n  - name: base\n  - name: big\n    guest: { memory: 512MiB }\n`, 'v.yaml');
+  assert.equal(sf.variants.length, 2);
+  assert.equal(sf.variants[0]!.scenario.guest.memory, 256 * 1024 ** 2);
+  assert.equal(sf.variants[1]!.scenario.guest.memory, 512 * 1024 ** 2);
+  assert.equal(sf.variants[1]!.scenario.guest.vcpus, 2, 'untouched fields are kept');
+  assert.equal(sf.variants[1]!.scenario.timeline.length, 5);
+});
+
+test('every bundled scenario validates', () => {
+  for (const f of ['scenarios/boot.yaml']) {
+    const text = readFileSync(new URL(f, root), 'utf8');
+    const sf = loadScenarioText(text, f);
+    assert.ok(sf.base.name.length > 0);
+  }
+});
