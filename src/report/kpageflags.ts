@@ -32,7 +32,7 @@
  * of file pages, MLOCKED and the other kernel-hacker bits besides RESERVED.
  */
 import type { Guest } from '../guest/guest.js';
-import { type MemMap, MAX_ORDER, NO_PAGE, Owner, PG, PageType } from '../guest/mm/memmap.js';
+import { type MemMap, MAX_ORDER, NO_PAGE, Owner, PG, PageType, pageFlags, pageOwner, pageTypeOf } from '../guest/mm/memmap.js';
 import { memmapPfn } from '../guest/mm/layout.js';
 
 // include/uapi/linux/kernel-page-flags.h
@@ -140,7 +140,7 @@ const FLAGS_TO_KPF: Uint32Array = (() => {
  */
 export function compoundHead(map: MemMap, pfn: number): number {
   const lowest = Math.max(0, pfn - (1 << (MAX_ORDER - 1)) + 1);
-  for (let p = pfn; p >= lowest; p--) if (map.flags[p]! & PG.head) return p;
+  for (let p = pfn; p >= lowest; p--) if (pageFlags(map, p) & PG.head) return p;
   return NO_PAGE;
 }
 
@@ -151,9 +151,9 @@ export function compoundHead(map: MemMap, pfn: number): number {
  * otherwise ignored.
  */
 export function stablePageFlags(map: MemMap, pfn: number, head: number, out: KpfWord): void {
-  const f = map.flags[pfn]!;
-  const owner = map.owner[pfn]!;
-  const type = map.pageType[pfn]!;
+  const f = pageFlags(map, pfn);
+  const owner = pageOwner(map, pfn);
+  const type = pageTypeOf(map, pfn);
   let lo = FLAGS_TO_KPF[f]!;
   let hi = 0;
   const tail = (f & PG.tail) !== 0;
@@ -162,7 +162,7 @@ export function stablePageFlags(map: MemMap, pfn: number, head: number, out: Kpf
   if (f & (PG.head | PG.tail)) {
     // PageTransCompound(): THP when the head is on the LRU or anonymous.
     const h = tail ? head : pfn;
-    if (h >= 0 && ((map.flags[h]! & PG.lru) !== 0 || map.owner[h] === Owner.anon)) lo |= 1 << KPF_THP;
+    if (h >= 0 && ((pageFlags(map, h) & PG.lru) !== 0 || pageOwner(map, h) === Owner.anon)) lo |= 1 << KPF_THP;
   }
   if (type === PageType.buddy || owner === Owner.free) lo |= 1 << KPF_BUDDY;
   else if (type === PageType.offline) lo |= 1 << KPF_OFFLINE;
@@ -179,7 +179,7 @@ export function pageKpf(g: Guest, pfn: number): bigint {
   const map = g.pgdat.map;
   if (pfn < 0 || pfn >= map.nrPages) return 1n << BigInt(KPF_NOPAGE);
   const w: KpfWord = { lo: 0, hi: 0 };
-  stablePageFlags(map, pfn, map.flags[pfn]! & PG.tail ? compoundHead(map, pfn) : NO_PAGE, w);
+  stablePageFlags(map, pfn, pageFlags(map, pfn) & PG.tail ? compoundHead(map, pfn) : NO_PAGE, w);
   return (BigInt(w.hi) << 32n) | BigInt(w.lo);
 }
 
@@ -204,7 +204,7 @@ export function walkKpageflags(g: Guest, fn: (phys: number, lo: number, hi: numb
       fn(phys, (1 << KPF_NOPAGE) >>> 0, 0);
       continue;
     }
-    const f = map.flags[pfn]!;
+    const f = pageFlags(map, pfn);
     if (f & PG.head) head = pfn;
     else if (!(f & PG.tail)) head = NO_PAGE;
     stablePageFlags(map, pfn, head, w);

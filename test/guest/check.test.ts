@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createGuest, defaultGuestConfig } from '../../src/guest/guest.js';
 import { checkPgdat, censusPgdat, assertPgdat, InvariantError } from '../../src/guest/mm/check.js';
-import { Owner, PageType, listFirst } from '../../src/guest/mm/memmap.js';
+import { Owner, PageType, listFirst, setPageOrder, setPageOwner, setPageType } from '../../src/guest/mm/memmap.js';
 import { freeListHead } from '../../src/guest/mm/mmzone.js';
 import { ZoneStat } from '../../src/guest/mm/vmstat_items.js';
 
@@ -21,7 +21,7 @@ test('a booted guest passes and its census accounts for every page', () => {
 test('a page lost from the allocator breaks conservation', () => {
   const g = small();
   const pfn = listFirst(g.pgdat.map, freeListHead(g.pgdat.zones[1]!, 10, 1));
-  g.pgdat.map.owner[pfn + 3] = Owner.anon; // an "allocated" page inside a free block
+  setPageOwner(g.pgdat.map, pfn + 3, Owner.anon); // an "allocated" page inside a free block
   assert.match(checkPgdat(g.pgdat) ?? '', /inside free block/);
 });
 
@@ -35,7 +35,7 @@ test('a buddy page off its free list is caught', () => {
   const g = small();
   const z = g.pgdat.zones[1]!;
   const pfn = listFirst(g.pgdat.map, freeListHead(z, 10, 1));
-  g.pgdat.map.order[pfn] = 9; // now claims order 9 while listed at order 10
+  setPageOrder(g.pgdat.map, pfn, 9); // now claims order 9 while listed at order 10
   assert.match(checkPgdat(g.pgdat) ?? '', /not inside any free block|order/);
 });
 
@@ -45,9 +45,9 @@ test('an unmerged buddy pair is caught', () => {
   const z = g.pgdat.zones[1]!;
   const pfn = listFirst(map, freeListHead(z, 10, 1));
   // Split the order-10 block into two order-9 halves by hand without re-listing them
-  map.order[pfn] = 9;
-  map.pageType[pfn + 512] = PageType.buddy;
-  map.order[pfn + 512] = 9;
+  setPageOrder(map, pfn, 9);
+  setPageType(map, pfn + 512, PageType.buddy);
+  setPageOrder(map, pfn + 512, 9);
   const r = checkPgdat(g.pgdat) ?? '';
   assert.match(r, /not merged|listed/);
 });
@@ -56,6 +56,6 @@ test('a balloon page that is not PageOffline is caught; assertPgdat throws Invar
   const g = small();
   const z = g.pgdat.zones[1]!;
   const pfn = listFirst(g.pgdat.map, freeListHead(z, 10, 1));
-  g.pgdat.map.owner[pfn + 1] = Owner.balloon;
+  setPageOwner(g.pgdat.map, pfn + 1, Owner.balloon);
   assert.throws(() => assertPgdat(g.pgdat, 'in test'), InvariantError);
 });

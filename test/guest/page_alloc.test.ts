@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { miniNode, giveBlock, blockTypes, freeBlocks } from '../helpers/mini.js';
 import { allocPages, freePages, drainAllPages } from '../../src/guest/mm/page_alloc.js';
 import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, GFP_ATOMIC, __GFP_RECLAIMABLE } from '../../src/guest/mm/gfp.js';
-import { MigrateType, Owner, PG, NO_PAGE, setPageblockMigratetype, pageOwner } from '../../src/guest/mm/memmap.js';
+import { MigrateType, Owner, PG, NO_PAGE, setPageblockMigratetype, pageOwner, pageFlags, setPageFlags } from '../../src/guest/mm/memmap.js';
 import { ZoneType, Wmark, setupPagesets } from '../../src/guest/mm/mmzone.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
 
@@ -78,7 +78,7 @@ test('an unmovable fallback counts in-use pages that are not LRU as compatible',
   // Same, but the 384 in-use pages are on the LRU (movable): alike = 0, no claim.
   const b = miniNode(512);
   giveBlock(b, 0, 7);
-  for (let p = 128; p < 512; p++) b.map.flags[p] = b.map.flags[p]! | PG.lru;
+  for (let p = 128; p < 512; p++) setPageFlags(b.map, p, pageFlags(b.map, p) | PG.lru);
   assert.equal(allocPages(b, GFP_KERNEL, 0, Owner.kernel), 0);
   assert.equal(blockTypes(b), 'M');
   assert.deepEqual(freeBlocks(b, DMA32), descending(6, 'U'));

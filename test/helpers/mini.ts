@@ -3,7 +3,7 @@
  * reserved; tests then free exactly the ranges they want and set pageblock types, so
  * the expected outcome can be worked out from the kernel's rules by hand.
  */
-import { createMemMap, Owner, PG, MigrateType, setPageblockMigratetype, PAGEBLOCK_NR_PAGES } from '../../src/guest/mm/memmap.js';
+import { createMemMap, Owner, PG, MigrateType, setPageblockMigratetype, PAGEBLOCK_NR_PAGES, resetPages } from '../../src/guest/mm/memmap.js';
 import { type PgData, createPgData, createZone, ZoneType, setupPagesets } from '../../src/guest/mm/mmzone.js';
 import { freeBootBlock } from '../../src/guest/mm/page_alloc.js';
 
@@ -19,8 +19,7 @@ export function miniNode(dma32Pages: number, normalPages = 0, cpus = 1): PgData 
     createZone(map, ZoneType.dma32, 0, dma32Pages, dma32Pages, cpus),
     createZone(map, ZoneType.normal, dma32Pages, normalPages, normalPages, cpus),
   ];
-  map.owner.fill(Owner.reserved);
-  map.flags.fill(PG.reserved);
+  resetPages(map, 0, map.nrPages, Owner.reserved, PG.reserved);
   pgdat.ownerPages[Owner.reserved] = map.nrPages;
   for (let p = 0; p < map.nrPages; p += PAGEBLOCK_NR_PAGES) setPageblockMigratetype(map, p, MigrateType.movable);
   return pgdat;

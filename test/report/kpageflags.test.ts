@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Guest, createGuest, defaultGuestConfig } from '../../src/guest/guest.js';
-import { MAX_ORDER, NO_PAGE, Owner, PageType, PG } from '../../src/guest/mm/memmap.js';
+import { MAX_ORDER, NO_PAGE, Owner, PageType, PG, pageFlags, pageOwner, pageTypeOf, setPageFlags, setPageType } from '../../src/guest/mm/memmap.js';
 import { physPfn, memmapPfn } from '../../src/guest/mm/layout.js';
 import { allocPages } from '../../src/guest/mm/page_alloc.js';
 import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, __GFP_COMP } from '../../src/guest/mm/gfp.js';
@@ -52,7 +52,7 @@ test('kpageflags: every page of every free block reads KPF_BUDDY (is_free_buddy_
   const e = entries(kpageflags(g));
   let buddyPages = 0, heads = 0, freeBlocks = 0, freeInBlocks = 0;
   for (let i = 0; i < e.length; i++) if (e[i]! & bit(KPF_BUDDY)) buddyPages++;
-  for (let p = 0; p < g.pgdat.map.nrPages; p++) if (g.pgdat.map.pageType[p] === PageType.buddy) heads++;
+  for (let p = 0; p < g.pgdat.map.nrPages; p++) if (pageTypeOf(g.pgdat.map, p) === PageType.buddy) heads++;
   for (const z of g.pgdat.zones) {
     for (let o = 0; o < MAX_ORDER; o++) {
       freeBlocks += z.nrFree[o]!;
@@ -62,7 +62,8 @@ test('kpageflags: every page of every free block reads KPF_BUDDY (is_free_buddy_
   assert.equal(heads, freeBlocks);
   assert.equal(buddyPages, freeInBlocks);
   // pages on the per-cpu lists are allocated as far as the buddy is concerned: they read 0
-  const pcp = g.pgdat.map.owner.indexOf(Owner.pcp);
+  let pcp = -1;
+  for (let p = 0; p < g.pgdat.map.nrPages && pcp < 0; p++) if (pageOwner(g.pgdat.map, p) === Owner.pcp) pcp = p;
   assert.ok(pcp >= 0, 'the booted guest has pages on pcp lists');
   assert.equal(e[physPfn(g.layout, pcp)], 0n);
 });
@@ -95,7 +96,7 @@ test('pageKpf agrees with the kpageflags image page by page', () => {
 test('memblock-reserved pages read KPF_RESERVED (bit 32)', () => {
   const g = guest();
   assert.equal(pageKpf(g, 0), bit(KPF_RESERVED));
-  assert.ok(g.pgdat.map.flags[0]! & PG.reserved);
+  assert.ok(pageFlags(g.pgdat.map, 0) & PG.reserved);
 });
 
 /** A booted guest with one of each interesting kind of page added. */
@@ -107,8 +108,8 @@ function guestWithPages(): { g: Guest; thp: number; slab: number; balloon: numbe
   const balloon = allocPages(pgdat, GFP_HIGHUSER_MOVABLE, 0, Owner.balloon);
   const table = allocPages(pgdat, GFP_KERNEL, 0, Owner.pageTable);
   assert.ok(thp !== NO_PAGE && slab !== NO_PAGE && balloon !== NO_PAGE && table !== NO_PAGE);
-  pgdat.map.pageType[balloon] = PageType.offline; // what balloon_page_insert does
-  pgdat.map.pageType[table] = PageType.table;
+  setPageType(pgdat.map, balloon, PageType.offline); // what balloon_page_insert does
+  setPageType(pgdat.map, table, PageType.table);
   return { g, thp, slab, balloon, table };
 }
 
@@ -130,12 +131,13 @@ test('stable_page_flags: THP, slab, offline and page-table pages', () => {
 test('stable_page_flags: PG_reported reads as uptodate, PG_isolated as reclaim (kernel aliases)', () => {
   const g = createGuest(defaultGuestConfig());
   const map = g.pgdat.map;
-  const head = map.pageType.indexOf(PageType.buddy);
-  map.flags[head] = map.flags[head]! | PG.reported;
+  let head = -1;
+  for (let p = 0; p < map.nrPages && head < 0; p++) if (pageTypeOf(map, p) === PageType.buddy) head = p;
+  setPageFlags(map, head, pageFlags(map, head) | PG.reported);
   assert.equal(pageKpf(g, head), bit(KPF_BUDDY) | bit(KPF_UPTODATE));
   const p = allocPages(g.pgdat, GFP_HIGHUSER_MOVABLE, 0, Owner.balloon);
-  map.pageType[p] = PageType.offline;
-  map.flags[p] = map.flags[p]! | PG.isolated;
+  setPageType(map, p, PageType.offline);
+  setPageFlags(map, p, pageFlags(map, p) | PG.isolated);
   assert.equal(pageKpf(g, p), bit(KPF_OFFLINE) | bit(KPF_RECLAIM));
 });
 

@@ -34,6 +34,7 @@ import { type Rng, rngBelow, rngFloat } from '../../sim/rng.js';
 import {
   MAX_ORDER, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, NO_PAGE, MigrateType, Owner, PG, PageType,
   setPageblockMigratetype,
+  setPageType, resetPages,
 } from './memmap.js';
 import { type PgData, type Zone, ZoneType, createZone, setupPerZoneWmarks, setupPerZoneLowmemReserve, setupPagesets, defaultMinFreeKbytes } from './mmzone.js';
 import { type MemLayout, GuestConfigError, physPfn, BIOS_TOP_RESERVED_PAGES, LOW_RAM_END_PFN, LOW_1MIB_PFN } from './layout.js';
@@ -180,7 +181,7 @@ function bootAllocations(pgdat: PgData, rng: Rng, items: BootItem[], held: numbe
     while (order > 0 && (1 << order) > left[k]!) order--;
     const pfn = allocPages(pgdat, it.gfp | (order ? __GFP_COMP : 0), order, it.owner);
     if (pfn === NO_PAGE) throw new GuestConfigError('boot: out of memory during boot allocations (guest too small)');
-    if (it.owner === Owner.pageTable) pgdat.map.pageType[pfn] = PageType.table;
+    if (it.owner === Owner.pageTable) setPageType(pgdat.map, pfn, PageType.table);
     left[k] = left[k]! - (1 << order);
     total -= 1 << order;
     (it.transient ? transient : held).push(pfn, order);
@@ -226,8 +227,7 @@ export function bootMemory(pgdat: PgData, layout: MemLayout, params: BootParams,
   const isRam = (pfn: number) => (pfn >= 1 && pfn < LOW_RAM_END_PFN) || (pfn >= LOW_1MIB_PFN && pfn < dma32End) || pfn >= layout.lowmemPages;
 
   // Until freed, every page is reserved; holes and memblock reservations stay so.
-  map.owner.fill(Owner.reserved);
-  map.flags.fill(PG.reserved);
+  resetPages(map, 0, map.nrPages, Owner.reserved, PG.reserved);
   pgdat.ownerPages[Owner.reserved] = nr;
 
   // memblock reservations: the low 1 MiB, the kernel image, then top-down allocations.

@@ -21,6 +21,7 @@
 import {
   MAX_ORDER, MIGRATE_TYPES, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, MigrateType, Owner, PageType, PG, NR_OWNERS,
   OWNER_NAMES, getPageblockMigratetype,
+  listNext, listPrev, pageFlags, pageMapping, pageOrder, pageOwner, pageTypeOf,
 } from './memmap.js';
 import { type PgData, type Zone, freeListHead, NR_PCP_LISTS, NR_LOWORDER_PCP_LISTS } from './mmzone.js';
 import { ZoneStat } from './vmstat_items.js';
@@ -65,24 +66,24 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
   const n = map.nrPages;
 
   for (let pfn = 0; pfn < n;) {
-    const owner = map.owner[pfn]!;
-    const type = map.pageType[pfn]!;
+    const owner = pageOwner(map, pfn);
+    const type = pageTypeOf(map, pfn);
     if (type === PageType.buddy) {
-      const o = map.order[pfn]!;
-      const mt = map.mapping[pfn]!;
+      const o = pageOrder(map, pfn);
+      const mt = pageMapping(map, pfn);
       const z = zoneOf(pgdat, pfn);
       if (o >= MAX_ORDER || (pfn & ((1 << o) - 1)) !== 0) { bad(`pfn ${pfn}: buddy head with bad order ${o}`); pfn++; continue; }
       if (!z || pfn + (1 << o) > z.zoneStartPfn + z.spannedPages) { bad(`pfn ${pfn}: free block of order ${o} outside its zone`); pfn++; continue; }
       if (mt >= MIGRATE_TYPES) bad(`pfn ${pfn}: free block on unknown migratetype list ${mt}`);
       else headsByZone[z.idx]![o * MIGRATE_TYPES + mt]!++;
       for (let p = pfn; p < pfn + (1 << o); p++) {
-        if (map.owner[p] !== Owner.free) { bad(`pfn ${p}: inside free block at ${pfn} (order ${o}) but owned by ${OWNER_NAMES[map.owner[p]!]}`); break; }
-        if (p !== pfn && map.pageType[p] !== PageType.none) { bad(`pfn ${p}: inside free block at ${pfn} but has page type ${map.pageType[p]}`); break; }
+        if (pageOwner(map, p) !== Owner.free) { bad(`pfn ${p}: inside free block at ${pfn} (order ${o}) but owned by ${OWNER_NAMES[pageOwner(map, p)]}`); break; }
+        if (p !== pfn && pageTypeOf(map, p) !== PageType.none) { bad(`pfn ${p}: inside free block at ${pfn} but has page type ${pageTypeOf(map, p)}`); break; }
       }
       if (o < MAX_ORDER - 1) {
         const buddy = pfn ^ (1 << o);
         if (buddy >= z.zoneStartPfn && buddy < z.zoneStartPfn + z.spannedPages &&
-          map.pageType[buddy] === PageType.buddy && map.order[buddy] === o) {
+          pageTypeOf(map, buddy) === PageType.buddy && pageOrder(map, buddy) === o) {
           const a = getPageblockMigratetype(map, pfn), b = getPageblockMigratetype(map, buddy);
           const blocked = o >= PAGEBLOCK_ORDER && a !== b && (a === MigrateType.isolate || b === MigrateType.isolate || a === MigrateType.highatomic || b === MigrateType.highatomic);
           if (!blocked) bad(`pfn ${pfn}: free block of order ${o} not merged with its free buddy ${buddy}`);
@@ -98,7 +99,7 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
       case Owner.pcp: pcp++; break;
       case Owner.reserved:
         reserved++;
-        if (!(map.flags[pfn]! & PG.reserved)) bad(`pfn ${pfn}: reserved page without PG_reserved`);
+        if (!(pageFlags(map, pfn) & PG.reserved)) bad(`pfn ${pfn}: reserved page without PG_reserved`);
         break;
       case Owner.balloon:
         ballooned++;
@@ -132,10 +133,10 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
         const head = freeListHead(z, o, mt);
         let count = 0;
         let prev = head;
-        for (let e = map.next[head]!; e !== head; e = map.next[e]!) {
+        for (let e = listNext(map, head); e !== head; e = listNext(map, e)) {
           if (e < 0 || e >= map.nrPages) { bad(`zone ${z.name} order ${o} ${mt}: list link to ${e}`); break; }
-          if (map.prev[e] !== prev) { bad(`zone ${z.name} order ${o}: broken prev link at pfn ${e}`); break; }
-          if (map.pageType[e] !== PageType.buddy || map.order[e] !== o || map.mapping[e] !== mt) {
+          if (listPrev(map, e) !== prev) { bad(`zone ${z.name} order ${o}: broken prev link at pfn ${e}`); break; }
+          if (pageTypeOf(map, e) !== PageType.buddy || pageOrder(map, e) !== o || pageMapping(map, e) !== mt) {
             bad(`zone ${z.name}: pfn ${e} on free list (order ${o}, type ${mt}) is not a free block of that order and type`);
             break;
           }
@@ -156,8 +157,8 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
         const head = p.listBase + i;
         const order = i >= NR_LOWORDER_PCP_LISTS ? PAGEBLOCK_ORDER : Math.floor(i / 3);
         let guard = 0;
-        for (let e = map.next[head]!; e !== head; e = map.next[e]!) {
-          if (e < 0 || e >= map.nrPages || map.owner[e] !== Owner.pcp || map.order[e] !== order) {
+        for (let e = listNext(map, head); e !== head; e = listNext(map, e)) {
+          if (e < 0 || e >= map.nrPages || pageOwner(map, e) !== Owner.pcp || pageOrder(map, e) !== order) {
             bad(`zone ${z.name} cpu ${c}: pcp list ${i} holds pfn ${e} which is not a pcp block of order ${order}`);
             break;
           }

@@ -1,22 +1,24 @@
 /**
- * The guest's struct page array (mem_map), as parallel typed arrays indexed by PFN.
+ * The guest's struct page array (mem_map): one 16-byte record per page, indexed by PFN,
+ * in a single Int32Array under this bit layout (the kernel spends 64 bytes per page):
  *
- * The kernel spends 64 bytes per 4 KiB page on struct page; the model spends 16:
+ *   word 0   bits  0-15  flags      page->flags (PG_* bits below; our own bit numbers)
+ *            bits 16-23  pageType   page->page_type (PG_buddy, PG_offline, PG_table, PG_guard)
+ *            bits 24-31  order      buddy order (page->private) or compound order (head)
+ *   word 1   bits  0-7   owner      who holds the page (no kernel field: implied by use)
+ *            bits  8-15  refcount   page->_refcount, saturating at 255
+ *            bits 16-31  mapping    a small id: free-list or pcp migratetype, process or file id
+ *   word 2               next       page->lru.next (also buddy_list, pcp_list, balloon list)
+ *   word 3               prev       page->lru.prev
  *
- *   field      type     bytes  kernel counterpart
- *   flags      Uint16   2      page->flags (PG_* bits below; our own bit numbers)
- *   pageType   Uint8    1      page->page_type (PG_buddy, PG_offline, PG_table, PG_guard)
- *   order      Uint8    1      buddy order (page->private) or compound order (head)
- *   owner      Uint8    1      who holds the page (no kernel field: implied by use)
- *   refcount   Uint8    1      page->_refcount, saturating at 255
- *   mapping    Uint16   2      a small id: pcp migratetype, process or file id (page->mapping/index)
- *   next/prev  Int32 x2 8      page->lru (also buddy_list, pcp_list, balloon list)
- *                       --
- *                       16
+ * NOTE: one record per page rather than one array per field. Random frees touch one
+ * cache line per page instead of eight; `bench alloc` measured the array-per-field
+ * layout at about a third of this one's throughput. Fields are read and written only
+ * through the accessors below.
  *
  * List links are intrusive and shared, as the kernel's page->lru union is: a page is
  * on at most one list at a time (a free list, a per-cpu list, an LRU list, the
- * balloon list). List heads are sentinel entries stored past the last page
+ * balloon list). List heads are sentinel records stored past the last page
  * (index >= nrPages), so insertion and removal never branch on "empty list".
  *
  * Pageblocks (order 9, 2 MiB) carry their migratetype and the compaction skip bit in
@@ -141,21 +143,18 @@ export const PB_MIGRATETYPE_MASK = 0x7;
 export const PB_MIGRATE_SKIP = 0x8;
 
 /** Bytes of page-map state per page, as documented above. */
-export const MEMMAP_BYTES_PER_PAGE = 2 + 1 + 1 + 1 + 1 + 2 + 4 + 4;
+export const MEMMAP_BYTES_PER_PAGE = 16;
+
+/** Word offsets inside a page record. */
+const W_NEXT = 2;
+const W_PREV = 3;
 
 /** The page map. */
 export type MemMap = {
   /** Number of pages (memmap PFNs 0..nrPages-1). */
   nrPages: number;
-  flags: Uint16Array;
-  pageType: Uint8Array;
-  order: Uint8Array;
-  owner: Uint8Array;
-  refcount: Uint8Array;
-  mapping: Uint16Array;
-  /** Intrusive list links; entries >= nrPages are list-head sentinels. */
-  next: Int32Array;
-  prev: Int32Array;
+  /** Four int32 words per page, then per list-head sentinel (layout above). */
+  w: Int32Array;
   /** One byte per pageblock: migratetype | skip bit. */
   pageblock: Uint8Array;
   /** Sentinels handed out so far (list heads live at nrPages + k). */
@@ -169,28 +168,18 @@ const DEFAULT_LIST_HEADS = 4096;
 
 export function createMemMap(nrPages: number, maxListHeads = DEFAULT_LIST_HEADS): MemMap {
   if (nrPages % PAGEBLOCK_NR_PAGES !== 0) throw new RangeError(`memmap size ${nrPages} is not a whole number of pageblocks`);
-  const n = nrPages + maxListHeads;
   return {
     nrPages,
-    flags: new Uint16Array(nrPages),
-    pageType: new Uint8Array(nrPages),
-    order: new Uint8Array(nrPages),
-    owner: new Uint8Array(nrPages),
-    refcount: new Uint8Array(nrPages),
-    mapping: new Uint16Array(nrPages),
-    next: new Int32Array(n),
-    prev: new Int32Array(n),
+    w: new Int32Array((nrPages + maxListHeads) * 4),
     pageblock: new Uint8Array(nrPages >> PAGEBLOCK_ORDER),
     nrListHeads: 0,
     maxListHeads,
   };
 }
 
-/** Total bytes of page-map state (per-page arrays plus pageblock bytes and list heads). */
+/** Total bytes of page-map state (page records, list-head records, pageblock bytes). */
 export function memmapBytes(map: MemMap): number {
-  return map.flags.byteLength + map.pageType.byteLength + map.order.byteLength + map.owner.byteLength +
-    map.refcount.byteLength + map.mapping.byteLength + map.next.byteLength + map.prev.byteLength +
-    map.pageblock.byteLength;
+  return map.w.byteLength + map.pageblock.byteLength;
 }
 
 // ---------------------------------------------------------------------------------
@@ -200,51 +189,65 @@ export function memmapBytes(map: MemMap): number {
 export function listHeadAlloc(map: MemMap): number {
   if (map.nrListHeads >= map.maxListHeads) throw new RangeError('out of list heads');
   const h = map.nrPages + map.nrListHeads++;
-  map.next[h] = h;
-  map.prev[h] = h;
+  map.w[(h << 2) + W_NEXT] = h;
+  map.w[(h << 2) + W_PREV] = h;
   return h;
 }
 
+/** The entry after `entry` (list head or page). */
+export function listNext(map: MemMap, entry: number): number {
+  return map.w[(entry << 2) + W_NEXT]!;
+}
+
+/** The entry before `entry`. */
+export function listPrev(map: MemMap, entry: number): number {
+  return map.w[(entry << 2) + W_PREV]!;
+}
+
 export function listEmpty(map: MemMap, head: number): boolean {
-  return map.next[head] === head;
+  return map.w[(head << 2) + W_NEXT] === head;
 }
 
 /** Adds entry right after head (list_add). */
 export function listAdd(map: MemMap, entry: number, head: number): void {
-  const first = map.next[head]!;
-  map.next[entry] = first;
-  map.prev[entry] = head;
-  map.prev[first] = entry;
-  map.next[head] = entry;
+  const w = map.w;
+  const first = w[(head << 2) + W_NEXT]!;
+  w[(entry << 2) + W_NEXT] = first;
+  w[(entry << 2) + W_PREV] = head;
+  w[(first << 2) + W_PREV] = entry;
+  w[(head << 2) + W_NEXT] = entry;
 }
 
 /** Adds entry right before head, i.e. at the tail (list_add_tail). */
 export function listAddTail(map: MemMap, entry: number, head: number): void {
-  const last = map.prev[head]!;
-  map.next[entry] = head;
-  map.prev[entry] = last;
-  map.next[last] = entry;
-  map.prev[head] = entry;
+  const w = map.w;
+  const last = w[(head << 2) + W_PREV]!;
+  w[(entry << 2) + W_NEXT] = head;
+  w[(entry << 2) + W_PREV] = last;
+  w[(last << 2) + W_NEXT] = entry;
+  w[(head << 2) + W_PREV] = entry;
 }
 
 /** Removes entry from whatever list it is on (list_del); its links are poisoned. */
 export function listDel(map: MemMap, entry: number): void {
-  const n = map.next[entry]!, p = map.prev[entry]!;
-  map.next[p] = n;
-  map.prev[n] = p;
-  map.next[entry] = NO_PAGE;
-  map.prev[entry] = NO_PAGE;
+  const w = map.w;
+  const e = entry << 2;
+  const n = w[e + W_NEXT]!, p = w[e + W_PREV]!;
+  w[(p << 2) + W_NEXT] = n;
+  w[(n << 2) + W_PREV] = p;
+  w[e + W_NEXT] = NO_PAGE;
+  w[e + W_PREV] = NO_PAGE;
 }
 
 /** First entry of a list, or NO_PAGE when empty (list_first_entry_or_null). */
 export function listFirst(map: MemMap, head: number): number {
-  const f = map.next[head]!;
+  const f = map.w[(head << 2) + W_NEXT]!;
   return f === head ? NO_PAGE : f;
 }
 
 /** Last entry of a list, or NO_PAGE when empty. */
 export function listLast(map: MemMap, head: number): number {
-  const l = map.prev[head]!;
+  const l = map.w[(head << 2) + W_PREV]!;
   return l === head ? NO_PAGE : l;
 }
 
@@ -258,7 +261,7 @@ export function listMove(map: MemMap, entry: number, head: number, tail: boolean
 /** Number of entries on a list (walks it: not for hot paths). */
 export function listCount(map: MemMap, head: number): number {
   let n = 0;
-  for (let e = map.next[head]!; e !== head; e = map.next[e]!) n++;
+  for (let e = listNext(map, head); e !== head; e = listNext(map, e)) n++;
   return n;
 }
 
@@ -267,69 +270,123 @@ export function listCount(map: MemMap, head: number): number {
 
 /** page->flags (PG_* bits). */
 export function pageFlags(map: MemMap, pfn: number): number {
-  return map.flags[pfn]!;
+  return map.w[pfn << 2]! & 0xffff;
+}
+
+export function setPageFlags(map: MemMap, pfn: number, flags: number): void {
+  const i = pfn << 2;
+  map.w[i] = (map.w[i]! & ~0xffff) | (flags & 0xffff);
 }
 
 /** page_type (PageType). */
 export function pageTypeOf(map: MemMap, pfn: number): PageType {
-  return map.pageType[pfn]! as PageType;
+  return ((map.w[pfn << 2]! >>> 16) & 0xff) as PageType;
+}
+
+export function setPageType(map: MemMap, pfn: number, type: PageType): void {
+  const i = pfn << 2;
+  map.w[i] = (map.w[i]! & ~0xff0000) | (type << 16);
 }
 
 /** Buddy or compound order stored in the page. */
 export function pageOrder(map: MemMap, pfn: number): number {
-  return map.order[pfn]!;
+  return map.w[pfn << 2]! >>> 24;
+}
+
+export function setPageOrder(map: MemMap, pfn: number, order: number): void {
+  const i = pfn << 2;
+  map.w[i] = (map.w[i]! & 0xffffff) | (order << 24);
 }
 
 /** Who holds the page (Owner). */
 export function pageOwner(map: MemMap, pfn: number): Owner {
-  return map.owner[pfn]! as Owner;
+  return (map.w[(pfn << 2) + 1]! & 0xff) as Owner;
+}
+
+export function setPageOwner(map: MemMap, pfn: number, owner: Owner): void {
+  const i = (pfn << 2) + 1;
+  map.w[i] = (map.w[i]! & ~0xff) | owner;
 }
 
 /** page_ref_count(). */
 export function pageRefcount(map: MemMap, pfn: number): number {
-  return map.refcount[pfn]!;
+  return (map.w[(pfn << 2) + 1]! >>> 8) & 0xff;
+}
+
+export function setPageRefcount(map: MemMap, pfn: number, count: number): void {
+  const i = (pfn << 2) + 1;
+  map.w[i] = (map.w[i]! & ~0xff00) | (Math.min(count, 255) << 8);
 }
 
 /** The small id in page->mapping/index (free-list or pcp migratetype, process or file id). */
 export function pageMapping(map: MemMap, pfn: number): number {
-  return map.mapping[pfn]!;
+  return map.w[(pfn << 2) + 1]! >>> 16;
+}
+
+export function setPageMapping(map: MemMap, pfn: number, id: number): void {
+  const i = (pfn << 2) + 1;
+  map.w[i] = (map.w[i]! & 0xffff) | (id << 16);
+}
+
+/**
+ * Sets every field but the list links of pages [start, end) at once: flags, type and
+ * order to zero except `flags`, owner, refcount and mapping to zero except `owner`.
+ * The bulk reset used by allocation, freeing and boot.
+ */
+export function resetPages(map: MemMap, start: number, end: number, owner: Owner, flags: number): void {
+  const w = map.w;
+  for (let i = start << 2, e = end << 2; i < e; i += 4) {
+    w[i] = flags;
+    w[i + 1] = owner;
+  }
+}
+
+/** Sets the owner of pages [start, end), keeping their other fields. */
+export function setOwnerRange(map: MemMap, start: number, end: number, owner: Owner): void {
+  const w = map.w;
+  for (let i = (start << 2) + 1, e = (end << 2) + 1; i < e; i += 4) w[i] = (w[i]! & ~0xff) | owner;
 }
 
 export function PageBuddy(map: MemMap, pfn: number): boolean {
-  return map.pageType[pfn] === PageType.buddy;
+  return ((map.w[pfn << 2]! >>> 16) & 0xff) === PageType.buddy;
 }
 
 export function PageOffline(map: MemMap, pfn: number): boolean {
-  return map.pageType[pfn] === PageType.offline;
+  return ((map.w[pfn << 2]! >>> 16) & 0xff) === PageType.offline;
 }
 
 export function PageReserved(map: MemMap, pfn: number): boolean {
-  return (map.flags[pfn]! & PG.reserved) !== 0;
+  return (map.w[pfn << 2]! & PG.reserved) !== 0;
 }
 
 export function PageLRU(map: MemMap, pfn: number): boolean {
-  return (map.flags[pfn]! & PG.lru) !== 0;
+  return (map.w[pfn << 2]! & PG.lru) !== 0;
 }
 
 export function PageHead(map: MemMap, pfn: number): boolean {
-  return (map.flags[pfn]! & PG.head) !== 0;
+  return (map.w[pfn << 2]! & PG.head) !== 0;
 }
 
 export function PageReported(map: MemMap, pfn: number): boolean {
-  return (map.flags[pfn]! & PG.reported) !== 0;
+  return (map.w[pfn << 2]! & PG.reported) !== 0;
 }
 
 /** buddy_order(): order of a free buddy block (valid when PageBuddy). */
 export function buddyOrder(map: MemMap, pfn: number): number {
-  return map.order[pfn]!;
+  return map.w[pfn << 2]! >>> 24;
+}
+
+/** Whether the page is the head of a free block of exactly this order (page_is_buddy's test on the page). */
+export function isBuddyOfOrder(map: MemMap, pfn: number, order: number): boolean {
+  return (map.w[pfn << 2]! & 0xffff0000) === ((order << 24) | (PageType.buddy << 16));
 }
 
 export function setPageFlag(map: MemMap, pfn: number, flag: PG): void {
-  map.flags[pfn] = map.flags[pfn]! | flag;
+  map.w[pfn << 2] = map.w[pfn << 2]! | flag;
 }
 
 export function clearPageFlag(map: MemMap, pfn: number, flag: PG): void {
-  map.flags[pfn] = map.flags[pfn]! & ~flag;
+  map.w[pfn << 2] = map.w[pfn << 2]! & ~flag;
 }
 
 // ---------------------------------------------------------------------------------

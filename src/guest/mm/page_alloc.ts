@@ -24,10 +24,12 @@ import {
   PAGE_ALLOC_COSTLY_ORDER, MigrateType, PageType, Owner, PG,
   listAdd, listAddTail, listDel, listFirst, listLast, listEmpty,
   getPageblockMigratetype, setPageblockMigratetype,
+  pageMapping, setPageMapping, setPageOrder, pageOwner, setOwnerRange, resetPages, PageBuddy, PageLRU, buddyOrder,
+  isBuddyOfOrder,
 } from './memmap.js';
 import {
   type PgData, type Zone, type PerCpuPages, ZoneType, Wmark, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS,
-  freeListHead, wmarkPages, zoneEndPfn,
+  freeListHead, zoneEndPfn,
 } from './mmzone.js';
 import {
   ALLOC_WMARK_LOW, ALLOC_WMARK_MIN, ALLOC_WMARK_MASK, ALLOC_NO_WATERMARKS, ALLOC_HARDER, ALLOC_HIGH, ALLOC_OOM,
@@ -50,20 +52,19 @@ const FALLBACKS = new Int8Array([
 /** The zone a memmap PFN belongs to (page_zone). */
 export function pfnZone(pgdat: PgData, pfn: number): Zone {
   const zones = pgdat.zones;
-  for (let i = zones.length - 1; i > 0; i--) {
-    const z = zones[i]!;
-    if (pfn >= z.zoneStartPfn && z.spannedPages > 0) return z;
-  }
-  return zones[0]!;
+  const normal = zones[ZoneType.normal]!;
+  if (pfn >= normal.zoneStartPfn && normal.spannedPages > 0) return normal;
+  return pfn >= zones[ZoneType.dma32]!.zoneStartPfn ? zones[ZoneType.dma32]! : zones[ZoneType.dma]!;
 }
 
 // ---------------------------------------------------------------------------------
 // Free lists
 
+/** set_buddy_order(): the page heads a free block of this order on mt's list (owner stays free). */
 function setBuddyOrder(map: MemMap, pfn: number, order: number, mt: number): void {
-  map.pageType[pfn] = PageType.buddy;
-  map.order[pfn] = order;
-  map.mapping[pfn] = mt;
+  const w = map.w, i = pfn << 2;
+  w[i] = (w[i]! & 0xffff) | (PageType.buddy << 16) | (order << 24);
+  w[i + 1] = (mt << 16) | Owner.free;
 }
 
 /** add_to_free_list() / add_to_free_list_tail(). */
@@ -78,20 +79,20 @@ function addToFreeList(map: MemMap, zone: Zone, pfn: number, order: number, mt: 
 
 /** del_page_from_free_list(): also clears PageBuddy and PageReported. */
 function delPageFromFreeList(map: MemMap, zone: Zone, pfn: number, order: number): void {
-  const mt = map.mapping[pfn]!;
+  const mt = pageMapping(map, pfn);
   listDel(map, pfn);
-  map.pageType[pfn] = PageType.none;
-  map.flags[pfn] = map.flags[pfn]! & ~PG.reported;
+  // clears PageBuddy, the order and PG_reported in one store
+  map.w[pfn << 2] = map.w[pfn << 2]! & (0xffff & ~PG.reported);
   zone.nrFreeMt[order * MIGRATE_TYPES + mt]!--;
   zone.nrFree[order]!--;
 }
 
 /** move_to_free_list(): onto the tail of another migratetype's list. */
 function moveToFreeList(map: MemMap, zone: Zone, pfn: number, order: number, mt: number): void {
-  const old = map.mapping[pfn]!;
+  const old = pageMapping(map, pfn);
   listDel(map, pfn);
   listAddTail(map, pfn, freeListHead(zone, order, mt));
-  map.mapping[pfn] = mt;
+  setPageMapping(map, pfn, mt);
   zone.nrFreeMt[order * MIGRATE_TYPES + old]!--;
   zone.nrFreeMt[order * MIGRATE_TYPES + mt]!++;
 }
@@ -165,14 +166,14 @@ export function moveFreepagesBlock(pgdat: PgData, zone: Zone, pfn: number, mt: n
   if (start < zone.zoneStartPfn || end > zoneEndPfn(zone)) return 0;
   let moved = 0;
   for (let p = start; p < end;) {
-    if (map.pageType[p] === PageType.buddy) {
-      const o = map.order[p]!;
+    if (PageBuddy(map, p)) {
+      const o = buddyOrder(map, p);
       moveToFreeList(map, zone, p, o, mt);
       p += 1 << o;
       moved += 1 << o;
       continue;
     }
-    if ((map.flags[p]! & PG.lru) !== 0 || pgdat.nonLruMovable[map.owner[p]!] === 1) scratch.movablePages++;
+    if (PageLRU(map, p) || pgdat.nonLruMovable[pageOwner(map, p)] === 1) scratch.movablePages++;
     p++;
   }
   return moved;
@@ -206,7 +207,7 @@ function boostWatermark(pgdat: PgData, zone: Zone): boolean {
  */
 function stealSuitableFallback(pgdat: PgData, zone: Zone, pfn: number, allocFlags: number, startMt: number, wholeBlock: boolean): void {
   const map = pgdat.map;
-  const currentOrder = map.order[pfn]!;
+  const currentOrder = buddyOrder(map, pfn);
   const oldBlockType = getPageblockMigratetype(map, pfn);
   if (oldBlockType === MigrateType.highatomic) {
     moveToFreeList(map, zone, pfn, currentOrder, startMt);
@@ -293,11 +294,6 @@ function pindexToOrder(pindex: number): number {
   return pindex >= NR_LOWORDER_PCP_LISTS ? PAGEBLOCK_ORDER : Math.floor(pindex / MIGRATE_PCPTYPES);
 }
 
-function setOwnerRange(map: MemMap, pfn: number, order: number, owner: number): void {
-  const end = pfn + (1 << order);
-  for (let p = pfn; p < end; p++) map.owner[p] = owner;
-}
-
 /**
  * rmqueue_bulk(): take `count` blocks of `order` from the buddy onto a pcp list (at
  * the tail, so they are handed out in physical order).
@@ -309,9 +305,9 @@ function rmqueueBulk(pgdat: PgData, zone: Zone, order: number, count: number, li
     const pfn = rmqueueBlock(pgdat, zone, order, mt, allocFlags);
     if (pfn === NO_PAGE) break;
     // get_pcppage_migratetype: the pageblock's type at the time the page entered the list
-    map.mapping[pfn] = getPageblockMigratetype(map, pfn);
-    map.order[pfn] = order;
-    setOwnerRange(map, pfn, order, Owner.pcp);
+    setOwnerRange(map, pfn, pfn + (1 << order), Owner.pcp);
+    setPageOrder(map, pfn, order);
+    setPageMapping(map, pfn, getPageblockMigratetype(map, pfn));
     listAddTail(map, pfn, list);
   }
   modZoneFreepageState(zone, -(i << order));
@@ -355,10 +351,11 @@ function freePcppagesBulk(pgdat: PgData, zone: Zone, count: number, pcp: PerCpuP
     const nrPages = 1 << order;
     do {
       const pfn = listLast(map, list);
-      const mt = map.mapping[pfn]!;
+      const mt = pageMapping(map, pfn);
       listDel(map, pfn);
       count -= nrPages;
       pcp.count -= nrPages;
+      resetPages(map, pfn, pfn + nrPages, Owner.free, 0);
       freeOneBlock(pgdat, zone, pfn, order, mt, false);
     } while (count > 0 && !listEmpty(map, list));
   }
@@ -407,7 +404,7 @@ export function findBuddyPfn(pfn: number, order: number): number {
 /** page_is_buddy(): the buddy is a free block of exactly this order in the same zone. */
 function pageIsBuddy(map: MemMap, zone: Zone, buddy: number, order: number): boolean {
   return buddy >= zone.zoneStartPfn && buddy < zone.zoneStartPfn + zone.spannedPages &&
-    map.pageType[buddy] === PageType.buddy && map.order[buddy] === order;
+    isBuddyOfOrder(map, buddy, order);
 }
 
 /**
@@ -425,11 +422,10 @@ function buddyMergeLikely(map: MemMap, zone: Zone, pfn: number, buddyPfn: number
 /**
  * __free_one_page(): merge the block with its buddies and put the result on a free
  * list. `tail` is FPI_TO_TAIL (boot, page reporting); otherwise the tail is chosen by
- * buddy_merge_likely. Owners of the block's pages become Owner.free.
+ * buddy_merge_likely. The caller has made the block's pages Owner.free.
  */
 function freeOneBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, mt: number, tail: boolean): void {
   const map = pgdat.map;
-  setOwnerRange(map, pfn, order, Owner.free);
   modZoneFreepageState(zone, 1 << order);
   let buddy = 0;
   while (order < MAX_ORDER - 1) {
@@ -450,47 +446,28 @@ function freeOneBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, mt:
   addToFreeList(map, zone, pfn, order, mt, toTail);
 }
 
-/** Clears allocation state of a block being freed (free_pages_prepare). */
-function freePagesPrepare(pgdat: PgData, pfn: number, order: number): void {
-  const map = pgdat.map;
-  const owner = map.owner[pfn]!;
-  const n = 1 << order;
-  accountOwner(pgdat, owner, -n);
-  const end = pfn + n;
-  for (let p = pfn; p < end; p++) {
-    map.flags[p] = 0;
-    map.refcount[p] = 0;
-    map.mapping[p] = 0;
-    map.order[p] = 0;
-    map.pageType[p] = PageType.none;
-  }
-  pgdat.events[VmEvent.pgfree] = pgdat.events[VmEvent.pgfree]! + n;
-}
-
 /**
- * __free_pages(): give a block back. Small orders go to this cpu's pcp list; larger
- * ones straight to the buddy. The caller must pass the order it allocated.
+ * free_pages_prepare() and __free_pages(): give a block back. Small orders go to this
+ * cpu's pcp list; larger ones straight to the buddy. The caller must pass the order
+ * it allocated.
  */
 export function freePages(pgdat: PgData, pfn: number, order: number): void {
   const map = pgdat.map;
   const zone = pfnZone(pgdat, pfn);
-  freePagesPrepare(pgdat, pfn, order);
+  const n = 1 << order;
+  accountOwner(pgdat, pageOwner(map, pfn), -n);
+  pgdat.events[VmEvent.pgfree] = pgdat.events[VmEvent.pgfree]! + n;
   const mt = getPageblockMigratetype(map, pfn);
-  if (pcpAllowedOrder(order)) {
-    let pcpMt: number = mt;
-    if (mt >= MIGRATE_PCPTYPES) {
-      if (mt === MigrateType.isolate) {
-        freeOneBlock(pgdat, zone, pfn, order, mt, false);
-        return;
-      }
-      pcpMt = MigrateType.movable;
-    }
-    map.order[pfn] = order;
-    map.mapping[pfn] = mt;
-    setOwnerRange(map, pfn, order, Owner.pcp);
+  if (pcpAllowedOrder(order) && mt !== MigrateType.isolate) {
+    // HighAtomic pages wait on the movable pcp list but remember their type.
+    const pcpMt = mt >= MIGRATE_PCPTYPES ? MigrateType.movable : mt;
+    if (order) resetPages(map, pfn + 1, pfn + n, Owner.pcp, 0);
+    map.w[pfn << 2] = order << 24;
+    map.w[(pfn << 2) + 1] = (mt << 16) | Owner.pcp;
     freeUnrefPageCommit(pgdat, zone, zone.pcp[pgdat.cpu]!, pfn, pcpMt, order);
     return;
   }
+  resetPages(map, pfn, pfn + n, Owner.free, 0);
   freeOneBlock(pgdat, zone, pfn, order, mt, false);
 }
 
@@ -504,8 +481,7 @@ export function freeBootBlock(pgdat: PgData, pfn: number, order: number): void {
   zone.managedPages += n;
   pgdat.ownerPages[Owner.reserved] = pgdat.ownerPages[Owner.reserved]! - n;
   const map = pgdat.map;
-  const end = pfn + n;
-  for (let p = pfn; p < end; p++) { map.flags[p] = 0; map.refcount[p] = 0; }
+  resetPages(map, pfn, pfn + n, Owner.free, 0);
   pgdat.events[VmEvent.pgfree] = pgdat.events[VmEvent.pgfree]! + n;
   freeOneBlock(pgdat, zone, pfn, order, getPageblockMigratetype(map, pfn), true);
 }
@@ -513,44 +489,41 @@ export function freeBootBlock(pgdat: PgData, pfn: number, order: number): void {
 // ---------------------------------------------------------------------------------
 // Allocating
 
+/**
+ * The node counter each owner feeds, or -1 (OWNER_STAT_PAGES: the counter's unit in
+ * pages: nr_kernel_stack is kept in KiB, as in the kernel). Shmem also counts as file
+ * pages.
+ */
+const OWNER_STAT = new Int8Array(16).fill(-1);
+const OWNER_STAT_UNIT = new Int8Array(16).fill(1);
+OWNER_STAT[Owner.slabReclaimable] = NodeStat.nr_slab_reclaimable;
+OWNER_STAT[Owner.slabUnreclaimable] = NodeStat.nr_slab_unreclaimable;
+OWNER_STAT[Owner.kernelStack] = NodeStat.nr_kernel_stack;
+OWNER_STAT_UNIT[Owner.kernelStack] = 4;
+OWNER_STAT[Owner.pageTable] = NodeStat.nr_page_table_pages;
+OWNER_STAT[Owner.anon] = NodeStat.nr_anon_pages;
+OWNER_STAT[Owner.file] = NodeStat.nr_file_pages;
+OWNER_STAT[Owner.shmem] = NodeStat.nr_shmem;
+
 /** Adds n pages to the counters that follow an owner (slab, stacks, page tables, ...). */
 export function accountOwner(pgdat: PgData, owner: number, n: number): void {
   pgdat.ownerPages[owner] = pgdat.ownerPages[owner]! + n;
+  const k = OWNER_STAT[owner]!;
+  if (k < 0) return;
   const ns = pgdat.nodeStat;
-  switch (owner) {
-    case Owner.slabReclaimable: ns[NodeStat.nr_slab_reclaimable] = ns[NodeStat.nr_slab_reclaimable]! + n; break;
-    case Owner.slabUnreclaimable: ns[NodeStat.nr_slab_unreclaimable] = ns[NodeStat.nr_slab_unreclaimable]! + n; break;
-    // nr_kernel_stack is kept in KiB, as in the kernel.
-    case Owner.kernelStack: ns[NodeStat.nr_kernel_stack] = ns[NodeStat.nr_kernel_stack]! + n * 4; break;
-    case Owner.pageTable: ns[NodeStat.nr_page_table_pages] = ns[NodeStat.nr_page_table_pages]! + n; break;
-    case Owner.anon: ns[NodeStat.nr_anon_pages] = ns[NodeStat.nr_anon_pages]! + n; break;
-    case Owner.file: ns[NodeStat.nr_file_pages] = ns[NodeStat.nr_file_pages]! + n; break;
-    case Owner.shmem:
-      ns[NodeStat.nr_shmem] = ns[NodeStat.nr_shmem]! + n;
-      ns[NodeStat.nr_file_pages] = ns[NodeStat.nr_file_pages]! + n;
-      break;
-    default: break;
-  }
+  ns[k] = ns[k]! + n * OWNER_STAT_UNIT[owner]!;
+  if (owner === Owner.shmem) ns[NodeStat.nr_file_pages] = ns[NodeStat.nr_file_pages]! + n;
 }
 
-/** prep_new_page(): the block becomes the caller's. */
+/** prep_new_page(): the block becomes the caller's (refcount 1 on the head). */
 function prepNewPage(pgdat: PgData, pfn: number, order: number, gfp: number, owner: number): void {
   const map = pgdat.map;
   const n = 1 << order;
-  const end = pfn + n;
-  for (let p = pfn; p < end; p++) {
-    map.owner[p] = owner;
-    map.flags[p] = 0;
-    map.pageType[p] = PageType.none;
-    map.order[p] = 0;
-    map.mapping[p] = 0;
-  }
-  map.refcount[pfn] = 1;
-  map.order[pfn] = order;
-  if (order > 0 && (gfp & __GFP_COMP)) {
-    map.flags[pfn] = PG.head;
-    for (let p = pfn + 1; p < end; p++) map.flags[p] = PG.tail;
-  }
+  const compound = order > 0 && (gfp & __GFP_COMP) !== 0;
+  if (order) resetPages(map, pfn + 1, pfn + n, owner, compound ? PG.tail : 0);
+  const i = pfn << 2;
+  map.w[i] = (order << 24) | (compound ? PG.head : 0);
+  map.w[i + 1] = (1 << 8) | owner;
   accountOwner(pgdat, owner, n);
 }
 
@@ -583,9 +556,9 @@ export function zoneWatermarkOk(zone: Zone, order: number, mark: number, highest
 function zoneWatermarkFast(zone: Zone, order: number, mark: number, highestZoneidx: number, allocFlags: number): boolean {
   const freePages = zone.vmStat[ZoneStat.nr_free_pages]!;
   if (!order) {
-    let usable = freePages;
-    const reserved = zoneWatermarkUnusableFree(zone, 0, allocFlags);
-    usable -= Math.min(usable, reserved);
+    // order-0 fast check: reserved may over-estimate the highatomic reserve
+    const reserved = allocFlags & (ALLOC_HARDER | ALLOC_OOM) ? 0 : zone.nrReservedHighatomic;
+    const usable = freePages - (reserved < freePages ? reserved : freePages);
     if (usable > mark + zone.lowmemReserve[highestZoneidx]!) return true;
   }
   return zoneWatermarkOk(zone, order, mark, highestZoneidx, allocFlags, freePages);
@@ -603,17 +576,13 @@ function reserveHighatomicPageblock(pgdat: PgData, zone: Zone, pfn: number): voi
   }
 }
 
-/** rmqueue(): one block from a zone, through the pcp lists when the order allows. */
+/**
+ * rmqueue(): one block from a zone, through the pcp lists when the order allows.
+ * NOTE: the buddy path lives in rmqueueBuddy so this stays small enough for V8 to
+ * inline into getPageFromFreelist (bench alloc).
+ */
 function rmqueue(pgdat: PgData, zone: Zone, order: number, allocFlags: number, mt: number): number {
-  let pfn: number;
-  if (pcpAllowedOrder(order)) {
-    pfn = rmqueuePcplist(pgdat, zone, order, mt, allocFlags);
-  } else {
-    pfn = NO_PAGE;
-    if (order > 0 && (allocFlags & ALLOC_HARDER)) pfn = rmqueueSmallest(pgdat.map, zone, order, MigrateType.highatomic);
-    if (pfn === NO_PAGE) pfn = rmqueueBlock(pgdat, zone, order, mt, allocFlags);
-    if (pfn !== NO_PAGE) modZoneFreepageState(zone, -(1 << order));
-  }
+  const pfn = pcpAllowedOrder(order) ? rmqueuePcplist(pgdat, zone, order, mt, allocFlags) : rmqueueBuddy(pgdat, zone, order, allocFlags, mt);
   if (zone.boostedWatermark) {
     zone.boostedWatermark = false;
     if (pgdat.wakeupKswapd) pgdat.wakeupKswapd(pgdat, zone, 0);
@@ -621,7 +590,14 @@ function rmqueue(pgdat: PgData, zone: Zone, order: number, allocFlags: number, m
   return pfn;
 }
 
-const PGALLOC_EVENT = [VmEvent.pgalloc_dma, VmEvent.pgalloc_dma32, VmEvent.pgalloc_normal, VmEvent.pgalloc_movable, VmEvent.pgalloc_device];
+/** rmqueue_buddy(): orders the pcp lists do not hold, straight from the free lists. */
+function rmqueueBuddy(pgdat: PgData, zone: Zone, order: number, allocFlags: number, mt: number): number {
+  let pfn = NO_PAGE;
+  if (order > 0 && (allocFlags & ALLOC_HARDER)) pfn = rmqueueSmallest(pgdat.map, zone, order, MigrateType.highatomic);
+  if (pfn === NO_PAGE) pfn = rmqueueBlock(pgdat, zone, order, mt, allocFlags);
+  if (pfn !== NO_PAGE) modZoneFreepageState(zone, -(1 << order));
+  return pfn;
+}
 
 /**
  * get_page_from_freelist(): walk the zonelist from the highest allowed zone down,
@@ -637,14 +613,14 @@ export function getPageFromFreelist(pgdat: PgData, gfp: number, order: number, a
       const zone = pgdat.zones[zi];
       if (!zone || !zone.managedPages) continue;
       if (!(allocFlags & ALLOC_NO_WATERMARKS)) {
-        const mark = wmarkPages(zone, allocFlags & ALLOC_WMARK_MASK);
+        const mark = zone.watermark[allocFlags & ALLOC_WMARK_MASK]! + zone.watermarkBoost;
         if (!zoneWatermarkFast(zone, order, mark, highestZoneidx, allocFlags)) continue;
       }
       const pfn = rmqueue(pgdat, zone, order, allocFlags, mt);
       if (pfn === NO_PAGE) continue;
       prepNewPage(pgdat, pfn, order, gfp, owner);
       const ev = pgdat.events;
-      const e = PGALLOC_EVENT[zi]!;
+      const e = VmEvent.pgalloc_dma + zi; // pgalloc_dma, _dma32, _normal are consecutive
       ev[e] = ev[e]! + (1 << order);
       zone.numaStat[NumaStat.numa_hit]!++;
       zone.numaStat[NumaStat.numa_local]!++;
