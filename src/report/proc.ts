@@ -342,12 +342,8 @@ export function procMeminfo(g: Guest): string {
 // ---------------------------------------------------------------------------------
 // debugfs extfrag/extfrag_index and extfrag/unusable_index
 
-/**
- * @kernel mm/vmstat.c extfrag_show_print
- * One line per populated zone: __fragmentation_index per order as "%2d.%03d " of
- * index / 1000 and index % 1000 (C division: -1000 prints "-1.000").
- */
-export function procExtfragIndex(g: Guest): string {
+/** One line per populated zone with a value per order, as the extfrag debugfs files print. */
+function perZoneOrderLines(g: Guest, cell: (order: number, info: ContigPageInfo) => string): string {
   const info: ContigPageInfo = createContigPageInfo();
   let s = '';
   for (let i = 0; i < MAX_NR_ZONES; i++) {
@@ -356,8 +352,7 @@ export function procExtfragIndex(g: Guest): string {
     s += nodeZonePrefix(z.name);
     for (let o = 0; o < MAX_ORDER; o++) {
       fillContigPageInfo(z, o, info);
-      const index = __fragmentationIndex(o, info);
-      s += `${rj(Math.trunc(index / 1000), 2)}.${zeroPad(index % 1000, 3)} `;
+      s += cell(o, info);
     }
     s += '\n';
   }
@@ -365,24 +360,26 @@ export function procExtfragIndex(g: Guest): string {
 }
 
 /**
+ * @kernel mm/vmstat.c extfrag_show_print
+ * One line per populated zone: __fragmentation_index per order as "%2d.%03d " of
+ * index / 1000 and index % 1000 (C division: -1000 prints "-1.000").
+ */
+export function procExtfragIndex(g: Guest): string {
+  return perZoneOrderLines(g, (o, info) => {
+    const index = __fragmentationIndex(o, info);
+    return `${rj(Math.trunc(index / 1000), 2)}.${zeroPad(index % 1000, 3)} `;
+  });
+}
+
+/**
  * @kernel mm/vmstat.c unusable_show_print
  * One line per populated zone: unusable_free_index per order as "%d.%03d ".
  */
 export function procUnusableIndex(g: Guest): string {
-  const info: ContigPageInfo = createContigPageInfo();
-  let s = '';
-  for (let i = 0; i < MAX_NR_ZONES; i++) {
-    const z = nodeZone(g.pgdat, i);
-    if (!populated(z)) continue;
-    s += nodeZonePrefix(z.name);
-    for (let o = 0; o < MAX_ORDER; o++) {
-      fillContigPageInfo(z, o, info);
-      const index = __unusableFreeIndex(o, info);
-      s += `${Math.trunc(index / 1000)}.${zeroPad(index % 1000, 3)} `;
-    }
-    s += '\n';
-  }
-  return s;
+  return perZoneOrderLines(g, (o, info) => {
+    const index = __unusableFreeIndex(o, info);
+    return `${Math.trunc(index / 1000)}.${zeroPad(index % 1000, 3)} `;
+  });
 }
 
 // ---------------------------------------------------------------------------------

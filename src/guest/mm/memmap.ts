@@ -308,7 +308,10 @@ export function setPageOwner(map: MemMap, pfn: number, owner: Owner): void {
   map.w[i] = (map.w[i]! & ~0xff) | owner;
 }
 
-/** page_ref_count(). */
+/**
+ * @kernel include/linux/page_ref.h page_ref_count
+ * page_ref_count(): .
+ */
 export function pageRefcount(map: MemMap, pfn: number): number {
   return (map.w[(pfn << 2) + 1]! >>> 8) & 0xff;
 }
@@ -371,7 +374,10 @@ export function PageReported(map: MemMap, pfn: number): boolean {
   return (map.w[pfn << 2]! & PG.reported) !== 0;
 }
 
-/** buddy_order(): order of a free buddy block (valid when PageBuddy). */
+/**
+ * @kernel mm/internal.h buddy_order
+ * buddy_order(): order of a free buddy block (valid when PageBuddy).
+ */
 export function buddyOrder(map: MemMap, pfn: number): number {
   return map.w[pfn << 2]! >>> 24;
 }
@@ -396,18 +402,18 @@ export function pfnToPageblock(pfn: number): number {
   return pfn >>> PAGEBLOCK_ORDER;
 }
 
-/** get_pageblock_migratetype() */
+/** @kernel include/linux/mmzone.h get_pageblock_migratetype */
 export function getPageblockMigratetype(map: MemMap, pfn: number): MigrateType {
   return (map.pageblock[pfn >>> PAGEBLOCK_ORDER]! & PB_MIGRATETYPE_MASK) as MigrateType;
 }
 
-/** set_pageblock_migratetype() */
+/** @kernel mm/page_alloc.c set_pageblock_migratetype */
 export function setPageblockMigratetype(map: MemMap, pfn: number, mt: MigrateType): void {
   const b = pfn >>> PAGEBLOCK_ORDER;
   map.pageblock[b] = (map.pageblock[b]! & ~PB_MIGRATETYPE_MASK) | mt;
 }
 
-/** get_pageblock_skip() */
+/** @kernel include/linux/pageblock-flags.h get_pageblock_skip */
 export function getPageblockSkip(map: MemMap, pfn: number): boolean {
   return (map.pageblock[pfn >>> PAGEBLOCK_ORDER]! & PB_MIGRATE_SKIP) !== 0;
 }

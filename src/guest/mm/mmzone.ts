@@ -147,7 +147,10 @@ export function zoneSpansPfn(zone: Zone, pfn: number): boolean {
   return pfn >= zone.zoneStartPfn && pfn < zone.zoneStartPfn + zone.spannedPages;
 }
 
-/** wmark_pages(): the watermark plus the current boost. */
+/**
+ * @kernel include/linux/mmzone.h wmark_pages
+ * wmark_pages(): the watermark plus the current boost.
+ */
 export function wmarkPages(zone: Zone, w: Wmark): number {
   return zone.watermark[w]! + zone.watermarkBoost;
 }
@@ -186,12 +189,16 @@ export function totalramPages(pgdat: PgData): number {
   return n;
 }
 
-/** int_sqrt(). */
+/**
+ * @kernel lib/math/int_sqrt.c int_sqrt
+ * int_sqrt(): .
+ */
 function intSqrt(x: number): number {
   return Math.floor(Math.sqrt(x));
 }
 
 /**
+ * @kernel mm/page_alloc.c calculate_min_free_kbytes
  * calculate_min_free_kbytes() (init_per_zone_wmark_min): sqrt(lowmem_kbytes * 16),
  * clamped to [128, 262144]; then, with THP enabled, set_recommended_min_free_kbytes()
  * raises it to cover two free pageblocks per zone plus MIGRATE_PCPTYPES^2 pageblocks
@@ -215,6 +222,7 @@ export function defaultMinFreeKbytes(pgdat: PgData, thp: boolean): number {
 }
 
 /**
+ * @kernel mm/page_alloc.c __setup_per_zone_wmarks
  * __setup_per_zone_wmarks(): min is min_free_kbytes split across zones by managed
  * size; low and high each add max(min/4, managed * watermark_scale_factor / 10000).
  */
@@ -233,7 +241,10 @@ export function setupPerZoneWmarks(pgdat: PgData): void {
   }
 }
 
-/** setup_per_zone_lowmem_reserve(). */
+/**
+ * @kernel mm/page_alloc.c setup_per_zone_lowmem_reserve
+ * setup_per_zone_lowmem_reserve(): .
+ */
 export function setupPerZoneLowmemReserve(pgdat: PgData): void {
   const zones = pgdat.zones;
   for (let i = 0; i < MAX_NR_ZONES - 1; i++) {
@@ -249,12 +260,18 @@ export function setupPerZoneLowmemReserve(pgdat: PgData): void {
   }
 }
 
-/** rounddown_pow_of_two(). */
+/**
+ * @kernel include/linux/log2.h rounddown_pow_of_two
+ * rounddown_pow_of_two(): .
+ */
 function rounddownPow2(x: number): number {
   return x < 1 ? 0 : 2 ** Math.floor(Math.log2(x));
 }
 
-/** zone_batchsize(). */
+/**
+ * @kernel mm/page_alloc.c zone_batchsize
+ * zone_batchsize(): .
+ */
 export function zoneBatchsize(zone: Zone): number {
   let batch = Math.min(zone.managedPages >> 10, (1024 * 1024) / 4096);
   batch = Math.floor(batch / 4);
@@ -262,13 +279,19 @@ export function zoneBatchsize(zone: Zone): number {
   return rounddownPow2(batch + (batch >> 1)) - 1;
 }
 
-/** zone_highsize(): the low watermark split across the node's cpus, at least 4 batches. */
+/**
+ * @kernel mm/page_alloc.c zone_highsize
+ * zone_highsize(): the low watermark split across the node's cpus, at least 4 batches.
+ */
 export function zoneHighsize(zone: Zone, batch: number, nrCpus: number): number {
   const high = Math.floor(zone.watermark[Wmark.low]! / nrCpus);
   return Math.max(high, batch << 2);
 }
 
-/** zone_set_pageset_high_and_batch(), for every zone and cpu. */
+/**
+ * @kernel mm/page_alloc.c zone_set_pageset_high_and_batch
+ * zone_set_pageset_high_and_batch(): , for every zone and cpu.
+ */
 export function setupPagesets(pgdat: PgData): void {
   for (const z of pgdat.zones) {
     const batch = Math.max(1, zoneBatchsize(z));

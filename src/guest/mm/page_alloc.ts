@@ -60,14 +60,20 @@ export function pfnZone(pgdat: PgData, pfn: number): Zone {
 // ---------------------------------------------------------------------------------
 // Free lists
 
-/** set_buddy_order(): the page heads a free block of this order on mt's list (owner stays free). */
+/**
+ * @kernel mm/page_alloc.c set_buddy_order
+ * set_buddy_order(): the page heads a free block of this order on mt's list (owner stays free).
+ */
 function setBuddyOrder(map: MemMap, pfn: number, order: number, mt: number): void {
   const w = map.w, i = pfn << 2;
   w[i] = (w[i]! & 0xffff) | (PageType.buddy << 16) | (order << 24);
   w[i + 1] = (mt << 16) | Owner.free;
 }
 
-/** add_to_free_list() / add_to_free_list_tail(). */
+/**
+ * @kernel mm/page_alloc.c add_to_free_list
+ * add_to_free_list(): / add_to_free_list_tail().
+ */
 function addToFreeList(map: MemMap, zone: Zone, pfn: number, order: number, mt: number, tail: boolean): void {
   setBuddyOrder(map, pfn, order, mt);
   const head = freeListHead(zone, order, mt);
@@ -77,7 +83,10 @@ function addToFreeList(map: MemMap, zone: Zone, pfn: number, order: number, mt: 
   zone.nrFree[order]!++;
 }
 
-/** del_page_from_free_list(): also clears PageBuddy and PageReported. */
+/**
+ * @kernel mm/page_alloc.c del_page_from_free_list
+ * del_page_from_free_list(): also clears PageBuddy and PageReported.
+ */
 function delPageFromFreeList(map: MemMap, zone: Zone, pfn: number, order: number): void {
   const mt = pageMapping(map, pfn);
   listDel(map, pfn);
@@ -87,7 +96,10 @@ function delPageFromFreeList(map: MemMap, zone: Zone, pfn: number, order: number
   zone.nrFree[order]!--;
 }
 
-/** move_to_free_list(): onto the tail of another migratetype's list. */
+/**
+ * @kernel mm/page_alloc.c move_to_free_list
+ * move_to_free_list(): onto the tail of another migratetype's list.
+ */
 function moveToFreeList(map: MemMap, zone: Zone, pfn: number, order: number, mt: number): void {
   const old = pageMapping(map, pfn);
   listDel(map, pfn);
@@ -102,6 +114,7 @@ function modZoneFreepageState(zone: Zone, nr: number): void {
 }
 
 /**
+ * @kernel mm/page_alloc.c expand
  * expand(): the block at pfn of order `high` was taken for an allocation of order
  * `low`; give the upper halves back as free blocks of decreasing order.
  */
@@ -114,7 +127,10 @@ function expand(map: MemMap, zone: Zone, pfn: number, low: number, high: number,
   }
 }
 
-/** __rmqueue_smallest(): the smallest free block of exactly this migratetype. */
+/**
+ * @kernel mm/page_alloc.c __rmqueue_smallest
+ * __rmqueue_smallest(): the smallest free block of exactly this migratetype.
+ */
 function rmqueueSmallest(map: MemMap, zone: Zone, order: number, mt: number): number {
   for (let o = order; o < MAX_ORDER; o++) {
     const pfn = listFirst(map, freeListHead(zone, o, mt));
@@ -126,16 +142,21 @@ function rmqueueSmallest(map: MemMap, zone: Zone, order: number, mt: number): nu
   return NO_PAGE;
 }
 
-/** can_steal_fallback(). */
+/**
+ * @kernel mm/page_alloc.c can_steal_fallback
+ * can_steal_fallback(): .
+ */
 function canStealFallback(order: number, startMt: number): boolean {
   if (order >= PAGEBLOCK_ORDER) return true;
   return order >= (PAGEBLOCK_ORDER >> 1) || startMt === MigrateType.reclaimable || startMt === MigrateType.unmovable;
 }
 
 /** Scratch results of findSuitableFallback / moveFreepagesBlock (hot path: no allocation). */
-const scratch = { canSteal: false, movablePages: 0 };
+export const fallbackScratch = { canSteal: false, movablePages: 0 };
+const scratch = fallbackScratch;
 
 /**
+ * @kernel mm/page_alloc.c find_suitable_fallback
  * find_suitable_fallback(): the first migratetype in fallback order with a free block
  * of this order; sets scratch.canSteal.
  */
@@ -153,6 +174,7 @@ export function findSuitableFallback(zone: Zone, order: number, mt: number, only
 }
 
 /**
+ * @kernel mm/page_alloc.c move_freepages_block
  * move_freepages_block(): move every free block in pfn's pageblock to mt's lists.
  * Returns the number of free pages moved (0 if the block crosses the zone boundary)
  * and leaves in scratch.movablePages the pages in use that are movable (LRU or
@@ -179,7 +201,10 @@ export function moveFreepagesBlock(pgdat: PgData, zone: Zone, pfn: number, mt: n
   return moved;
 }
 
-/** change_pageblock_range(): set every pageblock of a >= pageblock_order block. */
+/**
+ * @kernel mm/page_alloc.c change_pageblock_range
+ * change_pageblock_range(): set every pageblock of a >= pageblock_order block.
+ */
 function changePageblockRange(map: MemMap, pfn: number, order: number, mt: number): void {
   let n = 1 << (order - PAGEBLOCK_ORDER);
   while (n--) {
@@ -188,7 +213,10 @@ function changePageblockRange(map: MemMap, pfn: number, order: number, mt: numbe
   }
 }
 
-/** boost_watermark(). */
+/**
+ * @kernel mm/page_alloc.c boost_watermark
+ * boost_watermark(): .
+ */
 function boostWatermark(pgdat: PgData, zone: Zone): boolean {
   if (!pgdat.watermarkBoostFactor) return false;
   if (PAGEBLOCK_NR_PAGES * 4 > zone.managedPages) return false;
@@ -200,6 +228,7 @@ function boostWatermark(pgdat: PgData, zone: Zone): boolean {
 }
 
 /**
+ * @kernel mm/page_alloc.c steal_suitable_fallback
  * steal_suitable_fallback(): take the free block at pfn for startMt. A block of at
  * least pageblock order changes type outright; otherwise, if stealing is allowed, all
  * free pages of the pageblock move to startMt's lists, and the pageblock changes type
@@ -240,6 +269,7 @@ function stealSuitableFallback(pgdat: PgData, zone: Zone, pfn: number, allocFlag
 }
 
 /**
+ * @kernel mm/page_alloc.c __rmqueue_fallback
  * __rmqueue_fallback(): find the largest free block of another migratetype and steal
  * it (or, for movable allocations that may not steal the whole block, the smallest).
  * Returns true when a block was moved to startMt's free lists.
@@ -267,7 +297,10 @@ function rmqueueFallback(pgdat: PgData, zone: Zone, order: number, startMt: numb
   return false;
 }
 
-/** __rmqueue(). */
+/**
+ * @kernel mm/page_alloc.c __rmqueue
+ * __rmqueue(): .
+ */
 function rmqueueBlock(pgdat: PgData, zone: Zone, order: number, mt: number, allocFlags: number): number {
   for (;;) {
     const pfn = rmqueueSmallest(pgdat.map, zone, order, mt);
@@ -279,22 +312,32 @@ function rmqueueBlock(pgdat: PgData, zone: Zone, order: number, mt: number, allo
 // ---------------------------------------------------------------------------------
 // Per-cpu lists
 
-/** pcp_allowed_order(): orders up to PAGE_ALLOC_COSTLY_ORDER, and the THP order. */
+/**
+ * @kernel mm/page_alloc.c pcp_allowed_order
+ * pcp_allowed_order(): orders up to PAGE_ALLOC_COSTLY_ORDER, and the THP order.
+ */
 export function pcpAllowedOrder(order: number): boolean {
   return order <= PAGE_ALLOC_COSTLY_ORDER || order === PAGEBLOCK_ORDER;
 }
 
-/** order_to_pindex(). */
+/**
+ * @kernel mm/page_alloc.c order_to_pindex
+ * order_to_pindex(): .
+ */
 function orderToPindex(mt: number, order: number): number {
   return order > PAGE_ALLOC_COSTLY_ORDER ? NR_LOWORDER_PCP_LISTS : MIGRATE_PCPTYPES * order + mt;
 }
 
-/** pindex_to_order(). */
+/**
+ * @kernel mm/page_alloc.c pindex_to_order
+ * pindex_to_order(): .
+ */
 function pindexToOrder(pindex: number): number {
   return pindex >= NR_LOWORDER_PCP_LISTS ? PAGEBLOCK_ORDER : Math.floor(pindex / MIGRATE_PCPTYPES);
 }
 
 /**
+ * @kernel mm/page_alloc.c rmqueue_bulk
  * rmqueue_bulk(): take `count` blocks of `order` from the buddy onto a pcp list (at
  * the tail, so they are handed out in physical order).
  */
@@ -314,7 +357,10 @@ function rmqueueBulk(pgdat: PgData, zone: Zone, order: number, count: number, li
   return i;
 }
 
-/** rmqueue_pcplist(). */
+/**
+ * @kernel mm/page_alloc.c rmqueue_pcplist
+ * rmqueue_pcplist(): .
+ */
 function rmqueuePcplist(pgdat: PgData, zone: Zone, order: number, mt: number, allocFlags: number): number {
   const map = pgdat.map;
   const pcp = zone.pcp[pgdat.cpu]!;
@@ -334,6 +380,7 @@ function rmqueuePcplist(pgdat: PgData, zone: Zone, order: number, mt: number, al
 }
 
 /**
+ * @kernel mm/page_alloc.c free_pcppages_bulk
  * free_pcppages_bulk(): return `count` base pages from the pcp lists to the buddy,
  * round-robin over the lists starting at pindex, oldest (tail) pages first.
  */
@@ -361,7 +408,10 @@ function freePcppagesBulk(pgdat: PgData, zone: Zone, count: number, pcp: PerCpuP
   }
 }
 
-/** nr_pcp_free(). */
+/**
+ * @kernel mm/page_alloc.c nr_pcp_free
+ * nr_pcp_free(): .
+ */
 function nrPcpFree(pcp: PerCpuPages, high: number, batch: number, freeHigh: boolean): number {
   if (freeHigh) return pcp.count;
   if (high < batch) return 1;
@@ -372,7 +422,10 @@ function nrPcpFree(pcp: PerCpuPages, high: number, batch: number, freeHigh: bool
   return Math.min(Math.max(batch, minNrFree), maxNrFree);
 }
 
-/** free_unref_page_commit(). */
+/**
+ * @kernel mm/page_alloc.c free_unref_page_commit
+ * free_unref_page_commit(): .
+ */
 function freeUnrefPageCommit(pgdat: PgData, zone: Zone, pcp: PerCpuPages, pfn: number, mt: number, order: number): void {
   const map = pgdat.map;
   const pindex = orderToPindex(mt, order);
@@ -385,7 +438,10 @@ function freeUnrefPageCommit(pgdat: PgData, zone: Zone, pcp: PerCpuPages, pfn: n
   }
 }
 
-/** drain_pages_zone() for every cpu: empty the pcp lists of a zone (or all zones). */
+/**
+ * @kernel mm/page_alloc.c drain_pages_zone
+ * drain_pages_zone(): for every cpu: empty the pcp lists of a zone (or all zones).
+ */
 export function drainAllPages(pgdat: PgData, zone: Zone | null): void {
   for (const z of pgdat.zones) {
     if (zone && z !== zone) continue;
@@ -401,13 +457,17 @@ export function findBuddyPfn(pfn: number, order: number): number {
   return pfn ^ (1 << order);
 }
 
-/** page_is_buddy(): the buddy is a free block of exactly this order in the same zone. */
+/**
+ * @kernel mm/page_alloc.c page_is_buddy
+ * page_is_buddy(): the buddy is a free block of exactly this order in the same zone.
+ */
 function pageIsBuddy(map: MemMap, zone: Zone, buddy: number, order: number): boolean {
   return buddy >= zone.zoneStartPfn && buddy < zone.zoneStartPfn + zone.spannedPages &&
     isBuddyOfOrder(map, buddy, order);
 }
 
 /**
+ * @kernel mm/page_alloc.c buddy_merge_likely
  * buddy_merge_likely(): if the block's buddy at the next order up is free, put this
  * block at the tail of its list so it is less likely to be allocated before the
  * buddy frees and the two can merge.
@@ -420,6 +480,7 @@ function buddyMergeLikely(map: MemMap, zone: Zone, pfn: number, buddyPfn: number
 }
 
 /**
+ * @kernel mm/page_alloc.c __free_one_page
  * __free_one_page(): merge the block with its buddies and put the result on a free
  * list. `tail` is FPI_TO_TAIL (boot, page reporting); otherwise the tail is chosen by
  * buddy_merge_likely. The caller has made the block's pages Owner.free.
@@ -447,6 +508,7 @@ function freeOneBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, mt:
 }
 
 /**
+ * @kernel mm/page_alloc.c free_pages_prepare
  * free_pages_prepare() and __free_pages(): give a block back. Small orders go to this
  * cpu's pcp list; larger ones straight to the buddy. The caller must pass the order
  * it allocated.
@@ -472,6 +534,7 @@ export function freePages(pgdat: PgData, pfn: number, order: number): void {
 }
 
 /**
+ * @kernel mm/page_alloc.c __free_pages_core
  * __free_pages_core() as called by memblock_free_all() at boot: hand a block of
  * never-allocated memory to the buddy (to the tail of its list), growing managed pages.
  */
@@ -515,7 +578,10 @@ export function accountOwner(pgdat: PgData, owner: number, n: number): void {
   if (owner === Owner.shmem) ns[NodeStat.nr_file_pages] = ns[NodeStat.nr_file_pages]! + n;
 }
 
-/** prep_new_page(): the block becomes the caller's (refcount 1 on the head). */
+/**
+ * @kernel mm/page_alloc.c prep_new_page
+ * prep_new_page(): the block becomes the caller's (refcount 1 on the head).
+ */
 function prepNewPage(pgdat: PgData, pfn: number, order: number, gfp: number, owner: number): void {
   const map = pgdat.map;
   const n = 1 << order;
@@ -527,14 +593,20 @@ function prepNewPage(pgdat: PgData, pfn: number, order: number, gfp: number, own
   accountOwner(pgdat, owner, n);
 }
 
-/** __zone_watermark_unusable_free(). */
+/**
+ * @kernel mm/page_alloc.c __zone_watermark_unusable_free
+ * __zone_watermark_unusable_free(): .
+ */
 function zoneWatermarkUnusableFree(zone: Zone, order: number, allocFlags: number): number {
   let unusable = (1 << order) - 1;
   if (!(allocFlags & (ALLOC_HARDER | ALLOC_OOM))) unusable += zone.nrReservedHighatomic;
   return unusable;
 }
 
-/** __zone_watermark_ok(). */
+/**
+ * @kernel mm/page_alloc.c __zone_watermark_ok
+ * __zone_watermark_ok(): .
+ */
 export function zoneWatermarkOk(zone: Zone, order: number, mark: number, highestZoneidx: number, allocFlags: number, freePagesIn?: number): boolean {
   const freePages = (freePagesIn ?? zone.vmStat[ZoneStat.nr_free_pages]!) - zoneWatermarkUnusableFree(zone, order, allocFlags);
   let min = mark;
@@ -552,7 +624,10 @@ export function zoneWatermarkOk(zone: Zone, order: number, mark: number, highest
   return false;
 }
 
-/** zone_watermark_fast(). */
+/**
+ * @kernel mm/page_alloc.c zone_watermark_fast
+ * zone_watermark_fast(): .
+ */
 function zoneWatermarkFast(zone: Zone, order: number, mark: number, highestZoneidx: number, allocFlags: number): boolean {
   const freePages = zone.vmStat[ZoneStat.nr_free_pages]!;
   if (!order) {
@@ -564,7 +639,10 @@ function zoneWatermarkFast(zone: Zone, order: number, mark: number, highestZonei
   return zoneWatermarkOk(zone, order, mark, highestZoneidx, allocFlags, freePages);
 }
 
-/** reserve_highatomic_pageblock(). */
+/**
+ * @kernel mm/page_alloc.c reserve_highatomic_pageblock
+ * reserve_highatomic_pageblock(): .
+ */
 function reserveHighatomicPageblock(pgdat: PgData, zone: Zone, pfn: number): void {
   const maxManaged = Math.floor(zone.managedPages / 100) + PAGEBLOCK_NR_PAGES;
   if (zone.nrReservedHighatomic >= maxManaged) return;
@@ -577,6 +655,7 @@ function reserveHighatomicPageblock(pgdat: PgData, zone: Zone, pfn: number): voi
 }
 
 /**
+ * @kernel mm/page_alloc.c rmqueue
  * rmqueue(): one block from a zone, through the pcp lists when the order allows.
  * NOTE: the buddy path lives in rmqueueBuddy so this stays small enough for V8 to
  * inline into getPageFromFreelist (bench alloc).
@@ -590,7 +669,10 @@ function rmqueue(pgdat: PgData, zone: Zone, order: number, allocFlags: number, m
   return pfn;
 }
 
-/** rmqueue_buddy(): orders the pcp lists do not hold, straight from the free lists. */
+/**
+ * @kernel mm/page_alloc.c rmqueue_buddy
+ * rmqueue_buddy(): orders the pcp lists do not hold, straight from the free lists.
+ */
 function rmqueueBuddy(pgdat: PgData, zone: Zone, order: number, allocFlags: number, mt: number): number {
   let pfn = NO_PAGE;
   if (order > 0 && (allocFlags & ALLOC_HARDER)) pfn = rmqueueSmallest(pgdat.map, zone, order, MigrateType.highatomic);
@@ -600,6 +682,7 @@ function rmqueueBuddy(pgdat: PgData, zone: Zone, order: number, allocFlags: numb
 }
 
 /**
+ * @kernel mm/page_alloc.c get_page_from_freelist
  * get_page_from_freelist(): walk the zonelist from the highest allowed zone down,
  * taking the first zone whose watermark allows the allocation. With ALLOC_NOFRAGMENT
  * (set when the preferred zone is Normal) a first pass refuses fallbacks that would
@@ -632,7 +715,10 @@ export function getPageFromFreelist(pgdat: PgData, gfp: number, order: number, a
   }
 }
 
-/** alloc_flags_nofragment(): avoid fragmenting fallbacks when the preferred zone is Normal. */
+/**
+ * @kernel mm/page_alloc.c alloc_flags_nofragment
+ * alloc_flags_nofragment(): avoid fragmenting fallbacks when the preferred zone is Normal.
+ */
 function allocFlagsNofragment(pgdat: PgData, highestZoneidx: number, gfp: number): number {
   let flags = gfp & __GFP_KSWAPD_RECLAIM ? ALLOC_KSWAPD : 0;
   const normal = pgdat.zones[ZoneType.normal];
@@ -640,7 +726,10 @@ function allocFlagsNofragment(pgdat: PgData, highestZoneidx: number, gfp: number
   return flags;
 }
 
-/** gfp_to_alloc_flags(). */
+/**
+ * @kernel mm/page_alloc.c gfp_to_alloc_flags
+ * gfp_to_alloc_flags(): .
+ */
 export function gfpToAllocFlags(gfp: number): number {
   let f = ALLOC_WMARK_MIN | ALLOC_CPUSET;
   if (gfp & __GFP_HIGH) f |= ALLOC_HIGH;
@@ -660,6 +749,7 @@ function highestUsableZone(pgdat: PgData, gfp: number): number {
 }
 
 /**
+ * @kernel mm/page_alloc.c alloc_pages
  * alloc_pages(): allocate a block of 2^order pages for `owner`. Returns its first
  * PFN, or NO_PAGE when the allocation fails (a normal outcome, never an exception).
  *
