@@ -20,15 +20,15 @@ import { defaultCompareRows, formatCompare } from '../report/compare.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { benchAlloc, DEFAULT_ALLOC_BENCH } from '../../bench/alloc.js';
+import { benchCompaction } from '../../bench/compaction.js';
 
 /** Bad input: exit 2 with this message. */
 class UsageError extends Error {}
 
 const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index'] as const;
 type ProcFile = (typeof PROC_FILES)[number];
-const BENCHES = ['alloc'] as const;
+const BENCHES = ['alloc', 'compaction'] as const;
 const LATER_BENCHES: Readonly<Record<string, string>> = {
-  compaction: 'compaction (arrives with reclaim and compaction)',
   virtqueue: 'virtqueue (arrives with the virtio wire)',
   migration: 'migration (arrives with live migration)',
   scenario: 'scenario (arrives with the bundled experiments)',
@@ -223,9 +223,10 @@ function buildProgram(): Command {
     .addOption(new Option('--runs <n>', 'runs to take the median of').default('5'))
     .action((name: string, o: { runs: string }) => {
       if (name in LATER_BENCHES) throw new UsageError(`bench: "${name}" is not available yet: ${LATER_BENCHES[name]} (available: ${BENCHES.join(', ')})`);
-      if (name !== 'alloc') throw new UsageError(`bench: unknown benchmark "${name}" (available: ${BENCHES.join(', ')})`);
+      if (!(BENCHES as readonly string[]).includes(name)) throw new UsageError(`bench: unknown benchmark "${name}" (available: ${BENCHES.join(', ')})`);
       const runs = parseIntOption('--runs', o.runs, 1, 100);
-      process.stdout.write(JSON.stringify(benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })) + '\n');
+      const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs }) : benchCompaction(runs);
+      process.stdout.write(JSON.stringify(result) + '\n');
     });
 
   return program;

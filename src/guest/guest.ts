@@ -4,10 +4,11 @@
  */
 import { type Sim, createSim } from '../sim/clock.js';
 import { type Rng, createRng, rngFork } from '../sim/rng.js';
-import { createMemMap } from './mm/memmap.js';
-import { type PgData, createPgData } from './mm/mmzone.js';
+import { createMemMap, MAX_ORDER, MIGRATE_TYPES } from './mm/memmap.js';
+import { type PgData, createPgData, NR_MODEL_ZONES, NR_PCP_LISTS } from './mm/mmzone.js';
 import { type MemLayout, GuestConfigError, memLayout } from './mm/layout.js';
 import { type BootParams, DEFAULT_BOOT, bootMemory } from './mm/boot.js';
+import { type ProcessTable } from './mm/process.js';
 
 export type GuestConfig = {
   /** Guest RAM in bytes (a multiple of 4 MiB, at least 128 MiB). */
@@ -27,6 +28,8 @@ export type Guest = {
   rng: Rng;
   layout: MemLayout;
   pgdat: PgData;
+  /** The guest's processes (src/guest/mm/process.ts). */
+  procs: ProcessTable;
 };
 
 export function defaultGuestConfig(overrides: Partial<GuestConfig> = {}): GuestConfig {
@@ -38,8 +41,9 @@ export function createGuest(config: GuestConfig, sim: Sim = createSim()): Guest 
   if (!Number.isInteger(config.vcpus) || config.vcpus < 1 || config.vcpus > 256) throw new GuestConfigError('vcpus must be a whole number from 1 to 256');
   const layout = memLayout(config.memoryBytes);
   const rng = createRng(config.seed);
-  const map = createMemMap(layout.nrPages);
+  // list heads: free lists and pcp lists of every zone and cpu, LRU, compaction, balloon ...
+  const map = createMemMap(layout.nrPages, 1024 + NR_MODEL_ZONES * (MAX_ORDER * MIGRATE_TYPES + NR_PCP_LISTS * config.vcpus));
   const pgdat = createPgData(map, config.vcpus);
   bootMemory(pgdat, layout, config.boot, rngFork(rng));
-  return { config, sim, rng, layout, pgdat };
+  return { config, sim, rng, layout, pgdat, procs: new Map() };
 }

@@ -11,9 +11,11 @@ import { simAt, simRunUntil } from '../sim/clock.js';
 import { type Rng, rngBelow, rngFork } from '../sim/rng.js';
 import { type Guest, createGuest } from '../guest/guest.js';
 import { DEFAULT_BOOT } from '../guest/mm/boot.js';
-import { MAX_ORDER, MIGRATE_TYPES, MIGRATETYPE_NAMES, NO_PAGE, Owner, PAGEBLOCK_NR_PAGES, getPageblockMigratetype } from '../guest/mm/memmap.js';
+import { MAX_ORDER, MIGRATE_TYPES, MIGRATETYPE_NAMES, NO_PAGE, Owner, PAGE_SIZE, PAGEBLOCK_NR_PAGES, getPageblockMigratetype } from '../guest/mm/memmap.js';
 import { allocPages, freePages, drainAllPages } from '../guest/mm/page_alloc.js';
 import { assertPgdat } from '../guest/mm/check.js';
+import { getProcess, faultAnonPages, unmapAnonPages, exitProcess } from '../guest/mm/process.js';
+import { compactMemory } from '../guest/mm/compaction.js';
 import { vmstatObject, globalZonePageState } from '../guest/mm/vmstat.js';
 import { ZoneStat, VmEvent } from '../guest/mm/vmstat_items.js';
 import { type Scenario, type Action, type AllocPagesAction, type FreePagesAction, ScenarioError, validateScenarioFile, type ScenarioFile } from './schema.js';
@@ -174,6 +176,42 @@ function runAction(st: RunState, a: Action): void {
       break;
     }
     case 'check': assertPgdat(st.guest.pgdat, `at t=${st.guest.sim.now}ns`); ev.ok = true; break;
+    case 'process_fault': {
+      const proc = getProcess(st.guest.procs, a.pid);
+      const want = Math.ceil(a.size / PAGE_SIZE);
+      const got = faultAnonPages(st.guest.pgdat, proc, want);
+      Object.assign(ev, { pid: a.pid, requested_pages: want, faulted_pages: got, rss_pages: proc.rssAnon });
+      break;
+    }
+    case 'process_free': {
+      const proc = st.guest.procs.get(a.pid);
+      if (!proc) throw new ScenarioError(`process_free: no process ${a.pid} at this time (start it with process_fault)`);
+      Object.assign(ev, { pid: a.pid, freed_pages: unmapAnonPages(st.guest.pgdat, st.rng, proc, a.fraction, a.pick), rss_pages: proc.rssAnon });
+      break;
+    }
+    case 'process_exit': {
+      const proc = st.guest.procs.get(a.pid);
+      if (!proc) throw new ScenarioError(`process_exit: no process ${a.pid} at this time`);
+      Object.assign(ev, { pid: a.pid, freed_pages: exitProcess(st.guest.pgdat, st.guest.procs, proc) });
+      break;
+    }
+    case 'compact_memory': {
+      const before = freeBlocksPerOrder(st.guest);
+      const e0 = st.guest.pgdat.events.slice();
+      const rep = compactMemory(st.guest.pgdat);
+      const delta = (k: VmEvent) => st.guest.pgdat.events[k]! - e0[k]!;
+      Object.assign(ev, {
+        free_blocks_before: before,
+        free_blocks_after: freeBlocksPerOrder(st.guest),
+        compact_migrate_scanned: delta(VmEvent.compact_migrate_scanned),
+        compact_free_scanned: delta(VmEvent.compact_free_scanned),
+        compact_isolated: delta(VmEvent.compact_isolated),
+        pgmigrate_success: delta(VmEvent.pgmigrate_success),
+        pgmigrate_fail: delta(VmEvent.pgmigrate_fail),
+        cost_ns: rep.costNs,
+      });
+      break;
+    }
   }
   st.events.push(ev);
   if (st.check) assertPgdat(st.guest.pgdat, `after ${a.action} at t=${st.guest.sim.now}ns`);

@@ -78,12 +78,38 @@ const freePagesAction = z.strictObject({
   cpu: z.number().int().min(0).default(0),
 });
 
+const pidField = z.number().int().min(1).max(65535);
+
+const processFaultAction = z.strictObject({
+  ...base,
+  action: z.literal('process_fault'),
+  /** Process id (1-65535); the process is created on its first fault. */
+  pid: pidField,
+  /** Anonymous memory to fault in, e.g. 3GiB. */
+  size: sizeField,
+});
+
+const processFreeAction = z.strictObject({
+  ...base,
+  action: z.literal('process_free'),
+  pid: pidField,
+  /** Share of the process's anonymous pages to unmap (0..1). */
+  fraction: z.number().min(0).max(1).default(0.5),
+  /** alternate: every other page in physical order (fragments memory); random; lowest; highest. */
+  pick: z.enum(['alternate', 'random', 'lowest', 'highest']).default('alternate'),
+});
+
+const processExitAction = z.strictObject({ ...base, action: z.literal('process_exit'), pid: pidField });
+
+/** echo 1 > /proc/sys/vm/compact_memory */
+const compactMemoryAction = z.strictObject({ ...base, action: z.literal('compact_memory') });
+
 const drainPcpAction = z.strictObject({ ...base, action: z.literal('drain_pcp') });
 const checkAction = z.strictObject({ ...base, action: z.literal('check') });
 
-export const ACTION_NAMES = ['snapshot', 'alloc_pages', 'free_pages', 'drain_pcp', 'check'] as const;
+export const ACTION_NAMES = ['snapshot', 'alloc_pages', 'free_pages', 'process_fault', 'process_free', 'process_exit', 'compact_memory', 'drain_pcp', 'check'] as const;
 
-const actionSchema = z.discriminatedUnion('action', [snapshotAction, allocPagesAction, freePagesAction, drainPcpAction, checkAction], {
+const actionSchema = z.discriminatedUnion('action', [snapshotAction, allocPagesAction, freePagesAction, processFaultAction, processFreeAction, processExitAction, compactMemoryAction, drainPcpAction, checkAction], {
   error: (iss) => iss.code === 'invalid_union'
     ? `unknown or missing action (allowed: ${ACTION_NAMES.join(', ')})`
     : undefined,

@@ -38,6 +38,16 @@ export const COSTS = {
     unit: 'zeroing one 4 KiB page (init_on_alloc, __GFP_ZERO)',
     source: 'clear_page with rep stosb runs at roughly 10 GB/s per core on current x86 (Intel optimization manual; kernel commit messages for clear_page_erms): 4096 B / 10 GB/s ~ 410 ns.',
   },
+  compactScanPage: {
+    ns: 10,
+    unit: 'one page (struct page) looked at by a compaction scanner',
+    source: 'Reasoning: the scanners read a 64-byte struct page per pfn, sequentially, so mostly from cache after hardware prefetch; a few ns of load plus the flag tests, rounded up to 10 ns. Order of magnitude of the kernel\'s compaction tracepoints (millions of pages scanned per second per CPU).',
+  },
+  migratePage: {
+    ns: 2000,
+    unit: 'migrating one 4 KiB page (unmap, copy, remap)',
+    source: 'Reasoning: copying 4 KiB at ~8 GB/s is ~0.5 us; try_to_migrate walks the reverse map and clears the PTE, and the TLB flush needs an IPI to other CPUs running the mm (~1 us); remove_migration_ptes restores the mapping. About 2 us per page, in line with migrate_pages throughput reports of ~0.5 GB/s per CPU for 4 KiB pages.',
+  },
 } as const satisfies Record<string, CostEntry>;
 
 export type CostName = keyof typeof COSTS;

@@ -104,9 +104,23 @@ test('variants deep-merge onto the base scenario', () => {
 });
 
 test('every bundled scenario validates', () => {
-  for (const f of ['scenarios/boot.yaml']) {
+  for (const f of ['scenarios/boot.yaml', 'scenarios/compaction.yaml']) {
     const text = readFileSync(new URL(f, root), 'utf8');
     const sf = loadScenarioText(text, f);
     assert.ok(sf.base.name.length > 0);
   }
+});
+
+test('scenarios/compaction.yaml: compact_memory turns scattered holes into huge free blocks', () => {
+  const sf = loadScenarioText(readFileSync(new URL('scenarios/compaction.yaml', root), 'utf8'), 'compaction.yaml');
+  const { doc } = runScenario(sf.base, { check: true });
+  const ev = doc.events.find((e) => e.kind === 'compact_memory')!;
+  const huge = (a: unknown) => (a as number[]).slice(9).reduce((x, y) => x + y, 0);
+  const before = huge(ev.free_blocks_before), after = huge(ev.free_blocks_after);
+  assert.ok(after > 3 * before, `order>=9 free blocks ${before} -> ${after}`);
+  for (const k of ['compact_migrate_scanned', 'compact_free_scanned', 'compact_isolated', 'pgmigrate_success']) {
+    assert.ok((ev[k] as number) > 0, k);
+    assert.ok(doc.vmstat[k]! > 0, `vmstat ${k}`);
+  }
+  assert.equal(ev.pgmigrate_fail, 0);
 });

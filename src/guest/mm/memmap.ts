@@ -116,12 +116,14 @@ export const enum Owner {
   freePageHint = 12,
   /** A buffer of the virtio driver or its rings (real bytes in guest-physical memory). */
   virtio = 13,
+  /** A free page isolated by compaction's free scanner as a migration target (cc->freepages). */
+  compactFree = 14,
 }
-export const NR_OWNERS = 14;
+export const NR_OWNERS = 15;
 
 export const OWNER_NAMES: readonly string[] = [
   'free', 'pcp', 'reserved', 'kernel', 'slab_unreclaimable', 'slab_reclaimable', 'kernel_stack',
-  'page_table', 'anon', 'file', 'shmem', 'balloon', 'free_page_hint', 'virtio',
+  'page_table', 'anon', 'file', 'shmem', 'balloon', 'free_page_hint', 'virtio', 'compact_free',
 ];
 
 /** Migratetypes (enum migratetype), without CMA. */

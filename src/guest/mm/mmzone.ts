@@ -23,6 +23,58 @@ export const NR_MODEL_ZONES = 3;
 export const MAX_NR_ZONES = 5;
 export const ZONE_NAMES: readonly string[] = ['DMA', 'DMA32', 'Normal', 'Movable', 'Device'];
 
+/** enum lru_list. */
+export const enum Lru {
+  inactiveAnon = 0,
+  activeAnon = 1,
+  inactiveFile = 2,
+  activeFile = 3,
+  unevictable = 4,
+}
+export const NR_LRU_LISTS = 5;
+
+/** The result of a non-LRU movable page's migrate callback (MIGRATEPAGE_SUCCESS, -EAGAIN, other errors). */
+export const enum MigrateResult {
+  success = 0,
+  /** Try again later (e.g. the balloon lock is busy): the page is put back. */
+  again = 1,
+  /** Failed for good this time. */
+  fail = 2,
+}
+
+/** Migration modes (enum migrate_mode). */
+export const enum MigrateMode {
+  async = 0,
+  syncLight = 1,
+  sync = 2,
+}
+
+/**
+ * struct movable_operations (include/linux/migrate.h): how compaction moves pages that
+ * are not on the LRU. isolatePage takes the page off its owner's lists; migratePage
+ * moves its contents from src to dst (dst is a free page compaction isolated, already
+ * given the source's owner); putbackPage returns an isolated page that was not moved.
+ */
+export type MovableOperations = {
+  isolatePage(pgdat: PgData, pfn: number, mode: MigrateMode): boolean;
+  migratePage(pgdat: PgData, dst: number, src: number, mode: MigrateMode): MigrateResult;
+  putbackPage(pgdat: PgData, pfn: number): void;
+};
+
+/** Per-zone compaction state (struct zone's compact_* fields). */
+export type ZoneCompactState = {
+  /** compact_cached_migrate_pfn[sync?]: where the migrate scanner resumes. */
+  cachedMigratePfn: [number, number];
+  /** compact_cached_free_pfn: where the free scanner resumes. */
+  cachedFreePfn: number;
+  /** compact_considered, compact_defer_shift, compact_order_failed (deferral). */
+  considered: number;
+  deferShift: number;
+  orderFailed: number;
+  /** compact_blockskip_flush: clear the skip hints before the next run. */
+  blockskipFlush: boolean;
+};
+
 export const enum Wmark {
   min = 0,
   low = 1,
@@ -83,6 +135,8 @@ export type Zone = {
   numaStat: Float64Array;
   /** One pageset per cpu. */
   pcp: PerCpuPages[];
+  /** Compaction's per-zone state. */
+  compact: ZoneCompactState;
 };
 
 /** The node: all zones, node-level counters, vm events, tunables. */
@@ -109,10 +163,12 @@ export type PgData = {
   /** vm.lowmem_reserve_ratio. */
   lowmemReserveRatio: number[];
   /**
-   * Owners whose pages are non-LRU movable (__PageMovable: movable operations are
-   * registered for them, e.g. balloon pages with balloon compaction). 1 = movable.
+   * Movable operations of non-LRU movable pages (__PageMovable), by owner: the balloon
+   * registers its isolate/migrate/putback here when balloon compaction is on.
    */
-  nonLruMovable: Uint8Array;
+  movableOps: Array<MovableOperations | null>;
+  /** Sentinel index of the first LRU list; list l (enum Lru) is at lruBase + l. */
+  lruBase: number;
   /** Fallbacks that took a block of another migratetype (the mm_page_alloc_extfrag tracepoint). */
   extfragEvents: number;
   /** Seam for the allocation slow path (reclaim, compaction): null until installed. */
@@ -170,15 +226,19 @@ export function createZone(map: MemMap, idx: ZoneType, start: number, spanned: n
     lowmemReserve: new Float64Array(MAX_NR_ZONES), nrReservedHighatomic: 0, freeBase,
     nrFreeMt: new Int32Array(MAX_ORDER * MIGRATE_TYPES), nrFree: new Int32Array(MAX_ORDER),
     vmStat: new Float64Array(NR_ZONESTAT_ITEMS), numaStat: new Float64Array(NR_NUMASTAT_ITEMS), pcp,
+    compact: { cachedMigratePfn: [start, start], cachedFreePfn: start + spanned, considered: 0, deferShift: 0, orderFailed: MAX_ORDER, blockskipFlush: false },
   };
 }
 
 export function createPgData(map: MemMap, nrCpus: number): PgData {
+  const lruBase = map.nrPages + map.nrListHeads;
+  for (let l = 0; l < NR_LRU_LISTS; l++) listHeadAlloc(map);
   return {
     map, zones: [], nrCpus, cpu: 0,
     nodeStat: new Float64Array(NR_NODESTAT_ITEMS), events: new Float64Array(NR_VMEVENT_ITEMS),
     ownerPages: new Float64Array(16), minFreeKbytes: 0, watermarkScaleFactor: 10, watermarkBoostFactor: 15000,
-    lowmemReserveRatio: [256, 256, 32, 0, 0], nonLruMovable: new Uint8Array(16), extfragEvents: 0, slowpath: null, wakeupKswapd: null,
+    lowmemReserveRatio: [256, 256, 32, 0, 0], movableOps: new Array<MovableOperations | null>(16).fill(null),
+    lruBase, extfragEvents: 0, slowpath: null, wakeupKswapd: null,
   };
 }
 

@@ -195,7 +195,7 @@ export function moveFreepagesBlock(pgdat: PgData, zone: Zone, pfn: number, mt: n
       moved += 1 << o;
       continue;
     }
-    if (PageLRU(map, p) || pgdat.nonLruMovable[pageOwner(map, p)] === 1) scratch.movablePages++;
+    if (PageLRU(map, p) || pgdat.movableOps[pageOwner(map, p)] !== null) scratch.movablePages++;
     p++;
   }
   return moved;
@@ -782,3 +782,31 @@ export function zonePcpCount(zone: Zone): number {
   return n;
 }
 
+
+/**
+ * @kernel mm/page_alloc.c __isolate_free_page
+ * Takes the free block at pfn (PageBuddy, of `order`) off its free list for
+ * compaction's free scanner, unless that would take the zone below its min watermark.
+ * A block of at least half a pageblock turns its pageblock Movable. The block is split
+ * into order-0 pages owned by compaction (Owner.compactFree, one reference each), as
+ * split_map_pages does. Returns false (and changes nothing) on the watermark check.
+ */
+export function isolateFreePage(pgdat: PgData, zone: Zone, pfn: number, order: number): boolean {
+  const map = pgdat.map;
+  const mark = zone.watermark[Wmark.min]! + (1 << order);
+  if (!zoneWatermarkOk(zone, 0, mark, 0, 0)) return false;
+  delPageFromFreeList(map, zone, pfn, order);
+  modZoneFreepageState(zone, -(1 << order));
+  if (order >= PAGEBLOCK_ORDER - 1) {
+    const end = pfn + (1 << order);
+    for (let p = pfn; p < end; p += PAGEBLOCK_NR_PAGES) {
+      const mt = getPageblockMigratetype(map, p);
+      if (mt !== MigrateType.isolate && mt !== MigrateType.highatomic) setPageblockMigratetype(map, p, MigrateType.movable);
+    }
+  }
+  const n = 1 << order;
+  resetPages(map, pfn, pfn + n, Owner.compactFree, 0);
+  for (let p = pfn; p < pfn + n; p++) map.w[(p << 2) + 1] = (1 << 8) | Owner.compactFree;
+  pgdat.ownerPages[Owner.compactFree] = pgdat.ownerPages[Owner.compactFree]! + n;
+  return true;
+}

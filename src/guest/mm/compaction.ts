@@ -1,0 +1,449 @@
+/**
+ * Memory compaction (mm/compaction.c, Linux 6.1 semantics).
+ *
+ * Two scanners walk a zone towards each other one pageblock at a time: the migrate
+ * scanner from the bottom isolates movable pages (LRU pages, and non-LRU movable pages
+ * such as balloon pages through their owner's movable operations); the free scanner
+ * from the top isolates free pages in pageblocks that are suitable targets. Isolated
+ * pages are migrated from low to high, so free memory gathers at the bottom of the
+ * zone in large blocks. A run ends when the scanners meet (COMPACT_COMPLETE) or, for a
+ * request of some order, when a free block of that order exists in a suitable
+ * migratetype (COMPACT_SUCCESS). Pageblocks where nothing could be isolated get a skip
+ * hint; failures defer later attempts (defer_compaction).
+ *
+ * All state of one run is in a CompactControl. Costs: every scanned page and every
+ * migrated page charges the cost table; the run reports the virtual time it took.
+ */
+import {
+  NO_PAGE, MAX_ORDER, PAGEBLOCK_NR_PAGES, MigrateType, PG, PageType,
+  listAddTail, listDel, listFirst, listHeadAlloc, pageFlags, pageOwner, pageOrder, pageRefcount, pageTypeOf,
+  setPageFlags, getPageblockMigratetype, getPageblockSkip, setPageblockSkip,
+} from './memmap.js';
+import { type PgData, type Zone, MigrateMode, Wmark, MAX_NR_ZONES } from './mmzone.js';
+import { isolateFreePage, findSuitableFallback, zoneWatermarkOk, freePages, drainAllPages } from './page_alloc.js';
+import { isolateLruPage } from './lru.js';
+import { migratePages, putbackMovablePage } from './migrate.js';
+import { fragmentationIndex } from './fragmentation.js';
+import { VmEvent } from './vmstat_items.js';
+import { type CostTable, defaultCostTable } from '../../sim/cost.js';
+
+/** enum compact_result (include/linux/compaction.h). */
+export const enum CompactResult {
+  /** For more detailed tracepoint output: the zone was not considered. */
+  notSuitableZone = 0,
+  /** Compaction did not start: not enough free pages to migrate into. */
+  skipped = 1,
+  /** Compaction was deferred after earlier failures. */
+  deferred = 2,
+  /** No suitable free page was found (the requested order could not be produced). */
+  noSuitablePage = 3,
+  /** Compaction should continue to another pageblock. */
+  continue = 4,
+  /** The scanners met: the whole zone was compacted. */
+  complete = 5,
+  /** The scanners met over part of the zone (skip hints or cached positions). */
+  partialSkipped = 6,
+  /** Gave up because of contention (async mode). */
+  contended = 7,
+  /** A free page of the requested order is now available. */
+  success = 8,
+}
+
+/** compaction_made_progress(): did the run produce what it was asked for? */
+export function compactionMadeProgress(r: CompactResult): boolean {
+  return r === CompactResult.success;
+}
+
+/** compaction_failed(): the run ended with the scanners meeting and no success. */
+export function compactionFailed(r: CompactResult): boolean {
+  return r === CompactResult.complete;
+}
+
+/** COMPACT_CLUSTER_MAX (SWAP_CLUSTER_MAX): pages isolated per migration batch. */
+export const COMPACT_CLUSTER_MAX = 32;
+/** COMPACT_MAX_DEFER_SHIFT */
+export const COMPACT_MAX_DEFER_SHIFT = 6;
+/** sysctl_extfrag_threshold */
+export const EXTFRAG_THRESHOLD = 500;
+
+/** struct compact_control: one compaction run. */
+export type CompactControl = {
+  zone: Zone;
+  /** Requested order, or -1 for /proc/sys/vm/compact_memory (compact the whole zone). */
+  order: number;
+  /** Migratetype of the allocation that wants the page (gfp_migratetype). */
+  migratetype: MigrateType;
+  mode: MigrateMode;
+  /** Scan the whole zone from its ends (compact_memory), ignoring cached positions. */
+  wholeZone: boolean;
+  ignoreSkipHint: boolean;
+  /** Direct compaction from the allocator (affects async source suitability). */
+  directCompaction: boolean;
+  /** Where the migrate scanner is (next pfn to scan). */
+  migratePfn: number;
+  /** Start of the pageblock the free scanner will look at next. */
+  freePfn: number;
+  /** List heads (in the memmap) of isolated pages to migrate and of isolated free targets. */
+  migrateHead: number;
+  freeHead: number;
+  nrMigratepages: number;
+  nrFreepages: number;
+  totalMigrateScanned: number;
+  totalFreeScanned: number;
+  /** Pages migrated and failed in this run. */
+  migrated: number;
+  migrateFailed: number;
+  /** Virtual time the run cost, from the cost table. */
+  costNs: number;
+  costs: CostTable;
+};
+
+/** The compaction list heads of a node (allocated once: compaction is not re-entered). */
+const compactHeads = new WeakMap<PgData, [number, number]>();
+
+function compactListHeads(pgdat: PgData): [number, number] {
+  let h = compactHeads.get(pgdat);
+  if (!h) {
+    h = [listHeadAlloc(pgdat.map), listHeadAlloc(pgdat.map)];
+    compactHeads.set(pgdat, h);
+  }
+  return h;
+}
+
+function pageblockStart(pfn: number): number {
+  return pfn & ~(PAGEBLOCK_NR_PAGES - 1);
+}
+
+function pageblockEnd(pfn: number): number {
+  return pageblockStart(pfn) + PAGEBLOCK_NR_PAGES;
+}
+
+/** Creates the control block of a run. */
+export function createCompactControl(pgdat: PgData, zone: Zone, order: number, migratetype: MigrateType, mode: MigrateMode, costs: CostTable = defaultCostTable()): CompactControl {
+  const [migrateHead, freeHead] = compactListHeads(pgdat);
+  return {
+    zone, order, migratetype, mode, wholeZone: order < 0, ignoreSkipHint: order < 0, directCompaction: false,
+    migratePfn: zone.zoneStartPfn, freePfn: pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1),
+    migrateHead, freeHead, nrMigratepages: 0, nrFreepages: 0, totalMigrateScanned: 0, totalFreeScanned: 0,
+    migrated: 0, migrateFailed: 0, costNs: 0, costs,
+  };
+}
+
+// ---------------------------------------------------------------------------------
+// Deferral and skip hints
+
+/** @kernel mm/compaction.c defer_compaction: back off after a failure at this order. */
+export function deferCompaction(zone: Zone, order: number): void {
+  const c = zone.compact;
+  c.considered = 0;
+  if (++c.deferShift > COMPACT_MAX_DEFER_SHIFT) c.deferShift = COMPACT_MAX_DEFER_SHIFT;
+  if (order < c.orderFailed) c.orderFailed = order;
+}
+
+/** @kernel mm/compaction.c compaction_deferred: skip this attempt? */
+export function compactionDeferred(zone: Zone, order: number): boolean {
+  const c = zone.compact;
+  const limit = 1 << c.deferShift;
+  if (order < c.orderFailed) return false;
+  if (++c.considered >= limit) {
+    c.considered = limit;
+    return false;
+  }
+  return true;
+}
+
+/** @kernel mm/compaction.c compaction_defer_reset: success at this order clears the back-off. */
+export function compactionDeferReset(zone: Zone, order: number, allocSuccess: boolean): void {
+  const c = zone.compact;
+  if (allocSuccess) {
+    c.considered = 0;
+    c.deferShift = 0;
+  }
+  if (order >= c.orderFailed) c.orderFailed = order + 1;
+}
+
+/** @kernel mm/compaction.c __reset_isolation_suitable: clear every skip hint of the zone. */
+export function resetIsolationSuitable(pgdat: PgData, zone: Zone): void {
+  const end = zone.zoneStartPfn + zone.spannedPages;
+  for (let pfn = pageblockStart(zone.zoneStartPfn); pfn < end; pfn += PAGEBLOCK_NR_PAGES) setPageblockSkip(pgdat.map, pfn, false);
+  zone.compact.cachedMigratePfn = [zone.zoneStartPfn, zone.zoneStartPfn];
+  zone.compact.cachedFreePfn = pageblockStart(end - 1);
+  zone.compact.blockskipFlush = false;
+}
+
+function isolationSuitable(pgdat: PgData, cc: CompactControl, pfn: number): boolean {
+  return cc.ignoreSkipHint || !getPageblockSkip(pgdat.map, pfn);
+}
+
+// ---------------------------------------------------------------------------------
+// The migrate scanner
+
+/** @kernel mm/compaction.c suitable_migration_source */
+function suitableMigrationSource(pgdat: PgData, cc: CompactControl, pfn: number): boolean {
+  if (cc.mode !== MigrateMode.async || !cc.directCompaction) return true;
+  const mt = getPageblockMigratetype(pgdat.map, pfn);
+  if (cc.migratetype === MigrateType.movable) return mt === MigrateType.movable;
+  return mt === cc.migratetype;
+}
+
+/**
+ * @kernel mm/compaction.c isolate_migratepages_block
+ * Scans [lowPfn, endPfn) and isolates up to COMPACT_CLUSTER_MAX movable pages onto
+ * cc's migrate list. Returns the pfn where scanning stopped.
+ */
+function isolateMigratepagesBlock(pgdat: PgData, cc: CompactControl, lowPfn: number, endPfn: number): number {
+  const map = pgdat.map;
+  let scanned = 0, isolated = 0;
+  let pfn = lowPfn;
+  for (; pfn < endPfn; pfn++) {
+    scanned++;
+    const type = pageTypeOf(map, pfn);
+    if (type === PageType.buddy) {
+      pfn += (1 << pageOrder(map, pfn)) - 1;
+      continue;
+    }
+    const flags = pageFlags(map, pfn);
+    if (flags & PG.head) {
+      // Compound pages (THP) are not migrated by the model yet: skip the whole page.
+      pfn += (1 << pageOrder(map, pfn)) - 1;
+      continue;
+    }
+    if ((flags & PG.lru) === 0) {
+      const owner = pageOwner(map, pfn);
+      const ops = pgdat.movableOps[owner] ?? null;
+      if (ops === null || (flags & PG.isolated) !== 0) continue;
+      if (!ops.isolatePage(pgdat, pfn, cc.mode)) continue;
+      setPageFlags(map, pfn, pageFlags(map, pfn) | PG.isolated);
+    } else {
+      // Pinned pages (an extra reference) cannot be migrated; async skips locked ones.
+      if (pageRefcount(map, pfn) > 1) continue;
+      if (cc.mode === MigrateMode.async && (flags & (PG.locked | PG.writeback))) continue;
+      if (!isolateLruPage(pgdat, pfn)) continue;
+    }
+    listAddTail(map, pfn, cc.migrateHead);
+    cc.nrMigratepages++;
+    if (++isolated === COMPACT_CLUSTER_MAX) {
+      pfn++;
+      break;
+    }
+  }
+  cc.totalMigrateScanned += scanned;
+  cc.costNs += scanned * cc.costs.compactScanPage;
+  pgdat.events[VmEvent.compact_migrate_scanned] = pgdat.events[VmEvent.compact_migrate_scanned]! + scanned;
+  pgdat.events[VmEvent.compact_isolated] = pgdat.events[VmEvent.compact_isolated]! + isolated;
+  if (pfn >= endPfn && isolated === 0 && !cc.ignoreSkipHint) setPageblockSkip(map, lowPfn, true);
+  return pfn;
+}
+
+/**
+ * @kernel mm/compaction.c isolate_migratepages
+ * Advances the migrate scanner pageblock by pageblock until some pages are isolated
+ * or it reaches the free scanner.
+ */
+function isolateMigratepages(pgdat: PgData, cc: CompactControl): void {
+  const zone = cc.zone;
+  const zoneEnd = zone.zoneStartPfn + zone.spannedPages;
+  let lowPfn = Math.max(cc.migratePfn, zone.zoneStartPfn);
+  // Only whole pageblocks below the free scanner's current block are scanned.
+  while (pageblockEnd(lowPfn) <= cc.freePfn) {
+    const blockEnd = Math.min(pageblockEnd(lowPfn), zoneEnd);
+    if (!isolationSuitable(pgdat, cc, lowPfn) || !suitableMigrationSource(pgdat, cc, lowPfn)) {
+      lowPfn = blockEnd;
+      continue;
+    }
+    lowPfn = isolateMigratepagesBlock(pgdat, cc, lowPfn, blockEnd);
+    if (cc.nrMigratepages > 0) break;
+  }
+  cc.migratePfn = lowPfn;
+}
+
+// ---------------------------------------------------------------------------------
+// The free scanner
+
+/** @kernel mm/compaction.c suitable_migration_target */
+function suitableMigrationTarget(pgdat: PgData, pfn: number): boolean {
+  const map = pgdat.map;
+  if (pageTypeOf(map, pfn) === PageType.buddy && pageOrder(map, pfn) >= 9) return false;
+  return getPageblockMigratetype(map, pfn) === MigrateType.movable;
+}
+
+/** @kernel mm/compaction.c isolate_freepages_block: free pages of one pageblock onto cc's free list. */
+function isolateFreepagesBlock(pgdat: PgData, cc: CompactControl, start: number, end: number): number {
+  const map = pgdat.map;
+  let scanned = 0, isolated = 0;
+  for (let pfn = start; pfn < end; pfn++) {
+    scanned++;
+    if (pageTypeOf(map, pfn) !== PageType.buddy) continue;
+    const order = pageOrder(map, pfn);
+    if (!isolateFreePage(pgdat, cc.zone, pfn, order)) break;
+    for (let p = pfn; p < pfn + (1 << order); p++) listAddTail(map, p, cc.freeHead);
+    isolated += 1 << order;
+    pfn += (1 << order) - 1;
+  }
+  cc.nrFreepages += isolated;
+  cc.totalFreeScanned += scanned;
+  cc.costNs += scanned * cc.costs.compactScanPage;
+  pgdat.events[VmEvent.compact_free_scanned] = pgdat.events[VmEvent.compact_free_scanned]! + scanned;
+  pgdat.events[VmEvent.compact_isolated] = pgdat.events[VmEvent.compact_isolated]! + isolated;
+  return isolated;
+}
+
+/**
+ * @kernel mm/compaction.c isolate_freepages
+ * Moves the free scanner down pageblock by pageblock, above the migrate scanner's
+ * pageblock, until there are at least as many free targets as pages to migrate.
+ */
+function isolateFreepages(pgdat: PgData, cc: CompactControl): void {
+  const zone = cc.zone;
+  const zoneEnd = zone.zoneStartPfn + zone.spannedPages;
+  const lowPfn = pageblockEnd(cc.migratePfn);
+  let block = cc.freePfn;
+  for (; block >= lowPfn; block -= PAGEBLOCK_NR_PAGES) {
+    const start = Math.max(block, zone.zoneStartPfn);
+    const end = Math.min(block + PAGEBLOCK_NR_PAGES, zoneEnd);
+    if (!suitableMigrationTarget(pgdat, start) || !isolationSuitable(pgdat, cc, start)) continue;
+    const got = isolateFreepagesBlock(pgdat, cc, start, end);
+    if (got === 0 && !cc.ignoreSkipHint) setPageblockSkip(pgdat.map, start, true);
+    if (cc.nrFreepages >= cc.nrMigratepages) break;
+  }
+  cc.freePfn = block;
+}
+
+/** compaction_alloc: a free target for migration. */
+function compactionAlloc(pgdat: PgData, cc: CompactControl): number {
+  if (cc.nrFreepages === 0) isolateFreepages(pgdat, cc);
+  const pfn = listFirst(pgdat.map, cc.freeHead);
+  if (pfn === NO_PAGE) return NO_PAGE;
+  listDel(pgdat.map, pfn);
+  cc.nrFreepages--;
+  return pfn;
+}
+
+/** compaction_free: an unused target goes back on the free list. */
+function compactionFree(pgdat: PgData, cc: CompactControl, pfn: number): void {
+  listAddTail(pgdat.map, pfn, cc.freeHead);
+  cc.nrFreepages++;
+}
+
+/** @kernel mm/compaction.c release_freepages: unused targets back to the allocator. */
+function releaseFreepages(pgdat: PgData, cc: CompactControl): void {
+  const map = pgdat.map;
+  for (let pfn = listFirst(map, cc.freeHead); pfn !== NO_PAGE; pfn = listFirst(map, cc.freeHead)) {
+    listDel(map, pfn);
+    freePages(pgdat, pfn, 0);
+  }
+  cc.nrFreepages = 0;
+}
+
+// ---------------------------------------------------------------------------------
+// Running
+
+/** @kernel mm/compaction.c __compact_finished */
+export function compactFinished(cc: CompactControl): CompactResult {
+  if (cc.freePfn <= cc.migratePfn) {
+    if (cc.wholeZone) cc.zone.compact.blockskipFlush = true;
+    return CompactResult.complete;
+  }
+  if (cc.order < 0) return CompactResult.continue;
+  const zone = cc.zone;
+  for (let o = cc.order; o < MAX_ORDER; o++) {
+    if (zone.nrFreeMt[o * 5 + cc.migratetype]) return CompactResult.success;
+    if (findSuitableFallback(zone, o, cc.migratetype, true) !== -1) {
+      if (cc.migratetype === MigrateType.movable) return CompactResult.success;
+      if ((cc.migratePfn & (PAGEBLOCK_NR_PAGES - 1)) === 0) return CompactResult.success;
+    }
+  }
+  return CompactResult.continue;
+}
+
+/**
+ * @kernel mm/compaction.c compaction_suitable
+ * Is compaction worth trying for this order? SKIPPED when there are not enough free
+ * pages to migrate into (order-0 watermark plus compact_gap), SUCCESS when a page of
+ * the order is already free, NOT_SUITABLE_ZONE when the fragmentation index says the
+ * failure is lack of memory rather than fragmentation.
+ */
+export function compactionSuitable(zone: Zone, order: number, highestZoneidx: number): CompactResult {
+  if (order < 0) return CompactResult.continue;
+  if (zoneWatermarkOk(zone, order, zone.watermark[Wmark.low]! + zone.watermarkBoost, highestZoneidx, 0)) return CompactResult.success;
+  const mark = (order > 3 ? zone.watermark[Wmark.low]! : zone.watermark[Wmark.min]!) + (2 << order);
+  if (!zoneWatermarkOk(zone, 0, mark, highestZoneidx, 0)) return CompactResult.skipped;
+  if (order > 3) {
+    const fragindex = fragmentationIndex(zone, order);
+    if (fragindex >= 0 && fragindex <= EXTFRAG_THRESHOLD) return CompactResult.notSuitableZone;
+  }
+  return CompactResult.continue;
+}
+
+/**
+ * @kernel mm/compaction.c compact_zone
+ * Runs the scanners until compactFinished says stop; migrates what the migrate
+ * scanner isolates into what the free scanner isolates. Returns the result; the
+ * counters and cost are in cc.
+ */
+export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
+  const zone = cc.zone;
+  const c = zone.compact;
+  if (c.blockskipFlush) resetIsolationSuitable(pgdat, zone);
+  if (!cc.wholeZone) {
+    cc.migratePfn = c.cachedMigratePfn[cc.mode === MigrateMode.async ? 0 : 1];
+    cc.freePfn = c.cachedFreePfn;
+  }
+  const sync = cc.mode !== MigrateMode.async;
+  let ret: CompactResult;
+  while ((ret = compactFinished(cc)) === CompactResult.continue) {
+    isolateMigratepages(pgdat, cc);
+    if (cc.nrMigratepages === 0) continue;
+    const out = migratePages(pgdat, cc.migrateHead, () => compactionAlloc(pgdat, cc), (pg, pfn) => compactionFree(pg, cc, pfn), cc.mode);
+    cc.migrated += out.succeeded;
+    cc.migrateFailed += out.failed;
+    cc.costNs += out.succeeded * cc.costs.migratePage;
+    cc.nrMigratepages = 0;
+    if (out.outOfTargets) {
+      // The free scanner met the migrate scanner: put back what is left and finish.
+      for (let pfn = listFirst(pgdat.map, cc.migrateHead); pfn !== NO_PAGE; pfn = listFirst(pgdat.map, cc.migrateHead)) {
+        listDel(pgdat.map, pfn);
+        putbackMovablePage(pgdat, pfn);
+      }
+      cc.freePfn = Math.min(cc.freePfn, cc.migratePfn);
+    }
+  }
+  releaseFreepages(pgdat, cc);
+  if (!cc.wholeZone) {
+    c.cachedMigratePfn[sync ? 1 : 0] = ret === CompactResult.complete ? zone.zoneStartPfn : cc.migratePfn;
+    c.cachedFreePfn = ret === CompactResult.complete ? pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1) : cc.freePfn;
+  }
+  return ret;
+}
+
+/** The figures of one compact_memory run (for the scenario event and bench). */
+export type CompactMemoryReport = {
+  migrateScanned: number;
+  freeScanned: number;
+  migrated: number;
+  failed: number;
+  costNs: number;
+};
+
+/**
+ * @kernel mm/compaction.c compact_node (via /proc/sys/vm/compact_memory)
+ * Drains the pcp lists, then compacts every populated zone completely in sync mode,
+ * ignoring skip hints.
+ */
+export function compactMemory(pgdat: PgData, costs: CostTable = defaultCostTable()): CompactMemoryReport {
+  drainAllPages(pgdat, null);
+  const rep: CompactMemoryReport = { migrateScanned: 0, freeScanned: 0, migrated: 0, failed: 0, costNs: 0 };
+  for (let zi = 0; zi < Math.min(MAX_NR_ZONES, pgdat.zones.length); zi++) {
+    const zone = pgdat.zones[zi]!;
+    if (!zone.managedPages) continue;
+    const cc = createCompactControl(pgdat, zone, -1, MigrateType.movable, MigrateMode.sync, costs);
+    compactZone(pgdat, cc);
+    rep.migrateScanned += cc.totalMigrateScanned;
+    rep.freeScanned += cc.totalFreeScanned;
+    rep.migrated += cc.migrated;
+    rep.failed += cc.migrateFailed;
+    rep.costNs += cc.costNs;
+  }
+  drainAllPages(pgdat, null);
+  return rep;
+}
