@@ -2,7 +2,8 @@
  * A guest: its memory (the node with its zones and page map), the layout of its
  * physical memory, its vCPUs, and the simulation it lives in.
  */
-import { type Sim, createSim } from '../sim/clock.js';
+import { type Sim, createSim, simAfter } from '../sim/clock.js';
+import { installReclaim } from './mm/slowpath.js';
 import { type Rng, createRng, rngFork } from '../sim/rng.js';
 import { createMemMap, MAX_ORDER, MIGRATE_TYPES } from './mm/memmap.js';
 import { type PgData, createPgData, NR_MODEL_ZONES, NR_PCP_LISTS } from './mm/mmzone.js';
@@ -19,6 +20,8 @@ export type GuestConfig = {
   seed: number;
   /** Boot options (KASLR, kernel image size, min_free_kbytes, THP). */
   boot: BootParams;
+  /** Size of the swap device in bytes (0: no swap). */
+  swapBytes: number;
 };
 
 export type Guest = {
@@ -33,7 +36,7 @@ export type Guest = {
 };
 
 export function defaultGuestConfig(overrides: Partial<GuestConfig> = {}): GuestConfig {
-  return { memoryBytes: 1024 * 1024 * 1024, vcpus: 1, seed: 1, boot: { ...DEFAULT_BOOT }, ...overrides };
+  return { memoryBytes: 1024 * 1024 * 1024, vcpus: 1, seed: 1, boot: { ...DEFAULT_BOOT }, swapBytes: 0, ...overrides };
 }
 
 /** Creates and boots a guest. */
@@ -45,5 +48,8 @@ export function createGuest(config: GuestConfig, sim: Sim = createSim()): Guest 
   const map = createMemMap(layout.nrPages, 1024 + NR_MODEL_ZONES * (MAX_ORDER * MIGRATE_TYPES + NR_PCP_LISTS * config.vcpus));
   const pgdat = createPgData(map, config.vcpus);
   bootMemory(pgdat, layout, config.boot, rngFork(rng));
-  return { config, sim, rng, layout, pgdat, procs: new Map() };
+  pgdat.swap.totalPages = Math.floor(config.swapBytes / 4096);
+  // kswapd runs as a kernel thread: after the event that woke it, at the same instant.
+  installReclaim(pgdat, (fn) => simAfter(sim, 0, () => fn()));
+  return { config, sim, rng, layout, pgdat, procs: pgdat.procs };
 }

@@ -233,6 +233,7 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
     memoryBytes: s.guest.memory,
     vcpus: s.guest.vcpus,
     seed,
+    swapBytes: s.guest.swap,
     boot: {
       ...DEFAULT_BOOT,
       kaslr: s.guest.kaslr,

@@ -126,6 +126,8 @@ const guestSchema = z.strictObject({
   min_free_kbytes: z.union([z.literal('auto'), z.number().int().min(128).max(1 << 22)]).default('auto'),
   /** Transparent huge pages enabled (raises min_free_kbytes as the kernel does). */
   thp: z.boolean().default(true),
+  /** Size of the swap device (0 = none, like the reference guest). */
+  swap: sizeField.default(0),
 });
 
 export const scenarioSchema = z.strictObject({

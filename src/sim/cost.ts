@@ -48,6 +48,26 @@ export const COSTS = {
     unit: 'migrating one 4 KiB page (unmap, copy, remap)',
     source: 'Reasoning: copying 4 KiB at ~8 GB/s is ~0.5 us; try_to_migrate walks the reverse map and clears the PTE, and the TLB flush needs an IPI to other CPUs running the mm (~1 us); remove_migration_ptes restores the mapping. About 2 us per page, in line with migrate_pages throughput reports of ~0.5 GB/s per CPU for 4 KiB pages.',
   },
+  reclaimScanPage: {
+    ns: 50,
+    unit: 'one page looked at by reclaim (isolate from the LRU, check references, put back)',
+    source: 'Reasoning: shrink_folio_list takes the LRU lock in batches and walks the reverse map to test references (folio_referenced); a few cache misses per page, ~50 ns. Order of magnitude of kswapd scan rates of tens of millions of pages per second reported on LKML.',
+  },
+  swapOutPage: {
+    ns: 10000,
+    unit: 'writing one 4 KiB anonymous page to the swap device',
+    source: 'Reasoning: a virtio-blk or NVMe swap device sustains a few hundred MB/s of 4 KiB writes from a guest; at ~400 MB/s a page takes ~10 us of device time, charged to the reclaiming context.',
+  },
+  writebackPage: {
+    ns: 10000,
+    unit: 'writing back one dirty 4 KiB page-cache page from reclaim',
+    source: 'Same device reasoning as swapOutPage.',
+  },
+  oomKill: {
+    ns: 1000000,
+    unit: 'selecting and killing a process (oom_kill_process), before its memory is freed',
+    source: 'Reasoning: the OOM killer walks every task (select_bad_process), dumps state to the log and waits for the victim to exit; on the order of a millisecond.',
+  },
 } as const satisfies Record<string, CostEntry>;
 
 export type CostName = keyof typeof COSTS;

@@ -392,8 +392,13 @@ export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
   const sync = cc.mode !== MigrateMode.async;
   let ret: CompactResult;
   while ((ret = compactFinished(cc)) === CompactResult.continue) {
+    const from = cc.migratePfn;
     isolateMigratepages(pgdat, cc);
-    if (cc.nrMigratepages === 0) continue;
+    if (cc.nrMigratepages === 0) {
+      // Nothing left below the free scanner's block: the scanners have met.
+      if (cc.migratePfn === from) cc.migratePfn = Math.max(cc.migratePfn, cc.freePfn);
+      continue;
+    }
     const out = migratePages(pgdat, cc.migrateHead, () => compactionAlloc(pgdat, cc), (pg, pfn) => compactionFree(pg, cc, pfn), cc.mode);
     cc.migrated += out.succeeded;
     cc.migrateFailed += out.failed;

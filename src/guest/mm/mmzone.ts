@@ -9,6 +9,8 @@ import {
   type MemMap, MAX_ORDER, MIGRATE_TYPES, PAGEBLOCK_NR_PAGES, MIGRATE_PCPTYPES, PAGE_ALLOC_COSTLY_ORDER,
   listHeadAlloc,
 } from './memmap.js';
+import { type CostTable, defaultCostTable } from '../../sim/cost.js';
+import type { Process } from './process.js';
 import { NR_ZONESTAT_ITEMS, NR_NUMASTAT_ITEMS, NR_NODESTAT_ITEMS, NR_VMEVENT_ITEMS } from './vmstat_items.js';
 
 export const enum ZoneType {
@@ -171,6 +173,24 @@ export type PgData = {
   lruBase: number;
   /** Fallbacks that took a block of another migratetype (the mm_page_alloc_extfrag tracepoint). */
   extfragEvents: number;
+  /** The cost table in effect (virtual ns per unit of work). */
+  costs: CostTable;
+  /**
+   * Virtual time allocating tasks have spent stalled in the slow path (direct reclaim
+   * and compaction), ns. Workloads read and charge it to the task that allocated.
+   */
+  stallNs: number;
+  /** Virtual time kswapd and kcompactd have worked, ns (background CPU time). */
+  daemonNs: number;
+  /** The swap device: size and use in pages (0 = no swap). */
+  swap: { totalPages: number; usedPages: number };
+  /** vm.swappiness (0-200, default 60). */
+  swappiness: number;
+  /**
+   * Processes by pid (process.ts). Reclaim needs them as the reverse map does: a page
+   * swapped out or a process killed by the OOM killer changes its owner's counters.
+   */
+  procs: Map<number, Process>;
   /** Seam for the allocation slow path (reclaim, compaction): null until installed. */
   slowpath: AllocSlowpathHook | null;
   /** Called when an allocation wants kswapd woken (a zone's watermark got boosted, or the slow path). */
@@ -226,7 +246,7 @@ export function createZone(map: MemMap, idx: ZoneType, start: number, spanned: n
     lowmemReserve: new Float64Array(MAX_NR_ZONES), nrReservedHighatomic: 0, freeBase,
     nrFreeMt: new Int32Array(MAX_ORDER * MIGRATE_TYPES), nrFree: new Int32Array(MAX_ORDER),
     vmStat: new Float64Array(NR_ZONESTAT_ITEMS), numaStat: new Float64Array(NR_NUMASTAT_ITEMS), pcp,
-    compact: { cachedMigratePfn: [start, start], cachedFreePfn: start + spanned, considered: 0, deferShift: 0, orderFailed: MAX_ORDER, blockskipFlush: false },
+    compact: { cachedMigratePfn: [start, start], cachedFreePfn: Math.max(start, (start + spanned - 1) & ~(PAGEBLOCK_NR_PAGES - 1)), considered: 0, deferShift: 0, orderFailed: MAX_ORDER, blockskipFlush: false },
   };
 }
 
@@ -238,7 +258,8 @@ export function createPgData(map: MemMap, nrCpus: number): PgData {
     nodeStat: new Float64Array(NR_NODESTAT_ITEMS), events: new Float64Array(NR_VMEVENT_ITEMS),
     ownerPages: new Float64Array(16), minFreeKbytes: 0, watermarkScaleFactor: 10, watermarkBoostFactor: 15000,
     lowmemReserveRatio: [256, 256, 32, 0, 0], movableOps: new Array<MovableOperations | null>(16).fill(null),
-    lruBase, extfragEvents: 0, slowpath: null, wakeupKswapd: null,
+    lruBase, extfragEvents: 0, costs: defaultCostTable(), stallNs: 0, daemonNs: 0,
+    swap: { totalPages: 0, usedPages: 0 }, swappiness: 60, procs: new Map(), slowpath: null, wakeupKswapd: null,
   };
 }
 

@@ -13,7 +13,7 @@ import { type PgData } from './mmzone.js';
 import { allocPages, freePages } from './page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE } from './gfp.js';
 import { lruCacheAdd, delPageFromLruList } from './lru.js';
-import { VmEvent } from './vmstat_items.js';
+import { VmEvent, NodeStat } from './vmstat_items.js';
 import { type Rng, rngBelow } from '../../sim/rng.js';
 
 /** Highest process id (page->mapping is 16 bits; 0 means "no process"). */
@@ -23,6 +23,10 @@ export type Process = {
   pid: number;
   /** Anonymous pages mapped (MM_ANONPAGES). */
   rssAnon: number;
+  /** Page-cache pages this process read or wrote that are still cached (its file). */
+  filePages: number;
+  /** Anonymous pages swapped out (MM_SWAPENTS). */
+  swapPages: number;
 };
 
 /** The guest's processes, by pid. */
@@ -32,7 +36,7 @@ export function getProcess(procs: ProcessTable, pid: number): Process {
   if (!Number.isInteger(pid) || pid < 1 || pid > PID_MAX) throw new RangeError(`pid must be from 1 to ${PID_MAX}`);
   let p = procs.get(pid);
   if (!p) {
-    p = { pid, rssAnon: 0 };
+    p = { pid, rssAnon: 0, filePages: 0, swapPages: 0 };
     procs.set(pid, p);
   }
   return p;
@@ -55,6 +59,27 @@ export function faultAnonPages(pgdat: PgData, proc: Process, pages: number): num
   }
   proc.rssAnon += n;
   pgdat.events[VmEvent.pgfault] = pgdat.events[VmEvent.pgfault]! + n;
+  return n;
+}
+
+/**
+ * Reads (or, with dirty, writes) `pages` pages of the process's file into the page
+ * cache: GFP_HIGHUSER_MOVABLE page-cache pages on the inactive file LRU, tagged with
+ * the process id as their file. Returns the pages cached.
+ */
+export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty: boolean): number {
+  const map = pgdat.map;
+  let n = 0;
+  for (; n < pages; n++) {
+    const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE, 0, Owner.file);
+    if (pfn === NO_PAGE) break;
+    setPageFlags(map, pfn, PG.uptodate | (dirty ? PG.dirty : 0));
+    setPageMapping(map, pfn, proc.pid);
+    lruCacheAdd(pgdat, pfn);
+  }
+  proc.filePages += n;
+  if (dirty) pgdat.nodeStat[NodeStat.nr_dirtied] = pgdat.nodeStat[NodeStat.nr_dirtied]! + n;
+  else pgdat.events[VmEvent.pgpgin] = pgdat.events[VmEvent.pgpgin]! + 8 * n;
   return n;
 }
 
@@ -117,6 +142,8 @@ export function exitProcess(pgdat: PgData, procs: ProcessTable, proc: Process): 
     zapAnonPage(pgdat, proc, pfn);
     freed++;
   }
+  pgdat.swap.usedPages -= proc.swapPages;
+  proc.swapPages = 0;
   procs.delete(proc.pid);
   return freed;
 }

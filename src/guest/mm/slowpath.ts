@@ -1,0 +1,189 @@
+/**
+ * The allocation slow path (mm/page_alloc.c __alloc_pages_slowpath), direct
+ * compaction (__alloc_pages_direct_compact, mm/compaction.c try_to_compact_pages) and
+ * the wiring of kswapd.
+ *
+ * allocPages runs the fast path (low watermark), wakes kswapd and retries at the min
+ * watermark; then it calls pgdat.slowpath, installed here:
+ *
+ * 1. Without __GFP_DIRECT_RECLAIM the allocation fails.
+ * 2. Costly orders (> 3) and non-movable high-order requests try async compaction
+ *    first; a costly __GFP_NORETRY request gives up if compaction was skipped or
+ *    deferred (THP faults without madvise, balloon pages, hint blocks).
+ * 3. Then, in a loop: direct reclaim (draining the pcp lists once if that finds
+ *    nothing), direct compaction for high orders (async, then sync), retry
+ *    decisions by GFP flags (__GFP_NORETRY fails, costly orders without
+ *    __GFP_RETRY_MAYFAIL fail, should_reclaim_retry allows up to 16 loops without
+ *    progress while reclaimable memory could meet the watermark), and finally the OOM
+ *    killer (not for costly orders, __GFP_RETRY_MAYFAIL, or requests limited to
+ *    lowmem). __GFP_NOFAIL keeps going while the OOM killer finds victims.
+ */
+import { NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, MigrateType, MAX_ORDER } from './memmap.js';
+import { type PgData, type Zone, MigrateMode, Lru, ZoneType } from './mmzone.js';
+import { getPageFromFreelist, gfpToAllocFlags, drainAllPages } from './page_alloc.js';
+import {
+  __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_NOFAIL, gfpMigratetype, gfpZone,
+} from './gfp.js';
+import {
+  CompactResult, createCompactControl, compactZone, compactionSuitable, compactionDeferred, deferCompaction,
+  compactionDeferReset,
+} from './compaction.js';
+import { tryToFreePages, balancePgdat, outOfMemory, lruSize, swapFree } from './vmscan.js';
+import { VmEvent, ZoneStat } from './vmstat_items.js';
+
+/** MAX_RECLAIM_RETRIES and MAX_COMPACT_RETRIES */
+export const MAX_RECLAIM_RETRIES = 16;
+export const MAX_COMPACT_RETRIES = 16;
+/** A guard against a model bug looping forever (the kernel would hang). */
+const SLOWPATH_LOOP_LIMIT = 1000;
+
+function highestUsable(pgdat: PgData, gfp: number): number {
+  let zi = gfpZone(gfp);
+  while (zi > 0 && !pgdat.zones[zi]!.managedPages) zi--;
+  return zi;
+}
+
+/**
+ * @kernel mm/compaction.c try_to_compact_pages (with __alloc_pages_direct_compact)
+ * Compacts the zones the allocation may use, then tries the allocation. Returns the
+ * page or NO_PAGE; `result` gets the best compaction result.
+ */
+export function allocPagesDirectCompact(pgdat: PgData, gfp: number, order: number, owner: number, mode: MigrateMode, result: { r: CompactResult }): number {
+  const highest = highestUsable(pgdat, gfp);
+  const mt = gfpMigratetype(gfp);
+  let best = CompactResult.skipped;
+  let tried = false;
+  for (let zi = highest; zi >= 0; zi--) {
+    const zone: Zone = pgdat.zones[zi]!;
+    if (!zone.managedPages) continue;
+    if (mode !== MigrateMode.sync && compactionDeferred(zone, order)) {
+      best = Math.max(best, CompactResult.deferred);
+      continue;
+    }
+    const suitable = compactionSuitable(zone, order, highest);
+    if (suitable !== CompactResult.continue) {
+      best = Math.max(best, suitable);
+      continue;
+    }
+    if (!tried) pgdat.events[VmEvent.compact_stall] = pgdat.events[VmEvent.compact_stall]! + 1;
+    tried = true;
+    const cc = createCompactControl(pgdat, zone, order, mt as MigrateType, mode, pgdat.costs);
+    cc.directCompaction = true;
+    cc.ignoreSkipHint = false;
+    cc.wholeZone = false;
+    const r = compactZone(pgdat, cc);
+    pgdat.stallNs += cc.costNs;
+    best = Math.max(best, r);
+    if (mode !== MigrateMode.async && r === CompactResult.complete) deferCompaction(zone, order);
+    if (r === CompactResult.success) break;
+  }
+  result.r = best;
+  if (!tried) return NO_PAGE;
+  drainAllPages(pgdat, null);
+  const pfn = getPageFromFreelist(pgdat, gfp, order, gfpToAllocFlags(gfp), highest, owner);
+  if (pfn !== NO_PAGE) {
+    for (const z of pgdat.zones) if (z.managedPages) compactionDeferReset(z, order, true);
+    pgdat.events[VmEvent.compact_success] = pgdat.events[VmEvent.compact_success]! + 1;
+  } else {
+    pgdat.events[VmEvent.compact_fail] = pgdat.events[VmEvent.compact_fail]! + 1;
+  }
+  return pfn;
+}
+
+/**
+ * @kernel mm/page_alloc.c should_reclaim_retry
+ * Another reclaim round is worth it while fewer than MAX_RECLAIM_RETRIES rounds made
+ * no progress and the free plus reclaimable pages of some zone would meet its min
+ * watermark for this order.
+ */
+function shouldReclaimRetry(pgdat: PgData, order: number, noProgressLoops: number): boolean {
+  if (noProgressLoops > MAX_RECLAIM_RETRIES) return false;
+  const reclaimable = lruSize(pgdat, Lru.inactiveFile) + lruSize(pgdat, Lru.activeFile) +
+    (swapFree(pgdat) > 0 ? lruSize(pgdat, Lru.inactiveAnon) + lruSize(pgdat, Lru.activeAnon) : 0);
+  if (reclaimable === 0) return false;
+  for (const z of pgdat.zones) {
+    if (!z.managedPages) continue;
+    if (z.vmStat[ZoneStat.nr_free_pages]! + reclaimable > z.watermark[0]! + (1 << order)) return true;
+  }
+  return false;
+}
+
+/** @kernel mm/page_alloc.c __alloc_pages_slowpath (after the first min-watermark attempt) */
+export function allocPagesSlowpath(pgdat: PgData, gfp: number, order: number, owner: number): number {
+  if (!(gfp & __GFP_DIRECT_RECLAIM) || order >= MAX_ORDER) return NO_PAGE;
+  const costly = order > PAGE_ALLOC_COSTLY_ORDER;
+  const highest = highestUsable(pgdat, gfp);
+  const flags = gfpToAllocFlags(gfp);
+  const result = { r: CompactResult.skipped };
+  let pfn: number;
+  if (order > 0 && (costly || gfpMigratetype(gfp) !== MigrateType.movable)) {
+    pfn = allocPagesDirectCompact(pgdat, gfp, order, owner, MigrateMode.async, result);
+    if (pfn !== NO_PAGE) return pfn;
+    if (costly && (gfp & __GFP_NORETRY) && (result.r === CompactResult.skipped || result.r === CompactResult.deferred)) return NO_PAGE;
+  }
+  let noProgressLoops = 0, compactRetries = 0;
+  let compactMode = MigrateMode.async;
+  let drained = false;
+  for (let loop = 0; loop < SLOWPATH_LOOP_LIMIT; loop++) {
+    if (pgdat.wakeupKswapd) for (let zi = highest; zi >= 0; zi--) if (pgdat.zones[zi]!.managedPages) pgdat.wakeupKswapd(pgdat, pgdat.zones[zi]!, order);
+    pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
+    if (pfn !== NO_PAGE) return pfn;
+    // direct reclaim
+    const reclaimed = tryToFreePages(pgdat, highest);
+    pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
+    if (pfn !== NO_PAGE) return pfn;
+    if (!drained) {
+      drainAllPages(pgdat, null);
+      drained = true;
+      pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
+      if (pfn !== NO_PAGE) return pfn;
+    }
+    // direct compaction
+    if (order > 0) {
+      pfn = allocPagesDirectCompact(pgdat, gfp, order, owner, compactMode, result);
+      if (pfn !== NO_PAGE) return pfn;
+    }
+    if (gfp & __GFP_NORETRY) return NO_PAGE;
+    if (costly && !(gfp & __GFP_RETRY_MAYFAIL)) return NO_PAGE;
+    noProgressLoops = reclaimed > 0 ? 0 : noProgressLoops + 1;
+    if (shouldReclaimRetry(pgdat, order, noProgressLoops)) continue;
+    if (order > 0 && compactRetries++ < MAX_COMPACT_RETRIES && result.r !== CompactResult.skipped) {
+      if (compactMode !== MigrateMode.sync) compactMode++;
+      continue;
+    }
+    // __alloc_pages_may_oom
+    if (costly || (gfp & __GFP_RETRY_MAYFAIL) || gfpZone(gfp) < ZoneType.normal) return NO_PAGE;
+    if (!outOfMemory(pgdat)) return NO_PAGE;
+    noProgressLoops = 0;
+    if (!(gfp & __GFP_NOFAIL)) {
+      pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
+      if (pfn !== NO_PAGE) return pfn;
+    }
+  }
+  return NO_PAGE;
+}
+
+/**
+ * Installs the slow path and kswapd on a node. `schedule` runs a callback later at
+ * the same virtual instant (after the current event), as a woken kernel thread would.
+ */
+export function installReclaim(pgdat: PgData, schedule: (fn: () => void) => void): void {
+  let pending = false;
+  let wantOrder = 0;
+  let wantZone = 0;
+  pgdat.slowpath = allocPagesSlowpath;
+  pgdat.wakeupKswapd = (pg, zone, order) => {
+    wantOrder = Math.max(wantOrder, order);
+    wantZone = Math.max(wantZone, zone.idx);
+    if (pending) return;
+    pending = true;
+    schedule(() => {
+      pending = false;
+      // High-order balancing is kcompactd's job (not modelled yet): kswapd balances at order 0.
+      const z = wantZone;
+      wantOrder = 0;
+      wantZone = 0;
+      balancePgdat(pg, 0, z);
+    });
+  };
+}

@@ -1,0 +1,330 @@
+/**
+ * Page reclaim (mm/vmscan.c), the swap device, and the OOM killer (mm/oom_kill.c).
+ *
+ * Reclaim scans the LRU lists from their tails in batches of SWAP_CLUSTER_MAX pages.
+ * A referenced page gets another trip round the list (an active one is kept active,
+ * an inactive one is activated); an unreferenced one is reclaimed: a clean page-cache
+ * page is dropped, a dirty one is written back first (it rotates to the tail and goes
+ * at the next look), an anonymous page is written to swap if there is room. The
+ * active lists are aged into the inactive ones when those run low
+ * (inactive_is_low). How much of each list to scan follows get_scan_count: file only
+ * without swap, otherwise in proportion to vm.swappiness.
+ *
+ * kswapd wakes when an allocation finds a zone below its low watermark (or a
+ * fragmenting fallback boosted a watermark) and reclaims until every zone is above its
+ * high watermark. Direct reclaim runs in the allocating task when the slow path finds
+ * nothing at the min watermark; it stops once SWAP_CLUSTER_MAX pages are reclaimed.
+ * When reclaim can do nothing more, the OOM killer kills the process with the most
+ * memory and frees it.
+ */
+import {
+  NO_PAGE, Owner, PG, listLast, listDel, listAdd, listAddTail, listPrev, pageFlags, pageMapping, pageOrder,
+  pageOwner, pageRefcount, setPageFlags,
+} from './memmap.js';
+import { type PgData, type Zone, Lru, Wmark } from './mmzone.js';
+import { freePages, zoneWatermarkOk } from './page_alloc.js';
+import { delPageFromLruList, lruCacheAdd, pageLruList } from './lru.js';
+import { NodeStat, VmEvent } from './vmstat_items.js';
+import { exitProcess } from './process.js';
+
+/** SWAP_CLUSTER_MAX */
+export const SWAP_CLUSTER_MAX = 32;
+/** DEF_PRIORITY: the first pass scans lru_size >> 12 pages. */
+export const DEF_PRIORITY = 12;
+
+/** struct scan_control: one reclaim run. */
+export type ScanControl = {
+  /** Pages wanted. */
+  nrToReclaim: number;
+  nrScanned: number;
+  nrReclaimed: number;
+  /** Scan priority: lru_size >> priority pages per list per pass. */
+  priority: number;
+  /** Whether anon pages may be swapped (may_swap) and dirty pages written (may_writepage). */
+  maySwap: boolean;
+  mayWritepage: boolean;
+  /** kswapd or direct reclaim (decides which counters move). */
+  kswapd: boolean;
+  /** Virtual time the run cost. */
+  costNs: number;
+};
+
+export function createScanControl(nrToReclaim: number, kswapd: boolean): ScanControl {
+  return { nrToReclaim, nrScanned: 0, nrReclaimed: 0, priority: DEF_PRIORITY, maySwap: true, mayWritepage: true, kswapd, costNs: 0 };
+}
+
+function count(pgdat: PgData, e: VmEvent, n: number): void {
+  pgdat.events[e] = pgdat.events[e]! + n;
+}
+
+/** Pages on an LRU list (the node counter). */
+export function lruSize(pgdat: PgData, lru: Lru): number {
+  const k = [NodeStat.nr_inactive_anon, NodeStat.nr_active_anon, NodeStat.nr_inactive_file, NodeStat.nr_active_file, NodeStat.nr_unevictable][lru]!;
+  return pgdat.nodeStat[k]!;
+}
+
+/** Free swap slots. */
+export function swapFree(pgdat: PgData): number {
+  return pgdat.swap.totalPages - pgdat.swap.usedPages;
+}
+
+/**
+ * @kernel mm/vmscan.c inactive_is_low
+ * The inactive list is low when inactive * ratio < active, ratio = sqrt(10 * GiB of the
+ * two lists), at least 1.
+ */
+export function inactiveIsLow(pgdat: PgData, inactive: Lru): boolean {
+  const ina = lruSize(pgdat, inactive), act = lruSize(pgdat, inactive + 1);
+  const gb = ((ina + act) * 4096) / 2 ** 30;
+  const ratio = gb >= 1 ? Math.floor(Math.sqrt(10 * gb)) : 1;
+  return ina * ratio < act;
+}
+
+/**
+ * @kernel mm/vmscan.c shrink_active_list
+ * Moves up to nrToScan pages from the active list's tail to the inactive list
+ * (referenced page-cache pages stay active).
+ */
+function shrinkActiveList(pgdat: PgData, sc: ScanControl, active: Lru, nrToScan: number): void {
+  const map = pgdat.map;
+  const head = pgdat.lruBase + active;
+  let moved = 0, scanned = 0;
+  for (let pfn = listLast(map, head); pfn !== NO_PAGE && scanned < nrToScan; pfn = listLast(map, head)) {
+    scanned++;
+    const f = pageFlags(map, pfn);
+    delPageFromLruList(pgdat, pfn);
+    if ((f & PG.referenced) && active === Lru.activeFile) {
+      setPageFlags(map, pfn, f & ~PG.referenced);
+      lruCacheAdd(pgdat, pfn);
+      listDel(map, pfn);
+      listAdd(map, pfn, head);
+      continue;
+    }
+    setPageFlags(map, pfn, f & ~(PG.active | PG.referenced));
+    lruCacheAdd(pgdat, pfn);
+    moved++;
+  }
+  count(pgdat, VmEvent.pgrefill, scanned);
+  count(pgdat, VmEvent.pgdeactivate, moved);
+  sc.costNs += scanned * pgdat.costs.reclaimScanPage;
+}
+
+/** The process a page belongs to, if it still exists. */
+function pageProcess(pgdat: PgData, pfn: number) {
+  return pgdat.procs.get(pageMapping(pgdat.map, pfn));
+}
+
+/**
+ * @kernel mm/vmscan.c shrink_folio_list (one page)
+ * Tries to reclaim one isolated inactive page; returns true when it was freed.
+ * Otherwise the page is back on an LRU list (activated, rotated or kept).
+ */
+function shrinkPage(pgdat: PgData, sc: ScanControl, pfn: number): boolean {
+  const map = pgdat.map;
+  const f = pageFlags(map, pfn);
+  const owner = pageOwner(map, pfn);
+  const putBack = (flags: number, tail: boolean) => {
+    setPageFlags(map, pfn, flags);
+    lruCacheAdd(pgdat, pfn);
+    if (tail) {
+      listDel(map, pfn);
+      listAddTail(map, pfn, pgdat.lruBase + pageLruList(map, pfn));
+    }
+  };
+  if (pageRefcount(map, pfn) > 1 || (f & (PG.locked | PG.writeback))) {
+    putBack(f, false);
+    return false;
+  }
+  if (f & PG.referenced) {
+    // Referenced since the last scan: activate (folio_check_references).
+    putBack((f & ~PG.referenced) | PG.active, false);
+    count(pgdat, VmEvent.pgactivate, 1);
+    return false;
+  }
+  if (owner === Owner.anon || owner === Owner.shmem) {
+    if (!sc.maySwap || swapFree(pgdat) < 1) {
+      // Nowhere to put it: keep it (activate, as the kernel does for unswappable anon).
+      putBack(f | PG.active, false);
+      count(pgdat, VmEvent.pgactivate, 1);
+      return false;
+    }
+    pgdat.swap.usedPages++;
+    const proc = pageProcess(pgdat, pfn);
+    if (proc && owner === Owner.anon) { proc.rssAnon--; proc.swapPages++; }
+    count(pgdat, VmEvent.pswpout, 1);
+    count(pgdat, VmEvent.pgpgout, 8); // sectors, as the kernel counts bios
+    sc.costNs += pgdat.costs.swapOutPage;
+  } else if (owner === Owner.file) {
+    if (f & PG.dirty) {
+      if (!sc.mayWritepage) { putBack(f, false); return false; }
+      // pageout(): write it back; it comes round again, clean, at the tail.
+      count(pgdat, VmEvent.pgpgout, 8);
+      pgdat.nodeStat[NodeStat.nr_vmscan_write] = pgdat.nodeStat[NodeStat.nr_vmscan_write]! + 1;
+      pgdat.nodeStat[NodeStat.nr_written] = pgdat.nodeStat[NodeStat.nr_written]! + 1;
+      sc.costNs += pgdat.costs.writebackPage;
+      putBack(f & ~PG.dirty, true);
+      count(pgdat, VmEvent.pgrotated, 1);
+      return false;
+    }
+    const proc = pageProcess(pgdat, pfn);
+    if (proc) proc.filePages--;
+  } else {
+    putBack(f, false);
+    return false;
+  }
+  const k = (f & PG.swapbacked) ? NodeStat.nr_isolated_anon : NodeStat.nr_isolated_file;
+  pgdat.nodeStat[k] = pgdat.nodeStat[k]! - 1;
+  freePages(pgdat, pfn, 0);
+  return true;
+}
+
+/**
+ * @kernel mm/vmscan.c shrink_inactive_list
+ * Isolates up to nrToScan pages from the inactive list's tail and reclaims what it can.
+ */
+function shrinkInactiveList(pgdat: PgData, sc: ScanControl, inactive: Lru, nrToScan: number): number {
+  const map = pgdat.map;
+  const head = pgdat.lruBase + inactive;
+  const anon = inactive === Lru.inactiveAnon;
+  let scanned = 0, reclaimed = 0;
+  let pfn = listLast(map, head);
+  while (pfn !== NO_PAGE && scanned < nrToScan) {
+    const prev = listPrev(map, pfn);
+    scanned++;
+    if (pageOrder(map, pfn) !== 0) {
+      // Huge pages are split before reclaim in the kernel; the model keeps them (THP reclaim is not modelled).
+      pfn = prev === head ? NO_PAGE : prev;
+      continue;
+    }
+    delPageFromLruList(pgdat, pfn);
+    const k = anon ? NodeStat.nr_isolated_anon : NodeStat.nr_isolated_file;
+    pgdat.nodeStat[k] = pgdat.nodeStat[k]! + 1;
+    if (shrinkPage(pgdat, sc, pfn)) reclaimed++;
+    else pgdat.nodeStat[k] = pgdat.nodeStat[k]! - 1;
+    pfn = prev === head ? NO_PAGE : prev;
+  }
+  sc.nrScanned += scanned;
+  sc.nrReclaimed += reclaimed;
+  sc.costNs += scanned * pgdat.costs.reclaimScanPage;
+  count(pgdat, sc.kswapd ? VmEvent.pgscan_kswapd : VmEvent.pgscan_direct, scanned);
+  count(pgdat, sc.kswapd ? VmEvent.pgsteal_kswapd : VmEvent.pgsteal_direct, reclaimed);
+  count(pgdat, anon ? VmEvent.pgscan_anon : VmEvent.pgscan_file, scanned);
+  count(pgdat, anon ? VmEvent.pgsteal_anon : VmEvent.pgsteal_file, reclaimed);
+  return reclaimed;
+}
+
+/**
+ * @kernel mm/vmscan.c shrink_lruvec (with get_scan_count)
+ * One pass at sc.priority over the node's lists. Anonymous memory is scanned only with
+ * swap space left, weighted by swappiness against file pages (200 - swappiness).
+ */
+export function shrinkNode(pgdat: PgData, sc: ScanControl): void {
+  const canSwap = sc.maySwap && swapFree(pgdat) > 0;
+  const anonSize = lruSize(pgdat, Lru.inactiveAnon) + lruSize(pgdat, Lru.activeAnon);
+  const fileSize = lruSize(pgdat, Lru.inactiveFile) + lruSize(pgdat, Lru.activeFile);
+  const anonW = canSwap ? pgdat.swappiness : 0;
+  let fileW = 200 - pgdat.swappiness;
+  if (fileSize === 0) fileW = 0;
+  if (anonW + fileW === 0) return;
+  // scan at least a cluster at the lowest priorities so small lists get reclaimed
+  const share = (size: number, w: number) => {
+    if (w === 0 || size === 0) return 0;
+    let n = Math.floor(size / 2 ** sc.priority);
+    if (n === 0 && sc.priority < DEF_PRIORITY - 2) n = Math.min(size, SWAP_CLUSTER_MAX);
+    return Math.ceil((n * w) / (anonW + fileW));
+  };
+  const nrAnon = share(anonSize, anonW);
+  const nrFile = share(fileSize, fileW);
+  for (const [inactive, nr] of [[Lru.inactiveFile, nrFile], [Lru.inactiveAnon, nrAnon]] as const) {
+    if (nr === 0) continue;
+    if (inactiveIsLow(pgdat, inactive)) shrinkActiveList(pgdat, sc, inactive + 1, nr);
+    let left = nr;
+    while (left > 0 && sc.nrReclaimed < sc.nrToReclaim) {
+      const batch = Math.min(left, SWAP_CLUSTER_MAX);
+      shrinkInactiveList(pgdat, sc, inactive, batch);
+      left -= batch;
+      if (lruSize(pgdat, inactive) === 0) {
+        if (lruSize(pgdat, inactive + 1) === 0) break;
+        shrinkActiveList(pgdat, sc, inactive + 1, SWAP_CLUSTER_MAX);
+      }
+    }
+  }
+}
+
+/**
+ * @kernel mm/vmscan.c try_to_free_pages (do_try_to_free_pages)
+ * Direct reclaim: passes of rising priority until SWAP_CLUSTER_MAX pages are freed.
+ * Returns the pages reclaimed; the time spent is added to pgdat.stallNs.
+ */
+export function tryToFreePages(pgdat: PgData, highestZoneidx: number): number {
+  const sc = createScanControl(SWAP_CLUSTER_MAX, false);
+  const stall = [VmEvent.allocstall_dma, VmEvent.allocstall_dma32, VmEvent.allocstall_normal][Math.min(highestZoneidx, 2)]!;
+  count(pgdat, stall, 1);
+  for (sc.priority = DEF_PRIORITY; sc.priority >= 0 && sc.nrReclaimed < sc.nrToReclaim; sc.priority--) shrinkNode(pgdat, sc);
+  pgdat.stallNs += sc.costNs;
+  return sc.nrReclaimed;
+}
+
+/** pgdat_balanced(): every populated zone up to highestZoneidx above its high watermark (plus boost). */
+export function pgdatBalanced(pgdat: PgData, order: number, highestZoneidx: number): boolean {
+  for (let zi = 0; zi <= highestZoneidx && zi < pgdat.zones.length; zi++) {
+    const z = pgdat.zones[zi]!;
+    if (!z.managedPages) continue;
+    if (!zoneWatermarkOk(z, order, z.watermark[Wmark.high]! + z.watermarkBoost, highestZoneidx, 0)) return false;
+  }
+  return true;
+}
+
+/**
+ * @kernel mm/vmscan.c balance_pgdat
+ * kswapd's work: reclaim at rising priority until the node is balanced (or nothing
+ * more can be reclaimed); clears watermark boosts. Returns the pages reclaimed.
+ */
+export function balancePgdat(pgdat: PgData, order: number, highestZoneidx: number): number {
+  count(pgdat, VmEvent.pageoutrun, 1);
+  const sc = createScanControl(Number.MAX_SAFE_INTEGER, true);
+  if (pgdatBalanced(pgdat, order, highestZoneidx)) {
+    count(pgdat, VmEvent.kswapd_low_wmark_hit_quickly, 1);
+  } else {
+    for (sc.priority = DEF_PRIORITY; sc.priority >= 0; sc.priority--) {
+      const before = sc.nrReclaimed;
+      sc.nrToReclaim = sc.nrReclaimed + Math.max(SWAP_CLUSTER_MAX, highWatermarkDeficit(pgdat, highestZoneidx));
+      shrinkNode(pgdat, sc);
+      if (pgdatBalanced(pgdat, order, highestZoneidx)) break;
+      if (sc.nrReclaimed === before && sc.priority < DEF_PRIORITY - 2 && sc.nrScanned > 0 && lruSize(pgdat, Lru.inactiveFile) + lruSize(pgdat, Lru.inactiveAnon) === 0) break;
+    }
+  }
+  for (const z of pgdat.zones) z.watermarkBoost = 0;
+  pgdat.daemonNs += sc.costNs;
+  return sc.nrReclaimed;
+}
+
+function highWatermarkDeficit(pgdat: PgData, highestZoneidx: number): number {
+  let d = 0;
+  for (let zi = 0; zi <= highestZoneidx && zi < pgdat.zones.length; zi++) {
+    const z: Zone = pgdat.zones[zi]!;
+    if (!z.managedPages) continue;
+    d += Math.max(0, z.watermark[Wmark.high]! + z.watermarkBoost - z.vmStat[0]!);
+  }
+  return d;
+}
+
+/**
+ * @kernel mm/oom_kill.c out_of_memory
+ * Kills the process with the largest footprint (resident anonymous pages plus swap
+ * entries, oom_badness without adjustments) and frees its memory. Returns false when
+ * there is no process to kill.
+ */
+export function outOfMemory(pgdat: PgData): boolean {
+  let victim = null;
+  let worst = -1;
+  for (const p of pgdat.procs.values()) {
+    const badness = p.rssAnon + p.swapPages;
+    if (badness > worst) { worst = badness; victim = p; }
+  }
+  if (!victim || worst <= 0) return false;
+  count(pgdat, VmEvent.oom_kill, 1);
+  pgdat.stallNs += pgdat.costs.oomKill;
+  exitProcess(pgdat, pgdat.procs, victim);
+  return true;
+}
