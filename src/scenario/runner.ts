@@ -14,7 +14,7 @@ import { DEFAULT_BOOT } from '../guest/mm/boot.js';
 import { MAX_ORDER, MIGRATE_TYPES, MIGRATETYPE_NAMES, NO_PAGE, Owner, PAGE_SIZE, PAGEBLOCK_NR_PAGES, getPageblockMigratetype } from '../guest/mm/memmap.js';
 import { allocPages, freePages, drainAllPages } from '../guest/mm/page_alloc.js';
 import { assertPgdat } from '../guest/mm/check.js';
-import { getProcess, faultAnonPages, unmapAnonPages, exitProcess } from '../guest/mm/process.js';
+import { getProcess, faultAnonPages, unmapAnonPages, exitProcess, readFilePages } from '../guest/mm/process.js';
 import { compactMemory } from '../guest/mm/compaction.js';
 import { vmstatObject, globalZonePageState } from '../guest/mm/vmstat.js';
 import { ZoneStat, VmEvent } from '../guest/mm/vmstat_items.js';
@@ -181,6 +181,12 @@ function runAction(st: RunState, a: Action): void {
       const want = Math.ceil(a.size / PAGE_SIZE);
       const got = faultAnonPages(st.guest.pgdat, proc, want);
       Object.assign(ev, { pid: a.pid, requested_pages: want, faulted_pages: got, rss_pages: proc.rssAnon });
+      break;
+    }
+    case 'process_file': {
+      const proc = getProcess(st.guest.procs, a.pid);
+      const want = Math.ceil(a.size / PAGE_SIZE);
+      Object.assign(ev, { pid: a.pid, requested_pages: want, cached_pages: readFilePages(st.guest.pgdat, proc, want, a.dirty) });
       break;
     }
     case 'process_free': {

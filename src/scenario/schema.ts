@@ -101,15 +101,24 @@ const processFreeAction = z.strictObject({
 
 const processExitAction = z.strictObject({ ...base, action: z.literal('process_exit'), pid: pidField });
 
+const processFileAction = z.strictObject({
+  ...base,
+  action: z.literal('process_file'),
+  pid: pidField,
+  /** Page cache to read (or write, with dirty: true) through the process's file, e.g. 512MiB. */
+  size: sizeField,
+  dirty: z.boolean().default(false),
+});
+
 /** echo 1 > /proc/sys/vm/compact_memory */
 const compactMemoryAction = z.strictObject({ ...base, action: z.literal('compact_memory') });
 
 const drainPcpAction = z.strictObject({ ...base, action: z.literal('drain_pcp') });
 const checkAction = z.strictObject({ ...base, action: z.literal('check') });
 
-export const ACTION_NAMES = ['snapshot', 'alloc_pages', 'free_pages', 'process_fault', 'process_free', 'process_exit', 'compact_memory', 'drain_pcp', 'check'] as const;
+export const ACTION_NAMES = ['snapshot', 'alloc_pages', 'free_pages', 'process_fault', 'process_free', 'process_exit', 'process_file', 'compact_memory', 'drain_pcp', 'check'] as const;
 
-const actionSchema = z.discriminatedUnion('action', [snapshotAction, allocPagesAction, freePagesAction, processFaultAction, processFreeAction, processExitAction, compactMemoryAction, drainPcpAction, checkAction], {
+const actionSchema = z.discriminatedUnion('action', [snapshotAction, allocPagesAction, freePagesAction, processFaultAction, processFreeAction, processExitAction, processFileAction, compactMemoryAction, drainPcpAction, checkAction], {
   error: (iss) => iss.code === 'invalid_union'
     ? `unknown or missing action (allowed: ${ACTION_NAMES.join(', ')})`
     : undefined,

@@ -25,8 +25,7 @@ function freshNode(blocks: number): PgData {
 
 test('compact_memory moves movable pages up and frees whole blocks at the bottom; unmovable pages pin their pageblock', () => {
   const pg = freshNode(4);
-  const procs = new Map();
-  const proc = getProcess(procs, 7);
+  const proc = getProcess(pg.procs, 7);
   // Fill the node: one unmovable page in the first pageblock, the rest anonymous.
   assert.equal(faultAnonPages(pg, proc, 100), 100);
   const slab = allocPages(pg, GFP_KERNEL, 0, Owner.slabUnreclaimable);
@@ -56,7 +55,7 @@ test('compact_memory moves movable pages up and frees whole blocks at the bottom
 
 test('pinned and locked LRU pages fail migration and are put back on the LRU', () => {
   const pg = freshNode(2);
-  const proc = getProcess(new Map(), 3);
+  const proc = getProcess(pg.procs, 3);
   faultAnonPages(pg, proc, 1024);
   unmapAnonPages(pg, createRng(2), proc, 0.5, 'alternate');
   drainAllPages(pg, null);
@@ -111,7 +110,7 @@ test('non-LRU movable pages go through isolate, migrate and putback; "again" is 
     listAdd(pg.map, pfn, d.head);
     mine.push(pfn);
   }
-  const proc = getProcess(new Map(), 9);
+  const proc = getProcess(pg.procs, 9);
   faultAnonPages(pg, proc, 1021);
   unmapAnonPages(pg, createRng(3), proc, 0.6, 'alternate');
   drainAllPages(pg, null);

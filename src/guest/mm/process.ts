@@ -51,13 +51,15 @@ export function faultAnonPages(pgdat: PgData, proc: Process, pages: number): num
   const map = pgdat.map;
   let n = 0;
   for (; n < pages; n++) {
+    // A process the OOM killer chose stops faulting (it is exiting).
+    if (!pgdat.procs.has(proc.pid)) break;
     const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE, 0, Owner.anon);
     if (pfn === NO_PAGE) break;
     setPageFlags(map, pfn, PG.swapbacked | PG.uptodate | PG.dirty);
     setPageMapping(map, pfn, proc.pid);
     lruCacheAdd(pgdat, pfn);
+    proc.rssAnon++; // per page: reclaim and the OOM killer may look at it mid-fault
   }
-  proc.rssAnon += n;
   pgdat.events[VmEvent.pgfault] = pgdat.events[VmEvent.pgfault]! + n;
   return n;
 }
@@ -76,8 +78,8 @@ export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty
     setPageFlags(map, pfn, PG.uptodate | (dirty ? PG.dirty : 0));
     setPageMapping(map, pfn, proc.pid);
     lruCacheAdd(pgdat, pfn);
+    proc.filePages++;
   }
-  proc.filePages += n;
   if (dirty) pgdat.nodeStat[NodeStat.nr_dirtied] = pgdat.nodeStat[NodeStat.nr_dirtied]! + n;
   else pgdat.events[VmEvent.pgpgin] = pgdat.events[VmEvent.pgpgin]! + 8 * n;
   return n;
