@@ -178,8 +178,12 @@ function runAction(st: RunState, a: Action): void {
     case 'check': assertPgdat(st.guest.pgdat, `at t=${st.guest.sim.now}ns`); ev.ok = true; break;
     case 'process_fault': {
       const proc = getProcess(st.guest.procs, a.pid);
+      if (a.madvise_hugepage) proc.madvised = true;
       const want = Math.ceil(a.size / PAGE_SIZE);
+      const e0 = st.guest.pgdat.events.slice();
       const got = faultAnonPages(st.guest.pgdat, proc, want);
+      ev.thp_fault_alloc = st.guest.pgdat.events[VmEvent.thp_fault_alloc]! - e0[VmEvent.thp_fault_alloc]!;
+      ev.thp_fault_fallback = st.guest.pgdat.events[VmEvent.thp_fault_fallback]! - e0[VmEvent.thp_fault_fallback]!;
       Object.assign(ev, { pid: a.pid, requested_pages: want, faulted_pages: got, rss_pages: proc.rssAnon });
       break;
     }
@@ -246,6 +250,7 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
       kernelImageBytes: s.guest.kernel_image ?? DEFAULT_BOOT.kernelImageBytes,
       minFreeKbytes: s.guest.min_free_kbytes === 'auto' ? null : s.guest.min_free_kbytes,
       thp: s.guest.thp,
+      thpDefrag: s.guest.thp_defrag,
     },
   });
   const st: RunState = { guest, rng: rngFork(guest.rng), tags: new Map(), events: [], check: opts.check ?? false };

@@ -87,6 +87,8 @@ const processFaultAction = z.strictObject({
   pid: pidField,
   /** Anonymous memory to fault in, e.g. 3GiB. */
   size: sizeField,
+  /** The memory is madvise(MADV_HUGEPAGE)d: THP with enabled=madvise, direct compaction with defrag=madvise. */
+  madvise_hugepage: z.boolean().default(false),
 });
 
 const processFreeAction = z.strictObject({
@@ -133,8 +135,10 @@ const guestSchema = z.strictObject({
   kernel_image: sizeField.optional(),
   /** vm.min_free_kbytes, or auto for the kernel's default. */
   min_free_kbytes: z.union([z.literal('auto'), z.number().int().min(128).max(1 << 22)]).default('auto'),
-  /** Transparent huge pages enabled (raises min_free_kbytes as the kernel does). */
-  thp: z.boolean().default(true),
+  /** transparent_hugepage/enabled (Debian's default: always). */
+  thp: z.enum(['always', 'madvise', 'never']).default('always'),
+  /** transparent_hugepage/defrag (Debian's default: madvise). */
+  thp_defrag: z.enum(['always', 'defer', 'defer+madvise', 'madvise', 'never']).default('madvise'),
   /** Size of the swap device (0 = none, like the reference guest). */
   swap: sizeField.default(0),
 });

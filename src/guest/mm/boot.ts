@@ -36,7 +36,7 @@ import {
   setPageblockMigratetype,
   setPageType, resetPages,
 } from './memmap.js';
-import { type PgData, type Zone, ZoneType, createZone, setupPerZoneWmarks, setupPerZoneLowmemReserve, setupPagesets, defaultMinFreeKbytes } from './mmzone.js';
+import { type PgData, type Zone, type ThpEnabled, type ThpDefrag, ZoneType, createZone, setupPerZoneWmarks, setupPerZoneLowmemReserve, setupPagesets, defaultMinFreeKbytes } from './mmzone.js';
 import { type MemLayout, GuestConfigError, physPfn, BIOS_TOP_RESERVED_PAGES, LOW_RAM_END_PFN, LOW_1MIB_PFN } from './layout.js';
 import { allocPages, freePages, freeBootBlock } from './page_alloc.js';
 import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, __GFP_RECLAIMABLE, __GFP_COMP } from './gfp.js';
@@ -53,8 +53,10 @@ export type BootParams = {
   kernelImageBytes: number;
   /** vm.min_free_kbytes; null = the kernel's default (raised by THP when enabled). */
   minFreeKbytes: number | null;
-  /** Transparent huge pages enabled (affects min_free_kbytes). */
-  thp: boolean;
+  /** transparent_hugepage/enabled (anything but never raises min_free_kbytes). */
+  thp: ThpEnabled;
+  /** transparent_hugepage/defrag. */
+  thpDefrag: ThpDefrag;
   /** Scales the boot-time kernel allocations (1 = the reference guest's footprint). */
   footprint: number;
 };
@@ -63,7 +65,8 @@ export const DEFAULT_BOOT: BootParams = {
   kaslr: true,
   kernelImageBytes: 30 * MiB,
   minFreeKbytes: null,
-  thp: true,
+  thp: 'always',
+  thpDefrag: 'madvise',
   footprint: 1,
 };
 
@@ -286,7 +289,8 @@ export function bootMemory(pgdat: PgData, layout: MemLayout, params: BootParams,
 
 /** init_per_zone_wmark_min(): min_free_kbytes, watermarks, lowmem reserves, pagesets. */
 export function setupWatermarks(pgdat: PgData, params: BootParams): void {
-  pgdat.minFreeKbytes = params.minFreeKbytes ?? defaultMinFreeKbytes(pgdat, params.thp);
+  pgdat.minFreeKbytes = params.minFreeKbytes ?? defaultMinFreeKbytes(pgdat, params.thp !== 'never');
+  pgdat.thp = { enabled: params.thp, defrag: params.thpDefrag };
   setupPerZoneWmarks(pgdat);
   setupPerZoneLowmemReserve(pgdat);
   setupPagesets(pgdat);

@@ -8,7 +8,7 @@
  * (nr_zone_inactive_anon ...) counters follow every move. Reclaim (vmscan.ts, next)
  * ages and scans these lists; compaction isolates pages from them.
  */
-import { type MemMap, PG, listAdd, listDel, pageFlags, setPageFlags } from './memmap.js';
+import { type MemMap, PG, listAdd, listDel, pageFlags, pageOrder, setPageFlags } from './memmap.js';
 import { type PgData, Lru } from './mmzone.js';
 import { NodeStat, ZoneStat } from './vmstat_items.js';
 import { pfnZone } from './page_alloc.js';
@@ -21,6 +21,11 @@ export function pageLruList(map: MemMap, pfn: number): Lru {
   const f = pageFlags(map, pfn);
   const file = (f & PG.swapbacked) === 0;
   return (file ? Lru.inactiveFile : Lru.inactiveAnon) + ((f & PG.active) !== 0 ? 1 : 0);
+}
+
+/** Base pages a page on the LRU stands for: 2^order for a compound head (a THP), else 1. */
+export function lruPages(map: MemMap, pfn: number): number {
+  return (pageFlags(map, pfn) & PG.head) !== 0 ? 1 << pageOrder(map, pfn) : 1;
 }
 
 function updateLruSize(pgdat: PgData, pfn: number, lru: Lru, n: number): void {
@@ -38,7 +43,7 @@ export function lruCacheAdd(pgdat: PgData, pfn: number): void {
   const lru = pageLruList(map, pfn);
   setPageFlags(map, pfn, pageFlags(map, pfn) | PG.lru);
   listAdd(map, pfn, pgdat.lruBase + lru);
-  updateLruSize(pgdat, pfn, lru, 1);
+  updateLruSize(pgdat, pfn, lru, lruPages(map, pfn));
 }
 
 /** @kernel include/linux/mm_inline.h del_page_from_lru_list: off the LRU, PG_lru cleared. */
@@ -47,7 +52,7 @@ export function delPageFromLruList(pgdat: PgData, pfn: number): void {
   const lru = pageLruList(map, pfn);
   listDel(map, pfn);
   setPageFlags(map, pfn, pageFlags(map, pfn) & ~PG.lru);
-  updateLruSize(pgdat, pfn, lru, -1);
+  updateLruSize(pgdat, pfn, lru, -lruPages(map, pfn));
 }
 
 function isolatedStat(map: MemMap, pfn: number): NodeStat {
@@ -62,13 +67,13 @@ export function isolateLruPage(pgdat: PgData, pfn: number): boolean {
   if ((pageFlags(pgdat.map, pfn) & PG.lru) === 0) return false;
   delPageFromLruList(pgdat, pfn);
   const k = isolatedStat(pgdat.map, pfn);
-  pgdat.nodeStat[k] = pgdat.nodeStat[k]! + 1;
+  pgdat.nodeStat[k] = pgdat.nodeStat[k]! + lruPages(pgdat.map, pfn);
   return true;
 }
 
 /** @kernel mm/vmscan.c putback_lru_page: an isolated page goes back on its LRU list. */
 export function putbackLruPage(pgdat: PgData, pfn: number): void {
   const k = isolatedStat(pgdat.map, pfn);
-  pgdat.nodeStat[k] = pgdat.nodeStat[k]! - 1;
+  pgdat.nodeStat[k] = pgdat.nodeStat[k]! - lruPages(pgdat.map, pfn);
   lruCacheAdd(pgdat, pfn);
 }

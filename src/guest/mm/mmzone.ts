@@ -25,6 +25,13 @@ export const NR_MODEL_ZONES = 3;
 export const MAX_NR_ZONES = 5;
 export const ZONE_NAMES: readonly string[] = ['DMA', 'DMA32', 'Normal', 'Movable', 'Device'];
 
+/** transparent_hugepage/enabled: always, madvise (only MADV_HUGEPAGE memory), never. */
+export type ThpEnabled = 'always' | 'madvise' | 'never';
+/** transparent_hugepage/defrag: how hard a huge page fault tries (vma_thp_gfp_mask). */
+export type ThpDefrag = 'always' | 'defer' | 'defer+madvise' | 'madvise' | 'never';
+export const THP_ENABLED_MODES: readonly ThpEnabled[] = ['always', 'madvise', 'never'];
+export const THP_DEFRAG_MODES: readonly ThpDefrag[] = ['always', 'defer', 'defer+madvise', 'madvise', 'never'];
+
 /** enum lru_list. */
 export const enum Lru {
   inactiveAnon = 0,
@@ -184,6 +191,8 @@ export type PgData = {
   daemonNs: number;
   /** The swap device: size and use in pages (0 = no swap). */
   swap: { totalPages: number; usedPages: number };
+  /** /sys/kernel/mm/transparent_hugepage/{enabled,defrag}. */
+  thp: { enabled: ThpEnabled; defrag: ThpDefrag };
   /** vm.swappiness (0-200, default 60). */
   swappiness: number;
   /**
@@ -259,7 +268,8 @@ export function createPgData(map: MemMap, nrCpus: number): PgData {
     ownerPages: new Float64Array(16), minFreeKbytes: 0, watermarkScaleFactor: 10, watermarkBoostFactor: 15000,
     lowmemReserveRatio: [256, 256, 32, 0, 0], movableOps: new Array<MovableOperations | null>(16).fill(null),
     lruBase, extfragEvents: 0, costs: defaultCostTable(), stallNs: 0, daemonNs: 0,
-    swap: { totalPages: 0, usedPages: 0 }, swappiness: 60, procs: new Map(), slowpath: null, wakeupKswapd: null,
+    swap: { totalPages: 0, usedPages: 0 }, swappiness: 60, procs: new Map(),
+    thp: { enabled: 'always', defrag: 'madvise' }, slowpath: null, wakeupKswapd: null,
   };
 }
 

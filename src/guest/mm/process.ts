@@ -8,12 +8,15 @@
  * process; "which pages" is chosen over the process's pages in physical order (what
  * fragments memory) or at random. Workloads (src/workloads) build on these calls.
  */
-import { NO_PAGE, Owner, PG, pageMapping, pageOwner, setPageFlags, setPageMapping } from './memmap.js';
-import { type PgData } from './mmzone.js';
+import { NO_PAGE, Owner, PG, PAGEBLOCK_ORDER, pageFlags, pageMapping, pageOrder, pageOwner, setPageFlags, setPageMapping } from './memmap.js';
+import { type PgData, type ThpDefrag } from './mmzone.js';
 import { allocPages, freePages } from './page_alloc.js';
-import { GFP_HIGHUSER_MOVABLE } from './gfp.js';
+import { GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP } from './gfp.js';
 import { lruCacheAdd, delPageFromLruList } from './lru.js';
 import { VmEvent, NodeStat } from './vmstat_items.js';
+
+/** HPAGE_PMD_NR: base pages in a PMD-mapped THP. */
+const HPAGE_PMD_NR = 1 << PAGEBLOCK_ORDER;
 import { type Rng, rngBelow } from '../../sim/rng.js';
 
 /** Highest process id (page->mapping is 16 bits; 0 means "no process"). */
@@ -21,6 +24,8 @@ export const PID_MAX = 0xffff;
 
 export type Process = {
   pid: number;
+  /** Its memory is madvise(MADV_HUGEPAGE)d (VM_HUGEPAGE). */
+  madvised: boolean;
   /** Anonymous pages mapped (MM_ANONPAGES). */
   rssAnon: number;
   /** Page-cache pages this process read or wrote that are still cached (its file). */
@@ -36,29 +41,88 @@ export function getProcess(procs: ProcessTable, pid: number): Process {
   if (!Number.isInteger(pid) || pid < 1 || pid > PID_MAX) throw new RangeError(`pid must be from 1 to ${PID_MAX}`);
   let p = procs.get(pid);
   if (!p) {
-    p = { pid, rssAnon: 0, filePages: 0, swapPages: 0 };
+    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0 };
     procs.set(pid, p);
   }
   return p;
 }
 
 /**
- * @kernel mm/memory.c do_anonymous_page
- * Faults in `pages` anonymous pages for a process (GFP_HIGHUSER_MOVABLE, onto the
- * inactive anon LRU). Stops at the first failed allocation; returns the number faulted.
+ * @kernel mm/huge_memory.c vma_thp_gfp_mask
+ * The GFP mask of a huge page fault under the defrag setting: whether it may reclaim
+ * and compact directly, only wake kswapd, or neither.
+ */
+export function vmaThpGfpMask(defrag: ThpDefrag, madvised: boolean): number {
+  switch (defrag) {
+    case 'always': return GFP_TRANSHUGE | (madvised ? 0 : __GFP_NORETRY);
+    case 'defer': return GFP_TRANSHUGE_LIGHT | __GFP_KSWAPD_RECLAIM;
+    case 'defer+madvise': return GFP_TRANSHUGE_LIGHT | (madvised ? __GFP_DIRECT_RECLAIM : __GFP_KSWAPD_RECLAIM);
+    case 'madvise': return GFP_TRANSHUGE_LIGHT | (madvised ? __GFP_DIRECT_RECLAIM : 0);
+    case 'never': return GFP_TRANSHUGE_LIGHT;
+  }
+}
+
+/** hugepage_vma_check(): may this process's anonymous memory get huge pages? */
+export function thpAllowed(pgdat: PgData, proc: Process): boolean {
+  return pgdat.thp.enabled === 'always' || (pgdat.thp.enabled === 'madvise' && proc.madvised);
+}
+
+/** Sets up a freshly allocated anonymous page (or THP head) and puts it on the LRU. */
+function mapAnonPage(pgdat: PgData, proc: Process, pfn: number, order: number): void {
+  const map = pgdat.map;
+  setPageFlags(map, pfn, pageFlags(map, pfn) | PG.swapbacked | PG.uptodate | PG.dirty);
+  for (let p = pfn; p < pfn + (1 << order); p++) setPageMapping(map, p, proc.pid);
+  lruCacheAdd(pgdat, pfn);
+  proc.rssAnon += 1 << order; // per page: reclaim and the OOM killer may look at it mid-fault
+}
+
+/**
+ * @kernel mm/memory.c do_anonymous_page, mm/huge_memory.c do_huge_pmd_anonymous_page
+ * Faults in `pages` anonymous pages for a process. Where THP is allowed, each full
+ * 2 MiB chunk first tries an order-9 page with the defrag setting's GFP mask
+ * (thp_fault_alloc) and falls back to small pages (thp_fault_fallback). Small pages
+ * are GFP_HIGHUSER_MOVABLE. All go on the inactive anon LRU. Stops at the first
+ * failed small allocation (or when the OOM killer took the process); returns the
+ * number of base pages faulted.
  */
 export function faultAnonPages(pgdat: PgData, proc: Process, pages: number): number {
-  const map = pgdat.map;
+  const thp = thpAllowed(pgdat, proc);
+  const thpGfp = vmaThpGfpMask(pgdat.thp.defrag, proc.madvised) | __GFP_COMP;
+  const ev = pgdat.events;
+  let n = 0;
+  while (n < pages) {
+    if (!pgdat.procs.has(proc.pid)) break;
+    if (thp && pages - n >= HPAGE_PMD_NR) {
+      const pfn = allocPages(pgdat, thpGfp, PAGEBLOCK_ORDER, Owner.anon);
+      if (pfn !== NO_PAGE) {
+        mapAnonPage(pgdat, proc, pfn, PAGEBLOCK_ORDER);
+        pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages] = pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages]! + HPAGE_PMD_NR;
+        ev[VmEvent.thp_fault_alloc] = ev[VmEvent.thp_fault_alloc]! + 1;
+        ev[VmEvent.pgfault] = ev[VmEvent.pgfault]! + 1;
+        n += HPAGE_PMD_NR;
+        continue;
+      }
+      ev[VmEvent.thp_fault_fallback] = ev[VmEvent.thp_fault_fallback]! + 1;
+      const got = faultSmallPages(pgdat, proc, HPAGE_PMD_NR);
+      n += got;
+      if (got < HPAGE_PMD_NR) break;
+      continue;
+    }
+    const got = faultSmallPages(pgdat, proc, pages - n);
+    n += got;
+    break;
+  }
+  return n;
+}
+
+function faultSmallPages(pgdat: PgData, proc: Process, pages: number): number {
   let n = 0;
   for (; n < pages; n++) {
     // A process the OOM killer chose stops faulting (it is exiting).
     if (!pgdat.procs.has(proc.pid)) break;
     const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE, 0, Owner.anon);
     if (pfn === NO_PAGE) break;
-    setPageFlags(map, pfn, PG.swapbacked | PG.uptodate | PG.dirty);
-    setPageMapping(map, pfn, proc.pid);
-    lruCacheAdd(pgdat, pfn);
-    proc.rssAnon++; // per page: reclaim and the OOM killer may look at it mid-fault
+    mapAnonPage(pgdat, proc, pfn, 0);
   }
   pgdat.events[VmEvent.pgfault] = pgdat.events[VmEvent.pgfault]! + n;
   return n;
@@ -85,21 +149,37 @@ export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty
   return n;
 }
 
-/** Unmaps and frees one anonymous page of a process (zap_pte_range for one pte). */
+/**
+ * Unmaps and frees one anonymous page of a process (zap_pte_range for one pte, or
+ * zap_huge_pmd for a whole THP).
+ */
 function zapAnonPage(pgdat: PgData, proc: Process, pfn: number): void {
+  const map = pgdat.map;
+  const order = (pageFlags(map, pfn) & PG.head) !== 0 ? pageOrder(map, pfn) : 0;
   delPageFromLruList(pgdat, pfn);
-  freePages(pgdat, pfn, 0);
-  proc.rssAnon--;
+  if (order) pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages] = pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages]! - (1 << order);
+  freePages(pgdat, pfn, order);
+  proc.rssAnon -= 1 << order;
 }
 
-/** The process's anonymous pages on the LRU, in physical order (a memmap walk). */
+/**
+ * The process's anonymous pages, in physical order (a memmap walk): base pages and
+ * THP heads (a THP is listed once).
+ */
 export function processPages(pgdat: PgData, pid: number): Int32Array {
   const map = pgdat.map;
   const out: number[] = [];
   for (let pfn = 0; pfn < map.nrPages; pfn++) {
-    if (pageOwner(map, pfn) === Owner.anon && pageMapping(map, pfn) === pid) out.push(pfn);
+    if (pageOwner(map, pfn) === Owner.anon && pageMapping(map, pfn) === pid && (pageFlags(map, pfn) & PG.tail) === 0) out.push(pfn);
   }
   return Int32Array.from(out);
+}
+
+/** Base pages of a process's anonymous memory as listed by processPages. */
+export function processRss(pgdat: PgData, pid: number): number {
+  let n = 0;
+  for (const pfn of processPages(pgdat, pid)) n += (pageFlags(pgdat.map, pfn) & PG.head) !== 0 ? 1 << pageOrder(pgdat.map, pfn) : 1;
+  return n;
 }
 
 export type UnmapPick = 'alternate' | 'random' | 'lowest' | 'highest';

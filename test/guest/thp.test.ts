@@ -1,0 +1,88 @@
+/** Transparent huge pages at fault time: defrag modes, fallback, compaction. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createGuest, defaultGuestConfig } from '../../src/guest/guest.js';
+import { getProcess, faultAnonPages, unmapAnonPages, exitProcess, vmaThpGfpMask, processRss } from '../../src/guest/mm/process.js';
+import { compactMemory } from '../../src/guest/mm/compaction.js';
+import { drainAllPages } from '../../src/guest/mm/page_alloc.js';
+import { checkPgdat } from '../../src/guest/mm/check.js';
+import { GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM } from '../../src/guest/mm/gfp.js';
+import { VmEvent, NodeStat } from '../../src/guest/mm/vmstat_items.js';
+import { createRng } from '../../src/sim/rng.js';
+import type { PgData } from '../../src/guest/mm/mmzone.js';
+import type { Process } from '../../src/guest/mm/process.js';
+
+/** Faults small pages until free memory is down to a little above the high watermarks. */
+function fillMemory(pg: PgData, proc: Process): void {
+  const high = pg.zones.reduce((n, z) => n + z.watermark[2]!, 0);
+  const free = () => pg.zones.reduce((n, z) => n + z.vmStat[0]!, 0);
+  while (free() > high + 2048) faultAnonPages(pg, proc, 1024);
+}
+
+const MiB = 1024 * 1024;
+
+test('vma_thp_gfp_mask for every defrag mode', () => {
+  assert.equal(vmaThpGfpMask('always', false), GFP_TRANSHUGE | __GFP_NORETRY);
+  assert.equal(vmaThpGfpMask('always', true), GFP_TRANSHUGE);
+  assert.equal(vmaThpGfpMask('defer', true), GFP_TRANSHUGE_LIGHT | __GFP_KSWAPD_RECLAIM);
+  assert.equal(vmaThpGfpMask('defer+madvise', false), GFP_TRANSHUGE_LIGHT | __GFP_KSWAPD_RECLAIM);
+  assert.equal(vmaThpGfpMask('defer+madvise', true), GFP_TRANSHUGE_LIGHT | __GFP_DIRECT_RECLAIM);
+  assert.equal(vmaThpGfpMask('madvise', false), GFP_TRANSHUGE_LIGHT);
+  assert.equal(vmaThpGfpMask('madvise', true), GFP_TRANSHUGE_LIGHT | __GFP_DIRECT_RECLAIM);
+  assert.equal(vmaThpGfpMask('never', true), GFP_TRANSHUGE_LIGHT);
+});
+
+test('THP faults succeed on a fresh guest, fall back under fragmentation, and succeed again after compaction', () => {
+  const g = createGuest(defaultGuestConfig({ memoryBytes: 1024 * MiB }));
+  const pg = g.pgdat;
+  const fresh = getProcess(g.procs, 1);
+  faultAnonPages(pg, fresh, (64 * MiB) / 4096);
+  assert.equal(pg.events[VmEvent.thp_fault_alloc], 32, 'a fresh guest backs 64 MiB with 32 huge pages');
+  assert.equal(pg.nodeStat[NodeStat.nr_anon_transparent_hugepages], 32 * 512);
+  exitProcess(pg, g.procs, fresh);
+  // fragment: small pages over most of memory, every other one unmapped
+  pg.thp.enabled = 'never';
+  const frag = getProcess(g.procs, 2);
+  fillMemory(pg, frag);
+  unmapAnonPages(pg, createRng(1), frag, 0.5, 'alternate');
+  drainAllPages(pg, null);
+  pg.thp.enabled = 'always';
+  const a0 = pg.events[VmEvent.thp_fault_alloc]!, f0 = pg.events[VmEvent.thp_fault_fallback]!;
+  // 256 MiB: more than the large free blocks the watermark headroom keeps (~70 MiB here)
+  const late = getProcess(g.procs, 3);
+  faultAnonPages(pg, late, (256 * MiB) / 4096); // defrag=madvise, not madvised: no direct compaction
+  const fallbacks = pg.events[VmEvent.thp_fault_fallback]! - f0;
+  assert.ok(fallbacks >= 64, `most huge page faults fell back (${fallbacks} of 128)`);
+  assert.equal(pg.events[VmEvent.compact_stall], 0, 'without madvise, defrag=madvise never compacts directly');
+  assert.equal(late.rssAnon, (256 * MiB) / 4096, 'the fallback still maps all the memory');
+  exitProcess(pg, g.procs, late);
+  compactMemory(pg);
+  const a1 = pg.events[VmEvent.thp_fault_alloc]!;
+  const after = getProcess(g.procs, 4);
+  faultAnonPages(pg, after, (256 * MiB) / 4096);
+  const ok = pg.events[VmEvent.thp_fault_alloc]! - a1;
+  assert.ok(ok >= 120, `after compact_memory the huge page faults succeed (${ok} of 128)`);
+  assert.ok(a1 >= a0);
+  assert.equal(processRss(pg, 4), after.rssAnon);
+  assert.equal(checkPgdat(pg), null);
+});
+
+test('a madvised process with defrag=madvise compacts directly instead of falling back', () => {
+  const g = createGuest(defaultGuestConfig({ memoryBytes: 1024 * MiB }));
+  const pg = g.pgdat;
+  pg.thp.enabled = 'never';
+  const frag = getProcess(g.procs, 2);
+  fillMemory(pg, frag);
+  unmapAnonPages(pg, createRng(2), frag, 0.5, 'alternate');
+  drainAllPages(pg, null);
+  pg.thp.enabled = 'madvise';
+  const plain = getProcess(g.procs, 3);
+  faultAnonPages(pg, plain, 8192);
+  assert.equal(pg.events[VmEvent.thp_fault_alloc]! + pg.events[VmEvent.thp_fault_fallback]!, 0, 'enabled=madvise: no THP for plain memory');
+  const mad = getProcess(g.procs, 4);
+  mad.madvised = true;
+  faultAnonPages(pg, mad, (256 * MiB) / 4096);
+  assert.ok(pg.events[VmEvent.compact_stall]! > 0, 'the madvised fault stalled in direct compaction');
+  assert.ok(pg.events[VmEvent.thp_fault_alloc]! > 0);
+  assert.equal(checkPgdat(pg), null);
+});
