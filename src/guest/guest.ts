@@ -3,7 +3,7 @@
  * physical memory, its vCPUs, and the simulation it lives in.
  */
 import { type Sim, createSim, simAfter } from '../sim/clock.js';
-import { installReclaim } from './mm/slowpath.js';
+import { installReclaim, installKcompactd } from './mm/slowpath.js';
 import { type Rng, createRng, rngFork } from '../sim/rng.js';
 import { createMemMap, MAX_ORDER, MIGRATE_TYPES } from './mm/memmap.js';
 import { type PgData, createPgData, NR_MODEL_ZONES, NR_PCP_LISTS } from './mm/mmzone.js';
@@ -51,5 +51,6 @@ export function createGuest(config: GuestConfig, sim: Sim = createSim()): Guest 
   pgdat.swap.totalPages = Math.floor(config.swapBytes / 4096);
   // kswapd runs as a kernel thread: after the event that woke it, at the same instant.
   installReclaim(pgdat, (fn) => simAfter(sim, 0, () => fn()));
+  installKcompactd(pgdat, (ns, fn) => simAfter(sim, ns, () => fn()));
   return { config, sim, rng, layout, pgdat, procs: pgdat.procs };
 }

@@ -8,7 +8,8 @@ import { allocPages, freePages, drainAllPages } from '../../src/guest/mm/page_al
 import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE } from '../../src/guest/mm/gfp.js';
 import { NO_PAGE, Owner, PG, PageType, listAdd, listDel, listHeadAlloc, listCount, pageOwner, pageFlags, setPageFlags, setPageType, setPageRefcount } from '../../src/guest/mm/memmap.js';
 import { type PgData, type MovableOperations, MigrateMode, MigrateResult, ZoneType } from '../../src/guest/mm/mmzone.js';
-import { compactMemory, compactZone, createCompactControl, CompactResult, deferCompaction, compactionDeferred, compactionDeferReset, compactionSuitable } from '../../src/guest/mm/compaction.js';
+import { compactMemory, compactZone, createCompactControl, CompactResult, deferCompaction, compactionDeferred, compactionDeferReset, compactionSuitable, fragmentationScoreNode, fragmentationScoreWmarks } from '../../src/guest/mm/compaction.js';
+import { simRunUntil } from '../../src/sim/clock.js';
 import { getProcess, faultAnonPages, unmapAnonPages, exitProcess, processPages, processRss } from '../../src/guest/mm/process.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
 import { createRng } from '../../src/sim/rng.js';
@@ -181,4 +182,31 @@ test('owner accounting follows migrated pages (nr_anon_pages unchanged by compac
   assert.deepEqual([g.pgdat.ownerPages[Owner.anon]!, g.pgdat.nodeStat[NodeStat.nr_anon_pages]!, g.pgdat.nodeStat[NodeStat.nr_inactive_anon]!], before);
   assert.equal(g.pgdat.nodeStat[NodeStat.nr_isolated_anon], 0);
   assert.equal(checkPgdat(g.pgdat), null);
+});
+
+test('kcompactd compacts proactively when the fragmentation score passes the high mark', () => {
+  const g = createGuest(defaultGuestConfig({ memoryBytes: 512 * 1024 * 1024 }));
+  const pg = g.pgdat;
+  pg.thp.enabled = 'never';
+  const proc = getProcess(pg.procs, 5);
+  const high = pg.zones.reduce((n, z) => n + z.watermark[2]!, 0);
+  while (pg.zones.reduce((n, z) => n + z.vmStat[0]!, 0) > high + 1024) faultAnonPages(pg, proc, 1024);
+  unmapAnonPages(pg, createRng(9), proc, 0.5, 'alternate');
+  drainAllPages(pg, null);
+  // The watermark headroom keeps some large free blocks, so this guest scores ~86:
+  // proactiveness 40 puts the marks at 60/70 (the default 20 at 80/90).
+  pg.compactionProactiveness = 40;
+  const [low, hi] = fragmentationScoreWmarks(pg.compactionProactiveness);
+  const before = fragmentationScoreNode(pg);
+  assert.ok(before > hi, `fragmented: score ${before} > ${hi}`);
+  simRunUntil(g.sim, 600e6); // one kcompactd period
+  assert.ok(pg.events[VmEvent.compact_daemon_migrate_scanned]! > 0 && pg.events[VmEvent.compact_daemon_free_scanned]! > 0);
+  const after = fragmentationScoreNode(pg);
+  assert.ok(after <= low + 1, `proactive compaction brought the score from ${before} to ${after} (low mark ${low})`);
+  assert.equal(checkPgdat(pg), null);
+  pg.compactionProactiveness = 0;
+  const scanned = pg.events[VmEvent.compact_daemon_migrate_scanned]!;
+  unmapAnonPages(pg, createRng(10), proc, 0.5, 'alternate');
+  simRunUntil(g.sim, 2e9);
+  assert.equal(pg.events[VmEvent.compact_daemon_migrate_scanned], scanned, 'proactiveness 0 turns it off');
 });

@@ -96,6 +96,8 @@ export type CompactControl = {
   /** Virtual time the run cost, from the cost table. */
   costNs: number;
   costs: CostTable;
+  /** Proactive compaction: stop when the zone's fragmentation score is at most this (-1: not proactive). */
+  proactiveLow: number;
 };
 
 /** The compaction list heads of a node (allocated once: compaction is not re-entered). */
@@ -125,7 +127,7 @@ export function createCompactControl(pgdat: PgData, zone: Zone, order: number, m
     zone, order, migratetype, mode, wholeZone: order < 0, ignoreSkipHint: order < 0, directCompaction: false,
     migratePfn: zone.zoneStartPfn, freePfn: pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1),
     migrateHead, freeHead, nrMigratepages: 0, nrFreepages: 0, totalMigrateScanned: 0, totalFreeScanned: 0,
-    migrated: 0, migrateFailed: 0, costNs: 0, costs,
+    migrated: 0, migrateFailed: 0, costNs: 0, costs, proactiveLow: -1,
   };
 }
 
@@ -344,6 +346,7 @@ export function compactFinished(cc: CompactControl): CompactResult {
     if (cc.wholeZone) cc.zone.compact.blockskipFlush = true;
     return CompactResult.complete;
   }
+  if (cc.proactiveLow >= 0) return fragmentationScoreZone(cc.zone) > cc.proactiveLow ? CompactResult.continue : CompactResult.success;
   if (cc.order < 0) return CompactResult.continue;
   const zone = cc.zone;
   for (let o = cc.order; o < MAX_ORDER; o++) {
@@ -451,4 +454,90 @@ export function compactMemory(pgdat: PgData, costs: CostTable = defaultCostTable
   }
   drainAllPages(pgdat, null);
   return rep;
+}
+
+// ---------------------------------------------------------------------------------
+// kcompactd and proactive compaction
+
+/** vm.compaction_proactiveness (default 20; 0 disables proactive compaction). */
+export const DEFAULT_COMPACTION_PROACTIVENESS = 20;
+/** HPAGE_FRAG_CHECK_INTERVAL_MSEC: how often kcompactd checks the fragmentation score. */
+export const HPAGE_FRAG_CHECK_INTERVAL_NS = 500e6;
+/** COMPACTION_HPAGE_ORDER */
+const COMPACTION_HPAGE_ORDER = 9;
+
+/**
+ * @kernel mm/compaction.c fragmentation_score_zone (extfrag_for_order)
+ * The percentage of a zone's free memory that is not in blocks of huge page order.
+ */
+export function fragmentationScoreZone(zone: Zone): number {
+  let free = 0, suitable = 0;
+  for (let o = 0; o < MAX_ORDER; o++) {
+    free += zone.nrFree[o]! << o;
+    if (o >= COMPACTION_HPAGE_ORDER) suitable += zone.nrFree[o]! << (o - COMPACTION_HPAGE_ORDER);
+  }
+  if (!free) return 0;
+  return Math.floor(((free - (suitable << COMPACTION_HPAGE_ORDER)) * 100) / free);
+}
+
+/** @kernel mm/compaction.c fragmentation_score_node: zone scores weighted by present pages. */
+export function fragmentationScoreNode(pgdat: PgData): number {
+  let present = 0;
+  for (const z of pgdat.zones) present += z.presentPages;
+  let score = 0;
+  for (const z of pgdat.zones) if (z.presentPages) score += Math.floor((fragmentationScoreZone(z) * z.presentPages) / (present + 1));
+  return score;
+}
+
+/** @kernel mm/compaction.c fragmentation_score_wmark: [low, high] for a proactiveness. */
+export function fragmentationScoreWmarks(proactiveness: number): [number, number] {
+  const low = Math.max(100 - proactiveness, 5);
+  return [low, Math.min(low + 10, 100)];
+}
+
+/** Adds a daemon run's scan counts to the compact_daemon_* counters. */
+function countDaemon(pgdat: PgData, cc: CompactControl): void {
+  const ev = pgdat.events;
+  ev[VmEvent.compact_daemon_migrate_scanned] = ev[VmEvent.compact_daemon_migrate_scanned]! + cc.totalMigrateScanned;
+  ev[VmEvent.compact_daemon_free_scanned] = ev[VmEvent.compact_daemon_free_scanned]! + cc.totalFreeScanned;
+  pgdat.daemonNs += cc.costNs;
+}
+
+/**
+ * @kernel mm/compaction.c proactive_compact_node
+ * Compacts each zone in sync-light mode until its fragmentation score is at most the
+ * low mark (__compact_finished's proactive branch).
+ */
+export function proactiveCompactNode(pgdat: PgData, proactiveness: number): void {
+  const [low] = fragmentationScoreWmarks(proactiveness);
+  for (const zone of pgdat.zones) {
+    if (!zone.managedPages || fragmentationScoreZone(zone) <= low) continue;
+    const cc = createCompactControl(pgdat, zone, -1, MigrateType.movable, MigrateMode.syncLight, pgdat.costs);
+    cc.wholeZone = false;
+    cc.ignoreSkipHint = false;
+    cc.proactiveLow = low;
+    compactZone(pgdat, cc);
+    countDaemon(pgdat, cc);
+  }
+}
+
+/**
+ * @kernel mm/compaction.c kcompactd_do_work
+ * Background compaction for the order kswapd asked for: every zone where compaction
+ * is suitable and not deferred, in sync-light mode.
+ */
+export function kcompactdDoWork(pgdat: PgData, order: number, highestZoneidx: number): void {
+  pgdat.events[VmEvent.compact_daemon_wake] = pgdat.events[VmEvent.compact_daemon_wake]! + 1;
+  for (let zi = 0; zi <= highestZoneidx && zi < pgdat.zones.length; zi++) {
+    const zone = pgdat.zones[zi]!;
+    if (!zone.managedPages || compactionDeferred(zone, order)) continue;
+    if (compactionSuitable(zone, order, zi) !== CompactResult.continue) continue;
+    const cc = createCompactControl(pgdat, zone, order, MigrateType.movable, MigrateMode.syncLight, pgdat.costs);
+    cc.wholeZone = false;
+    cc.ignoreSkipHint = false;
+    const r = compactZone(pgdat, cc);
+    countDaemon(pgdat, cc);
+    if (r === CompactResult.success) compactionDeferReset(zone, order, false);
+    else if (r === CompactResult.complete) deferCompaction(zone, order);
+  }
 }

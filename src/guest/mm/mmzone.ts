@@ -195,6 +195,8 @@ export type PgData = {
   thp: { enabled: ThpEnabled; defrag: ThpDefrag };
   /** vm.swappiness (0-200, default 60). */
   swappiness: number;
+  /** vm.compaction_proactiveness (0-100, default 20; 0 turns proactive compaction off). */
+  compactionProactiveness: number;
   /**
    * Processes by pid (process.ts). Reclaim needs them as the reverse map does: a page
    * swapped out or a process killed by the OOM killer changes its owner's counters.
@@ -268,7 +270,7 @@ export function createPgData(map: MemMap, nrCpus: number): PgData {
     ownerPages: new Float64Array(16), minFreeKbytes: 0, watermarkScaleFactor: 10, watermarkBoostFactor: 15000,
     lowmemReserveRatio: [256, 256, 32, 0, 0], movableOps: new Array<MovableOperations | null>(16).fill(null),
     lruBase, extfragEvents: 0, costs: defaultCostTable(), stallNs: 0, daemonNs: 0,
-    swap: { totalPages: 0, usedPages: 0 }, swappiness: 60, procs: new Map(),
+    swap: { totalPages: 0, usedPages: 0 }, swappiness: 60, compactionProactiveness: 20, procs: new Map(),
     thp: { enabled: 'always', defrag: 'madvise' }, slowpath: null, wakeupKswapd: null,
   };
 }

@@ -26,7 +26,8 @@ import {
 } from './gfp.js';
 import {
   CompactResult, createCompactControl, compactZone, compactionSuitable, compactionDeferred, deferCompaction,
-  compactionDeferReset,
+  compactionDeferReset, kcompactdDoWork, proactiveCompactNode, fragmentationScoreNode, fragmentationScoreWmarks,
+  HPAGE_FRAG_CHECK_INTERVAL_NS,
 } from './compaction.js';
 import { tryToFreePages, balancePgdat, outOfMemory, lruSize, swapFree } from './vmscan.js';
 import { VmEvent, ZoneStat } from './vmstat_items.js';
@@ -163,6 +164,29 @@ export function allocPagesSlowpath(pgdat: PgData, gfp: number, order: number, ow
   return NO_PAGE;
 }
 
+/** @kernel mm/compaction.c kcompactd_node_suitable: some zone where compaction could help. */
+function kcompactdNodeSuitable(pgdat: PgData, order: number, highestZoneidx: number): boolean {
+  for (let zi = 0; zi <= highestZoneidx && zi < pgdat.zones.length; zi++) {
+    const z = pgdat.zones[zi]!;
+    if (z.managedPages && compactionSuitable(z, order, highestZoneidx) === CompactResult.continue) return true;
+  }
+  return false;
+}
+
+/**
+ * kcompactd's periodic proactive check (every HPAGE_FRAG_CHECK_INTERVAL_MSEC): when the
+ * node's fragmentation score is above the high mark, compact until it is below the low
+ * one. `every` schedules the next check.
+ */
+export function installKcompactd(pgdat: PgData, every: (ns: number, fn: () => void) => void): void {
+  const tick = () => {
+    const p = pgdat.compactionProactiveness;
+    if (p > 0 && fragmentationScoreNode(pgdat) > fragmentationScoreWmarks(p)[1]) proactiveCompactNode(pgdat, p);
+    every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick);
+  };
+  every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick);
+}
+
 /**
  * Installs the slow path and kswapd on a node. `schedule` runs a callback later at
  * the same virtual instant (after the current event), as a woken kernel thread would.
@@ -179,11 +203,12 @@ export function installReclaim(pgdat: PgData, schedule: (fn: () => void) => void
     pending = true;
     schedule(() => {
       pending = false;
-      // High-order balancing is kcompactd's job (not modelled yet): kswapd balances at order 0.
-      const z = wantZone;
+      // kswapd balances at order 0, then hands high orders to kcompactd (wakeup_kcompactd).
+      const z = wantZone, o = wantOrder;
       wantOrder = 0;
       wantZone = 0;
       balancePgdat(pg, 0, z);
+      if (o > 0 && kcompactdNodeSuitable(pg, o, z)) kcompactdDoWork(pg, o, z);
     });
   };
 }
