@@ -4,6 +4,7 @@
  */
 import { type Sim, createSim, simAfter } from '../sim/clock.js';
 import { installReclaim, installKcompactd } from './mm/slowpath.js';
+import { khugepagedScan, KHUGEPAGED_SCAN_SLEEP_NS } from './mm/khugepaged.js';
 import { type Rng, createRng, rngFork } from '../sim/rng.js';
 import { createMemMap, MAX_ORDER, MIGRATE_TYPES } from './mm/memmap.js';
 import { type PgData, createPgData, NR_MODEL_ZONES, NR_PCP_LISTS } from './mm/mmzone.js';
@@ -52,5 +53,7 @@ export function createGuest(config: GuestConfig, sim: Sim = createSim()): Guest 
   // kswapd runs as a kernel thread: after the event that woke it, at the same instant.
   installReclaim(pgdat, (fn) => simAfter(sim, 0, () => fn()));
   installKcompactd(pgdat, (ns, fn) => simAfter(sim, ns, () => fn()));
+  const khugepaged = () => { khugepagedScan(pgdat); simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged); };
+  simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged);
   return { config, sim, rng, layout, pgdat, procs: pgdat.procs };
 }

@@ -9,6 +9,7 @@ import { checkPgdat } from '../../src/guest/mm/check.js';
 import { GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM } from '../../src/guest/mm/gfp.js';
 import { VmEvent, NodeStat } from '../../src/guest/mm/vmstat_items.js';
 import { createRng } from '../../src/sim/rng.js';
+import { simRunUntil } from '../../src/sim/clock.js';
 import type { PgData } from '../../src/guest/mm/mmzone.js';
 import type { Process } from '../../src/guest/mm/process.js';
 
@@ -84,5 +85,23 @@ test('a madvised process with defrag=madvise compacts directly instead of fallin
   faultAnonPages(pg, mad, (256 * MiB) / 4096);
   assert.ok(pg.events[VmEvent.compact_stall]! > 0, 'the madvised fault stalled in direct compaction');
   assert.ok(pg.events[VmEvent.thp_fault_alloc]! > 0);
+  assert.equal(checkPgdat(pg), null);
+});
+
+test('khugepaged collapses a process\'s small pages into huge pages once memory allows', () => {
+  const g = createGuest(defaultGuestConfig({ memoryBytes: 1024 * MiB }));
+  const pg = g.pgdat;
+  pg.thp.enabled = 'never';
+  const p = getProcess(g.procs, 6);
+  faultAnonPages(pg, p, 8192); // 32 MiB of small pages
+  pg.thp.enabled = 'always';
+  const rss = p.rssAnon;
+  simRunUntil(g.sim, 10.5e9); // one khugepaged pass (10 s, 4096 pages)
+  assert.equal(pg.events[VmEvent.thp_collapse_alloc], 8, 'pages_to_scan 4096 = 8 huge pages per pass');
+  simRunUntil(g.sim, 20.5e9);
+  assert.equal(pg.events[VmEvent.thp_collapse_alloc], 16);
+  assert.equal(p.rssAnon, rss, 'collapse keeps the process\'s memory');
+  assert.equal(processRss(pg, 6), rss);
+  assert.equal(pg.nodeStat[NodeStat.nr_anon_transparent_hugepages], 16 * 512);
   assert.equal(checkPgdat(pg), null);
 });

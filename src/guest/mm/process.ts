@@ -76,6 +76,12 @@ function mapAnonPage(pgdat: PgData, proc: Process, pfn: number, order: number): 
   proc.rssAnon += 1 << order; // per page: reclaim and the OOM killer may look at it mid-fault
 }
 
+/** Maps a freshly allocated order-9 compound page as the process's anonymous THP. */
+export function mapAnonHugePage(pgdat: PgData, proc: Process, pfn: number): void {
+  mapAnonPage(pgdat, proc, pfn, PAGEBLOCK_ORDER);
+  pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages] = pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages]! + HPAGE_PMD_NR;
+}
+
 /**
  * @kernel mm/memory.c do_anonymous_page, mm/huge_memory.c do_huge_pmd_anonymous_page
  * Faults in `pages` anonymous pages for a process. Where THP is allowed, each full
@@ -95,8 +101,7 @@ export function faultAnonPages(pgdat: PgData, proc: Process, pages: number): num
     if (thp && pages - n >= HPAGE_PMD_NR) {
       const pfn = allocPages(pgdat, thpGfp, PAGEBLOCK_ORDER, Owner.anon);
       if (pfn !== NO_PAGE) {
-        mapAnonPage(pgdat, proc, pfn, PAGEBLOCK_ORDER);
-        pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages] = pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages]! + HPAGE_PMD_NR;
+        mapAnonHugePage(pgdat, proc, pfn);
         ev[VmEvent.thp_fault_alloc] = ev[VmEvent.thp_fault_alloc]! + 1;
         ev[VmEvent.pgfault] = ev[VmEvent.pgfault]! + 1;
         n += HPAGE_PMD_NR;
