@@ -13,6 +13,7 @@
  * memory-bound worst case, reported so the two can be compared.
  */
 import { createGuest, defaultGuestConfig } from '../src/guest/guest.js';
+import { median } from './stats.js';
 import { allocPages, freePages } from '../src/guest/mm/page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL } from '../src/guest/mm/gfp.js';
 import { NO_PAGE, Owner, MEMMAP_BYTES_PER_PAGE, memmapBytes } from '../src/guest/mm/memmap.js';
@@ -47,11 +48,6 @@ export type AllocBenchResult = {
   node: string;
 };
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** One timed run: boot, fill the pool, time the pairs. Returns [pairs per second, boot ms, invariants ok]. */
 function timedRun(opts: AllocBenchOptions, poolPages: number, run: number, now: () => number): [number, number, boolean] {

@@ -8,6 +8,7 @@
  * scanners looked at per wall-clock second.
  */
 import { createGuest, defaultGuestConfig } from '../src/guest/guest.js';
+import { median } from './stats.js';
 import { getProcess, faultAnonPages, unmapAnonPages } from '../src/guest/mm/process.js';
 import { compactMemory } from '../src/guest/mm/compaction.js';
 import { drainAllPages } from '../src/guest/mm/page_alloc.js';
@@ -33,11 +34,6 @@ export type CompactionBenchResult = {
   invariants_ok: boolean;
 };
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 function hugeBlocks(zones: { nrFree: Int32Array }[]): number {
   let n = 0;
