@@ -1,0 +1,153 @@
+/**
+ * Balloon compaction (mm/balloon_compaction.c, include/linux/balloon_compaction.h):
+ * the pages a balloon driver holds, kept so that compaction can move them.
+ *
+ * A balloon page is PageOffline (its contents belong to the host) and sits on the
+ * balloon's list. With balloon compaction on (the 2012 fix) balloon pages are
+ * allocated movable and registered with the balloon's movable operations, so the
+ * migrate scanner isolates them and page migration hands them to the driver's migrate
+ * callback: inflate the new page to the host, enqueue it, deflate the old one, release
+ * it. With balloon compaction off (the pre-2012 kernel, still selectable) they are
+ * plain unmovable allocations that compaction can only skip.
+ */
+import { NO_PAGE, Owner, PG, PageType, listAdd, listDel, listFirst, listNext, listHeadAlloc, pageFlags, setPageFlags, setPageType, pageTypeOf } from '../mm/memmap.js';
+import { type PgData, type MovableOperations, MigrateMode, MigrateResult } from '../mm/mmzone.js';
+import { allocPages } from '../mm/page_alloc.js';
+import { GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, __GFP_NOMEMALLOC, __GFP_NORETRY, __GFP_NOWARN } from '../mm/gfp.js';
+import { VmEvent } from '../mm/vmstat_items.js';
+
+/** The driver's migrate callback (virtballoon_migratepage): inflate newpage, deflate page. */
+export type BalloonMigrateFn = (b: BalloonDevInfo, newPfn: number, oldPfn: number, mode: MigrateMode) => MigrateResult;
+
+/** struct balloon_dev_info */
+export type BalloonDevInfo = {
+  pgdat: PgData;
+  /** List head (in the memmap) of the balloon's pages. */
+  pages: number;
+  /** Pages on the list. */
+  nrPages: number;
+  /** Pages isolated by compaction (off the list, still the balloon's). */
+  isolatedPages: number;
+  /** CONFIG_BALLOON_COMPACTION: pages are movable and registered with compaction. */
+  compaction: boolean;
+  /** The driver's migrate callback. */
+  migratepage: BalloonMigrateFn | null;
+};
+
+/** balloon_devinfo_init(), plus registering the movable operations when compaction is on. */
+export function balloonDevinfoInit(pgdat: PgData, compaction: boolean): BalloonDevInfo {
+  const b: BalloonDevInfo = { pgdat, pages: listHeadAlloc(pgdat.map), nrPages: 0, isolatedPages: 0, compaction, migratepage: null };
+  pgdat.movableOps[Owner.balloon] = compaction ? balloonMops(b) : null;
+  return b;
+}
+
+function transferOwner(pgdat: PgData, pfn: number, from: Owner, to: Owner): void {
+  pgdat.ownerPages[from] = pgdat.ownerPages[from]! - 1;
+  pgdat.ownerPages[to] = pgdat.ownerPages[to]! + 1;
+  const i = (pfn << 2) + 1;
+  pgdat.map.w[i] = (pgdat.map.w[i]! & ~0xff) | to;
+}
+
+/**
+ * @kernel mm/balloon_compaction.c balloon_page_alloc
+ * One page for the balloon: movable with balloon compaction, unmovable without;
+ * never retrying, never warning, never dipping into reserves. NO_PAGE when memory is
+ * tight ("out of puff"). The page belongs to the driver until balloonPageEnqueue.
+ */
+export function balloonPageAlloc(b: BalloonDevInfo): number {
+  const gfp = (b.compaction ? GFP_HIGHUSER_MOVABLE : GFP_HIGHUSER) | __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN;
+  return allocPages(b.pgdat, gfp, 0, Owner.kernel);
+}
+
+/** balloon_page_insert(): PageOffline, owned by the balloon, on its list. */
+function balloonPageInsert(b: BalloonDevInfo, pfn: number): void {
+  const map = b.pgdat.map;
+  setPageType(map, pfn, PageType.offline);
+  listAdd(map, pfn, b.pages);
+  b.nrPages++;
+}
+
+/**
+ * @kernel mm/balloon_compaction.c balloon_page_enqueue
+ * A page the driver allocated joins the balloon (counts balloon_inflate).
+ */
+export function balloonPageEnqueue(b: BalloonDevInfo, pfn: number): void {
+  transferOwner(b.pgdat, pfn, Owner.kernel, Owner.balloon);
+  balloonPageInsert(b, pfn);
+  b.pgdat.events[VmEvent.balloon_inflate] = b.pgdat.events[VmEvent.balloon_inflate]! + 1;
+}
+
+/**
+ * @kernel mm/balloon_compaction.c balloon_page_dequeue
+ * Takes a page off the balloon for the driver to release (counts balloon_deflate):
+ * not PageOffline any more, owned by the driver (Owner.kernel) until it frees it.
+ * Pages that are locked are skipped. Returns NO_PAGE when none is available now;
+ * if some pages are isolated by compaction, that means "try again later".
+ */
+export function balloonPageDequeue(b: BalloonDevInfo): number {
+  const map = b.pgdat.map;
+  for (let pfn = listFirst(map, b.pages); pfn !== NO_PAGE; pfn = nextOnList(b, pfn)) {
+    if (pageFlags(map, pfn) & (PG.locked | PG.isolated)) continue;
+    listDel(map, pfn);
+    b.nrPages--;
+    setPageType(map, pfn, PageType.none);
+    transferOwner(b.pgdat, pfn, Owner.balloon, Owner.kernel);
+    b.pgdat.events[VmEvent.balloon_deflate] = b.pgdat.events[VmEvent.balloon_deflate]! + 1;
+    return pfn;
+  }
+  return NO_PAGE;
+}
+
+function nextOnList(b: BalloonDevInfo, pfn: number): number {
+  const n = listNext(b.pgdat.map, pfn);
+  return n === b.pages ? NO_PAGE : n;
+}
+
+/** Whether a dequeue failure means "try again later" (pages isolated by compaction). */
+export function balloonDequeueShouldRetry(b: BalloonDevInfo): boolean {
+  return b.nrPages === 0 && b.isolatedPages > 0;
+}
+
+/** The balloon's movable operations (balloon_mops). */
+function balloonMops(b: BalloonDevInfo): MovableOperations {
+  return {
+    /** @kernel mm/balloon_compaction.c balloon_page_isolate */
+    isolatePage(pgdat, pfn) {
+      if (pageTypeOf(pgdat.map, pfn) !== PageType.offline) return false;
+      listDel(pgdat.map, pfn);
+      b.nrPages--;
+      b.isolatedPages++;
+      return true;
+    },
+    /** @kernel mm/balloon_compaction.c balloon_page_migrate */
+    migratePage(pgdat, dst, src, mode) {
+      if (!b.migratepage) return MigrateResult.fail;
+      const r = b.migratepage(b, dst, src, mode);
+      if (r === MigrateResult.success) {
+        setPageFlags(pgdat.map, src, pageFlags(pgdat.map, src) & ~PG.isolated);
+      }
+      return r;
+    },
+    /** @kernel mm/balloon_compaction.c balloon_page_putback */
+    putbackPage(pgdat, pfn) {
+      setPageFlags(pgdat.map, pfn, pageFlags(pgdat.map, pfn) & ~PG.isolated);
+      listAdd(pgdat.map, pfn, b.pages);
+      b.nrPages++;
+      b.isolatedPages--;
+    },
+  };
+}
+
+/**
+ * The migrate callback's bookkeeping on the balloon side (the first and last steps of
+ * virtballoon_migratepage): the new page joins the balloon, the old one leaves it
+ * (balloon_page_finalize). The driver tells the host in between.
+ */
+export function balloonPageReplace(b: BalloonDevInfo, newPfn: number, oldPfn: number): void {
+  // newpage: given Owner.balloon by the migration core; now inserted
+  balloonPageInsert(b, newPfn);
+  b.isolatedPages--;
+  b.pgdat.events[VmEvent.balloon_migrate] = b.pgdat.events[VmEvent.balloon_migrate]! + 1;
+  // old page: no longer offline; the migration core releases it
+  setPageType(b.pgdat.map, oldPfn, PageType.none);
+}
