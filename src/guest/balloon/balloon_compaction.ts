@@ -10,9 +10,9 @@
  * it. With balloon compaction off (the pre-2012 kernel, still selectable) they are
  * plain unmovable allocations that compaction can only skip.
  */
-import { NO_PAGE, Owner, PG, PageType, listAdd, listDel, listFirst, listNext, listHeadAlloc, pageFlags, setPageFlags, setPageType, pageTypeOf } from '../mm/memmap.js';
+import { NO_PAGE, Owner, PG, PageType, listAdd, listDel, listFirst, listNext, listHeadAlloc, pageFlags, setPageFlags, setPageOwner, setPageType, pageTypeOf } from '../mm/memmap.js';
 import { type PgData, type MovableOperations, MigrateMode, MigrateResult } from '../mm/mmzone.js';
-import { allocPages } from '../mm/page_alloc.js';
+import { allocPages, moveOwnerCount } from '../mm/page_alloc.js';
 import { GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, __GFP_NOMEMALLOC, __GFP_NORETRY, __GFP_NOWARN } from '../mm/gfp.js';
 import { VmEvent } from '../mm/vmstat_items.js';
 
@@ -42,10 +42,8 @@ export function balloonDevinfoInit(pgdat: PgData, compaction: boolean): BalloonD
 }
 
 function transferOwner(pgdat: PgData, pfn: number, from: Owner, to: Owner): void {
-  pgdat.ownerPages[from] = pgdat.ownerPages[from]! - 1;
-  pgdat.ownerPages[to] = pgdat.ownerPages[to]! + 1;
-  const i = (pfn << 2) + 1;
-  pgdat.map.w[i] = (pgdat.map.w[i]! & ~0xff) | to;
+  moveOwnerCount(pgdat, from, to);
+  setPageOwner(pgdat.map, pfn, to);
 }
 
 /**

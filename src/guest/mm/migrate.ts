@@ -15,7 +15,7 @@ import {
   setPageMapping, resetPages,
 } from './memmap.js';
 import { type PgData, MigrateMode, MigrateResult } from './mmzone.js';
-import { freePages } from './page_alloc.js';
+import { freePages, moveOwnerCount } from './page_alloc.js';
 import { lruCacheAdd, putbackLruPage } from './lru.js';
 import { NodeStat, VmEvent } from './vmstat_items.js';
 
@@ -35,12 +35,6 @@ export type MigrateOutcome = {
   outOfTargets: boolean;
 };
 
-/** Moves one page's worth of the per-owner page count from one owner to another. */
-function transferOwnerCount(pgdat: PgData, from: Owner, to: Owner): void {
-  pgdat.ownerPages[from] = pgdat.ownerPages[from]! - 1;
-  pgdat.ownerPages[to] = pgdat.ownerPages[to]! + 1;
-}
-
 /** Whether a page is movable by the LRU path right now (not locked, no extra pin). */
 function lruPageBusy(pgdat: PgData, pfn: number): boolean {
   return (pageFlags(pgdat.map, pfn) & (PG.locked | PG.writeback)) !== 0 || pageRefcount(pgdat.map, pfn) > 1;
@@ -57,7 +51,7 @@ function moveLruPage(pgdat: PgData, dst: number, src: number): void {
   const flags = pageFlags(map, src) & ~PG.lru;
   const id = pageMapping(map, src);
   // dst: from compaction's free list to the source's owner (the counters move with it)
-  transferOwnerCount(pgdat, Owner.compactFree, owner);
+  moveOwnerCount(pgdat, Owner.compactFree, owner);
   resetPages(map, dst, dst + 1, owner, flags);
   map.w[(dst << 2) + 1] = map.w[(dst << 2) + 1]! | (1 << 8);
   setPageMapping(map, dst, id);
@@ -66,7 +60,7 @@ function moveLruPage(pgdat: PgData, dst: number, src: number): void {
   lruCacheAdd(pgdat, dst);
   // src: the old copy is released. It is handed to freePages as a compaction page so
   // that the owner's node counters (nr_anon_pages ...), which dst now carries, stay put.
-  transferOwnerCount(pgdat, owner, Owner.compactFree);
+  moveOwnerCount(pgdat, owner, Owner.compactFree);
   resetPages(map, src, src + 1, Owner.compactFree, 0);
   freeMigratedSource(pgdat, src);
 }
@@ -112,18 +106,18 @@ export function migratePages(pgdat: PgData, head: number, getNewPage: NewPageFn,
       } else {
         // The owner's callback takes dst (given the source's owner) and leaves src,
         // still on the migration list, for the core to release.
-        transferOwnerCount(pgdat, Owner.compactFree, owner);
+        moveOwnerCount(pgdat, Owner.compactFree, owner);
         resetPages(map, dst, dst + 1, owner, 0);
         const r = ops.migratePage(pgdat, dst, pfn, mode);
         if (r === MigrateResult.success) {
           listDel(map, pfn);
           out.succeeded++;
-          transferOwnerCount(pgdat, owner, Owner.compactFree);
+          moveOwnerCount(pgdat, owner, Owner.compactFree);
           resetPages(map, pfn, pfn + 1, Owner.compactFree, 0);
           freeMigratedSource(pgdat, pfn);
         } else {
           // dst goes back to compaction; src stays for the next pass (again) or is put back
-          transferOwnerCount(pgdat, owner, Owner.compactFree);
+          moveOwnerCount(pgdat, owner, Owner.compactFree);
           resetPages(map, dst, dst + 1, Owner.compactFree, 0);
           putNewPage(pgdat, dst);
           if (r === MigrateResult.again) {

@@ -578,6 +578,12 @@ export function accountOwner(pgdat: PgData, owner: number, n: number): void {
   if (owner === Owner.shmem) ns[NodeStat.nr_file_pages] = ns[NodeStat.nr_file_pages]! + n;
 }
 
+/** Moves one page's worth of the per-owner page count from one owner to another (the page changes hands). */
+export function moveOwnerCount(pgdat: PgData, from: number, to: number): void {
+  pgdat.ownerPages[from] = pgdat.ownerPages[from]! - 1;
+  pgdat.ownerPages[to] = pgdat.ownerPages[to]! + 1;
+}
+
 /**
  * @kernel mm/page_alloc.c prep_new_page
  * prep_new_page(): the block becomes the caller's (refcount 1 on the head).
