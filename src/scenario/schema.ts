@@ -8,27 +8,22 @@ import { parseSize, parseTime, formatTime, UnitError, SIZE_UNIT_NAMES, TIME_UNIT
 import { GFP_BY_NAME, GFP_KERNEL } from '../guest/mm/gfp.js';
 import { MAX_ORDER } from '../guest/mm/memmap.js';
 
-const sizeField = z.unknown().transform((v, ctx): number => {
-  if (v === undefined || v === null) { ctx.addIssue({ code: 'custom', message: `required: a size such as 4GiB (units: ${SIZE_UNIT_NAMES})` }); return z.NEVER; }
-  if (typeof v !== 'string' && typeof v !== 'number') { ctx.addIssue({ code: 'custom', message: `expected a size such as 4GiB (units: ${SIZE_UNIT_NAMES})` }); return z.NEVER; }
-  try {
-    return parseSize(v);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: e instanceof UnitError ? e.message : String(e) });
-    return z.NEVER;
-  }
-});
+/** A value with units (sizes, times): one message naming what is expected, or the parser's own. */
+function unitField(parse: (v: string | number) => number, example: string, units: string) {
+  return z.unknown().transform((v, ctx): number => {
+    if (v === undefined || v === null) { ctx.addIssue({ code: 'custom', message: `required: ${example} (units: ${units})` }); return z.NEVER; }
+    if (typeof v !== 'string' && typeof v !== 'number') { ctx.addIssue({ code: 'custom', message: `expected ${example} (units: ${units})` }); return z.NEVER; }
+    try {
+      return parse(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: e instanceof UnitError ? e.message : String(e) });
+      return z.NEVER;
+    }
+  });
+}
 
-const timeField = z.unknown().transform((v, ctx): number => {
-  if (v === undefined || v === null) { ctx.addIssue({ code: 'custom', message: `required: a time such as 10s (units: ${TIME_UNIT_NAMES})` }); return z.NEVER; }
-  if (typeof v !== 'string' && typeof v !== 'number') { ctx.addIssue({ code: 'custom', message: `expected a time such as 250ms (units: ${TIME_UNIT_NAMES})` }); return z.NEVER; }
-  try {
-    return parseTime(v);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: e instanceof UnitError ? e.message : String(e) });
-    return z.NEVER;
-  }
-});
+const sizeField = unitField(parseSize, 'a size such as 4GiB', SIZE_UNIT_NAMES);
+const timeField = unitField(parseTime, 'a time such as 10s', TIME_UNIT_NAMES);
 
 /** A GFP mask written as kernel names joined by '|', e.g. `GFP_KERNEL|__GFP_NORETRY`. */
 const gfpField = z.string().transform((v, ctx): number => {

@@ -2,23 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createGuest, defaultGuestConfig } from '../../src/guest/guest.js';
-import { getProcess, faultAnonPages, unmapAnonPages, exitProcess, vmaThpGfpMask, processRss } from '../../src/guest/mm/process.js';
+import { getProcess, faultAnonPages, exitProcess, vmaThpGfpMask, processRss } from '../../src/guest/mm/process.js';
 import { compactMemory } from '../../src/guest/mm/compaction.js';
-import { drainAllPages } from '../../src/guest/mm/page_alloc.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
 import { GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM } from '../../src/guest/mm/gfp.js';
 import { VmEvent, NodeStat } from '../../src/guest/mm/vmstat_items.js';
-import { createRng } from '../../src/sim/rng.js';
 import { simRunUntil } from '../../src/sim/clock.js';
-import type { PgData } from '../../src/guest/mm/mmzone.js';
-import type { Process } from '../../src/guest/mm/process.js';
+import { fragmentWithProcess } from '../helpers/mini.js';
 
-/** Faults small pages until free memory is down to a little above the high watermarks. */
-function fillMemory(pg: PgData, proc: Process): void {
-  const high = pg.zones.reduce((n, z) => n + z.watermark[2]!, 0);
-  const free = () => pg.zones.reduce((n, z) => n + z.vmStat[0]!, 0);
-  while (free() > high + 2048) faultAnonPages(pg, proc, 1024);
-}
 
 const MiB = 1024 * 1024;
 
@@ -42,12 +33,7 @@ test('THP faults succeed on a fresh guest, fall back under fragmentation, and su
   assert.equal(pg.nodeStat[NodeStat.nr_anon_transparent_hugepages], 32 * 512);
   exitProcess(pg, g.procs, fresh);
   // fragment: small pages over most of memory, every other one unmapped
-  pg.thp.enabled = 'never';
-  const frag = getProcess(g.procs, 2);
-  fillMemory(pg, frag);
-  unmapAnonPages(pg, createRng(1), frag, 0.5, 'alternate');
-  drainAllPages(pg, null);
-  pg.thp.enabled = 'always';
+  fragmentWithProcess(pg, 2, 1);
   const a0 = pg.events[VmEvent.thp_fault_alloc]!, f0 = pg.events[VmEvent.thp_fault_fallback]!;
   // 256 MiB: more than the large free blocks the watermark headroom keeps (~70 MiB here)
   const late = getProcess(g.procs, 3);
@@ -71,11 +57,7 @@ test('THP faults succeed on a fresh guest, fall back under fragmentation, and su
 test('a madvised process with defrag=madvise compacts directly instead of falling back', () => {
   const g = createGuest(defaultGuestConfig({ memoryBytes: 1024 * MiB }));
   const pg = g.pgdat;
-  pg.thp.enabled = 'never';
-  const frag = getProcess(g.procs, 2);
-  fillMemory(pg, frag);
-  unmapAnonPages(pg, createRng(2), frag, 0.5, 'alternate');
-  drainAllPages(pg, null);
+  fragmentWithProcess(pg, 2, 2);
   pg.thp.enabled = 'madvise';
   const plain = getProcess(g.procs, 3);
   faultAnonPages(pg, plain, 8192);

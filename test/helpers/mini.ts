@@ -5,7 +5,9 @@
  */
 import { createMemMap, Owner, PG, MigrateType, setPageblockMigratetype, PAGEBLOCK_NR_PAGES, resetPages } from '../../src/guest/mm/memmap.js';
 import { type PgData, createPgData, createZone, ZoneType, setupPagesets } from '../../src/guest/mm/mmzone.js';
-import { freeBootBlock } from '../../src/guest/mm/page_alloc.js';
+import { freeBootBlock, drainAllPages } from '../../src/guest/mm/page_alloc.js';
+import { getProcess, faultAnonPages, unmapAnonPages } from '../../src/guest/mm/process.js';
+import { createRng } from '../../src/sim/rng.js';
 
 /**
  * A node with DMA empty, DMA32 = [0, dma32Pages), Normal = [dma32Pages, dma32Pages + normalPages).
@@ -47,4 +49,20 @@ export function freeBlocks(pgdat: PgData, zi: number): Record<string, number> {
     if (n) out[`${o}:${'UMRHI'[mt]}`] = n;
   }
   return out;
+}
+
+/**
+ * Fragments a guest the way the tests and benchmarks do: one process faults small
+ * pages until free memory is down to its high watermarks plus `slack` pages, then
+ * unmaps every other page in physical order; the pcp lists are drained.
+ */
+export function fragmentWithProcess(pg: PgData, pid: number, seed: number, slack = 2048): void {
+  const thp = pg.thp.enabled;
+  pg.thp.enabled = 'never';
+  const proc = getProcess(pg.procs, pid);
+  const high = pg.zones.reduce((n, z) => n + z.watermark[2]!, 0);
+  while (pg.zones.reduce((n, z) => n + z.vmStat[0]!, 0) > high + slack) faultAnonPages(pg, proc, 1024);
+  unmapAnonPages(pg, createRng(seed), proc, 0.5, 'alternate');
+  drainAllPages(pg, null);
+  pg.thp.enabled = thp;
 }
