@@ -21,15 +21,15 @@ import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { benchAlloc, DEFAULT_ALLOC_BENCH } from '../../bench/alloc.js';
 import { benchCompaction } from '../../bench/compaction.js';
+import { benchVirtqueue, DEFAULT_VIRTQUEUE_BENCH } from '../../bench/virtqueue.js';
 
 /** Bad input: exit 2 with this message. */
 class UsageError extends Error {}
 
 const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index'] as const;
 type ProcFile = (typeof PROC_FILES)[number];
-const BENCHES = ['alloc', 'compaction'] as const;
+const BENCHES = ['alloc', 'compaction', 'virtqueue'] as const;
 const LATER_BENCHES: Readonly<Record<string, string>> = {
-  virtqueue: 'virtqueue (arrives with the virtio wire)',
   migration: 'migration (arrives with live migration)',
   scenario: 'scenario (arrives with the bundled experiments)',
 };
@@ -225,7 +225,9 @@ function buildProgram(): Command {
       if (name in LATER_BENCHES) throw new UsageError(`bench: "${name}" is not available yet: ${LATER_BENCHES[name]} (available: ${BENCHES.join(', ')})`);
       if (!(BENCHES as readonly string[]).includes(name)) throw new UsageError(`bench: unknown benchmark "${name}" (available: ${BENCHES.join(', ')})`);
       const runs = parseIntOption('--runs', o.runs, 1, 100);
-      const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs }) : benchCompaction(runs);
+      const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })
+        : name === 'virtqueue' ? benchVirtqueue({ ...DEFAULT_VIRTQUEUE_BENCH, runs })
+        : benchCompaction(runs);
       process.stdout.write(JSON.stringify(result) + '\n');
     });
 

@@ -7,6 +7,7 @@ import {
   type VirtqLayout, virtqDriverCreate, virtqAddBuf, virtqGetBuf, virtqKickPrepare, virtqDeviceCreate, virtqueuePop,
   virtqueuePush, virtqueueShouldNotify, vringNeedEvent, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_DESC_F_INDIRECT,
 } from '../../src/virtio/virtqueue.js';
+import { benchVirtqueue, DEFAULT_VIRTQUEUE_BENCH } from '../../bench/virtqueue.js';
 
 const MiB = 1024 * 1024;
 const RAM = [{ start: 0, end: 64 * MiB }];
@@ -154,4 +155,16 @@ test('property: any descriptors and ring indices give valid elements or a broken
       }),
     { numRuns: 1000, seed: 3 },
   );
+});
+
+test('bench virtqueue: inflate buffers and 32-entry report chains make the whole round trip, one kick and one interrupt each', () => {
+  const r = benchVirtqueue({ ...DEFAULT_VIRTQUEUE_BENCH, buffers: 2000, chains: 200, runs: 1 });
+  assert.equal(r.ok, true);
+  assert.equal(r.queue_size, 128);
+  assert.equal(r.event_idx, true);
+  assert.equal(r.buffer_bytes, 1024);
+  assert.equal(r.chain_descriptors, 32);
+  assert.equal(r.kicks_per_buffer, 1);
+  assert.equal(r.interrupts_per_buffer, 1);
+  assert.ok(r.buffers_per_s > 0 && r.report_chains_per_s > 0);
 });
