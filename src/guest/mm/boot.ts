@@ -59,6 +59,12 @@ export type BootParams = {
   thpDefrag: ThpDefrag;
   /** Scales the boot-time kernel allocations (1 = the reference guest's footprint). */
   footprint: number;
+  /** init_on_alloc= (Debian: CONFIG_INIT_ON_ALLOC_DEFAULT_ON=y): zero every allocation. */
+  initOnAlloc: boolean;
+  /** init_on_free=: zero every freed page. */
+  initOnFree: boolean;
+  /** page_poison=: fill freed pages with PAGE_POISON (0xaa) and check it on allocation. */
+  pagePoison: boolean;
 };
 
 export const DEFAULT_BOOT: BootParams = {
@@ -68,6 +74,9 @@ export const DEFAULT_BOOT: BootParams = {
   thp: 'always',
   thpDefrag: 'madvise',
   footprint: 1,
+  initOnAlloc: true,
+  initOnFree: false,
+  pagePoison: false,
 };
 
 /**
@@ -291,6 +300,9 @@ export function bootMemory(pgdat: PgData, layout: MemLayout, params: BootParams,
 export function setupWatermarks(pgdat: PgData, params: BootParams): void {
   pgdat.minFreeKbytes = params.minFreeKbytes ?? defaultMinFreeKbytes(pgdat, params.thp !== 'never');
   pgdat.thp = { enabled: params.thp, defrag: params.thpDefrag };
+  pgdat.initOnAlloc = params.initOnAlloc;
+  pgdat.initOnFree = params.initOnFree || params.pagePoison;
+  pgdat.pagePoisoning = params.pagePoison && !params.initOnFree;
   setupPerZoneWmarks(pgdat);
   setupPerZoneLowmemReserve(pgdat);
   setupPagesets(pgdat);

@@ -117,7 +117,7 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
 
   // counters against the walk
   for (const o of [Owner.reserved, Owner.kernel, Owner.slabUnreclaimable, Owner.slabReclaimable, Owner.kernelStack,
-    Owner.pageTable, Owner.anon, Owner.file, Owner.shmem, Owner.balloon, Owner.freePageHint, Owner.virtio, Owner.compactFree]) {
+    Owner.pageTable, Owner.anon, Owner.file, Owner.shmem, Owner.balloon, Owner.freePageHint, Owner.virtio, Owner.compactFree, Owner.reporting]) {
     if (pgdat.ownerPages[o] !== byOwner[o]) bad(`owner ${OWNER_NAMES[o]}: counter says ${pgdat.ownerPages[o]} pages, page map has ${byOwner[o]}`);
   }
 

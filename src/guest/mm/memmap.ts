@@ -118,12 +118,14 @@ export const enum Owner {
   virtio = 13,
   /** A free page isolated by compaction's free scanner as a migration target (cc->freepages). */
   compactFree = 14,
+  /** A free block taken off its free list by page reporting while the host is told about it. */
+  reporting = 15,
 }
-export const NR_OWNERS = 15;
+export const NR_OWNERS = 16;
 
 export const OWNER_NAMES: readonly string[] = [
   'free', 'pcp', 'reserved', 'kernel', 'slab_unreclaimable', 'slab_reclaimable', 'kernel_stack',
-  'page_table', 'anon', 'file', 'shmem', 'balloon', 'free_page_hint', 'virtio', 'compact_free',
+  'page_table', 'anon', 'file', 'shmem', 'balloon', 'free_page_hint', 'virtio', 'compact_free', 'page_reporting',
 ];
 
 /** Migratetypes (enum migratetype), without CMA. */

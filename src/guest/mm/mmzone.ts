@@ -206,6 +206,41 @@ export type PgData = {
   slowpath: AllocSlowpathHook | null;
   /** Called when an allocation wants kswapd woken (a zone's watermark got boosted, or the slow path). */
   wakeupKswapd: ((pgdat: PgData, zone: Zone, order: number) => void) | null;
+  /**
+   * Free page reporting (page_reporting.ts) when a device registered it: told when a
+   * block of at least `order` is freed (page_reporting_notify_free). Null otherwise.
+   */
+  pageReporting: { order: number; notify: () => void } | null;
+  /**
+   * The hardware seam for the guest writing whole pages: zeroing on allocation
+   * (init_on_alloc), poisoning or zeroing on free (init_on_free, page_poison), copying
+   * in migration. The machine connects it to the host's RAM backing (which faults the
+   * page in); null for a guest on its own. Memmap PFNs.
+   */
+  pageWrite: ((pfn: number, nr: number) => void) | null;
+  /** init_on_alloc=1 (Debian's default): every allocation is zeroed, so written. */
+  initOnAlloc: boolean;
+  /** init_on_free=1 or page_poison=1: freed pages are written (zeroed or poisoned). */
+  initOnFree: boolean;
+  /** page_poison=1: freed pages hold PAGE_POISON bytes rather than zeroes. */
+  pagePoisoning: boolean;
+  /** Registered shrinkers (register_shrinker), asked for objects during reclaim. */
+  shrinkers: Shrinker[];
+  /** OOM notifiers (register_oom_notifier): called before the OOM killer; each returns pages it freed. */
+  oomNotifiers: Array<(pgdat: PgData) => number>;
+};
+
+/**
+ * struct shrinker: countObjects says how many objects could be freed, scanObjects
+ * frees up to nrToScan of them and returns how many it freed (SHRINK_STOP as -1).
+ * Objects are pages for every shrinker the model has.
+ */
+export type Shrinker = {
+  name: string;
+  countObjects(pgdat: PgData): number;
+  scanObjects(pgdat: PgData, nrToScan: number): number;
+  /** shrinker->seeks (DEFAULT_SEEKS = 2). */
+  seeks: number;
 };
 
 /**
@@ -272,6 +307,7 @@ export function createPgData(map: MemMap, nrCpus: number): PgData {
     lruBase, extfragEvents: 0, costs: defaultCostTable(), stallNs: 0, daemonNs: 0,
     swap: { totalPages: 0, usedPages: 0 }, swappiness: 60, compactionProactiveness: 20, procs: new Map(),
     thp: { enabled: 'always', defrag: 'madvise' }, slowpath: null, wakeupKswapd: null,
+    pageReporting: null, pageWrite: null, initOnAlloc: true, initOnFree: false, pagePoisoning: false, shrinkers: [], oomNotifiers: [],
   };
 }
 

@@ -34,7 +34,7 @@ import {
 import {
   ALLOC_WMARK_LOW, ALLOC_WMARK_MIN, ALLOC_WMARK_MASK, ALLOC_NO_WATERMARKS, ALLOC_HARDER, ALLOC_HIGH, ALLOC_OOM,
   ALLOC_NOFRAGMENT, ALLOC_KSWAPD, ALLOC_CPUSET,
-  __GFP_HIGH, __GFP_KSWAPD_RECLAIM, __GFP_ATOMIC, __GFP_NOMEMALLOC, __GFP_COMP,
+  __GFP_HIGH, __GFP_KSWAPD_RECLAIM, __GFP_ATOMIC, __GFP_NOMEMALLOC, __GFP_COMP, __GFP_ZERO,
   gfpMigratetype, gfpZone,
 } from './gfp.js';
 import { ZoneStat, NumaStat, NodeStat, VmEvent } from './vmstat_items.js';
@@ -59,6 +59,10 @@ export function pfnZone(pgdat: PgData, pfn: number): Zone {
 
 // ---------------------------------------------------------------------------------
 // Free lists
+
+/** fpi_t flags of __free_one_page: put the block at the tail; do not tell page reporting. */
+const FPI_TO_TAIL = 1;
+const FPI_SKIP_REPORT_NOTIFY = 2;
 
 /**
  * @kernel mm/page_alloc.c set_buddy_order
@@ -403,7 +407,7 @@ function freePcppagesBulk(pgdat: PgData, zone: Zone, count: number, pcp: PerCpuP
       count -= nrPages;
       pcp.count -= nrPages;
       resetPages(map, pfn, pfn + nrPages, Owner.free, 0);
-      freeOneBlock(pgdat, zone, pfn, order, mt, false);
+      freeOneBlock(pgdat, zone, pfn, order, mt, 0);
     } while (count > 0 && !listEmpty(map, list));
   }
 }
@@ -482,10 +486,12 @@ function buddyMergeLikely(map: MemMap, zone: Zone, pfn: number, buddyPfn: number
 /**
  * @kernel mm/page_alloc.c __free_one_page
  * __free_one_page(): merge the block with its buddies and put the result on a free
- * list. `tail` is FPI_TO_TAIL (boot, page reporting); otherwise the tail is chosen by
- * buddy_merge_likely. The caller has made the block's pages Owner.free.
+ * list. With FPI_TO_TAIL (boot, page reporting) the block goes to the tail; otherwise
+ * buddy_merge_likely chooses. A block of at least the reporting order tells page
+ * reporting, unless FPI_SKIP_REPORT_NOTIFY. The caller has made the block's pages
+ * Owner.free.
  */
-function freeOneBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, mt: number, tail: boolean): void {
+function freeOneBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, mt: number, fpi: number): void {
   const map = pgdat.map;
   modZoneFreepageState(zone, 1 << order);
   let buddy = 0;
@@ -502,9 +508,12 @@ function freeOneBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, mt:
     pfn &= buddy;
     order++;
   }
-  let toTail = tail;
+  let toTail = (fpi & FPI_TO_TAIL) !== 0;
   if (!toTail && order < MAX_ORDER - 1) toTail = buddyMergeLikely(map, zone, pfn, buddy, order);
   addToFreeList(map, zone, pfn, order, mt, toTail);
+  // page_reporting_notify_free()
+  const pr = pgdat.pageReporting;
+  if (pr !== null && order >= pr.order && !(fpi & FPI_SKIP_REPORT_NOTIFY)) pr.notify();
 }
 
 /**
@@ -519,6 +528,7 @@ export function freePages(pgdat: PgData, pfn: number, order: number): void {
   const n = 1 << order;
   accountOwner(pgdat, pageOwner(map, pfn), -n);
   pgdat.events[VmEvent.pgfree] = pgdat.events[VmEvent.pgfree]! + n;
+  if (pgdat.initOnFree && pgdat.pageWrite !== null) pgdat.pageWrite(pfn, n);
   const mt = getPageblockMigratetype(map, pfn);
   if (pcpAllowedOrder(order) && mt !== MigrateType.isolate) {
     // HighAtomic pages wait on the movable pcp list but remember their type.
@@ -530,7 +540,7 @@ export function freePages(pgdat: PgData, pfn: number, order: number): void {
     return;
   }
   resetPages(map, pfn, pfn + n, Owner.free, 0);
-  freeOneBlock(pgdat, zone, pfn, order, mt, false);
+  freeOneBlock(pgdat, zone, pfn, order, mt, 0);
 }
 
 /**
@@ -546,7 +556,7 @@ export function freeBootBlock(pgdat: PgData, pfn: number, order: number): void {
   const map = pgdat.map;
   resetPages(map, pfn, pfn + n, Owner.free, 0);
   pgdat.events[VmEvent.pgfree] = pgdat.events[VmEvent.pgfree]! + n;
-  freeOneBlock(pgdat, zone, pfn, order, getPageblockMigratetype(map, pfn), true);
+  freeOneBlock(pgdat, zone, pfn, order, getPageblockMigratetype(map, pfn), FPI_TO_TAIL);
 }
 
 // ---------------------------------------------------------------------------------
@@ -586,7 +596,8 @@ export function moveOwnerCount(pgdat: PgData, from: number, to: number): void {
 
 /**
  * @kernel mm/page_alloc.c prep_new_page
- * prep_new_page(): the block becomes the caller's (refcount 1 on the head).
+ * prep_new_page(): the block becomes the caller's (refcount 1 on the head) and is
+ * zeroed when init_on_alloc is on or the caller asked for __GFP_ZERO.
  */
 function prepNewPage(pgdat: PgData, pfn: number, order: number, gfp: number, owner: number): void {
   const map = pgdat.map;
@@ -597,6 +608,8 @@ function prepNewPage(pgdat: PgData, pfn: number, order: number, gfp: number, own
   map.w[i] = (order << 24) | (compound ? PG.head : 0);
   map.w[i + 1] = (1 << 8) | owner;
   accountOwner(pgdat, owner, n);
+  // post_alloc_hook: init_on_alloc or __GFP_ZERO zeroes the pages (the host sees the writes)
+  if (pgdat.pageWrite !== null && (pgdat.initOnAlloc || (gfp & __GFP_ZERO))) pgdat.pageWrite(pfn, n);
 }
 
 /**
@@ -789,6 +802,16 @@ export function zonePcpCount(zone: Zone): number {
 }
 
 
+/** __isolate_free_page: a block of at least half a pageblock turns its (mergeable) pageblocks Movable. */
+function isolatedPageblocksMovable(map: MemMap, pfn: number, order: number): void {
+  if (order < PAGEBLOCK_ORDER - 1) return;
+  const end = pfn + (1 << order);
+  for (let p = pfn; p < end; p += PAGEBLOCK_NR_PAGES) {
+    const mt = getPageblockMigratetype(map, p);
+    if (mt !== MigrateType.isolate && mt !== MigrateType.highatomic) setPageblockMigratetype(map, p, MigrateType.movable);
+  }
+}
+
 /**
  * @kernel mm/page_alloc.c __isolate_free_page
  * Takes the free block at pfn (PageBuddy, of `order`) off its free list for
@@ -803,16 +826,44 @@ export function isolateFreePage(pgdat: PgData, zone: Zone, pfn: number, order: n
   if (!zoneWatermarkOk(zone, 0, mark, 0, 0)) return false;
   delPageFromFreeList(map, zone, pfn, order);
   modZoneFreepageState(zone, -(1 << order));
-  if (order >= PAGEBLOCK_ORDER - 1) {
-    const end = pfn + (1 << order);
-    for (let p = pfn; p < end; p += PAGEBLOCK_NR_PAGES) {
-      const mt = getPageblockMigratetype(map, p);
-      if (mt !== MigrateType.isolate && mt !== MigrateType.highatomic) setPageblockMigratetype(map, p, MigrateType.movable);
-    }
-  }
+  isolatedPageblocksMovable(map, pfn, order);
   const n = 1 << order;
   resetPages(map, pfn, pfn + n, Owner.compactFree, 0);
   for (let p = pfn; p < pfn + n; p++) map.w[(p << 2) + 1] = (1 << 8) | Owner.compactFree;
   pgdat.ownerPages[Owner.compactFree] = pgdat.ownerPages[Owner.compactFree]! + n;
   return true;
+}
+
+/**
+ * @kernel mm/page_alloc.c __isolate_free_page
+ * Page reporting's use of __isolate_free_page: the free block at pfn leaves its free
+ * list whole (not split), held by `owner`, unless that would take the zone below its
+ * min watermark. Returns false (and changes nothing) on the watermark check.
+ */
+export function isolateFreeBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, owner: Owner): boolean {
+  const map = pgdat.map;
+  if (!zoneWatermarkOk(zone, 0, zone.watermark[Wmark.min]! + (1 << order), 0, 0)) return false;
+  const reported = (map.w[pfn << 2]! & PG.reported) !== 0;
+  delPageFromFreeList(map, zone, pfn, order);
+  modZoneFreepageState(zone, -(1 << order));
+  isolatedPageblocksMovable(map, pfn, order);
+  const n = 1 << order;
+  resetPages(map, pfn, pfn + n, owner, 0);
+  map.w[pfn << 2] = (order << 24) | (reported ? PG.reported : 0);
+  pgdat.ownerPages[owner] = pgdat.ownerPages[owner]! + n;
+  return true;
+}
+
+/**
+ * @kernel mm/page_alloc.c __putback_isolated_page
+ * Returns a block taken with isolateFreeBlock to the tail of its free list without
+ * telling page reporting (FPI_SKIP_REPORT_NOTIFY | FPI_TO_TAIL). It may merge.
+ */
+export function putbackIsolatedPage(pgdat: PgData, pfn: number, order: number): void {
+  const map = pgdat.map;
+  const n = 1 << order;
+  const owner = pageOwner(map, pfn);
+  pgdat.ownerPages[owner] = pgdat.ownerPages[owner]! - n;
+  resetPages(map, pfn, pfn + n, Owner.free, 0);
+  freeOneBlock(pgdat, pfnZone(pgdat, pfn), pfn, order, getPageblockMigratetype(map, pfn), FPI_TO_TAIL | FPI_SKIP_REPORT_NOTIFY);
 }

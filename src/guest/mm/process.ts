@@ -11,7 +11,7 @@
 import { NO_PAGE, Owner, PG, PAGEBLOCK_ORDER, pageFlags, pageMapping, pageOrder, pageOwner, setPageFlags, setPageMapping } from './memmap.js';
 import { type PgData, type ThpDefrag } from './mmzone.js';
 import { allocPages, freePages } from './page_alloc.js';
-import { GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP } from './gfp.js';
+import { GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP, __GFP_ZERO } from './gfp.js';
 import { lruCacheAdd, delPageFromLruList } from './lru.js';
 import { VmEvent, NodeStat } from './vmstat_items.js';
 
@@ -93,7 +93,7 @@ export function mapAnonHugePage(pgdat: PgData, proc: Process, pfn: number): void
  */
 export function faultAnonPages(pgdat: PgData, proc: Process, pages: number): number {
   const thp = thpAllowed(pgdat, proc);
-  const thpGfp = vmaThpGfpMask(pgdat.thp.defrag, proc.madvised) | __GFP_COMP;
+  const thpGfp = vmaThpGfpMask(pgdat.thp.defrag, proc.madvised) | __GFP_COMP | __GFP_ZERO;
   const ev = pgdat.events;
   let n = 0;
   while (n < pages) {
@@ -125,7 +125,7 @@ function faultSmallPages(pgdat: PgData, proc: Process, pages: number): number {
   for (; n < pages; n++) {
     // A process the OOM killer chose stops faulting (it is exiting).
     if (!pgdat.procs.has(proc.pid)) break;
-    const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE, 0, Owner.anon);
+    const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, Owner.anon);
     if (pfn === NO_PAGE) break;
     mapAnonPage(pgdat, proc, pfn, 0);
   }
@@ -144,6 +144,8 @@ export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty
   for (; n < pages; n++) {
     const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE, 0, Owner.file);
     if (pfn === NO_PAGE) break;
+    // the read (or the write) fills the page
+    if (pgdat.pageWrite !== null) pgdat.pageWrite(pfn, 1);
     setPageFlags(map, pfn, PG.uptodate | (dirty ? PG.dirty : 0));
     setPageMapping(map, pfn, proc.pid);
     lruCacheAdd(pgdat, pfn);

@@ -225,7 +225,7 @@ export function shrinkNode(pgdat: PgData, sc: ScanControl): void {
   const anonW = canSwap ? pgdat.swappiness : 0;
   let fileW = 200 - pgdat.swappiness;
   if (fileSize === 0) fileW = 0;
-  if (anonW + fileW === 0) return;
+  if (anonW + fileW === 0) { shrinkSlab(pgdat, sc.priority); return; }
   // scan at least a cluster at the lowest priorities so small lists get reclaimed
   const share = (size: number, w: number) => {
     if (w === 0 || size === 0) return 0;
@@ -249,6 +249,35 @@ export function shrinkNode(pgdat: PgData, sc: ScanControl): void {
       }
     }
   }
+  shrinkSlab(pgdat, sc.priority);
+}
+
+/** SHRINK_BATCH: objects a shrinker is asked to scan per call. */
+const SHRINK_BATCH = 128;
+
+/**
+ * @kernel mm/vmscan.c shrink_slab (do_shrink_slab)
+ * Asks every registered shrinker to free objects in proportion to what it holds and
+ * to the reclaim priority: (freeable >> priority) * 4 / seeks, in batches of 128,
+ * capped at twice what it holds. (No deferral of unscanned work between calls.)
+ * Returns the objects freed.
+ */
+export function shrinkSlab(pgdat: PgData, priority: number): number {
+  let freed = 0;
+  for (const s of pgdat.shrinkers) {
+    const freeable = s.countObjects(pgdat);
+    if (freeable <= 0) continue;
+    let totalScan = Math.min(Math.floor((Math.floor(freeable / 2 ** priority) * 4) / s.seeks), 2 * freeable);
+    while (totalScan >= SHRINK_BATCH || totalScan >= freeable) {
+      const nr = Math.min(SHRINK_BATCH, totalScan);
+      if (nr <= 0) break;
+      const r = s.scanObjects(pgdat, nr);
+      if (r < 0) break;
+      freed += r;
+      totalScan -= nr;
+    }
+  }
+  return freed;
 }
 
 /**
@@ -311,11 +340,16 @@ function highWatermarkDeficit(pgdat: PgData, highestZoneidx: number): number {
 
 /**
  * @kernel mm/oom_kill.c out_of_memory
- * Kills the process with the largest footprint (resident anonymous pages plus swap
+ * First asks the OOM notifiers (the balloon's deflate-on-OOM) to free memory; if any
+ * did, that is enough for now. Otherwise kills the process with the largest footprint (resident anonymous pages plus swap
  * entries, oom_badness without adjustments) and frees its memory. Returns false when
  * there is no process to kill.
  */
 export function outOfMemory(pgdat: PgData): boolean {
+  // blocking_notifier_call_chain(&oom_notify_list): "got some memory back" ends it here
+  let freed = 0;
+  for (const fn of pgdat.oomNotifiers) freed += fn(pgdat);
+  if (freed > 0) return true;
   let victim = null;
   let worst = -1;
   for (const p of pgdat.procs.values()) {
