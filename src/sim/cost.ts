@@ -68,6 +68,21 @@ export const COSTS = {
     unit: 'selecting and killing a process (oom_kill_process), before its memory is freed',
     source: 'Reasoning: the OOM killer walks every task (select_bad_process), dumps state to the log and waits for the victim to exit; on the order of a millisecond.',
   },
+  virtqueueKick: {
+    ns: 8000,
+    unit: 'one round trip through a virtqueue: the guest\'s kick (a VM exit to an ioeventfd), the host thread waking to handle it, and the used-buffer interrupt back',
+    source: 'Reasoning: a KVM MMIO/PIO exit with ioeventfd costs 1-2 us, waking QEMU\'s main loop a few us, and injecting the interrupt and running the guest handler another 1-2 us; virtio latency measurements (e.g. the KVM Forum vhost and ioeventfd talks) put a notification round trip at 5-10 us.',
+  },
+  hostDiscardPage: {
+    ns: 1000,
+    unit: 'the host discarding one 4 KiB page of guest RAM with its own madvise(MADV_DONTNEED) (QEMU balloon_inflate_page for a 4 KiB host page)',
+    source: 'Reasoning: one system call (~100-200 ns), zapping one PTE and freeing the page (~200 ns), and a TLB flush of the VM\'s address space that may interrupt vCPU threads (~0.5 us).',
+  },
+  hostDiscardRangePage: {
+    ns: 100,
+    unit: 'one 4 KiB page of a large range the host discards in one madvise call (reported free pages, hinted pages in discard mode)',
+    source: 'Reasoning: with the call and the TLB flush amortised over 512 or 1024 pages, what is left per page is zapping its PTE and returning the page to the host allocator, ~50-100 ns.',
+  },
 } as const satisfies Record<string, CostEntry>;
 
 export type CostName = keyof typeof COSTS;

@@ -63,6 +63,12 @@ export type VirtioTransport = {
   queues: TransportQueue[];
   /** Why the device needs a reset, if it does. */
   error: string | null;
+  /**
+   * Virtual time the device has spent handling notifications, ns. The device adds to
+   * it while it works on a kick; a driver that waits for the device (wait_event on a
+   * used buffer) sees the difference as latency.
+   */
+  busyNs: number;
   /** Device side: a queue was kicked. */
   onNotify: ((queue: number) => void) | null;
   /** Driver side: the device signalled used buffers on a queue. */
@@ -79,7 +85,7 @@ export function createTransport(mem: GuestMemory, deviceId: number, deviceFeatur
   return {
     mem, deviceId, status: 0, deviceFeatures, driverFeatures: 0n, config: new Uint8Array(configSize), configGeneration: 0,
     queues: queueMaxSizes.map((maxSize) => ({ maxSize, size: maxSize, descAddr: 0, availAddr: 0, usedAddr: 0, enabled: false })),
-    error: null, onNotify: null, onInterrupt: null, onConfigChange: null, onConfigWrite: null, onStatus: null,
+    error: null, busyNs: 0, onNotify: null, onInterrupt: null, onConfigChange: null, onConfigWrite: null, onStatus: null,
   };
 }
 

@@ -1,0 +1,590 @@
+/**
+ * The virtio-balloon device on the host side, after QEMU's hw/virtio/virtio-balloon.c.
+ *
+ * It sees the guest only through the transport (status, features, config space,
+ * kicks) and guest-physical memory (the rings and the buffers they point at):
+ *
+ * - inflate/deflate queues: arrays of le32 4 KiB PFNs. Each PFN is validated (it must
+ *   name guest RAM; others are skipped, as QEMU's trace_virtio_balloon_bad_addr does);
+ *   inflated pages lose their host backing (resident size drops), deflated pages come
+ *   back on the guest's next write.
+ * - stats queue: the device keeps the driver's buffer and hands it back when it wants
+ *   fresh numbers, on a polling interval (guest-stats-polling-interval), recording the
+ *   time of the last update.
+ * - free page hints: the four-state machine (STOP, REQUESTED, START, DONE) with a new
+ *   command id per round, driven by the caller (the migration engine, or the scenario);
+ *   hinted ranges go to the caller's hint handler (QEMU clears them from the migration
+ *   bitmap) or are discarded (Firecracker).
+ * - free page reporting: reported ranges are discarded unless the guest announced a
+ *   non-zero poison value (QEMU then keeps them).
+ * - control in QMP's shape: the target is the guest's *logical size* in bytes, as QEMU's
+ *   `balloon` command and `query-balloon` speak it.
+ *
+ * Anything malformed in a ring breaks the queue and sets NEEDS_RESET with a message;
+ * nothing the guest writes can throw here.
+ */
+import { type Sim, simAfter } from '../sim/clock.js';
+import { type CostTable } from '../sim/cost.js';
+import { type GuestMemory, GuestMemoryFault, isRam, readU8, readLe16, readLe32, discardPage } from '../virtio/guest_memory.js';
+import {
+  type VirtqDevice, type VirtqElement, type Sg, virtqDeviceCreate, virtqueuePop, virtqueuePush, virtqueueShouldNotify,
+} from '../virtio/virtqueue.js';
+import {
+  type VirtioTransport, createTransport, featureBit, hasFeature, transportNeedsReset, transportConfigChanged, transportInterrupt,
+  transportQueueLayout, configReadLe32, configWriteLe32, VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_F_VERSION_1, VIRTIO_F_EVENT_IDX,
+  VIRTIO_F_INDIRECT_DESC,
+} from '../virtio/transport.js';
+import {
+  VIRTIO_ID_BALLOON, VIRTIO_BALLOON_F_MUST_TELL_HOST, VIRTIO_BALLOON_F_STATS_VQ, VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+  VIRTIO_BALLOON_F_FREE_PAGE_HINT, VIRTIO_BALLOON_F_PAGE_POISON, VIRTIO_BALLOON_F_REPORTING, VIRTIO_BALLOON_PFN_SHIFT,
+  VIRTIO_BALLOON_CONFIG_NUM_PAGES, VIRTIO_BALLOON_CONFIG_ACTUAL, VIRTIO_BALLOON_CONFIG_FREE_PAGE_HINT_CMD_ID,
+  VIRTIO_BALLOON_CONFIG_POISON_VAL, VIRTIO_BALLOON_CMD_ID_STOP, VIRTIO_BALLOON_CMD_ID_DONE, VIRTIO_BALLOON_S_NR,
+  VIRTIO_BALLOON_STAT_SIZE, BALLOON_STAT_NAMES, BalloonQueue, NR_BALLOON_QUEUES, balloonQueueIndices,
+} from '../virtio/virtio_balloon.js';
+import { type RamBacking, ramDiscard } from './ram.js';
+
+const PAGE = 4096;
+
+/** What the device does with a hinted free page range. */
+export type HintAction = 'clear-bitmap' | 'discard';
+/** Who keeps `actual`: the driver writes it (spec, Linux, QEMU) or the device counts PFNs (v86). */
+export type ActualSource = 'driver' | 'device';
+
+/** Device properties. The defaults are QEMU's (QEMU_BALLOON_DEFAULTS). */
+export type BalloonDeviceOptions = {
+  /** deflate-on-oom: offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM (QEMU default off). */
+  deflateOnOom: boolean;
+  /** free-page-hint: offer VIRTIO_BALLOON_F_FREE_PAGE_HINT (QEMU default off; needs an iothread). */
+  freePageHint: boolean;
+  /** free-page-reporting: offer VIRTIO_BALLOON_F_REPORTING (QEMU default off). */
+  freePageReporting: boolean;
+  /** page-poison: offer VIRTIO_BALLOON_F_PAGE_POISON (QEMU default on). */
+  pagePoison: boolean;
+  /** Offer VIRTIO_BALLOON_F_MUST_TELL_HOST (QEMU never does; crosvm always does). */
+  mustTellHost: boolean;
+  /** Offer VIRTIO_BALLOON_F_STATS_VQ (QEMU always does). */
+  statsVq: boolean;
+  /** guest-stats-polling-interval in ns (0: no polling, QEMU's default). */
+  statsPollingIntervalNs: number;
+  /** Hinted pages: clear them from the migration bitmap (QEMU) or discard them (Firecracker). */
+  hintAction: HintAction;
+  /** Send DONE as soon as the guest sends STOP (Firecracker's acknowledge_on_stop; QEMU waits for migration). */
+  hintAckOnStop: boolean;
+  /** `actual`: written by the driver (QEMU) or counted by the device (v86). */
+  actualSource: ActualSource;
+  /** Ballooning inhibited (QEMU with VFIO, postcopy, background snapshot): inflate, deflate and reports change nothing. */
+  inhibited: boolean;
+};
+
+export const QEMU_BALLOON_DEFAULTS: Readonly<BalloonDeviceOptions> = {
+  deflateOnOom: false, freePageHint: false, freePageReporting: false, pagePoison: true, mustTellHost: false, statsVq: true,
+  statsPollingIntervalNs: 0, hintAction: 'clear-bitmap', hintAckOnStop: false, actualSource: 'driver', inhibited: false,
+};
+
+/** Queue sizes QEMU gives each queue (virtio_add_queue): 128, 128, 128, VIRTQUEUE_MAX_SIZE (1024), 32. */
+export const QEMU_BALLOON_QUEUE_SIZES: readonly number[] = [128, 128, 128, 1024, 32];
+
+/** FREE_PAGE_HINT_S_* (include/hw/virtio/virtio-balloon.h). */
+export const enum FreePageHintStatus {
+  stop = 0,
+  requested = 1,
+  start = 2,
+  done = 3,
+}
+export const FREE_PAGE_HINT_STATUS_NAMES: readonly string[] = ['stop', 'requested', 'start', 'done'];
+/** VIRTIO_BALLOON_FREE_PAGE_HINT_CMD_ID_MIN: QEMU's first command id. */
+export const FREE_PAGE_HINT_CMD_ID_MIN = 0x80000000;
+
+/** A QMP BALLOON_CHANGE event: the guest's logical size changed. */
+export type BalloonChangeEvent = { t_ns: number; actual: number };
+
+export type BalloonDevice = {
+  sim: Sim;
+  mem: GuestMemory;
+  ram: RamBacking;
+  costs: CostTable;
+  opts: BalloonDeviceOptions;
+  t: VirtioTransport;
+  /** Guest RAM in bytes (QEMU's ram_size). */
+  ramSize: number;
+  /** Target balloon size and the size the guest reports, in 4 KiB pages. */
+  numPages: number;
+  actual: number;
+  /** poison_val the driver announced (0 unless PAGE_POISON was negotiated). */
+  poisonVal: number;
+  /** Transport index of each queue (by the features the device offers, in creation order). */
+  queueIndex: Int32Array;
+  /** The device half of each queue once the driver set it up (by BalloonQueue). */
+  vq: Array<VirtqDevice | null>;
+  /** The stats buffer the device holds (so it can ask for new stats), and the stats last received (-1: not reported). */
+  statsVqElem: VirtqElement | null;
+  stats: number[];
+  /** Virtual time of the last stats update in ns, or -1. */
+  statsLastUpdateNs: number;
+  /** Bumped to cancel a pending stats poll. */
+  statsTimerGen: number;
+  freePageHintStatus: FreePageHintStatus;
+  freePageHintCmdId: number;
+  /** Called for each hinted range while a hint round is running (the migration engine installs it). */
+  onFreePageHint: ((addr: number, len: number) => void) | null;
+  /** BALLOON_CHANGE events, in order. */
+  balloonChanges: BalloonChangeEvent[];
+  /**
+   * Which guest-physical pages are in the balloon by the host's count (one byte per
+   * PFN). QEMU keeps no such map; the model does so that tests and the checker can
+   * compare the host's view with the guest's.
+   */
+  inflated: Uint8Array;
+  inflatedPages: number;
+  counters: {
+    inflatePfns: number; deflatePfns: number; badPfns: number; deflateNotInflated: number;
+    hintedPages: number; hintsIgnored: number; reportedPages: number; reportsKept: number;
+    statsUpdates: number; discardedPages: number;
+  };
+};
+
+function offeredFeatures(o: BalloonDeviceOptions): bigint {
+  let f = featureBit(VIRTIO_F_VERSION_1) | featureBit(VIRTIO_F_EVENT_IDX) | featureBit(VIRTIO_F_INDIRECT_DESC);
+  if (o.mustTellHost) f |= featureBit(VIRTIO_BALLOON_F_MUST_TELL_HOST);
+  if (o.statsVq) f |= featureBit(VIRTIO_BALLOON_F_STATS_VQ);
+  if (o.deflateOnOom) f |= featureBit(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+  if (o.freePageHint) f |= featureBit(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+  if (o.pagePoison) f |= featureBit(VIRTIO_BALLOON_F_PAGE_POISON);
+  if (o.freePageReporting) f |= featureBit(VIRTIO_BALLOON_F_REPORTING);
+  return f;
+}
+
+/** virtio_balloon_config_size(): 16 bytes with PAGE_POISON, 12 with FREE_PAGE_HINT, else 8. */
+function configSize(f: bigint): number {
+  if (hasFeature(f, VIRTIO_BALLOON_F_PAGE_POISON)) return 16;
+  if (hasFeature(f, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) return 12;
+  return 8;
+}
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c virtio_balloon_device_realize
+ * Creates the device: offered features, queues (numbered in creation order over the
+ * queues its features create), config space, and the transport hooks.
+ */
+export function createBalloonDevice(sim: Sim, mem: GuestMemory, ram: RamBacking, ramSize: number, costs: CostTable, options: Partial<BalloonDeviceOptions> = {}): BalloonDevice {
+  const opts = { ...QEMU_BALLOON_DEFAULTS, ...options };
+  const features = offeredFeatures(opts);
+  const queueIndex = balloonQueueIndices(features);
+  const sizes: number[] = [];
+  for (let q = 0; q < NR_BALLOON_QUEUES; q++) if (queueIndex[q]! >= 0) sizes.push(QEMU_BALLOON_QUEUE_SIZES[q]!);
+  const t = createTransport(mem, VIRTIO_ID_BALLOON, features, configSize(features), sizes);
+  const dev: BalloonDevice = {
+    sim, mem, ram, costs, opts, t, ramSize, numPages: 0, actual: 0, poisonVal: 0, queueIndex,
+    vq: new Array<VirtqDevice | null>(NR_BALLOON_QUEUES).fill(null), statsVqElem: null,
+    stats: new Array<number>(VIRTIO_BALLOON_S_NR).fill(-1), statsLastUpdateNs: -1, statsTimerGen: 0,
+    freePageHintStatus: FreePageHintStatus.stop, freePageHintCmdId: FREE_PAGE_HINT_CMD_ID_MIN - 1, onFreePageHint: null,
+    balloonChanges: [], inflated: new Uint8Array(Math.ceil((mem.ranges.reduce((m, r) => Math.max(m, r.end), 0)) / PAGE)), inflatedPages: 0,
+    counters: { inflatePfns: 0, deflatePfns: 0, badPfns: 0, deflateNotInflated: 0, hintedPages: 0, hintsIgnored: 0, reportedPages: 0, reportsKept: 0, statsUpdates: 0, discardedPages: 0 },
+  };
+  updateConfig(dev);
+  t.onStatus = (status) => balloonSetStatus(dev, status);
+  t.onNotify = (idx) => balloonHandleNotify(dev, idx);
+  t.onConfigWrite = () => balloonSetConfig(dev);
+  return dev;
+}
+
+/** The negotiated features (what the driver accepted). */
+function negotiated(dev: BalloonDevice, bit: number): boolean {
+  return hasFeature(dev.t.driverFeatures, bit);
+}
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c virtio_balloon_get_config
+ * Writes the device's view into the config bytes: num_pages, actual, the hint command
+ * id by state (REQUESTED: the id; STOP: 0; DONE: 1; START: left 0, as QEMU's zeroed
+ * struct leaves it), poison_val.
+ */
+function updateConfig(dev: BalloonDevice): void {
+  const t = dev.t;
+  configWriteLe32(t, VIRTIO_BALLOON_CONFIG_NUM_PAGES, dev.numPages);
+  configWriteLe32(t, VIRTIO_BALLOON_CONFIG_ACTUAL, dev.actual);
+  if (t.config.length >= 12) {
+    const s = dev.freePageHintStatus;
+    const id = s === FreePageHintStatus.requested ? dev.freePageHintCmdId : s === FreePageHintStatus.done ? VIRTIO_BALLOON_CMD_ID_DONE : VIRTIO_BALLOON_CMD_ID_STOP;
+    configWriteLe32(t, VIRTIO_BALLOON_CONFIG_FREE_PAGE_HINT_CMD_ID, id);
+  }
+  if (t.config.length >= 16) configWriteLe32(t, VIRTIO_BALLOON_CONFIG_POISON_VAL, dev.poisonVal);
+}
+
+/** virtio_notify_config(): new config, generation bump, config interrupt. */
+function notifyConfig(dev: BalloonDevice): void {
+  updateConfig(dev);
+  transportConfigChanged(dev.t);
+}
+
+/** The guest's logical size changed: a BALLOON_CHANGE event. */
+function balloonChanged(dev: BalloonDevice, old: number): void {
+  if (dev.actual !== old) dev.balloonChanges.push({ t_ns: dev.sim.now, actual: dev.ramSize - dev.actual * PAGE });
+}
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c virtio_balloon_set_config
+ * The driver wrote the config: take `actual` (unless the device counts it itself) and,
+ * with PAGE_POISON negotiated, poison_val.
+ */
+function balloonSetConfig(dev: BalloonDevice): void {
+  const t = dev.t;
+  if (dev.opts.actualSource === 'driver') {
+    const old = dev.actual;
+    dev.actual = configReadLe32(t, VIRTIO_BALLOON_CONFIG_ACTUAL);
+    balloonChanged(dev, old);
+  } else {
+    // v86: `actual` is read-only to the driver; put the device's count back
+    configWriteLe32(t, VIRTIO_BALLOON_CONFIG_ACTUAL, dev.actual);
+  }
+  dev.poisonVal = t.config.length >= 16 && negotiated(dev, VIRTIO_BALLOON_F_PAGE_POISON) ? configReadLe32(t, VIRTIO_BALLOON_CONFIG_POISON_VAL) : 0;
+}
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c virtio_balloon_set_status
+ * DRIVER_OK: the queues the driver set up come alive, and the stats buffer the driver
+ * primed is taken. Reset: everything the driver gave is forgotten.
+ */
+function balloonSetStatus(dev: BalloonDevice, status: number): void {
+  if (status === 0) {
+    dev.vq.fill(null);
+    dev.statsVqElem = null;
+    dev.poisonVal = 0;
+    dev.statsTimerGen++;
+    if (dev.freePageHintStatus !== FreePageHintStatus.done) dev.freePageHintStatus = FreePageHintStatus.stop;
+    updateConfig(dev);
+    return;
+  }
+  if (!(status & VIRTIO_CONFIG_S_DRIVER_OK)) return;
+  for (let q = 0; q < NR_BALLOON_QUEUES; q++) {
+    const idx = dev.queueIndex[q]!;
+    const layout = idx >= 0 ? transportQueueLayout(dev.t, idx) : null;
+    dev.vq[q] = layout ? virtqDeviceCreate(dev.mem, layout) : null;
+  }
+  if (dev.vq[BalloonQueue.stats]) balloonReceiveStats(dev);
+  if (dev.opts.statsPollingIntervalNs > 0) balloonStatsChangeTimer(dev, dev.opts.statsPollingIntervalNs);
+}
+
+function balloonHandleNotify(dev: BalloonDevice, idx: number): void {
+  for (let q = 0; q < NR_BALLOON_QUEUES; q++) {
+    if (dev.queueIndex[q] !== idx) continue;
+    switch (q) {
+      case BalloonQueue.inflate: case BalloonQueue.deflate: balloonHandleOutput(dev, q); break;
+      case BalloonQueue.stats: balloonReceiveStats(dev); break;
+      case BalloonQueue.freePage: balloonFreePageHintHandle(dev); break;
+      case BalloonQueue.reporting: balloonHandleReport(dev); break;
+    }
+    return;
+  }
+}
+
+/** A broken queue means the whole device needs a reset. */
+function checkBroken(dev: BalloonDevice, q: BalloonQueue): boolean {
+  const vq = dev.vq[q];
+  if (vq && vq.broken !== null) {
+    transportNeedsReset(dev.t, `virtio-balloon ${['inflate', 'deflate', 'stats', 'free_page', 'reporting'][q]} queue: ${vq.broken}`);
+    return true;
+  }
+  return false;
+}
+
+/** Pushes an element back and interrupts the driver if it wants one. */
+function pushAndNotify(dev: BalloonDevice, q: BalloonQueue, elem: VirtqElement, len: number): void {
+  const vq = dev.vq[q]!;
+  virtqueuePush(vq, elem, len);
+  if (virtqueueShouldNotify(vq)) transportInterrupt(dev.t, dev.queueIndex[q]!);
+  checkBroken(dev, q);
+}
+
+/** Reads `n` bytes starting at byte `off` of a chain's buffers as one stream (iov_to_buf); null if short. */
+function iovReadLe(mem: GuestMemory, sgs: Sg[], off: number, n: 2 | 4): number | null {
+  let base = 0;
+  for (const sg of sgs) {
+    if (off < base + sg.len) {
+      const at = off - base;
+      if (at + n <= sg.len) return n === 2 ? readLe16(mem, sg.addr + at) : readLe32(mem, sg.addr + at);
+      // straddles two buffers: byte by byte
+      let v = 0;
+      for (let i = n - 1; i >= 0; i--) {
+        const b = iovByte(mem, sgs, off + i);
+        if (b === null) return null;
+        v = v * 256 + b;
+      }
+      return v;
+    }
+    base += sg.len;
+  }
+  return null;
+}
+
+function iovByte(mem: GuestMemory, sgs: Sg[], off: number): number | null {
+  let base = 0;
+  for (const sg of sgs) {
+    if (off < base + sg.len) return readU8(mem, sg.addr + off - base);
+    base += sg.len;
+  }
+  return null;
+}
+
+function iovLen(sgs: Sg[]): number {
+  let n = 0;
+  for (const sg of sgs) n += sg.len;
+  return n;
+}
+
+/** Discards a guest-physical range: the host drops its backing, the bytes read as zero. */
+function discardRange(dev: BalloonDevice, addr: number, len: number, perPageNs: number): void {
+  const first = Math.floor(addr / PAGE), n = Math.ceil((addr + len) / PAGE) - first;
+  dev.counters.discardedPages += ramDiscard(dev.ram, first, n);
+  for (let p = first; p < first + n; p++) discardPage(dev.mem, p);
+  dev.t.busyNs += n * perPageNs;
+}
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c virtio_balloon_handle_output
+ * Inflate or deflate: every le32 PFN in every available buffer. PFNs outside guest RAM
+ * are skipped; inflated pages are discarded, deflated ones are left to fault back in.
+ */
+function balloonHandleOutput(dev: BalloonDevice, q: BalloonQueue.inflate | BalloonQueue.deflate): void {
+  const vq = dev.vq[q];
+  if (!vq) return;
+  const inflate = q === BalloonQueue.inflate;
+  const c = dev.counters;
+  for (;;) {
+    const elem = virtqueuePop(vq);
+    if (!elem) break;
+    dev.t.busyNs += dev.costs.virtqueueKick;
+    const before = dev.actual;
+    const total = iovLen(elem.out);
+    try {
+      for (let off = 0; off + 4 <= total; off += 4) {
+        const pfn = iovReadLe(dev.mem, elem.out, off, 4)!;
+        const pa = pfn * 2 ** VIRTIO_BALLOON_PFN_SHIFT;
+        if (!isRam(dev.mem, pa, PAGE)) { c.badPfns++; continue; }
+        if (dev.opts.inhibited) continue;
+        if (inflate) {
+          c.inflatePfns++;
+          if (!dev.inflated[pfn]) { dev.inflated[pfn] = 1; dev.inflatedPages++; }
+          discardRange(dev, pa, PAGE, dev.costs.hostDiscardPage);
+          if (dev.opts.actualSource === 'device') dev.actual++;
+        } else {
+          c.deflatePfns++;
+          if (dev.inflated[pfn]) { dev.inflated[pfn] = 0; dev.inflatedPages--; } else c.deflateNotInflated++;
+          if (dev.opts.actualSource === 'device') dev.actual = Math.max(0, dev.actual - 1);
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof GuestMemoryFault)) throw e;
+      transportNeedsReset(dev.t, `virtio-balloon: PFN array outside guest RAM: ${e.message}`);
+      return;
+    }
+    pushAndNotify(dev, q, elem, 0);
+    if (dev.opts.actualSource === 'device') {
+      updateConfig(dev);
+      balloonChanged(dev, before);
+    }
+  }
+  checkBroken(dev, q);
+}
+
+// ---------------------------------------------------------------------------------
+// Statistics
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c virtio_balloon_receive_stats
+ * The driver returned the stats buffer: read its (le16 tag, le64 value) entries, keep
+ * the buffer to ask again later.
+ */
+function balloonReceiveStats(dev: BalloonDevice): void {
+  const vq = dev.vq[BalloonQueue.stats];
+  if (!vq) return;
+  const elem = virtqueuePop(vq);
+  if (!elem) { checkBroken(dev, BalloonQueue.stats); return; }
+  if (dev.statsVqElem !== null) {
+    // Not the spec's protocol (one buffer at a time), but QEMU copes: give the old one back.
+    pushAndNotify(dev, BalloonQueue.stats, dev.statsVqElem, 0);
+  }
+  dev.statsVqElem = elem;
+  dev.stats.fill(-1);
+  const total = iovLen(elem.out);
+  try {
+    for (let off = 0; off + VIRTIO_BALLOON_STAT_SIZE <= total; off += VIRTIO_BALLOON_STAT_SIZE) {
+      const tag = iovReadLe(dev.mem, elem.out, off, 2)!;
+      const lo = iovReadLe(dev.mem, elem.out, off + 2, 4)!, hi = iovReadLe(dev.mem, elem.out, off + 6, 4)!;
+      if (tag < VIRTIO_BALLOON_S_NR) dev.stats[tag] = hi * 0x100000000 + lo;
+    }
+  } catch (e) {
+    if (!(e instanceof GuestMemoryFault)) throw e;
+    transportNeedsReset(dev.t, `virtio-balloon: stats buffer outside guest RAM: ${e.message}`);
+    return;
+  }
+  dev.counters.statsUpdates++;
+  dev.statsLastUpdateNs = dev.sim.now;
+  if (dev.opts.statsPollingIntervalNs > 0) balloonStatsChangeTimer(dev, dev.opts.statsPollingIntervalNs);
+}
+
+/** balloon_stats_change_timer(): (re)arms the poll `delayNs` from now. */
+function balloonStatsChangeTimer(dev: BalloonDevice, delayNs: number): void {
+  const gen = ++dev.statsTimerGen;
+  simAfter(dev.sim, delayNs, () => { if (gen === dev.statsTimerGen) balloonStatsPoll(dev); });
+}
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c balloon_stats_poll_cb
+ * Time for fresh stats: hand the buffer back to the driver, which refills it. Without
+ * a buffer (the driver has not returned it yet) just try again an interval later.
+ */
+function balloonStatsPoll(dev: BalloonDevice): void {
+  if (dev.statsVqElem === null || !dev.vq[BalloonQueue.stats] || !(dev.t.status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+    if (dev.opts.statsPollingIntervalNs > 0) balloonStatsChangeTimer(dev, dev.opts.statsPollingIntervalNs);
+    return;
+  }
+  const elem = dev.statsVqElem;
+  dev.statsVqElem = null;
+  pushAndNotify(dev, BalloonQueue.stats, elem, 0);
+}
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c balloon_stats_set_poll_interval
+ * qom-set guest-stats-polling-interval: 0 stops polling; otherwise poll now and then
+ * every interval.
+ */
+export function balloonSetStatsPollingInterval(dev: BalloonDevice, intervalNs: number): void {
+  dev.opts.statsPollingIntervalNs = intervalNs;
+  if (intervalNs <= 0) { dev.statsTimerGen++; return; }
+  balloonStatsChangeTimer(dev, 0);
+}
+
+/** The guest-stats QOM property, exactly as QEMU returns it (stats not reported are -1). */
+export function balloonGuestStats(dev: BalloonDevice): { stats: Record<string, number>; 'last-update': number } {
+  const stats: Record<string, number> = {};
+  BALLOON_STAT_NAMES.forEach((name, i) => { stats[name] = dev.stats[i]!; });
+  return { stats, 'last-update': dev.statsLastUpdateNs < 0 ? 0 : Math.floor(dev.statsLastUpdateNs / 1e9) };
+}
+
+// ---------------------------------------------------------------------------------
+// Free page hinting
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c get_free_page_hints
+ * Drains the free page queue: an output buffer is a command id (the guest's echo of
+ * the current id starts the round; anything else while started stops it); input
+ * buffers are free ranges, used only while started.
+ */
+function balloonFreePageHintHandle(dev: BalloonDevice): void {
+  const vq = dev.vq[BalloonQueue.freePage];
+  if (!vq) return;
+  for (;;) {
+    const elem = virtqueuePop(vq);
+    if (!elem) break;
+    if (elem.out.length) {
+      if (iovLen(elem.out) !== 4) {
+        transportNeedsReset(dev.t, 'virtio-balloon: received an incorrect cmd id');
+        return;
+      }
+      let id: number;
+      try { id = iovReadLe(dev.mem, elem.out, 0, 4)!; } catch (e) {
+        if (!(e instanceof GuestMemoryFault)) throw e;
+        transportNeedsReset(dev.t, `virtio-balloon: cmd id outside guest RAM: ${e.message}`);
+        return;
+      }
+      if (dev.freePageHintStatus === FreePageHintStatus.requested && id === dev.freePageHintCmdId) {
+        dev.freePageHintStatus = FreePageHintStatus.start;
+        updateConfig(dev);
+      } else if (dev.freePageHintStatus === FreePageHintStatus.start) {
+        // the guest's STOP (only a started round can be stopped: no stale stop for an old id)
+        dev.freePageHintStatus = FreePageHintStatus.stop;
+        updateConfig(dev);
+        if (dev.opts.hintAckOnStop) balloonFreePageDone(dev);
+      }
+    }
+    for (const sg of elem.in) {
+      if (dev.freePageHintStatus !== FreePageHintStatus.start) { dev.counters.hintsIgnored += Math.ceil(sg.len / PAGE); continue; }
+      dev.counters.hintedPages += Math.ceil(sg.len / PAGE);
+      if (dev.opts.hintAction === 'discard') discardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
+      else dev.onFreePageHint?.(sg.addr, sg.len);
+    }
+    pushAndNotify(dev, BalloonQueue.freePage, elem, 0);
+  }
+  checkBroken(dev, BalloonQueue.freePage);
+}
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c virtio_balloon_free_page_start
+ * Asks the guest for a new round of hints: next command id (from 0x80000000, wrapping
+ * back there after UINT_MAX), state REQUESTED, config interrupt. Returns false when
+ * the feature was not negotiated.
+ */
+export function balloonFreePageStart(dev: BalloonDevice): boolean {
+  if (!negotiated(dev, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) return false;
+  dev.freePageHintCmdId = dev.freePageHintCmdId >= 0xffffffff ? FREE_PAGE_HINT_CMD_ID_MIN : dev.freePageHintCmdId + 1;
+  dev.freePageHintStatus = FreePageHintStatus.requested;
+  notifyConfig(dev);
+  return true;
+}
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c virtio_balloon_free_page_stop
+ * Stops the round (the guest keeps the pages it holds until DONE).
+ */
+export function balloonFreePageStop(dev: BalloonDevice): void {
+  if (dev.freePageHintStatus === FreePageHintStatus.stop) return;
+  dev.freePageHintStatus = FreePageHintStatus.stop;
+  notifyConfig(dev);
+}
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c virtio_balloon_free_page_done
+ * The host no longer needs the hinted pages: the guest gives them all back.
+ */
+export function balloonFreePageDone(dev: BalloonDevice): void {
+  dev.freePageHintStatus = FreePageHintStatus.done;
+  notifyConfig(dev);
+}
+
+// ---------------------------------------------------------------------------------
+// Free page reporting
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c virtio_balloon_handle_report
+ * Reported free ranges are discarded — unless ballooning is inhibited or the guest
+ * announced a non-zero poison value (the pages must keep it, and a discarded page
+ * would come back as zeroes).
+ */
+function balloonHandleReport(dev: BalloonDevice): void {
+  const vq = dev.vq[BalloonQueue.reporting];
+  if (!vq) return;
+  for (;;) {
+    const elem = virtqueuePop(vq);
+    if (!elem) break;
+    dev.t.busyNs += dev.costs.virtqueueKick;
+    for (const sg of elem.in) {
+      const pages = Math.ceil(sg.len / PAGE);
+      dev.counters.reportedPages += pages;
+      if (dev.opts.inhibited || dev.poisonVal !== 0) { dev.counters.reportsKept += pages; continue; }
+      discardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
+    }
+    pushAndNotify(dev, BalloonQueue.reporting, elem, 0);
+  }
+  checkBroken(dev, BalloonQueue.reporting);
+}
+
+// ---------------------------------------------------------------------------------
+// Control (what QMP's balloon and query-balloon do)
+
+/**
+ * @kernel hw/virtio/virtio-balloon.c virtio_balloon_to_target
+ * Sets the guest's logical size in bytes: num_pages = (ram_size - target) / 4 KiB,
+ * targets above RAM clamp to RAM; a config interrupt tells the driver.
+ */
+export function balloonToTarget(dev: BalloonDevice, targetBytes: number): void {
+  const target = Math.min(targetBytes, dev.ramSize);
+  if (target <= 0) return;
+  dev.numPages = Math.floor((dev.ramSize - target) / PAGE);
+  notifyConfig(dev);
+}
+
+/** query-balloon's `actual`: the guest's logical size in bytes (RAM minus the balloon). */
+export function balloonQueryActual(dev: BalloonDevice): number {
+  return dev.ramSize - dev.actual * PAGE;
+}
