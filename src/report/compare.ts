@@ -50,6 +50,11 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
       },
     });
   }
+  // 2 MiB units of free memory (an order-10 block holds two): what THP and hugetlb can use
+  const huge = (fb: unknown) => (Array.isArray(fb) ? (fb[9] as number) + 2 * (fb[10] as number) : undefined);
+  rows.push({ label: 'Free 2MiB blocks (order>=9)', value: (doc) => huge(lastEvent(doc, 'snapshot')?.free_blocks) });
+  rows.push({ label: 'compact_memory 2MiB blocks before', value: (doc) => huge(lastEvent(doc, 'compact_memory')?.free_blocks_before) });
+  rows.push({ label: 'compact_memory 2MiB blocks after', value: (doc) => huge(lastEvent(doc, 'compact_memory')?.free_blocks_after) });
   for (const t of ['Unmovable', 'Movable', 'Reclaimable', 'HighAtomic']) {
     rows.push({
       label: `Pageblocks ${t}`,
@@ -62,6 +67,8 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
   for (const name of ['nr_free_pages', 'pgalloc_dma', 'pgalloc_dma32', 'pgalloc_normal', 'pgfree', 'balloon_inflate', 'balloon_deflate', 'balloon_migrate']) {
     rows.push({ label: name, value: vm(name) });
   }
+  rows.push({ label: 'Balloon actual (MiB)', decimals: 1, value: (doc) => (doc.balloon.features.length ? (doc.balloon.actual_pages * 4096) / 2 ** 20 : undefined) });
+  rows.push({ label: 'Host RSS (MiB)', decimals: 1, value: (doc) => doc.host.rss_bytes / 2 ** 20 });
   rows.push({ label: 'Virtual time (s)', decimals: 3, value: (doc) => doc.duration_ns / 1e9 });
   return rows;
 }

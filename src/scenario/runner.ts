@@ -7,19 +7,23 @@
  * access to a real clock), and is left out of the document when no clock is given.
  */
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { simAt, simRunUntil } from '../sim/clock.js';
+import { simAt, simAfter, simRunUntil } from '../sim/clock.js';
 import { type Rng, rngBelow, rngFork } from '../sim/rng.js';
-import { type Guest, createGuest } from '../guest/guest.js';
+import { type Guest } from '../guest/guest.js';
+import { type Vm, createVm, assertVm } from '../host/vm.js';
+import { qmpExecute, BALLOON_QOM_PATH } from '../host/qmp.js';
+import { balloonFreePageStart, balloonFreePageStop, balloonFreePageDone, FREE_PAGE_HINT_STATUS_NAMES } from '../host/virtio_balloon.js';
+import { ramRssBytes } from '../host/ram.js';
 import { DEFAULT_BOOT } from '../guest/mm/boot.js';
 import { MAX_ORDER, MIGRATE_TYPES, MIGRATETYPE_NAMES, NO_PAGE, Owner, PAGE_SIZE, PAGEBLOCK_NR_PAGES, getPageblockMigratetype } from '../guest/mm/memmap.js';
 import { allocPages, freePages, drainAllPages } from '../guest/mm/page_alloc.js';
-import { assertPgdat } from '../guest/mm/check.js';
 import { getProcess, faultAnonPages, unmapAnonPages, exitProcess, readFilePages } from '../guest/mm/process.js';
 import { compactMemory } from '../guest/mm/compaction.js';
 import { vmstatObject, globalZonePageState } from '../guest/mm/vmstat.js';
 import { ZoneStat, VmEvent } from '../guest/mm/vmstat_items.js';
 import { type Scenario, type Action, type AllocPagesAction, type FreePagesAction, ScenarioError, validateScenarioFile, type ScenarioFile } from './schema.js';
 import { VERSION } from '../version.js';
+import { BALLOON_FEATURE_NAMES } from '../virtio/virtio_balloon.js';
 
 /** One timeline event in the result document. */
 export type ResultEvent = { t_ns: number; kind: string; label?: string } & Record<string, unknown>;
@@ -33,7 +37,18 @@ export type ResultDocument = {
   duration_ns: number;
   wall_ms: number;
   vmstat: Record<string, number>;
-  balloon: { target_pages: number; actual_pages: number; inflated: number; deflated: number; migrated: number };
+  balloon: {
+    target_pages: number; actual_pages: number; inflated: number; deflated: number; migrated: number;
+    /** Features the driver and device agreed on (none without a balloon device). */
+    features: string[];
+    /** [t_ns, actual pages] sampled over the run. */
+    actual_series: Array<[number, number]>;
+    /** What the driver did (rounds, out-of-puff back-offs, OOM deflates, hint rounds ...) and the device saw. */
+    driver: Record<string, unknown> | null;
+    device: Record<string, unknown> | null;
+  };
+  /** The host's backing of guest RAM. */
+  host: { rss_bytes: number; rss_series: Array<[number, number]>; first_touches: number; refaults: number; discarded_pages: number };
   events: ResultEvent[];
 };
 
@@ -50,7 +65,7 @@ export type RunOptions = {
   wallClock?: () => number;
 };
 
-export type RunResult = { doc: ResultDocument; guest: Guest };
+export type RunResult = { doc: ResultDocument; guest: Guest; vm: Vm };
 
 /** Parses YAML scenario text; `where` names the file in messages. */
 export function loadScenarioText(text: string, where: string): ScenarioFile {
@@ -100,7 +115,7 @@ const OWNER_BY_NAME: Readonly<Record<AllocPagesAction['owner'], Owner>> = {
 /** Blocks a scenario holds under a tag: (pfn, order) pairs. */
 type Held = { pfns: number[]; orders: number[] };
 
-type RunState = { guest: Guest; rng: Rng; tags: Map<string, Held>; events: ResultEvent[]; check: boolean };
+type RunState = { vm: Vm; guest: Guest; rng: Rng; tags: Map<string, Held>; events: ResultEvent[]; check: boolean };
 
 function setCpu(st: RunState, cpu: number): void {
   if (cpu >= st.guest.config.vcpus) throw new ScenarioError(`cpu ${cpu} does not exist (the guest has ${st.guest.config.vcpus} vcpus)`);
@@ -159,7 +174,21 @@ function snapshot(st: RunState, ev: ResultEvent): void {
     nr_free_pages: globalZonePageState(st.guest.pgdat, ZoneStat.nr_free_pages),
     free_blocks: freeBlocksPerOrder(st.guest),
     pageblocks: pageblockCounts(st.guest),
+    host_rss_bytes: ramRssBytes(st.vm.ram),
   });
+  const dev = st.vm.balloon;
+  if (dev) Object.assign(ev, { balloon_target_pages: dev.numPages, balloon_actual_pages: dev.actual });
+}
+
+function needBalloon(st: RunState, action: string) {
+  if (!st.vm.balloon) throw new ScenarioError(`${action}: the machine has no balloon device (the scenario says balloon: false)`);
+  return st.vm.balloon;
+}
+
+/** Records a QMP exchange on the event: the command's answer, exactly as QEMU writes it. */
+function qmp(st: RunState, ev: ResultEvent, execute: string, args?: Record<string, unknown>): void {
+  const r = qmpExecute(st.vm, args ? { execute, arguments: args } : { execute });
+  ev.qmp = r;
 }
 
 function runAction(st: RunState, a: Action): void {
@@ -175,7 +204,28 @@ function runAction(st: RunState, a: Action): void {
       ev.pages = globalZonePageState(st.guest.pgdat, ZoneStat.nr_free_pages) - before;
       break;
     }
-    case 'check': assertPgdat(st.guest.pgdat, `at t=${st.guest.sim.now}ns`); ev.ok = true; break;
+    case 'check': assertVm(st.vm, `at t=${st.guest.sim.now}ns`); ev.ok = true; break;
+    case 'balloon':
+      needBalloon(st, 'balloon');
+      qmp(st, ev, 'balloon', { value: a.value });
+      ev.target_pages = st.vm.balloon!.numPages;
+      break;
+    case 'query_balloon': needBalloon(st, 'query_balloon'); qmp(st, ev, 'query-balloon'); break;
+    case 'guest_stats': needBalloon(st, 'guest_stats'); qmp(st, ev, 'qom-get', { path: BALLOON_QOM_PATH, property: 'guest-stats' }); break;
+    case 'stats_polling_interval':
+      needBalloon(st, 'stats_polling_interval');
+      if (a.interval % 1e9 !== 0) throw new ScenarioError(`stats_polling_interval: interval must be whole seconds (QEMU takes seconds), got ${a.interval} ns`);
+      qmp(st, ev, 'qom-set', { path: BALLOON_QOM_PATH, property: 'guest-stats-polling-interval', value: a.interval / 1e9 });
+      break;
+    case 'free_page_hint': {
+      const dev = needBalloon(st, 'free_page_hint');
+      if (a.command === 'start') {
+        if (!balloonFreePageStart(dev)) throw new ScenarioError('free_page_hint: FREE_PAGE_HINT was not negotiated (set balloon.free_page_hint: true)');
+      } else if (a.command === 'stop') balloonFreePageStop(dev);
+      else balloonFreePageDone(dev);
+      Object.assign(ev, { command: a.command, status: FREE_PAGE_HINT_STATUS_NAMES[dev.freePageHintStatus], cmd_id: dev.freePageHintCmdId, hinted_pages: dev.counters.hintedPages });
+      break;
+    }
     case 'process_fault': {
       const proc = getProcess(st.guest.procs, a.pid);
       if (a.madvise_hugepage) proc.madvised = true;
@@ -224,7 +274,7 @@ function runAction(st: RunState, a: Action): void {
     }
   }
   st.events.push(ev);
-  if (st.check) assertPgdat(st.guest.pgdat, `after ${a.action} at t=${st.guest.sim.now}ns`);
+  if (st.check) assertVm(st.vm, `after ${a.action} at t=${st.guest.sim.now}ns`);
 }
 
 /** The virtual time a scenario ends at: its duration, or just past its last action. */
@@ -239,22 +289,39 @@ export function scenarioEnd(s: Scenario): number {
 export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
   const t0 = opts.wallClock?.();
   const seed = opts.seed ?? s.seed;
-  const guest = createGuest({
-    memoryBytes: s.guest.memory,
-    vcpus: s.guest.vcpus,
-    seed,
-    swapBytes: s.guest.swap,
-    boot: {
-      ...DEFAULT_BOOT,
-      kaslr: s.guest.kaslr,
-      kernelImageBytes: s.guest.kernel_image ?? DEFAULT_BOOT.kernelImageBytes,
-      minFreeKbytes: s.guest.min_free_kbytes === 'auto' ? null : s.guest.min_free_kbytes,
-      thp: s.guest.thp,
-      thpDefrag: s.guest.thp_defrag,
+  const b = s.balloon;
+  const vm = createVm({
+    guest: {
+      memoryBytes: s.guest.memory,
+      vcpus: s.guest.vcpus,
+      seed,
+      swapBytes: s.guest.swap,
+      boot: {
+        ...DEFAULT_BOOT,
+        kaslr: s.guest.kaslr,
+        kernelImageBytes: s.guest.kernel_image ?? DEFAULT_BOOT.kernelImageBytes,
+        minFreeKbytes: s.guest.min_free_kbytes === 'auto' ? null : s.guest.min_free_kbytes,
+        thp: s.guest.thp,
+        thpDefrag: s.guest.thp_defrag,
+        initOnAlloc: s.guest.init_on_alloc,
+        initOnFree: s.guest.init_on_free,
+        pagePoison: s.guest.page_poison,
+      },
     },
+    balloon: b === false ? null : {
+      device: {
+        deflateOnOom: b.deflate_on_oom, freePageHint: b.free_page_hint, freePageReporting: b.free_page_reporting,
+        pagePoison: b.page_poison, mustTellHost: b.must_tell_host, statsVq: b.stats_vq, statsPollingIntervalNs: b.stats_polling_interval,
+        hintAction: b.hint_action, hintAckOnStop: b.hint_ack_on_stop, actualSource: b.actual, inhibited: b.inhibited,
+      },
+      driver: { balloonCompaction: b.compaction, statsTags: b.stats_tags, oomPages: b.oom_pages },
+    },
+    memPrealloc: s.host.mem_prealloc,
   });
-  const st: RunState = { guest, rng: rngFork(guest.rng), tags: new Map(), events: [], check: opts.check ?? false };
-  if (st.check) assertPgdat(guest.pgdat, 'after boot');
+  const guest = vm.guest;
+  if (vm.driver?.probeError) throw new ScenarioError(`the balloon driver failed to probe: ${vm.driver.probeError}`);
+  const st: RunState = { vm, guest, rng: rngFork(guest.rng), tags: new Map(), events: [], check: opts.check ?? false };
+  if (st.check) assertVm(vm, 'after boot');
   const end = Math.min(opts.until ?? Infinity, scenarioEnd(s));
   const sim = guest.sim;
   for (const a of s.timeline) {
@@ -264,9 +331,22 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
       opts.onProgress?.(sim.now, end);
     });
   }
+  // Series of the host's RSS and the balloon's size: about 500 samples over the run.
+  const rssSeries: Array<[number, number]> = [];
+  const actualSeries: Array<[number, number]> = [];
+  const every = Math.max(100_000_000, Math.ceil(end / 500));
+  const sample = () => {
+    rssSeries.push([sim.now, ramRssBytes(vm.ram)]);
+    if (vm.balloon) actualSeries.push([sim.now, vm.balloon.actual]);
+  };
+  const tick = () => { sample(); if (sim.now + every <= end) simAfter(sim, every, tick); };
+  simAt(sim, 0, tick);
   simRunUntil(sim, end);
+  if (rssSeries.length === 0 || rssSeries[rssSeries.length - 1]![0] !== end) sample();
   opts.onProgress?.(end, end);
+  if (st.check) assertVm(vm, 'at the end');
   const ev = guest.pgdat.events;
+  const dev = vm.balloon, drv = vm.driver;
   const doc: ResultDocument = {
     balloonlab: VERSION,
     scenario: s.name,
@@ -276,13 +356,26 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
     wall_ms: t0 === undefined || !opts.wallClock ? 0 : Math.round((opts.wallClock() - t0) * 1000) / 1000,
     vmstat: vmstatObject(guest.pgdat),
     balloon: {
-      target_pages: 0,
-      actual_pages: 0,
+      target_pages: dev?.numPages ?? 0,
+      actual_pages: dev?.actual ?? 0,
       inflated: ev[VmEvent.balloon_inflate]!,
       deflated: ev[VmEvent.balloon_deflate]!,
       migrated: ev[VmEvent.balloon_migrate]!,
+      features: drv ? negotiatedFeatureNames(drv.features) : [],
+      actual_series: actualSeries,
+      driver: drv ? { ...drv.counters, num_pages: drv.numPages, hint_blocks_held: drv.numFreePageBlocks, stuck: drv.stuck,
+        page_reporting: drv.prDevInfo ? { passes: drv.prDevInfo.passes, reports: drv.prDevInfo.reports, reported_blocks: drv.prDevInfo.reportedBlocks, reported_pages: drv.prDevInfo.reportedPages } : null } : null,
+      device: dev ? { ...dev.counters, inflated_pages: dev.inflatedPages, poison_val: dev.poisonVal, free_page_hint_status: FREE_PAGE_HINT_STATUS_NAMES[dev.freePageHintStatus], balloon_change_events: dev.balloonChanges.length, needs_reset: dev.t.error } : null,
     },
+    host: { rss_bytes: ramRssBytes(vm.ram), rss_series: rssSeries, first_touches: vm.ram.firstTouches, refaults: vm.ram.refaults, discarded_pages: vm.ram.discards },
     events: st.events,
   };
-  return { doc, guest };
+  return { doc, guest, vm };
+}
+
+/** The balloon feature names a driver negotiated, in bit order. */
+function negotiatedFeatureNames(features: bigint): string[] {
+  const out: string[] = [];
+  for (const [bit, name] of Object.entries(BALLOON_FEATURE_NAMES)) if (features & (1n << BigInt(bit))) out.push(name);
+  return out;
 }

@@ -113,9 +113,22 @@ const compactMemoryAction = z.strictObject({ ...base, action: z.literal('compact
 const drainPcpAction = z.strictObject({ ...base, action: z.literal('drain_pcp') });
 const checkAction = z.strictObject({ ...base, action: z.literal('check') });
 
-export const ACTION_NAMES = ['snapshot', 'alloc_pages', 'free_pages', 'process_fault', 'process_free', 'process_exit', 'process_file', 'compact_memory', 'drain_pcp', 'check'] as const;
+/** QMP `balloon`: the guest's logical size (RAM minus the balloon), as QEMU takes it. */
+const balloonAction = z.strictObject({ ...base, action: z.literal('balloon'), value: sizeField });
+/** QMP `query-balloon`: records the answer. */
+const queryBalloonAction = z.strictObject({ ...base, action: z.literal('query_balloon') });
+/** qom-get guest-stats: records the answer. */
+const guestStatsAction = z.strictObject({ ...base, action: z.literal('guest_stats') });
+/** qom-set guest-stats-polling-interval (whole seconds; 0 stops polling). */
+const statsPollingAction = z.strictObject({ ...base, action: z.literal('stats_polling_interval'), interval: timeField });
+/** Drives the free-page-hint state machine by hand (what migration does): start a round, stop it, or release the hints. */
+const freePageHintAction = z.strictObject({ ...base, action: z.literal('free_page_hint'), command: z.enum(['start', 'stop', 'done']) });
 
-const actionSchema = z.discriminatedUnion('action', [snapshotAction, allocPagesAction, freePagesAction, processFaultAction, processFreeAction, processExitAction, processFileAction, compactMemoryAction, drainPcpAction, checkAction], {
+export const ACTION_NAMES = ['snapshot', 'alloc_pages', 'free_pages', 'process_fault', 'process_free', 'process_exit', 'process_file', 'compact_memory', 'drain_pcp', 'check',
+  'balloon', 'query_balloon', 'guest_stats', 'stats_polling_interval', 'free_page_hint'] as const;
+
+const actionSchema = z.discriminatedUnion('action', [snapshotAction, allocPagesAction, freePagesAction, processFaultAction, processFreeAction, processExitAction, processFileAction, compactMemoryAction, drainPcpAction, checkAction,
+  balloonAction, queryBalloonAction, guestStatsAction, statsPollingAction, freePageHintAction], {
   error: (iss) => iss.code === 'invalid_union'
     ? `unknown or missing action (allowed: ${ACTION_NAMES.join(', ')})`
     : undefined,
@@ -136,6 +149,49 @@ const guestSchema = z.strictObject({
   thp_defrag: z.enum(['always', 'defer', 'defer+madvise', 'madvise', 'never']).default('madvise'),
   /** Size of the swap device (0 = none, like the reference guest). */
   swap: sizeField.default(0),
+  /** init_on_alloc (Debian's default: on): every allocation is zeroed, so the host sees it written. */
+  init_on_alloc: z.boolean().default(true),
+  /** init_on_free: freed pages are zeroed (the balloon then negotiates PAGE_POISON with poison_val 0). */
+  init_on_free: z.boolean().default(false),
+  /** page_poison: freed pages are filled with 0xaa (PAGE_POISON negotiated with poison_val 0xaaaaaaaa). */
+  page_poison: z.boolean().default(false),
+});
+
+/** The virtio-balloon device (QEMU's properties and defaults) and the guest driver's build options. */
+const balloonSchema = z.strictObject({
+  /** CONFIG_BALLOON_COMPACTION: balloon pages are movable and compaction migrates them (off: the pre-2012 kernel). */
+  compaction: z.boolean().default(true),
+  /** Device property deflate-on-oom. */
+  deflate_on_oom: z.boolean().default(false),
+  /** Device property free-page-hint. */
+  free_page_hint: z.boolean().default(false),
+  /** Device property free-page-reporting. */
+  free_page_reporting: z.boolean().default(false),
+  /** Device property page-poison (QEMU: on). */
+  page_poison: z.boolean().default(true),
+  /** Offer MUST_TELL_HOST (QEMU never does; crosvm does). */
+  must_tell_host: z.boolean().default(false),
+  /** Offer STATS_VQ (QEMU always does). */
+  stats_vq: z.boolean().default(true),
+  /** guest-stats-polling-interval (0: off, QEMU's default). Whole seconds in QEMU. */
+  stats_polling_interval: timeField.default(0),
+  /** What the host does with hinted free pages: clear-bitmap (QEMU, for migration) or discard (Firecracker). */
+  hint_action: z.enum(['clear-bitmap', 'discard']).default('clear-bitmap'),
+  /** Send DONE as soon as the guest sends STOP (Firecracker); QEMU waits for migration to end. */
+  hint_ack_on_stop: z.boolean().default(false),
+  /** Who keeps `actual`: the driver writes it (spec, QEMU) or the device counts PFNs (v86). */
+  actual: z.enum(['driver', 'device']).default('driver'),
+  /** Ballooning inhibited on the host (VFIO, postcopy): the device acknowledges but changes nothing. */
+  inhibited: z.boolean().default(false),
+  /** Stats the guest driver sends: tags 0-9 (Linux 6.1) or 0-15 (Linux >= 6.12). */
+  stats_tags: z.enum(['v6.1', 'v6.12']).default('v6.12'),
+  /** The driver's oom_pages parameter: pages given back per OOM with deflate_on_oom. */
+  oom_pages: z.number().int().min(1).max(1 << 20).default(256),
+});
+
+const hostSchema = z.strictObject({
+  /** -mem-prealloc: all of guest RAM is backed (resident) from the start. */
+  mem_prealloc: z.boolean().default(false),
 });
 
 export const scenarioSchema = z.strictObject({
@@ -143,6 +199,9 @@ export const scenarioSchema = z.strictObject({
   description: z.string().optional(),
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(1),
   guest: guestSchema,
+  /** The balloon device; `false` for a machine without one. Defaults to QEMU's device. */
+  balloon: z.union([z.literal(false), balloonSchema]).default(() => balloonSchema.parse({})),
+  host: hostSchema.default(() => hostSchema.parse({})),
   /** Virtual time to simulate; defaults to just past the last action. */
   duration: timeField.optional(),
   timeline: z.array(actionSchema).nullish().transform((v) => v ?? []),

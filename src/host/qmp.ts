@@ -1,0 +1,62 @@
+/**
+ * The balloon's control in QMP's shape (QEMU's qapi/machine.json and the balloon
+ * device's QOM properties): commands in, JSON out exactly as QEMU writes it, so
+ * scripts written against a real QEMU read balloonlab's answers unchanged.
+ *
+ *   { "execute": "balloon", "arguments": { "value": 1073741824 } }   -> { "return": {} }
+ *   { "execute": "query-balloon" }                                  -> { "return": { "actual": 1073741824 } }
+ *   { "execute": "qom-get", "arguments": { "path": "/machine/peripheral/balloon0", "property": "guest-stats" } }
+ *   { "execute": "qom-set", "arguments": { "path": ..., "property": "guest-stats-polling-interval", "value": 2 } }
+ *
+ * `value` and `actual` are the guest's *logical* size (RAM minus the balloon), not the
+ * balloon's size — QEMU's interface, kept as it is.
+ */
+import type { Vm } from './vm.js';
+import { balloonToTarget, balloonQueryActual, balloonGuestStats, balloonSetStatsPollingInterval } from './virtio_balloon.js';
+
+export type QmpCommand = { execute: string; arguments?: Record<string, unknown> };
+export type QmpError = { error: { class: string; desc: string } };
+export type QmpResponse = { return: unknown } | QmpError;
+
+/** The QOM path libvirt gives the balloon (-device virtio-balloon,id=balloon0). */
+export const BALLOON_QOM_PATH = '/machine/peripheral/balloon0';
+
+function err(cls: string, desc: string): QmpError {
+  return { error: { class: cls, desc } };
+}
+
+/** Runs one QMP command against a VM. Never throws: bad commands get QMP errors. */
+export function qmpExecute(vm: Vm, cmd: QmpCommand): QmpResponse {
+  const args = cmd.arguments ?? {};
+  const dev = vm.balloon;
+  switch (cmd.execute) {
+    case 'balloon': {
+      if (!dev) return err('DeviceNotActive', 'No balloon device has been activated');
+      const v = args.value;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) return err('GenericError', "Invalid parameter type for 'value', expected: integer");
+      if (v <= 0) return err('GenericError', "Parameter 'target' expects a size");
+      balloonToTarget(dev, v);
+      return { return: {} };
+    }
+    case 'query-balloon':
+      if (!dev) return err('DeviceNotActive', 'No balloon device has been activated');
+      return { return: { actual: balloonQueryActual(dev) } };
+    case 'qom-get': {
+      if (!dev || args.path !== BALLOON_QOM_PATH) return err('DeviceNotFound', `Device '${String(args.path)}' not found`);
+      if (args.property === 'guest-stats') return { return: balloonGuestStats(dev) };
+      if (args.property === 'guest-stats-polling-interval') return { return: Math.round(dev.opts.statsPollingIntervalNs / 1e9) };
+      return err('GenericError', `Property '${String(args.property)}' not found`);
+    }
+    case 'qom-set': {
+      if (!dev || args.path !== BALLOON_QOM_PATH) return err('DeviceNotFound', `Device '${String(args.path)}' not found`);
+      if (args.property !== 'guest-stats-polling-interval') return err('GenericError', `Property '${String(args.property)}' not found`);
+      const v = args.value;
+      if (typeof v !== 'number' || !Number.isInteger(v)) return err('GenericError', "Invalid parameter type for 'value', expected: integer");
+      if (v < 0 || v > 0xffffffff) return err('GenericError', 'timer value is too big');
+      balloonSetStatsPollingInterval(dev, v * 1e9);
+      return { return: {} };
+    }
+    default:
+      return err('CommandNotFound', `The command ${cmd.execute} has not been found`);
+  }
+}
