@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createGuestMemory, writeLe16, writeLe32, writeLe64, writeBytes, readBytes, isRam } from '../../src/virtio/guest_memory.js';
+import {
+  createGuestMemory, writeLe16, writeLe32, writeLe64, writeBytes, readBytes, isRam, readLe16, readLe32, readLe64, discardPage, GuestMemoryFault,
+} from '../../src/virtio/guest_memory.js';
 import {
   type VirtqLayout, virtqDriverCreate, virtqAddBuf, virtqGetBuf, virtqKickPrepare, virtqDeviceCreate, virtqueuePop,
   virtqueuePush, virtqueueShouldNotify, vringNeedEvent, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_DESC_F_INDIRECT,
@@ -167,4 +169,45 @@ test('bench virtqueue: inflate buffers and 32-entry report chains make the whole
   assert.equal(r.kicks_per_buffer, 1);
   assert.equal(r.interrupts_per_buffer, 1);
   assert.ok(r.buffers_per_s > 0 && r.report_chains_per_s > 0);
+});
+
+test('guest memory: the le accessors match a byte-by-byte reference, inside a page and across page edges', () => {
+  const le = (v: number, n: number) => Array.from({ length: n }, (_, k) => Math.floor(v / 2 ** (8 * k)) % 256);
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: -9, max: 9 }), fc.integer({ min: 0, max: 2 ** 53 - 1 }), (pg, delta, v) => {
+      const mem = createGuestMemory(RAM);
+      const a = pg * 4096 + delta;
+      writeLe16(mem, a, v);
+      assert.deepEqual(Array.from(readBytes(mem, a, 2)), le(v % 2 ** 16, 2));
+      assert.equal(readLe16(mem, a), v % 2 ** 16);
+      writeLe32(mem, a, v);
+      assert.deepEqual(Array.from(readBytes(mem, a, 4)), le(v % 2 ** 32, 4));
+      assert.equal(readLe32(mem, a), v % 2 ** 32);
+      writeLe64(mem, a, v);
+      assert.deepEqual(Array.from(readBytes(mem, a, 8)), le(v, 8));
+      assert.equal(readLe64(mem, a), v);
+      writeBytes(mem, a, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 0xff]));
+      assert.equal(readLe32(mem, a + 4), 0xff070605);
+      assert.equal(readLe64(mem, a), Infinity, 'above 2^53');
+    }),
+    { numRuns: 300, seed: 5 },
+  );
+  const mem = createGuestMemory(RAM);
+  writeLe64(mem, 0x5000, -1);
+  assert.deepEqual(Array.from(readBytes(mem, 0x5000, 8)), [255, 255, 255, 255, 255, 255, 255, 255], 'negative values wrap as the byte loop did');
+  assert.throws(() => readLe32(mem, 64 * MiB - 2), GuestMemoryFault);
+  assert.throws(() => writeLe64(mem, 64 * MiB - 4, 1), /\[0x4000000, \+4\)/, 'the high half faults on its own address');
+});
+
+test('guest memory: a discarded page reads as zero, even straight after an access to it', () => {
+  const mem = createGuestMemory(RAM);
+  writeLe32(mem, 0x7000, 0xdeadbeef);
+  assert.equal(readLe32(mem, 0x7000), 0xdeadbeef);
+  discardPage(mem, 7);
+  assert.equal(readLe32(mem, 0x7000), 0);
+  assert.equal(mem.pages.has(7), false);
+  writeLe16(mem, 0x7002, 0x1234);
+  assert.equal(readLe32(mem, 0x7000), 0x12340000);
+  const other = createGuestMemory(RAM);
+  assert.equal(readLe32(other, 0x7000), 0, 'another guest memory does not see this one\'s pages');
 });
