@@ -112,13 +112,15 @@ export function virtqAddBuf(drv: VirtqDriver, out: Sg[], inn: Sg[], token: numbe
   if (n > drv.numFree) return false;
   const { mem, layout } = drv;
   const head = drv.freeHead;
+  // NOTE: one plain loop over out then inn rather than a list of (buffer, flags)
+  // pairs, so adding a buffer allocates nothing.
   let i = head, prev = -1;
-  const all = [...out.map((s) => [s, 0] as const), ...inn.map((s) => [s, VIRTQ_DESC_F_WRITE] as const)];
-  for (const [sg, flags] of all) {
+  for (let k = 0; k < n; k++) {
+    const sg = k < out.length ? out[k]! : inn[k - out.length]!;
     const d = descAddrOf(layout, i);
     writeLe64(mem, d, sg.addr);
     writeLe32(mem, d + 8, sg.len);
-    writeLe16(mem, d + 12, flags);
+    writeLe16(mem, d + 12, k < out.length ? 0 : VIRTQ_DESC_F_WRITE);
     if (prev >= 0) {
       const pd = descAddrOf(layout, prev);
       writeLe16(mem, pd + 12, readLe16(mem, pd + 12) | VIRTQ_DESC_F_NEXT);
@@ -205,12 +207,6 @@ export function virtioError(dev: VirtqDevice, msg: string): null {
   return null;
 }
 
-/** Reads one descriptor after checking its slot is inside the table. */
-function readDesc(mem: GuestMemory, base: number, i: number) {
-  const d = base + 16 * i;
-  return { addr: readLe64(mem, d), len: readLe32(mem, d + 8), flags: readLe16(mem, d + 12), next: readLe16(mem, d + 14) };
-}
-
 /**
  * @kernel hw/virtio/virtio.c virtqueue_split_pop
  * The next available chain, validated; null when there is none or the queue broke
@@ -228,35 +224,37 @@ export function virtqueuePop(dev: VirtqDevice): VirtqElement | null {
     const head = readLe16(mem, availRing(layout, dev.lastAvailIdx % size));
     if (head >= size) return virtioError(dev, `Guest says index ${head} is available`);
     const elem: VirtqElement = { head, out: [], in: [] };
+    // NOTE: the descriptor's four fields are read into locals (in struct order, so the
+    // first out-of-RAM field faults first) rather than into an object per descriptor.
     let table = layout.descAddr;
     let max = size;
-    let i = head;
-    let desc = readDesc(mem, table, i);
-    if (desc.flags & VIRTQ_DESC_F_INDIRECT) {
-      if (desc.flags & VIRTQ_DESC_F_NEXT) return virtioError(dev, 'Indirect descriptor may not also have NEXT');
-      if (desc.len === 0 || desc.len % 16 !== 0) return virtioError(dev, `Invalid size for indirect buffer table (${desc.len})`);
-      if (desc.len / 16 > VIRTQUEUE_MAX_SIZE) return virtioError(dev, `Indirect buffer table too large (${desc.len / 16} descriptors)`);
-      if (!isRam(mem, desc.addr, desc.len)) return virtioError(dev, 'Indirect buffer table is outside guest RAM');
-      table = desc.addr;
-      max = desc.len / 16;
-      i = 0;
-      desc = readDesc(mem, table, 0);
+    let d = table + 16 * head;
+    let addr = readLe64(mem, d), len = readLe32(mem, d + 8), flags = readLe16(mem, d + 12), next = readLe16(mem, d + 14);
+    if (flags & VIRTQ_DESC_F_INDIRECT) {
+      if (flags & VIRTQ_DESC_F_NEXT) return virtioError(dev, 'Indirect descriptor may not also have NEXT');
+      if (len === 0 || len % 16 !== 0) return virtioError(dev, `Invalid size for indirect buffer table (${len})`);
+      if (len / 16 > VIRTQUEUE_MAX_SIZE) return virtioError(dev, `Indirect buffer table too large (${len / 16} descriptors)`);
+      if (!isRam(mem, addr, len)) return virtioError(dev, 'Indirect buffer table is outside guest RAM');
+      table = addr;
+      max = len / 16;
+      d = table;
+      addr = readLe64(mem, d); len = readLe32(mem, d + 8); flags = readLe16(mem, d + 12); next = readLe16(mem, d + 14);
     }
     let seen = 0;
     for (;;) {
       if (++seen > max) return virtioError(dev, 'Looped descriptor');
-      if (desc.flags & VIRTQ_DESC_F_INDIRECT) return virtioError(dev, table === layout.descAddr ? 'Indirect descriptor in a chain' : 'Nested indirect descriptor');
-      if (desc.len === 0) return virtioError(dev, 'zero sized buffers are not allowed');
-      if (!isRam(mem, desc.addr, desc.len)) return virtioError(dev, `virtqueue_map_desc: bad address 0x${desc.addr.toString(16)} length ${desc.len}`);
-      if (desc.flags & VIRTQ_DESC_F_WRITE) elem.in.push({ addr: desc.addr, len: desc.len });
+      if (flags & VIRTQ_DESC_F_INDIRECT) return virtioError(dev, table === layout.descAddr ? 'Indirect descriptor in a chain' : 'Nested indirect descriptor');
+      if (len === 0) return virtioError(dev, 'zero sized buffers are not allowed');
+      if (!isRam(mem, addr, len)) return virtioError(dev, `virtqueue_map_desc: bad address 0x${addr.toString(16)} length ${len}`);
+      if (flags & VIRTQ_DESC_F_WRITE) elem.in.push({ addr, len });
       else {
         if (elem.in.length) return virtioError(dev, 'Incorrect order for descriptors');
-        elem.out.push({ addr: desc.addr, len: desc.len });
+        elem.out.push({ addr, len });
       }
-      if (!(desc.flags & VIRTQ_DESC_F_NEXT)) break;
-      if (desc.next >= max) return virtioError(dev, `Desc next is ${desc.next}`);
-      i = desc.next;
-      desc = readDesc(mem, table, i);
+      if (!(flags & VIRTQ_DESC_F_NEXT)) break;
+      if (next >= max) return virtioError(dev, `Desc next is ${next}`);
+      d = table + 16 * next;
+      addr = readLe64(mem, d); len = readLe32(mem, d + 8); flags = readLe16(mem, d + 12); next = readLe16(mem, d + 14);
     }
     dev.lastAvailIdx = (dev.lastAvailIdx + 1) & 0xffff;
     if (layout.eventIdx) writeLe16(mem, availEvent(layout), dev.lastAvailIdx);
