@@ -104,7 +104,7 @@ test('variants deep-merge onto the base scenario', () => {
 });
 
 test('every bundled scenario validates', () => {
-  for (const f of ['scenarios/boot.yaml', 'scenarios/compaction.yaml']) {
+  for (const f of ['scenarios/boot.yaml', 'scenarios/compaction.yaml', 'scenarios/balloon-basic.yaml', 'scenarios/balloon-compaction.yaml']) {
     const text = readFileSync(new URL(f, root), 'utf8');
     const sf = loadScenarioText(text, f);
     assert.ok(sf.base.name.length > 0);
@@ -123,4 +123,44 @@ test('scenarios/compaction.yaml: compact_memory turns scattered holes into huge 
     assert.ok(doc.vmstat[k]! > 0, `vmstat ${k}`);
   }
   assert.equal(ev.pgmigrate_fail, 0);
+});
+
+test('scenarios/balloon-basic.yaml: actual tracks the target, host RSS drops by the balloon and comes back, counts match', () => {
+  const sf = loadScenarioText(readFileSync(new URL('scenarios/balloon-basic.yaml', root), 'utf8'), 'balloon-basic.yaml');
+  const { doc } = runScenario(sf.base, { check: true });
+  const snap = (label: string) => doc.events.find((e) => e.kind === 'snapshot' && e.label === label)!;
+  const used = snap('used guest, free memory still backed'), inflated = snap('inflated'), deflated = snap('deflated, pages not yet touched');
+  assert.equal(inflated.balloon_actual_pages, inflated.balloon_target_pages);
+  assert.equal(inflated.balloon_actual_pages, 786432);
+  const drop = (used.host_rss_bytes as number) - (inflated.host_rss_bytes as number);
+  assert.ok(drop > 0.99 * 3 * 1024 ** 3 && drop <= 3 * 1024 ** 3, `RSS drop ${drop}`);
+  assert.equal(deflated.balloon_actual_pages, 0);
+  const back = snap('memory faulted back in');
+  assert.ok((back.host_rss_bytes as number) - (deflated.host_rss_bytes as number) > 0.99 * 2 * 1024 ** 3, 'the new workload faults the deflated memory back in');
+  assert.ok(doc.host.refaults > 0.99 * 524288);
+  assert.equal(doc.balloon.inflated, 786432);
+  assert.equal(doc.balloon.deflated, 786432);
+  assert.equal(doc.vmstat.balloon_inflate, 786432);
+  assert.deepEqual(doc.events.filter((e) => e.kind === 'query_balloon').map((e) => e.qmp), [{ return: { actual: 1024 ** 3 } }, { return: { actual: 4 * 1024 ** 3 } }]);
+  const stats = doc.events.find((e) => e.kind === 'guest_stats')!.qmp as { return: { stats: Record<string, number>; 'last-update': number } };
+  // polled every 2 s; the poll due at 10 s runs after the action scheduled for that instant
+  assert.equal(stats.return['last-update'], 8);
+  assert.equal(Object.keys(stats.return.stats).length, 16);
+  assert.ok(doc.host.rss_series.length > 100);
+  assert.ok(doc.balloon.actual_series.some(([, a]) => a === 786432));
+  const again = runScenario(sf.base, {}).doc;
+  assert.equal(JSON.stringify(again), JSON.stringify(doc), 'byte-identical on a second run');
+});
+
+test('scenarios/balloon-compaction.yaml: with balloon compaction, balloon pages migrate and more 2 MiB blocks come back', () => {
+  const sf = loadScenarioText(readFileSync(new URL('scenarios/balloon-compaction.yaml', root), 'utf8'), 'balloon-compaction.yaml');
+  const [off, on] = sf.variants.map((v) => runScenario(v.scenario, { check: true }).doc);
+  const huge = (doc: typeof off) => {
+    const fb = doc!.events.find((e) => e.kind === 'compact_memory')!.free_blocks_after as number[];
+    return fb[9]! + 2 * fb[10]!;
+  };
+  assert.equal(off!.vmstat.balloon_migrate, 0);
+  assert.ok(on!.vmstat.balloon_migrate! > 10000, `balloon_migrate ${on!.vmstat.balloon_migrate}`);
+  assert.ok(huge(on) > huge(off) * 1.15, `2 MiB blocks after compaction: off ${huge(off)}, on ${huge(on)}`);
+  assert.ok(on!.events.find((e) => e.kind === 'compact_memory')!.free_blocks_after !== undefined);
 });
