@@ -113,6 +113,12 @@ function summary(doc: ResultDocument): string {
   }
   const v = doc.vmstat;
   lines.push(`nr_free_pages ${v.nr_free_pages}  pgalloc_dma32 ${v.pgalloc_dma32}  pgalloc_normal ${v.pgalloc_normal}  pgfree ${v.pgfree}`);
+  const b = doc.balloon;
+  if (b.features.length || b.inflated) {
+    lines.push(`balloon target ${formatSize(b.target_pages * 4096)}  actual ${formatSize(b.actual_pages * 4096)}  balloon_inflate ${b.inflated}  balloon_deflate ${b.deflated}  balloon_migrate ${b.migrated}  features ${b.features.join(',') || '-'}`);
+  }
+  const h = doc.host;
+  lines.push(`host rss ${(h.rss_bytes / 2 ** 20).toFixed(1)} MiB  first touches ${h.first_touches}  refaults ${h.refaults}  discarded ${h.discarded_pages} pages`);
   return lines.join('\n') + '\n';
 }
 
