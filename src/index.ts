@@ -22,3 +22,13 @@ export { COSTS, defaultCostTable, type CostTable } from './sim/cost.js';
 export { loadScenarioText, runScenario, type ResultDocument, type RunOptions } from './scenario/runner.js';
 export { validateScenarioFile, ScenarioError, type Scenario } from './scenario/schema.js';
 export { parseSize, parseTime } from './scenario/units.js';
+export { createVm, checkVm, assertVm, type Vm, type VmConfig } from './host/vm.js';
+export { qmpExecute, BALLOON_QOM_PATH, type QmpCommand, type QmpResponse } from './host/qmp.js';
+export {
+  createBalloonDevice, balloonToTarget, balloonQueryActual, balloonGuestStats, balloonSetStatsPollingInterval,
+  balloonFreePageStart, balloonFreePageStop, balloonFreePageDone, QEMU_BALLOON_DEFAULTS, FreePageHintStatus,
+  type BalloonDevice, type BalloonDeviceOptions,
+} from './host/virtio_balloon.js';
+export { type RamBacking, ramRssBytes } from './host/ram.js';
+export { virtballoonProbe, DEFAULT_DRIVER_OPTIONS, type VirtioBalloon, type VirtioBalloonDriverOptions } from './guest/drivers/virtio_balloon.js';
+export * from './virtio/virtio_balloon.js';
