@@ -336,3 +336,23 @@ test('v86-style device: actual is counted by the device and the driver cannot ch
 function pg(vm: Vm) {
   return vm.guest.pgdat;
 }
+
+test('the driver\'s rings and PFN array live in guest pages it took from the allocator, laid out as vring_init does', () => {
+  const vm = vmWith(256 * MiB, { freePageHint: true, freePageReporting: true, deflateOnOom: true });
+  const drv = vm.driver!, g = vm.guest;
+  const ownerAt = (addr: number) => pageOwner(g.pgdat.map, memmapPfn(g.layout, Math.floor(addr / 4096)));
+  let queues = 0;
+  for (const vq of drv.vqs) {
+    if (!vq) continue;
+    queues++;
+    const l = vq.layout;
+    assert.equal(l.availAddr, l.descAddr + 16 * l.size);
+    assert.equal(l.usedAddr, Math.ceil((l.availAddr + 6 + 2 * l.size) / 64) * 64);
+    for (const a of [l.descAddr, l.availAddr, l.usedAddr, l.usedAddr + 6 + 8 * l.size - 1]) assert.equal(ownerAt(a), Owner.virtio);
+  }
+  assert.equal(queues, 5);
+  assert.deepEqual(drv.vqs.map((q) => q?.layout.size), [128, 128, 128, 1024, 32], 'QEMU\'s queue sizes');
+  assert.equal(ownerAt(drv.pfnsAddr), Owner.virtio);
+  assert.equal(ownerAt(drv.statsAddr), Owner.virtio);
+  assert.equal(g.pgdat.ownerPages[Owner.virtio], 1 + 1 + 1 + 1 + 8 + 1, 'struct page + 3 one-page rings + the 1024-entry ring (order 3) + the reporting ring');
+});

@@ -38,6 +38,36 @@ test('a buffer goes from driver to device and back, through the bytes only', () 
   assert.equal(drv.numFree, 8, 'descriptors returned to the free list');
 });
 
+test('ring layout: every field at the spec\'s byte offset (desc 16 B, avail 6+2n, used 6+8n, event words last)', () => {
+  const { mem, drv, dev, layout } = { ...setup(8, true), layout: { descAddr: 0x10000, availAddr: 0x11000, usedAddr: 0x12000 } };
+  assert.equal(virtqAddBuf(drv, [{ addr: 0x2345678, len: 0x400 }], [{ addr: 0x30000, len: 8 }], 5), true);
+  // desc[0] = { le64 addr; le32 len; le16 flags; le16 next }
+  assert.equal(readLe64(mem, layout.descAddr), 0x2345678);
+  assert.equal(readLe32(mem, layout.descAddr + 8), 0x400);
+  assert.equal(readLe16(mem, layout.descAddr + 12), VIRTQ_DESC_F_NEXT);
+  assert.equal(readLe16(mem, layout.descAddr + 14), 1);
+  assert.equal(readLe64(mem, layout.descAddr + 16), 0x30000);
+  assert.equal(readLe32(mem, layout.descAddr + 24), 8);
+  assert.equal(readLe16(mem, layout.descAddr + 28), VIRTQ_DESC_F_WRITE);
+  // avail = { le16 flags; le16 idx; le16 ring[8]; le16 used_event }
+  assert.equal(readLe16(mem, layout.availAddr + 2), 1);
+  assert.equal(readLe16(mem, layout.availAddr + 4), 0, 'ring[0] names head 0');
+  // raw little-endian bytes of avail.idx
+  assert.deepEqual(Array.from(readBytes(mem, layout.availAddr + 2, 2)), [1, 0]);
+  virtqKickPrepare(drv);
+  const e = virtqueuePop(dev)!;
+  // the device publishes avail_event = its next avail index, after used.ring[8]
+  assert.equal(readLe16(mem, layout.usedAddr + 4 + 8 * 8), 1);
+  virtqueuePush(dev, e, 3);
+  // used = { le16 flags; le16 idx; { le32 id; le32 len } ring[8]; le16 avail_event }
+  assert.equal(readLe16(mem, layout.usedAddr + 2), 1);
+  assert.equal(readLe32(mem, layout.usedAddr + 4), 0);
+  assert.equal(readLe32(mem, layout.usedAddr + 8), 3);
+  virtqGetBuf(drv);
+  // the driver publishes used_event = its next used index, after avail.ring[8]
+  assert.equal(readLe16(mem, layout.availAddr + 4 + 2 * 8), 1);
+});
+
 test('the ring wraps: many round trips with chains of varying length', () => {
   const { drv, dev } = setup(4);
   for (let i = 0; i < 1000; i++) {
