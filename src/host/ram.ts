@@ -9,8 +9,15 @@
  * as zero; the next guest write faults it back in — a refault, which the counters keep
  * apart from first touches. With prealloc (-mem-prealloc) every page is backed at start.
  *
- * Per page one byte (RamPageState), indexed by guest-physical PFN; the PCI hole has
- * no backing and is never touched.
+ * What a page holds is a content class (PageContent: zero, poison, data) and, for
+ * data, a generation bumped on every write: enough to tell a zero page from a data
+ * page when migration scans it, and to check that a destination got every page's
+ * latest contents. While dirty logging is on (migration), every write also sets the
+ * page's bit in the dirty log, which a bitmap sync collects and clears.
+ *
+ * Per page, indexed by guest-physical PFN: one state byte, one content byte, one
+ * dirty-log byte and a 32-bit generation (7 bytes). The PCI hole has no backing and
+ * is never touched.
  */
 
 export const enum RamPageState {
@@ -22,11 +29,39 @@ export const enum RamPageState {
   discarded = 2,
 }
 
+/** What a page holds (when resident; untouched and discarded pages read as zero). */
+export const enum PageContent {
+  zero = 0,
+  /** Filled with the guest's PAGE_POISON byte. */
+  poison = 1,
+  /** Anything else; `gen` tells versions apart. */
+  data = 2,
+}
+
+/** What the guest writes (the same values as the guest's PageWrite). */
+export const enum RamWrite {
+  zero = 0,
+  data = 1,
+  poison = 2,
+}
+
 export type RamBacking = {
   /** One past the highest guest-physical PFN. */
   maxPhysPfn: number;
   /** RamPageState per guest-physical PFN. */
   state: Uint8Array;
+  /** PageContent per guest-physical PFN (meaningful while resident). */
+  content: Uint8Array;
+  /** Generation of a data page's contents (bumped on every data write). */
+  gen: Uint32Array;
+  /** The next generation to hand out. */
+  nextGen: number;
+  /** Dirty logging on (KVM_MEM_LOG_DIRTY_PAGES): writes set `dirty`. */
+  dirtyLogging: boolean;
+  /** The dirty log: pages written since the last sync. */
+  dirty: Uint8Array;
+  /** Page writes seen (each page of a multi-page write counts). */
+  writes: number;
   /** Pages backed now (host RSS of guest RAM = residentPages * 4096). */
   residentPages: number;
   /** Host page faults: first touches, and refaults of discarded pages. */
@@ -37,7 +72,50 @@ export type RamBacking = {
 };
 
 export function createRamBacking(maxPhysPfn: number): RamBacking {
-  return { maxPhysPfn, state: new Uint8Array(maxPhysPfn), residentPages: 0, firstTouches: 0, refaults: 0, discards: 0 };
+  return {
+    maxPhysPfn, state: new Uint8Array(maxPhysPfn), content: new Uint8Array(maxPhysPfn), gen: new Uint32Array(maxPhysPfn), nextGen: 1,
+    dirtyLogging: false, dirty: new Uint8Array(maxPhysPfn), writes: 0, residentPages: 0, firstTouches: 0, refaults: 0, discards: 0,
+  };
+}
+
+/**
+ * The guest writes whole pages [physPfn, physPfn + n): each faults in if it was not
+ * backed, takes the written content (data gets a new generation), and is logged dirty
+ * while logging is on.
+ * NOTE: called from the guest allocator's hot path through PgData.pageWrite.
+ */
+export function ramWrite(ram: RamBacking, physPfn: number, n: number, what: RamWrite): void {
+  const content = what === RamWrite.data ? PageContent.data : what === RamWrite.poison ? PageContent.poison : PageContent.zero;
+  const gen = what === RamWrite.data ? ram.nextGen++ : 0;
+  const st = ram.state, ct = ram.content, gn = ram.gen, log = ram.dirtyLogging;
+  for (let p = physPfn, e = physPfn + n; p < e; p++) {
+    const s = st[p]!;
+    if (s !== RamPageState.resident) {
+      st[p] = RamPageState.resident;
+      ram.residentPages++;
+      if (s === RamPageState.discarded) ram.refaults++;
+      else ram.firstTouches++;
+    }
+    ct[p] = content;
+    gn[p] = gen;
+    if (log) ram.dirty[p] = 1;
+  }
+  ram.writes += n;
+}
+
+/** The guest copies page src to page dst (page migration): dst gets src's contents. */
+export function ramCopy(ram: RamBacking, dstPhys: number, srcPhys: number): void {
+  ramTouch(ram, dstPhys, 1);
+  const resident = ram.state[srcPhys] === RamPageState.resident;
+  ram.content[dstPhys] = resident ? ram.content[srcPhys]! : PageContent.zero;
+  ram.gen[dstPhys] = resident ? ram.gen[srcPhys]! : 0;
+  if (ram.dirtyLogging) ram.dirty[dstPhys] = 1;
+  ram.writes++;
+}
+
+/** What reading a page gives: its content, or zero when it is not backed. */
+export function ramReadContent(ram: RamBacking, physPfn: number): PageContent {
+  return ram.state[physPfn] === RamPageState.resident ? (ram.content[physPfn]! as PageContent) : PageContent.zero;
 }
 
 /**
@@ -64,6 +142,8 @@ export function ramDiscard(ram: RamBacking, physPfn: number, n: number): number 
   for (let p = physPfn, e = Math.min(physPfn + n, ram.maxPhysPfn); p < e; p++) {
     if (st[p] !== RamPageState.resident) continue;
     st[p] = RamPageState.discarded;
+    ram.content[p] = PageContent.zero;
+    ram.gen[p] = 0;
     dropped++;
   }
   ram.residentPages -= dropped;

@@ -13,7 +13,7 @@ import { Owner, pageOwner, pageTypeOf, PageType, listNext } from '../guest/mm/me
 import { checkPgdat, InvariantError } from '../guest/mm/check.js';
 import { type VirtioBalloon, type VirtioBalloonDriverOptions, virtballoonProbe } from '../guest/drivers/virtio_balloon.js';
 import { type GuestMemory, createGuestMemory } from '../virtio/guest_memory.js';
-import { type RamBacking, createRamBacking, ramTouch } from './ram.js';
+import { type RamBacking, createRamBacking, ramTouch, ramWrite, ramCopy, RamWrite } from './ram.js';
 import { type BalloonDevice, type BalloonDeviceOptions, createBalloonDevice } from './virtio_balloon.js';
 
 const GiB = 1024 * 1024 * 1024;
@@ -55,10 +55,11 @@ export function createVm(config: VmConfig, sim: Sim = createSim()): Vm {
   const map = pgdat.map;
   for (let pfn = 0; pfn < layout.nrPages; pfn++) {
     const o = pageOwner(map, pfn);
-    if (o !== Owner.free) ramTouch(ram, physPfn(layout, pfn), 1);
+    if (o !== Owner.free) ramWrite(ram, physPfn(layout, pfn), 1, RamWrite.data);
   }
-  // From now on every page the guest writes is faulted in on the host.
-  pgdat.pageWrite = (pfn, n) => ramTouch(ram, physPfn(layout, pfn), n);
+  // From now on every page the guest writes is faulted in on the host (and logged dirty during migration).
+  pgdat.pageWrite = (pfn, n, what) => ramWrite(ram, physPfn(layout, pfn), n, what as number as RamWrite);
+  pgdat.pageCopy = (dst, src) => ramCopy(ram, physPfn(layout, dst), physPfn(layout, src));
   let balloon: BalloonDevice | null = null;
   let driver: VirtioBalloon | null = null;
   if (config.balloon) {

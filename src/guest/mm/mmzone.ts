@@ -217,7 +217,9 @@ export type PgData = {
    * in migration. The machine connects it to the host's RAM backing (which faults the
    * page in); null for a guest on its own. Memmap PFNs.
    */
-  pageWrite: ((pfn: number, nr: number) => void) | null;
+  pageWrite: ((pfn: number, nr: number, what: PageWrite) => void) | null;
+  /** The same seam for a page copied from another (migration): dst gets src's contents. */
+  pageCopy: ((dst: number, src: number) => void) | null;
   /** init_on_alloc=1 (Debian's default): every allocation is zeroed, so written. */
   initOnAlloc: boolean;
   /** init_on_free=1 or page_poison=1: freed pages are written (zeroed or poisoned). */
@@ -229,6 +231,16 @@ export type PgData = {
   /** OOM notifiers (register_oom_notifier): called before the OOM killer; each returns pages it freed. */
   oomNotifiers: Array<(pgdat: PgData) => number>;
 };
+
+/** What a whole-page write leaves in the page (the content class the host can see). */
+export const enum PageWrite {
+  /** Zeroed (init_on_alloc, __GFP_ZERO, init_on_free). */
+  zero = 0,
+  /** Written with data (a process, the page cache, the kernel). */
+  data = 1,
+  /** Filled with PAGE_POISON (page_poison=1 on free). */
+  poison = 2,
+}
 
 /**
  * struct shrinker: countObjects says how many objects could be freed, scanObjects
@@ -307,7 +319,7 @@ export function createPgData(map: MemMap, nrCpus: number): PgData {
     lruBase, extfragEvents: 0, costs: defaultCostTable(), stallNs: 0, daemonNs: 0,
     swap: { totalPages: 0, usedPages: 0 }, swappiness: 60, compactionProactiveness: 20, procs: new Map(),
     thp: { enabled: 'always', defrag: 'madvise' }, slowpath: null, wakeupKswapd: null,
-    pageReporting: null, pageWrite: null, initOnAlloc: true, initOnFree: false, pagePoisoning: false, shrinkers: [], oomNotifiers: [],
+    pageReporting: null, pageWrite: null, pageCopy: null, initOnAlloc: true, initOnFree: false, pagePoisoning: false, shrinkers: [], oomNotifiers: [],
   };
 }
 

@@ -28,7 +28,7 @@ import {
   isBuddyOfOrder,
 } from './memmap.js';
 import {
-  type PgData, type Zone, type PerCpuPages, ZoneType, Wmark, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS,
+  type PgData, type Zone, type PerCpuPages, ZoneType, Wmark, PageWrite, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS,
   freeListHead, zoneEndPfn,
 } from './mmzone.js';
 import {
@@ -528,7 +528,7 @@ export function freePages(pgdat: PgData, pfn: number, order: number): void {
   const n = 1 << order;
   accountOwner(pgdat, pageOwner(map, pfn), -n);
   pgdat.events[VmEvent.pgfree] = pgdat.events[VmEvent.pgfree]! + n;
-  if (pgdat.initOnFree && pgdat.pageWrite !== null) pgdat.pageWrite(pfn, n);
+  if (pgdat.initOnFree && pgdat.pageWrite !== null) pgdat.pageWrite(pfn, n, pgdat.pagePoisoning ? PageWrite.poison : PageWrite.zero);
   const mt = getPageblockMigratetype(map, pfn);
   if (pcpAllowedOrder(order) && mt !== MigrateType.isolate) {
     // HighAtomic pages wait on the movable pcp list but remember their type.
@@ -609,7 +609,7 @@ function prepNewPage(pgdat: PgData, pfn: number, order: number, gfp: number, own
   map.w[i + 1] = (1 << 8) | owner;
   accountOwner(pgdat, owner, n);
   // post_alloc_hook: init_on_alloc or __GFP_ZERO zeroes the pages (the host sees the writes)
-  if (pgdat.pageWrite !== null && (pgdat.initOnAlloc || (gfp & __GFP_ZERO))) pgdat.pageWrite(pfn, n);
+  if (pgdat.pageWrite !== null && (pgdat.initOnAlloc || (gfp & __GFP_ZERO))) pgdat.pageWrite(pfn, n, PageWrite.zero);
 }
 
 /**

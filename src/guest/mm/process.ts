@@ -9,7 +9,7 @@
  * fragments memory) or at random. Workloads (src/workloads) build on these calls.
  */
 import { NO_PAGE, Owner, PG, PAGEBLOCK_ORDER, pageFlags, pageMapping, pageOrder, pageOwner, setPageFlags, setPageMapping } from './memmap.js';
-import { type PgData, type ThpDefrag } from './mmzone.js';
+import { type PgData, type ThpDefrag, PageWrite } from './mmzone.js';
 import { allocPages, freePages } from './page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP, __GFP_ZERO } from './gfp.js';
 import { lruCacheAdd, delPageFromLruList } from './lru.js';
@@ -73,6 +73,8 @@ function mapAnonPage(pgdat: PgData, proc: Process, pfn: number, order: number): 
   setPageFlags(map, pfn, pageFlags(map, pfn) | PG.swapbacked | PG.uptodate | PG.dirty);
   for (let p = pfn; p < pfn + (1 << order); p++) setPageMapping(map, p, proc.pid);
   lruCacheAdd(pgdat, pfn);
+  // the process writes its new memory (the fault happens because it touches it)
+  if (pgdat.pageWrite !== null) pgdat.pageWrite(pfn, 1 << order, PageWrite.data);
   proc.rssAnon += 1 << order; // per page: reclaim and the OOM killer may look at it mid-fault
 }
 
@@ -145,7 +147,7 @@ export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty
     const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE, 0, Owner.file);
     if (pfn === NO_PAGE) break;
     // the read (or the write) fills the page
-    if (pgdat.pageWrite !== null) pgdat.pageWrite(pfn, 1);
+    if (pgdat.pageWrite !== null) pgdat.pageWrite(pfn, 1, PageWrite.data);
     setPageFlags(map, pfn, PG.uptodate | (dirty ? PG.dirty : 0));
     setPageMapping(map, pfn, proc.pid);
     lruCacheAdd(pgdat, pfn);
