@@ -12,6 +12,7 @@
  * balloon's size — QEMU's interface, kept as it is.
  */
 import type { Vm } from './vm.js';
+import { migrateStart, queryMigrate } from './migration.js';
 import { balloonToTarget, balloonQueryActual, balloonGuestStats, balloonSetStatsPollingInterval } from './virtio_balloon.js';
 
 export type QmpCommand = { execute: string; arguments?: Record<string, unknown> };
@@ -56,6 +57,31 @@ export function qmpExecute(vm: Vm, cmd: QmpCommand): QmpResponse {
       balloonSetStatsPollingInterval(dev, v * 1e9);
       return { return: {} };
     }
+    case 'query-migrate':
+      return { return: vm.migration ? queryMigrate(vm.migration) : {} };
+    case 'migrate': {
+      // The destination is implicit (the model keeps what it receives); parameters come from migrate-set-parameters.
+      try {
+        migrateStart(vm, vm.migrationParams);
+      } catch (e) {
+        return err('GenericError', e instanceof Error ? e.message : String(e));
+      }
+      return { return: {} };
+    }
+    case 'migrate-set-parameters': {
+      const bad = (name: string) => err('GenericError', `Parameter '${name}' expects an integer`);
+      const p = { ...vm.migrationParams };
+      for (const [k, v] of Object.entries(args)) {
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return bad(k);
+        if (k === 'max-bandwidth') p.maxBandwidth = v;
+        else if (k === 'downtime-limit') p.downtimeLimitMs = v;
+        else return err('GenericError', `Parameter '${k}' is unexpected`);
+      }
+      vm.migrationParams = p;
+      return { return: {} };
+    }
+    case 'query-migrate-parameters':
+      return { return: { 'max-bandwidth': vm.migrationParams.maxBandwidth, 'downtime-limit': vm.migrationParams.downtimeLimitMs } };
     default:
       return err('CommandNotFound', `The command ${cmd.execute} has not been found`);
   }

@@ -15,6 +15,7 @@ import { type VirtioBalloon, type VirtioBalloonDriverOptions, virtballoonProbe }
 import { type GuestMemory, createGuestMemory } from '../virtio/guest_memory.js';
 import { type RamBacking, createRamBacking, ramTouch, ramWrite, ramCopy, RamWrite } from './ram.js';
 import { type BalloonDevice, type BalloonDeviceOptions, createBalloonDevice } from './virtio_balloon.js';
+import { type MigrationState, type MigrationParams, QEMU_MIGRATION_DEFAULTS } from './migration.js';
 
 const GiB = 1024 * 1024 * 1024;
 
@@ -36,6 +37,9 @@ export type Vm = {
   ram: RamBacking;
   balloon: BalloonDevice | null;
   driver: VirtioBalloon | null;
+  /** The last migration started (migration.ts), if any, and the parameters the next one uses. */
+  migration: MigrationState | null;
+  migrationParams: MigrationParams;
 };
 
 /** Creates the machine, boots the guest and probes its balloon driver. */
@@ -66,7 +70,7 @@ export function createVm(config: VmConfig, sim: Sim = createSim()): Vm {
     balloon = createBalloonDevice(sim, mem, ram, config.guest.memoryBytes, pgdat.costs, config.balloon.device);
     driver = virtballoonProbe(pgdat, layout, sim, mem, balloon.t, config.balloon.driver);
   }
-  return { config, sim, guest, mem, ram, balloon, driver };
+  return { config, sim, guest, mem, ram, balloon, driver, migration: null, migrationParams: { ...QEMU_MIGRATION_DEFAULTS } };
 }
 
 /**

@@ -67,6 +67,23 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
   for (const name of ['nr_free_pages', 'pgalloc_dma', 'pgalloc_dma32', 'pgalloc_normal', 'pgfree', 'balloon_inflate', 'balloon_deflate', 'balloon_migrate']) {
     rows.push({ label: name, value: vm(name) });
   }
+  const mig = (k: string) => (doc: ResultDocument) => {
+    const v = doc.migration?.[k];
+    return typeof v === 'number' ? v : undefined;
+  };
+  const hint = (k: 'hinted_pages' | 'skipped_pages') => (doc: ResultDocument) => {
+    const h = doc.migration?.['free-page-hint'] as Record<string, number> | undefined;
+    return h?.[k];
+  };
+  rows.push({ label: 'Migration total-time (ms)', value: mig('total-time') });
+  rows.push({ label: 'Migration downtime (ms)', value: mig('downtime') });
+  rows.push({ label: 'Migration setup-time (ms)', value: mig('setup-time') });
+  rows.push({ label: 'Migration transferred (MiB)', decimals: 1, value: (doc) => { const v = mig('transferred')(doc); return v === undefined ? undefined : v / 2 ** 20; } });
+  rows.push({ label: 'Migration duplicate (zero) pages', value: mig('duplicate') });
+  rows.push({ label: 'Migration normal pages', value: mig('normal') });
+  rows.push({ label: 'Migration dirty-sync-count', value: mig('dirty-sync-count') });
+  rows.push({ label: 'Migration hinted pages', value: hint('hinted_pages') });
+  rows.push({ label: 'Migration skipped pages', value: hint('skipped_pages') });
   rows.push({ label: 'Balloon actual (MiB)', decimals: 1, value: (doc) => (doc.balloon.features.length ? (doc.balloon.actual_pages * 4096) / 2 ** 20 : undefined) });
   rows.push({ label: 'Host RSS (MiB)', decimals: 1, value: (doc) => doc.host.rss_bytes / 2 ** 20 });
   rows.push({ label: 'Virtual time (s)', decimals: 3, value: (doc) => doc.duration_ns / 1e9 });

@@ -14,10 +14,13 @@ import { type Vm, createVm, assertVm } from '../host/vm.js';
 import { qmpExecute, BALLOON_QOM_PATH } from '../host/qmp.js';
 import { balloonFreePageStart, balloonFreePageStop, balloonFreePageDone, FREE_PAGE_HINT_STATUS_NAMES } from '../host/virtio_balloon.js';
 import { ramRssBytes } from '../host/ram.js';
+import { type MigrationState, migrateStart, queryMigrate, migrationCheckDestination } from '../host/migration.js';
+import { InvariantError } from '../guest/mm/check.js';
+import { PageWrite } from '../guest/mm/mmzone.js';
 import { DEFAULT_BOOT } from '../guest/mm/boot.js';
-import { MAX_ORDER, MIGRATE_TYPES, MIGRATETYPE_NAMES, NO_PAGE, Owner, PAGE_SIZE, PAGEBLOCK_NR_PAGES, getPageblockMigratetype } from '../guest/mm/memmap.js';
+import { MAX_ORDER, MIGRATE_TYPES, MIGRATETYPE_NAMES, NO_PAGE, Owner, PAGE_SIZE, PAGEBLOCK_NR_PAGES, getPageblockMigratetype, pageOwner, pageMapping, pageOrder } from '../guest/mm/memmap.js';
 import { allocPages, freePages, drainAllPages } from '../guest/mm/page_alloc.js';
-import { getProcess, faultAnonPages, unmapAnonPages, exitProcess, readFilePages } from '../guest/mm/process.js';
+import { getProcess, faultAnonPages, unmapAnonPages, exitProcess, readFilePages, processPages } from '../guest/mm/process.js';
 import { compactMemory } from '../guest/mm/compaction.js';
 import { vmstatObject, globalZonePageState } from '../guest/mm/vmstat.js';
 import { ZoneStat, VmEvent } from '../guest/mm/vmstat_items.js';
@@ -47,6 +50,8 @@ export type ResultDocument = {
     driver: Record<string, unknown> | null;
     device: Record<string, unknown> | null;
   };
+  /** The last migration, when the scenario migrated (CLI.md's fields). */
+  migration?: Record<string, unknown>;
   /** The host's backing of guest RAM. */
   host: { rss_bytes: number; rss_series: Array<[number, number]>; first_touches: number; refaults: number; discarded_pages: number };
   events: ResultEvent[];
@@ -115,7 +120,13 @@ const OWNER_BY_NAME: Readonly<Record<AllocPagesAction['owner'], Owner>> = {
 /** Blocks a scenario holds under a tag: (pfn, order) pairs. */
 type Held = { pfns: number[]; orders: number[] };
 
-type RunState = { vm: Vm; guest: Guest; rng: Rng; tags: Map<string, Held>; events: ResultEvent[]; check: boolean };
+type RunState = {
+  vm: Vm; guest: Guest; rng: Rng; tags: Map<string, Held>; events: ResultEvent[]; check: boolean;
+  /** Migration uses free page hints (balloon_free_page_hint). */
+  useHints: boolean;
+  /** Pages written by process_write, by pid. */
+  writes: Map<number, number>;
+};
 
 function setCpu(st: RunState, cpu: number): void {
   if (cpu >= st.guest.config.vcpus) throw new ScenarioError(`cpu ${cpu} does not exist (the guest has ${st.guest.config.vcpus} vcpus)`);
@@ -180,6 +191,45 @@ function snapshot(st: RunState, ev: ResultEvent): void {
   if (dev) Object.assign(ev, { balloon_target_pages: dev.numPages, balloon_actual_pages: dev.actual });
 }
 
+/** The event a finished migration adds, with the destination check under --check. */
+function migrationCompleted(st: RunState, m: MigrationState): void {
+  const bad = migrationCheckDestination(m);
+  st.events.push({ t_ns: m.endNs, kind: 'migration_completed', ...queryMigrate(m), destination_ok: bad === null });
+  if (st.check && bad !== null) throw new InvariantError(`migration destination check: ${bad}`);
+}
+
+/** process_write: random pages of the process's memory written at `rate` bytes/s, in 10 ms ticks. */
+function startProcessWrite(st: RunState, pid: number, rate: number, duration: number, ev: ResultEvent): void {
+  const { pgdat, procs } = st.guest;
+  if (!procs.has(pid)) throw new ScenarioError(`process_write: no process ${pid} at this time (start it with process_fault)`);
+  const TICK = 10_000_000;
+  const perTick = (rate / 4096) * (TICK / 1e9);
+  const end = st.guest.sim.now + duration;
+  let pages = processPages(pgdat, pid);
+  let carry = 0, ticks = 0;
+  const map = pgdat.map;
+  const tick = () => {
+    if (!procs.has(pid)) return;
+    if (++ticks % 100 === 0) pages = processPages(pgdat, pid); // reclaim and compaction move pages
+    carry += perTick;
+    let n = Math.floor(carry);
+    carry -= n;
+    let written = 0;
+    for (let tries = 0; n > 0 && pages.length > 0 && tries < 4 * n + 16; tries++) {
+      let pfn = pages[rngBelow(st.rng, pages.length)]!;
+      if (pageOwner(map, pfn) !== Owner.anon || pageMapping(map, pfn) !== pid) continue;
+      if (pageOrder(map, pfn) > 0) pfn += rngBelow(st.rng, 1 << pageOrder(map, pfn));
+      pgdat.pageWrite?.(pfn, 1, PageWrite.data);
+      written++;
+      n--;
+    }
+    st.writes.set(pid, (st.writes.get(pid) ?? 0) + written);
+    if (st.guest.sim.now + TICK <= end) simAfter(st.guest.sim, TICK, tick);
+  };
+  simAfter(st.guest.sim, 0, tick);
+  Object.assign(ev, { pid, rate_bytes_per_s: rate, duration_ns: duration, process_pages: pages.length });
+}
+
 function needBalloon(st: RunState, action: string) {
   if (!st.vm.balloon) throw new ScenarioError(`${action}: the machine has no balloon device (the scenario says balloon: false)`);
   return st.vm.balloon;
@@ -217,6 +267,25 @@ function runAction(st: RunState, a: Action): void {
       if (a.interval % 1e9 !== 0) throw new ScenarioError(`stats_polling_interval: interval must be whole seconds (QEMU takes seconds), got ${a.interval} ns`);
       qmp(st, ev, 'qom-set', { path: BALLOON_QOM_PATH, property: 'guest-stats-polling-interval', value: a.interval / 1e9 });
       break;
+    case 'process_write': startProcessWrite(st, a.pid, a.rate, a.duration, ev); break;
+    case 'balloon_free_page_hint': {
+      const dev = needBalloon(st, 'balloon_free_page_hint');
+      if (a.value === 'on' && !(st.vm.driver && (st.vm.driver.features & (1n << 3n)))) {
+        throw new ScenarioError('balloon_free_page_hint: on needs FREE_PAGE_HINT negotiated (set balloon.free_page_hint: true)');
+      }
+      st.useHints = a.value === 'on';
+      ev.value = a.value;
+      ev.negotiated = dev.t.driverFeatures !== 0n;
+      break;
+    }
+    case 'migrate': {
+      if (st.vm.migration && st.vm.migration.status !== 'completed') throw new ScenarioError('migrate: a migration is already in progress');
+      const m = migrateStart(st.vm, { maxBandwidth: a.max_bandwidth, downtimeLimitMs: a.downtime_limit / 1e6, linkBandwidth: a.link_bandwidth, freePageHint: st.useHints });
+      m.onComplete = (done) => migrationCompleted(st, done);
+      Object.assign(ev, { 'max-bandwidth': a.max_bandwidth, 'downtime-limit': a.downtime_limit / 1e6, link_bandwidth: a.link_bandwidth, free_page_hint: m.hinting });
+      break;
+    }
+    case 'query_migrate': ev.qmp = { return: st.vm.migration ? queryMigrate(st.vm.migration) : {} }; break;
     case 'free_page_hint': {
       const dev = needBalloon(st, 'free_page_hint');
       if (a.command === 'start') {
@@ -320,7 +389,10 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
   });
   const guest = vm.guest;
   if (vm.driver?.probeError) throw new ScenarioError(`the balloon driver failed to probe: ${vm.driver.probeError}`);
-  const st: RunState = { vm, guest, rng: rngFork(guest.rng), tags: new Map(), events: [], check: opts.check ?? false };
+  const st: RunState = {
+    vm, guest, rng: rngFork(guest.rng), tags: new Map(), events: [], check: opts.check ?? false,
+    useHints: vm.driver !== null && (vm.driver.features & (1n << 3n)) !== 0n, writes: new Map(),
+  };
   if (st.check) assertVm(vm, 'after boot');
   const end = Math.min(opts.until ?? Infinity, scenarioEnd(s));
   const sim = guest.sim;
@@ -370,7 +442,22 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
     host: { rss_bytes: ramRssBytes(vm.ram), rss_series: rssSeries, first_touches: vm.ram.firstTouches, refaults: vm.ram.refaults, discarded_pages: vm.ram.discards },
     events: st.events,
   };
+  if (vm.migration) doc.migration = migrationResult(vm.migration);
   return { doc, guest, vm };
+}
+
+/** The result document's `migration`: query-migrate's fields, flat, plus the hints and the destination check. */
+function migrationResult(m: MigrationState): Record<string, unknown> {
+  const q = queryMigrate(m);
+  const ram = q.ram as Record<string, unknown>;
+  return {
+    status: q.status, 'total-time': q['total-time'], downtime: q.downtime ?? null, 'setup-time': q['setup-time'],
+    transferred: ram.transferred, remaining: ram.remaining, total: ram.total, duplicate: ram.duplicate, normal: ram.normal,
+    'normal-bytes': ram['normal-bytes'], 'dirty-sync-count': ram['dirty-sync-count'], mbps: ram.mbps, 'dirty-pages-rate': ram['dirty-pages-rate'],
+    'free-page-hint': { enabled: m.hinting, hinted_pages: m.hintedPages, skipped_pages: m.skippedPages },
+    iterations: m.iterations, 'cpu-time': Math.round(m.cpuNs / 1e6),
+    destination_check: m.status === 'completed' ? migrationCheckDestination(m) ?? 'ok' : null,
+  };
 }
 
 /** The balloon feature names a driver negotiated, in bit order. */

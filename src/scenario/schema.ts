@@ -124,11 +124,31 @@ const statsPollingAction = z.strictObject({ ...base, action: z.literal('stats_po
 /** Drives the free-page-hint state machine by hand (what migration does): start a round, stop it, or release the hints. */
 const freePageHintAction = z.strictObject({ ...base, action: z.literal('free_page_hint'), command: z.enum(['start', 'stop', 'done']) });
 
+/** A process keeps writing its memory: `rate` bytes per second of random pages of its anonymous memory, for `duration`. */
+const processWriteAction = z.strictObject({ ...base, action: z.literal('process_write'), pid: pidField, rate: sizeField, duration: timeField });
+
+/** QMP `migrate` with its parameters (QEMU's names, snake_case). */
+const migrateAction = z.strictObject({
+  ...base,
+  action: z.literal('migrate'),
+  /** max-bandwidth in bytes per second (QEMU's default 128MiB; `migrate_set_speed 100G` = 100GiB). */
+  max_bandwidth: sizeField.default(128 * 1024 * 1024),
+  /** downtime-limit (QEMU's default 300ms). */
+  downtime_limit: timeField.default(300_000_000),
+  /** The network between source and destination, bytes per second (default 10 Gbit/s). */
+  link_bandwidth: sizeField.default(1_250_000_000),
+});
+/** Whether migration uses the balloon's free page hints (the device must offer FREE_PAGE_HINT). */
+const balloonFreePageHintAction = z.strictObject({ ...base, action: z.literal('balloon_free_page_hint'), value: z.enum(['on', 'off']) });
+/** QMP `query-migrate`: records the answer. */
+const queryMigrateAction = z.strictObject({ ...base, action: z.literal('query_migrate') });
+
 export const ACTION_NAMES = ['snapshot', 'alloc_pages', 'free_pages', 'process_fault', 'process_free', 'process_exit', 'process_file', 'compact_memory', 'drain_pcp', 'check',
-  'balloon', 'query_balloon', 'guest_stats', 'stats_polling_interval', 'free_page_hint'] as const;
+  'balloon', 'query_balloon', 'guest_stats', 'stats_polling_interval', 'free_page_hint', 'process_write', 'migrate', 'balloon_free_page_hint', 'query_migrate'] as const;
 
 const actionSchema = z.discriminatedUnion('action', [snapshotAction, allocPagesAction, freePagesAction, processFaultAction, processFreeAction, processExitAction, processFileAction, compactMemoryAction, drainPcpAction, checkAction,
-  balloonAction, queryBalloonAction, guestStatsAction, statsPollingAction, freePageHintAction], {
+  balloonAction, queryBalloonAction, guestStatsAction, statsPollingAction, freePageHintAction, processWriteAction, migrateAction,
+  balloonFreePageHintAction, queryMigrateAction], {
   error: (iss) => iss.code === 'invalid_union'
     ? `unknown or missing action (allowed: ${ACTION_NAMES.join(', ')})`
     : undefined,

@@ -83,6 +83,31 @@ export const COSTS = {
     unit: 'one 4 KiB page of a large range the host discards in one madvise call (reported free pages, hinted pages in discard mode)',
     source: 'Reasoning: with the call and the TLB flush amortised over 512 or 1024 pages, what is left per page is zapping its PTE and returning the page to the host allocator, ~50-100 ns.',
   },
+  migrationZeroPage: {
+    ns: 300,
+    unit: 'the migration thread checking one 4 KiB page that turns out all zero (buffer_is_zero reads all of it)',
+    source: 'Reasoning: buffer_is_zero with SSE2/AVX2 is bound by memory bandwidth for cold pages; reading 4 KiB from DRAM at ~12-15 GB/s on one core takes ~300 ns.',
+  },
+  migrationNormalPage: {
+    ns: 1000,
+    unit: 'the migration thread sending one non-zero 4 KiB page: the zero check stops at the first non-zero word, then the page is copied into the stream and written to the socket',
+    source: 'Reasoning: copying 4 KiB into QEMUFile\'s buffer and through the TCP stack (another copy, checksum offloaded) costs ~2 x 4 KiB at ~8 GB/s plus per-write overhead amortised over 32 KiB writes: ~1 us per page, i.e. ~4 GB/s per migration thread, which is the order of a single QEMU migration thread\'s ceiling reported on 25-100 Gbit links.',
+  },
+  migrationSyncPage: {
+    ns: 2,
+    unit: 'one guest page covered by a dirty bitmap sync (KVM_GET_DIRTY_LOG and merging the bitmap into the migration bitmap)',
+    source: 'Reasoning: the kernel and QEMU walk one bit per page, 64 pages per word, plus the memslot walk; a few ns per page on average, so ~5 ms per GiB for a sync. Dirty pages add migrationReprotectPage each.',
+  },
+  migrationReprotectPage: {
+    ns: 50,
+    unit: 'write-protecting one page again after a sync, or when dirty logging starts (SPTE update, with TLB flushes batched)',
+    source: 'Reasoning: kvm_mmu_slot_remove_write_access / the manual-protect clear walk the rmap or the TDP MMU and update one SPTE per page, tens of ns each; 50 ns keeps the setup of an 8 GiB guest near 100 ms.',
+  },
+  migrationSwitchover: {
+    ns: 20_000_000,
+    unit: 'the fixed part of downtime: stopping the vCPUs, saving and sending device state, loading it and starting the vCPUs on the destination',
+    source: 'Reasoning: device state of a small VM is a few hundred KiB (virtio rings, CPU state, KVM clock); QEMU reports ~10-30 ms of downtime for idle guests with almost no RAM left to send.',
+  },
 } as const satisfies Record<string, CostEntry>;
 
 export type CostName = keyof typeof COSTS;
