@@ -37,7 +37,7 @@ test('bad commands get QMP errors, never exceptions', () => {
   const vm = createVm({ guest: defaultGuestConfig({ memoryBytes: 128 * MiB }), balloon: { device: {}, driver: {} }, memPrealloc: false });
   assert.deepEqual(qmpExecute(vm, { execute: 'balloon', arguments: { value: 0 } }), { error: { class: 'GenericError', desc: "Parameter 'target' expects a size" } });
   assert.deepEqual(qmpExecute(vm, { execute: 'balloon', arguments: { value: '1G' } }), { error: { class: 'GenericError', desc: "Invalid parameter type for 'value', expected: integer" } });
-  assert.deepEqual(qmpExecute(vm, { execute: 'migrate-set-parameters' }), { error: { class: 'CommandNotFound', desc: 'The command migrate-set-parameters has not been found' } });
+  assert.deepEqual(qmpExecute(vm, { execute: 'system_powerdown' }), { error: { class: 'CommandNotFound', desc: 'The command system_powerdown has not been found' } });
   const bare = createVm({ guest: defaultGuestConfig({ memoryBytes: 128 * MiB }), balloon: null, memPrealloc: false });
   assert.deepEqual(qmpExecute(bare, { execute: 'query-balloon' }), { error: { class: 'DeviceNotActive', desc: 'No balloon device has been activated' } });
 });
