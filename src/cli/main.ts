@@ -21,6 +21,7 @@ import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { benchAlloc, DEFAULT_ALLOC_BENCH } from '../../bench/alloc.js';
 import { benchCompaction } from '../../bench/compaction.js';
+import { benchMigration } from '../../bench/migration.js';
 import { benchVirtqueue, DEFAULT_VIRTQUEUE_BENCH } from '../../bench/virtqueue.js';
 
 /** Bad input: exit 2 with this message. */
@@ -28,9 +29,8 @@ class UsageError extends Error {}
 
 const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index'] as const;
 type ProcFile = (typeof PROC_FILES)[number];
-const BENCHES = ['alloc', 'compaction', 'virtqueue'] as const;
+const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration'] as const;
 const LATER_BENCHES: Readonly<Record<string, string>> = {
-  migration: 'migration (arrives with live migration)',
   scenario: 'scenario (arrives with the bundled experiments)',
 };
 
@@ -233,6 +233,7 @@ function buildProgram(): Command {
       const runs = parseIntOption('--runs', o.runs, 1, 100);
       const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })
         : name === 'virtqueue' ? benchVirtqueue({ ...DEFAULT_VIRTQUEUE_BENCH, runs })
+        : name === 'migration' ? benchMigration(runs)
         : benchCompaction(runs);
       process.stdout.write(JSON.stringify(result) + '\n');
     });
