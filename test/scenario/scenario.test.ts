@@ -104,7 +104,7 @@ test('variants deep-merge onto the base scenario', () => {
 });
 
 test('every bundled scenario validates', () => {
-  for (const f of ['scenarios/boot.yaml', 'scenarios/compaction.yaml', 'scenarios/balloon-basic.yaml', 'scenarios/balloon-compaction.yaml']) {
+  for (const f of ['scenarios/boot.yaml', 'scenarios/compaction.yaml', 'scenarios/balloon-basic.yaml', 'scenarios/balloon-compaction.yaml', 'scenarios/migration-idle.yaml']) {
     const text = readFileSync(new URL(f, root), 'utf8');
     const sf = loadScenarioText(text, f);
     assert.ok(sf.base.name.length > 0);
@@ -163,4 +163,24 @@ test('scenarios/balloon-compaction.yaml: with balloon compaction, balloon pages 
   assert.ok(on!.vmstat.balloon_migrate! > 10000, `balloon_migrate ${on!.vmstat.balloon_migrate}`);
   assert.ok(huge(on) > huge(off) * 1.15, `2 MiB blocks after compaction: off ${huge(off)}, on ${huge(on)}`);
   assert.ok(on!.events.find((e) => e.kind === 'compact_memory')!.free_blocks_after !== undefined);
+});
+
+test('scenarios/migration-idle.yaml: with free page hinting far fewer pages are scanned and sent, and total time falls', () => {
+  const sf = loadScenarioText(readFileSync(new URL('scenarios/migration-idle.yaml', root), 'utf8'), 'migration-idle.yaml');
+  const docs = Object.fromEntries(sf.variants.map((v) => [v.name, runScenario(v.scenario, { check: true }).doc]));
+  const mig = (name: string) => docs[name]!.migration as Record<string, number> & { 'free-page-hint': { hinted_pages: number; skipped_pages: number } };
+  for (const state of ['used', 'fresh']) {
+    const legacy = mig(`legacy-${state}`), hint = mig(`hinting-${state}`);
+    assert.equal(legacy.status as unknown, 'completed');
+    assert.equal(hint.status as unknown, 'completed');
+    assert.equal(legacy.destination_check as unknown, 'ok');
+    assert.equal(hint.destination_check as unknown, 'ok');
+    assert.equal(legacy['free-page-hint'].hinted_pages, 0);
+    assert.ok(hint['free-page-hint'].skipped_pages > 500_000, `${state}: skipped ${hint['free-page-hint'].skipped_pages}`);
+    const scanned = (m: typeof legacy) => m.duplicate + m.normal;
+    assert.ok(scanned(hint) < 0.75 * scanned(legacy), `${state}: pages scanned ${scanned(legacy)} -> ${scanned(hint)}`);
+    assert.ok(hint.transferred <= legacy.transferred, `${state}: bytes sent`);
+    assert.ok(hint['total-time'] < legacy['total-time'], `${state}: total time ${legacy['total-time']} -> ${hint['total-time']}`);
+  }
+  assert.ok(mig('hinting-used').transferred < mig('legacy-used').transferred / 3);
 });
