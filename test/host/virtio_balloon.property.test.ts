@@ -10,8 +10,8 @@
  *   compaction and pcp drains: the machine's invariants (checkVm) hold after every
  *   step, and a full deflate leaves nothing behind on either side.
  *
- * Two model bugs the third property found with deflate-on-OOM are pinned as todo
- * regression tests at the end (each with its seed and smallest counterexample).
+ * Two model bugs the third property found with deflate-on-OOM are named regression
+ * tests at the end (each with its seed and smallest counterexample); both are fixed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -325,9 +325,8 @@ test('property: random inflate/deflate/compaction interleavings keep every invar
     fc.property(
       fc.record({
         balloonCompaction: fc.boolean(),
-        // KNOWN BUGS: with deflate-on-OOM this property finds two model bugs (the two
-        // todo regression tests below); it goes back to fc.boolean() once they are fixed.
-        deflateOnOom: fc.constant(false),
+        // with deflate-on-OOM this property found the two bugs of the regression tests below
+        deflateOnOom: fc.boolean(),
         thp: fc.constantFrom('never' as const, 'always' as const),
         seed: fc.integer({ min: 1, max: 1000 }),
       }),
@@ -369,7 +368,7 @@ function runCheckedUntil(vm: Vm, until: number): void {
 // counterexample: compaction on, THP never, target 13347 pages (52189 to inflate, more
 // than the guest can give), run 2179 ms (a back-off is pending at 2.275 s), fault 10000
 // pages (45 OOM deflates), run: broken at the enqueue at 2275134450 ns.
-test('regression: an OOM deflate during an out-of-puff back-off leaves the held pages alone', { todo: 'model bug: fillBalloon and leakBalloon share vb.scratch' }, () => {
+test('regression: an OOM deflate during an out-of-puff back-off leaves the held pages alone (fillBalloon and leakBalloon shared one scratch array)', () => {
   const vm = machine3({ balloonCompaction: true, deflateOnOom: true, thp: 'never', seed: 1 });
   const { dev, drv, pg } = parts(vm);
   runCmd(vm, { k: 'target', pages: 13347 });
@@ -395,7 +394,7 @@ test('regression: an OOM deflate during an out-of-puff back-off leaves the held 
 // small pages), then the full deflate: khugepaged's scan at 10 s migrates 96 of the
 // pages it is collapsing, and checkPgdat reports "inside free block ... but owned by
 // pcp" and nr_free mismatches.
-test('regression: khugepaged does not free pages that its own allocation migrated', { todo: 'model bug: khugepagedScan frees stale PFNs after compaction' }, () => {
+test('regression: khugepaged does not free pages that its own allocation migrated (khugepagedScan freed stale PFNs after compaction)', () => {
   const vm = machine3({ balloonCompaction: true, deflateOnOom: true, thp: 'always', seed: 1 });
   const { dev } = parts(vm);
   runCmd(vm, { k: 'target', pages: 8192 });

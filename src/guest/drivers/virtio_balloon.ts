@@ -136,8 +136,13 @@ export type VirtioBalloon = {
     fillRounds: number; leakRounds: number; outOfPuff: number; oomDeflates: number; oomPages: number;
     hintRounds: number; hintBlocks: number; hintBlocksReturned: number; statsSent: number; migrations: number;
   };
-  /** Scratch for fill: the pages of one round. */
-  scratch: Int32Array;
+  /**
+   * The pages of the fill round in progress (fill_balloon's private list: it holds them
+   * across the 200 ms back-off) and of a leak round; separate, because a leak (an OOM
+   * deflate) can run while a fill sleeps.
+   */
+  fillPages: Int32Array;
+  leakPages: Int32Array;
 };
 
 // ---------------------------------------------------------------------------------
@@ -211,7 +216,7 @@ export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem
     freePageList: listHeadAlloc(pgdat.map), numFreePageBlocks: 0, hintRound: null, prDevInfo: null, poisonVal: 0,
     stuck: null, probeError: null,
     counters: { fillRounds: 0, leakRounds: 0, outOfPuff: 0, oomDeflates: 0, oomPages: 0, hintRounds: 0, hintBlocks: 0, hintBlocksReturned: 0, statsSent: 0, migrations: 0 },
-    scratch: new Int32Array(VIRTIO_BALLOON_ARRAY_PFNS_MAX),
+    fillPages: new Int32Array(VIRTIO_BALLOON_ARRAY_PFNS_MAX), leakPages: new Int32Array(VIRTIO_BALLOON_ARRAY_PFNS_MAX),
   };
   vb.updateWork.fn = () => updateBalloonSizeFunc(vb);
   vb.statsWork.fn = () => { statsHandleRequest(vb); workDone(vb, vb.statsWork, 0); };
@@ -384,7 +389,7 @@ function allocCostNs(vb: VirtioBalloon, n: number, order: number): number {
  */
 function fillBalloon(vb: VirtioBalloon, want: number, done: (got: number, elapsedNs: number) => void): void {
   const num = Math.min(want, VIRTIO_BALLOON_ARRAY_PFNS_MAX);
-  const pages = vb.scratch;
+  const pages = vb.fillPages;
   let n = 0;
   let puff = false;
   for (; n < num; n++) {
@@ -424,7 +429,7 @@ function fillBalloon(vb: VirtioBalloon, want: number, done: (got: number, elapse
  */
 function leakBalloon(vb: VirtioBalloon, want: number, elapsed: { ns: number }): number {
   const num = Math.min(want, VIRTIO_BALLOON_ARRAY_PFNS_MAX, vb.numPages);
-  const pages = vb.scratch;
+  const pages = vb.leakPages;
   vb.balloonLock = true;
   vb.numPfns = 0;
   while (vb.numPfns < num) {

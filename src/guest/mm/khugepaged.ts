@@ -14,7 +14,7 @@ import { type PgData } from './mmzone.js';
 import { allocPages, freePages } from './page_alloc.js';
 import { GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_COMP } from './gfp.js';
 import { delPageFromLruList } from './lru.js';
-import { processPages, thpAllowed, mapAnonHugePage } from './process.js';
+import { processPages, thpAllowed, mapAnonHugePage, isProcessPage } from './process.js';
 import { VmEvent } from './vmstat_items.js';
 
 /** /sys/kernel/mm/transparent_hugepage/khugepaged/{pages_to_scan,scan_sleep_millisecs,defrag}. */
@@ -46,6 +46,15 @@ export function khugepagedScan(pgdat: PgData, pagesToScan = KHUGEPAGED_PAGES_TO_
       if (hpage === NO_PAGE) {
         pgdat.events[VmEvent.thp_collapse_alloc_failed] = pgdat.events[VmEvent.thp_collapse_alloc_failed]! + 1;
         return collapsed;
+      }
+      // __collapse_huge_page_isolate: the allocation may have reclaimed or migrated some
+      // of the pages (direct compaction); look again, and give up on this range if so.
+      let intact = true;
+      for (let k = i; k < i + HPAGE_PMD_NR && intact; k++) intact = isProcessPage(pgdat, proc.pid, small[k]!);
+      if (!intact) {
+        freePages(pgdat, hpage, PAGEBLOCK_ORDER);
+        pgdat.events[VmEvent.thp_collapse_alloc_failed] = pgdat.events[VmEvent.thp_collapse_alloc_failed]! + 1;
+        break; // this process's list is stale; the next scan looks again
       }
       // collapse_huge_page: copy the 512 pages, free them, map the huge page
       for (let k = i; k < i + HPAGE_PMD_NR; k++) {
