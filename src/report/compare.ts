@@ -52,6 +52,23 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
   }
   // 2 MiB units of free memory (an order-10 block holds two): what THP and hugetlb can use
   const huge = (fb: unknown) => (Array.isArray(fb) ? (fb[9] as number) + 2 * (fb[10] as number) : undefined);
+  // mmtests' stress-highalloc table: passes, then times
+  for (const pass of ['Pass 1', 'Pass 2', 'while Rested']) {
+    rows.push({
+      label: `Success % ${pass}`, decimals: 2,
+      value: (doc) => doc.highalloc?.passes.find((p) => p.name === pass)?.success_pct,
+    });
+  }
+  rows.push({ label: 'User (s)', decimals: 2, value: (doc) => doc.workloads?.user_s });
+  rows.push({ label: 'System (s)', decimals: 2, value: (doc) => doc.workloads?.system_s });
+  rows.push({ label: 'Elapsed (s)', decimals: 2, value: (doc) => (doc.workloads || doc.highalloc ? doc.duration_ns / 1e9 : undefined) });
+  rows.push({
+    label: 'Build elapsed (s)', decimals: 2,
+    value: (doc) => {
+      const b = doc.workloads?.kernel_build[0];
+      return typeof b?.elapsed_s === 'number' ? b.elapsed_s : undefined;
+    },
+  });
   rows.push({ label: 'Free 2MiB blocks (order>=9)', value: (doc) => huge(lastEvent(doc, 'snapshot')?.free_blocks) });
   rows.push({ label: 'compact_memory 2MiB blocks before', value: (doc) => huge(lastEvent(doc, 'compact_memory')?.free_blocks_before) });
   rows.push({ label: 'compact_memory 2MiB blocks after', value: (doc) => huge(lastEvent(doc, 'compact_memory')?.free_blocks_after) });
@@ -67,6 +84,7 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
   for (const name of ['nr_free_pages', 'pgalloc_dma', 'pgalloc_dma32', 'pgalloc_normal', 'pgfree', 'balloon_inflate', 'balloon_deflate', 'balloon_migrate']) {
     rows.push({ label: name, value: vm(name) });
   }
+  if (docs.some((d) => d.highalloc || d.workloads)) rows.push(...mmtestsVmstatRows());
   const mig = (k: string) => (doc: ResultDocument) => {
     const v = doc.migration?.[k];
     return typeof v === 'number' ? v : undefined;
@@ -120,4 +138,43 @@ export function formatCompare(scenario: string, names: string[], docs: ResultDoc
     lines.push(r.label.padEnd(labelW) + parts.join(''));
   });
   return lines.join('\n') + '\n';
+}
+
+/**
+ * mmtests' vmstat block (compare-kernels' "MMTests Statistics: vmstat"): reclaim,
+ * THP and compaction counters, with efficiency = reclaimed / scanned and velocity =
+ * scanned per second of elapsed time.
+ */
+export function mmtestsVmstatRows(): CompareRow[] {
+  const v = (doc: ResultDocument, k: string) => doc.vmstat[k] ?? 0;
+  const secs = (doc: ResultDocument) => doc.duration_ns / 1e9;
+  const pct = (a: number, b: number) => (b > 0 ? (a * 100) / b : 0);
+  const rows: CompareRow[] = [
+    { label: 'Page Ins', value: (d) => v(d, 'pgpgin') },
+    { label: 'Page Outs', value: (d) => v(d, 'pgpgout') },
+    { label: 'Swap Ins', value: (d) => v(d, 'pswpin') },
+    { label: 'Swap Outs', value: (d) => v(d, 'pswpout') },
+    { label: 'Direct pages scanned', value: (d) => v(d, 'pgscan_direct') },
+    { label: 'Kswapd pages scanned', value: (d) => v(d, 'pgscan_kswapd') },
+    { label: 'Kswapd pages reclaimed', value: (d) => v(d, 'pgsteal_kswapd') },
+    { label: 'Direct pages reclaimed', value: (d) => v(d, 'pgsteal_direct') },
+    { label: 'Kswapd efficiency %', decimals: 2, value: (d) => pct(v(d, 'pgsteal_kswapd'), v(d, 'pgscan_kswapd')) },
+    { label: 'Kswapd velocity', decimals: 2, value: (d) => v(d, 'pgscan_kswapd') / secs(d) },
+    { label: 'Direct efficiency %', decimals: 2, value: (d) => pct(v(d, 'pgsteal_direct'), v(d, 'pgscan_direct')) },
+    { label: 'Direct velocity', decimals: 2, value: (d) => v(d, 'pgscan_direct') / secs(d) },
+    { label: 'Percentage direct scans', decimals: 2, value: (d) => pct(v(d, 'pgscan_direct'), v(d, 'pgscan_direct') + v(d, 'pgscan_kswapd')) },
+    { label: 'Page writes by reclaim', value: (d) => v(d, 'nr_vmscan_write') },
+    { label: 'THP fault alloc', value: (d) => v(d, 'thp_fault_alloc') },
+    { label: 'THP collapse alloc', value: (d) => v(d, 'thp_collapse_alloc') },
+    { label: 'THP splits', value: (d) => v(d, 'thp_split_page') },
+    { label: 'THP fault fallback', value: (d) => v(d, 'thp_fault_fallback') },
+    { label: 'THP collapse fail', value: (d) => v(d, 'thp_collapse_alloc_failed') },
+    { label: 'Compaction stalls', value: (d) => v(d, 'compact_stall') },
+    { label: 'Compaction success', value: (d) => v(d, 'compact_success') },
+    { label: 'Compaction failures', value: (d) => v(d, 'compact_fail') },
+    { label: 'Compaction pages moved', value: (d) => v(d, 'pgmigrate_success') },
+    { label: 'Compaction move failure', value: (d) => v(d, 'pgmigrate_fail') },
+    { label: 'OOM kills', value: (d) => v(d, 'oom_kill') },
+  ];
+  return rows;
 }

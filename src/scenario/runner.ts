@@ -26,6 +26,10 @@ import { vmstatObject, globalZonePageState } from '../guest/mm/vmstat.js';
 import { ZoneStat, VmEvent } from '../guest/mm/vmstat_items.js';
 import { type Scenario, type Action, type AllocPagesAction, type FreePagesAction, ScenarioError, validateScenarioFile, type ScenarioFile } from './schema.js';
 import { VERSION } from '../version.js';
+import { type KernelBuild, startKernelBuild, kernelBuildSummary } from '../workloads/kernel_build.js';
+import { type StressHighalloc, startStressHighalloc, highallocResult } from '../workloads/stress_highalloc.js';
+import { startBalloonCycle } from '../workloads/balloon_cycle.js';
+import { startIdle } from '../workloads/idle.js';
 import { BALLOON_FEATURE_NAMES } from '../virtio/virtio_balloon.js';
 
 /** One timeline event in the result document. */
@@ -52,6 +56,10 @@ export type ResultDocument = {
   };
   /** The last migration, when the scenario migrated (CLI.md's fields). */
   migration?: Record<string, unknown>;
+  /** stress-highalloc's passes, when the scenario ran it. */
+  highalloc?: { passes: Array<{ name: string; requested: number; succeeded: number; success_pct: number; stall_ms: number }> };
+  /** Workload figures: kernel builds (user, system and elapsed time, pages). */
+  workloads?: { kernel_build: Array<Record<string, unknown>>; user_s: number; system_s: number };
   /** The host's backing of guest RAM. */
   host: { rss_bytes: number; rss_series: Array<[number, number]>; first_touches: number; refaults: number; discarded_pages: number };
   events: ResultEvent[];
@@ -126,6 +134,8 @@ type RunState = {
   useHints: boolean;
   /** Pages written by process_write, by pid. */
   writes: Map<number, number>;
+  builds: Array<{ label: string; build: KernelBuild }>;
+  highalloc: StressHighalloc | null;
 };
 
 function setCpu(st: RunState, cpu: number): void {
@@ -268,6 +278,34 @@ function runAction(st: RunState, a: Action): void {
       qmp(st, ev, 'qom-set', { path: BALLOON_QOM_PATH, property: 'guest-stats-polling-interval', value: a.interval / 1e9 });
       break;
     case 'process_write': startProcessWrite(st, a.pid, a.rate, a.duration, ev); break;
+    case 'kernel_build': {
+      const b = startKernelBuild(st.guest, rngFork(st.rng), {
+        jobs: a.jobs, units: a.units, sourceBytes: a.source, objectBytes: a.objects, ccHeapMinBytes: a.cc_heap_min, ccHeapMaxBytes: Math.max(a.cc_heap_min, a.cc_heap_max),
+        ccCpuMinNs: a.cc_cpu_min, ccCpuMaxNs: Math.max(a.cc_cpu_min, a.cc_cpu_max), rewrite: a.rewrite, untar: a.untar, firstPid: 20000 + st.builds.length * 4000,
+      });
+      const label = a.label ?? `kernel_build@${st.guest.sim.now}`;
+      st.builds.push({ label, build: b });
+      b.onDone = (done) => st.events.push({ t_ns: st.guest.sim.now, kind: 'kernel_build_done', label, ...kernelBuildSummary(done) });
+      Object.assign(ev, { jobs: a.jobs, units: a.units });
+      break;
+    }
+    case 'stress_highalloc': {
+      if (st.highalloc) throw new ScenarioError('stress_highalloc: only one run per scenario');
+      st.highalloc = startStressHighalloc(st.guest, rngFork(st.rng), {
+        percent: a.percent, mbPerSec: a.mb_per_sec, warmupNs: a.warmup, cooldownNs: a.cooldown, builds: a.builds ?? null,
+        build: { units: a.build_units, sourceBytes: a.build_source, objectBytes: a.build_objects, ccHeapMinBytes: a.cc_heap_min, ccHeapMaxBytes: Math.max(a.cc_heap_min, a.cc_heap_max) },
+      });
+      st.highalloc.onDone = (h) => st.events.push({ t_ns: st.guest.sim.now, kind: 'stress_highalloc_done', ...highallocResult(h) });
+      ev.builds = st.highalloc.builds.length;
+      break;
+    }
+    case 'balloon_cycle': {
+      const dev = needBalloon(st, 'balloon_cycle');
+      const steps = startBalloonCycle(dev, st.guest.sim, a.size, a.step, a.period, a.until ?? Infinity);
+      Object.assign(ev, { size: a.size, step: a.step, period_ns: a.period, steps_per_cycle: steps });
+      break;
+    }
+    case 'idle': startIdle(st.guest, rngFork(st.rng), a.until ?? Infinity); break;
     case 'balloon_free_page_hint': {
       const dev = needBalloon(st, 'balloon_free_page_hint');
       if (a.value === 'on' && !(st.vm.driver && (st.vm.driver.features & (1n << 3n)))) {
@@ -391,7 +429,7 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
   if (vm.driver?.probeError) throw new ScenarioError(`the balloon driver failed to probe: ${vm.driver.probeError}`);
   const st: RunState = {
     vm, guest, rng: rngFork(guest.rng), tags: new Map(), events: [], check: opts.check ?? false,
-    useHints: vm.driver !== null && (vm.driver.features & (1n << 3n)) !== 0n, writes: new Map(),
+    useHints: vm.driver !== null && (vm.driver.features & (1n << 3n)) !== 0n, writes: new Map(), builds: [], highalloc: null,
   };
   if (st.check) assertVm(vm, 'after boot');
   const end = Math.min(opts.until ?? Infinity, scenarioEnd(s));
@@ -443,6 +481,15 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
     events: st.events,
   };
   if (vm.migration) doc.migration = migrationResult(vm.migration);
+  if (st.highalloc) doc.highalloc = highallocResult(st.highalloc);
+  const allBuilds = [...st.builds.map((b) => b.build), ...(st.highalloc?.builds ?? [])];
+  if (allBuilds.length) {
+    const user = allBuilds.reduce((x, b) => x + b.userNs, 0), sys = allBuilds.reduce((x, b) => x + b.sysNs, 0) + (st.highalloc?.passes.reduce((x, p) => x + p.stall_ns, 0) ?? 0);
+    doc.workloads = {
+      kernel_build: st.builds.map((b) => ({ label: b.label, ...kernelBuildSummary(b.build) })),
+      user_s: Math.round(user / 1e6) / 1000, system_s: Math.round(sys / 1e6) / 1000,
+    };
+  }
   return { doc, guest, vm };
 }
 

@@ -143,12 +143,56 @@ const balloonFreePageHintAction = z.strictObject({ ...base, action: z.literal('b
 /** QMP `query-migrate`: records the answer. */
 const queryMigrateAction = z.strictObject({ ...base, action: z.literal('query_migrate') });
 
+/** make -jN of a Linux tree (src/workloads/kernel_build.ts has what each parameter stands for). */
+const kernelBuildAction = z.strictObject({
+  ...base,
+  action: z.literal('kernel_build'),
+  jobs: z.number().int().min(1).max(256).default(4),
+  units: z.number().int().min(1).max(1_000_000).default(2400),
+  source: sizeField.default(1024 ** 3),
+  objects: sizeField.default(1024 ** 3),
+  cc_heap_min: sizeField.default(16 * 1024 ** 2),
+  cc_heap_max: sizeField.default(96 * 1024 ** 2),
+  cc_cpu_min: timeField.default(200_000_000),
+  cc_cpu_max: timeField.default(1_400_000_000),
+  rewrite: z.number().min(0).max(100).default(0.5),
+  untar: z.boolean().default(false),
+});
+/** mmtests' stress-highalloc (src/workloads/stress_highalloc.ts). */
+const stressHighallocAction = z.strictObject({
+  ...base,
+  action: z.literal('stress_highalloc'),
+  percent: z.number().min(1).max(100).default(95),
+  mb_per_sec: z.number().min(0.001).max(1e6).default(16),
+  warmup: timeField.default(300e9),
+  cooldown: timeField.default(180e9),
+  /** Parallel builds; default MemTotal/400MB + 1 as mmtests. */
+  builds: z.number().int().min(0).max(64).optional(),
+  build_units: z.number().int().min(1).default(100000),
+  build_source: sizeField.default(430 * 1024 ** 2),
+  build_objects: sizeField.default(400 * 1024 ** 2),
+  cc_heap_min: sizeField.default(16 * 1024 ** 2),
+  cc_heap_max: sizeField.default(96 * 1024 ** 2),
+});
+/** The host moves the balloon target on a schedule: `step` every `period`, down to `size` of balloon and back up, until `until`. */
+const balloonCycleAction = z.strictObject({
+  ...base,
+  action: z.literal('balloon_cycle'),
+  size: sizeField,
+  step: sizeField,
+  period: timeField.default(60e9),
+  until: timeField.optional(),
+});
+/** Light daemon activity: every second a little slab and anonymous memory comes and goes. */
+const idleAction = z.strictObject({ ...base, action: z.literal('idle'), until: timeField.optional() });
+
 export const ACTION_NAMES = ['snapshot', 'alloc_pages', 'free_pages', 'process_fault', 'process_free', 'process_exit', 'process_file', 'compact_memory', 'drain_pcp', 'check',
-  'balloon', 'query_balloon', 'guest_stats', 'stats_polling_interval', 'free_page_hint', 'process_write', 'migrate', 'balloon_free_page_hint', 'query_migrate'] as const;
+  'balloon', 'query_balloon', 'guest_stats', 'stats_polling_interval', 'free_page_hint', 'process_write', 'migrate', 'balloon_free_page_hint', 'query_migrate',
+  'kernel_build', 'stress_highalloc', 'balloon_cycle', 'idle'] as const;
 
 const actionSchema = z.discriminatedUnion('action', [snapshotAction, allocPagesAction, freePagesAction, processFaultAction, processFreeAction, processExitAction, processFileAction, compactMemoryAction, drainPcpAction, checkAction,
   balloonAction, queryBalloonAction, guestStatsAction, statsPollingAction, freePageHintAction, processWriteAction, migrateAction,
-  balloonFreePageHintAction, queryMigrateAction], {
+  balloonFreePageHintAction, queryMigrateAction, kernelBuildAction, stressHighallocAction, balloonCycleAction, idleAction], {
   error: (iss) => iss.code === 'invalid_union'
     ? `unknown or missing action (allowed: ${ACTION_NAMES.join(', ')})`
     : undefined,

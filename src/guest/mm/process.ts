@@ -32,6 +32,13 @@ export type Process = {
   filePages: number;
   /** Anonymous pages swapped out (MM_SWAPENTS). */
   swapPages: number;
+  /**
+   * The heads of the anonymous pages it faulted, when tracked (trackProcessPages):
+   * lets workloads find and free a process's pages without a memmap walk. Entries go
+   * stale when a page is freed or moved (migration appends the new place), so users
+   * check each with isProcessPage.
+   */
+  pages: number[] | null;
 };
 
 /** The guest's processes, by pid. */
@@ -41,7 +48,7 @@ export function getProcess(procs: ProcessTable, pid: number): Process {
   if (!Number.isInteger(pid) || pid < 1 || pid > PID_MAX) throw new RangeError(`pid must be from 1 to ${PID_MAX}`);
   let p = procs.get(pid);
   if (!p) {
-    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0 };
+    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0, pages: null };
     procs.set(pid, p);
   }
   return p;
@@ -75,6 +82,7 @@ function mapAnonPage(pgdat: PgData, proc: Process, pfn: number, order: number): 
   lruCacheAdd(pgdat, pfn);
   // the process writes its new memory (the fault happens because it touches it)
   if (pgdat.pageWrite !== null) pgdat.pageWrite(pfn, 1 << order, PageWrite.data);
+  if (proc.pages !== null) proc.pages.push(pfn);
   proc.rssAnon += 1 << order; // per page: reclaim and the OOM killer may look at it mid-fault
 }
 
@@ -224,14 +232,34 @@ export function unmapAnonPages(pgdat: PgData, rng: Rng, proc: Process, fraction:
   return freed;
 }
 
+/** Keep a list of the process's anonymous pages from now on (see Process.pages). */
+export function trackProcessPages(proc: Process): void {
+  if (proc.pages === null) proc.pages = [];
+}
+
+/** Whether pfn is (still) a mapped anonymous base page or THP head of the process. */
+export function isProcessPage(pgdat: PgData, pid: number, pfn: number): boolean {
+  const map = pgdat.map;
+  return pageOwner(map, pfn) === Owner.anon && pageMapping(map, pfn) === pid && (pageFlags(map, pfn) & (PG.tail | PG.lru)) === PG.lru;
+}
+
 /** @kernel kernel/exit.c do_exit (exit_mmap): frees all of a process's anonymous pages. */
 export function exitProcess(pgdat: PgData, procs: ProcessTable, proc: Process): number {
-  const pages = processPages(pgdat, proc.pid);
   let freed = 0;
-  for (const pfn of pages) {
-    if ((pgdat.map.w[pfn << 2]! & PG.lru) === 0) continue;
-    zapAnonPage(pgdat, proc, pfn);
-    freed++;
+  if (proc.pages !== null) {
+    // the tracked list; a memmap walk only if something it does not know of is left
+    for (const pfn of proc.pages) {
+      if (!isProcessPage(pgdat, proc.pid, pfn)) continue;
+      zapAnonPage(pgdat, proc, pfn);
+      freed++;
+    }
+  }
+  if (proc.rssAnon > 0) {
+    for (const pfn of processPages(pgdat, proc.pid)) {
+      if ((pgdat.map.w[pfn << 2]! & PG.lru) === 0) continue;
+      zapAnonPage(pgdat, proc, pfn);
+      freed++;
+    }
   }
   pgdat.swap.usedPages -= proc.swapPages;
   proc.swapPages = 0;

@@ -1,0 +1,215 @@
+/**
+ * `kernel-build`: a `make -jN` Linux kernel build, as the page allocator sees it.
+ *
+ * make keeps N compiler processes (cc1) running until every compilation unit is
+ * built. Each cc1: reads its source and headers through the page cache (new source
+ * pages are read from disk the first time: clean page cache), grows its heap as it
+ * works (anonymous memory, faulted in and written), rewrites part of that heap as it
+ * goes (what dirty logging sees), writes its object file (dirty page cache, written
+ * back later by reclaim), and exits, freeing its heap. The page cache outlives the
+ * compilers: it belongs to the build's tree (one long-lived process per build).
+ * Optionally the build first unpacks its tree (`untar`: the whole source written as
+ * dirty page cache), as mmtests' stress-highalloc does.
+ *
+ * Where the defaults come from (estimates, documented in docs/experiments.md):
+ * - units 2400: the C files of an x86-64 defconfig build of a 6.x kernel are of that
+ *   order (vmlinux plus built-in drivers; modules off in defconfig mostly).
+ * - cc1 CPU 0.2-1.4 s per unit: a defconfig build takes ~20 CPU-minutes on a current
+ *   core, ~0.5 s per unit, with a long tail (drivers, big files).
+ * - cc1 heap 16-96 MiB: GCC's peak RSS on kernel files is tens of MiB (headers parsed
+ *   for every unit dominate).
+ * - source 1 GiB: the unpacked tree; each unit reads a share of it the first time.
+ * - objects 1 GiB: the build directory of a defconfig build (objects, .cmd, vmlinux).
+ * - rewrite 0.5: cc1 revisits about half of its heap after first touching it
+ *   (garbage collection and tree rewriting).
+ * Time is CPU time on a vCPU; a job's wall time adds the stalls its allocations took
+ * (direct reclaim, direct compaction), read from pgdat.stallNs.
+ */
+import { type Sim, simAfter } from '../sim/clock.js';
+import { type Rng, rngBelow, rngFloat } from '../sim/rng.js';
+import type { Guest } from '../guest/guest.js';
+import { PageWrite } from '../guest/mm/mmzone.js';
+import { getProcess, faultAnonPages, exitProcess, readFilePages, trackProcessPages, isProcessPage, type Process } from '../guest/mm/process.js';
+import { pageOrder } from '../guest/mm/memmap.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const PAGE = 4096;
+/** A job works in slices of this much CPU time. */
+const SLICE_NS = 50_000_000;
+/** Pids a build uses: its tree, then its compilers. */
+export const PID_RANGE = 4000;
+
+export type KernelBuildParams = {
+  /** make -jN */
+  jobs: number;
+  /** Compilation units to build. */
+  units: number;
+  /** Source tree read through the page cache, and object output written. */
+  sourceBytes: number;
+  objectBytes: number;
+  /** cc1's CPU time per unit, uniform in [min, max]. */
+  ccCpuMinNs: number;
+  ccCpuMaxNs: number;
+  /** cc1's heap per unit, uniform in [min, max]. */
+  ccHeapMinBytes: number;
+  ccHeapMaxBytes: number;
+  /** Share of its heap cc1 writes again after faulting it. */
+  rewrite: number;
+  /** Unpack the tree first (write sourceBytes of dirty page cache). */
+  untar: boolean;
+  /** Pid of the build's tree; compilers take the pids after it. */
+  firstPid: number;
+};
+
+export const KERNEL_BUILD_DEFAULTS: Readonly<KernelBuildParams> = {
+  jobs: 4, units: 2400, sourceBytes: 1 * GiB, objectBytes: 1 * GiB, ccCpuMinNs: 200e6, ccCpuMaxNs: 1400e6,
+  ccHeapMinBytes: 16 * MiB, ccHeapMaxBytes: 96 * MiB, rewrite: 0.5, untar: false, firstPid: 1000,
+};
+
+/** The build's progress and what it cost. */
+export type KernelBuild = {
+  guest: Guest;
+  params: KernelBuildParams;
+  rng: Rng;
+  tree: Process;
+  startNs: number;
+  /** When the last unit finished, or null while it runs. */
+  endNs: number | null;
+  unitsStarted: number;
+  unitsDone: number;
+  running: number;
+  /** CPU time of the compilers (user), time stalled in the allocator (system), pages. */
+  userNs: number;
+  sysNs: number;
+  heapPagesFaulted: number;
+  pagesRewritten: number;
+  sourcePagesRead: number;
+  objectPagesWritten: number;
+  /** Stop starting new units (killall make). */
+  stopped: boolean;
+  nextPid: number;
+  /** Called when the last unit finishes. */
+  onDone: ((b: KernelBuild) => void) | null;
+};
+
+/** Starts a build now. */
+export function startKernelBuild(guest: Guest, rng: Rng, params: Partial<KernelBuildParams> = {}): KernelBuild {
+  const p = { ...KERNEL_BUILD_DEFAULTS, ...params };
+  if (p.jobs < 1 || p.units < 1) throw new RangeError('kernel-build needs at least one job and one unit');
+  const tree = getProcess(guest.procs, p.firstPid);
+  const b: KernelBuild = {
+    guest, params: p, rng, tree, startNs: guest.sim.now, endNs: null, unitsStarted: 0, unitsDone: 0, running: 0,
+    userNs: 0, sysNs: 0, heapPagesFaulted: 0, pagesRewritten: 0, sourcePagesRead: 0, objectPagesWritten: 0, stopped: false,
+    nextPid: p.firstPid + 1, onDone: null,
+  };
+  const begin = () => { for (let i = 0; i < p.jobs; i++) startUnit(b); };
+  if (p.untar) {
+    // tar xf: the tree is written (dirty page cache) at disk-ish speed, 256 MiB per second
+    const pages = Math.ceil(p.sourceBytes / PAGE);
+    const chunk = (256 * MiB) / PAGE / 10;
+    let left = pages;
+    const step = () => {
+      const n = Math.min(chunk, left);
+      b.objectPagesWritten += readFilePages(guest.pgdat, tree, n, true);
+      left -= n;
+      if (left > 0) simAfter(guest.sim, 100_000_000, step);
+      else begin();
+    };
+    step();
+  } else begin();
+  return b;
+}
+
+/** Stops the build: no new units; running ones finish (killall make leaves cc1 to die at its next step). */
+export function stopKernelBuild(b: KernelBuild): void {
+  b.stopped = true;
+}
+
+function between(rng: Rng, lo: number, hi: number): number {
+  return lo + rngFloat(rng) * (hi - lo);
+}
+
+function startUnit(b: KernelBuild): void {
+  const { guest, params: p } = b;
+  if (b.stopped || b.unitsStarted >= p.units) return;
+  b.unitsStarted++;
+  b.running++;
+  // compilers take pids firstPid+1 .. firstPid+PID_RANGE-1 in turn (finished ones free theirs)
+  const pid = b.nextPid;
+  b.nextPid = b.nextPid >= p.firstPid + PID_RANGE - 1 ? p.firstPid + 1 : b.nextPid + 1;
+  const cc = getProcess(guest.procs, pid);
+  trackProcessPages(cc);
+  const cpu = between(b.rng, p.ccCpuMinNs, p.ccCpuMaxNs);
+  const heap = Math.ceil(between(b.rng, p.ccHeapMinBytes, p.ccHeapMaxBytes) / PAGE);
+  const slices = Math.max(1, Math.ceil(cpu / SLICE_NS));
+  const pg = guest.pgdat;
+  // the unit's share of the tree is read from disk the first time
+  const srcPages = Math.ceil(p.sourceBytes / PAGE / p.units);
+  let s0 = pg.stallNs;
+  b.sourcePagesRead += readFilePages(pg, b.tree, srcPages, false);
+  let pending = pg.stallNs - s0; // stall time not yet waited
+  b.sysNs += pending;
+  let slice = 0, faulted = 0;
+  const work = (sim: Sim) => {
+    if (!guest.procs.has(pid)) { finishUnit(b, cc, true); return; } // killed (OOM)
+    s0 = pg.stallNs;
+    const want = Math.round((heap * (slice + 1)) / slices) - faulted;
+    if (want > 0) {
+      const got = faultAnonPages(pg, cc, want);
+      faulted += got;
+      b.heapPagesFaulted += got;
+    }
+    rewrite(b, cc, Math.round((heap * p.rewrite) / slices));
+    slice++;
+    if (slice >= slices) {
+      // write the object, exit
+      b.objectPagesWritten += readFilePages(pg, b.tree, Math.ceil(p.objectBytes / PAGE / p.units), true);
+    }
+    const stall = pg.stallNs - s0;
+    b.sysNs += stall;
+    const wait = SLICE_NS + stall + pending;
+    pending = 0;
+    if (slice < slices) { simAfter(sim, wait, work); return; }
+    b.userNs += cpu;
+    simAfter(sim, stall, () => finishUnit(b, cc, !guest.procs.has(pid)));
+  };
+  simAfter(guest.sim, 0, work);
+}
+
+/** cc1 writes `n` pages of its heap again (random ones it still has). */
+function rewrite(b: KernelBuild, cc: Process, n: number): void {
+  const pages = cc.pages;
+  if (!pages || pages.length === 0 || n <= 0) return;
+  const pg = b.guest.pgdat;
+  for (let i = 0, tries = 0; i < n && tries < 2 * n + 8; tries++) {
+    const head = pages[rngBelow(b.rng, pages.length)]!;
+    if (!isProcessPage(pg, cc.pid, head)) continue;
+    pg.pageWrite?.(head + rngBelow(b.rng, 1 << pageOrder(pg.map, head)), 1, PageWrite.data);
+    b.pagesRewritten++;
+    i++;
+  }
+}
+
+function finishUnit(b: KernelBuild, cc: Process, killed: boolean): void {
+  const { guest } = b;
+  if (guest.procs.has(cc.pid)) exitProcess(guest.pgdat, guest.procs, cc);
+  b.running--;
+  if (!killed) b.unitsDone++;
+  if (!b.stopped && b.unitsStarted < b.params.units) startUnit(b);
+  else if (b.running === 0 && b.endNs === null) {
+    b.endNs = guest.sim.now;
+    b.onDone?.(b);
+  }
+}
+
+/** The build's figures for reports. */
+export function kernelBuildSummary(b: KernelBuild): Record<string, number | null> {
+  return {
+    jobs: b.params.jobs, units: b.params.units, units_done: b.unitsDone,
+    elapsed_s: b.endNs === null ? null : Math.round((b.endNs - b.startNs) / 1e6) / 1000,
+    user_s: Math.round(b.userNs / 1e6) / 1000, system_s: Math.round(b.sysNs / 1e6) / 1000,
+    heap_pages_faulted: b.heapPagesFaulted, pages_rewritten: b.pagesRewritten,
+    source_pages_read: b.sourcePagesRead, object_pages_written: b.objectPagesWritten,
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * `stress-highalloc`: mmtests' test of how many huge pages a loaded, fragmented guest
+ * can still allocate (Mel Gorman's vmr/bin/bench-stresshighalloc.sh with the
+ * highalloc.stp allocator; RESEARCH.md §3.4 has the definition this follows).
+ *
+ * 1. Load: NUM_KERNELS = MemTotal (MB) / 400 kernel trees are unpacked and built with
+ *    `make -j1`, plus a primary build, all at once (kernel_build.ts with untar).
+ * 2. Warm-up: 10 x 30 s.
+ * 3. Pass 1: while the builds run, try to allocate 95 % of MemTotal as order-9 blocks
+ *    with GFP_HIGHUSER_MOVABLE | __GFP_NOWARN, one attempt per 125 ms (16 MB/s of
+ *    requests: MS_DELAY = 2 MiB / (16 MiB/s)); successes are held until the pass
+ *    ends, then all freed. The pass's result is "% Success" = successes * 100 /
+ *    attempts.
+ * 4. 5 s later, Pass 2: the same, still under load.
+ * 5. Wait 180 s, stop the builds (killall make cc1), delete the trees, write a
+ *    RAM-sized file with dd and read it back, sync and drop caches, set
+ *    min_free_kbytes to 1024: then the pass "while Rested".
+ * An attempt's time is the interval plus whatever it stalled in direct reclaim or
+ * compaction. mmtests gives up on a pass after 600 s for one success or 1200 s of
+ * failure; the model has no such limits (its attempts never take that long).
+ */
+import { simAfter } from '../sim/clock.js';
+import { type Rng, rngFork } from '../sim/rng.js';
+import type { Guest } from '../guest/guest.js';
+import { NO_PAGE, PAGEBLOCK_ORDER, Owner } from '../guest/mm/memmap.js';
+import { setupPerZoneWmarks, totalramPages } from '../guest/mm/mmzone.js';
+import { allocPages, freePages } from '../guest/mm/page_alloc.js';
+import { GFP_HIGHUSER_MOVABLE, __GFP_NOWARN } from '../guest/mm/gfp.js';
+import { getProcess, exitProcess, readFilePages } from '../guest/mm/process.js';
+import { truncateInodePages, syncAndDropCaches } from '../guest/mm/filemap.js';
+import { type KernelBuild, type KernelBuildParams, PID_RANGE, startKernelBuild, stopKernelBuild } from './kernel_build.js';
+
+const MiB = 1024 * 1024;
+const PAGE = 4096;
+
+export type StressHighallocParams = {
+  /** Share of MemTotal requested per pass (HIGHALLOC_PERCENTAGE 95). */
+  percent: number;
+  /** Request rate (HIGHALLOC_ALLOC_RATE 16 MB/s). */
+  mbPerSec: number;
+  /** Allocation order (HUGETLB_ORDER: 9 on x86-64). */
+  order: number;
+  /** Warm-up before Pass 1 (10 x 30 s). */
+  warmupNs: number;
+  /** Wait between Pass 2 and stopping the load (180 s). */
+  cooldownNs: number;
+  /** Each build's tree and compiler; mmtests builds linux-3.0 (~430 MiB unpacked). */
+  build: Partial<KernelBuildParams>;
+  /** Builds: MemTotal/400MB plus the primary one, unless set. */
+  builds: number | null;
+};
+
+export const STRESS_HIGHALLOC_DEFAULTS: Readonly<StressHighallocParams> = {
+  percent: 95, mbPerSec: 16, order: PAGEBLOCK_ORDER, warmupNs: 300e9, cooldownNs: 180e9,
+  build: { jobs: 1, units: 100000, sourceBytes: 430 * MiB, objectBytes: 400 * MiB, untar: true }, builds: null,
+};
+
+export type HighallocPass = { name: 'Pass 1' | 'Pass 2' | 'while Rested'; requested: number; succeeded: number; success_pct: number; start_ns: number; end_ns: number; stall_ns: number };
+
+export type StressHighalloc = {
+  guest: Guest;
+  params: StressHighallocParams;
+  builds: KernelBuild[];
+  passes: HighallocPass[];
+  /** Phase the test is in (for progress and reports). */
+  phase: 'load' | 'pass1' | 'pass2' | 'cooldown' | 'rested-prep' | 'rested' | 'done';
+  endNs: number | null;
+  onDone: ((s: StressHighalloc) => void) | null;
+};
+
+/** Starts the whole test now. */
+export function startStressHighalloc(guest: Guest, rng: Rng, params: Partial<StressHighallocParams> = {}): StressHighalloc {
+  const p = { ...STRESS_HIGHALLOC_DEFAULTS, ...params, build: { ...STRESS_HIGHALLOC_DEFAULTS.build, ...params.build } };
+  const memTotalMb = (totalramPages(guest.pgdat) * PAGE) / MiB;
+  const n = p.builds ?? Math.floor(memTotalMb / 400) + 1;
+  const s: StressHighalloc = { guest, params: p, builds: [], passes: [], phase: 'load', endNs: null, onDone: null };
+  for (let i = 0; i < n; i++) s.builds.push(startKernelBuild(guest, rngFork(rng), { ...p.build, firstPid: 1000 + i * PID_RANGE }));
+  const sim = guest.sim;
+  simAfter(sim, p.warmupNs, () => {
+    s.phase = 'pass1';
+    runPass(s, 'Pass 1', () => simAfter(sim, 5e9, () => {
+      s.phase = 'pass2';
+      runPass(s, 'Pass 2', () => {
+        s.phase = 'cooldown';
+        simAfter(sim, p.cooldownNs, () => prepareRested(s, () => {
+          s.phase = 'rested';
+          runPass(s, 'while Rested', () => {
+            s.phase = 'done';
+            s.endNs = sim.now;
+            s.onDone?.(s);
+          });
+        }));
+      });
+    }));
+  });
+  return s;
+}
+
+/** One pass of highalloc.stp: attempts every MS_DELAY, successes held, all freed at the end. */
+function runPass(s: StressHighalloc, name: HighallocPass['name'], then: () => void): void {
+  const { guest, params: p } = s;
+  const pg = guest.pgdat;
+  const blockBytes = PAGE << p.order;
+  const attempts = Math.floor(((totalramPages(pg) * PAGE) / blockBytes) * (p.percent / 100));
+  const delayNs = Math.round((blockBytes / (p.mbPerSec * MiB)) * 1e9);
+  const held: number[] = [];
+  const pass: HighallocPass = { name, requested: attempts, succeeded: 0, success_pct: 0, start_ns: guest.sim.now, end_ns: 0, stall_ns: 0 };
+  s.passes.push(pass);
+  let done = 0;
+  const attempt = () => {
+    const s0 = pg.stallNs;
+    const pfn = allocPages(pg, GFP_HIGHUSER_MOVABLE | __GFP_NOWARN, p.order, Owner.kernel);
+    const stall = pg.stallNs - s0;
+    pass.stall_ns += stall;
+    if (pfn !== NO_PAGE) { held.push(pfn); pass.succeeded++; }
+    done++;
+    if (done < attempts) { simAfter(guest.sim, delayNs + stall, attempt); return; }
+    for (const b of held) freePages(pg, b, p.order);
+    pass.success_pct = attempts ? Math.round((pass.succeeded * 10000) / attempts) / 100 : 0;
+    pass.end_ns = guest.sim.now + stall;
+    simAfter(guest.sim, stall, then);
+  };
+  attempt();
+}
+
+/** killall make cc1; rm -rf the trees; dd a RAM-sized file and read it back; sync; drop caches; min_free_kbytes=1024. */
+function prepareRested(s: StressHighalloc, then: () => void): void {
+  s.phase = 'rested-prep';
+  const { guest } = s;
+  const pg = guest.pgdat;
+  for (const b of s.builds) {
+    stopKernelBuild(b);
+    for (let pid = b.params.firstPid + 1; pid < b.params.firstPid + PID_RANGE; pid++) {
+      const cc = guest.procs.get(pid);
+      if (cc) exitProcess(pg, guest.procs, cc);
+    }
+    truncateInodePages(pg, b.tree);
+    exitProcess(pg, guest.procs, b.tree);
+  }
+  // dd if=/dev/zero of=file bs=1M count=MemTotal, then read it back, at ~512 MiB/s
+  const dd = getProcess(guest.procs, 900);
+  const total = totalramPages(pg);
+  const chunk = (512 * MiB) / PAGE / 10;
+  let left = 2 * total;
+  const step = () => {
+    const n = Math.min(chunk, left);
+    readFilePages(pg, dd, n, left > total);
+    left -= n;
+    if (left > 0) { simAfter(guest.sim, 100_000_000, step); return; }
+    truncateInodePages(pg, dd);
+    exitProcess(pg, guest.procs, dd);
+    syncAndDropCaches(pg);
+    pg.minFreeKbytes = 1024;
+    setupPerZoneWmarks(pg);
+    simAfter(guest.sim, 1e9, then);
+  };
+  step();
+}
+
+/** The result document's `highalloc`. */
+export function highallocResult(s: StressHighalloc): { passes: Array<Pick<HighallocPass, 'name' | 'requested' | 'succeeded' | 'success_pct'> & { stall_ms: number }> } {
+  return { passes: s.passes.map((p) => ({ name: p.name, requested: p.requested, succeeded: p.succeeded, success_pct: p.success_pct, stall_ms: Math.round(p.stall_ns / 1e6) })) };
+}
