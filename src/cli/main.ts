@@ -22,6 +22,7 @@ import { kpageflags } from '../report/kpageflags.js';
 import { benchAlloc, DEFAULT_ALLOC_BENCH } from '../../bench/alloc.js';
 import { benchCompaction } from '../../bench/compaction.js';
 import { benchMigration } from '../../bench/migration.js';
+import { benchScenario } from '../../bench/scenario.js';
 import { benchVirtqueue, DEFAULT_VIRTQUEUE_BENCH } from '../../bench/virtqueue.js';
 
 /** Bad input: exit 2 with this message. */
@@ -29,10 +30,8 @@ class UsageError extends Error {}
 
 const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index'] as const;
 type ProcFile = (typeof PROC_FILES)[number];
-const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration'] as const;
-const LATER_BENCHES: Readonly<Record<string, string>> = {
-  scenario: 'scenario (arrives with the bundled experiments)',
-};
+const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration', 'scenario'] as const;
+const LATER_BENCHES: Readonly<Record<string, string>> = {};
 
 function readScenarioFile(file: string): ReturnType<typeof loadScenarioText> {
   let text: string;
@@ -226,14 +225,15 @@ function buildProgram(): Command {
     .description('Run a benchmark and print one JSON object with its figures.')
     .argument('<name>', `one of: ${BENCHES.join(', ')}`)
     .option('--json', 'print JSON (the only format; accepted for the CLI.md contract)')
-    .addOption(new Option('--runs <n>', 'runs to take the median of').default('5'))
-    .action((name: string, o: { runs: string }) => {
+    .addOption(new Option('--runs <n>', 'runs to take the median of (default 5; 1 for scenario)'))
+    .action((name: string, o: { runs?: string }) => {
       if (name in LATER_BENCHES) throw new UsageError(`bench: "${name}" is not available yet: ${LATER_BENCHES[name]} (available: ${BENCHES.join(', ')})`);
       if (!(BENCHES as readonly string[]).includes(name)) throw new UsageError(`bench: unknown benchmark "${name}" (available: ${BENCHES.join(', ')})`);
-      const runs = parseIntOption('--runs', o.runs, 1, 100);
+      const runs = o.runs !== undefined ? parseIntOption('--runs', o.runs, 1, 100) : name === 'scenario' ? 1 : 5;
       const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })
         : name === 'virtqueue' ? benchVirtqueue({ ...DEFAULT_VIRTQUEUE_BENCH, runs })
         : name === 'migration' ? benchMigration(runs)
+        : name === 'scenario' ? benchScenario(new URL('../../../', import.meta.url), runs)
         : benchCompaction(runs);
       process.stdout.write(JSON.stringify(result) + '\n');
     });

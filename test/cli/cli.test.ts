@@ -55,7 +55,7 @@ test('bad input exits 2 with one line naming what was wrong', () => {
     [['proc', 'buddyinfo', '--memory', '4GB'], /--memory: unknown unit "GB"/],
     [['proc', 'slabinfo'], /unknown file "slabinfo" \(allowed: vmstat, buddyinfo/],
     [['proc', 'buddyinfo', '--memory', '100MiB'], /at least 128MiB/],
-    [['bench', 'nope'], /unknown benchmark "nope" \(available: alloc, compaction, virtqueue, migration\)/],
+    [['bench', 'nope'], /unknown benchmark "nope" \(available: alloc, compaction, virtqueue, migration, scenario\)/],
     [['run', 'scenarios/boot.yaml', '--seed', 'x'], /--seed: expected a whole number/],
     [['frobnicate'], /unknown command/],
   ];
