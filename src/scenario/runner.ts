@@ -30,7 +30,8 @@ import { type KernelBuild, startKernelBuild, kernelBuildSummary } from '../workl
 import { type StressHighalloc, startStressHighalloc, highallocResult } from '../workloads/stress_highalloc.js';
 import { startBalloonCycle } from '../workloads/balloon_cycle.js';
 import { startIdle } from '../workloads/idle.js';
-import { BALLOON_FEATURE_NAMES } from '../virtio/virtio_balloon.js';
+import { BALLOON_FEATURE_NAMES, VIRTIO_BALLOON_F_FREE_PAGE_HINT } from '../virtio/virtio_balloon.js';
+import { hasFeature } from '../virtio/transport.js';
 
 /** One timeline event in the result document. */
 export type ResultEvent = { t_ns: number; kind: string; label?: string } & Record<string, unknown>;
@@ -240,6 +241,11 @@ function startProcessWrite(st: RunState, pid: number, rate: number, duration: nu
   Object.assign(ev, { pid, rate_bytes_per_s: rate, duration_ns: duration, process_pages: pages.length });
 }
 
+/** Whether the guest's driver negotiated FREE_PAGE_HINT (migration can use hints). */
+function hintNegotiated(vm: Vm): boolean {
+  return vm.driver !== null && hasFeature(vm.driver.features, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+}
+
 function needBalloon(st: RunState, action: string) {
   if (!st.vm.balloon) throw new ScenarioError(`${action}: the machine has no balloon device (the scenario says balloon: false)`);
   return st.vm.balloon;
@@ -308,12 +314,12 @@ function runAction(st: RunState, a: Action): void {
     case 'idle': startIdle(st.guest, rngFork(st.rng), a.until ?? Infinity); break;
     case 'balloon_free_page_hint': {
       const dev = needBalloon(st, 'balloon_free_page_hint');
-      if (a.value === 'on' && !(st.vm.driver && (st.vm.driver.features & (1n << 3n)))) {
+      if (a.value === 'on' && !hintNegotiated(st.vm)) {
         throw new ScenarioError('balloon_free_page_hint: on needs FREE_PAGE_HINT negotiated (set balloon.free_page_hint: true)');
       }
       st.useHints = a.value === 'on';
       ev.value = a.value;
-      ev.negotiated = dev.t.driverFeatures !== 0n;
+      ev.negotiated = hasFeature(dev.t.driverFeatures, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
       break;
     }
     case 'migrate': {
@@ -429,7 +435,7 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
   if (vm.driver?.probeError) throw new ScenarioError(`the balloon driver failed to probe: ${vm.driver.probeError}`);
   const st: RunState = {
     vm, guest, rng: rngFork(guest.rng), tags: new Map(), events: [], check: opts.check ?? false,
-    useHints: vm.driver !== null && (vm.driver.features & (1n << 3n)) !== 0n, writes: new Map(), builds: [], highalloc: null,
+    useHints: hintNegotiated(vm), writes: new Map(), builds: [], highalloc: null,
   };
   if (st.check) assertVm(vm, 'after boot');
   const end = Math.min(opts.until ?? Infinity, scenarioEnd(s));
@@ -510,6 +516,6 @@ function migrationResult(m: MigrationState): Record<string, unknown> {
 /** The balloon feature names a driver negotiated, in bit order. */
 function negotiatedFeatureNames(features: bigint): string[] {
   const out: string[] = [];
-  for (const [bit, name] of Object.entries(BALLOON_FEATURE_NAMES)) if (features & (1n << BigInt(bit))) out.push(name);
+  for (const [bit, name] of Object.entries(BALLOON_FEATURE_NAMES)) if (hasFeature(features, Number(bit))) out.push(name);
   return out;
 }
