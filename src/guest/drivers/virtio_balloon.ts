@@ -730,15 +730,3 @@ function virtballoonFreePageReport(vb: VirtioBalloon, pfns: Int32Array, orders: 
   }
   return 0;
 }
-
-/** Pages the balloon and the hinting hold, for reports. */
-export function virtballoonSummary(vb: VirtioBalloon): Record<string, unknown> {
-  return {
-    features: BALLOON_QUEUE_NAMES.filter((_, q) => vb.queueIndex[q]! >= 0),
-    num_pages: vb.numPages,
-    target_pages: readConfigLe32(vb, VIRTIO_BALLOON_CONFIG_NUM_PAGES),
-    hint_blocks_held: vb.numFreePageBlocks,
-    stuck: vb.stuck,
-    ...vb.counters,
-  };
-}
