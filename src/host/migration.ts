@@ -101,6 +101,8 @@ export type MigrationState = {
   destContent: Uint8Array;
   destGen: Uint32Array;
   destReceived: Uint8Array;
+  /** The destination check taken at the instant of completion (null: nothing lost), or undefined before. */
+  destinationCheck: string | null | undefined;
   /** Called when the migration completes. */
   onComplete: ((m: MigrationState) => void) | null;
 };
@@ -124,7 +126,7 @@ export function migrateStart(vm: Vm, params: Partial<MigrationParams> = {}): Mig
     iterationStartNs: 0, iterationInitialBytes: 0, thresholdBytes: 0, mbps: 0, dirtyPagesRate: 0, lastSyncNs: vm.sim.now,
     hinting: p.freePageHint && dev !== null && hasFeature(dev.t.driverFeatures, VIRTIO_BALLOON_F_FREE_PAGE_HINT),
     hintedPages: 0, skippedPages: 0,
-    destContent: new Uint8Array(n), destGen: new Uint32Array(n), destReceived: new Uint8Array(n), onComplete: null,
+    destContent: new Uint8Array(n), destGen: new Uint32Array(n), destReceived: new Uint8Array(n), destinationCheck: undefined, onComplete: null,
   };
   // ram_save_setup: every page of every RAM block is dirty; dirty logging starts (write-protect all)
   for (const r of vm.mem.ranges) {
@@ -315,6 +317,7 @@ function migrationCompletion(m: MigrationState, syncNs: number): void {
   m.downtimeNs = ns;
   m.endNs = stopAt + ns;
   m.status = 'completed';
+  m.destinationCheck = migrationCheckDestination(m);
   m.vm.ram.dirtyLogging = false;
   if (m.vm.balloon) m.vm.balloon.onFreePageHint = null;
   m.onComplete?.(m);

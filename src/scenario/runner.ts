@@ -14,7 +14,7 @@ import { type Vm, createVm, assertVm } from '../host/vm.js';
 import { qmpExecute, BALLOON_QOM_PATH } from '../host/qmp.js';
 import { balloonFreePageStart, balloonFreePageStop, balloonFreePageDone, FREE_PAGE_HINT_STATUS_NAMES } from '../host/virtio_balloon.js';
 import { ramRssBytes } from '../host/ram.js';
-import { type MigrationState, migrateStart, queryMigrate, migrationCheckDestination } from '../host/migration.js';
+import { type MigrationState, migrateStart, queryMigrate } from '../host/migration.js';
 import { InvariantError } from '../guest/mm/check.js';
 import { PageWrite } from '../guest/mm/mmzone.js';
 import { DEFAULT_BOOT } from '../guest/mm/boot.js';
@@ -204,7 +204,7 @@ function snapshot(st: RunState, ev: ResultEvent): void {
 
 /** The event a finished migration adds, with the destination check under --check. */
 function migrationCompleted(st: RunState, m: MigrationState): void {
-  const bad = migrationCheckDestination(m);
+  const bad = m.destinationCheck ?? null;
   st.events.push({ t_ns: m.endNs, kind: 'migration_completed', ...queryMigrate(m), destination_ok: bad === null });
   if (st.check && bad !== null) throw new InvariantError(`migration destination check: ${bad}`);
 }
@@ -509,7 +509,8 @@ function migrationResult(m: MigrationState): Record<string, unknown> {
     'normal-bytes': ram['normal-bytes'], 'dirty-sync-count': ram['dirty-sync-count'], mbps: ram.mbps, 'dirty-pages-rate': ram['dirty-pages-rate'],
     'free-page-hint': { enabled: m.hinting, hinted_pages: m.hintedPages, skipped_pages: m.skippedPages },
     iterations: m.iterations, 'cpu-time': Math.round(m.cpuNs / 1e6),
-    destination_check: m.status === 'completed' ? migrationCheckDestination(m) ?? 'ok' : null,
+    // taken at the instant of completion: the guest runs on (and writes) afterwards
+    destination_check: m.destinationCheck === undefined ? null : m.destinationCheck ?? 'ok',
   };
 }
 

@@ -171,8 +171,9 @@ function startUnit(b: KernelBuild): void {
     const wait = SLICE_NS + stall + pending;
     pending = 0;
     if (slice < slices) { simAfter(sim, wait, work); return; }
+    // the last slice's CPU time too, then the unit is done
     b.userNs += cpu;
-    simAfter(sim, stall, () => finishUnit(b, cc, !guest.procs.has(pid)));
+    simAfter(sim, wait, () => finishUnit(b, cc, !guest.procs.has(pid)));
   };
   simAfter(guest.sim, 0, work);
 }

@@ -124,7 +124,7 @@ test('kernel-build: every unit built, compilers gone, page cache holds the tree 
   assert.equal(checkVm(vm), null);
 });
 
-test('kernel-build: a unit takes at least its CPU time, so elapsed x jobs >= user', { todo: 'model bug: startUnit never waits for the last CPU slice (finishUnit runs after the stall only), so a unit takes (ceil(cpu/50ms) - 1) x 50 ms; units of <= 50 ms take no time at all' }, () => {
+test('kernel-build: a unit takes at least its CPU time, so elapsed x jobs >= user (regression: the last CPU slice was not waited for)', () => {
   // Each unit's wall time is its CPU time plus its stalls (kernel_build.ts). Jobs run at
   // most `jobs` at a time, so elapsed x jobs >= the sum of CPU times (userNs).
   for (const [lo, hi] of [[50e6, 200e6], [40e6, 40e6]] as const) {
@@ -402,7 +402,7 @@ test('migration-kernel-build, shrunk to a 512 MiB guest: deterministic, the migr
   assert.equal(checkVm(a.vm), null);
 });
 
-test('migration-kernel-build, shrunk: the result document\'s destination_check is the check at completion', { todo: 'runner bug: migrationResult calls migrationCheckDestination at the end of the run, not at completion (docs/model-limits.md), so any guest write after completion reads as pages lost' }, () => {
+test('migration-kernel-build, shrunk: the result document\'s destination_check is the check at completion (regression: it was taken at the end of the run)', () => {
   const { doc } = runScenario(migrationKernelBuildSmall(), {});
   const completed = doc.events.find((e) => e.kind === 'migration_completed')!;
   assert.equal(completed.destination_ok, true);
