@@ -247,8 +247,11 @@ function ramSaveIterate(m: MigrationState, budgetNs: number): number {
   let cpu = 0;
   const bytes0 = m.transferred;
   let p = m.cursor;
+  let looked = 0;
   while (m.dirtyPages > 0) {
     if (p >= n) { p = 0; m.iterations++; }
+    // dirtyPages counts the bits set in bmap; two passes without one would be a bug, never a hang
+    if (++looked > 2 * n) throw new Error(`migration: ${m.dirtyPages} dirty pages counted but none in the bitmap`);
     if (bmap[p]) {
       bmap[p] = 0;
       m.dirtyPages--;
