@@ -30,10 +30,25 @@ export type GuestMemory = {
    * only through this module's functions (they cache the last page looked up).
    */
   pages: Map<number, Uint8Array>;
+  /**
+   * Null for the sparse store. Otherwise guest memory is this flat array, indexed by
+   * guest-physical address (another emulator's RAM, e.g. v86's): `pages` then holds
+   * views into it, made on first access.
+   */
+  flat: Uint8Array | null;
 };
 
 export function createGuestMemory(ranges: RamRange[]): GuestMemory {
-  return { ranges: ranges.map((r) => ({ ...r })), pages: new Map() };
+  return { ranges: ranges.map((r) => ({ ...r })), pages: new Map(), flat: null };
+}
+
+/**
+ * Guest memory that is another emulator's RAM: `bytes[addr]` is the byte at
+ * guest-physical address addr. Ranges default to all of it.
+ */
+export function createGuestMemoryOver(bytes: Uint8Array, ranges: RamRange[] = [{ start: 0, end: bytes.length }]): GuestMemory {
+  for (const r of ranges) if (r.end > bytes.length) throw new RangeError(`RAM range [0x${r.start.toString(16)}, 0x${r.end.toString(16)}) is beyond the ${bytes.length}-byte memory`);
+  return { ranges: ranges.map((r) => ({ ...r })), pages: new Map(), flat: bytes };
 }
 
 /** Whether [addr, addr + len) lies inside one RAM range. */
@@ -69,8 +84,9 @@ function page(mem: GuestMemory, pfn: number, create: boolean): Uint8Array | unde
   if (pfn === cachePfn && mem === cacheMem) return cachePage!;
   let p = mem.pages.get(pfn);
   if (!p) {
-    if (!create) return undefined;
-    p = new Uint8Array(PAGE);
+    if (mem.flat !== null) p = mem.flat.subarray(pfn * PAGE, (pfn + 1) * PAGE);
+    else if (!create) return undefined;
+    else p = new Uint8Array(PAGE);
     mem.pages.set(pfn, p);
   }
   cacheMem = mem;
@@ -203,6 +219,11 @@ export function writeBytes(mem: GuestMemory, addr: number, data: Uint8Array): vo
 
 /** Drops the bytes of a page (the page reads as zero again), e.g. when the host discards it. */
 export function discardPage(mem: GuestMemory, physPfn: number): void {
+  if (mem.flat !== null) {
+    // another emulator's RAM cannot lose a page: it reads as zero, as a discarded page does
+    mem.flat.fill(0, physPfn * PAGE, Math.min((physPfn + 1) * PAGE, mem.flat.length));
+    return;
+  }
   if (mem === cacheMem && physPfn === cachePfn) { cacheMem = null; cachePfn = -1; cachePage = null; }
   mem.pages.delete(physPfn);
 }

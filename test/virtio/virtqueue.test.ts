@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  createGuestMemory, writeLe16, writeLe32, writeLe64, writeBytes, readBytes, isRam, readLe16, readLe32, readLe64, discardPage, GuestMemoryFault,
+  createGuestMemory, createGuestMemoryOver, writeLe16, writeLe32, writeLe64, writeBytes, readBytes, isRam, readLe16, readLe32, readLe64, discardPage, GuestMemoryFault,
 } from '../../src/virtio/guest_memory.js';
 import {
   type VirtqLayout, virtqDriverCreate, virtqAddBuf, virtqGetBuf, virtqKickPrepare, virtqDeviceCreate, virtqueuePop,
@@ -240,4 +240,17 @@ test('guest memory: a discarded page reads as zero, even straight after an acces
   assert.equal(readLe32(mem, 0x7000), 0x12340000);
   const other = createGuestMemory(RAM);
   assert.equal(readLe32(other, 0x7000), 0, 'another guest memory does not see this one\'s pages');
+});
+
+test('guest memory over another emulator\'s RAM: accesses go to its bytes; a discarded page reads as zero there', () => {
+  const ram = new Uint8Array(1 * MiB);
+  const mem = createGuestMemoryOver(ram);
+  writeLe32(mem, 0x2ffe, 0xdeadbeef); // across a page boundary
+  assert.deepEqual(Array.from(ram.subarray(0x2ffe, 0x3002)), [0xef, 0xbe, 0xad, 0xde]);
+  ram[0x5000] = 7;
+  assert.equal(readLe16(mem, 0x5000), 7, 'the emulator\'s own writes are seen');
+  discardPage(mem, 5);
+  assert.equal(ram[0x5000], 0);
+  assert.throws(() => readLe32(mem, 1 * MiB - 2), GuestMemoryFault);
+  assert.throws(() => createGuestMemoryOver(ram, [{ start: 0, end: 2 * MiB }]), RangeError);
 });
