@@ -13,7 +13,9 @@
  */
 import type { Vm } from './vm.js';
 import { migrateStart, queryMigrate } from './migration.js';
-import { balloonToTarget, balloonQueryActual, balloonGuestStats, balloonSetStatsPollingInterval } from './virtio_balloon.js';
+import {
+  type BalloonDevice, balloonToTarget, balloonQueryActual, balloonGuestStats, balloonSetStatsPollingInterval,
+} from './virtio_balloon.js';
 
 export type QmpCommand = { execute: string; arguments?: Record<string, unknown> };
 export type QmpError = { error: { class: string; desc: string } };
@@ -26,10 +28,13 @@ function err(cls: string, desc: string): QmpError {
   return { error: { class: cls, desc } };
 }
 
-/** Runs one QMP command against a VM. Never throws: bad commands get QMP errors. */
-export function qmpExecute(vm: Vm, cmd: QmpCommand): QmpResponse {
+/**
+ * The balloon's own QMP commands (balloon, query-balloon, and the balloon QOM
+ * properties) against a device, or null when `cmd` is not one of them. The device
+ * may serve a model guest or a real one (src/integrations/v86/bridge.ts).
+ */
+export function qmpBalloonExecute(dev: BalloonDevice | null, cmd: QmpCommand): QmpResponse | null {
   const args = cmd.arguments ?? {};
-  const dev = vm.balloon;
   switch (cmd.execute) {
     case 'balloon': {
       if (!dev) return err('DeviceNotActive', 'No balloon device has been activated');
@@ -57,6 +62,22 @@ export function qmpExecute(vm: Vm, cmd: QmpCommand): QmpResponse {
       balloonSetStatsPollingInterval(dev, v * 1e9);
       return { return: {} };
     }
+    default:
+      return null;
+  }
+}
+
+/** An error reply for a command nobody knows. */
+export function qmpCommandNotFound(cmd: QmpCommand): QmpError {
+  return err('CommandNotFound', `The command ${cmd.execute} has not been found`);
+}
+
+/** Runs one QMP command against a VM. Never throws: bad commands get QMP errors. */
+export function qmpExecute(vm: Vm, cmd: QmpCommand): QmpResponse {
+  const args = cmd.arguments ?? {};
+  const balloon = qmpBalloonExecute(vm.balloon, cmd);
+  if (balloon) return balloon;
+  switch (cmd.execute) {
     case 'query-migrate':
       return { return: vm.migration ? queryMigrate(vm.migration) : {} };
     case 'migrate': {
@@ -83,6 +104,6 @@ export function qmpExecute(vm: Vm, cmd: QmpCommand): QmpResponse {
     case 'query-migrate-parameters':
       return { return: { 'max-bandwidth': vm.migrationParams.maxBandwidth, 'downtime-limit': vm.migrationParams.downtimeLimitMs } };
     default:
-      return err('CommandNotFound', `The command ${cmd.execute} has not been found`);
+      return qmpCommandNotFound(cmd);
   }
 }

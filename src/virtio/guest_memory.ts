@@ -227,3 +227,16 @@ export function discardPage(mem: GuestMemory, physPfn: number): void {
   if (mem === cacheMem && physPfn === cachePfn) { cacheMem = null; cachePfn = -1; cachePage = null; }
   mem.pages.delete(physPfn);
 }
+
+/**
+ * The other emulator's RAM moved to new bytes (a wasm memory grew and detached its
+ * old buffer): the same guest memory, now over `bytes`. Views made into the old bytes
+ * are dropped, including the cached page.
+ */
+export function guestMemoryRebase(mem: GuestMemory, bytes: Uint8Array): void {
+  if (mem.flat === null) throw new TypeError('guestMemoryRebase: a sparse guest memory has no bytes to move');
+  for (const r of mem.ranges) if (r.end > bytes.length) throw new RangeError(`RAM range [0x${r.start.toString(16)}, 0x${r.end.toString(16)}) is beyond the ${bytes.length}-byte memory`);
+  mem.flat = bytes;
+  mem.pages.clear();
+  if (mem === cacheMem) { cacheMem = null; cachePfn = -1; cachePage = null; }
+}
