@@ -171,7 +171,10 @@ echo "init: ready"
 while true; do setsid cttyhack sh; done
 INIT
 chmod 755 "$IR/init"
-( cd "$IR" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 ) > "$WORK/initrd.cpio" \
+# Reproducible: fixed mtimes, sorted names, renumbered inodes (a v86 state
+# snapshot is valid only for the exact images it was taken with).
+find "$IR" -exec touch -h -d @0 {} +
+( cd "$IR" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible ) > "$WORK/initrd.cpio" \
   || die "cpio failed to write the initramfs"
 
 install -m 644 "$vmlinuz" "$CACHE/bzImage"
