@@ -95,6 +95,18 @@ export const FREE_PAGE_HINT_STATUS_NAMES: readonly string[] = ['stop', 'requeste
 /** VIRTIO_BALLOON_FREE_PAGE_HINT_CMD_ID_MIN: QEMU's first command id. */
 export const FREE_PAGE_HINT_CMD_ID_MIN = 0x80000000;
 
+/**
+ * What the device saw, one entry per buffer or command (when tracing is on): the
+ * differential report compares this between a model guest and a real one.
+ */
+export type BalloonTraceEvent =
+  | { t_ns: number; kind: 'inflate' | 'deflate'; pfns: number }
+  | { t_ns: number; kind: 'stats'; tags: number[] }
+  | { t_ns: number; kind: 'hint-cmd'; id: number }
+  | { t_ns: number; kind: 'hint'; pages: number }
+  | { t_ns: number; kind: 'report'; blocks: number; pages: number }
+  | { t_ns: number; kind: 'actual'; actual: number };
+
 /** A QMP BALLOON_CHANGE event: the guest's logical size changed. */
 export type BalloonChangeEvent = { t_ns: number; actual: number };
 
@@ -129,6 +141,8 @@ export type BalloonDevice = {
   onFreePageHint: ((addr: number, len: number) => void) | null;
   /** BALLOON_CHANGE events, in order. */
   balloonChanges: BalloonChangeEvent[];
+  /** The trace of what the device saw, when enabled (an array), else null. */
+  trace: BalloonTraceEvent[] | null;
   /**
    * Which guest-physical pages are in the balloon by the host's count (one byte per
    * PFN). QEMU keeps no such map; the model does so that tests and the checker can
@@ -178,7 +192,7 @@ export function createBalloonDevice(sim: Sim, mem: GuestMemory, ram: RamBacking,
     vq: new Array<VirtqDevice | null>(NR_BALLOON_QUEUES).fill(null), statsVqElem: null,
     stats: new Array<number>(VIRTIO_BALLOON_S_NR).fill(-1), statsLastUpdateNs: -1, statsTimerGen: 0,
     freePageHintStatus: FreePageHintStatus.stop, freePageHintCmdId: FREE_PAGE_HINT_CMD_ID_MIN - 1, onFreePageHint: null,
-    balloonChanges: [], inflated: new Uint8Array(Math.ceil((mem.ranges.reduce((m, r) => Math.max(m, r.end), 0)) / PAGE)), inflatedPages: 0,
+    balloonChanges: [], trace: null, inflated: new Uint8Array(Math.ceil((mem.ranges.reduce((m, r) => Math.max(m, r.end), 0)) / PAGE)), inflatedPages: 0,
     counters: { inflatePfns: 0, deflatePfns: 0, badPfns: 0, deflateNotInflated: 0, hintedPages: 0, hintsIgnored: 0, reportedPages: 0, reportsKept: 0, statsUpdates: 0, discardedPages: 0 },
   };
   updateConfig(dev);
@@ -219,7 +233,9 @@ function notifyConfig(dev: BalloonDevice): void {
 
 /** The guest's logical size changed: a BALLOON_CHANGE event. */
 function balloonChanged(dev: BalloonDevice, old: number): void {
-  if (dev.actual !== old) dev.balloonChanges.push({ t_ns: dev.sim.now, actual: dev.ramSize - dev.actual * PAGE });
+  if (dev.actual === old) return;
+  dev.balloonChanges.push({ t_ns: dev.sim.now, actual: dev.ramSize - dev.actual * PAGE });
+  dev.trace?.push({ t_ns: dev.sim.now, kind: 'actual', actual: dev.actual });
 }
 
 /**
@@ -326,6 +342,12 @@ function iovByte(mem: GuestMemory, sgs: Sg[], off: number): number | null {
   return null;
 }
 
+function iovPages(sgs: Sg[]): number {
+  let n = 0;
+  for (const sg of sgs) n += Math.ceil(sg.len / PAGE);
+  return n;
+}
+
 function iovLen(sgs: Sg[]): number {
   let n = 0;
   for (const sg of sgs) n += sg.len;
@@ -378,6 +400,7 @@ function balloonHandleOutput(dev: BalloonDevice, q: BalloonQueue.inflate | Ballo
       transportNeedsReset(dev.t, `virtio-balloon: PFN array outside guest RAM: ${e.message}`);
       return;
     }
+    dev.trace?.push({ t_ns: dev.sim.now, kind: inflate ? 'inflate' : 'deflate', pfns: Math.floor(total / 4) });
     pushAndNotify(dev, q, elem, 0);
     if (dev.opts.actualSource === 'device') {
       updateConfig(dev);
@@ -419,6 +442,12 @@ function balloonReceiveStats(dev: BalloonDevice): void {
     return;
   }
   dev.counters.statsUpdates++;
+  if (dev.trace) {
+    const tags: number[] = [];
+    for (let off = 0; off + VIRTIO_BALLOON_STAT_SIZE <= total; off += VIRTIO_BALLOON_STAT_SIZE) tags.push(iovReadLe(dev.mem, elem.out, off, 2)!);
+    tags.sort((a, b) => a - b);
+    dev.trace.push({ t_ns: dev.sim.now, kind: 'stats', tags });
+  }
   dev.statsLastUpdateNs = dev.sim.now;
   if (dev.opts.statsPollingIntervalNs > 0) balloonStatsChangeTimer(dev, dev.opts.statsPollingIntervalNs);
 }
@@ -488,6 +517,7 @@ function balloonFreePageHintHandle(dev: BalloonDevice): void {
         transportNeedsReset(dev.t, `virtio-balloon: cmd id outside guest RAM: ${e.message}`);
         return;
       }
+      dev.trace?.push({ t_ns: dev.sim.now, kind: 'hint-cmd', id });
       if (dev.freePageHintStatus === FreePageHintStatus.requested && id === dev.freePageHintCmdId) {
         dev.freePageHintStatus = FreePageHintStatus.start;
         updateConfig(dev);
@@ -501,6 +531,7 @@ function balloonFreePageHintHandle(dev: BalloonDevice): void {
     for (const sg of elem.in) {
       if (dev.freePageHintStatus !== FreePageHintStatus.start) { dev.counters.hintsIgnored += Math.ceil(sg.len / PAGE); continue; }
       dev.counters.hintedPages += Math.ceil(sg.len / PAGE);
+      dev.trace?.push({ t_ns: dev.sim.now, kind: 'hint', pages: Math.ceil(sg.len / PAGE) });
       if (dev.opts.hintAction === 'discard') discardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
       else dev.onFreePageHint?.(sg.addr, sg.len);
     }
@@ -564,6 +595,7 @@ function balloonHandleReport(dev: BalloonDevice): void {
       if (dev.opts.inhibited || dev.poisonVal !== 0) { dev.counters.reportsKept += pages; continue; }
       discardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
     }
+    dev.trace?.push({ t_ns: dev.sim.now, kind: 'report', blocks: elem.in.length, pages: iovPages(elem.in) });
     pushAndNotify(dev, BalloonQueue.reporting, elem, 0);
   }
   checkBroken(dev, BalloonQueue.reporting);
