@@ -5,7 +5,7 @@
  * Exit codes: 0 success; 1 the model broke an invariant (a bug: please report it);
  * 2 bad input (one clear message on stderr naming what was wrong and what is allowed).
  */
-import { readFileSync, writeFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -20,6 +20,8 @@ import { defaultCompareRows, formatCompare } from '../report/compare.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { benchAlloc, DEFAULT_ALLOC_BENCH } from '../../bench/alloc.js';
+import { realGuestImagePaths } from '../integrations/v86/boot.js';
+import { loadRealGuestScriptText, runRealGuestScript, formatRealGuestReport, type RealGuestScript } from '../integrations/v86/script.js';
 import { benchCompaction } from '../../bench/compaction.js';
 import { benchMigration } from '../../bench/migration.js';
 import { benchScenario } from '../../bench/scenario.js';
@@ -219,6 +221,35 @@ function buildProgram(): Command {
       const out = procText(guest, file as ProcFile);
       if (typeof out === 'string') process.stdout.write(out);
       else process.stdout.write(out);
+    });
+
+  program.command('real-guest')
+    .description('Boot a real Linux guest (v86) with balloonlab\'s balloon device, run a script of balloon actions, print what the device saw and the guest\'s /proc.')
+    .argument('<script>', 'real-guest script (YAML: name, memory, balloon, steps)')
+    .option('--json <file>', 'write the report as JSON to FILE, or - for stdout')
+    .option('--diff', 'also run the steps against the model guest and print both side by side')
+    .option('--cache-dir <dir>', 'where scripts/real-guest/build-image.sh put the boot set', '.cache/real-guest')
+    .action(async (file: string, o: { json?: string; diff?: boolean; cacheDir: string }) => {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new UsageError(`${file}: cannot read script file (${code === 'ENOENT' ? 'no such file' : code ?? String(e)})`);
+      }
+      const script: RealGuestScript = loadRealGuestScriptText(text, file);
+      const paths = realGuestImagePaths(o.cacheDir);
+      const missing = [paths.bios, paths.bzimage, paths.initrd].filter((p) => !existsSync(p));
+      if (missing.length) throw new UsageError(`real guest image missing (${missing.join(', ')}): run scripts/real-guest/build-image.sh first`);
+      const live = o.json !== '-';
+      const report = await runRealGuestScript(script, {
+        cacheDir: o.cacheDir,
+        diff: o.diff ?? false,
+        onStep: (side, r) => { if (live) process.stderr.write(`${side}: [${r.index}] ${r.kind} ${r.ok ? 'ok' : 'FAIL'} (${r.ms} ms)\n`); },
+      });
+      if (o.json) writeOutput(o.json, JSON.stringify(report, null, 2) + '\n');
+      if (live) process.stdout.write(formatRealGuestReport(report));
+      if (!report.real.ok || (report.model && !report.model.ok)) process.exitCode = 3;
     });
 
   program.command('bench')
