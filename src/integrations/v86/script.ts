@@ -302,8 +302,9 @@ export function modelGuestSide(s: RealGuestScript): GuestSide & { vm: Vm } {
       const p = getProcess(vm.guest.procs, ++pid);
       const got = faultAnonPages(vm.guest.pgdat, p, Math.ceil(bytes / PAGE));
       simRunUntil(sim, sim.now + STEP);
-      const freed = exitProcess(vm.guest.pgdat, vm.guest.procs, p);
-      return `process ${pid} faulted ${got} anon pages, exited (${freed} freed)`;
+      const thp = vm.guest.pgdat.events[VmEvent.thp_fault_alloc]!;
+      exitProcess(vm.guest.pgdat, vm.guest.procs, p);
+      return `process ${pid} faulted ${got} anon pages (thp_fault_alloc now ${thp}), exited`;
     },
     stop: () => {},
   };
