@@ -19,10 +19,10 @@ const MiB = 2 ** 20;
 const MEMORY_BYTES = 128 * MiB;
 const SKIP = process.env.BALLOONLAB_REAL_GUEST === '1' ? false : 'real guest: run `npm run test:real-guest` (sets BALLOONLAB_REAL_GUEST=1)';
 
-async function bootWithBridge(opts: BalloonBridgeOptions): Promise<{ guest: RealGuest; br: BalloonBridge }> {
+async function bootWithBridge(opts: BalloonBridgeOptions, memoryBytes = MEMORY_BYTES): Promise<{ guest: RealGuest; br: BalloonBridge }> {
   let br: BalloonBridge | null = null;
   const guest = await bootRealGuest({
-    memoryBytes: MEMORY_BYTES,
+    memoryBytes,
     // v86 builds its own balloon; the bridge takes its PCI slot and borrows its VirtIO class.
     v86Options: { virtio_balloon: true },
     beforeBoot: (emulator) => { br = attachBalloonlabBalloon(emulator, opts); },
@@ -168,5 +168,30 @@ test('real guest with DEFLATE_ON_OOM survives over-inflation: MemTotal stays, ba
   } finally {
     br.detach();
     guest.stop();
+  }
+});
+
+test('real guest reports free pages (REPORTING) after memory is freed in it, and the host discards them', { timeout: 300_000, skip: SKIP }, async (t) => {
+  // On non-PAE i386 pageblock_order is 10 (4 MiB), so page reporting works on 4 MiB
+  // blocks and waits until a zone has low watermark + 32 x 4 MiB free: a 128 MiB guest
+  // never reports. 384 MiB leaves room above that.
+  const { guest, br } = await bootWithBridge({ freePageReporting: true, statsVq: true }, 384 * MiB);
+  try {
+    assert.ok(hasFeature(br.device.t.driverFeatures, VIRTIO_BALLOON_F_REPORTING), 'REPORTING negotiated');
+    // the driver's initial flush (2 s after registering) reports what is free at boot
+    await waitUntil('the first page report', () => br.device.counters.reportedPages > 0, 60_000);
+    const before = br.device.counters.reportedPages;
+    t.diagnostic(`reported at boot: ${before} pages`);
+    // a process fills 40 MiB of RAM (the initramfs root is RAM) and the file is removed
+    const dd = await guest.exec('dd if=/dev/zero of=/fill bs=1M count=120 2>/dev/null; rm /fill; echo done');
+    assert.equal(dd.status, 0, dd.output);
+    // freed 2 MiB blocks are reported after the next 2 s delay
+    await waitUntil('reports of the freed memory', () => br.device.counters.reportedPages - before >= (16 * MiB) / 4096, 60_000);
+    t.diagnostic(`reported after the free: ${br.device.counters.reportedPages - before} pages`);
+    assert.ok(br.device.counters.discardedPages > 0, 'the host discarded reported pages');
+    assertHealthy(br);
+  } finally {
+    guest.stop();
+    br.detach();
   }
 });
