@@ -6,7 +6,6 @@
  * time is measured only through the clock the caller passes in (the core has no
  * access to a real clock), and is left out of the document when no clock is given.
  */
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { simAt, simAfter, simRunUntil } from '../sim/clock.js';
 import { type Rng, rngBelow, rngFork } from '../sim/rng.js';
 import { type Guest } from '../guest/guest.js';
@@ -24,7 +23,7 @@ import { getProcess, faultAnonPages, unmapAnonPages, exitProcess, readFilePages,
 import { compactMemory } from '../guest/mm/compaction.js';
 import { vmstatObject, globalZonePageState } from '../guest/mm/vmstat.js';
 import { ZoneStat, VmEvent } from '../guest/mm/vmstat_items.js';
-import { type Scenario, type Action, type AllocPagesAction, type FreePagesAction, ScenarioError, validateScenarioFile, type ScenarioFile } from './schema.js';
+import { type Scenario, type Action, type AllocPagesAction, type FreePagesAction, ScenarioError, validateScenarioFile, type ScenarioFile, parseYamlText } from './schema.js';
 import { VERSION } from '../version.js';
 import { type KernelBuild, startKernelBuild, kernelBuildSummary } from '../workloads/kernel_build.js';
 import { type StressHighalloc, startStressHighalloc, highallocResult } from '../workloads/stress_highalloc.js';
@@ -83,14 +82,7 @@ export type RunResult = { doc: ResultDocument; guest: Guest; vm: Vm };
 
 /** Parses YAML scenario text; `where` names the file in messages. */
 export function loadScenarioText(text: string, where: string): ScenarioFile {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
-  } catch (e) {
-    if (e instanceof YAMLParseError) throw new ScenarioError(`${where}: not valid YAML: ${e.message.split('\n')[0]}`);
-    throw e;
-  }
-  return validateScenarioFile(doc, where);
+  return validateScenarioFile(parseYamlText(text, where), where);
 }
 
 /** Free blocks of each order 0..10, summed over zones (buddyinfo summed). */

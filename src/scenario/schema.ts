@@ -4,6 +4,7 @@
  * (`timeline[2].order`) and what is allowed. Later capabilities add actions here.
  */
 import { z } from 'zod';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { parseSize, parseTime, formatTime, UnitError, SIZE_UNIT_NAMES, TIME_UNIT_NAMES } from './units.js';
 import { GFP_BY_NAME, GFP_KERNEL } from '../guest/mm/gfp.js';
 import { MAX_ORDER } from '../guest/mm/memmap.js';
@@ -22,8 +23,8 @@ function unitField(parse: (v: string | number) => number, example: string, units
   });
 }
 
-const sizeField = unitField(parseSize, 'a size such as 4GiB', SIZE_UNIT_NAMES);
-const timeField = unitField(parseTime, 'a time such as 10s', TIME_UNIT_NAMES);
+export const sizeField = unitField(parseSize, 'a size such as 4GiB', SIZE_UNIT_NAMES);
+export const timeField = unitField(parseTime, 'a time such as 10s', TIME_UNIT_NAMES);
 
 /** A GFP mask written as kernel names joined by '|', e.g. `GFP_KERNEL|__GFP_NORETRY`. */
 const gfpField = z.string().transform((v, ctx): number => {
@@ -222,7 +223,7 @@ const guestSchema = z.strictObject({
 });
 
 /** The virtio-balloon device (QEMU's properties and defaults) and the guest driver's build options. */
-const balloonSchema = z.strictObject({
+export const balloonSchema = z.strictObject({
   /** CONFIG_BALLOON_COMPACTION: balloon pages are movable and compaction migrates them (off: the pre-2012 kernel). */
   compaction: z.boolean().default(true),
   /** Device property deflate-on-oom. */
@@ -354,4 +355,14 @@ export function validateScenarioFile(doc: unknown, where: string): ScenarioFile 
     });
   }
   return { base: baseScenario, variants };
+}
+
+/** Parses YAML text (scenarios, real-guest scripts); a syntax error is a ScenarioError naming `where`. */
+export function parseYamlText(text: string, where: string): unknown {
+  try {
+    return parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (e) {
+    if (e instanceof YAMLParseError) throw new ScenarioError(`${where}: not valid YAML: ${e.message.split('\n')[0]}`);
+    throw e;
+  }
 }

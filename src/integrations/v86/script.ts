@@ -20,9 +20,8 @@
  * src/integrations out.
  */
 import { z } from 'zod';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { ScenarioError } from '../../scenario/schema.js';
-import { parseSize, parseTime, formatSize, UnitError, SIZE_UNIT_NAMES, TIME_UNIT_NAMES } from '../../scenario/units.js';
+import { ScenarioError, sizeField, timeField, balloonSchema as scenarioBalloonSchema, parseYamlText } from '../../scenario/schema.js';
+import { formatSize } from '../../scenario/units.js';
 import { type BalloonDevice, type BalloonDeviceOptions, type BalloonTraceEvent, balloonFreePageStart, balloonFreePageDone, FREE_PAGE_HINT_STATUS_NAMES, FreePageHintStatus } from '../../host/virtio_balloon.js';
 import { type QmpCommand, type QmpResponse, qmpExecute, BALLOON_QOM_PATH } from '../../host/qmp.js';
 import { createVm, type Vm } from '../../host/vm.js';
@@ -42,31 +41,10 @@ const PAGE = 4096;
 // ---------------------------------------------------------------------------------
 // The script file
 
-function unitField(parse: (v: string) => number, example: string, units: string) {
-  return z.unknown().transform((v, ctx): number => {
-    if (v === undefined || v === null) { ctx.addIssue({ code: 'custom', message: `required: ${example} (units: ${units})` }); return z.NEVER; }
-    if (typeof v !== 'string' && typeof v !== 'number') { ctx.addIssue({ code: 'custom', message: `expected ${example} (units: ${units})` }); return z.NEVER; }
-    try {
-      return parse(String(v));
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: e instanceof UnitError ? e.message : String(e) });
-      return z.NEVER;
-    }
-  });
-}
-const sizeField = unitField(parseSize, 'a size such as 32MiB', SIZE_UNIT_NAMES);
-const timeField = unitField(parseTime, 'a time such as 2s', TIME_UNIT_NAMES);
-
-/** The device's options, by the names scenario files use (src/scenario/schema.ts). */
-const balloonSchema = z.strictObject({
-  deflate_on_oom: z.boolean().default(false),
-  free_page_hint: z.boolean().default(false),
-  free_page_reporting: z.boolean().default(false),
-  page_poison: z.boolean().default(true),
-  must_tell_host: z.boolean().default(false),
-  stats_vq: z.boolean().default(true),
-  /** guest-stats-polling-interval (whole seconds; 0: off). */
-  stats_polling_interval: timeField.default(0),
+/** The device's options, by the names scenario files use (a subset of the scenario's `balloon:`). */
+const balloonSchema = scenarioBalloonSchema.pick({
+  deflate_on_oom: true, free_page_hint: true, free_page_reporting: true, page_poison: true, must_tell_host: true, stats_vq: true,
+  stats_polling_interval: true,
 });
 
 const STEP_SCHEMAS = {
@@ -158,14 +136,7 @@ export function validateRealGuestScript(raw: unknown, where: string): RealGuestS
 
 /** Parses and validates YAML script text; `where` names the file in messages. */
 export function loadRealGuestScriptText(text: string, where: string): RealGuestScript {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
-  } catch (e) {
-    if (e instanceof YAMLParseError) throw new ScenarioError(`${where}: not valid YAML: ${e.message.split('\n')[0]}`);
-    throw e;
-  }
-  return validateRealGuestScript(doc, where);
+  return validateRealGuestScript(parseYamlText(text, where), where);
 }
 
 /** The script's device options in the device's terms. */
