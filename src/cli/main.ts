@@ -33,7 +33,6 @@ class UsageError extends Error {}
 const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index'] as const;
 type ProcFile = (typeof PROC_FILES)[number];
 const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration', 'scenario'] as const;
-const LATER_BENCHES: Readonly<Record<string, string>> = {};
 
 function readScenarioFile(file: string): ReturnType<typeof loadScenarioText> {
   let text: string;
@@ -258,7 +257,6 @@ function buildProgram(): Command {
     .option('--json', 'print JSON (the only format; accepted for the CLI.md contract)')
     .addOption(new Option('--runs <n>', 'runs to take the median of (default 5; 1 for scenario)'))
     .action((name: string, o: { runs?: string }) => {
-      if (name in LATER_BENCHES) throw new UsageError(`bench: "${name}" is not available yet: ${LATER_BENCHES[name]} (available: ${BENCHES.join(', ')})`);
       if (!(BENCHES as readonly string[]).includes(name)) throw new UsageError(`bench: unknown benchmark "${name}" (available: ${BENCHES.join(', ')})`);
       const runs = o.runs !== undefined ? parseIntOption('--runs', o.runs, 1, 100) : name === 'scenario' ? 1 : 5;
       const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })

@@ -28,11 +28,11 @@ import { physPfn } from '../guest/mm/layout.js';
 import { Owner, pageOwner } from '../guest/mm/memmap.js';
 import type { Vm } from './vm.js';
 import { PageContent, ramReadContent } from './ram.js';
+import { TARGET_PAGE_SIZE } from '../virtio/guest_memory.js';
 import { balloonFreePageStart, balloonFreePageStop, balloonFreePageDone } from './virtio_balloon.js';
 import { VIRTIO_BALLOON_F_FREE_PAGE_HINT } from '../virtio/virtio_balloon.js';
 import { hasFeature } from '../virtio/transport.js';
 
-const PAGE = 4096;
 /** RAM_SAVE_FLAG header: 8 bytes (offset | flags) per page record. */
 const PAGE_HEADER_BYTES = 8;
 /** A zero page's record: the header and one byte. */
@@ -108,7 +108,7 @@ export type MigrationState = {
 };
 
 /**
- * @kernel migration/migration.c qmp_migrate (migrate_fd_connect, migration_thread)
+ * @qemu migration/migration.c qmp_migrate (migrate_fd_connect, migration_thread)
  * Starts migrating the VM's RAM now. Returns the state to follow (queryMigrate).
  */
 export function migrateStart(vm: Vm, params: Partial<MigrationParams> = {}): MigrationState {
@@ -130,7 +130,7 @@ export function migrateStart(vm: Vm, params: Partial<MigrationParams> = {}): Mig
   };
   // ram_save_setup: every page of every RAM block is dirty; dirty logging starts (write-protect all)
   for (const r of vm.mem.ranges) {
-    const first = r.start / PAGE, last = r.end / PAGE;
+    const first = r.start / TARGET_PAGE_SIZE, last = r.end / TARGET_PAGE_SIZE;
     m.bmap.fill(1, first, last);
     m.totalPages += last - first;
   }
@@ -156,12 +156,12 @@ export function migrateStart(vm: Vm, params: Partial<MigrationParams> = {}): Mig
 }
 
 /**
- * @kernel migration/ram.c qemu_guest_free_page_hint
+ * @qemu migration/ram.c qemu_guest_free_page_hint
  * A hinted range: its pages leave the bitmap (and the dirty log) unless written again.
  */
 function qemuGuestFreePageHint(m: MigrationState, addr: number, len: number): void {
   if (m.status !== 'setup' && m.status !== 'active') return;
-  const first = Math.floor(addr / PAGE), end = Math.min(Math.ceil((addr + len) / PAGE), m.bmap.length);
+  const first = Math.floor(addr / TARGET_PAGE_SIZE), end = Math.min(Math.ceil((addr + len) / TARGET_PAGE_SIZE), m.bmap.length);
   const dirty = m.vm.ram.dirty;
   for (let p = first; p < end; p++) {
     m.hintedPages++;
@@ -171,7 +171,7 @@ function qemuGuestFreePageHint(m: MigrationState, addr: number, len: number): vo
 }
 
 /**
- * @kernel migration/ram.c migration_bitmap_sync
+ * @qemu migration/ram.c migration_bitmap_sync
  * Collects the dirty log into the bitmap and clears it (write-protecting the dirty
  * pages again). Returns its cost in ns.
  */
@@ -195,7 +195,7 @@ function migrationBitmapSync(m: MigrationState): number {
 }
 
 /**
- * @kernel migration/ram.c migration_bitmap_sync_precopy (with the balloon's
+ * @qemu migration/ram.c migration_bitmap_sync_precopy (with the balloon's
  * virtio_balloon_free_page_hint_notify)
  * Stop the hint round before the sync; after it, start a new one while the VM runs,
  * or say DONE when it is stopped.
@@ -226,8 +226,8 @@ function savePage(m: MigrationState, p: number): number {
     return c.migrationZeroPage;
   }
   m.normal++;
-  m.normalBytes += PAGE;
-  m.transferred += PAGE + PAGE_HEADER_BYTES;
+  m.normalBytes += TARGET_PAGE_SIZE;
+  m.transferred += TARGET_PAGE_SIZE + PAGE_HEADER_BYTES;
   return c.migrationNormalPage;
 }
 
@@ -237,7 +237,7 @@ function wireRate(m: MigrationState): number {
 }
 
 /**
- * @kernel migration/ram.c ram_find_and_save_block (ram_save_iterate)
+ * @qemu migration/ram.c ram_find_and_save_block (ram_save_iterate)
  * Sends marked pages from the cursor on for up to `budgetNs` of time (the larger of
  * the thread's CPU time and the wire time). At the end of the bitmap a pass is over.
  * Returns the time taken.
@@ -266,7 +266,7 @@ function ramSaveIterate(m: MigrationState, budgetNs: number): number {
 }
 
 /**
- * @kernel migration/migration.c migration_update_counters
+ * @qemu migration/migration.c migration_update_counters
  * Every BUFFER_DELAY: bandwidth measured over the window, threshold = bandwidth x
  * downtime-limit, mbps.
  */
@@ -283,7 +283,7 @@ function migrationUpdateCounters(m: MigrationState): void {
 }
 
 /**
- * @kernel migration/migration.c migration_iteration_run
+ * @qemu migration/migration.c migration_iteration_run
  * One step: if what is left is under the threshold, sync and maybe complete;
  * otherwise send for a while and come back.
  */
@@ -291,10 +291,10 @@ function migrationIterationRun(m: MigrationState): void {
   if (m.status !== 'active') return;
   const sim = m.vm.sim;
   migrationUpdateCounters(m);
-  if (m.dirtyPages * PAGE < m.thresholdBytes) {
+  if (m.dirtyPages * TARGET_PAGE_SIZE < m.thresholdBytes) {
     // qemu_savevm_state_pending_exact: a sync for the true figure
     const syncNs = migrationBitmapSyncPrecopy(m);
-    if (m.dirtyPages * PAGE < m.thresholdBytes) { migrationCompletion(m, syncNs); return; }
+    if (m.dirtyPages * TARGET_PAGE_SIZE < m.thresholdBytes) { migrationCompletion(m, syncNs); return; }
     simAfter(sim, syncNs, () => migrationIterationRun(m));
     return;
   }
@@ -305,7 +305,7 @@ function migrationIterationRun(m: MigrationState): void {
 }
 
 /**
- * @kernel migration/migration.c migration_completion
+ * @qemu migration/migration.c migration_completion
  * Stop the VM, sync once more, send everything left and the device state; the
  * downtime runs from the stop to the destination's start.
  */
@@ -331,15 +331,15 @@ export function queryMigrate(m: MigrationState): Record<string, unknown> {
   const now = m.status === 'completed' ? m.endNs : m.vm.sim.now;
   const ram = {
     transferred: m.transferred,
-    remaining: m.dirtyPages * PAGE,
-    total: m.totalPages * PAGE,
+    remaining: m.dirtyPages * TARGET_PAGE_SIZE,
+    total: m.totalPages * TARGET_PAGE_SIZE,
     duplicate: m.duplicate,
     normal: m.normal,
     'normal-bytes': m.normalBytes,
     'dirty-sync-count': m.dirtySyncCount,
     mbps: Math.round(m.mbps * 1000) / 1000,
     'dirty-pages-rate': m.dirtyPagesRate,
-    'page-size': PAGE,
+    'page-size': TARGET_PAGE_SIZE,
   };
   const out: Record<string, unknown> = {
     status: m.status,

@@ -19,6 +19,7 @@
  * dirty-log byte and a 32-bit generation (7 bytes). The PCI hole has no backing and
  * is never touched.
  */
+import { TARGET_PAGE_SIZE } from '../virtio/guest_memory.js';
 
 export const enum RamPageState {
   /** Never written: no host memory behind it. */
@@ -62,7 +63,7 @@ export type RamBacking = {
   dirty: Uint8Array;
   /** Page writes seen (each page of a multi-page write counts). */
   writes: number;
-  /** Pages backed now (host RSS of guest RAM = residentPages * 4096). */
+  /** Pages backed now (host RSS of guest RAM = residentPages * TARGET_PAGE_SIZE). */
   residentPages: number;
   /** Host page faults: first touches, and refaults of discarded pages. */
   firstTouches: number;
@@ -158,5 +159,5 @@ export function ramResident(ram: RamBacking, physPfn: number): boolean {
 
 /** Host RSS of guest RAM in bytes. */
 export function ramRssBytes(ram: RamBacking): number {
-  return ram.residentPages * 4096;
+  return ram.residentPages * TARGET_PAGE_SIZE;
 }

@@ -25,7 +25,7 @@
  */
 import { type Sim, simAfter } from '../sim/clock.js';
 import { type CostTable } from '../sim/cost.js';
-import { type GuestMemory, GuestMemoryFault, isRam, readU8, readLe16, readLe32, discardPage } from '../virtio/guest_memory.js';
+import { type GuestMemory, TARGET_PAGE_SIZE, isRam, readU8, readLe16, readLe32, discardPage } from '../virtio/guest_memory.js';
 import {
   type VirtqDevice, type VirtqElement, type Sg, virtqDeviceCreate, virtqueuePop, virtqueuePush, virtqueueShouldNotify,
 } from '../virtio/virtqueue.js';
@@ -43,7 +43,6 @@ import {
 } from '../virtio/virtio_balloon.js';
 import { type RamBacking, ramDiscard } from './ram.js';
 
-const PAGE = 4096;
 
 /** What the device does with a hinted free page range. */
 export type HintAction = 'clear-bitmap' | 'discard';
@@ -176,7 +175,7 @@ function configSize(f: bigint): number {
 }
 
 /**
- * @kernel hw/virtio/virtio-balloon.c virtio_balloon_device_realize
+ * @qemu hw/virtio/virtio-balloon.c virtio_balloon_device_realize
  * Creates the device: offered features, queues (numbered in creation order over the
  * queues its features create), config space, and the transport hooks.
  */
@@ -192,7 +191,7 @@ export function createBalloonDevice(sim: Sim, mem: GuestMemory, ram: RamBacking,
     vq: new Array<VirtqDevice | null>(NR_BALLOON_QUEUES).fill(null), statsVqElem: null,
     stats: new Array<number>(VIRTIO_BALLOON_S_NR).fill(-1), statsLastUpdateNs: -1, statsTimerGen: 0,
     freePageHintStatus: FreePageHintStatus.stop, freePageHintCmdId: FREE_PAGE_HINT_CMD_ID_MIN - 1, onFreePageHint: null,
-    balloonChanges: [], trace: null, inflated: new Uint8Array(Math.ceil((mem.ranges.reduce((m, r) => Math.max(m, r.end), 0)) / PAGE)), inflatedPages: 0,
+    balloonChanges: [], trace: null, inflated: new Uint8Array(Math.ceil((mem.ranges.reduce((m, r) => Math.max(m, r.end), 0)) / TARGET_PAGE_SIZE)), inflatedPages: 0,
     counters: { inflatePfns: 0, deflatePfns: 0, badPfns: 0, deflateNotInflated: 0, hintedPages: 0, hintsIgnored: 0, reportedPages: 0, reportsKept: 0, statsUpdates: 0, discardedPages: 0 },
   };
   updateConfig(dev);
@@ -208,7 +207,7 @@ function negotiated(dev: BalloonDevice, bit: number): boolean {
 }
 
 /**
- * @kernel hw/virtio/virtio-balloon.c virtio_balloon_get_config
+ * @qemu hw/virtio/virtio-balloon.c virtio_balloon_get_config
  * Writes the device's view into the config bytes: num_pages, actual, the hint command
  * id by state (REQUESTED: the id; STOP: 0; DONE: 1; START: left 0, as QEMU's zeroed
  * struct leaves it), poison_val.
@@ -234,12 +233,12 @@ function notifyConfig(dev: BalloonDevice): void {
 /** The guest's logical size changed: a BALLOON_CHANGE event. */
 function balloonChanged(dev: BalloonDevice, old: number): void {
   if (dev.actual === old) return;
-  dev.balloonChanges.push({ t_ns: dev.sim.now, actual: dev.ramSize - dev.actual * PAGE });
+  dev.balloonChanges.push({ t_ns: dev.sim.now, actual: dev.ramSize - dev.actual * TARGET_PAGE_SIZE });
   dev.trace?.push({ t_ns: dev.sim.now, kind: 'actual', actual: dev.actual });
 }
 
 /**
- * @kernel hw/virtio/virtio-balloon.c virtio_balloon_set_config
+ * @qemu hw/virtio/virtio-balloon.c virtio_balloon_set_config
  * The driver wrote the config: take `actual` (unless the device counts it itself) and,
  * with PAGE_POISON negotiated, poison_val.
  */
@@ -257,7 +256,7 @@ function balloonSetConfig(dev: BalloonDevice): void {
 }
 
 /**
- * @kernel hw/virtio/virtio-balloon.c virtio_balloon_set_status
+ * @qemu hw/virtio/virtio-balloon.c virtio_balloon_set_status
  * DRIVER_OK: the queues the driver set up come alive, and the stats buffer the driver
  * primed is taken. Reset: everything the driver gave is forgotten.
  */
@@ -344,7 +343,7 @@ function iovByte(mem: GuestMemory, sgs: Sg[], off: number): number | null {
 
 function iovPages(sgs: Sg[]): number {
   let n = 0;
-  for (const sg of sgs) n += Math.ceil(sg.len / PAGE);
+  for (const sg of sgs) n += Math.ceil(sg.len / TARGET_PAGE_SIZE);
   return n;
 }
 
@@ -356,14 +355,14 @@ function iovLen(sgs: Sg[]): number {
 
 /** Discards a guest-physical range: the host drops its backing, the bytes read as zero. */
 function discardRange(dev: BalloonDevice, addr: number, len: number, perPageNs: number): void {
-  const first = Math.floor(addr / PAGE), n = Math.ceil((addr + len) / PAGE) - first;
+  const first = Math.floor(addr / TARGET_PAGE_SIZE), n = Math.ceil((addr + len) / TARGET_PAGE_SIZE) - first;
   dev.counters.discardedPages += ramDiscard(dev.ram, first, n);
   for (let p = first; p < first + n; p++) discardPage(dev.mem, p);
   dev.t.busyNs += n * perPageNs;
 }
 
 /**
- * @kernel hw/virtio/virtio-balloon.c virtio_balloon_handle_output
+ * @qemu hw/virtio/virtio-balloon.c virtio_balloon_handle_output
  * Inflate or deflate: every le32 PFN in every available buffer. PFNs outside guest RAM
  * are skipped; inflated pages are discarded, deflated ones are left to fault back in.
  */
@@ -378,27 +377,22 @@ function balloonHandleOutput(dev: BalloonDevice, q: BalloonQueue.inflate | Ballo
     dev.t.busyNs += dev.costs.virtqueueKick;
     const before = dev.actual;
     const total = iovLen(elem.out);
-    try {
-      for (let off = 0; off + 4 <= total; off += 4) {
-        const pfn = iovReadLe(dev.mem, elem.out, off, 4)!;
-        const pa = pfn * 2 ** VIRTIO_BALLOON_PFN_SHIFT;
-        if (!isRam(dev.mem, pa, PAGE)) { c.badPfns++; continue; }
-        if (dev.opts.inhibited) continue;
-        if (inflate) {
-          c.inflatePfns++;
-          if (!dev.inflated[pfn]) { dev.inflated[pfn] = 1; dev.inflatedPages++; }
-          discardRange(dev, pa, PAGE, dev.costs.hostDiscardPage);
-          if (dev.opts.actualSource === 'device') dev.actual++;
-        } else {
-          c.deflatePfns++;
-          if (dev.inflated[pfn]) { dev.inflated[pfn] = 0; dev.inflatedPages--; } else c.deflateNotInflated++;
-          if (dev.opts.actualSource === 'device') dev.actual = Math.max(0, dev.actual - 1);
-        }
+    // virtqueuePop checked that every buffer lies in guest RAM: these reads cannot fault.
+    for (let off = 0; off + 4 <= total; off += 4) {
+      const pfn = iovReadLe(dev.mem, elem.out, off, 4)!;
+      const pa = pfn * 2 ** VIRTIO_BALLOON_PFN_SHIFT;
+      if (!isRam(dev.mem, pa, TARGET_PAGE_SIZE)) { c.badPfns++; continue; }
+      if (dev.opts.inhibited) continue;
+      if (inflate) {
+        c.inflatePfns++;
+        if (!dev.inflated[pfn]) { dev.inflated[pfn] = 1; dev.inflatedPages++; }
+        discardRange(dev, pa, TARGET_PAGE_SIZE, dev.costs.hostDiscardPage);
+        if (dev.opts.actualSource === 'device') dev.actual++;
+      } else {
+        c.deflatePfns++;
+        if (dev.inflated[pfn]) { dev.inflated[pfn] = 0; dev.inflatedPages--; } else c.deflateNotInflated++;
+        if (dev.opts.actualSource === 'device') dev.actual = Math.max(0, dev.actual - 1);
       }
-    } catch (e) {
-      if (!(e instanceof GuestMemoryFault)) throw e;
-      transportNeedsReset(dev.t, `virtio-balloon: PFN array outside guest RAM: ${e.message}`);
-      return;
     }
     dev.trace?.push({ t_ns: dev.sim.now, kind: inflate ? 'inflate' : 'deflate', pfns: Math.floor(total / 4) });
     pushAndNotify(dev, q, elem, 0);
@@ -414,7 +408,7 @@ function balloonHandleOutput(dev: BalloonDevice, q: BalloonQueue.inflate | Ballo
 // Statistics
 
 /**
- * @kernel hw/virtio/virtio-balloon.c virtio_balloon_receive_stats
+ * @qemu hw/virtio/virtio-balloon.c virtio_balloon_receive_stats
  * The driver returned the stats buffer: read its (le16 tag, le64 value) entries, keep
  * the buffer to ask again later.
  */
@@ -430,16 +424,10 @@ function balloonReceiveStats(dev: BalloonDevice): void {
   dev.statsVqElem = elem;
   dev.stats.fill(-1);
   const total = iovLen(elem.out);
-  try {
-    for (let off = 0; off + VIRTIO_BALLOON_STAT_SIZE <= total; off += VIRTIO_BALLOON_STAT_SIZE) {
-      const tag = iovReadLe(dev.mem, elem.out, off, 2)!;
-      const lo = iovReadLe(dev.mem, elem.out, off + 2, 4)!, hi = iovReadLe(dev.mem, elem.out, off + 6, 4)!;
-      if (tag < VIRTIO_BALLOON_S_NR) dev.stats[tag] = hi * 0x100000000 + lo;
-    }
-  } catch (e) {
-    if (!(e instanceof GuestMemoryFault)) throw e;
-    transportNeedsReset(dev.t, `virtio-balloon: stats buffer outside guest RAM: ${e.message}`);
-    return;
+  for (let off = 0; off + VIRTIO_BALLOON_STAT_SIZE <= total; off += VIRTIO_BALLOON_STAT_SIZE) {
+    const tag = iovReadLe(dev.mem, elem.out, off, 2)!;
+    const lo = iovReadLe(dev.mem, elem.out, off + 2, 4)!, hi = iovReadLe(dev.mem, elem.out, off + 6, 4)!;
+    if (tag < VIRTIO_BALLOON_S_NR) dev.stats[tag] = hi * 0x100000000 + lo;
   }
   dev.counters.statsUpdates++;
   if (dev.trace) {
@@ -459,7 +447,7 @@ function balloonStatsChangeTimer(dev: BalloonDevice, delayNs: number): void {
 }
 
 /**
- * @kernel hw/virtio/virtio-balloon.c balloon_stats_poll_cb
+ * @qemu hw/virtio/virtio-balloon.c balloon_stats_poll_cb
  * Time for fresh stats: hand the buffer back to the driver, which refills it. Without
  * a buffer (the driver has not returned it yet) just try again an interval later.
  */
@@ -474,7 +462,7 @@ function balloonStatsPoll(dev: BalloonDevice): void {
 }
 
 /**
- * @kernel hw/virtio/virtio-balloon.c balloon_stats_set_poll_interval
+ * @qemu hw/virtio/virtio-balloon.c balloon_stats_set_poll_interval
  * qom-set guest-stats-polling-interval: 0 stops polling; otherwise poll now and then
  * every interval.
  */
@@ -495,7 +483,7 @@ export function balloonGuestStats(dev: BalloonDevice): { stats: Record<string, n
 // Free page hinting
 
 /**
- * @kernel hw/virtio/virtio-balloon.c get_free_page_hints
+ * @qemu hw/virtio/virtio-balloon.c get_free_page_hints
  * Drains the free page queue: an output buffer is a command id (the guest's echo of
  * the current id starts the round; anything else while started stops it); input
  * buffers are free ranges, used only while started.
@@ -511,12 +499,7 @@ function balloonFreePageHintHandle(dev: BalloonDevice): void {
         transportNeedsReset(dev.t, 'virtio-balloon: received an incorrect cmd id');
         return;
       }
-      let id: number;
-      try { id = iovReadLe(dev.mem, elem.out, 0, 4)!; } catch (e) {
-        if (!(e instanceof GuestMemoryFault)) throw e;
-        transportNeedsReset(dev.t, `virtio-balloon: cmd id outside guest RAM: ${e.message}`);
-        return;
-      }
+      const id = iovReadLe(dev.mem, elem.out, 0, 4)!;
       dev.trace?.push({ t_ns: dev.sim.now, kind: 'hint-cmd', id });
       if (dev.freePageHintStatus === FreePageHintStatus.requested && id === dev.freePageHintCmdId) {
         dev.freePageHintStatus = FreePageHintStatus.start;
@@ -529,9 +512,9 @@ function balloonFreePageHintHandle(dev: BalloonDevice): void {
       }
     }
     for (const sg of elem.in) {
-      if (dev.freePageHintStatus !== FreePageHintStatus.start) { dev.counters.hintsIgnored += Math.ceil(sg.len / PAGE); continue; }
-      dev.counters.hintedPages += Math.ceil(sg.len / PAGE);
-      dev.trace?.push({ t_ns: dev.sim.now, kind: 'hint', pages: Math.ceil(sg.len / PAGE) });
+      if (dev.freePageHintStatus !== FreePageHintStatus.start) { dev.counters.hintsIgnored += Math.ceil(sg.len / TARGET_PAGE_SIZE); continue; }
+      dev.counters.hintedPages += Math.ceil(sg.len / TARGET_PAGE_SIZE);
+      dev.trace?.push({ t_ns: dev.sim.now, kind: 'hint', pages: Math.ceil(sg.len / TARGET_PAGE_SIZE) });
       if (dev.opts.hintAction === 'discard') discardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
       else dev.onFreePageHint?.(sg.addr, sg.len);
     }
@@ -541,7 +524,7 @@ function balloonFreePageHintHandle(dev: BalloonDevice): void {
 }
 
 /**
- * @kernel hw/virtio/virtio-balloon.c virtio_balloon_free_page_start
+ * @qemu hw/virtio/virtio-balloon.c virtio_balloon_free_page_start
  * Asks the guest for a new round of hints: next command id (from 0x80000000, wrapping
  * back there after UINT_MAX), state REQUESTED, config interrupt. Returns false when
  * the feature was not negotiated.
@@ -555,7 +538,7 @@ export function balloonFreePageStart(dev: BalloonDevice): boolean {
 }
 
 /**
- * @kernel hw/virtio/virtio-balloon.c virtio_balloon_free_page_stop
+ * @qemu hw/virtio/virtio-balloon.c virtio_balloon_free_page_stop
  * Stops the round (the guest keeps the pages it holds until DONE).
  */
 export function balloonFreePageStop(dev: BalloonDevice): void {
@@ -565,7 +548,7 @@ export function balloonFreePageStop(dev: BalloonDevice): void {
 }
 
 /**
- * @kernel hw/virtio/virtio-balloon.c virtio_balloon_free_page_done
+ * @qemu hw/virtio/virtio-balloon.c virtio_balloon_free_page_done
  * The host no longer needs the hinted pages: the guest gives them all back.
  */
 export function balloonFreePageDone(dev: BalloonDevice): void {
@@ -577,7 +560,7 @@ export function balloonFreePageDone(dev: BalloonDevice): void {
 // Free page reporting
 
 /**
- * @kernel hw/virtio/virtio-balloon.c virtio_balloon_handle_report
+ * @qemu hw/virtio/virtio-balloon.c virtio_balloon_handle_report
  * Reported free ranges are discarded — unless ballooning is inhibited or the guest
  * announced a non-zero poison value (the pages must keep it, and a discarded page
  * would come back as zeroes).
@@ -590,7 +573,7 @@ function balloonHandleReport(dev: BalloonDevice): void {
     if (!elem) break;
     dev.t.busyNs += dev.costs.virtqueueKick;
     for (const sg of elem.in) {
-      const pages = Math.ceil(sg.len / PAGE);
+      const pages = Math.ceil(sg.len / TARGET_PAGE_SIZE);
       dev.counters.reportedPages += pages;
       if (dev.opts.inhibited || dev.poisonVal !== 0) { dev.counters.reportsKept += pages; continue; }
       discardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
@@ -605,18 +588,18 @@ function balloonHandleReport(dev: BalloonDevice): void {
 // Control (what QMP's balloon and query-balloon do)
 
 /**
- * @kernel hw/virtio/virtio-balloon.c virtio_balloon_to_target
+ * @qemu hw/virtio/virtio-balloon.c virtio_balloon_to_target
  * Sets the guest's logical size in bytes: num_pages = (ram_size - target) / 4 KiB,
  * targets above RAM clamp to RAM; a config interrupt tells the driver.
  */
 export function balloonToTarget(dev: BalloonDevice, targetBytes: number): void {
   const target = Math.min(targetBytes, dev.ramSize);
   if (target <= 0) return;
-  dev.numPages = Math.floor((dev.ramSize - target) / PAGE);
+  dev.numPages = Math.floor((dev.ramSize - target) / TARGET_PAGE_SIZE);
   notifyConfig(dev);
 }
 
 /** query-balloon's `actual`: the guest's logical size in bytes (RAM minus the balloon). */
 export function balloonQueryActual(dev: BalloonDevice): number {
-  return dev.ramSize - dev.actual * PAGE;
+  return dev.ramSize - dev.actual * TARGET_PAGE_SIZE;
 }

@@ -125,8 +125,6 @@ type RunState = {
   vm: Vm; guest: Guest; rng: Rng; tags: Map<string, Held>; events: ResultEvent[]; check: boolean;
   /** Migration uses free page hints (balloon_free_page_hint). */
   useHints: boolean;
-  /** Pages written by process_write, by pid. */
-  writes: Map<number, number>;
   builds: Array<{ label: string; build: KernelBuild }>;
   highalloc: StressHighalloc | null;
 };
@@ -226,7 +224,6 @@ function startProcessWrite(st: RunState, pid: number, rate: number, duration: nu
       written++;
       n--;
     }
-    st.writes.set(pid, (st.writes.get(pid) ?? 0) + written);
     if (st.guest.sim.now + TICK <= end) simAfter(st.guest.sim, TICK, tick);
   };
   simAfter(st.guest.sim, 0, tick);
@@ -427,7 +424,7 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
   if (vm.driver?.probeError) throw new ScenarioError(`the balloon driver failed to probe: ${vm.driver.probeError}`);
   const st: RunState = {
     vm, guest, rng: rngFork(guest.rng), tags: new Map(), events: [], check: opts.check ?? false,
-    useHints: hintNegotiated(vm), writes: new Map(), builds: [], highalloc: null,
+    useHints: hintNegotiated(vm), builds: [], highalloc: null,
   };
   if (st.check) assertVm(vm, 'after boot');
   const end = Math.min(opts.until ?? Infinity, scenarioEnd(s));

@@ -104,8 +104,3 @@ export function simRunUntil(sim: Sim, until: number): number {
   if (until > sim.now && until !== Infinity) sim.now = until;
   return n;
 }
-
-/** Advances the clock by charging work that takes `ns` of virtual time. */
-export function simCharge(sim: Sim, ns: number): void {
-  sim.now += ns;
-}

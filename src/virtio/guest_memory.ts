@@ -10,7 +10,12 @@
  * simulator).
  */
 
-const PAGE = 4096;
+/**
+ * TARGET_PAGE_SIZE: the x86 page, the unit of guest-physical memory for the host (RAM
+ * blocks, dirty logging, discards) and for the wire (balloon PFNs are 4 KiB units).
+ */
+export const TARGET_PAGE_BITS = 12;
+export const TARGET_PAGE_SIZE = 1 << TARGET_PAGE_BITS;
 
 /** An access outside guest RAM (or overflowing it). */
 export class GuestMemoryFault extends Error {
@@ -84,9 +89,9 @@ function page(mem: GuestMemory, pfn: number, create: boolean): Uint8Array | unde
   if (pfn === cachePfn && mem === cacheMem) return cachePage!;
   let p = mem.pages.get(pfn);
   if (!p) {
-    if (mem.flat !== null) p = mem.flat.subarray(pfn * PAGE, (pfn + 1) * PAGE);
+    if (mem.flat !== null) p = mem.flat.subarray(pfn * TARGET_PAGE_SIZE, (pfn + 1) * TARGET_PAGE_SIZE);
     else if (!create) return undefined;
-    else p = new Uint8Array(PAGE);
+    else p = new Uint8Array(TARGET_PAGE_SIZE);
     mem.pages.set(pfn, p);
   }
   cacheMem = mem;
@@ -98,14 +103,14 @@ function page(mem: GuestMemory, pfn: number, create: boolean): Uint8Array | unde
 /** Reads one byte. */
 export function readU8(mem: GuestMemory, addr: number): number {
   check(mem, addr, 1);
-  const p = page(mem, Math.floor(addr / PAGE), false);
-  return p ? p[addr % PAGE]! : 0;
+  const p = page(mem, Math.floor(addr / TARGET_PAGE_SIZE), false);
+  return p ? p[addr % TARGET_PAGE_SIZE]! : 0;
 }
 
 /** Writes one byte. */
 export function writeU8(mem: GuestMemory, addr: number, v: number): void {
   check(mem, addr, 1);
-  page(mem, Math.floor(addr / PAGE), true)![addr % PAGE] = v & 0xff;
+  page(mem, Math.floor(addr / TARGET_PAGE_SIZE), true)![addr % TARGET_PAGE_SIZE] = v & 0xff;
 }
 
 /** The byte-at-a-time read, for accesses that cross a page. */
@@ -113,8 +118,8 @@ function readLe(mem: GuestMemory, addr: number, n: number): number {
   let v = 0;
   for (let i = n - 1; i >= 0; i--) {
     const a = addr + i;
-    const p = page(mem, Math.floor(a / PAGE), false);
-    v = v * 256 + (p ? p[a % PAGE]! : 0);
+    const p = page(mem, Math.floor(a / TARGET_PAGE_SIZE), false);
+    v = v * 256 + (p ? p[a % TARGET_PAGE_SIZE]! : 0);
   }
   return v;
 }
@@ -123,23 +128,23 @@ function readLe(mem: GuestMemory, addr: number, n: number): number {
 function writeLe(mem: GuestMemory, addr: number, n: number, v: number): void {
   for (let i = 0; i < n; i++) {
     const a = addr + i;
-    page(mem, Math.floor(a / PAGE), true)![a % PAGE] = v % 256;
+    page(mem, Math.floor(a / TARGET_PAGE_SIZE), true)![a % TARGET_PAGE_SIZE] = v % 256;
     v = Math.floor(v / 256);
   }
 }
 
 export function readLe16(mem: GuestMemory, addr: number): number {
   check(mem, addr, 2);
-  const off = addr % PAGE;
-  if (off > PAGE - 2) return readLe(mem, addr, 2);
-  const p = page(mem, (addr - off) / PAGE, false);
+  const off = addr % TARGET_PAGE_SIZE;
+  if (off > TARGET_PAGE_SIZE - 2) return readLe(mem, addr, 2);
+  const p = page(mem, (addr - off) / TARGET_PAGE_SIZE, false);
   return p ? p[off]! | (p[off + 1]! << 8) : 0;
 }
 
 function readLe32Checked(mem: GuestMemory, addr: number): number {
-  const off = addr % PAGE;
-  if (off > PAGE - 4) return readLe(mem, addr, 4);
-  const p = page(mem, (addr - off) / PAGE, false);
+  const off = addr % TARGET_PAGE_SIZE;
+  if (off > TARGET_PAGE_SIZE - 4) return readLe(mem, addr, 4);
+  const p = page(mem, (addr - off) / TARGET_PAGE_SIZE, false);
   return p ? (p[off]! | (p[off + 1]! << 8) | (p[off + 2]! << 16) | (p[off + 3]! << 24)) >>> 0 : 0;
 }
 
@@ -150,18 +155,18 @@ export function readLe32(mem: GuestMemory, addr: number): number {
 
 export function writeLe16(mem: GuestMemory, addr: number, v: number): void {
   check(mem, addr, 2);
-  const off = addr % PAGE;
-  if (off > PAGE - 2) { writeLe(mem, addr, 2, v & 0xffff); return; }
-  const p = page(mem, (addr - off) / PAGE, true)!;
+  const off = addr % TARGET_PAGE_SIZE;
+  if (off > TARGET_PAGE_SIZE - 2) { writeLe(mem, addr, 2, v & 0xffff); return; }
+  const p = page(mem, (addr - off) / TARGET_PAGE_SIZE, true)!;
   p[off] = v;
   p[off + 1] = v >>> 8;
 }
 
 /** Writes a le32 after the bounds check; `v` is an integer (reduced mod 2^32 here). */
 function writeLe32Checked(mem: GuestMemory, addr: number, v: number): void {
-  const off = addr % PAGE;
-  if (off > PAGE - 4) { writeLe(mem, addr, 4, v >>> 0); return; }
-  const p = page(mem, (addr - off) / PAGE, true)!;
+  const off = addr % TARGET_PAGE_SIZE;
+  if (off > TARGET_PAGE_SIZE - 4) { writeLe(mem, addr, 4, v >>> 0); return; }
+  const p = page(mem, (addr - off) / TARGET_PAGE_SIZE, true)!;
   p[off] = v;
   p[off + 1] = v >>> 8;
   p[off + 2] = v >>> 16;
@@ -202,8 +207,8 @@ export function readBytes(mem: GuestMemory, addr: number, len: number): Uint8Arr
   const out = new Uint8Array(len);
   for (let i = 0; i < len; i++) {
     const a = addr + i;
-    const p = page(mem, Math.floor(a / PAGE), false);
-    out[i] = p ? p[a % PAGE]! : 0;
+    const p = page(mem, Math.floor(a / TARGET_PAGE_SIZE), false);
+    out[i] = p ? p[a % TARGET_PAGE_SIZE]! : 0;
   }
   return out;
 }
@@ -213,7 +218,7 @@ export function writeBytes(mem: GuestMemory, addr: number, data: Uint8Array): vo
   check(mem, addr, data.length);
   for (let i = 0; i < data.length; i++) {
     const a = addr + i;
-    page(mem, Math.floor(a / PAGE), true)![a % PAGE] = data[i]!;
+    page(mem, Math.floor(a / TARGET_PAGE_SIZE), true)![a % TARGET_PAGE_SIZE] = data[i]!;
   }
 }
 
@@ -221,7 +226,7 @@ export function writeBytes(mem: GuestMemory, addr: number, data: Uint8Array): vo
 export function discardPage(mem: GuestMemory, physPfn: number): void {
   if (mem.flat !== null) {
     // another emulator's RAM cannot lose a page: it reads as zero, as a discarded page does
-    mem.flat.fill(0, physPfn * PAGE, Math.min((physPfn + 1) * PAGE, mem.flat.length));
+    mem.flat.fill(0, physPfn * TARGET_PAGE_SIZE, Math.min((physPfn + 1) * TARGET_PAGE_SIZE, mem.flat.length));
     return;
   }
   if (mem === cacheMem && physPfn === cachePfn) { cacheMem = null; cachePfn = -1; cachePage = null; }

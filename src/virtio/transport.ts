@@ -93,7 +93,7 @@ export function createTransport(mem: GuestMemory, deviceId: number, deviceFeatur
 // Device side
 
 /**
- * @kernel hw/virtio/virtio.c virtio_error
+ * @qemu hw/virtio/virtio.c virtio_error
  * The device cannot go on: NEEDS_RESET, and a configuration interrupt so the driver
  * notices. Only the first message is kept.
  */

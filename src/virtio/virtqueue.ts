@@ -201,14 +201,14 @@ export function virtqDeviceCreate(mem: GuestMemory, layout: VirtqLayout): VirtqD
   return { mem, layout, lastAvailIdx: 0, usedIdxShadow: 0, signalledUsed: 0, inuse: 0, broken: null };
 }
 
-/** @kernel hw/virtio/virtio.c virtio_error: the queue is broken; nothing more is processed. */
+/** @qemu hw/virtio/virtio.c virtio_error: the queue is broken; nothing more is processed. */
 export function virtioError(dev: VirtqDevice, msg: string): null {
   if (dev.broken === null) dev.broken = msg;
   return null;
 }
 
 /**
- * @kernel hw/virtio/virtio.c virtqueue_split_pop
+ * @qemu hw/virtio/virtio.c virtqueue_split_pop
  * The next available chain, validated; null when there is none or the queue broke
  * (dev.broken then says why).
  */
@@ -267,7 +267,7 @@ export function virtqueuePop(dev: VirtqDevice): VirtqElement | null {
 }
 
 /**
- * @kernel hw/virtio/virtio.c virtqueue_push (fill + flush)
+ * @qemu hw/virtio/virtio.c virtqueue_push (fill + flush)
  * Returns an element to the driver with the number of bytes written, publishing the
  * used entry before the index.
  */
@@ -288,7 +288,7 @@ export function virtqueuePush(dev: VirtqDevice, elem: VirtqElement, len: number)
 }
 
 /**
- * @kernel hw/virtio/virtio.c virtio_split_should_notify
+ * @qemu hw/virtio/virtio.c virtio_split_should_notify
  * Whether the driver wants an interrupt for what was pushed since the last one.
  */
 export function virtqueueShouldNotify(dev: VirtqDevice): boolean {

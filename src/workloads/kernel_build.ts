@@ -30,11 +30,10 @@ import { type Rng, rngBelow, rngFloat } from '../sim/rng.js';
 import type { Guest } from '../guest/guest.js';
 import { PageWrite } from '../guest/mm/mmzone.js';
 import { getProcess, faultAnonPages, exitProcess, readFilePages, trackProcessPages, isProcessPage, type Process } from '../guest/mm/process.js';
-import { pageOrder } from '../guest/mm/memmap.js';
+import { PAGE_SIZE, pageOrder } from '../guest/mm/memmap.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const PAGE = 4096;
 /** A job works in slices of this much CPU time. */
 const SLICE_NS = 50_000_000;
 /** Pids a build uses: its tree, then its compilers. */
@@ -106,8 +105,8 @@ export function startKernelBuild(guest: Guest, rng: Rng, params: Partial<KernelB
   const begin = () => { for (let i = 0; i < p.jobs; i++) startUnit(b); };
   if (p.untar) {
     // tar xf: the tree is written (dirty page cache) at disk-ish speed, 256 MiB per second
-    const pages = Math.ceil(p.sourceBytes / PAGE);
-    const chunk = (256 * MiB) / PAGE / 10;
+    const pages = Math.ceil(p.sourceBytes / PAGE_SIZE);
+    const chunk = (256 * MiB) / PAGE_SIZE / 10;
     let left = pages;
     const step = () => {
       const n = Math.min(chunk, left);
@@ -141,11 +140,11 @@ function startUnit(b: KernelBuild): void {
   const cc = getProcess(guest.procs, pid);
   trackProcessPages(cc);
   const cpu = between(b.rng, p.ccCpuMinNs, p.ccCpuMaxNs);
-  const heap = Math.ceil(between(b.rng, p.ccHeapMinBytes, p.ccHeapMaxBytes) / PAGE);
+  const heap = Math.ceil(between(b.rng, p.ccHeapMinBytes, p.ccHeapMaxBytes) / PAGE_SIZE);
   const slices = Math.max(1, Math.ceil(cpu / SLICE_NS));
   const pg = guest.pgdat;
   // the unit's share of the tree is read from disk the first time
-  const srcPages = Math.ceil(p.sourceBytes / PAGE / p.units);
+  const srcPages = Math.ceil(p.sourceBytes / PAGE_SIZE / p.units);
   let s0 = pg.stallNs;
   b.sourcePagesRead += readFilePages(pg, b.tree, srcPages, false);
   let pending = pg.stallNs - s0; // stall time not yet waited
@@ -164,7 +163,7 @@ function startUnit(b: KernelBuild): void {
     slice++;
     if (slice >= slices) {
       // write the object, exit
-      b.objectPagesWritten += readFilePages(pg, b.tree, Math.ceil(p.objectBytes / PAGE / p.units), true);
+      b.objectPagesWritten += readFilePages(pg, b.tree, Math.ceil(p.objectBytes / PAGE_SIZE / p.units), true);
     }
     const stall = pg.stallNs - s0;
     b.sysNs += stall;

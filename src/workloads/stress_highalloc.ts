@@ -22,7 +22,7 @@
 import { simAfter } from '../sim/clock.js';
 import { type Rng, rngFork } from '../sim/rng.js';
 import type { Guest } from '../guest/guest.js';
-import { NO_PAGE, PAGEBLOCK_ORDER, Owner } from '../guest/mm/memmap.js';
+import { NO_PAGE, PAGE_SIZE, PAGEBLOCK_ORDER, Owner } from '../guest/mm/memmap.js';
 import { setupPerZoneWmarks, totalramPages } from '../guest/mm/mmzone.js';
 import { allocPages, freePages } from '../guest/mm/page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_NOWARN } from '../guest/mm/gfp.js';
@@ -31,7 +31,6 @@ import { truncateInodePages, syncAndDropCaches } from '../guest/mm/filemap.js';
 import { type KernelBuild, type KernelBuildParams, PID_RANGE, startKernelBuild, stopKernelBuild } from './kernel_build.js';
 
 const MiB = 1024 * 1024;
-const PAGE = 4096;
 
 export type StressHighallocParams = {
   /** Share of MemTotal requested per pass (HIGHALLOC_PERCENTAGE 95). */
@@ -71,7 +70,7 @@ export type StressHighalloc = {
 /** Starts the whole test now. */
 export function startStressHighalloc(guest: Guest, rng: Rng, params: Partial<StressHighallocParams> = {}): StressHighalloc {
   const p = { ...STRESS_HIGHALLOC_DEFAULTS, ...params, build: { ...STRESS_HIGHALLOC_DEFAULTS.build, ...params.build } };
-  const memTotalMb = (totalramPages(guest.pgdat) * PAGE) / MiB;
+  const memTotalMb = (totalramPages(guest.pgdat) * PAGE_SIZE) / MiB;
   const n = p.builds ?? Math.floor(memTotalMb / 400) + 1;
   const s: StressHighalloc = { guest, params: p, builds: [], passes: [], phase: 'load', endNs: null, onDone: null };
   for (let i = 0; i < n; i++) s.builds.push(startKernelBuild(guest, rngFork(rng), { ...p.build, firstPid: 1000 + i * PID_RANGE }));
@@ -100,8 +99,8 @@ export function startStressHighalloc(guest: Guest, rng: Rng, params: Partial<Str
 function runPass(s: StressHighalloc, name: HighallocPass['name'], then: () => void): void {
   const { guest, params: p } = s;
   const pg = guest.pgdat;
-  const blockBytes = PAGE << p.order;
-  const attempts = Math.floor(((totalramPages(pg) * PAGE) / blockBytes) * (p.percent / 100));
+  const blockBytes = PAGE_SIZE << p.order;
+  const attempts = Math.floor(((totalramPages(pg) * PAGE_SIZE) / blockBytes) * (p.percent / 100));
   const delayNs = Math.round((blockBytes / (p.mbPerSec * MiB)) * 1e9);
   const held: number[] = [];
   const pass: HighallocPass = { name, requested: attempts, succeeded: 0, success_pct: 0, start_ns: guest.sim.now, end_ns: 0, stall_ns: 0 };
@@ -140,7 +139,7 @@ function prepareRested(s: StressHighalloc, then: () => void): void {
   // dd if=/dev/zero of=file bs=1M count=MemTotal, then read it back, at ~512 MiB/s
   const dd = getProcess(guest.procs, 900);
   const total = totalramPages(pg);
-  const chunk = (512 * MiB) / PAGE / 10;
+  const chunk = (512 * MiB) / PAGE_SIZE / 10;
   let left = 2 * total;
   const step = () => {
     const n = Math.min(chunk, left);

@@ -30,7 +30,7 @@
  */
 import { type Sim, simAfter } from '../../sim/clock.js';
 import { type MemLayout, physPfn } from '../mm/layout.js';
-import { NO_PAGE, MAX_ORDER, Owner, listAdd, listDel, listFirst, listHeadAlloc } from '../mm/memmap.js';
+import { NO_PAGE, MAX_ORDER, PAGE_SIZE, Owner, listAdd, listDel, listFirst, listHeadAlloc } from '../mm/memmap.js';
 import { type PgData, type Shrinker, MigrateMode, MigrateResult, totalramPages } from '../mm/mmzone.js';
 import { allocPages, freePages, pfnZone } from '../mm/page_alloc.js';
 import { GFP_KERNEL, __GFP_ZERO, __GFP_NORETRY, __GFP_NOWARN, __GFP_NOMEMALLOC } from '../mm/gfp.js';
@@ -56,7 +56,6 @@ import {
   BalloonStat, BalloonQueue, NR_BALLOON_QUEUES, BALLOON_QUEUE_NAMES, balloonQueueIndices,
 } from '../../virtio/virtio_balloon.js';
 
-const PAGE = 4096;
 /** VIRTIO_BALLOON_ARRAY_PFNS_MAX: PFNs per inflate/deflate buffer. */
 export const VIRTIO_BALLOON_ARRAY_PFNS_MAX = 256;
 /** Out of puff: msleep(200) before the next try. */
@@ -110,8 +109,6 @@ export type VirtioBalloon = {
   cmdIdActiveAddr: number;
   cmdIdStopAddr: number;
   numPfns: number;
-  /** Memmap PFN and order of every block the driver allocated for itself (rings, buffers). */
-  ownBlocks: Array<{ pfn: number; order: number }>;
   /** vb->balloon_lock held (fill and leak hold it while they enqueue and tell the host). */
   balloonLock: boolean;
   updateWork: Work;
@@ -124,8 +121,6 @@ export type VirtioBalloon = {
   /** Hinted blocks held (vb->free_page_list, a list in the memmap) and their count. */
   freePageList: number;
   numFreePageBlocks: number;
-  /** The hint round in progress, if any (it runs in steps). */
-  hintRound: { err: number } | null;
   prDevInfo: PageReportingDevInfo | null;
   poisonVal: number;
   /** Set when the driver waits for the host forever (the device stopped answering): no more work runs. */
@@ -158,12 +153,12 @@ function ringBytes(size: number): { bytes: number; avail: number; used: number }
 
 function orderFor(bytes: number): number {
   let order = 0;
-  while ((PAGE << order) < bytes) order++;
+  while ((PAGE_SIZE << order) < bytes) order++;
   return order;
 }
 
 function physAddr(vb: VirtioBalloon, pfn: number): number {
-  return physPfn(vb.layout, pfn) * PAGE;
+  return physPfn(vb.layout, pfn) * PAGE_SIZE;
 }
 
 function has(vb: VirtioBalloon, bit: number): boolean {
@@ -209,11 +204,11 @@ export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem
     pgdat, layout, sim, mem, t, opts, features: 0n, queueIndex: new Int32Array(NR_BALLOON_QUEUES).fill(-1),
     vqs: new Array<VirtqDriver | null>(NR_BALLOON_QUEUES).fill(null),
     vbDevInfo: balloonDevinfoInit(pgdat, opts.balloonCompaction), numPages: 0,
-    pfnsAddr: 0, statsAddr: 0, cmdIdActiveAddr: 0, cmdIdStopAddr: 0, numPfns: 0, ownBlocks: [], balloonLock: false,
+    pfnsAddr: 0, statsAddr: 0, cmdIdActiveAddr: 0, cmdIdStopAddr: 0, numPfns: 0, balloonLock: false,
     updateWork: { pending: false, running: false, fn: () => {} }, statsWork: { pending: false, running: false, fn: () => {} },
     freePageWork: { pending: false, running: false, fn: () => {} },
     configReadCmdId: false, cmdIdReceivedCache: VIRTIO_BALLOON_CMD_ID_STOP, cmdIdActive: VIRTIO_BALLOON_CMD_ID_STOP,
-    freePageList: listHeadAlloc(pgdat.map), numFreePageBlocks: 0, hintRound: null, prDevInfo: null, poisonVal: 0,
+    freePageList: listHeadAlloc(pgdat.map), numFreePageBlocks: 0, prDevInfo: null, poisonVal: 0,
     stuck: null, probeError: null,
     counters: { fillRounds: 0, leakRounds: 0, outOfPuff: 0, oomDeflates: 0, oomPages: 0, hintRounds: 0, hintBlocks: 0, hintBlocksReturned: 0, statsSent: 0, migrations: 0 },
     fillPages: new Int32Array(VIRTIO_BALLOON_ARRAY_PFNS_MAX), leakPages: new Int32Array(VIRTIO_BALLOON_ARRAY_PFNS_MAX),
@@ -221,7 +216,11 @@ export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem
   vb.updateWork.fn = () => updateBalloonSizeFunc(vb);
   vb.statsWork.fn = () => { statsHandleRequest(vb); workDone(vb, vb.statsWork, 0); };
   vb.freePageWork.fn = () => reportFreePageFunc(vb);
+  // The blocks the probe takes for the rings and buffers; freed again if it fails
+  // (virtballoon_probe's error path: del_vqs, kfree).
+  const taken: Array<[pfn: number, order: number]> = [];
   const fail = (msg: string) => {
+    for (const [pfn, order] of taken) freePages(pgdat, pfn, order);
     vb.probeError = msg;
     transportSetStatus(t, t.status | VIRTIO_CONFIG_S_FAILED);
     return vb;
@@ -249,7 +248,7 @@ export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem
   // struct virtio_balloon's buffers: the PFN array, the stats, the command-id words
   const own = allocPages(pgdat, GFP_KERNEL | __GFP_ZERO, 0, Owner.virtio);
   if (own === NO_PAGE) return fail('out of memory for the driver');
-  vb.ownBlocks.push({ pfn: own, order: 0 });
+  taken.push([own, 0]);
   const base = physAddr(vb, own);
   vb.pfnsAddr = base;
   vb.statsAddr = base + 4 * VIRTIO_BALLOON_ARRAY_PFNS_MAX;
@@ -273,7 +272,7 @@ export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem
       if (pfn !== NO_PAGE) break;
     }
     if (pfn === NO_PAGE) return fail(`out of memory for the ${BALLOON_QUEUE_NAMES[q]} ring`);
-    vb.ownBlocks.push({ pfn, order: orderFor(rb.bytes) });
+    taken.push([pfn, orderFor(rb.bytes)]);
     const desc = physAddr(vb, pfn);
     const layout = { size, descAddr: desc, availAddr: desc + rb.avail, usedAddr: desc + rb.used, eventIdx: hasFeature(f, VIRTIO_F_EVENT_IDX) };
     vb.vqs[q] = virtqDriverCreate(mem, layout);
@@ -552,25 +551,25 @@ export function updateBalloonStats(vb: VirtioBalloon): number {
   const ev = vb.pgdat.events;
   const e = (k: VmEvent) => ev[k]!;
   let i = 0;
-  i = statAt(vb, i, BalloonStat.swapIn, e(VmEvent.pswpin) * PAGE);
-  i = statAt(vb, i, BalloonStat.swapOut, e(VmEvent.pswpout) * PAGE);
+  i = statAt(vb, i, BalloonStat.swapIn, e(VmEvent.pswpin) * PAGE_SIZE);
+  i = statAt(vb, i, BalloonStat.swapOut, e(VmEvent.pswpout) * PAGE_SIZE);
   i = statAt(vb, i, BalloonStat.majflt, e(VmEvent.pgmajfault));
   i = statAt(vb, i, BalloonStat.minflt, e(VmEvent.pgfault));
   if (vb.opts.statsTags === 'v6.12') {
     i = statAt(vb, i, BalloonStat.oomKill, e(VmEvent.oom_kill));
     const stall = e(VmEvent.allocstall_dma) + e(VmEvent.allocstall_dma32) + e(VmEvent.allocstall_normal) + e(VmEvent.allocstall_movable) + e(VmEvent.allocstall_device);
     i = statAt(vb, i, BalloonStat.allocStall, stall);
-    i = statAt(vb, i, BalloonStat.asyncScan, e(VmEvent.pgscan_kswapd) * PAGE);
-    i = statAt(vb, i, BalloonStat.directScan, e(VmEvent.pgscan_direct) * PAGE);
-    i = statAt(vb, i, BalloonStat.asyncReclaim, e(VmEvent.pgsteal_kswapd) * PAGE);
-    i = statAt(vb, i, BalloonStat.directReclaim, e(VmEvent.pgsteal_direct) * PAGE);
+    i = statAt(vb, i, BalloonStat.asyncScan, e(VmEvent.pgscan_kswapd) * PAGE_SIZE);
+    i = statAt(vb, i, BalloonStat.directScan, e(VmEvent.pgscan_direct) * PAGE_SIZE);
+    i = statAt(vb, i, BalloonStat.asyncReclaim, e(VmEvent.pgsteal_kswapd) * PAGE_SIZE);
+    i = statAt(vb, i, BalloonStat.directReclaim, e(VmEvent.pgsteal_direct) * PAGE_SIZE);
   }
   i = statAt(vb, i, BalloonStat.htlbPgalloc, e(VmEvent.htlb_buddy_alloc_success));
   i = statAt(vb, i, BalloonStat.htlbPgfail, e(VmEvent.htlb_buddy_alloc_fail));
-  i = statAt(vb, i, BalloonStat.memfree, globalZonePageState(vb.pgdat, ZoneStat.nr_free_pages) * PAGE);
-  i = statAt(vb, i, BalloonStat.memtot, totalramPages(vb.pgdat) * PAGE);
-  i = statAt(vb, i, BalloonStat.avail, siMemAvailable(vb.pgdat) * PAGE);
-  i = statAt(vb, i, BalloonStat.caches, globalNodePageState(vb.pgdat, NodeStat.nr_file_pages) * PAGE);
+  i = statAt(vb, i, BalloonStat.memfree, globalZonePageState(vb.pgdat, ZoneStat.nr_free_pages) * PAGE_SIZE);
+  i = statAt(vb, i, BalloonStat.memtot, totalramPages(vb.pgdat) * PAGE_SIZE);
+  i = statAt(vb, i, BalloonStat.avail, siMemAvailable(vb.pgdat) * PAGE_SIZE);
+  i = statAt(vb, i, BalloonStat.caches, globalNodePageState(vb.pgdat, NodeStat.nr_file_pages) * PAGE_SIZE);
   return i;
 }
 
@@ -657,7 +656,7 @@ function getFreePageAndSend(vb: VirtioBalloon): HintResult {
   const pfn = allocPages(vb.pgdat, VIRTIO_BALLOON_FREE_PAGE_ALLOC_FLAG, VIRTIO_BALLOON_HINT_BLOCK_ORDER, Owner.freePageHint);
   if (pfn === NO_PAGE) return HintResult.noMore;
   // one entry is always kept for the command id
-  if (vq.numFree <= 1 || !addBuf(vb, BalloonQueue.freePage, [], [{ addr: physAddr(vb, pfn), len: HINT_BLOCK_PAGES * PAGE }])) {
+  if (vq.numFree <= 1 || !addBuf(vb, BalloonQueue.freePage, [], [{ addr: physAddr(vb, pfn), len: HINT_BLOCK_PAGES * PAGE_SIZE }])) {
     freePages(vb.pgdat, pfn, VIRTIO_BALLOON_HINT_BLOCK_ORDER);
     return HintResult.full;
   }
@@ -721,7 +720,7 @@ function virtioBalloonReportFreePage(vb: VirtioBalloon): void {
  */
 function virtballoonFreePageReport(vb: VirtioBalloon, pfns: Int32Array, orders: Int32Array, start: number, n: number): number {
   const sgs: Sg[] = [];
-  for (let i = start; i < start + n; i++) sgs.push({ addr: physAddr(vb, pfns[i]!), len: PAGE << orders[i]! });
+  for (let i = start; i < start + n; i++) sgs.push({ addr: physAddr(vb, pfns[i]!), len: PAGE_SIZE << orders[i]! });
   if (vb.stuck !== null || !addBuf(vb, BalloonQueue.reporting, [], sgs)) return -1;
   kick(vb, BalloonQueue.reporting);
   if (virtqGetBuf(vb.vqs[BalloonQueue.reporting]!) === null) {

@@ -314,7 +314,7 @@ export function setPageOwner(map: MemMap, pfn: number, owner: Owner): void {
 
 /**
  * @kernel include/linux/page_ref.h page_ref_count
- * page_ref_count(): .
+ * The page's reference count; a count above one pins the page against migration.
  */
 export function pageRefcount(map: MemMap, pfn: number): number {
   return (map.w[(pfn << 2) + 1]! >>> 8) & 0xff;

@@ -332,7 +332,7 @@ export function totalramPages(pgdat: PgData): number {
 
 /**
  * @kernel lib/math/int_sqrt.c int_sqrt
- * int_sqrt(): .
+ * The integer square root, rounded down (calculate_min_free_kbytes takes it of lowmem in KiB x 16).
  */
 function intSqrt(x: number): number {
   return Math.floor(Math.sqrt(x));
@@ -384,7 +384,10 @@ export function setupPerZoneWmarks(pgdat: PgData): void {
 
 /**
  * @kernel mm/page_alloc.c setup_per_zone_lowmem_reserve
- * setup_per_zone_lowmem_reserve(): .
+ * How many pages each zone keeps back from allocations that could have used a higher
+ * zone: the managed pages of the zones above, divided by that zone's
+ * lowmem_reserve_ratio (256 for DMA and DMA32, 32 for Normal). A zone with a ratio of
+ * 0 or no managed pages reserves nothing.
  */
 export function setupPerZoneLowmemReserve(pgdat: PgData): void {
   const zones = pgdat.zones;
@@ -403,7 +406,7 @@ export function setupPerZoneLowmemReserve(pgdat: PgData): void {
 
 /**
  * @kernel include/linux/log2.h rounddown_pow_of_two
- * rounddown_pow_of_two(): .
+ * The largest power of two not above x (0 for x < 1).
  */
 function rounddownPow2(x: number): number {
   return x < 1 ? 0 : 2 ** Math.floor(Math.log2(x));
@@ -411,7 +414,8 @@ function rounddownPow2(x: number): number {
 
 /**
  * @kernel mm/page_alloc.c zone_batchsize
- * zone_batchsize(): .
+ * The pcp batch: about a quarter of a thousandth of the zone (at most 1 MiB worth),
+ * then rounded to 2^n - 1 so that batches do not keep hitting the same cache colours.
  */
 export function zoneBatchsize(zone: Zone): number {
   let batch = Math.min(zone.managedPages >> 10, (1024 * 1024) / 4096);
@@ -431,7 +435,8 @@ export function zoneHighsize(zone: Zone, batch: number, nrCpus: number): number 
 
 /**
  * @kernel mm/page_alloc.c zone_set_pageset_high_and_batch
- * zone_set_pageset_high_and_batch(): , for every zone and cpu.
+ * Sets every cpu's pageset in every zone to the zone's batch and high marks; called
+ * again whenever the watermarks change (min_free_kbytes).
  */
 export function setupPagesets(pgdat: PgData): void {
   for (const z of pgdat.zones) {

@@ -76,7 +76,8 @@ function setBuddyOrder(map: MemMap, pfn: number, order: number, mt: number): voi
 
 /**
  * @kernel mm/page_alloc.c add_to_free_list
- * add_to_free_list(): / add_to_free_list_tail().
+ * The block at pfn becomes a free block of `order` on mt's list, at the head, or at
+ * the tail (add_to_free_list_tail) where it is less likely to be allocated soon.
  */
 function addToFreeList(map: MemMap, zone: Zone, pfn: number, order: number, mt: number, tail: boolean): void {
   setBuddyOrder(map, pfn, order, mt);
@@ -148,7 +149,9 @@ function rmqueueSmallest(map: MemMap, zone: Zone, order: number, mt: number): nu
 
 /**
  * @kernel mm/page_alloc.c can_steal_fallback
- * can_steal_fallback(): .
+ * Whether a fallback may take the whole pageblock: always for blocks of pageblock
+ * order, and for half-pageblock requests or unmovable/reclaimable ones, which would
+ * otherwise scatter more such pages over movable blocks.
  */
 function canStealFallback(order: number, startMt: number): boolean {
   if (order >= PAGEBLOCK_ORDER) return true;
@@ -219,7 +222,10 @@ function changePageblockRange(map: MemMap, pfn: number, order: number, mt: numbe
 
 /**
  * @kernel mm/page_alloc.c boost_watermark
- * boost_watermark(): .
+ * A fragmenting fallback raises the zone's watermarks by one pageblock (up to
+ * watermark_boost_factor of the high mark) so that kswapd reclaims and kcompactd
+ * compacts before the next fallback has to. Not for zones of fewer than four
+ * pageblocks. Returns whether the boost was applied.
  */
 function boostWatermark(pgdat: PgData, zone: Zone): boolean {
   if (!pgdat.watermarkBoostFactor) return false;
@@ -303,7 +309,8 @@ function rmqueueFallback(pgdat: PgData, zone: Zone, order: number, startMt: numb
 
 /**
  * @kernel mm/page_alloc.c __rmqueue
- * __rmqueue(): .
+ * One block of `order` and migratetype mt: the smallest free block of that type, or
+ * else a stolen one; the loop retries after a fallback moved a block to mt's lists.
  */
 function rmqueueBlock(pgdat: PgData, zone: Zone, order: number, mt: number, allocFlags: number): number {
   for (;;) {
@@ -326,7 +333,7 @@ export function pcpAllowedOrder(order: number): boolean {
 
 /**
  * @kernel mm/page_alloc.c order_to_pindex
- * order_to_pindex(): .
+ * The pcp list of an (order, migratetype): low orders by type, the THP order on its own list.
  */
 function orderToPindex(mt: number, order: number): number {
   return order > PAGE_ALLOC_COSTLY_ORDER ? NR_LOWORDER_PCP_LISTS : MIGRATE_PCPTYPES * order + mt;
@@ -334,7 +341,7 @@ function orderToPindex(mt: number, order: number): number {
 
 /**
  * @kernel mm/page_alloc.c pindex_to_order
- * pindex_to_order(): .
+ * The order of the blocks on a pcp list (the inverse of orderToPindex).
  */
 function pindexToOrder(pindex: number): number {
   return pindex >= NR_LOWORDER_PCP_LISTS ? PAGEBLOCK_ORDER : Math.floor(pindex / MIGRATE_PCPTYPES);
@@ -363,7 +370,9 @@ function rmqueueBulk(pgdat: PgData, zone: Zone, order: number, count: number, li
 
 /**
  * @kernel mm/page_alloc.c rmqueue_pcplist
- * rmqueue_pcplist(): .
+ * An allocation from this cpu's list for (order, mt), refilled in a batch from the
+ * buddy when empty (smaller batches for higher orders). An allocation resets the
+ * free_factor that consecutive frees had built up.
  */
 function rmqueuePcplist(pgdat: PgData, zone: Zone, order: number, mt: number, allocFlags: number): number {
   const map = pgdat.map;
@@ -414,7 +423,9 @@ function freePcppagesBulk(pgdat: PgData, zone: Zone, count: number, pcp: PerCpuP
 
 /**
  * @kernel mm/page_alloc.c nr_pcp_free
- * nr_pcp_free(): .
+ * How many pages to return to the buddy when a pcp list passes its high mark: a
+ * batch, doubled for each recent free in a row (free_factor), but never so many that
+ * the list falls below one batch.
  */
 function nrPcpFree(pcp: PerCpuPages, high: number, batch: number, freeHigh: boolean): number {
   if (freeHigh) return pcp.count;
@@ -428,7 +439,8 @@ function nrPcpFree(pcp: PerCpuPages, high: number, batch: number, freeHigh: bool
 
 /**
  * @kernel mm/page_alloc.c free_unref_page_commit
- * free_unref_page_commit(): .
+ * A freed block goes on this cpu's pcp list; when the list grows past its high mark
+ * (or at once for high orders after a run of frees) a batch goes back to the buddy.
  */
 function freeUnrefPageCommit(pgdat: PgData, zone: Zone, pcp: PerCpuPages, pfn: number, mt: number, order: number): void {
   const map = pgdat.map;
@@ -614,7 +626,8 @@ function prepNewPage(pgdat: PgData, pfn: number, order: number, gfp: number, own
 
 /**
  * @kernel mm/page_alloc.c __zone_watermark_unusable_free
- * __zone_watermark_unusable_free(): .
+ * Free pages an allocation cannot count: the remainder below its own order, and the
+ * highatomic reserve unless the request may use it (ALLOC_HARDER, ALLOC_OOM).
  */
 function zoneWatermarkUnusableFree(zone: Zone, order: number, allocFlags: number): number {
   let unusable = (1 << order) - 1;
@@ -624,7 +637,9 @@ function zoneWatermarkUnusableFree(zone: Zone, order: number, allocFlags: number
 
 /**
  * @kernel mm/page_alloc.c __zone_watermark_ok
- * __zone_watermark_ok(): .
+ * Whether the zone has `mark` pages free above the lowmem reserve for the requesting
+ * zone (less for ALLOC_HIGH, ALLOC_HARDER and ALLOC_OOM), and, for high orders, a
+ * free block of that order in a type the request may use.
  */
 export function zoneWatermarkOk(zone: Zone, order: number, mark: number, highestZoneidx: number, allocFlags: number, freePagesIn?: number): boolean {
   const freePages = (freePagesIn ?? zone.vmStat[ZoneStat.nr_free_pages]!) - zoneWatermarkUnusableFree(zone, order, allocFlags);
@@ -645,7 +660,8 @@ export function zoneWatermarkOk(zone: Zone, order: number, mark: number, highest
 
 /**
  * @kernel mm/page_alloc.c zone_watermark_fast
- * zone_watermark_fast(): .
+ * The order-0 shortcut of zoneWatermarkOk, taken on every allocation: only the free
+ * count against the mark; high orders fall through to the full check.
  */
 function zoneWatermarkFast(zone: Zone, order: number, mark: number, highestZoneidx: number, allocFlags: number): boolean {
   const freePages = zone.vmStat[ZoneStat.nr_free_pages]!;
@@ -660,7 +676,8 @@ function zoneWatermarkFast(zone: Zone, order: number, mark: number, highestZonei
 
 /**
  * @kernel mm/page_alloc.c reserve_highatomic_pageblock
- * reserve_highatomic_pageblock(): .
+ * A high-order atomic allocation succeeded: reserve its pageblock as HIGHATOMIC so that
+ * the next such request finds a free block there, up to 1% of the zone plus a block.
  */
 function reserveHighatomicPageblock(pgdat: PgData, zone: Zone, pfn: number): void {
   const maxManaged = Math.floor(zone.managedPages / 100) + PAGEBLOCK_NR_PAGES;
@@ -747,7 +764,8 @@ function allocFlagsNofragment(pgdat: PgData, highestZoneidx: number, gfp: number
 
 /**
  * @kernel mm/page_alloc.c gfp_to_alloc_flags
- * gfp_to_alloc_flags(): .
+ * The slow path's allocation flags: the min watermark, ALLOC_HIGH for __GFP_HIGH,
+ * ALLOC_HARDER for atomic requests that may dip into reserves.
  */
 export function gfpToAllocFlags(gfp: number): number {
   let f = ALLOC_WMARK_MIN | ALLOC_CPUSET;

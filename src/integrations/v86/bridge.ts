@@ -54,7 +54,7 @@
  */
 import { type Sim, createSim, simRunUntil } from '../../sim/clock.js';
 import { defaultCostTable } from '../../sim/cost.js';
-import { type RamRange, createGuestMemoryOver, guestMemoryRebase } from '../../virtio/guest_memory.js';
+import { type RamRange, TARGET_PAGE_SIZE, createGuestMemoryOver, guestMemoryRebase } from '../../virtio/guest_memory.js';
 import {
   type VirtioTransport, transportSetStatus, transportSetDriverFeatures, transportSetupQueue, transportNotify, transportWriteConfig,
   configReadLe32, VIRTIO_CONFIG_S_NEEDS_RESET,
@@ -66,7 +66,6 @@ import {
 } from '../../host/virtio_balloon.js';
 import { type QmpCommand, type QmpResponse, qmpBalloonExecute, qmpCommandNotFound } from '../../host/qmp.js';
 
-const PAGE = 4096;
 
 /** v86's PCI slot and port bases for its balloon (src/virtio_balloon.js); the bridge takes them over. */
 export const V86_BALLOON_PCI_ID = 0x58;
@@ -199,9 +198,9 @@ export function attachBalloonlabBalloon(emulator: V86Like, options: BalloonBridg
     bytes = new Uint8Array(cpu.wasm_memory.buffer, ramOffset, ramSize);
     guestMemoryRebase(mem, bytes);
   };
-  const maxPfn = ramSize / PAGE;
+  const maxPfn = ramSize / TARGET_PAGE_SIZE;
   const ram = createRamBacking(maxPfn);
-  for (const r of ranges) ramTouch(ram, r.start / PAGE, (r.end - r.start) / PAGE);
+  for (const r of ranges) ramTouch(ram, r.start / TARGET_PAGE_SIZE, (r.end - r.start) / TARGET_PAGE_SIZE);
   ram.firstTouches = 0;
 
   const sim = createSim();
@@ -261,7 +260,7 @@ export function attachBalloonlabBalloon(emulator: V86Like, options: BalloonBridg
       syncRefaults(ram, bytes);
       let n = 0;
       for (let p = 0; p < maxPfn; p++) if (ram.state[p] === RamPageState.discarded) n++;
-      return n * PAGE;
+      return n * TARGET_PAGE_SIZE;
     },
     detach(): void { clearInterval(timer); },
   };
@@ -344,8 +343,8 @@ function syncRefaults(ram: RamBacking, bytes: Uint8Array): void {
   const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
   for (let p = 0; p < ram.maxPhysPfn; p++) {
     if (ram.state[p] !== RamPageState.discarded) continue;
-    const w0 = p * (PAGE / 4);
-    for (let w = w0; w < w0 + PAGE / 4; w++) {
+    const w0 = p * (TARGET_PAGE_SIZE / 4);
+    for (let w = w0; w < w0 + TARGET_PAGE_SIZE / 4; w++) {
       if (words[w] !== 0) { ramTouch(ram, p, 1); break; }
     }
   }

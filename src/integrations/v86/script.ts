@@ -32,11 +32,11 @@ import { VmEvent } from '../../guest/mm/vmstat_items.js';
 import { getProcess, faultAnonPages, exitProcess } from '../../guest/mm/process.js';
 import { BALLOON_FEATURE_NAMES, BALLOON_STAT_NAMES, VIRTIO_BALLOON_CMD_ID_STOP, VIRTIO_BALLOON_CMD_ID_DONE } from '../../virtio/virtio_balloon.js';
 import { hasFeature, VIRTIO_CONFIG_S_NEEDS_RESET } from '../../virtio/transport.js';
+import { TARGET_PAGE_SIZE } from '../../virtio/guest_memory.js';
 import { bootRealGuest, type RealGuest } from './boot.js';
 import { attachBalloonlabBalloon, type BalloonBridge } from './bridge.js';
 
 const MiB = 2 ** 20;
-const PAGE = 4096;
 
 // ---------------------------------------------------------------------------------
 // The script file
@@ -271,7 +271,7 @@ export function modelGuestSide(s: RealGuestScript): GuestSide & { vm: Vm } {
     shell: null,
     async alloc(bytes) {
       const p = getProcess(vm.guest.procs, ++pid);
-      const got = faultAnonPages(vm.guest.pgdat, p, Math.ceil(bytes / PAGE));
+      const got = faultAnonPages(vm.guest.pgdat, p, Math.ceil(bytes / TARGET_PAGE_SIZE));
       simRunUntil(sim, sim.now + STEP);
       const thp = vm.guest.pgdat.events[VmEvent.thp_fault_alloc]!;
       exitProcess(vm.guest.pgdat, vm.guest.procs, p);
@@ -362,7 +362,7 @@ async function runStep(side: GuestSide, s: RealGuestScript, step: Step, index: n
         const tr0 = dev.trace!.length;
         const ranges: Array<{ addr: number; pages: number }> = [];
         const prevHook = dev.onFreePageHint;
-        dev.onFreePageHint = (addr, len) => { ranges.push({ addr, pages: Math.ceil(len / PAGE) }); prevHook?.(addr, len); };
+        dev.onFreePageHint = (addr, len) => { ranges.push({ addr, pages: Math.ceil(len / TARGET_PAGE_SIZE) }); prevHook?.(addr, len); };
         const memFreeBefore = (await side.meminfo()).MemFree;
         if (!balloonFreePageStart(dev)) { dev.onFreePageHint = prevHook; return rec(false, 'free_page_hint: FREE_PAGE_HINT was not negotiated'); }
         const requested = dev.freePageHintCmdId;
@@ -464,7 +464,7 @@ export function deviceView(side: GuestSide, stepsFrom = 0): DeviceView {
     needs_reset: dev.t.status & VIRTIO_CONFIG_S_NEEDS_RESET ? dev.t.error ?? 'NEEDS_RESET' : dev.t.error,
     counters: { ...dev.counters },
     actual_bytes: actualBytes(side),
-    target_bytes: dev.ramSize - dev.numPages * PAGE,
+    target_bytes: dev.ramSize - dev.numPages * TARGET_PAGE_SIZE,
     free_page_hint_status: FREE_PAGE_HINT_STATUS_NAMES[dev.freePageHintStatus]!,
     trace: summariseTrace(dev.trace ?? []),
     steps_trace: summariseTrace((dev.trace ?? []).slice(stepsFrom)),
