@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createGuest, defaultGuestConfig } from '../../src/guest/guest.js';
-import { MAX_ORDER, MigrateType, getPageblockMigratetype, PAGEBLOCK_NR_PAGES } from '../../src/guest/mm/memmap.js';
+import { MAX_ORDER, MigrateType, getPageblockMigratetype, PAGEBLOCK_NR_PAGES, PageReserved } from '../../src/guest/mm/memmap.js';
 import { ZoneType, Wmark } from '../../src/guest/mm/mmzone.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
 import { physPfn } from '../../src/guest/mm/layout.js';
@@ -48,7 +48,7 @@ test('KASLR moves the kernel image with the seed; nokaslr pins it at 16 MiB', ()
     const g = createGuest(defaultGuestConfig({ memoryBytes: GiB, seed, boot: { ...defaultGuestConfig().boot, kaslr } }));
     // first reserved pageblock-aligned run above 16 MiB
     const map = g.pgdat.map;
-    for (let p = 4096; p < map.nrPages; p += PAGEBLOCK_NR_PAGES) if ((map.w[p << 2]! & 0x100) !== 0) return p;
+    for (let p = 4096; p < map.nrPages; p += PAGEBLOCK_NR_PAGES) if (PageReserved(map, p)) return p;
     return -1;
   };
   assert.equal(image(1, false), 4096);

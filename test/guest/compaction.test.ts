@@ -6,7 +6,7 @@ import { miniNode, giveBlock, freeBlocks } from '../helpers/mini.js';
 import { createGuest, defaultGuestConfig } from '../../src/guest/guest.js';
 import { allocPages, freePages, drainAllPages } from '../../src/guest/mm/page_alloc.js';
 import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE } from '../../src/guest/mm/gfp.js';
-import { NO_PAGE, Owner, PG, PageType, listAdd, listDel, listHeadAlloc, listCount, pageOwner, pageFlags, setPageFlags, setPageType, setPageRefcount } from '../../src/guest/mm/memmap.js';
+import { NO_PAGE, Owner, PG, PageType, listAdd, listDel, listHeadAlloc, listCount, pageOwner, pageTypeOf, pageFlags, setPageFlags, setPageType, setPageRefcount } from '../../src/guest/mm/memmap.js';
 import { type PgData, type MovableOperations, MigrateMode, MigrateResult, ZoneType } from '../../src/guest/mm/mmzone.js';
 import { compactMemory, compactZone, createCompactControl, CompactResult, deferCompaction, compactionDeferred, compactionDeferReset, compactionSuitable, fragmentationScoreNode, fragmentationScoreWmarks } from '../../src/guest/mm/compaction.js';
 import { simRunUntil } from '../../src/sim/clock.js';
@@ -128,7 +128,7 @@ test('non-LRU movable pages go through isolate, migrate and putback; "again" is 
   assert.deepEqual(d.log.filter((l) => l.startsWith('migrate')).map((l) => l.split(' ')[1]!.split('->')[0]), [String(mine[0]), String(mine[1]), String(mine[2]), String(mine[0])], 'the "again" page was retried in the next pass');
   assert.equal(migrates(MigrateResult.success), 2, `the retried page and the third one moved: ${d.log.join("; ")}`);
   let offline = 0;
-  for (let p = 0; p < pg.map.nrPages; p++) if (pageOwner(pg.map, p) === Owner.balloon) { offline++; assert.equal(pg.map.w[(p << 2)]! >>> 16 & 0xff, PageType.offline); }
+  for (let p = 0; p < pg.map.nrPages; p++) if (pageOwner(pg.map, p) === Owner.balloon) { offline++; assert.equal(pageTypeOf(pg.map, p), PageType.offline); }
   assert.equal(offline, 3);
 });
 

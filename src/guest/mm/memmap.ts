@@ -149,9 +149,49 @@ export const PB_MIGRATE_SKIP = 0x8;
 /** Bytes of page-map state per page, as documented above. */
 export const MEMMAP_BYTES_PER_PAGE = 16;
 
-/** Word offsets inside a page record. */
-const W_NEXT = 2;
-const W_PREV = 3;
+/**
+ * The page record's bit layout, one constant per field (the diagram at the top of this
+ * file). Read a field as `(word & MASK) >>> SHIFT`, write it as
+ * `(word & ~MASK) | (value << SHIFT)`; the accessors below are the only code that does.
+ */
+export const enum PageRecord {
+  /** Int32 words per page (and per list-head sentinel); a record starts at pfn << WORDS_SHIFT. */
+  WORDS = 4,
+  WORDS_SHIFT = 2,
+  /** Word 0: flags, page type, order. */
+  FLAGS_WORD = 0,
+  /** Word 1: owner, refcount, mapping. */
+  OWNER_WORD = 1,
+  /** Words 2 and 3: the list links (page->lru.next, page->lru.prev). */
+  NEXT_WORD = 2,
+  PREV_WORD = 3,
+
+  /** Word 0 bits 0-15: page->flags (PG). */
+  FLAGS_MASK = 0xffff,
+  /** Word 0 bits 16-23: page->page_type (PageType). */
+  TYPE_SHIFT = 16,
+  TYPE_MASK = 0xff << 16,
+  /** Word 0 bits 24-31: buddy or compound order. Read with `>>> ORDER_SHIFT` alone (nothing above it). */
+  ORDER_SHIFT = 24,
+  ORDER_MASK = 0xff000000 | 0,
+  /** The page-type and order bits together: one compare tells "buddy head of order o". */
+  TYPE_ORDER_MASK = 0xffff0000 | 0,
+
+  /** Word 1 bits 0-7: owner (Owner). */
+  OWNER_MASK = 0xff,
+  /** Word 1 bits 8-15: page->_refcount, saturating at REFCOUNT_MAX. */
+  REFCOUNT_SHIFT = 8,
+  REFCOUNT_MASK = 0xff << 8,
+  REFCOUNT_MAX = 255,
+  /** Word 1 bits 16-31: mapping id. Read with `>>> MAPPING_SHIFT` alone; ids fit in 16 bits. */
+  MAPPING_SHIFT = 16,
+  MAPPING_MASK = 0xffff0000 | 0,
+}
+
+/** The index of a page's (or list head's) word `word` in MemMap.w. */
+function rec(pfn: number, word: number): number {
+  return (pfn << PageRecord.WORDS_SHIFT) + word;
+}
 
 /** The page map. */
 export type MemMap = {
@@ -193,65 +233,64 @@ export function memmapBytes(map: MemMap): number {
 export function listHeadAlloc(map: MemMap): number {
   if (map.nrListHeads >= map.maxListHeads) throw new RangeError('out of list heads');
   const h = map.nrPages + map.nrListHeads++;
-  map.w[(h << 2) + W_NEXT] = h;
-  map.w[(h << 2) + W_PREV] = h;
+  map.w[rec(h, PageRecord.NEXT_WORD)] = h;
+  map.w[rec(h, PageRecord.PREV_WORD)] = h;
   return h;
 }
 
 /** The entry after `entry` (list head or page). */
 export function listNext(map: MemMap, entry: number): number {
-  return map.w[(entry << 2) + W_NEXT]!;
+  return map.w[rec(entry, PageRecord.NEXT_WORD)]!;
 }
 
 /** The entry before `entry`. */
 export function listPrev(map: MemMap, entry: number): number {
-  return map.w[(entry << 2) + W_PREV]!;
+  return map.w[rec(entry, PageRecord.PREV_WORD)]!;
 }
 
 export function listEmpty(map: MemMap, head: number): boolean {
-  return map.w[(head << 2) + W_NEXT] === head;
+  return map.w[rec(head, PageRecord.NEXT_WORD)] === head;
 }
 
 /** Adds entry right after head (list_add). */
 export function listAdd(map: MemMap, entry: number, head: number): void {
   const w = map.w;
-  const first = w[(head << 2) + W_NEXT]!;
-  w[(entry << 2) + W_NEXT] = first;
-  w[(entry << 2) + W_PREV] = head;
-  w[(first << 2) + W_PREV] = entry;
-  w[(head << 2) + W_NEXT] = entry;
+  const first = w[rec(head, PageRecord.NEXT_WORD)]!;
+  w[rec(entry, PageRecord.NEXT_WORD)] = first;
+  w[rec(entry, PageRecord.PREV_WORD)] = head;
+  w[rec(first, PageRecord.PREV_WORD)] = entry;
+  w[rec(head, PageRecord.NEXT_WORD)] = entry;
 }
 
 /** Adds entry right before head, i.e. at the tail (list_add_tail). */
 export function listAddTail(map: MemMap, entry: number, head: number): void {
   const w = map.w;
-  const last = w[(head << 2) + W_PREV]!;
-  w[(entry << 2) + W_NEXT] = head;
-  w[(entry << 2) + W_PREV] = last;
-  w[(last << 2) + W_NEXT] = entry;
-  w[(head << 2) + W_PREV] = entry;
+  const last = w[rec(head, PageRecord.PREV_WORD)]!;
+  w[rec(entry, PageRecord.NEXT_WORD)] = head;
+  w[rec(entry, PageRecord.PREV_WORD)] = last;
+  w[rec(last, PageRecord.NEXT_WORD)] = entry;
+  w[rec(head, PageRecord.PREV_WORD)] = entry;
 }
 
 /** Removes entry from whatever list it is on (list_del); its links are poisoned. */
 export function listDel(map: MemMap, entry: number): void {
   const w = map.w;
-  const e = entry << 2;
-  const n = w[e + W_NEXT]!, p = w[e + W_PREV]!;
-  w[(p << 2) + W_NEXT] = n;
-  w[(n << 2) + W_PREV] = p;
-  w[e + W_NEXT] = NO_PAGE;
-  w[e + W_PREV] = NO_PAGE;
+  const n = w[rec(entry, PageRecord.NEXT_WORD)]!, p = w[rec(entry, PageRecord.PREV_WORD)]!;
+  w[rec(p, PageRecord.NEXT_WORD)] = n;
+  w[rec(n, PageRecord.PREV_WORD)] = p;
+  w[rec(entry, PageRecord.NEXT_WORD)] = NO_PAGE;
+  w[rec(entry, PageRecord.PREV_WORD)] = NO_PAGE;
 }
 
 /** First entry of a list, or NO_PAGE when empty (list_first_entry_or_null). */
 export function listFirst(map: MemMap, head: number): number {
-  const f = map.w[(head << 2) + W_NEXT]!;
+  const f = map.w[rec(head, PageRecord.NEXT_WORD)]!;
   return f === head ? NO_PAGE : f;
 }
 
 /** Last entry of a list, or NO_PAGE when empty. */
 export function listLast(map: MemMap, head: number): number {
-  const l = map.w[(head << 2) + W_PREV]!;
+  const l = map.w[rec(head, PageRecord.PREV_WORD)]!;
   return l === head ? NO_PAGE : l;
 }
 
@@ -274,42 +313,52 @@ export function listCount(map: MemMap, head: number): number {
 
 /** page->flags (PG_* bits). */
 export function pageFlags(map: MemMap, pfn: number): number {
-  return map.w[pfn << 2]! & 0xffff;
+  return map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PageRecord.FLAGS_MASK;
 }
 
 export function setPageFlags(map: MemMap, pfn: number, flags: number): void {
-  const i = pfn << 2;
-  map.w[i] = (map.w[i]! & ~0xffff) | (flags & 0xffff);
+  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  map.w[i] = (map.w[i]! & ~PageRecord.FLAGS_MASK) | (flags & PageRecord.FLAGS_MASK);
+}
+
+export function setPageFlag(map: MemMap, pfn: number, flag: PG): void {
+  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  map.w[i] = map.w[i]! | flag;
+}
+
+export function clearPageFlag(map: MemMap, pfn: number, flag: PG): void {
+  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  map.w[i] = map.w[i]! & ~flag;
 }
 
 /** page_type (PageType). */
 export function pageTypeOf(map: MemMap, pfn: number): PageType {
-  return ((map.w[pfn << 2]! >>> 16) & 0xff) as PageType;
+  return ((map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PageRecord.TYPE_MASK) >>> PageRecord.TYPE_SHIFT) as PageType;
 }
 
 export function setPageType(map: MemMap, pfn: number, type: PageType): void {
-  const i = pfn << 2;
-  map.w[i] = (map.w[i]! & ~0xff0000) | (type << 16);
+  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  map.w[i] = (map.w[i]! & ~PageRecord.TYPE_MASK) | (type << PageRecord.TYPE_SHIFT);
 }
 
 /** Buddy or compound order stored in the page. */
 export function pageOrder(map: MemMap, pfn: number): number {
-  return map.w[pfn << 2]! >>> 24;
+  return map.w[rec(pfn, PageRecord.FLAGS_WORD)]! >>> PageRecord.ORDER_SHIFT;
 }
 
 export function setPageOrder(map: MemMap, pfn: number, order: number): void {
-  const i = pfn << 2;
-  map.w[i] = (map.w[i]! & 0xffffff) | (order << 24);
+  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  map.w[i] = (map.w[i]! & ~PageRecord.ORDER_MASK) | (order << PageRecord.ORDER_SHIFT);
 }
 
 /** Who holds the page (Owner). */
 export function pageOwner(map: MemMap, pfn: number): Owner {
-  return (map.w[(pfn << 2) + 1]! & 0xff) as Owner;
+  return (map.w[rec(pfn, PageRecord.OWNER_WORD)]! & PageRecord.OWNER_MASK) as Owner;
 }
 
 export function setPageOwner(map: MemMap, pfn: number, owner: Owner): void {
-  const i = (pfn << 2) + 1;
-  map.w[i] = (map.w[i]! & ~0xff) | owner;
+  const i = rec(pfn, PageRecord.OWNER_WORD);
+  map.w[i] = (map.w[i]! & ~PageRecord.OWNER_MASK) | owner;
 }
 
 /**
@@ -317,86 +366,123 @@ export function setPageOwner(map: MemMap, pfn: number, owner: Owner): void {
  * The page's reference count; a count above one pins the page against migration.
  */
 export function pageRefcount(map: MemMap, pfn: number): number {
-  return (map.w[(pfn << 2) + 1]! >>> 8) & 0xff;
+  return (map.w[rec(pfn, PageRecord.OWNER_WORD)]! & PageRecord.REFCOUNT_MASK) >>> PageRecord.REFCOUNT_SHIFT;
 }
 
 export function setPageRefcount(map: MemMap, pfn: number, count: number): void {
-  const i = (pfn << 2) + 1;
-  map.w[i] = (map.w[i]! & ~0xff00) | (Math.min(count, 255) << 8);
+  const i = rec(pfn, PageRecord.OWNER_WORD);
+  map.w[i] = (map.w[i]! & ~PageRecord.REFCOUNT_MASK) | (Math.min(count, PageRecord.REFCOUNT_MAX) << PageRecord.REFCOUNT_SHIFT);
 }
 
 /** The small id in page->mapping/index (free-list or pcp migratetype, process or file id). */
 export function pageMapping(map: MemMap, pfn: number): number {
-  return map.w[(pfn << 2) + 1]! >>> 16;
+  return map.w[rec(pfn, PageRecord.OWNER_WORD)]! >>> PageRecord.MAPPING_SHIFT;
 }
 
 export function setPageMapping(map: MemMap, pfn: number, id: number): void {
-  const i = (pfn << 2) + 1;
-  map.w[i] = (map.w[i]! & 0xffff) | (id << 16);
+  const i = rec(pfn, PageRecord.OWNER_WORD);
+  map.w[i] = (map.w[i]! & ~PageRecord.MAPPING_MASK) | (id << PageRecord.MAPPING_SHIFT);
 }
 
 /**
- * Sets every field but the list links of pages [start, end) at once: flags, type and
- * order to zero except `flags`, owner, refcount and mapping to zero except `owner`.
- * The bulk reset used by allocation, freeing and boot.
+ * Sets every field but the list links of pages [start, end) at once: flags to
+ * `flags`, type and order to zero; owner to `owner`, refcount to `refcount`, mapping
+ * to zero. The bulk reset used by allocation, freeing, isolation and boot.
  */
-export function resetPages(map: MemMap, start: number, end: number, owner: Owner, flags: number): void {
+export function resetPages(map: MemMap, start: number, end: number, owner: Owner, flags: number, refcount = 0): void {
   const w = map.w;
-  for (let i = start << 2, e = end << 2; i < e; i += 4) {
+  const ownerWord = owner | (refcount << PageRecord.REFCOUNT_SHIFT);
+  for (let i = rec(start, PageRecord.FLAGS_WORD), e = rec(end, PageRecord.FLAGS_WORD); i < e; i += PageRecord.WORDS) {
     w[i] = flags;
-    w[i + 1] = owner;
+    w[i + PageRecord.OWNER_WORD] = ownerWord;
   }
 }
 
 /** Sets the owner of pages [start, end), keeping their other fields. */
 export function setOwnerRange(map: MemMap, start: number, end: number, owner: Owner): void {
   const w = map.w;
-  for (let i = (start << 2) + 1, e = (end << 2) + 1; i < e; i += 4) w[i] = (w[i]! & ~0xff) | owner;
+  for (let i = rec(start, PageRecord.OWNER_WORD), e = rec(end, PageRecord.OWNER_WORD); i < e; i += PageRecord.WORDS) {
+    w[i] = (w[i]! & ~PageRecord.OWNER_MASK) | owner;
+  }
+}
+
+/**
+ * @kernel mm/page_alloc.c set_buddy_order (with __SetPageBuddy)
+ * The page heads a free block of `order` on migratetype mt's free list: PageBuddy,
+ * the order, owner free, mapping = the list's migratetype, no references. Its flags
+ * (PG_reported) are kept.
+ */
+export function setPageBuddy(map: MemMap, pfn: number, order: number, mt: number): void {
+  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  map.w[i] = (map.w[i]! & PageRecord.FLAGS_MASK) | (PageType.buddy << PageRecord.TYPE_SHIFT) | (order << PageRecord.ORDER_SHIFT);
+  map.w[i + PageRecord.OWNER_WORD] = (mt << PageRecord.MAPPING_SHIFT) | Owner.free;
+}
+
+/**
+ * @kernel mm/page_alloc.c del_page_from_free_list (__ClearPageBuddy, set_page_private 0, __ClearPageReported)
+ * The page no longer heads a free block: type, order and PG_reported cleared in one store.
+ */
+export function clearPageBuddy(map: MemMap, pfn: number): void {
+  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  map.w[i] = map.w[i]! & (PageRecord.FLAGS_MASK & ~PG.reported);
+}
+
+/**
+ * The head of a block waiting on a per-cpu list: no flags or type, the block's order,
+ * owner pcp, mapping = the migratetype it was freed as (get_pcppage_migratetype).
+ */
+export function setPcpPage(map: MemMap, pfn: number, order: number, mt: number): void {
+  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  map.w[i] = order << PageRecord.ORDER_SHIFT;
+  map.w[i + PageRecord.OWNER_WORD] = (mt << PageRecord.MAPPING_SHIFT) | Owner.pcp;
+}
+
+/**
+ * @kernel mm/page_alloc.c prep_new_page (set_page_refcounted, prep_compound_page's head)
+ * The head of a freshly allocated block: `flags` (PG_head for a compound page), the
+ * block's order, the new owner and one reference.
+ */
+export function setNewPage(map: MemMap, pfn: number, order: number, flags: number, owner: Owner): void {
+  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  map.w[i] = (order << PageRecord.ORDER_SHIFT) | flags;
+  map.w[i + PageRecord.OWNER_WORD] = (1 << PageRecord.REFCOUNT_SHIFT) | owner;
 }
 
 export function PageBuddy(map: MemMap, pfn: number): boolean {
-  return ((map.w[pfn << 2]! >>> 16) & 0xff) === PageType.buddy;
+  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PageRecord.TYPE_MASK) === PageType.buddy << PageRecord.TYPE_SHIFT;
 }
 
 export function PageOffline(map: MemMap, pfn: number): boolean {
-  return ((map.w[pfn << 2]! >>> 16) & 0xff) === PageType.offline;
+  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PageRecord.TYPE_MASK) === PageType.offline << PageRecord.TYPE_SHIFT;
 }
 
 export function PageReserved(map: MemMap, pfn: number): boolean {
-  return (map.w[pfn << 2]! & PG.reserved) !== 0;
+  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PG.reserved) !== 0;
 }
 
 export function PageLRU(map: MemMap, pfn: number): boolean {
-  return (map.w[pfn << 2]! & PG.lru) !== 0;
+  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PG.lru) !== 0;
 }
 
 export function PageHead(map: MemMap, pfn: number): boolean {
-  return (map.w[pfn << 2]! & PG.head) !== 0;
+  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PG.head) !== 0;
 }
 
 export function PageReported(map: MemMap, pfn: number): boolean {
-  return (map.w[pfn << 2]! & PG.reported) !== 0;
+  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PG.reported) !== 0;
 }
 
 /**
  * @kernel mm/internal.h buddy_order
- * buddy_order(): order of a free buddy block (valid when PageBuddy).
+ * The order of a free buddy block (valid when PageBuddy).
  */
 export function buddyOrder(map: MemMap, pfn: number): number {
-  return map.w[pfn << 2]! >>> 24;
+  return map.w[rec(pfn, PageRecord.FLAGS_WORD)]! >>> PageRecord.ORDER_SHIFT;
 }
 
 /** Whether the page is the head of a free block of exactly this order (page_is_buddy's test on the page). */
 export function isBuddyOfOrder(map: MemMap, pfn: number, order: number): boolean {
-  return (map.w[pfn << 2]! & 0xffff0000) === ((order << 24) | (PageType.buddy << 16));
-}
-
-export function setPageFlag(map: MemMap, pfn: number, flag: PG): void {
-  map.w[pfn << 2] = map.w[pfn << 2]! | flag;
-}
-
-export function clearPageFlag(map: MemMap, pfn: number, flag: PG): void {
-  map.w[pfn << 2] = map.w[pfn << 2]! & ~flag;
+  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PageRecord.TYPE_ORDER_MASK) === ((order << PageRecord.ORDER_SHIFT) | (PageType.buddy << PageRecord.TYPE_SHIFT));
 }
 
 // ---------------------------------------------------------------------------------

@@ -52,8 +52,7 @@ function moveLruPage(pgdat: PgData, dst: number, src: number): void {
   const id = pageMapping(map, src);
   // dst: from compaction's free list to the source's owner (the counters move with it)
   moveOwnerCount(pgdat, Owner.compactFree, owner);
-  resetPages(map, dst, dst + 1, owner, flags);
-  map.w[(dst << 2) + 1] = map.w[(dst << 2) + 1]! | (1 << 8);
+  resetPages(map, dst, dst + 1, owner, flags, 1);
   setPageMapping(map, dst, id);
   const k = (flags & PG.swapbacked) !== 0 ? NodeStat.nr_isolated_anon : NodeStat.nr_isolated_file;
   pgdat.nodeStat[k] = pgdat.nodeStat[k]! - 1;

@@ -21,11 +21,11 @@
  */
 import {
   type MemMap, NO_PAGE, MAX_ORDER, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, MIGRATE_TYPES, MIGRATE_PCPTYPES,
-  PAGE_ALLOC_COSTLY_ORDER, MigrateType, PageType, Owner, PG,
+  PAGE_ALLOC_COSTLY_ORDER, MigrateType, Owner, PG,
   listAdd, listAddTail, listDel, listFirst, listLast, listEmpty,
   getPageblockMigratetype, setPageblockMigratetype,
-  pageMapping, setPageMapping, setPageOrder, pageOwner, setOwnerRange, resetPages, PageBuddy, PageLRU, buddyOrder,
-  isBuddyOfOrder,
+  pageMapping, setPageMapping, setPageOrder, pageOwner, setOwnerRange, resetPages, PageBuddy, PageLRU, PageReported, buddyOrder,
+  isBuddyOfOrder, setPageBuddy, clearPageBuddy, setPcpPage, setNewPage, setPageFlag,
 } from './memmap.js';
 import {
   type PgData, type Zone, type PerCpuPages, ZoneType, Wmark, PageWrite, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS,
@@ -65,22 +65,12 @@ const FPI_TO_TAIL = 1;
 const FPI_SKIP_REPORT_NOTIFY = 2;
 
 /**
- * @kernel mm/page_alloc.c set_buddy_order
- * set_buddy_order(): the page heads a free block of this order on mt's list (owner stays free).
- */
-function setBuddyOrder(map: MemMap, pfn: number, order: number, mt: number): void {
-  const w = map.w, i = pfn << 2;
-  w[i] = (w[i]! & 0xffff) | (PageType.buddy << 16) | (order << 24);
-  w[i + 1] = (mt << 16) | Owner.free;
-}
-
-/**
  * @kernel mm/page_alloc.c add_to_free_list
  * The block at pfn becomes a free block of `order` on mt's list, at the head, or at
  * the tail (add_to_free_list_tail) where it is less likely to be allocated soon.
  */
 function addToFreeList(map: MemMap, zone: Zone, pfn: number, order: number, mt: number, tail: boolean): void {
-  setBuddyOrder(map, pfn, order, mt);
+  setPageBuddy(map, pfn, order, mt);
   const head = freeListHead(zone, order, mt);
   if (tail) listAddTail(map, pfn, head);
   else listAdd(map, pfn, head);
@@ -95,8 +85,7 @@ function addToFreeList(map: MemMap, zone: Zone, pfn: number, order: number, mt: 
 function delPageFromFreeList(map: MemMap, zone: Zone, pfn: number, order: number): void {
   const mt = pageMapping(map, pfn);
   listDel(map, pfn);
-  // clears PageBuddy, the order and PG_reported in one store
-  map.w[pfn << 2] = map.w[pfn << 2]! & (0xffff & ~PG.reported);
+  clearPageBuddy(map, pfn);
   zone.nrFreeMt[order * MIGRATE_TYPES + mt]!--;
   zone.nrFree[order]!--;
 }
@@ -546,8 +535,7 @@ export function freePages(pgdat: PgData, pfn: number, order: number): void {
     // HighAtomic pages wait on the movable pcp list but remember their type.
     const pcpMt = mt >= MIGRATE_PCPTYPES ? MigrateType.movable : mt;
     if (order) resetPages(map, pfn + 1, pfn + n, Owner.pcp, 0);
-    map.w[pfn << 2] = order << 24;
-    map.w[(pfn << 2) + 1] = (mt << 16) | Owner.pcp;
+    setPcpPage(map, pfn, order, mt);
     freeUnrefPageCommit(pgdat, zone, zone.pcp[pgdat.cpu]!, pfn, pcpMt, order);
     return;
   }
@@ -616,9 +604,7 @@ function prepNewPage(pgdat: PgData, pfn: number, order: number, gfp: number, own
   const n = 1 << order;
   const compound = order > 0 && (gfp & __GFP_COMP) !== 0;
   if (order) resetPages(map, pfn + 1, pfn + n, owner, compound ? PG.tail : 0);
-  const i = pfn << 2;
-  map.w[i] = (order << 24) | (compound ? PG.head : 0);
-  map.w[i + 1] = (1 << 8) | owner;
+  setNewPage(map, pfn, order, compound ? PG.head : 0, owner);
   accountOwner(pgdat, owner, n);
   // post_alloc_hook: init_on_alloc or __GFP_ZERO zeroes the pages (the host sees the writes)
   if (pgdat.pageWrite !== null && (pgdat.initOnAlloc || (gfp & __GFP_ZERO))) pgdat.pageWrite(pfn, n, PageWrite.zero);
@@ -846,8 +832,7 @@ export function isolateFreePage(pgdat: PgData, zone: Zone, pfn: number, order: n
   modZoneFreepageState(zone, -(1 << order));
   isolatedPageblocksMovable(map, pfn, order);
   const n = 1 << order;
-  resetPages(map, pfn, pfn + n, Owner.compactFree, 0);
-  for (let p = pfn; p < pfn + n; p++) map.w[(p << 2) + 1] = (1 << 8) | Owner.compactFree;
+  resetPages(map, pfn, pfn + n, Owner.compactFree, 0, 1);
   pgdat.ownerPages[Owner.compactFree] = pgdat.ownerPages[Owner.compactFree]! + n;
   return true;
 }
@@ -861,13 +846,14 @@ export function isolateFreePage(pgdat: PgData, zone: Zone, pfn: number, order: n
 export function isolateFreeBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, owner: Owner): boolean {
   const map = pgdat.map;
   if (!zoneWatermarkOk(zone, 0, zone.watermark[Wmark.min]! + (1 << order), 0, 0)) return false;
-  const reported = (map.w[pfn << 2]! & PG.reported) !== 0;
+  const reported = PageReported(map, pfn);
   delPageFromFreeList(map, zone, pfn, order);
   modZoneFreepageState(zone, -(1 << order));
   isolatedPageblocksMovable(map, pfn, order);
   const n = 1 << order;
   resetPages(map, pfn, pfn + n, owner, 0);
-  map.w[pfn << 2] = (order << 24) | (reported ? PG.reported : 0);
+  setPageOrder(map, pfn, order);
+  if (reported) setPageFlag(map, pfn, PG.reported);
   pgdat.ownerPages[owner] = pgdat.ownerPages[owner]! + n;
   return true;
 }

@@ -17,7 +17,7 @@
  */
 import {
   NO_PAGE, MAX_ORDER, MIGRATE_TYPES, PAGEBLOCK_ORDER, MigrateType, Owner, PG,
-  listFirst, listNext, listDel, listAddTail, PageBuddy, buddyOrder,
+  listFirst, listNext, listDel, listAddTail, PageBuddy, PageReported, buddyOrder, setPageFlag,
 } from './memmap.js';
 import { type PgData, type Zone, Wmark, freeListHead } from './mmzone.js';
 import { isolateFreeBlock, putbackIsolatedPage, zoneWatermarkOk } from './page_alloc.js';
@@ -127,7 +127,7 @@ function pageReportingDrain(prdev: PageReportingDevInfo, start: number, n: numbe
     const pfn = prdev.sgPfn[i]!, order = prdev.sgOrder[i]!;
     putbackIsolatedPage(pgdat, pfn, order);
     if (!reported) continue;
-    if (PageBuddy(map, pfn) && buddyOrder(map, pfn) === order) map.w[pfn << 2] = map.w[pfn << 2]! | PG.reported;
+    if (PageBuddy(map, pfn) && buddyOrder(map, pfn) === order) setPageFlag(map, pfn, PG.reported);
   }
 }
 
@@ -162,7 +162,7 @@ function pageReportingCycle(prdev: PageReportingDevInfo, zone: Zone, order: numb
   while (page !== NO_PAGE) {
     const after = listNext(map, page);
     next = after;
-    if (map.w[page << 2]! & PG.reported) { page = after === head ? NO_PAGE : after; continue; }
+    if (PageReported(map, page)) { page = after === head ? NO_PAGE : after; continue; }
     if (budget < 0) {
       prdev.state = PageReportingState.requested;
       next = page;

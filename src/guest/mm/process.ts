@@ -8,7 +8,7 @@
  * process; "which pages" is chosen over the process's pages in physical order (what
  * fragments memory) or at random. Workloads (src/workloads) build on these calls.
  */
-import { NO_PAGE, Owner, PG, PAGEBLOCK_ORDER, pageFlags, pageMapping, pageOrder, pageOwner, setPageFlags, setPageMapping } from './memmap.js';
+import { NO_PAGE, Owner, PG, PAGEBLOCK_ORDER, PageLRU, pageFlags, pageMapping, pageOrder, pageOwner, setPageFlags, setPageMapping } from './memmap.js';
 import { type PgData, type ThpDefrag, PageWrite } from './mmzone.js';
 import { allocPages, freePages } from './page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP, __GFP_ZERO } from './gfp.js';
@@ -212,7 +212,7 @@ export function unmapAnonPages(pgdat: PgData, rng: Rng, proc: Process, fraction:
   const want = Math.round(n * fraction);
   let freed = 0;
   const free = (pfn: number) => {
-    if ((pgdat.map.w[pfn << 2]! & PG.lru) === 0) return;
+    if (!PageLRU(pgdat.map, pfn)) return;
     zapAnonPage(pgdat, proc, pfn);
     freed++;
   };
@@ -256,7 +256,7 @@ export function exitProcess(pgdat: PgData, procs: ProcessTable, proc: Process): 
   }
   if (proc.rssAnon > 0) {
     for (const pfn of processPages(pgdat, proc.pid)) {
-      if ((pgdat.map.w[pfn << 2]! & PG.lru) === 0) continue;
+      if (!PageLRU(pgdat.map, pfn)) continue;
       zapAnonPage(pgdat, proc, pfn);
       freed++;
     }
