@@ -50,7 +50,7 @@ export function benchCompaction(runs = 5, memoryBytes = 8 * 1024 ** 3, now: () =
   for (let run = -1; run < runs; run++) {
     const g = createGuest(defaultGuestConfig({ memoryBytes, seed: 1 + Math.max(run, 0) }));
     const pg = g.pgdat;
-    pg.thp.enabled = 'never'; // small pages, so unmapping every other one fragments memory
+    pg.sysctl.thp.enabled = 'never'; // small pages, so unmapping every other one fragments memory
     const proc = getProcess(g.procs, 100);
     faultAnonPages(pg, proc, Math.floor(pg.map.nrPages * 0.85));
     unmapAnonPages(pg, createRng(7), proc, 0.5, 'alternate');

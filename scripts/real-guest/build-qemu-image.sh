@@ -83,8 +83,6 @@ mkdir -p "$CACHE/apt/syscache"
 SYSC=(-o "Dir::Cache=$CACHE/apt/syscache" -o "Dir::Cache::pkgcache=pkgcache.bin" -o "Dir::Cache::srcpkgcache=srcpkgcache.bin")
 scache() { apt-cache "${SYSC[@]}" "$@"; }
 
-# Candidate version of package $1 in the system's lists, or empty.
-sys_candidate() { scache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | grep -v '^(none)$' || true; }
 
 # Newest linux-image-6.1.0-<N>-cloud-amd64 (the image itself, not -dbg/-unsigned).
 find_kernel() {
@@ -413,7 +411,10 @@ for h in bl-agent bl-mem; do
 done
 mkdir -p "$WORK/bl_alloc"
 cp "$SRC/bl_alloc/bl_alloc.c" "$SRC/bl_alloc/Kbuild" "$WORK/bl_alloc/"
-if ! make -C "/usr/src/linux-headers-$KREL" M="$WORK/bl_alloc" W=1 modules >"$WORK/bl_alloc/build.log" 2>&1; then
+# -ffile-prefix-map: no build path in the object, so the same .ko (build ID
+# included) comes out of every build.
+if ! make -C "/usr/src/linux-headers-$KREL" M="$WORK/bl_alloc" W=1 KCFLAGS="-ffile-prefix-map=$WORK/bl_alloc=bl_alloc" \
+    modules >"$WORK/bl_alloc/build.log" 2>&1; then
   cat "$WORK/bl_alloc/build.log" >&2
   die "bl_alloc.ko does not build against package $HPKG"
 fi

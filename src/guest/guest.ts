@@ -6,11 +6,12 @@ import { type Sim, createSim, simAfter } from '../sim/clock.js';
 import { installReclaim, installKcompactd } from './mm/slowpath.js';
 import { khugepagedScan, KHUGEPAGED_SCAN_SLEEP_NS } from './mm/khugepaged.js';
 import { type Rng, createRng, rngFork } from '../sim/rng.js';
-import { createMemMap, MAX_ORDER, MIGRATE_TYPES } from './mm/memmap.js';
+import { type CostTable, defaultCostTable } from '../sim/cost.js';
+import { createMemMap, MAX_ORDER, MIGRATE_TYPES, PAGE_SIZE } from './mm/memmap.js';
 import { type PgData, createPgData, NR_MODEL_ZONES, NR_PCP_LISTS } from './mm/mmzone.js';
 import { type MemLayout, GuestConfigError, memLayout } from './mm/layout.js';
 import { type BootParams, DEFAULT_BOOT, bootMemory } from './mm/boot.js';
-import { type ProcessTable } from './mm/process.js';
+import type { ProcessTable } from './mm/mm_types.js';
 
 export type GuestConfig = {
   /** Guest RAM in bytes (a multiple of 4 MiB, at least 128 MiB). */
@@ -40,20 +41,20 @@ export function defaultGuestConfig(overrides: Partial<GuestConfig> = {}): GuestC
   return { memoryBytes: 1024 * 1024 * 1024, vcpus: 1, seed: 1, boot: { ...DEFAULT_BOOT }, swapBytes: 0, ...overrides };
 }
 
-/** Creates and boots a guest. */
-export function createGuest(config: GuestConfig, sim: Sim = createSim()): Guest {
+/** Creates and boots a guest on `sim`, charging work from `costs` (the machine's table). */
+export function createGuest(config: GuestConfig, sim: Sim = createSim(), costs: CostTable = defaultCostTable()): Guest {
   if (!Number.isInteger(config.vcpus) || config.vcpus < 1 || config.vcpus > 256) throw new GuestConfigError('vcpus must be a whole number from 1 to 256');
   const layout = memLayout(config.memoryBytes);
   const rng = createRng(config.seed);
   // list heads: free lists and pcp lists of every zone and cpu, LRU, compaction, balloon ...
   const map = createMemMap(layout.nrPages, 1024 + NR_MODEL_ZONES * (MAX_ORDER * MIGRATE_TYPES + NR_PCP_LISTS * config.vcpus));
-  const pgdat = createPgData(map, config.vcpus);
+  const pgdat = createPgData(map, config.vcpus, costs);
   bootMemory(pgdat, layout, config.boot, rngFork(rng));
-  pgdat.swap.totalPages = Math.floor(config.swapBytes / 4096);
+  pgdat.swap.totalPages = Math.floor(config.swapBytes / PAGE_SIZE);
   // kswapd runs as a kernel thread: after the event that woke it, at the same instant.
   installReclaim(pgdat, (fn) => simAfter(sim, 0, () => fn()));
   installKcompactd(pgdat, (ns, fn) => simAfter(sim, ns, () => fn()));
   const khugepaged = () => { khugepagedScan(pgdat); simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged); };
   simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged);
-  return { config, sim, rng, layout, pgdat, procs: pgdat.procs };
+  return { config, sim, rng, layout, pgdat, procs: pgdat.tasks.procs };
 }

@@ -62,8 +62,8 @@ export function createVm(config: VmConfig, sim: Sim = createSim()): Vm {
     if (o !== Owner.free) ramWrite(ram, physPfn(layout, pfn), 1, RamWrite.data);
   }
   // From now on every page the guest writes is faulted in on the host (and logged dirty during migration).
-  pgdat.pageWrite = (pfn, n, what) => ramWrite(ram, physPfn(layout, pfn), n, what as number as RamWrite);
-  pgdat.pageCopy = (dst, src) => ramCopy(ram, physPfn(layout, dst), physPfn(layout, src));
+  pgdat.hooks.pageWrite = (pfn, n, what) => ramWrite(ram, physPfn(layout, pfn), n, what as number as RamWrite);
+  pgdat.hooks.pageCopy = (dst, src) => ramCopy(ram, physPfn(layout, dst), physPfn(layout, src));
   let balloon: BalloonDevice | null = null;
   let driver: VirtioBalloon | null = null;
   if (config.balloon) {

@@ -131,7 +131,7 @@ type RunState = {
 
 function setCpu(st: RunState, cpu: number): void {
   if (cpu >= st.guest.config.vcpus) throw new ScenarioError(`cpu ${cpu} does not exist (the guest has ${st.guest.config.vcpus} vcpus)`);
-  st.guest.pgdat.cpu = cpu;
+  st.guest.pgdat.tasks.cpu = cpu;
 }
 
 function doAllocPages(st: RunState, a: AllocPagesAction, ev: ResultEvent): void {
@@ -220,7 +220,7 @@ function startProcessWrite(st: RunState, pid: number, rate: number, duration: nu
       let pfn = pages[rngBelow(st.rng, pages.length)]!;
       if (pageOwner(map, pfn) !== Owner.anon || pageMapping(map, pfn) !== pid) continue;
       if (pageOrder(map, pfn) > 0) pfn += rngBelow(st.rng, 1 << pageOrder(map, pfn));
-      pgdat.pageWrite?.(pfn, 1, PageWrite.data);
+      pgdat.hooks.pageWrite?.(pfn, 1, PageWrite.data);
       written++;
       n--;
     }

@@ -23,7 +23,7 @@
  * - rewrite 0.5: cc1 revisits about half of its heap after first touching it
  *   (garbage collection and tree rewriting).
  * Time is CPU time on a vCPU; a job's wall time adds the stalls its allocations took
- * (direct reclaim, direct compaction), read from pgdat.stallNs.
+ * (direct reclaim, direct compaction), read from pgdat.tasks.stallNs.
  */
 import { type Sim, simAfter } from '../sim/clock.js';
 import { type Rng, rngBelow, rngFloat } from '../sim/rng.js';
@@ -145,14 +145,14 @@ function startUnit(b: KernelBuild): void {
   const pg = guest.pgdat;
   // the unit's share of the tree is read from disk the first time
   const srcPages = Math.ceil(p.sourceBytes / PAGE_SIZE / p.units);
-  let s0 = pg.stallNs;
+  let s0 = pg.tasks.stallNs;
   b.sourcePagesRead += readFilePages(pg, b.tree, srcPages, false);
-  let pending = pg.stallNs - s0; // stall time not yet waited
+  let pending = pg.tasks.stallNs - s0; // stall time not yet waited
   b.sysNs += pending;
   let slice = 0, faulted = 0;
   const work = (sim: Sim) => {
     if (!guest.procs.has(pid)) { finishUnit(b, cc, true); return; } // killed (OOM)
-    s0 = pg.stallNs;
+    s0 = pg.tasks.stallNs;
     const want = Math.round((heap * (slice + 1)) / slices) - faulted;
     if (want > 0) {
       const got = faultAnonPages(pg, cc, want);
@@ -165,7 +165,7 @@ function startUnit(b: KernelBuild): void {
       // write the object, exit
       b.objectPagesWritten += readFilePages(pg, b.tree, Math.ceil(p.objectBytes / PAGE_SIZE / p.units), true);
     }
-    const stall = pg.stallNs - s0;
+    const stall = pg.tasks.stallNs - s0;
     b.sysNs += stall;
     const wait = SLICE_NS + stall + pending;
     pending = 0;
@@ -185,7 +185,7 @@ function rewrite(b: KernelBuild, cc: Process, n: number): void {
   for (let i = 0, tries = 0; i < n && tries < 2 * n + 8; tries++) {
     const head = pages[rngBelow(b.rng, pages.length)]!;
     if (!isProcessPage(pg, cc.pid, head)) continue;
-    pg.pageWrite?.(head + rngBelow(b.rng, 1 << pageOrder(pg.map, head)), 1, PageWrite.data);
+    pg.hooks.pageWrite?.(head + rngBelow(b.rng, 1 << pageOrder(pg.map, head)), 1, PageWrite.data);
     b.pagesRewritten++;
     i++;
   }

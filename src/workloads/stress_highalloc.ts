@@ -23,8 +23,8 @@ import { simAfter } from '../sim/clock.js';
 import { type Rng, rngFork } from '../sim/rng.js';
 import type { Guest } from '../guest/guest.js';
 import { NO_PAGE, PAGE_SIZE, PAGEBLOCK_ORDER, Owner } from '../guest/mm/memmap.js';
-import { setupPerZoneWmarks, totalramPages } from '../guest/mm/mmzone.js';
-import { allocPages, freePages } from '../guest/mm/page_alloc.js';
+import { totalramPages } from '../guest/mm/mmzone.js';
+import { allocPages, freePages, setupPerZoneWmarks } from '../guest/mm/page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_NOWARN } from '../guest/mm/gfp.js';
 import { getProcess, exitProcess, readFilePages } from '../guest/mm/process.js';
 import { truncateInodePages, syncAndDropCaches } from '../guest/mm/filemap.js';
@@ -107,9 +107,9 @@ function runPass(s: StressHighalloc, name: HighallocPass['name'], then: () => vo
   s.passes.push(pass);
   let done = 0;
   const attempt = () => {
-    const s0 = pg.stallNs;
+    const s0 = pg.tasks.stallNs;
     const pfn = allocPages(pg, GFP_HIGHUSER_MOVABLE | __GFP_NOWARN, p.order, Owner.kernel);
-    const stall = pg.stallNs - s0;
+    const stall = pg.tasks.stallNs - s0;
     pass.stall_ns += stall;
     if (pfn !== NO_PAGE) { held.push(pfn); pass.succeeded++; }
     done++;
@@ -149,7 +149,7 @@ function prepareRested(s: StressHighalloc, then: () => void): void {
     truncateInodePages(pg, dd);
     exitProcess(pg, guest.procs, dd);
     syncAndDropCaches(pg);
-    pg.minFreeKbytes = 1024;
+    pg.sysctl.minFreeKbytes = 1024;
     setupPerZoneWmarks(pg);
     simAfter(guest.sim, 1e9, then);
   };

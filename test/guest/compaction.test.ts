@@ -20,14 +20,14 @@ const DMA32 = ZoneType.dma32;
 /** A node of `blocks` pageblocks, all free, watermarks zero. */
 function freshNode(blocks: number): PgData {
   const pg = miniNode(blocks * 512);
-  pg.thp.enabled = 'never'; // small pages: these tests fragment memory on purpose
+  pg.sysctl.thp.enabled = 'never'; // small pages: these tests fragment memory on purpose
   for (let p = 0; p < blocks * 512; p += 1024) giveBlock(pg, p, 10);
   return pg;
 }
 
 test('compact_memory moves movable pages up and frees whole blocks at the bottom; unmovable pages pin their pageblock', () => {
   const pg = freshNode(4);
-  const proc = getProcess(pg.procs, 7);
+  const proc = getProcess(pg.tasks.procs, 7);
   // Fill the node: one unmovable page in the first pageblock, the rest anonymous.
   assert.equal(faultAnonPages(pg, proc, 100), 100);
   const slab = allocPages(pg, GFP_KERNEL, 0, Owner.slabUnreclaimable);
@@ -57,7 +57,7 @@ test('compact_memory moves movable pages up and frees whole blocks at the bottom
 
 test('pinned and locked LRU pages fail migration and are put back on the LRU', () => {
   const pg = freshNode(2);
-  const proc = getProcess(pg.procs, 3);
+  const proc = getProcess(pg.tasks.procs, 3);
   faultAnonPages(pg, proc, 1024);
   unmapAnonPages(pg, createRng(2), proc, 0.5, 'alternate');
   drainAllPages(pg, null);
@@ -112,7 +112,7 @@ test('non-LRU movable pages go through isolate, migrate and putback; "again" is 
     listAdd(pg.map, pfn, d.head);
     mine.push(pfn);
   }
-  const proc = getProcess(pg.procs, 9);
+  const proc = getProcess(pg.tasks.procs, 9);
   faultAnonPages(pg, proc, 1021);
   unmapAnonPages(pg, createRng(3), proc, 0.6, 'alternate');
   drainAllPages(pg, null);
@@ -151,7 +151,7 @@ test('property: process faults, unmaps, exits, allocations and compaction keep e
     fc.property(fc.integer({ min: 1, max: 1000 }), fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 25 }), (seed, steps) => {
       const g = createGuest(defaultGuestConfig({ memoryBytes: 128 * 1024 * 1024, seed }));
       const pg = g.pgdat;
-      pg.thp.enabled = seed % 2 ? 'always' : 'never';
+      pg.sysctl.thp.enabled = seed % 2 ? 'always' : 'never';
       const rng = createRng(seed);
       const held: number[] = [];
       let pid = 1;
@@ -173,7 +173,7 @@ test('property: process faults, unmaps, exits, allocations and compaction keep e
 
 test('owner accounting follows migrated pages (nr_anon_pages unchanged by compaction)', () => {
   const g = createGuest(defaultGuestConfig({ memoryBytes: 256 * 1024 * 1024 }));
-  g.pgdat.thp.enabled = 'never';
+  g.pgdat.sysctl.thp.enabled = 'never';
   const proc = getProcess(g.procs, 5);
   faultAnonPages(g.pgdat, proc, 20000);
   unmapAnonPages(g.pgdat, createRng(4), proc, 0.5, 'alternate');
@@ -187,16 +187,16 @@ test('owner accounting follows migrated pages (nr_anon_pages unchanged by compac
 test('kcompactd compacts proactively when the fragmentation score passes the high mark', () => {
   const g = createGuest(defaultGuestConfig({ memoryBytes: 512 * 1024 * 1024 }));
   const pg = g.pgdat;
-  pg.thp.enabled = 'never';
-  const proc = getProcess(pg.procs, 5);
+  pg.sysctl.thp.enabled = 'never';
+  const proc = getProcess(pg.tasks.procs, 5);
   const high = pg.zones.reduce((n, z) => n + z.watermark[2]!, 0);
   while (pg.zones.reduce((n, z) => n + z.vmStat[0]!, 0) > high + 1024) faultAnonPages(pg, proc, 1024);
   unmapAnonPages(pg, createRng(9), proc, 0.5, 'alternate');
   drainAllPages(pg, null);
   // The watermark headroom keeps some large free blocks, so this guest scores ~86:
   // proactiveness 40 puts the marks at 60/70 (the default 20 at 80/90).
-  pg.compactionProactiveness = 40;
-  const [low, hi] = fragmentationScoreWmarks(pg.compactionProactiveness);
+  pg.sysctl.compactionProactiveness = 40;
+  const [low, hi] = fragmentationScoreWmarks(pg.sysctl.compactionProactiveness);
   const before = fragmentationScoreNode(pg);
   assert.ok(before > hi, `fragmented: score ${before} > ${hi}`);
   simRunUntil(g.sim, 600e6); // one kcompactd period
@@ -204,7 +204,7 @@ test('kcompactd compacts proactively when the fragmentation score passes the hig
   const after = fragmentationScoreNode(pg);
   assert.ok(after <= low + 1, `proactive compaction brought the score from ${before} to ${after} (low mark ${low})`);
   assert.equal(checkPgdat(pg), null);
-  pg.compactionProactiveness = 0;
+  pg.sysctl.compactionProactiveness = 0;
   const scanned = pg.events[VmEvent.compact_daemon_migrate_scanned]!;
   unmapAnonPages(pg, createRng(10), proc, 0.5, 'alternate');
   simRunUntil(g.sim, 2e9);

@@ -59,7 +59,7 @@ test('random allocation/free sequences keep every invariant and free-everything 
         } else if (op.kind === 'drain') {
           drainAllPages(pg, null);
         } else {
-          pg.cpu = op.cpu;
+          pg.tasks.cpu = op.cpu;
         }
         const problem = checkPgdat(pg);
         if (problem !== null) throw new Error(`after ${JSON.stringify(op)}: ${problem}`);

@@ -7,10 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { miniNode, giveBlock, blockTypes, freeBlocks } from '../helpers/mini.js';
-import { allocPages, freePages, drainAllPages } from '../../src/guest/mm/page_alloc.js';
+import { allocPages, freePages, drainAllPages, setupPagesets } from '../../src/guest/mm/page_alloc.js';
 import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, GFP_ATOMIC, __GFP_RECLAIMABLE } from '../../src/guest/mm/gfp.js';
 import { MigrateType, Owner, PG, NO_PAGE, setPageblockMigratetype, pageOwner, pageFlags, setPageFlags } from '../../src/guest/mm/memmap.js';
-import { ZoneType, Wmark, setupPagesets } from '../../src/guest/mm/mmzone.js';
+import { ZoneType, Wmark } from '../../src/guest/mm/mmzone.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
 
 const DMA32 = ZoneType.dma32;
@@ -119,7 +119,7 @@ test('watermarks: GFP_KERNEL stops at min, GFP_ATOMIC digs to min/2 - min/8', ()
   z.watermark[Wmark.min] = 1000; z.watermark[Wmark.low] = 1010; z.watermark[Wmark.high] = 1020;
   setupPagesets(pg);
   let kswapdWakes = 0;
-  pg.wakeupKswapd = () => { kswapdWakes++; };
+  pg.hooks.wakeupKswapd = () => { kswapdWakes++; };
   let n = 0;
   while (allocPages(pg, GFP_KERNEL, 0, Owner.kernel) !== NO_PAGE) n++;
   assert.equal(n, 24, 'order-0 succeeds while free pages > min (1024 - 1000)');

@@ -58,7 +58,7 @@ test('a madvised process with defrag=madvise compacts directly instead of fallin
   const g = createGuest(defaultGuestConfig({ memoryBytes: 1024 * MiB }));
   const pg = g.pgdat;
   fragmentWithProcess(pg, 2, 2);
-  pg.thp.enabled = 'madvise';
+  pg.sysctl.thp.enabled = 'madvise';
   const plain = getProcess(g.procs, 3);
   faultAnonPages(pg, plain, 8192);
   assert.equal(pg.events[VmEvent.thp_fault_alloc]! + pg.events[VmEvent.thp_fault_fallback]!, 0, 'enabled=madvise: no THP for plain memory');
@@ -73,10 +73,10 @@ test('a madvised process with defrag=madvise compacts directly instead of fallin
 test('khugepaged collapses a process\'s small pages into huge pages once memory allows', () => {
   const g = createGuest(defaultGuestConfig({ memoryBytes: 1024 * MiB }));
   const pg = g.pgdat;
-  pg.thp.enabled = 'never';
+  pg.sysctl.thp.enabled = 'never';
   const p = getProcess(g.procs, 6);
   faultAnonPages(pg, p, 8192); // 32 MiB of small pages
-  pg.thp.enabled = 'always';
+  pg.sysctl.thp.enabled = 'always';
   const rss = p.rssAnon;
   simRunUntil(g.sim, 10.5e9); // one khugepaged pass (10 s, 4096 pages)
   assert.equal(pg.events[VmEvent.thp_collapse_alloc], 8, 'pages_to_scan 4096 = 8 huge pages per pass');

@@ -18,7 +18,7 @@ function ev(g: ReturnType<typeof createGuest>, e: VmEvent): number {
 
 test('memory pressure: kswapd, then direct reclaim and swap-out, then the OOM killer once swap is full', () => {
   const g = createGuest(defaultGuestConfig({ memoryBytes: 256 * MiB, swapBytes: 64 * MiB }));
-  g.pgdat.thp.enabled = 'never'; // huge pages are not reclaimed by the model
+  g.pgdat.sysctl.thp.enabled = 'never'; // huge pages are not reclaimed by the model
   const a = getProcess(g.procs, 10);
   const b = getProcess(g.procs, 11);
   // a fills most of memory in chunks; kswapd gets to run between chunks
@@ -37,13 +37,13 @@ test('memory pressure: kswapd, then direct reclaim and swap-out, then the OOM ki
   assert.equal(g.pgdat.swap.usedPages <= g.pgdat.swap.totalPages, true);
   assert.ok(ev(g, VmEvent.oom_kill) >= 1, 'the OOM killer ran when swap was full');
   assert.ok(!g.procs.has(10) || !g.procs.has(11), 'a process was killed');
-  assert.ok(g.pgdat.stallNs > 0, 'direct reclaim cost virtual time');
+  assert.ok(g.pgdat.tasks.stallNs > 0, 'direct reclaim cost virtual time');
   assert.equal(checkPgdat(g.pgdat), null);
 });
 
 test('page cache: clean pages are dropped, dirty ones written back first', () => {
   const g = createGuest(defaultGuestConfig({ memoryBytes: 256 * MiB }));
-  g.pgdat.thp.enabled = 'never';
+  g.pgdat.sysctl.thp.enabled = 'never';
   const p = getProcess(g.procs, 3);
   readFilePages(g.pgdat, p, 20000, false);
   readFilePages(g.pgdat, p, 20000, true);
@@ -58,7 +58,7 @@ test('page cache: clean pages are dropped, dirty ones written back first', () =>
 
 test('retry policy: __GFP_NORETRY and costly orders fail without OOM; GFP_KERNEL order 0 invokes it', () => {
   const g = createGuest(defaultGuestConfig({ memoryBytes: 128 * MiB }));
-  g.pgdat.thp.enabled = 'never';
+  g.pgdat.sysctl.thp.enabled = 'never';
   const victim = getProcess(g.procs, 7);
   assert.equal(faultAnonPages(g.pgdat, victim, 2000), 2000);
   // fill the rest with unmovable kernel memory; __GFP_NORETRY never OOM-kills

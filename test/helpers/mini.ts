@@ -4,8 +4,9 @@
  * the expected outcome can be worked out from the kernel's rules by hand.
  */
 import { createMemMap, Owner, PG, MigrateType, setPageblockMigratetype, PAGEBLOCK_NR_PAGES, resetPages } from '../../src/guest/mm/memmap.js';
-import { type PgData, createPgData, createZone, ZoneType, setupPagesets } from '../../src/guest/mm/mmzone.js';
-import { freeBootBlock, drainAllPages } from '../../src/guest/mm/page_alloc.js';
+import { type PgData, createPgData, createZone, ZoneType } from '../../src/guest/mm/mmzone.js';
+import { freeBootBlock, drainAllPages, setupPagesets } from '../../src/guest/mm/page_alloc.js';
+import { defaultCostTable } from '../../src/sim/cost.js';
 import { getProcess, faultAnonPages, unmapAnonPages } from '../../src/guest/mm/process.js';
 import { createRng } from '../../src/sim/rng.js';
 
@@ -15,7 +16,7 @@ import { createRng } from '../../src/sim/rng.js';
  */
 export function miniNode(dma32Pages: number, normalPages = 0, cpus = 1): PgData {
   const map = createMemMap(dma32Pages + normalPages);
-  const pgdat = createPgData(map, cpus);
+  const pgdat = createPgData(map, cpus, defaultCostTable());
   pgdat.zones = [
     createZone(map, ZoneType.dma, 0, 0, 0, cpus),
     createZone(map, ZoneType.dma32, 0, dma32Pages, dma32Pages, cpus),
@@ -57,12 +58,12 @@ export function freeBlocks(pgdat: PgData, zi: number): Record<string, number> {
  * unmaps every other page in physical order; the pcp lists are drained.
  */
 export function fragmentWithProcess(pg: PgData, pid: number, seed: number, slack = 2048): void {
-  const thp = pg.thp.enabled;
-  pg.thp.enabled = 'never';
-  const proc = getProcess(pg.procs, pid);
+  const thp = pg.sysctl.thp.enabled;
+  pg.sysctl.thp.enabled = 'never';
+  const proc = getProcess(pg.tasks.procs, pid);
   const high = pg.zones.reduce((n, z) => n + z.watermark[2]!, 0);
   while (pg.zones.reduce((n, z) => n + z.vmStat[0]!, 0) > high + slack) faultAnonPages(pg, proc, 1024);
   unmapAnonPages(pg, createRng(seed), proc, 0.5, 'alternate');
   drainAllPages(pg, null);
-  pg.thp.enabled = thp;
+  pg.sysctl.thp.enabled = thp;
 }

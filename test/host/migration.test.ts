@@ -31,7 +31,7 @@ function dirtier(v: Vm, bytes: number, rate: number): void {
   const tick = () => {
     for (let i = 0; i < perTick; i++) {
       const head = pages[rngBelow(rng, pages.length)]!;
-      pg.pageWrite!(head + rngBelow(rng, 1 << pageOrder(pg.map, head)), 1, PageWrite.data);
+      pg.hooks.pageWrite!(head + rngBelow(rng, 1 << pageOrder(pg.map, head)), 1, PageWrite.data);
     }
     simAfter(v.sim, 10_000_000, tick);
   };
@@ -112,7 +112,7 @@ test('free page hints: hinted pages are not sent unless written after the hint',
   assert.ok(held >= 0);
   // the guest writes the second one after its hint (as if the shrinker had given it back)
   const written = held + 1;
-  pg.pageWrite!(written, 1, PageWrite.data);
+  pg.hooks.pageWrite!(written, 1, PageWrite.data);
   let check: string | null = 'not completed';
   m.onComplete = (done) => { check = migrationCheckDestination(done); };
   simRunUntil(v.sim, v.sim.now + 60e9);

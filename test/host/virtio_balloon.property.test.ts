@@ -285,9 +285,9 @@ function runCmd(vm: Vm, c: Cmd): void {
   switch (c.k) {
     case 'target': balloonToTarget(dev, c.pages * PAGE); break;
     case 'run': simRunUntil(vm.sim, vm.sim.now + c.ms * 1e6); break;
-    case 'fault': faultAnonPages(pg, getProcess(pg.procs, c.pid), c.pages); break;
-    case 'unmap': { const p = pg.procs.get(c.pid); if (p) unmapAnonPages(pg, vm.guest.rng, p, c.percent / 100, c.pick); break; }
-    case 'exit': { const p = pg.procs.get(c.pid); if (p) exitProcess(pg, pg.procs, p); break; }
+    case 'fault': faultAnonPages(pg, getProcess(pg.tasks.procs, c.pid), c.pages); break;
+    case 'unmap': { const p = pg.tasks.procs.get(c.pid); if (p) unmapAnonPages(pg, vm.guest.rng, p, c.percent / 100, c.pick); break; }
+    case 'exit': { const p = pg.tasks.procs.get(c.pid); if (p) exitProcess(pg, pg.tasks.procs, p); break; }
     case 'compact': compactMemory(pg); break;
     case 'drain': drainAllPages(pg, null); break;
   }

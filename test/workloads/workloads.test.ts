@@ -173,7 +173,7 @@ test('stress-highalloc: three passes in order, each asking for percent of MemTot
   const g = vm.guest, pg = g.pgdat;
   const percent = 50, mbPerSec = 64, blockPages = 512;
   const memTotal = totalramPages(pg);
-  const minFree0 = pg.minFreeKbytes;
+  const minFree0 = pg.sysctl.minFreeKbytes;
   const s = startStressHighalloc(g, createRng(3), {
     warmupNs: 5e9, cooldownNs: 2e9, builds: 1, percent, mbPerSec,
     build: { units: 100000, sourceBytes: 32 * MiB, objectBytes: 16 * MiB, ccHeapMinBytes: 2 * MiB, ccHeapMaxBytes: 8 * MiB },
@@ -196,7 +196,7 @@ test('stress-highalloc: three passes in order, each asking for percent of MemTot
     } else assert.equal(pg.ownerPages[Owner.kernel], kernelBase, `after ${cur.name}, at ${t} ns, its blocks are freed`);
     if (n === 3 && seen.compilersAtRestedStart < 0) {
       seen.compilersAtRestedStart = compilerPids(vm, build).length;
-      seen.minFreeAtRestedStart = pg.minFreeKbytes;
+      seen.minFreeAtRestedStart = pg.sysctl.minFreeKbytes;
     }
   }
   assert.equal(s.phase, 'done');
@@ -228,7 +228,7 @@ test('stress-highalloc: three passes in order, each asking for percent of MemTot
   assert.equal(g.procs.has(build.params.firstPid), false, 'the tree was deleted');
   assert.equal(filePagesOf(pg, build.params.firstPid).pages, 0, 'and its page cache with it');
   assert.equal(seen.minFreeAtRestedStart, 1024, 'min_free_kbytes was 1024 for the rested pass');
-  assert.equal(pg.minFreeKbytes, 1024);
+  assert.equal(pg.sysctl.minFreeKbytes, 1024);
   assert.notEqual(minFree0, 1024);
   assert.equal(pg.ownerPages[Owner.kernel], kernelBase, 'every block from the passes was freed');
   assert.equal(checkVm(vm), null);

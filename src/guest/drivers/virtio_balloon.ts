@@ -31,8 +31,8 @@
 import { type Sim, simAfter } from '../../sim/clock.js';
 import { type MemLayout, physPfn } from '../mm/layout.js';
 import { NO_PAGE, MAX_ORDER, PAGE_SIZE, Owner, listAdd, listDel, listFirst, listHeadAlloc } from '../mm/memmap.js';
-import { type PgData, type Shrinker, MigrateMode, MigrateResult, totalramPages } from '../mm/mmzone.js';
-import { allocPages, freePages, pfnZone } from '../mm/page_alloc.js';
+import { type PgData, type Shrinker, MigrateMode, MigrateResult, totalramPages, pfnZone } from '../mm/mmzone.js';
+import { allocPages, freePages } from '../mm/page_alloc.js';
 import { GFP_KERNEL, __GFP_ZERO, __GFP_NORETRY, __GFP_NOWARN, __GFP_NOMEMALLOC } from '../mm/gfp.js';
 import { globalZonePageState, globalNodePageState, siMemAvailable } from '../mm/vmstat.js';
 import { ZoneStat, NodeStat, VmEvent } from '../mm/vmstat_items.js';
@@ -237,7 +237,7 @@ export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem
   let f = t.deviceFeatures & want;
   // virtballoon_validate: PAGE_POISON only when freed pages are initialised; such a
   // guest must not report free pages unless it can tell the host the poison value.
-  if (!pgdat.initOnFree) f &= ~featureBit(VIRTIO_BALLOON_F_PAGE_POISON);
+  if (!pgdat.boot.initOnFree) f &= ~featureBit(VIRTIO_BALLOON_F_PAGE_POISON);
   else if (!hasFeature(f, VIRTIO_BALLOON_F_PAGE_POISON)) f &= ~featureBit(VIRTIO_BALLOON_F_REPORTING);
   if (!hasFeature(f, VIRTIO_F_VERSION_1)) return fail('device does not offer VIRTIO_F_VERSION_1 (legacy devices are not modelled)');
   transportSetDriverFeatures(t, f);
@@ -291,7 +291,7 @@ export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem
   if (has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) pgdat.shrinkers.push(freePageShrinker(vb));
   if (has(vb, VIRTIO_BALLOON_F_PAGE_POISON)) {
     // 0 for init_on_free (pages read as zero); PAGE_POISON bytes for page poisoning
-    vb.poisonVal = pgdat.pagePoisoning ? PAGE_POISON * 0x01010101 : 0;
+    vb.poisonVal = pgdat.boot.pagePoisoning ? PAGE_POISON * 0x01010101 : 0;
     const bytes = new Uint8Array(4);
     new DataView(bytes.buffer).setUint32(0, vb.poisonVal >>> 0, true);
     transportWriteConfig(t, VIRTIO_BALLOON_CONFIG_POISON_VAL, bytes);
@@ -377,7 +377,7 @@ function adjustManagedPageCount(vb: VirtioBalloon, pfn: number, delta: number): 
 /** The guest's own time for n balloon allocations (and zeroing with init_on_alloc). */
 function allocCostNs(vb: VirtioBalloon, n: number, order: number): number {
   const c = vb.pgdat.costs;
-  return n * (c.pageAllocFast + (vb.pgdat.initOnAlloc ? c.clearPage << order : 0));
+  return n * (c.pageAllocFast + (vb.pgdat.boot.initOnAlloc ? c.clearPage << order : 0));
 }
 
 /**

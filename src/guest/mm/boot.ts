@@ -36,9 +36,10 @@ import {
   setPageblockMigratetype,
   setPageType, resetPages,
 } from './memmap.js';
-import { type PgData, type Zone, type ThpEnabled, type ThpDefrag, ZoneType, createZone, setupPerZoneWmarks, setupPerZoneLowmemReserve, setupPagesets, defaultMinFreeKbytes } from './mmzone.js';
+import { type PgData, type Zone, ZoneType, createZone } from './mmzone.js';
+import type { ThpEnabled, ThpDefrag } from './sysctl.js';
 import { type MemLayout, GuestConfigError, physPfn, BIOS_TOP_RESERVED_PAGES, LOW_RAM_END_PFN, LOW_1MIB_PFN } from './layout.js';
-import { allocPages, freePages, freeBootBlock } from './page_alloc.js';
+import { allocPages, freePages, freeBootBlock, setupPerZoneWmarks, setupPerZoneLowmemReserve, setupPagesets, defaultMinFreeKbytes } from './page_alloc.js';
 import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, __GFP_RECLAIMABLE, __GFP_COMP } from './gfp.js';
 
 const MiB = 1024 * 1024;
@@ -298,11 +299,11 @@ export function bootMemory(pgdat: PgData, layout: MemLayout, params: BootParams,
 
 /** init_per_zone_wmark_min(): min_free_kbytes, watermarks, lowmem reserves, pagesets. */
 export function setupWatermarks(pgdat: PgData, params: BootParams): void {
-  pgdat.minFreeKbytes = params.minFreeKbytes ?? defaultMinFreeKbytes(pgdat, params.thp !== 'never');
-  pgdat.thp = { enabled: params.thp, defrag: params.thpDefrag };
-  pgdat.initOnAlloc = params.initOnAlloc;
-  pgdat.initOnFree = params.initOnFree || params.pagePoison;
-  pgdat.pagePoisoning = params.pagePoison && !params.initOnFree;
+  pgdat.sysctl.minFreeKbytes = params.minFreeKbytes ?? defaultMinFreeKbytes(pgdat, params.thp !== 'never');
+  pgdat.sysctl.thp = { enabled: params.thp, defrag: params.thpDefrag };
+  pgdat.boot.initOnAlloc = params.initOnAlloc;
+  pgdat.boot.initOnFree = params.initOnFree || params.pagePoison;
+  pgdat.boot.pagePoisoning = params.pagePoison && !params.initOnFree;
   setupPerZoneWmarks(pgdat);
   setupPerZoneLowmemReserve(pgdat);
   setupPagesets(pgdat);

@@ -13,7 +13,7 @@ import type { Process } from './process.js';
 /** Frees one page-cache page on the LRU. */
 function dropFilePage(pgdat: PgData, pfn: number): void {
   delPageFromLruList(pgdat, pfn);
-  const proc = pgdat.procs.get(pageMapping(pgdat.map, pfn));
+  const proc = pgdat.tasks.procs.get(pageMapping(pgdat.map, pfn));
   if (proc) proc.filePages--;
   freePages(pgdat, pfn, 0);
 }

@@ -28,12 +28,12 @@ const HPAGE_PMD_NR = 1 << PAGEBLOCK_ORDER;
  * One scan pass; returns the number of huge pages collapsed.
  */
 export function khugepagedScan(pgdat: PgData, pagesToScan = KHUGEPAGED_PAGES_TO_SCAN, defrag = true): number {
-  if (pgdat.thp.enabled === 'never') return 0;
+  if (pgdat.sysctl.thp.enabled === 'never') return 0;
   const map = pgdat.map;
   const gfp = (defrag ? GFP_TRANSHUGE : GFP_TRANSHUGE_LIGHT) | __GFP_COMP;
   let budget = pagesToScan;
   let collapsed = 0;
-  for (const proc of [...pgdat.procs.values()].sort((a, b) => a.pid - b.pid)) {
+  for (const proc of [...pgdat.tasks.procs.values()].sort((a, b) => a.pid - b.pid)) {
     if (budget <= 0) break;
     if (!thpAllowed(pgdat, proc)) continue;
     const small: number[] = [];

@@ -9,9 +9,8 @@
  * ages and scans these lists; compaction isolates pages from them.
  */
 import { type MemMap, PG, listAdd, listDel, pageFlags, pageOrder, setPageFlags } from './memmap.js';
-import { type PgData, Lru } from './mmzone.js';
+import { type PgData, Lru, pfnZone } from './mmzone.js';
 import { NodeStat, ZoneStat } from './vmstat_items.js';
-import { pfnZone } from './page_alloc.js';
 
 const NODE_LRU_STAT = [NodeStat.nr_inactive_anon, NodeStat.nr_active_anon, NodeStat.nr_inactive_file, NodeStat.nr_active_file, NodeStat.nr_unevictable];
 const ZONE_LRU_STAT = [ZoneStat.nr_zone_inactive_anon, ZoneStat.nr_zone_active_anon, ZoneStat.nr_zone_inactive_file, ZoneStat.nr_zone_active_file, ZoneStat.nr_zone_unevictable];

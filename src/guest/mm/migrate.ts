@@ -57,9 +57,9 @@ function moveLruPage(pgdat: PgData, dst: number, src: number): void {
   const k = (flags & PG.swapbacked) !== 0 ? NodeStat.nr_isolated_anon : NodeStat.nr_isolated_file;
   pgdat.nodeStat[k] = pgdat.nodeStat[k]! - 1;
   lruCacheAdd(pgdat, dst);
-  if (owner === Owner.anon) pgdat.procs.get(id)?.pages?.push(dst); // a tracked process knows where its page went
+  if (owner === Owner.anon) pgdat.tasks.procs.get(id)?.pages?.push(dst); // a tracked process knows where its page went
   // the copy writes dst with src's contents
-  if (pgdat.pageCopy !== null) pgdat.pageCopy(dst, src);
+  if (pgdat.hooks.pageCopy !== null) pgdat.hooks.pageCopy(dst, src);
   // src: the old copy is released. It is handed to freePages as a compaction page so
   // that the owner's node counters (nr_anon_pages ...), which dst now carries, stay put.
   moveOwnerCount(pgdat, owner, Owner.compactFree);

@@ -1,6 +1,7 @@
 /**
- * Zones, the node (pglist_data), per-cpu pagesets and watermarks
- * (include/linux/mmzone.h, mm/page_alloc.c setup_per_zone_wmarks and friends).
+ * Zones, the node (pglist_data) and per-cpu pagesets (include/linux/mmzone.h); the
+ * watermark and pageset setup that fills them in is page_alloc.ts's, as it is
+ * mm/page_alloc.c's.
  *
  * One NUMA node. Zones DMA (first 16 MiB), DMA32 (to 4 GiB) and Normal (above), plus
  * the always-empty Movable and Device zones that /proc/zoneinfo still prints.
@@ -9,8 +10,9 @@ import {
   type MemMap, MAX_ORDER, MIGRATE_TYPES, PAGEBLOCK_NR_PAGES, MIGRATE_PCPTYPES, PAGE_ALLOC_COSTLY_ORDER,
   listHeadAlloc,
 } from './memmap.js';
-import { type CostTable, defaultCostTable } from '../../sim/cost.js';
-import type { Process } from './process.js';
+import { type CostTable } from '../../sim/cost.js';
+import { type VmSysctl, defaultVmSysctl } from './sysctl.js';
+import type { SwapInfo, TaskWorld } from './mm_types.js';
 import { NR_ZONESTAT_ITEMS, NR_NUMASTAT_ITEMS, NR_NODESTAT_ITEMS, NR_VMEVENT_ITEMS } from './vmstat_items.js';
 
 export const enum ZoneType {
@@ -24,13 +26,6 @@ export const enum ZoneType {
 export const NR_MODEL_ZONES = 3;
 export const MAX_NR_ZONES = 5;
 export const ZONE_NAMES: readonly string[] = ['DMA', 'DMA32', 'Normal', 'Movable', 'Device'];
-
-/** transparent_hugepage/enabled: always, madvise (only MADV_HUGEPAGE memory), never. */
-export type ThpEnabled = 'always' | 'madvise' | 'never';
-/** transparent_hugepage/defrag: how hard a huge page fault tries (vma_thp_gfp_mask). */
-export type ThpDefrag = 'always' | 'defer' | 'defer+madvise' | 'madvise' | 'never';
-export const THP_ENABLED_MODES: readonly ThpEnabled[] = ['always', 'madvise', 'never'];
-export const THP_DEFRAG_MODES: readonly ThpDefrag[] = ['always', 'defer', 'defer+madvise', 'madvise', 'never'];
 
 /** enum lru_list. */
 export const enum Lru {
@@ -148,61 +143,73 @@ export type Zone = {
   compact: ZoneCompactState;
 };
 
-/** The node: all zones, node-level counters, vm events, tunables. */
+/**
+ * The node (struct pglist_data) and, since the model has one node, the references to
+ * the rest of the guest kernel's memory-management state that the kernel keeps in
+ * globals: its tunables, the boot-time init choices, the tasks, the swap device, the
+ * shrinker and OOM-notifier lists, the movable-ops registry and the seams to the
+ * code that plugs in later (reclaim, page reporting, the hardware).
+ */
 export type PgData = {
+  // --- struct pglist_data
   map: MemMap;
-  /** ZONE_DMA, ZONE_DMA32, ZONE_NORMAL (possibly empty), indexed by ZoneType. */
+  /** node_zones: ZONE_DMA, ZONE_DMA32, ZONE_NORMAL (possibly empty), indexed by ZoneType. */
   zones: Zone[];
   /** Number of cpus (pagesets per zone). */
   nrCpus: number;
-  /** The cpu doing the current allocation (this_cpu). */
-  cpu: number;
-  /** enum node_stat_item counters. */
+  /** vm_stat[] of the node (enum node_stat_item). */
   nodeStat: Float64Array;
-  /** enum vm_event_item counters. */
+  /** Sentinel index of the first LRU list (the node's lruvec); list l (enum Lru) is at lruBase + l. */
+  lruBase: number;
+  /** Virtual time kswapd and kcompactd have worked, ns (background CPU time). */
+  daemonNs: number;
+
+  // --- the kernel's globals, one set per guest
+  /** vm_event_states (enum vm_event_item), summed over cpus. */
   events: Float64Array;
-  /** Pages held, by Owner (the checker compares a page walk against this). */
+  /** Pages held, by Owner (the model's census; the checker compares a page walk against it). */
   ownerPages: Float64Array;
-  /** vm.min_free_kbytes in effect. */
-  minFreeKbytes: number;
-  /** vm.watermark_scale_factor (default 10 = 0.1%). */
-  watermarkScaleFactor: number;
-  /** vm.watermark_boost_factor (default 15000 = 150% of high). */
-  watermarkBoostFactor: number;
-  /** vm.lowmem_reserve_ratio. */
-  lowmemReserveRatio: number[];
+  /** Fallbacks that took a block of another migratetype (the mm_page_alloc_extfrag tracepoint). */
+  extfragEvents: number;
+  /** /proc/sys/vm/* and the THP sysfs knobs. */
+  sysctl: VmSysctl;
+  /** What the kernel command line fixed at boot (the init_on_alloc/init_on_free/page_poison static keys). */
+  boot: MemInit;
+  /** Processes and the cpu the current allocation runs on. */
+  tasks: TaskWorld;
+  /** The swap device (swap_info[0]). */
+  swap: SwapInfo;
+  /** shrinker_list: registered shrinkers, asked for objects during reclaim. */
+  shrinkers: Shrinker[];
+  /** oom_notify_list: called before the OOM killer; each returns the pages it freed. */
+  oomNotifiers: Array<(pgdat: PgData) => number>;
   /**
    * Movable operations of non-LRU movable pages (__PageMovable), by owner: the balloon
    * registers its isolate/migrate/putback here when balloon compaction is on.
    */
   movableOps: Array<MovableOperations | null>;
-  /** Sentinel index of the first LRU list; list l (enum Lru) is at lruBase + l. */
-  lruBase: number;
-  /** Fallbacks that took a block of another migratetype (the mm_page_alloc_extfrag tracepoint). */
-  extfragEvents: number;
-  /** The cost table in effect (virtual ns per unit of work). */
+  /** The cost table in effect (virtual ns per unit of work); the machine owns it. */
   costs: CostTable;
-  /**
-   * Virtual time allocating tasks have spent stalled in the slow path (direct reclaim
-   * and compaction), ns. Workloads read and charge it to the task that allocated.
-   */
-  stallNs: number;
-  /** Virtual time kswapd and kcompactd have worked, ns (background CPU time). */
-  daemonNs: number;
-  /** The swap device: size and use in pages (0 = no swap). */
-  swap: { totalPages: number; usedPages: number };
-  /** /sys/kernel/mm/transparent_hugepage/{enabled,defrag}. */
-  thp: { enabled: ThpEnabled; defrag: ThpDefrag };
-  /** vm.swappiness (0-200, default 60). */
-  swappiness: number;
-  /** vm.compaction_proactiveness (0-100, default 20; 0 turns proactive compaction off). */
-  compactionProactiveness: number;
-  /**
-   * Processes by pid (process.ts). Reclaim needs them as the reverse map does: a page
-   * swapped out or a process killed by the OOM killer changes its owner's counters.
-   */
-  procs: Map<number, Process>;
-  /** Seam for the allocation slow path (reclaim, compaction): null until installed. */
+  /** Where other subsystems and the hardware plug in. */
+  hooks: MmHooks;
+};
+
+/** The init_on_alloc / init_on_free / page_poison choices (mm/page_alloc.c static keys). */
+export type MemInit = {
+  /** init_on_alloc=1 (Debian's default): every allocation is zeroed, so written. */
+  initOnAlloc: boolean;
+  /** init_on_free=1 or page_poison=1: freed pages are written (zeroed or poisoned). */
+  initOnFree: boolean;
+  /** page_poison=1: freed pages hold PAGE_POISON bytes rather than zeroes. */
+  pagePoisoning: boolean;
+};
+
+/**
+ * The seams: functions other layers install so that page_alloc.ts need not import
+ * them (reclaim and compaction import page_alloc), and the hardware below the guest.
+ */
+export type MmHooks = {
+  /** The allocation slow path (reclaim, compaction): null until installed. */
   slowpath: AllocSlowpathHook | null;
   /** Called when an allocation wants kswapd woken (a zone's watermark got boosted, or the slow path). */
   wakeupKswapd: ((pgdat: PgData, zone: Zone, order: number) => void) | null;
@@ -220,16 +227,6 @@ export type PgData = {
   pageWrite: ((pfn: number, nr: number, what: PageWrite) => void) | null;
   /** The same seam for a page copied from another (migration): dst gets src's contents. */
   pageCopy: ((dst: number, src: number) => void) | null;
-  /** init_on_alloc=1 (Debian's default): every allocation is zeroed, so written. */
-  initOnAlloc: boolean;
-  /** init_on_free=1 or page_poison=1: freed pages are written (zeroed or poisoned). */
-  initOnFree: boolean;
-  /** page_poison=1: freed pages hold PAGE_POISON bytes rather than zeroes. */
-  pagePoisoning: boolean;
-  /** Registered shrinkers (register_shrinker), asked for objects during reclaim. */
-  shrinkers: Shrinker[];
-  /** OOM notifiers (register_oom_notifier): called before the OOM killer; each returns pages it freed. */
-  oomNotifiers: Array<(pgdat: PgData) => number>;
 };
 
 /** What a whole-page write leaves in the page (the content class the host can see). */
@@ -308,19 +305,28 @@ export function createZone(map: MemMap, idx: ZoneType, start: number, spanned: n
   };
 }
 
-export function createPgData(map: MemMap, nrCpus: number): PgData {
+export function createPgData(map: MemMap, nrCpus: number, costs: CostTable): PgData {
   const lruBase = map.nrPages + map.nrListHeads;
   for (let l = 0; l < NR_LRU_LISTS; l++) listHeadAlloc(map);
   return {
-    map, zones: [], nrCpus, cpu: 0,
-    nodeStat: new Float64Array(NR_NODESTAT_ITEMS), events: new Float64Array(NR_VMEVENT_ITEMS),
-    ownerPages: new Float64Array(16), minFreeKbytes: 0, watermarkScaleFactor: 10, watermarkBoostFactor: 15000,
-    lowmemReserveRatio: [256, 256, 32, 0, 0], movableOps: new Array<MovableOperations | null>(16).fill(null),
-    lruBase, extfragEvents: 0, costs: defaultCostTable(), stallNs: 0, daemonNs: 0,
-    swap: { totalPages: 0, usedPages: 0 }, swappiness: 60, compactionProactiveness: 20, procs: new Map(),
-    thp: { enabled: 'always', defrag: 'madvise' }, slowpath: null, wakeupKswapd: null,
-    pageReporting: null, pageWrite: null, pageCopy: null, initOnAlloc: true, initOnFree: false, pagePoisoning: false, shrinkers: [], oomNotifiers: [],
+    map, zones: [], nrCpus, nodeStat: new Float64Array(NR_NODESTAT_ITEMS), lruBase, daemonNs: 0,
+    events: new Float64Array(NR_VMEVENT_ITEMS), ownerPages: new Float64Array(16), extfragEvents: 0,
+    sysctl: defaultVmSysctl(), boot: { initOnAlloc: true, initOnFree: false, pagePoisoning: false },
+    tasks: { procs: new Map(), cpu: 0, stallNs: 0 }, swap: { totalPages: 0, usedPages: 0 },
+    shrinkers: [], oomNotifiers: [], movableOps: new Array<MovableOperations | null>(16).fill(null), costs,
+    hooks: { slowpath: null, wakeupKswapd: null, pageReporting: null, pageWrite: null, pageCopy: null },
   };
+}
+
+/**
+ * @kernel include/linux/mm.h page_zone
+ * The zone a memmap PFN belongs to.
+ */
+export function pfnZone(pgdat: PgData, pfn: number): Zone {
+  const zones = pgdat.zones;
+  const normal = zones[ZoneType.normal]!;
+  if (pfn >= normal.zoneStartPfn && normal.spannedPages > 0) return normal;
+  return pfn >= zones[ZoneType.dma32]!.zoneStartPfn ? zones[ZoneType.dma32]! : zones[ZoneType.dma]!;
 }
 
 /** Total managed pages of all zones (totalram_pages). */
@@ -328,120 +334,4 @@ export function totalramPages(pgdat: PgData): number {
   let n = 0;
   for (const z of pgdat.zones) n += z.managedPages;
   return n;
-}
-
-/**
- * @kernel lib/math/int_sqrt.c int_sqrt
- * The integer square root, rounded down (calculate_min_free_kbytes takes it of lowmem in KiB x 16).
- */
-function intSqrt(x: number): number {
-  return Math.floor(Math.sqrt(x));
-}
-
-/**
- * @kernel mm/page_alloc.c calculate_min_free_kbytes
- * calculate_min_free_kbytes() (init_per_zone_wmark_min): sqrt(lowmem_kbytes * 16),
- * clamped to [128, 262144]; then, with THP enabled, set_recommended_min_free_kbytes()
- * raises it to cover two free pageblocks per zone plus MIGRATE_PCPTYPES^2 pageblocks
- * per zone for fallbacks, capped at 5% of lowmem.
- */
-export function defaultMinFreeKbytes(pgdat: PgData, thp: boolean): number {
-  const lowmemPages = totalramPages(pgdat);
-  const lowmemKbytes = lowmemPages * 4;
-  let minFree = intSqrt(lowmemKbytes * 16);
-  minFree = Math.min(Math.max(minFree, 128), 262144);
-  if (thp) {
-    let nrZones = 0;
-    for (const z of pgdat.zones) if (populatedZone(z)) nrZones++;
-    let recommended = PAGEBLOCK_NR_PAGES * nrZones * 2;
-    recommended += PAGEBLOCK_NR_PAGES * nrZones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES;
-    recommended = Math.min(recommended, Math.floor(lowmemPages / 20));
-    recommended *= 4;
-    if (recommended > minFree) minFree = recommended;
-  }
-  return minFree;
-}
-
-/**
- * @kernel mm/page_alloc.c __setup_per_zone_wmarks
- * __setup_per_zone_wmarks(): min is min_free_kbytes split across zones by managed
- * size; low and high each add max(min/4, managed * watermark_scale_factor / 10000).
- */
-export function setupPerZoneWmarks(pgdat: PgData): void {
-  const pagesMin = pgdat.minFreeKbytes >> 2;
-  let lowmemPages = 0;
-  for (const z of pgdat.zones) lowmemPages += z.managedPages;
-  for (const z of pgdat.zones) {
-    const tmp = lowmemPages ? Math.floor((pagesMin * z.managedPages) / lowmemPages) : 0;
-    z.watermark[Wmark.min] = tmp;
-    const gap = Math.max(tmp >> 2, Math.floor((z.managedPages * pgdat.watermarkScaleFactor) / 10000));
-    z.watermarkBoost = 0;
-    z.watermark[Wmark.low] = tmp + gap;
-    z.watermark[Wmark.high] = tmp + 2 * gap;
-    z.watermark[Wmark.promo] = tmp + 3 * gap;
-  }
-}
-
-/**
- * @kernel mm/page_alloc.c setup_per_zone_lowmem_reserve
- * How many pages each zone keeps back from allocations that could have used a higher
- * zone: the managed pages of the zones above, divided by that zone's
- * lowmem_reserve_ratio (256 for DMA and DMA32, 32 for Normal). A zone with a ratio of
- * 0 or no managed pages reserves nothing.
- */
-export function setupPerZoneLowmemReserve(pgdat: PgData): void {
-  const zones = pgdat.zones;
-  for (let i = 0; i < MAX_NR_ZONES - 1; i++) {
-    const z = zones[i];
-    if (!z) continue;
-    const ratio = pgdat.lowmemReserveRatio[i] ?? 0;
-    const clear = !ratio || !z.managedPages;
-    let managed = 0;
-    for (let j = i + 1; j < MAX_NR_ZONES; j++) {
-      managed += zones[j]?.managedPages ?? 0;
-      z.lowmemReserve[j] = clear ? 0 : Math.floor(managed / ratio);
-    }
-  }
-}
-
-/**
- * @kernel include/linux/log2.h rounddown_pow_of_two
- * The largest power of two not above x (0 for x < 1).
- */
-function rounddownPow2(x: number): number {
-  return x < 1 ? 0 : 2 ** Math.floor(Math.log2(x));
-}
-
-/**
- * @kernel mm/page_alloc.c zone_batchsize
- * The pcp batch: about a quarter of a thousandth of the zone (at most 1 MiB worth),
- * then rounded to 2^n - 1 so that batches do not keep hitting the same cache colours.
- */
-export function zoneBatchsize(zone: Zone): number {
-  let batch = Math.min(zone.managedPages >> 10, (1024 * 1024) / 4096);
-  batch = Math.floor(batch / 4);
-  if (batch < 1) batch = 1;
-  return rounddownPow2(batch + (batch >> 1)) - 1;
-}
-
-/**
- * @kernel mm/page_alloc.c zone_highsize
- * zone_highsize(): the low watermark split across the node's cpus, at least 4 batches.
- */
-export function zoneHighsize(zone: Zone, batch: number, nrCpus: number): number {
-  const high = Math.floor(zone.watermark[Wmark.low]! / nrCpus);
-  return Math.max(high, batch << 2);
-}
-
-/**
- * @kernel mm/page_alloc.c zone_set_pageset_high_and_batch
- * Sets every cpu's pageset in every zone to the zone's batch and high marks; called
- * again whenever the watermarks change (min_free_kbytes).
- */
-export function setupPagesets(pgdat: PgData): void {
-  for (const z of pgdat.zones) {
-    const batch = Math.max(1, zoneBatchsize(z));
-    const high = zoneHighsize(z, batch, pgdat.nrCpus);
-    for (const p of z.pcp) { p.batch = batch; p.high = high; }
-  }
 }

@@ -12,7 +12,7 @@
  * through per-cpu lists first.
  *
  * Allocation failure is a normal result: allocPages returns NO_PAGE. Reclaim and
- * compaction plug into the slow path through pgdat.slowpath.
+ * compaction plug into the slow path through pgdat.hooks.slowpath.
  *
  * Free-list membership: a free block is represented by its head page only
  * (PageType.buddy, order = block order, mapping = the migratetype of the list it is
@@ -28,8 +28,8 @@ import {
   isBuddyOfOrder, setPageBuddy, clearPageBuddy, setPcpPage, setNewPage, setPageFlag,
 } from './memmap.js';
 import {
-  type PgData, type Zone, type PerCpuPages, ZoneType, Wmark, PageWrite, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS,
-  freeListHead, zoneEndPfn,
+  type PgData, type Zone, type PerCpuPages, ZoneType, Wmark, PageWrite, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, MAX_NR_ZONES,
+  freeListHead, zoneEndPfn, pfnZone, totalramPages, populatedZone,
 } from './mmzone.js';
 import {
   ALLOC_WMARK_LOW, ALLOC_WMARK_MIN, ALLOC_WMARK_MASK, ALLOC_NO_WATERMARKS, ALLOC_HARDER, ALLOC_HIGH, ALLOC_OOM,
@@ -48,14 +48,6 @@ const FALLBACKS = new Int8Array([
   /* MOVABLE     */ MigrateType.reclaimable, MigrateType.unmovable,
   /* RECLAIMABLE */ MigrateType.unmovable, MigrateType.movable,
 ]);
-
-/** The zone a memmap PFN belongs to (page_zone). */
-export function pfnZone(pgdat: PgData, pfn: number): Zone {
-  const zones = pgdat.zones;
-  const normal = zones[ZoneType.normal]!;
-  if (pfn >= normal.zoneStartPfn && normal.spannedPages > 0) return normal;
-  return pfn >= zones[ZoneType.dma32]!.zoneStartPfn ? zones[ZoneType.dma32]! : zones[ZoneType.dma]!;
-}
 
 // ---------------------------------------------------------------------------------
 // Free lists
@@ -217,9 +209,9 @@ function changePageblockRange(map: MemMap, pfn: number, order: number, mt: numbe
  * pageblocks. Returns whether the boost was applied.
  */
 function boostWatermark(pgdat: PgData, zone: Zone): boolean {
-  if (!pgdat.watermarkBoostFactor) return false;
+  if (!pgdat.sysctl.watermarkBoostFactor) return false;
   if (PAGEBLOCK_NR_PAGES * 4 > zone.managedPages) return false;
-  let maxBoost = Math.floor((zone.watermark[Wmark.high]! * pgdat.watermarkBoostFactor) / 10000);
+  let maxBoost = Math.floor((zone.watermark[Wmark.high]! * pgdat.sysctl.watermarkBoostFactor) / 10000);
   if (!maxBoost) return false;
   maxBoost = Math.max(PAGEBLOCK_NR_PAGES, maxBoost);
   zone.watermarkBoost = Math.min(zone.watermarkBoost + PAGEBLOCK_NR_PAGES, maxBoost);
@@ -365,7 +357,7 @@ function rmqueueBulk(pgdat: PgData, zone: Zone, order: number, count: number, li
  */
 function rmqueuePcplist(pgdat: PgData, zone: Zone, order: number, mt: number, allocFlags: number): number {
   const map = pgdat.map;
-  const pcp = zone.pcp[pgdat.cpu]!;
+  const pcp = zone.pcp[pgdat.tasks.cpu]!;
   pcp.freeFactor >>= 1;
   const list = pcp.listBase + orderToPindex(mt, order);
   if (listEmpty(map, list)) {
@@ -513,7 +505,7 @@ function freeOneBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, mt:
   if (!toTail && order < MAX_ORDER - 1) toTail = buddyMergeLikely(map, zone, pfn, buddy, order);
   addToFreeList(map, zone, pfn, order, mt, toTail);
   // page_reporting_notify_free()
-  const pr = pgdat.pageReporting;
+  const pr = pgdat.hooks.pageReporting;
   if (pr !== null && order >= pr.order && !(fpi & FPI_SKIP_REPORT_NOTIFY)) pr.notify();
 }
 
@@ -529,14 +521,14 @@ export function freePages(pgdat: PgData, pfn: number, order: number): void {
   const n = 1 << order;
   accountOwner(pgdat, pageOwner(map, pfn), -n);
   pgdat.events[VmEvent.pgfree] = pgdat.events[VmEvent.pgfree]! + n;
-  if (pgdat.initOnFree && pgdat.pageWrite !== null) pgdat.pageWrite(pfn, n, pgdat.pagePoisoning ? PageWrite.poison : PageWrite.zero);
+  if (pgdat.boot.initOnFree && pgdat.hooks.pageWrite !== null) pgdat.hooks.pageWrite(pfn, n, pgdat.boot.pagePoisoning ? PageWrite.poison : PageWrite.zero);
   const mt = getPageblockMigratetype(map, pfn);
   if (pcpAllowedOrder(order) && mt !== MigrateType.isolate) {
     // HighAtomic pages wait on the movable pcp list but remember their type.
     const pcpMt = mt >= MIGRATE_PCPTYPES ? MigrateType.movable : mt;
     if (order) resetPages(map, pfn + 1, pfn + n, Owner.pcp, 0);
     setPcpPage(map, pfn, order, mt);
-    freeUnrefPageCommit(pgdat, zone, zone.pcp[pgdat.cpu]!, pfn, pcpMt, order);
+    freeUnrefPageCommit(pgdat, zone, zone.pcp[pgdat.tasks.cpu]!, pfn, pcpMt, order);
     return;
   }
   resetPages(map, pfn, pfn + n, Owner.free, 0);
@@ -607,7 +599,7 @@ function prepNewPage(pgdat: PgData, pfn: number, order: number, gfp: number, own
   setNewPage(map, pfn, order, compound ? PG.head : 0, owner);
   accountOwner(pgdat, owner, n);
   // post_alloc_hook: init_on_alloc or __GFP_ZERO zeroes the pages (the host sees the writes)
-  if (pgdat.pageWrite !== null && (pgdat.initOnAlloc || (gfp & __GFP_ZERO))) pgdat.pageWrite(pfn, n, PageWrite.zero);
+  if (pgdat.hooks.pageWrite !== null && (pgdat.boot.initOnAlloc || (gfp & __GFP_ZERO))) pgdat.hooks.pageWrite(pfn, n, PageWrite.zero);
 }
 
 /**
@@ -686,7 +678,7 @@ function rmqueue(pgdat: PgData, zone: Zone, order: number, allocFlags: number, m
   const pfn = pcpAllowedOrder(order) ? rmqueuePcplist(pgdat, zone, order, mt, allocFlags) : rmqueueBuddy(pgdat, zone, order, allocFlags, mt);
   if (zone.boostedWatermark) {
     zone.boostedWatermark = false;
-    if (pgdat.wakeupKswapd) pgdat.wakeupKswapd(pgdat, zone, 0);
+    if (pgdat.hooks.wakeupKswapd) pgdat.hooks.wakeupKswapd(pgdat, zone, 0);
   }
   return pfn;
 }
@@ -778,7 +770,7 @@ function highestUsableZone(pgdat: PgData, gfp: number): number {
  *
  * Fast path: the low watermark. Slow path (__alloc_pages_slowpath): wake kswapd, retry
  * at the min watermark with the caller's rights (__GFP_HIGH, __GFP_ATOMIC), then hand
- * over to pgdat.slowpath (reclaim and compaction) when one is installed.
+ * over to pgdat.hooks.slowpath (reclaim and compaction) when one is installed.
  */
 export function allocPages(pgdat: PgData, gfp: number, order: number, owner: number): number {
   if (order >= MAX_ORDER) return NO_PAGE;
@@ -786,15 +778,15 @@ export function allocPages(pgdat: PgData, gfp: number, order: number, owner: num
   let pfn = getPageFromFreelist(pgdat, gfp, order, ALLOC_WMARK_LOW | allocFlagsNofragment(pgdat, highest, gfp), highest, owner);
   if (pfn !== NO_PAGE) return pfn;
   // __alloc_pages_slowpath
-  if ((gfp & __GFP_KSWAPD_RECLAIM) && pgdat.wakeupKswapd) {
+  if ((gfp & __GFP_KSWAPD_RECLAIM) && pgdat.hooks.wakeupKswapd) {
     for (let zi = highest; zi >= 0; zi--) {
       const z = pgdat.zones[zi];
-      if (z && z.managedPages) pgdat.wakeupKswapd(pgdat, z, order);
+      if (z && z.managedPages) pgdat.hooks.wakeupKswapd(pgdat, z, order);
     }
   }
   pfn = getPageFromFreelist(pgdat, gfp, order, gfpToAllocFlags(gfp), highest, owner);
   if (pfn !== NO_PAGE) return pfn;
-  if (pgdat.slowpath) return pgdat.slowpath(pgdat, gfp, order, owner);
+  if (pgdat.hooks.slowpath) return pgdat.hooks.slowpath(pgdat, gfp, order, owner);
   return NO_PAGE;
 }
 
@@ -870,4 +862,124 @@ export function putbackIsolatedPage(pgdat: PgData, pfn: number, order: number): 
   pgdat.ownerPages[owner] = pgdat.ownerPages[owner]! - n;
   resetPages(map, pfn, pfn + n, Owner.free, 0);
   freeOneBlock(pgdat, pfnZone(pgdat, pfn), pfn, order, getPageblockMigratetype(map, pfn), FPI_TO_TAIL | FPI_SKIP_REPORT_NOTIFY);
+}
+
+// ---------------------------------------------------------------------------------
+// Setup: min_free_kbytes, watermarks, lowmem reserves and pagesets (boot, and again
+// whenever a sysctl they depend on changes)
+
+/**
+ * @kernel lib/math/int_sqrt.c int_sqrt
+ * The integer square root, rounded down (calculate_min_free_kbytes takes it of lowmem in KiB x 16).
+ */
+function intSqrt(x: number): number {
+  return Math.floor(Math.sqrt(x));
+}
+
+/**
+ * @kernel mm/page_alloc.c calculate_min_free_kbytes
+ * calculate_min_free_kbytes() (init_per_zone_wmark_min): sqrt(lowmem_kbytes * 16),
+ * clamped to [128, 262144]; then, with THP enabled, set_recommended_min_free_kbytes()
+ * raises it to cover two free pageblocks per zone plus MIGRATE_PCPTYPES^2 pageblocks
+ * per zone for fallbacks, capped at 5% of lowmem.
+ */
+export function defaultMinFreeKbytes(pgdat: PgData, thp: boolean): number {
+  const lowmemPages = totalramPages(pgdat);
+  const lowmemKbytes = lowmemPages * 4;
+  let minFree = intSqrt(lowmemKbytes * 16);
+  minFree = Math.min(Math.max(minFree, 128), 262144);
+  if (thp) {
+    let nrZones = 0;
+    for (const z of pgdat.zones) if (populatedZone(z)) nrZones++;
+    let recommended = PAGEBLOCK_NR_PAGES * nrZones * 2;
+    recommended += PAGEBLOCK_NR_PAGES * nrZones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES;
+    recommended = Math.min(recommended, Math.floor(lowmemPages / 20));
+    recommended *= 4;
+    if (recommended > minFree) minFree = recommended;
+  }
+  return minFree;
+}
+
+/**
+ * @kernel mm/page_alloc.c __setup_per_zone_wmarks
+ * __setup_per_zone_wmarks(): min is min_free_kbytes split across zones by managed
+ * size; low and high each add max(min/4, managed * watermark_scale_factor / 10000).
+ */
+export function setupPerZoneWmarks(pgdat: PgData): void {
+  const pagesMin = pgdat.sysctl.minFreeKbytes >> 2;
+  let lowmemPages = 0;
+  for (const z of pgdat.zones) lowmemPages += z.managedPages;
+  for (const z of pgdat.zones) {
+    const tmp = lowmemPages ? Math.floor((pagesMin * z.managedPages) / lowmemPages) : 0;
+    z.watermark[Wmark.min] = tmp;
+    const gap = Math.max(tmp >> 2, Math.floor((z.managedPages * pgdat.sysctl.watermarkScaleFactor) / 10000));
+    z.watermarkBoost = 0;
+    z.watermark[Wmark.low] = tmp + gap;
+    z.watermark[Wmark.high] = tmp + 2 * gap;
+    z.watermark[Wmark.promo] = tmp + 3 * gap;
+  }
+}
+
+/**
+ * @kernel mm/page_alloc.c setup_per_zone_lowmem_reserve
+ * How many pages each zone keeps back from allocations that could have used a higher
+ * zone: the managed pages of the zones above, divided by that zone's
+ * lowmem_reserve_ratio (256 for DMA and DMA32, 32 for Normal). A zone with a ratio of
+ * 0 or no managed pages reserves nothing.
+ */
+export function setupPerZoneLowmemReserve(pgdat: PgData): void {
+  const zones = pgdat.zones;
+  for (let i = 0; i < MAX_NR_ZONES - 1; i++) {
+    const z = zones[i];
+    if (!z) continue;
+    const ratio = pgdat.sysctl.lowmemReserveRatio[i] ?? 0;
+    const clear = !ratio || !z.managedPages;
+    let managed = 0;
+    for (let j = i + 1; j < MAX_NR_ZONES; j++) {
+      managed += zones[j]?.managedPages ?? 0;
+      z.lowmemReserve[j] = clear ? 0 : Math.floor(managed / ratio);
+    }
+  }
+}
+
+/**
+ * @kernel include/linux/log2.h rounddown_pow_of_two
+ * The largest power of two not above x (0 for x < 1).
+ */
+function rounddownPow2(x: number): number {
+  return x < 1 ? 0 : 2 ** Math.floor(Math.log2(x));
+}
+
+/**
+ * @kernel mm/page_alloc.c zone_batchsize
+ * The pcp batch: about a quarter of a thousandth of the zone (at most 1 MiB worth),
+ * then rounded to 2^n - 1 so that batches do not keep hitting the same cache colours.
+ */
+export function zoneBatchsize(zone: Zone): number {
+  let batch = Math.min(zone.managedPages >> 10, (1024 * 1024) / 4096);
+  batch = Math.floor(batch / 4);
+  if (batch < 1) batch = 1;
+  return rounddownPow2(batch + (batch >> 1)) - 1;
+}
+
+/**
+ * @kernel mm/page_alloc.c zone_highsize
+ * zone_highsize(): the low watermark split across the node's cpus, at least 4 batches.
+ */
+export function zoneHighsize(zone: Zone, batch: number, nrCpus: number): number {
+  const high = Math.floor(zone.watermark[Wmark.low]! / nrCpus);
+  return Math.max(high, batch << 2);
+}
+
+/**
+ * @kernel mm/page_alloc.c zone_set_pageset_high_and_batch
+ * Sets every cpu's pageset in every zone to the zone's batch and high marks; called
+ * again whenever the watermarks change (min_free_kbytes).
+ */
+export function setupPagesets(pgdat: PgData): void {
+  for (const z of pgdat.zones) {
+    const batch = Math.max(1, zoneBatchsize(z));
+    const high = zoneHighsize(z, batch, pgdat.nrCpus);
+    for (const p of z.pcp) { p.batch = batch; p.high = high; }
+  }
 }

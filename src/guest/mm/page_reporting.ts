@@ -74,14 +74,14 @@ export function pageReportingRegister(pgdat: PgData, report: PageReportFn, order
     sgPfn: new Int32Array(PAGE_REPORTING_CAPACITY), sgOrder: new Int32Array(PAGE_REPORTING_CAPACITY),
     passes: 0, reports: 0, reportedBlocks: 0, reportedPages: 0, failedReports: 0,
   };
-  pgdat.pageReporting = { order: prdev.order, notify: () => pageReportingRequest(prdev) };
+  pgdat.hooks.pageReporting = { order: prdev.order, notify: () => pageReportingRequest(prdev) };
   pageReportingRequest(prdev);
   return prdev;
 }
 
 /** @kernel mm/page_reporting.c page_reporting_unregister */
 export function pageReportingUnregister(prdev: PageReportingDevInfo): void {
-  if (prdev.pgdat.pageReporting?.order === prdev.order) prdev.pgdat.pageReporting = null;
+  if (prdev.pgdat.hooks.pageReporting?.order === prdev.order) prdev.pgdat.hooks.pageReporting = null;
   prdev.state = PageReportingState.idle;
 }
 
@@ -104,7 +104,7 @@ export function pageReportingRequest(prdev: PageReportingDevInfo): void {
  * two seconds.
  */
 export function pageReportingProcess(prdev: PageReportingDevInfo): void {
-  if (prdev.pgdat.pageReporting === null) return; // unregistered meanwhile
+  if (prdev.pgdat.hooks.pageReporting === null) return; // unregistered meanwhile
   prdev.state = PageReportingState.active;
   prdev.passes++;
   for (const zone of prdev.pgdat.zones) {

@@ -9,40 +9,22 @@
  * fragments memory) or at random. Workloads (src/workloads) build on these calls.
  */
 import { NO_PAGE, Owner, PG, PAGEBLOCK_ORDER, PageLRU, pageFlags, pageMapping, pageOrder, pageOwner, setPageFlags, setPageMapping } from './memmap.js';
-import { type PgData, type ThpDefrag, PageWrite } from './mmzone.js';
+import { type PgData, PageWrite } from './mmzone.js';
+import type { ThpDefrag } from './sysctl.js';
 import { allocPages, freePages } from './page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP, __GFP_ZERO } from './gfp.js';
 import { lruCacheAdd, delPageFromLruList } from './lru.js';
 import { VmEvent, NodeStat } from './vmstat_items.js';
+import type { Process, ProcessTable } from './mm_types.js';
+import { type Rng, rngBelow } from '../../sim/rng.js';
+
+export type { Process, ProcessTable } from './mm_types.js';
 
 /** HPAGE_PMD_NR: base pages in a PMD-mapped THP. */
 const HPAGE_PMD_NR = 1 << PAGEBLOCK_ORDER;
-import { type Rng, rngBelow } from '../../sim/rng.js';
 
 /** Highest process id (page->mapping is 16 bits; 0 means "no process"). */
 export const PID_MAX = 0xffff;
-
-export type Process = {
-  pid: number;
-  /** Its memory is madvise(MADV_HUGEPAGE)d (VM_HUGEPAGE). */
-  madvised: boolean;
-  /** Anonymous pages mapped (MM_ANONPAGES). */
-  rssAnon: number;
-  /** Page-cache pages this process read or wrote that are still cached (its file). */
-  filePages: number;
-  /** Anonymous pages swapped out (MM_SWAPENTS). */
-  swapPages: number;
-  /**
-   * The heads of the anonymous pages it faulted, when tracked (trackProcessPages):
-   * lets workloads find and free a process's pages without a memmap walk. Entries go
-   * stale when a page is freed or moved (migration appends the new place), so users
-   * check each with isProcessPage.
-   */
-  pages: number[] | null;
-};
-
-/** The guest's processes, by pid. */
-export type ProcessTable = Map<number, Process>;
 
 export function getProcess(procs: ProcessTable, pid: number): Process {
   if (!Number.isInteger(pid) || pid < 1 || pid > PID_MAX) throw new RangeError(`pid must be from 1 to ${PID_MAX}`);
@@ -71,7 +53,7 @@ export function vmaThpGfpMask(defrag: ThpDefrag, madvised: boolean): number {
 
 /** hugepage_vma_check(): may this process's anonymous memory get huge pages? */
 export function thpAllowed(pgdat: PgData, proc: Process): boolean {
-  return pgdat.thp.enabled === 'always' || (pgdat.thp.enabled === 'madvise' && proc.madvised);
+  return pgdat.sysctl.thp.enabled === 'always' || (pgdat.sysctl.thp.enabled === 'madvise' && proc.madvised);
 }
 
 /** Sets up a freshly allocated anonymous page (or THP head) and puts it on the LRU. */
@@ -81,7 +63,7 @@ function mapAnonPage(pgdat: PgData, proc: Process, pfn: number, order: number): 
   for (let p = pfn; p < pfn + (1 << order); p++) setPageMapping(map, p, proc.pid);
   lruCacheAdd(pgdat, pfn);
   // the process writes its new memory (the fault happens because it touches it)
-  if (pgdat.pageWrite !== null) pgdat.pageWrite(pfn, 1 << order, PageWrite.data);
+  if (pgdat.hooks.pageWrite !== null) pgdat.hooks.pageWrite(pfn, 1 << order, PageWrite.data);
   if (proc.pages !== null) proc.pages.push(pfn);
   proc.rssAnon += 1 << order; // per page: reclaim and the OOM killer may look at it mid-fault
 }
@@ -103,11 +85,11 @@ export function mapAnonHugePage(pgdat: PgData, proc: Process, pfn: number): void
  */
 export function faultAnonPages(pgdat: PgData, proc: Process, pages: number): number {
   const thp = thpAllowed(pgdat, proc);
-  const thpGfp = vmaThpGfpMask(pgdat.thp.defrag, proc.madvised) | __GFP_COMP | __GFP_ZERO;
+  const thpGfp = vmaThpGfpMask(pgdat.sysctl.thp.defrag, proc.madvised) | __GFP_COMP | __GFP_ZERO;
   const ev = pgdat.events;
   let n = 0;
   while (n < pages) {
-    if (!pgdat.procs.has(proc.pid)) break;
+    if (!pgdat.tasks.procs.has(proc.pid)) break;
     if (thp && pages - n >= HPAGE_PMD_NR) {
       const pfn = allocPages(pgdat, thpGfp, PAGEBLOCK_ORDER, Owner.anon);
       if (pfn !== NO_PAGE) {
@@ -134,7 +116,7 @@ function faultSmallPages(pgdat: PgData, proc: Process, pages: number): number {
   let n = 0;
   for (; n < pages; n++) {
     // A process the OOM killer chose stops faulting (it is exiting).
-    if (!pgdat.procs.has(proc.pid)) break;
+    if (!pgdat.tasks.procs.has(proc.pid)) break;
     const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, Owner.anon);
     if (pfn === NO_PAGE) break;
     mapAnonPage(pgdat, proc, pfn, 0);
@@ -155,7 +137,7 @@ export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty
     const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE, 0, Owner.file);
     if (pfn === NO_PAGE) break;
     // the read (or the write) fills the page
-    if (pgdat.pageWrite !== null) pgdat.pageWrite(pfn, 1, PageWrite.data);
+    if (pgdat.hooks.pageWrite !== null) pgdat.hooks.pageWrite(pfn, 1, PageWrite.data);
     setPageFlags(map, pfn, PG.uptodate | (dirty ? PG.dirty : 0));
     setPageMapping(map, pfn, proc.pid);
     lruCacheAdd(pgdat, pfn);

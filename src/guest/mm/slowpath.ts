@@ -4,7 +4,7 @@
  * the wiring of kswapd.
  *
  * allocPages runs the fast path (low watermark), wakes kswapd and retries at the min
- * watermark; then it calls pgdat.slowpath, installed here:
+ * watermark; then it calls pgdat.hooks.slowpath, installed here:
  *
  * 1. Without __GFP_DIRECT_RECLAIM the allocation fails.
  * 2. Costly orders (> 3) and non-movable high-order requests try async compaction
@@ -73,7 +73,7 @@ export function allocPagesDirectCompact(pgdat: PgData, gfp: number, order: numbe
     cc.ignoreSkipHint = false;
     cc.wholeZone = false;
     const r = compactZone(pgdat, cc);
-    pgdat.stallNs += cc.costNs;
+    pgdat.tasks.stallNs += cc.costNs;
     best = Math.max(best, r);
     if (mode !== MigrateMode.async && r === CompactResult.complete) deferCompaction(zone, order);
     if (r === CompactResult.success) break;
@@ -126,7 +126,7 @@ export function allocPagesSlowpath(pgdat: PgData, gfp: number, order: number, ow
   let compactMode = MigrateMode.async;
   let drained = false;
   for (let loop = 0; loop < SLOWPATH_LOOP_LIMIT; loop++) {
-    if (pgdat.wakeupKswapd) for (let zi = highest; zi >= 0; zi--) if (pgdat.zones[zi]!.managedPages) pgdat.wakeupKswapd(pgdat, pgdat.zones[zi]!, order);
+    if (pgdat.hooks.wakeupKswapd) for (let zi = highest; zi >= 0; zi--) if (pgdat.zones[zi]!.managedPages) pgdat.hooks.wakeupKswapd(pgdat, pgdat.zones[zi]!, order);
     pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
     if (pfn !== NO_PAGE) return pfn;
     // direct reclaim
@@ -180,7 +180,7 @@ function kcompactdNodeSuitable(pgdat: PgData, order: number, highestZoneidx: num
  */
 export function installKcompactd(pgdat: PgData, every: (ns: number, fn: () => void) => void): void {
   const tick = () => {
-    const p = pgdat.compactionProactiveness;
+    const p = pgdat.sysctl.compactionProactiveness;
     if (p > 0 && fragmentationScoreNode(pgdat) > fragmentationScoreWmarks(p)[1]) proactiveCompactNode(pgdat, p);
     every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick);
   };
@@ -195,8 +195,8 @@ export function installReclaim(pgdat: PgData, schedule: (fn: () => void) => void
   let pending = false;
   let wantOrder = 0;
   let wantZone = 0;
-  pgdat.slowpath = allocPagesSlowpath;
-  pgdat.wakeupKswapd = (pg, zone, order) => {
+  pgdat.hooks.slowpath = allocPagesSlowpath;
+  pgdat.hooks.wakeupKswapd = (pg, zone, order) => {
     wantOrder = Math.max(wantOrder, order);
     wantZone = Math.max(wantZone, zone.idx);
     if (pending) return;

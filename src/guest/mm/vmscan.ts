@@ -111,7 +111,7 @@ function shrinkActiveList(pgdat: PgData, sc: ScanControl, active: Lru, nrToScan:
 
 /** The process a page belongs to, if it still exists. */
 function pageProcess(pgdat: PgData, pfn: number) {
-  return pgdat.procs.get(pageMapping(pgdat.map, pfn));
+  return pgdat.tasks.procs.get(pageMapping(pgdat.map, pfn));
 }
 
 /**
@@ -222,8 +222,8 @@ export function shrinkNode(pgdat: PgData, sc: ScanControl): void {
   const canSwap = sc.maySwap && swapFree(pgdat) > 0;
   const anonSize = lruSize(pgdat, Lru.inactiveAnon) + lruSize(pgdat, Lru.activeAnon);
   const fileSize = lruSize(pgdat, Lru.inactiveFile) + lruSize(pgdat, Lru.activeFile);
-  const anonW = canSwap ? pgdat.swappiness : 0;
-  let fileW = 200 - pgdat.swappiness;
+  const anonW = canSwap ? pgdat.sysctl.swappiness : 0;
+  let fileW = 200 - pgdat.sysctl.swappiness;
   if (fileSize === 0) fileW = 0;
   if (anonW + fileW === 0) { shrinkSlab(pgdat, sc.priority); return; }
   // scan at least a cluster at the lowest priorities so small lists get reclaimed
@@ -283,14 +283,14 @@ export function shrinkSlab(pgdat: PgData, priority: number): number {
 /**
  * @kernel mm/vmscan.c try_to_free_pages (do_try_to_free_pages)
  * Direct reclaim: passes of rising priority until SWAP_CLUSTER_MAX pages are freed.
- * Returns the pages reclaimed; the time spent is added to pgdat.stallNs.
+ * Returns the pages reclaimed; the time spent is added to pgdat.tasks.stallNs.
  */
 export function tryToFreePages(pgdat: PgData, highestZoneidx: number): number {
   const sc = createScanControl(SWAP_CLUSTER_MAX, false);
   const stall = [VmEvent.allocstall_dma, VmEvent.allocstall_dma32, VmEvent.allocstall_normal][Math.min(highestZoneidx, 2)]!;
   count(pgdat, stall, 1);
   for (sc.priority = DEF_PRIORITY; sc.priority >= 0 && sc.nrReclaimed < sc.nrToReclaim; sc.priority--) shrinkNode(pgdat, sc);
-  pgdat.stallNs += sc.costNs;
+  pgdat.tasks.stallNs += sc.costNs;
   return sc.nrReclaimed;
 }
 
@@ -352,13 +352,13 @@ export function outOfMemory(pgdat: PgData): boolean {
   if (freed > 0) return true;
   let victim = null;
   let worst = -1;
-  for (const p of pgdat.procs.values()) {
+  for (const p of pgdat.tasks.procs.values()) {
     const badness = p.rssAnon + p.swapPages;
     if (badness > worst) { worst = badness; victim = p; }
   }
   if (!victim || worst <= 0) return false;
   count(pgdat, VmEvent.oom_kill, 1);
-  pgdat.stallNs += pgdat.costs.oomKill;
-  exitProcess(pgdat, pgdat.procs, victim);
+  pgdat.tasks.stallNs += pgdat.costs.oomKill;
+  exitProcess(pgdat, pgdat.tasks.procs, victim);
   return true;
 }

@@ -24,7 +24,7 @@ const BALLOON = 20480;
 function scatteredBalloon(compaction: boolean, hostLog: string[], busy = () => false) {
   const g = createGuest(defaultGuestConfig({ memoryBytes: 512 * MiB }));
   const pg = g.pgdat;
-  pg.thp.enabled = 'never';
+  pg.sysctl.thp.enabled = 'never';
   const b = balloonDevinfoInit(pg, compaction);
   b.migratepage = (bi, newPfn, oldPfn) => {
     if (busy()) return MigrateResult.again;
@@ -32,7 +32,7 @@ function scatteredBalloon(compaction: boolean, hostLog: string[], busy = () => f
     hostLog.push(`inflate ${newPfn}`, `deflate ${oldPfn}`);
     return MigrateResult.success;
   };
-  const proc = getProcess(pg.procs, 9);
+  const proc = getProcess(pg.tasks.procs, 9);
   const high = pg.zones.reduce((n, z) => n + z.watermark[2]!, 0);
   while (pg.zones.reduce((n, z) => n + z.vmStat[0]!, 0) > high + 1024) faultAnonPages(pg, proc, 512);
   unmapAnonPages(pg, createRng(5), proc, 0.5, 'alternate');
@@ -42,7 +42,7 @@ function scatteredBalloon(compaction: boolean, hostLog: string[], busy = () => f
     assert.notEqual(pfn, NO_PAGE);
     balloonPageEnqueue(b, pfn);
   }
-  exitProcess(pg, pg.procs, proc);
+  exitProcess(pg, pg.tasks.procs, proc);
   drainAllPages(pg, null);
   return { g, pg, b };
 }
