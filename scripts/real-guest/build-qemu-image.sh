@@ -59,7 +59,11 @@ apt_update_tolerant() {
   local out try
   out="$(mktemp)"
   for try in 1 2 3; do
-    if $SUDO apt-get "$@" update -qq >"$out" 2>&1; then rm -f "$out"; return 0; fi
+    # apt-get update exits 0 when an index fails to download ("W: Failed to
+    # fetch ..."): count that as a failure too.
+    if $SUDO apt-get "$@" update -qq >"$out" 2>&1 && ! grep -qE '^(E:|W: Failed to fetch|W: Some index files failed)' "$out"; then
+      rm -f "$out"; return 0
+    fi
     log "warning: $label apt-get update failed (try $try of 3): $(grep -m 1 -E '^(E|W):' "$out" || tail -n 1 "$out")"
     [ "$try" -lt 3 ] && sleep 5
   done
@@ -80,7 +84,7 @@ sys_update() {
 # directory (hosts built from Docker images disable /var/cache/apt/pkgcache.bin,
 # and rebuilding it costs ~0.6 s per call).
 mkdir -p "$CACHE/apt/syscache"
-SYSC=(-o "Dir::Cache=$CACHE/apt/syscache" -o "Dir::Cache::pkgcache=pkgcache.bin" -o "Dir::Cache::srcpkgcache=srcpkgcache.bin")
+SYSC=(-o "Dir::Cache=$CACHE/apt/syscache" -o "Dir::Cache::pkgcache=pkgcache.bin" -o "Dir::Cache::srcpkgcache=")
 scache() { apt-cache "${SYSC[@]}" "$@"; }
 
 
@@ -97,7 +101,7 @@ PAPT=(-o "Dir::Etc::SourceList=$APTDIR/sources.list" -o "Dir::Etc::SourceParts=/
       -o "Dir::State::Lists=$APTDIR/lists" -o "Dir::Cache=$APTDIR/cache"
       -o "APT::Sandbox::User=root" -o "Debug::NoLocking=1" -o "APT::Architecture=$ARCH"
       -o "APT::Architectures::=$ARCH" -o "Dir::Cache::pkgcache=pkgcache.bin"
-      -o "Dir::Cache::srcpkgcache=srcpkgcache.bin")
+      -o "Dir::Cache::srcpkgcache=")
 
 priv_setup() {
   mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial"
@@ -179,9 +183,9 @@ ROOTS=("$KPKG=${VER[$KPKG]}" "busybox-static=${VER[busybox-static]}" "$HPKG=${VE
 
 # Hash of everything that goes into the helpers and the initramfs.
 sources_sha256() {
-  ( cd "$ROOT" && find scripts/real-guest/build-qemu-image.sh scripts/real-guest/qemu/init \
-      scripts/real-guest/qemu/*.c scripts/real-guest/qemu/bl_alloc -type f | LC_ALL=C sort \
-      | xargs sha256sum ) | sha256sum | cut -d' ' -f1
+  ( cd "$ROOT" && printf '%s\n' scripts/real-guest/build-qemu-image.sh scripts/real-guest/qemu/init \
+      scripts/real-guest/qemu/*.c scripts/real-guest/qemu/bl_alloc/bl_alloc.c scripts/real-guest/qemu/bl_alloc/Kbuild \
+      | LC_ALL=C sort | xargs sha256sum ) | sha256sum | cut -d' ' -f1
 }
 SRCHASH="$(sources_sha256)"
 
@@ -262,9 +266,10 @@ fetch_deb busybox-static "${VER[busybox-static]}" system
 
 # QEMU and the packages it needs that this host does not have: follow Depends and
 # Pre-Depends from qemu-system-x86=$QVER; a dependency the host has installed in
-# a version that satisfies it is skipped; otherwise the newest version in the
-# private lists that satisfies it is fetched (backports when bookworm's is too
-# old, e.g. seabios). Recommends (qemu-block-extra, the GUI) are not followed.
+# a version that satisfies it is skipped; otherwise apt's candidate in the
+# private lists (bookworm's) is fetched if it satisfies it, else the newest
+# version that does (backports', e.g. seabios >> 1.16.3). Recommends
+# (qemu-block-extra, the GUI modules) are not followed.
 declare -A QPKG       # name -> version to extract into the qemu tree
 declare -A SEEN
 QORDER=()
@@ -340,6 +345,8 @@ while IFS= read -r -d '' l; do
     /*) ln -sfn "$(realpath -m -s --relative-to="$(dirname "$l")" "$NEWQ$t")" "$l" ;;
   esac
 done < <(find "$NEWQ" -type l -print0)
+# Only qemu-system-x86_64 is used: drop the other emulators and the docs.
+rm -rf "$NEWQ/usr/bin/qemu-system-i386" "$NEWQ/usr/bin/qemu-system-x86_64-microvm" "$NEWQ/usr/share/doc" "$NEWQ/usr/share/man"
 # Debian's QEMU looks for firmware in /usr/share/qemu, /usr/share/seabios and
 # /usr/lib/ipxe/qemu; link the tree's seabios and ipxe images into its
 # usr/share/qemu so that one -L finds them all (bios-256k.bin, vgabios-*.bin,

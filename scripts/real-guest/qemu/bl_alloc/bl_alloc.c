@@ -32,6 +32,8 @@
  *                      z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
  *                      return z ^ (z >> 31);          (all mod 2^64)
  *                    the same generator and permutation as bl-mem's free.
+ *       The chosen blocks are then freed in ascending index order (oldest
+ *       first), whatever the PICK, as balloonlab's free_pages does.
  *       A tag left with no blocks is forgotten.
  *   freeall
  *       Frees every block of every tag.
@@ -49,10 +51,11 @@
  * pages: base pages, sum of 2^order over the freed blocks.)
  *
  * A block's list link is its head page's lru and its order is kept in
- * page_private, so holding blocks costs no extra kernel memory; free builds a
- * transient array of N pointers (kvmalloc). All lists are under one mutex.
- * Everything is freed on module unload.
+ * page_private, so holding blocks costs no extra kernel memory; free builds
+ * transient arrays (N pointers, an N-bit bitmap and, for random, N u32s).
+ * All lists are under one mutex. Everything is freed on module unload.
  */
+#include <linux/bitmap.h>
 #include <linux/ctype.h>
 #include <linux/debugfs.h>
 #include <linux/delay.h>
@@ -284,10 +287,11 @@ static int do_alloc(char *tag, char *order_s, char *gfp_s, char *count_s, char *
 
 static int do_free(char *tag, char *frac_s, char *pick)
 {
-	struct page **a;
-	struct page *page;
+	struct page **a, *page;
+	unsigned long *sel;
+	u32 *perm = NULL;
 	struct bl_tag *t;
-	unsigned long n, k, i, freed = 0, pages = 0, held;
+	unsigned long n, k, i, c, freed = 0, pages = 0, held;
 	u64 f, seed = 0, t0, ns;
 	int kind;
 
@@ -309,38 +313,48 @@ static int do_free(char *tag, char *frac_s, char *pick)
 	n = t->nblocks;
 	k = div_u64((u64)n * f + 500000000ULL, 1000000000U);
 	a = kvmalloc_array(n ? n : 1, sizeof(*a), GFP_KERNEL);
-	if (!a)
+	sel = bitmap_zalloc(n ? n : 1, GFP_KERNEL);
+	if (kind == 3)
+		perm = kvmalloc_array(n ? n : 1, sizeof(*perm), GFP_KERNEL);
+	if (!a || !sel || (kind == 3 && !perm)) {
+		kvfree(a);
+		bitmap_free(sel);
+		kvfree(perm);
 		return -ENOMEM;
+	}
 	i = 0;
 	list_for_each_entry(page, &t->blocks, lru)
 		a[i++] = page;
 	t0 = ktime_get_ns();
-#define RELEASE(p)                                      \
-	do {                                            \
-		pages += 1UL << page_private(p);        \
-		free_block(t, (p));                     \
-		freed++;                                \
-		cond_resched();                         \
-	} while (0)
+	/* choose, then free the chosen ones oldest first (as balloonlab does) */
 	if (kind == 0) {
 		for (i = 0; i < k; i++)
-			RELEASE(a[i]);
+			__set_bit(i, sel);
 	} else if (kind == 1) {
 		for (i = 0; i < k; i++)
-			RELEASE(a[n - 1 - i]);
+			__set_bit(n - 1 - i, sel);
 	} else if (kind == 2) {
-		for (i = 0; i < n && freed < k; i += 2)
-			RELEASE(a[i]);
+		for (i = 0, c = 0; i < n && c < k; i += 2, c++)
+			__set_bit(i, sel);
 	} else {
+		for (i = 0; i < n; i++)
+			perm[i] = (u32)i;
 		for (i = 0; i < k; i++) {
 			unsigned long j = i + (unsigned long)(splitmix64(&seed) % (u64)(n - i));
 
-			swap(a[i], a[j]);
-			RELEASE(a[i]);
+			swap(perm[i], perm[j]);
+			__set_bit(perm[i], sel);
 		}
 	}
-#undef RELEASE
+	for_each_set_bit(i, sel, n) {
+		pages += 1UL << page_private(a[i]);
+		free_block(t, a[i]);
+		freed++;
+		cond_resched();
+	}
 	ns = ktime_get_ns() - t0;
+	kvfree(perm);
+	bitmap_free(sel);
 	kvfree(a);
 	held = t->nblocks;
 	snprintf(bl_result, sizeof(bl_result), "op=free tag=%s requested=%lu freed=%lu pages=%lu ns=%llu held=%lu\n",
