@@ -22,9 +22,17 @@
 import { median } from './stats.js';
 import { createGuestMemory, readBytes, writeLe32, type GuestMemory } from '../src/virtio/guest_memory.js';
 import {
-  type Sg, type VirtqLayout, virtqAddBuf, virtqDeviceCreate, virtqDriverCreate, virtqGetBuf, virtqKickPrepare,
-  virtqPartSizes, virtqueuePop, virtqueuePush, virtqueueShouldNotify,
+  type Sg, virtqAddBuf, virtqDeviceCreate, virtqDriverCreate, virtqGetBuf, virtqKickPrepare,
+  virtqueuePop, virtqueuePush, virtqueueShouldNotify,
 } from '../src/virtio/virtqueue.js';
+import { type VirtqLayout, virtqPartSizes } from '../src/virtio/virtio_ring.js';
+import { type VirtioTransport, createTransport } from '../src/virtio/transport.js';
+
+/** A bare device transport for the queue's device half (balloon id, no features). */
+function benchTransport(mem: GuestMemory): VirtioTransport {
+  return createTransport(mem, 5, 0n, 8, [VIRTQUEUE_BENCH_MAX]);
+}
+const VIRTQUEUE_BENCH_MAX = 32768;
 
 export type VirtqueueBenchOptions = {
   /** Inflate round trips timed per run. */
@@ -91,7 +99,7 @@ type RunFigures = { rate: number; kicks: number; interrupts: number; ok: boolean
 function timedRun(mem: GuestMemory, opts: VirtqueueBenchOptions, out: Sg[], inn: Sg[], count: number, now: () => number): RunFigures {
   const layout = layoutAt(QUEUE_BASE, opts.queueSize, opts.eventIdx);
   const drv = virtqDriverCreate(mem, layout);
-  const dev = virtqDeviceCreate(mem, layout);
+  const dev = virtqDeviceCreate(mem, layout, benchTransport(mem), 'bench queue');
   const descs = out.length + inn.length;
   let kicks = 0, interrupts = 0, ok = true;
   const t0 = now();
@@ -106,14 +114,14 @@ function timedRun(mem: GuestMemory, opts: VirtqueueBenchOptions, out: Sg[], inn:
     if (used === null || used.token !== i) { ok = false; break; }
   }
   const dt = (now() - t0) / 1000;
-  return { rate: Math.round(count / dt), kicks, interrupts, ok: ok && dev.broken === null };
+  return { rate: Math.round(count / dt), kicks, interrupts, ok: ok && dev.vdev.error === null };
 }
 
 /** Whether the device, popping one inflate buffer, reads the PFNs the driver wrote. */
 function pfnsArrive(mem: GuestMemory, opts: VirtqueueBenchOptions, out: Sg[]): boolean {
   const layout = layoutAt(QUEUE_BASE, opts.queueSize, opts.eventIdx);
   const drv = virtqDriverCreate(mem, layout);
-  const dev = virtqDeviceCreate(mem, layout);
+  const dev = virtqDeviceCreate(mem, layout, benchTransport(mem), 'bench queue');
   virtqAddBuf(drv, out, [], 1);
   const e = virtqueuePop(dev);
   if (e === null || e.out.length !== 1) return false;

@@ -25,8 +25,8 @@ export { parseSize, parseTime } from './scenario/units.js';
 export { createVm, checkVm, assertVm, type Vm, type VmConfig } from './host/vm.js';
 export { qmpExecute, BALLOON_QOM_PATH, type QmpCommand, type QmpResponse } from './host/qmp.js';
 export {
-  createBalloonDevice, balloonToTarget, balloonQueryActual, balloonGuestStats, balloonSetStatsPollingInterval,
-  balloonFreePageStart, balloonFreePageStop, balloonFreePageDone, QEMU_BALLOON_DEFAULTS, FreePageHintStatus,
+  createBalloonDevice, virtioBalloonToTarget, virtioBalloonStat, balloonStatsGetAll, balloonStatsSetPollInterval,
+  virtioBalloonFreePageStart, virtioBalloonFreePageStop, virtioBalloonFreePageDone, QEMU_BALLOON_DEFAULTS, FreePageHintStatus,
   type BalloonDevice, type BalloonDeviceOptions,
 } from './host/virtio_balloon.js';
 export { type RamBacking, ramRssBytes } from './host/ram.js';

@@ -29,7 +29,7 @@ import { Owner, pageOwner } from '../guest/mm/memmap.js';
 import type { Vm } from './vm.js';
 import { PageContent, ramReadContent } from './ram.js';
 import { TARGET_PAGE_SIZE } from '../virtio/guest_memory.js';
-import { balloonFreePageStart, balloonFreePageStop, balloonFreePageDone } from './virtio_balloon.js';
+import { virtioBalloonFreePageStart, virtioBalloonFreePageStop, virtioBalloonFreePageDone } from './virtio_balloon.js';
 import { VIRTIO_BALLOON_F_FREE_PAGE_HINT } from '../virtio/virtio_balloon.js';
 import { hasFeature } from '../virtio/transport.js';
 
@@ -202,11 +202,11 @@ function migrationBitmapSync(m: MigrationState): number {
  */
 function migrationBitmapSyncPrecopy(m: MigrationState): number {
   const dev = m.vm.balloon;
-  if (m.hinting && dev) balloonFreePageStop(dev);
+  if (m.hinting && dev) virtioBalloonFreePageStop(dev);
   const ns = migrationBitmapSync(m);
   if (m.hinting && dev) {
-    if (m.status === 'device') balloonFreePageDone(dev);
-    else balloonFreePageStart(dev);
+    if (m.status === 'device') virtioBalloonFreePageDone(dev);
+    else virtioBalloonFreePageStart(dev);
   }
   return ns;
 }

@@ -14,7 +14,7 @@
 import type { Vm } from './vm.js';
 import { migrateStart, queryMigrate } from './migration.js';
 import {
-  type BalloonDevice, balloonToTarget, balloonQueryActual, balloonGuestStats, balloonSetStatsPollingInterval,
+  type BalloonDevice, virtioBalloonToTarget, virtioBalloonStat, balloonStatsGetAll, balloonStatsSetPollInterval,
 } from './virtio_balloon.js';
 
 export type QmpCommand = { execute: string; arguments?: Record<string, unknown> };
@@ -41,15 +41,15 @@ export function qmpBalloonExecute(dev: BalloonDevice | null, cmd: QmpCommand): Q
       const v = args.value;
       if (typeof v !== 'number' || !Number.isSafeInteger(v)) return err('GenericError', "Invalid parameter type for 'value', expected: integer");
       if (v <= 0) return err('GenericError', "Parameter 'target' expects a size");
-      balloonToTarget(dev, v);
+      virtioBalloonToTarget(dev, v);
       return { return: {} };
     }
     case 'query-balloon':
       if (!dev) return err('DeviceNotActive', 'No balloon device has been activated');
-      return { return: { actual: balloonQueryActual(dev) } };
+      return { return: { actual: virtioBalloonStat(dev) } };
     case 'qom-get': {
       if (!dev || args.path !== BALLOON_QOM_PATH) return err('DeviceNotFound', `Device '${String(args.path)}' not found`);
-      if (args.property === 'guest-stats') return { return: balloonGuestStats(dev) };
+      if (args.property === 'guest-stats') return { return: balloonStatsGetAll(dev) };
       if (args.property === 'guest-stats-polling-interval') return { return: Math.round(dev.opts.statsPollingIntervalNs / 1e9) };
       return err('GenericError', `Property '${String(args.property)}' not found`);
     }
@@ -59,7 +59,7 @@ export function qmpBalloonExecute(dev: BalloonDevice | null, cmd: QmpCommand): Q
       const v = args.value;
       if (typeof v !== 'number' || !Number.isInteger(v)) return err('GenericError', "Invalid parameter type for 'value', expected: integer");
       if (v < 0 || v > 0xffffffff) return err('GenericError', 'timer value is too big');
-      balloonSetStatsPollingInterval(dev, v * 1e9);
+      balloonStatsSetPollInterval(dev, v * 1e9);
       return { return: {} };
     }
     default:

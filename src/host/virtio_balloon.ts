@@ -30,7 +30,7 @@ import {
   type VirtqDevice, type VirtqElement, type Sg, virtqDeviceCreate, virtqueuePop, virtqueuePush, virtqueueShouldNotify,
 } from '../virtio/virtqueue.js';
 import {
-  type VirtioTransport, createTransport, featureBit, hasFeature, transportNeedsReset, transportConfigChanged, transportInterrupt,
+  type VirtioTransport, createTransport, featureBit, hasFeature, virtioError, transportConfigChanged, transportInterrupt,
   transportQueueLayout, configReadLe32, configWriteLe32, VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_F_VERSION_1, VIRTIO_F_EVENT_IDX,
   VIRTIO_F_INDIRECT_DESC,
 } from '../virtio/transport.js';
@@ -39,7 +39,7 @@ import {
   VIRTIO_BALLOON_F_FREE_PAGE_HINT, VIRTIO_BALLOON_F_PAGE_POISON, VIRTIO_BALLOON_F_REPORTING, VIRTIO_BALLOON_PFN_SHIFT,
   VIRTIO_BALLOON_CONFIG_NUM_PAGES, VIRTIO_BALLOON_CONFIG_ACTUAL, VIRTIO_BALLOON_CONFIG_FREE_PAGE_HINT_CMD_ID,
   VIRTIO_BALLOON_CONFIG_POISON_VAL, VIRTIO_BALLOON_CMD_ID_STOP, VIRTIO_BALLOON_CMD_ID_DONE, VIRTIO_BALLOON_S_NR,
-  VIRTIO_BALLOON_STAT_SIZE, BALLOON_STAT_NAMES, BalloonQueue, NR_BALLOON_QUEUES, balloonQueueIndices,
+  VIRTIO_BALLOON_STAT_SIZE, BALLOON_STAT_NAMES, BalloonQueue, NR_BALLOON_QUEUES, BALLOON_QUEUE_NAMES, balloonQueueIndices,
 } from '../virtio/virtio_balloon.js';
 import { type RamBacking, ramDiscard } from './ram.js';
 
@@ -121,7 +121,7 @@ export type BalloonDevice = {
   /** Target balloon size and the size the guest reports, in 4 KiB pages. */
   numPages: number;
   actual: number;
-  /** poison_val the driver announced (0 unless PAGE_POISON was negotiated). */
+  /** poison_val the driver announced (0 unless PAGE_POISON was virtioVdevHasFeature). */
   poisonVal: number;
   /** Transport index of each queue (by the features the device offers, in creation order). */
   queueIndex: Int32Array;
@@ -156,7 +156,8 @@ export type BalloonDevice = {
   };
 };
 
-function offeredFeatures(o: BalloonDeviceOptions): bigint {
+/** @qemu hw/virtio/virtio-balloon.c virtio_balloon_get_features: what the device offers, by its properties. */
+function virtioBalloonGetFeatures(o: BalloonDeviceOptions): bigint {
   let f = featureBit(VIRTIO_F_VERSION_1) | featureBit(VIRTIO_F_EVENT_IDX) | featureBit(VIRTIO_F_INDIRECT_DESC);
   if (o.mustTellHost) f |= featureBit(VIRTIO_BALLOON_F_MUST_TELL_HOST);
   if (o.statsVq) f |= featureBit(VIRTIO_BALLOON_F_STATS_VQ);
@@ -167,8 +168,8 @@ function offeredFeatures(o: BalloonDeviceOptions): bigint {
   return f;
 }
 
-/** virtio_balloon_config_size(): 16 bytes with PAGE_POISON, 12 with FREE_PAGE_HINT, else 8. */
-function configSize(f: bigint): number {
+/** @qemu hw/virtio/virtio-balloon.c virtio_balloon_config_size: 16 bytes with PAGE_POISON, 12 with FREE_PAGE_HINT, else 8. */
+function virtioBalloonConfigSize(f: bigint): number {
   if (hasFeature(f, VIRTIO_BALLOON_F_PAGE_POISON)) return 16;
   if (hasFeature(f, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) return 12;
   return 8;
@@ -181,11 +182,11 @@ function configSize(f: bigint): number {
  */
 export function createBalloonDevice(sim: Sim, mem: GuestMemory, ram: RamBacking, ramSize: number, costs: CostTable, options: Partial<BalloonDeviceOptions> = {}): BalloonDevice {
   const opts = { ...QEMU_BALLOON_DEFAULTS, ...options };
-  const features = offeredFeatures(opts);
+  const features = virtioBalloonGetFeatures(opts);
   const queueIndex = balloonQueueIndices(features);
   const sizes: number[] = [];
   for (let q = 0; q < NR_BALLOON_QUEUES; q++) if (queueIndex[q]! >= 0) sizes.push(QEMU_BALLOON_QUEUE_SIZES[q]!);
-  const t = createTransport(mem, VIRTIO_ID_BALLOON, features, configSize(features), sizes);
+  const t = createTransport(mem, VIRTIO_ID_BALLOON, features, virtioBalloonConfigSize(features), sizes);
   const dev: BalloonDevice = {
     sim, mem, ram, costs, opts, t, ramSize, numPages: 0, actual: 0, poisonVal: 0, queueIndex,
     vq: new Array<VirtqDevice | null>(NR_BALLOON_QUEUES).fill(null), statsVqElem: null,
@@ -194,15 +195,15 @@ export function createBalloonDevice(sim: Sim, mem: GuestMemory, ram: RamBacking,
     balloonChanges: [], trace: null, inflated: new Uint8Array(Math.ceil((mem.ranges.reduce((m, r) => Math.max(m, r.end), 0)) / TARGET_PAGE_SIZE)), inflatedPages: 0,
     counters: { inflatePfns: 0, deflatePfns: 0, badPfns: 0, deflateNotInflated: 0, hintedPages: 0, hintsIgnored: 0, reportedPages: 0, reportsKept: 0, statsUpdates: 0, discardedPages: 0 },
   };
-  updateConfig(dev);
-  t.onStatus = (status) => balloonSetStatus(dev, status);
-  t.onNotify = (idx) => balloonHandleNotify(dev, idx);
-  t.onConfigWrite = () => balloonSetConfig(dev);
+  virtioBalloonGetConfig(dev);
+  t.onStatus = (status) => virtioBalloonSetStatus(dev, status);
+  t.onNotify = (idx) => virtioQueueNotify(dev, idx);
+  t.onConfigWrite = () => virtioBalloonSetConfig(dev);
   return dev;
 }
 
-/** The negotiated features (what the driver accepted). */
-function negotiated(dev: BalloonDevice, bit: number): boolean {
+/** @qemu include/hw/virtio/virtio.h virtio_vdev_has_feature: the driver accepted `bit`. */
+function virtioVdevHasFeature(dev: BalloonDevice, bit: number): boolean {
   return hasFeature(dev.t.driverFeatures, bit);
 }
 
@@ -212,7 +213,7 @@ function negotiated(dev: BalloonDevice, bit: number): boolean {
  * id by state (REQUESTED: the id; STOP: 0; DONE: 1; START: left 0, as QEMU's zeroed
  * struct leaves it), poison_val.
  */
-function updateConfig(dev: BalloonDevice): void {
+function virtioBalloonGetConfig(dev: BalloonDevice): void {
   const t = dev.t;
   configWriteLe32(t, VIRTIO_BALLOON_CONFIG_NUM_PAGES, dev.numPages);
   configWriteLe32(t, VIRTIO_BALLOON_CONFIG_ACTUAL, dev.actual);
@@ -224,14 +225,14 @@ function updateConfig(dev: BalloonDevice): void {
   if (t.config.length >= 16) configWriteLe32(t, VIRTIO_BALLOON_CONFIG_POISON_VAL, dev.poisonVal);
 }
 
-/** virtio_notify_config(): new config, generation bump, config interrupt. */
-function notifyConfig(dev: BalloonDevice): void {
-  updateConfig(dev);
+/** @qemu hw/virtio/virtio.c virtio_notify_config: new config, generation bump, config interrupt. */
+function virtioNotifyConfig(dev: BalloonDevice): void {
+  virtioBalloonGetConfig(dev);
   transportConfigChanged(dev.t);
 }
 
-/** The guest's logical size changed: a BALLOON_CHANGE event. */
-function balloonChanged(dev: BalloonDevice, old: number): void {
+/** The guest's logical size changed: a BALLOON_CHANGE event (qapi_event_send_balloon_change). */
+function balloonChangeEvent(dev: BalloonDevice, old: number): void {
   if (dev.actual === old) return;
   dev.balloonChanges.push({ t_ns: dev.sim.now, actual: dev.ramSize - dev.actual * TARGET_PAGE_SIZE });
   dev.trace?.push({ t_ns: dev.sim.now, kind: 'actual', actual: dev.actual });
@@ -242,17 +243,17 @@ function balloonChanged(dev: BalloonDevice, old: number): void {
  * The driver wrote the config: take `actual` (unless the device counts it itself) and,
  * with PAGE_POISON negotiated, poison_val.
  */
-function balloonSetConfig(dev: BalloonDevice): void {
+function virtioBalloonSetConfig(dev: BalloonDevice): void {
   const t = dev.t;
   if (dev.opts.actualSource === 'driver') {
     const old = dev.actual;
     dev.actual = configReadLe32(t, VIRTIO_BALLOON_CONFIG_ACTUAL);
-    balloonChanged(dev, old);
+    balloonChangeEvent(dev, old);
   } else {
     // v86: `actual` is read-only to the driver; put the device's count back
     configWriteLe32(t, VIRTIO_BALLOON_CONFIG_ACTUAL, dev.actual);
   }
-  dev.poisonVal = t.config.length >= 16 && negotiated(dev, VIRTIO_BALLOON_F_PAGE_POISON) ? configReadLe32(t, VIRTIO_BALLOON_CONFIG_POISON_VAL) : 0;
+  dev.poisonVal = t.config.length >= 16 && virtioVdevHasFeature(dev, VIRTIO_BALLOON_F_PAGE_POISON) ? configReadLe32(t, VIRTIO_BALLOON_CONFIG_POISON_VAL) : 0;
 }
 
 /**
@@ -260,55 +261,45 @@ function balloonSetConfig(dev: BalloonDevice): void {
  * DRIVER_OK: the queues the driver set up come alive, and the stats buffer the driver
  * primed is taken. Reset: everything the driver gave is forgotten.
  */
-function balloonSetStatus(dev: BalloonDevice, status: number): void {
+function virtioBalloonSetStatus(dev: BalloonDevice, status: number): void {
   if (status === 0) {
     dev.vq.fill(null);
     dev.statsVqElem = null;
     dev.poisonVal = 0;
     dev.statsTimerGen++;
     if (dev.freePageHintStatus !== FreePageHintStatus.done) dev.freePageHintStatus = FreePageHintStatus.stop;
-    updateConfig(dev);
+    virtioBalloonGetConfig(dev);
     return;
   }
   if (!(status & VIRTIO_CONFIG_S_DRIVER_OK)) return;
   for (let q = 0; q < NR_BALLOON_QUEUES; q++) {
     const idx = dev.queueIndex[q]!;
     const layout = idx >= 0 ? transportQueueLayout(dev.t, idx) : null;
-    dev.vq[q] = layout ? virtqDeviceCreate(dev.mem, layout) : null;
+    dev.vq[q] = layout ? virtqDeviceCreate(dev.mem, layout, dev.t, `virtio-balloon ${BALLOON_QUEUE_NAMES[q]} queue`) : null;
   }
-  if (dev.vq[BalloonQueue.stats]) balloonReceiveStats(dev);
+  if (dev.vq[BalloonQueue.stats]) virtioBalloonReceiveStats(dev);
   if (dev.opts.statsPollingIntervalNs > 0) balloonStatsChangeTimer(dev, dev.opts.statsPollingIntervalNs);
 }
 
-function balloonHandleNotify(dev: BalloonDevice, idx: number): void {
+function virtioQueueNotify(dev: BalloonDevice, idx: number): void {
   for (let q = 0; q < NR_BALLOON_QUEUES; q++) {
     if (dev.queueIndex[q] !== idx) continue;
     switch (q) {
-      case BalloonQueue.inflate: case BalloonQueue.deflate: balloonHandleOutput(dev, q); break;
-      case BalloonQueue.stats: balloonReceiveStats(dev); break;
-      case BalloonQueue.freePage: balloonFreePageHintHandle(dev); break;
-      case BalloonQueue.reporting: balloonHandleReport(dev); break;
+      case BalloonQueue.inflate: case BalloonQueue.deflate: virtioBalloonHandleOutput(dev, q); break;
+      case BalloonQueue.stats: virtioBalloonReceiveStats(dev); break;
+      case BalloonQueue.freePage: getFreePageHints(dev); break;
+      case BalloonQueue.reporting: virtioBalloonHandleReport(dev); break;
     }
     return;
   }
 }
 
-/** A broken queue means the whole device needs a reset. */
-function checkBroken(dev: BalloonDevice, q: BalloonQueue): boolean {
-  const vq = dev.vq[q];
-  if (vq && vq.broken !== null) {
-    transportNeedsReset(dev.t, `virtio-balloon ${['inflate', 'deflate', 'stats', 'free_page', 'reporting'][q]} queue: ${vq.broken}`);
-    return true;
-  }
-  return false;
-}
-
 /** Pushes an element back and interrupts the driver if it wants one. */
+/** virtqueue_push then virtio_notify, as every balloon queue handler does. */
 function pushAndNotify(dev: BalloonDevice, q: BalloonQueue, elem: VirtqElement, len: number): void {
   const vq = dev.vq[q]!;
   virtqueuePush(vq, elem, len);
   if (virtqueueShouldNotify(vq)) transportInterrupt(dev.t, dev.queueIndex[q]!);
-  checkBroken(dev, q);
 }
 
 /** Reads `n` bytes starting at byte `off` of a chain's buffers as one stream (iov_to_buf); null if short. */
@@ -353,12 +344,27 @@ function iovLen(sgs: Sg[]): number {
   return n;
 }
 
-/** Discards a guest-physical range: the host drops its backing, the bytes read as zero. */
-function discardRange(dev: BalloonDevice, addr: number, len: number, perPageNs: number): void {
+/** @qemu system/physmem.c ram_block_discard_range: the host drops the range's backing; the bytes read as zero. */
+function ramBlockDiscardRange(dev: BalloonDevice, addr: number, len: number, perPageNs: number): void {
   const first = Math.floor(addr / TARGET_PAGE_SIZE), n = Math.ceil((addr + len) / TARGET_PAGE_SIZE) - first;
   dev.counters.discardedPages += ramDiscard(dev.ram, first, n);
   for (let p = first; p < first + n; p++) discardPage(dev.mem, p);
   dev.t.busyNs += n * perPageNs;
+}
+
+/** @qemu hw/virtio/virtio-balloon.c balloon_inflate_page: the page's backing is discarded. */
+function balloonInflatePage(dev: BalloonDevice, pfn: number): void {
+  dev.counters.inflatePfns++;
+  if (!dev.inflated[pfn]) { dev.inflated[pfn] = 1; dev.inflatedPages++; }
+  ramBlockDiscardRange(dev, pfn * TARGET_PAGE_SIZE, TARGET_PAGE_SIZE, dev.costs.hostDiscardPage);
+  if (dev.opts.actualSource === 'device') dev.actual++;
+}
+
+/** @qemu hw/virtio/virtio-balloon.c balloon_deflate_page: nothing to do but let the page fault back in (MADV_WILLNEED). */
+function balloonDeflatePage(dev: BalloonDevice, pfn: number): void {
+  dev.counters.deflatePfns++;
+  if (dev.inflated[pfn]) { dev.inflated[pfn] = 0; dev.inflatedPages--; } else dev.counters.deflateNotInflated++;
+  if (dev.opts.actualSource === 'device') dev.actual = Math.max(0, dev.actual - 1);
 }
 
 /**
@@ -366,7 +372,7 @@ function discardRange(dev: BalloonDevice, addr: number, len: number, perPageNs: 
  * Inflate or deflate: every le32 PFN in every available buffer. PFNs outside guest RAM
  * are skipped; inflated pages are discarded, deflated ones are left to fault back in.
  */
-function balloonHandleOutput(dev: BalloonDevice, q: BalloonQueue.inflate | BalloonQueue.deflate): void {
+function virtioBalloonHandleOutput(dev: BalloonDevice, q: BalloonQueue.inflate | BalloonQueue.deflate): void {
   const vq = dev.vq[q];
   if (!vq) return;
   const inflate = q === BalloonQueue.inflate;
@@ -383,25 +389,16 @@ function balloonHandleOutput(dev: BalloonDevice, q: BalloonQueue.inflate | Ballo
       const pa = pfn * 2 ** VIRTIO_BALLOON_PFN_SHIFT;
       if (!isRam(dev.mem, pa, TARGET_PAGE_SIZE)) { c.badPfns++; continue; }
       if (dev.opts.inhibited) continue;
-      if (inflate) {
-        c.inflatePfns++;
-        if (!dev.inflated[pfn]) { dev.inflated[pfn] = 1; dev.inflatedPages++; }
-        discardRange(dev, pa, TARGET_PAGE_SIZE, dev.costs.hostDiscardPage);
-        if (dev.opts.actualSource === 'device') dev.actual++;
-      } else {
-        c.deflatePfns++;
-        if (dev.inflated[pfn]) { dev.inflated[pfn] = 0; dev.inflatedPages--; } else c.deflateNotInflated++;
-        if (dev.opts.actualSource === 'device') dev.actual = Math.max(0, dev.actual - 1);
-      }
+      if (inflate) balloonInflatePage(dev, pfn);
+      else balloonDeflatePage(dev, pfn);
     }
     dev.trace?.push({ t_ns: dev.sim.now, kind: inflate ? 'inflate' : 'deflate', pfns: Math.floor(total / 4) });
     pushAndNotify(dev, q, elem, 0);
     if (dev.opts.actualSource === 'device') {
-      updateConfig(dev);
-      balloonChanged(dev, before);
+      virtioBalloonGetConfig(dev);
+      balloonChangeEvent(dev, before);
     }
   }
-  checkBroken(dev, q);
 }
 
 // ---------------------------------------------------------------------------------
@@ -412,11 +409,11 @@ function balloonHandleOutput(dev: BalloonDevice, q: BalloonQueue.inflate | Ballo
  * The driver returned the stats buffer: read its (le16 tag, le64 value) entries, keep
  * the buffer to ask again later.
  */
-function balloonReceiveStats(dev: BalloonDevice): void {
+function virtioBalloonReceiveStats(dev: BalloonDevice): void {
   const vq = dev.vq[BalloonQueue.stats];
   if (!vq) return;
   const elem = virtqueuePop(vq);
-  if (!elem) { checkBroken(dev, BalloonQueue.stats); return; }
+  if (!elem) return;
   if (dev.statsVqElem !== null) {
     // Not the spec's protocol (one buffer at a time), but QEMU copes: give the old one back.
     pushAndNotify(dev, BalloonQueue.stats, dev.statsVqElem, 0);
@@ -443,7 +440,7 @@ function balloonReceiveStats(dev: BalloonDevice): void {
 /** balloon_stats_change_timer(): (re)arms the poll `delayNs` from now. */
 function balloonStatsChangeTimer(dev: BalloonDevice, delayNs: number): void {
   const gen = ++dev.statsTimerGen;
-  simAfter(dev.sim, delayNs, () => { if (gen === dev.statsTimerGen) balloonStatsPoll(dev); });
+  simAfter(dev.sim, delayNs, () => { if (gen === dev.statsTimerGen) balloonStatsPollCb(dev); });
 }
 
 /**
@@ -451,7 +448,7 @@ function balloonStatsChangeTimer(dev: BalloonDevice, delayNs: number): void {
  * Time for fresh stats: hand the buffer back to the driver, which refills it. Without
  * a buffer (the driver has not returned it yet) just try again an interval later.
  */
-function balloonStatsPoll(dev: BalloonDevice): void {
+function balloonStatsPollCb(dev: BalloonDevice): void {
   if (dev.statsVqElem === null || !dev.vq[BalloonQueue.stats] || !(dev.t.status & VIRTIO_CONFIG_S_DRIVER_OK)) {
     if (dev.opts.statsPollingIntervalNs > 0) balloonStatsChangeTimer(dev, dev.opts.statsPollingIntervalNs);
     return;
@@ -466,14 +463,17 @@ function balloonStatsPoll(dev: BalloonDevice): void {
  * qom-set guest-stats-polling-interval: 0 stops polling; otherwise poll now and then
  * every interval.
  */
-export function balloonSetStatsPollingInterval(dev: BalloonDevice, intervalNs: number): void {
+export function balloonStatsSetPollInterval(dev: BalloonDevice, intervalNs: number): void {
   dev.opts.statsPollingIntervalNs = intervalNs;
   if (intervalNs <= 0) { dev.statsTimerGen++; return; }
   balloonStatsChangeTimer(dev, 0);
 }
 
-/** The guest-stats QOM property, exactly as QEMU returns it (stats not reported are -1). */
-export function balloonGuestStats(dev: BalloonDevice): { stats: Record<string, number>; 'last-update': number } {
+/**
+ * @qemu hw/virtio/virtio-balloon.c balloon_stats_get_all
+ * The guest-stats QOM property, exactly as QEMU returns it (stats not reported are -1).
+ */
+export function balloonStatsGetAll(dev: BalloonDevice): { stats: Record<string, number>; 'last-update': number } {
   const stats: Record<string, number> = {};
   BALLOON_STAT_NAMES.forEach((name, i) => { stats[name] = dev.stats[i]!; });
   return { stats, 'last-update': dev.statsLastUpdateNs < 0 ? 0 : Math.floor(dev.statsLastUpdateNs / 1e9) };
@@ -488,7 +488,7 @@ export function balloonGuestStats(dev: BalloonDevice): { stats: Record<string, n
  * the current id starts the round; anything else while started stops it); input
  * buffers are free ranges, used only while started.
  */
-function balloonFreePageHintHandle(dev: BalloonDevice): void {
+function getFreePageHints(dev: BalloonDevice): void {
   const vq = dev.vq[BalloonQueue.freePage];
   if (!vq) return;
   for (;;) {
@@ -496,31 +496,30 @@ function balloonFreePageHintHandle(dev: BalloonDevice): void {
     if (!elem) break;
     if (elem.out.length) {
       if (iovLen(elem.out) !== 4) {
-        transportNeedsReset(dev.t, 'virtio-balloon: received an incorrect cmd id');
+        virtioError(dev.t, 'virtio-balloon: received an incorrect cmd id');
         return;
       }
       const id = iovReadLe(dev.mem, elem.out, 0, 4)!;
       dev.trace?.push({ t_ns: dev.sim.now, kind: 'hint-cmd', id });
       if (dev.freePageHintStatus === FreePageHintStatus.requested && id === dev.freePageHintCmdId) {
         dev.freePageHintStatus = FreePageHintStatus.start;
-        updateConfig(dev);
+        virtioBalloonGetConfig(dev);
       } else if (dev.freePageHintStatus === FreePageHintStatus.start) {
         // the guest's STOP (only a started round can be stopped: no stale stop for an old id)
         dev.freePageHintStatus = FreePageHintStatus.stop;
-        updateConfig(dev);
-        if (dev.opts.hintAckOnStop) balloonFreePageDone(dev);
+        virtioBalloonGetConfig(dev);
+        if (dev.opts.hintAckOnStop) virtioBalloonFreePageDone(dev);
       }
     }
     for (const sg of elem.in) {
       if (dev.freePageHintStatus !== FreePageHintStatus.start) { dev.counters.hintsIgnored += Math.ceil(sg.len / TARGET_PAGE_SIZE); continue; }
       dev.counters.hintedPages += Math.ceil(sg.len / TARGET_PAGE_SIZE);
       dev.trace?.push({ t_ns: dev.sim.now, kind: 'hint', pages: Math.ceil(sg.len / TARGET_PAGE_SIZE) });
-      if (dev.opts.hintAction === 'discard') discardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
+      if (dev.opts.hintAction === 'discard') ramBlockDiscardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
       else dev.onFreePageHint?.(sg.addr, sg.len);
     }
     pushAndNotify(dev, BalloonQueue.freePage, elem, 0);
   }
-  checkBroken(dev, BalloonQueue.freePage);
 }
 
 /**
@@ -529,11 +528,11 @@ function balloonFreePageHintHandle(dev: BalloonDevice): void {
  * back there after UINT_MAX), state REQUESTED, config interrupt. Returns false when
  * the feature was not negotiated.
  */
-export function balloonFreePageStart(dev: BalloonDevice): boolean {
-  if (!negotiated(dev, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) return false;
+export function virtioBalloonFreePageStart(dev: BalloonDevice): boolean {
+  if (!virtioVdevHasFeature(dev, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) return false;
   dev.freePageHintCmdId = dev.freePageHintCmdId >= 0xffffffff ? FREE_PAGE_HINT_CMD_ID_MIN : dev.freePageHintCmdId + 1;
   dev.freePageHintStatus = FreePageHintStatus.requested;
-  notifyConfig(dev);
+  virtioNotifyConfig(dev);
   return true;
 }
 
@@ -541,19 +540,19 @@ export function balloonFreePageStart(dev: BalloonDevice): boolean {
  * @qemu hw/virtio/virtio-balloon.c virtio_balloon_free_page_stop
  * Stops the round (the guest keeps the pages it holds until DONE).
  */
-export function balloonFreePageStop(dev: BalloonDevice): void {
+export function virtioBalloonFreePageStop(dev: BalloonDevice): void {
   if (dev.freePageHintStatus === FreePageHintStatus.stop) return;
   dev.freePageHintStatus = FreePageHintStatus.stop;
-  notifyConfig(dev);
+  virtioNotifyConfig(dev);
 }
 
 /**
  * @qemu hw/virtio/virtio-balloon.c virtio_balloon_free_page_done
  * The host no longer needs the hinted pages: the guest gives them all back.
  */
-export function balloonFreePageDone(dev: BalloonDevice): void {
+export function virtioBalloonFreePageDone(dev: BalloonDevice): void {
   dev.freePageHintStatus = FreePageHintStatus.done;
-  notifyConfig(dev);
+  virtioNotifyConfig(dev);
 }
 
 // ---------------------------------------------------------------------------------
@@ -565,7 +564,7 @@ export function balloonFreePageDone(dev: BalloonDevice): void {
  * announced a non-zero poison value (the pages must keep it, and a discarded page
  * would come back as zeroes).
  */
-function balloonHandleReport(dev: BalloonDevice): void {
+function virtioBalloonHandleReport(dev: BalloonDevice): void {
   const vq = dev.vq[BalloonQueue.reporting];
   if (!vq) return;
   for (;;) {
@@ -576,12 +575,11 @@ function balloonHandleReport(dev: BalloonDevice): void {
       const pages = Math.ceil(sg.len / TARGET_PAGE_SIZE);
       dev.counters.reportedPages += pages;
       if (dev.opts.inhibited || dev.poisonVal !== 0) { dev.counters.reportsKept += pages; continue; }
-      discardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
+      ramBlockDiscardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
     }
     dev.trace?.push({ t_ns: dev.sim.now, kind: 'report', blocks: elem.in.length, pages: iovPages(elem.in) });
     pushAndNotify(dev, BalloonQueue.reporting, elem, 0);
   }
-  checkBroken(dev, BalloonQueue.reporting);
 }
 
 // ---------------------------------------------------------------------------------
@@ -592,14 +590,14 @@ function balloonHandleReport(dev: BalloonDevice): void {
  * Sets the guest's logical size in bytes: num_pages = (ram_size - target) / 4 KiB,
  * targets above RAM clamp to RAM; a config interrupt tells the driver.
  */
-export function balloonToTarget(dev: BalloonDevice, targetBytes: number): void {
+export function virtioBalloonToTarget(dev: BalloonDevice, targetBytes: number): void {
   const target = Math.min(targetBytes, dev.ramSize);
   if (target <= 0) return;
   dev.numPages = Math.floor((dev.ramSize - target) / TARGET_PAGE_SIZE);
-  notifyConfig(dev);
+  virtioNotifyConfig(dev);
 }
 
 /** query-balloon's `actual`: the guest's logical size in bytes (RAM minus the balloon). */
-export function balloonQueryActual(dev: BalloonDevice): number {
+export function virtioBalloonStat(dev: BalloonDevice): number {
   return dev.ramSize - dev.actual * TARGET_PAGE_SIZE;
 }

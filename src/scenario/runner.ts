@@ -11,7 +11,7 @@ import { type Rng, rngBelow, rngFork } from '../sim/rng.js';
 import { type Guest } from '../guest/guest.js';
 import { type Vm, createVm, assertVm } from '../host/vm.js';
 import { qmpExecute, BALLOON_QOM_PATH } from '../host/qmp.js';
-import { balloonFreePageStart, balloonFreePageStop, balloonFreePageDone, FREE_PAGE_HINT_STATUS_NAMES } from '../host/virtio_balloon.js';
+import { virtioBalloonFreePageStart, virtioBalloonFreePageStop, virtioBalloonFreePageDone, FREE_PAGE_HINT_STATUS_NAMES } from '../host/virtio_balloon.js';
 import { ramRssBytes } from '../host/ram.js';
 import { type MigrationState, migrateStart, queryMigrate } from '../host/migration.js';
 import { InvariantError } from '../guest/mm/check.js';
@@ -322,9 +322,9 @@ function runAction(st: RunState, a: Action): void {
     case 'free_page_hint': {
       const dev = needBalloon(st, 'free_page_hint');
       if (a.command === 'start') {
-        if (!balloonFreePageStart(dev)) throw new ScenarioError('free_page_hint: FREE_PAGE_HINT was not negotiated (set balloon.free_page_hint: true)');
-      } else if (a.command === 'stop') balloonFreePageStop(dev);
-      else balloonFreePageDone(dev);
+        if (!virtioBalloonFreePageStart(dev)) throw new ScenarioError('free_page_hint: FREE_PAGE_HINT was not negotiated (set balloon.free_page_hint: true)');
+      } else if (a.command === 'stop') virtioBalloonFreePageStop(dev);
+      else virtioBalloonFreePageDone(dev);
       Object.assign(ev, { command: a.command, status: FREE_PAGE_HINT_STATUS_NAMES[dev.freePageHintStatus], cmd_id: dev.freePageHintCmdId, hinted_pages: dev.counters.hintedPages });
       break;
     }

@@ -8,11 +8,12 @@
  *
  * Guest and host meet only here and in guest memory. The device half validates what
  * the driver writes: feature bits it did not offer make FEATURES_OK fail, queues with
- * bad sizes or addresses are refused, and any device error sets NEEDS_RESET and raises
- * a configuration interrupt, as QEMU's virtio_error does.
+ * bad sizes or addresses are refused, and any device error goes through virtioError,
+ * which breaks the device, sets NEEDS_RESET and raises a configuration interrupt, as
+ * QEMU's does.
  */
 import { type GuestMemory, isRam } from './guest_memory.js';
-import { type VirtqLayout, VIRTQUEUE_MAX_SIZE, virtqPartSizes } from './virtqueue.js';
+import { type VirtqLayout, VIRTQUEUE_MAX_SIZE, virtqPartSizes } from './virtio_ring.js';
 
 /** Device status bits (§2.1). */
 export const VIRTIO_CONFIG_S_ACKNOWLEDGE = 1;
@@ -61,7 +62,10 @@ export type VirtioTransport = {
   /** config_generation: changes whenever the device changes the config. */
   configGeneration: number;
   queues: TransportQueue[];
-  /** Why the device needs a reset, if it does. */
+  /**
+   * Why the device is broken (vdev->broken, with the first message virtio_error
+   * reported), or null. A broken device processes nothing until the driver resets it.
+   */
   error: string | null;
   /**
    * Virtual time the device has spent handling notifications, ns. The device adds to
@@ -94,14 +98,16 @@ export function createTransport(mem: GuestMemory, deviceId: number, deviceFeatur
 
 /**
  * @qemu hw/virtio/virtio.c virtio_error
- * The device cannot go on: NEEDS_RESET, and a configuration interrupt so the driver
- * notices. Only the first message is kept.
+ * The one way a device reports that the driver broke the protocol: the device is
+ * broken (nothing more is processed until a reset), and a modern device sets
+ * NEEDS_RESET and raises a configuration interrupt so the driver notices (delivered
+ * only once the driver is up, as virtio_notify_config does). The first message is kept.
  */
-export function transportNeedsReset(t: VirtioTransport, msg: string): void {
+export function virtioError(t: VirtioTransport, msg: string): void {
   if (t.error === null) t.error = msg;
-  if (t.status & VIRTIO_CONFIG_S_DRIVER_OK) {
+  if (hasFeature(t.driverFeatures, VIRTIO_F_VERSION_1)) {
     t.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-    t.onConfigChange?.();
+    if (t.status & VIRTIO_CONFIG_S_DRIVER_OK) t.onConfigChange?.();
   }
 }
 
@@ -168,13 +174,13 @@ export function transportSetDriverFeatures(t: VirtioTransport, features: bigint)
  */
 export function transportSetupQueue(t: VirtioTransport, queue: number, size: number, descAddr: number, availAddr: number, usedAddr: number): boolean {
   const q = t.queues[queue];
-  if (!q) { transportNeedsReset(t, `queue ${queue} does not exist`); return false; }
+  if (!q) { virtioError(t, `queue ${queue} does not exist`); return false; }
   const sz = virtqPartSizes(size);
   const bad = size < 1 || size > Math.min(q.maxSize, VIRTQUEUE_MAX_SIZE) || (size & (size - 1)) !== 0 ? `queue ${queue}: invalid size ${size}`
     : descAddr % 16 || availAddr % 2 || usedAddr % 4 ? `queue ${queue}: misaligned ring`
     : !isRam(t.mem, descAddr, sz.desc) || !isRam(t.mem, availAddr, sz.avail) || !isRam(t.mem, usedAddr, sz.used) ? `queue ${queue}: ring outside guest RAM`
     : null;
-  if (bad) { transportNeedsReset(t, bad); return false; }
+  if (bad) { virtioError(t, bad); return false; }
   Object.assign(q, { size, descAddr, availAddr, usedAddr, enabled: true });
   return true;
 }

@@ -2,10 +2,7 @@
  * The split virtqueue (VIRTIO 1.2 §2.7, "Split Virtqueues"), byte for byte in
  * guest-physical memory, with a driver half and a device half that share nothing but
  * those bytes.
- *
- *   Descriptor table  align 16, 16 * size   struct virtq_desc { le64 addr; le32 len; le16 flags; le16 next; }
- *   Available ring    align 2,  6 + 2*size  struct virtq_avail { le16 flags; le16 idx; le16 ring[size]; le16 used_event; }
- *   Used ring         align 4,  6 + 8*size  struct virtq_used { le16 flags; le16 idx; { le32 id; le32 len; } ring[size]; le16 avail_event; }
+ * (virtio_ring.ts has the layout.)
  *
  * The device half validates everything the driver controls before using it, as
  * QEMU's virtqueue_pop does (hw/virtio/virtio.c): the available index may not run
@@ -13,53 +10,19 @@
  * loop or exceed the ring, indirect tables must be a whole number of descriptors,
  * not nested and not combined with NEXT, buffers must lie in guest RAM, be non-empty,
  * and device-writable buffers must come after device-readable ones. Any violation
- * breaks the queue with a message (the transport sets NEEDS_RESET); the simulator
- * never throws or hangs on what a guest wrote.
+ * calls virtioError: the device is broken and needs a reset (NEEDS_RESET), and
+ * nothing more is popped until the driver resets it; the simulator never throws or
+ * hangs on what a guest wrote.
  */
 import {
   type GuestMemory, GuestMemoryFault, isRam, readLe16, readLe32, readLe64, writeLe16, writeLe32, writeLe64,
 } from './guest_memory.js';
-
-export const VIRTQ_DESC_F_NEXT = 1;
-export const VIRTQ_DESC_F_WRITE = 2;
-export const VIRTQ_DESC_F_INDIRECT = 4;
-export const VIRTQ_AVAIL_F_NO_INTERRUPT = 1;
-export const VIRTQ_USED_F_NO_NOTIFY = 1;
-/** The spec's largest queue size. */
-export const VIRTQUEUE_MAX_SIZE = 32768;
-
-/** Where a queue's three parts live, and whether VIRTIO_F_EVENT_IDX was negotiated. */
-export type VirtqLayout = {
-  size: number;
-  descAddr: number;
-  availAddr: number;
-  usedAddr: number;
-  eventIdx: boolean;
-};
-
-/** Bytes each part needs (for the driver's allocation). */
-export function virtqPartSizes(size: number): { desc: number; avail: number; used: number } {
-  return { desc: 16 * size, avail: 6 + 2 * size, used: 6 + 8 * size };
-}
-
-/** vring_need_event(): notify iff new passed event since old (all u16, wrapping). */
-export function vringNeedEvent(event: number, newIdx: number, old: number): boolean {
-  return ((newIdx - event - 1) & 0xffff) < ((newIdx - old) & 0xffff);
-}
-
-// ---------------------------------------------------------------------------------
-// One small function per ring field (byte offsets from the spec).
-
-const descAddrOf = (l: VirtqLayout, i: number) => l.descAddr + 16 * i;
-const availFlags = (l: VirtqLayout) => l.availAddr;
-const availIdx = (l: VirtqLayout) => l.availAddr + 2;
-const availRing = (l: VirtqLayout, i: number) => l.availAddr + 4 + 2 * i;
-const usedEvent = (l: VirtqLayout) => l.availAddr + 4 + 2 * l.size;
-const usedFlags = (l: VirtqLayout) => l.usedAddr;
-const usedIdx = (l: VirtqLayout) => l.usedAddr + 2;
-const usedRingId = (l: VirtqLayout, i: number) => l.usedAddr + 4 + 8 * i;
-const usedRingLen = (l: VirtqLayout, i: number) => l.usedAddr + 8 + 8 * i;
-const availEvent = (l: VirtqLayout) => l.usedAddr + 4 + 8 * l.size;
+import {
+  type VirtqLayout, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_DESC_F_INDIRECT, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY,
+  VIRTQUEUE_MAX_SIZE, virtqPartSizes, vringNeedEvent, descAddrOf, availFlags, availIdx, availRing, usedEvent, usedFlags, usedIdx,
+  usedRingId, usedRingLen, availEvent,
+} from './virtio_ring.js';
+import { type VirtioTransport, virtioError } from './transport.js';
 
 /** A buffer: guest-physical address and length. */
 export type Sg = { addr: number; len: number };
@@ -184,45 +147,47 @@ export function virtqGetBuf(drv: VirtqDriver): { token: number; len: number } | 
 export type VirtqDevice = {
   mem: GuestMemory;
   layout: VirtqLayout;
+  /** The device this queue belongs to (vq->vdev): a violation breaks the whole device. */
+  vdev: VirtioTransport;
+  /** How messages name the queue, e.g. "virtio-balloon inflate queue". */
+  name: string;
   lastAvailIdx: number;
   usedIdxShadow: number;
   /** used.idx at the last interrupt decision (for event-index suppression). */
   signalledUsed: number;
   /** Elements popped and not yet pushed. */
   inuse: number;
-  /** Set by virtioError: the queue is unusable until reset. */
-  broken: string | null;
 };
 
 /** A popped chain: its head and its device-readable and device-writable buffers. */
 export type VirtqElement = { head: number; out: Sg[]; in: Sg[] };
 
-export function virtqDeviceCreate(mem: GuestMemory, layout: VirtqLayout): VirtqDevice {
-  return { mem, layout, lastAvailIdx: 0, usedIdxShadow: 0, signalledUsed: 0, inuse: 0, broken: null };
+export function virtqDeviceCreate(mem: GuestMemory, layout: VirtqLayout, vdev: VirtioTransport, name: string): VirtqDevice {
+  return { mem, layout, vdev, name, lastAvailIdx: 0, usedIdxShadow: 0, signalledUsed: 0, inuse: 0 };
 }
 
-/** @qemu hw/virtio/virtio.c virtio_error: the queue is broken; nothing more is processed. */
-export function virtioError(dev: VirtqDevice, msg: string): null {
-  if (dev.broken === null) dev.broken = msg;
+/** What the driver did wrong on this queue: the device is broken (virtioError). Returns null for `return vqError(...)`. */
+function vqError(vq: VirtqDevice, msg: string): null {
+  virtioError(vq.vdev, `${vq.name}: ${msg}`);
   return null;
 }
 
 /**
  * @qemu hw/virtio/virtio.c virtqueue_split_pop
- * The next available chain, validated; null when there is none or the queue broke
- * (dev.broken then says why).
+ * The next available chain, validated; null when there is none or the device is
+ * broken (vdev.error says why).
  */
 export function virtqueuePop(dev: VirtqDevice): VirtqElement | null {
-  if (dev.broken !== null) return null;
+  if (dev.vdev.error !== null) return null; // virtio_device_disabled
   const { mem, layout } = dev;
   const size = layout.size;
   try {
     const avail = readLe16(mem, availIdx(layout));
     const numHeads = (avail - dev.lastAvailIdx) & 0xffff;
-    if (numHeads > size) return virtioError(dev, `Guest moved avail index from ${dev.lastAvailIdx} to ${avail}`);
+    if (numHeads > size) return vqError(dev, `Guest moved avail index from ${dev.lastAvailIdx} to ${avail}`);
     if (numHeads === 0) return null;
     const head = readLe16(mem, availRing(layout, dev.lastAvailIdx % size));
-    if (head >= size) return virtioError(dev, `Guest says index ${head} is available`);
+    if (head >= size) return vqError(dev, `Guest says index ${head} is available`);
     const elem: VirtqElement = { head, out: [], in: [] };
     // NOTE: the descriptor's four fields are read into locals (in struct order, so the
     // first out-of-RAM field faults first) rather than into an object per descriptor.
@@ -231,10 +196,10 @@ export function virtqueuePop(dev: VirtqDevice): VirtqElement | null {
     let d = table + 16 * head;
     let addr = readLe64(mem, d), len = readLe32(mem, d + 8), flags = readLe16(mem, d + 12), next = readLe16(mem, d + 14);
     if (flags & VIRTQ_DESC_F_INDIRECT) {
-      if (flags & VIRTQ_DESC_F_NEXT) return virtioError(dev, 'Indirect descriptor may not also have NEXT');
-      if (len === 0 || len % 16 !== 0) return virtioError(dev, `Invalid size for indirect buffer table (${len})`);
-      if (len / 16 > VIRTQUEUE_MAX_SIZE) return virtioError(dev, `Indirect buffer table too large (${len / 16} descriptors)`);
-      if (!isRam(mem, addr, len)) return virtioError(dev, 'Indirect buffer table is outside guest RAM');
+      if (flags & VIRTQ_DESC_F_NEXT) return vqError(dev, 'Indirect descriptor may not also have NEXT');
+      if (len === 0 || len % 16 !== 0) return vqError(dev, `Invalid size for indirect buffer table (${len})`);
+      if (len / 16 > VIRTQUEUE_MAX_SIZE) return vqError(dev, `Indirect buffer table too large (${len / 16} descriptors)`);
+      if (!isRam(mem, addr, len)) return vqError(dev, 'Indirect buffer table is outside guest RAM');
       table = addr;
       max = len / 16;
       d = table;
@@ -242,17 +207,17 @@ export function virtqueuePop(dev: VirtqDevice): VirtqElement | null {
     }
     let seen = 0;
     for (;;) {
-      if (++seen > max) return virtioError(dev, 'Looped descriptor');
-      if (flags & VIRTQ_DESC_F_INDIRECT) return virtioError(dev, table === layout.descAddr ? 'Indirect descriptor in a chain' : 'Nested indirect descriptor');
-      if (len === 0) return virtioError(dev, 'zero sized buffers are not allowed');
-      if (!isRam(mem, addr, len)) return virtioError(dev, `virtqueue_map_desc: bad address 0x${addr.toString(16)} length ${len}`);
+      if (++seen > max) return vqError(dev, 'Looped descriptor');
+      if (flags & VIRTQ_DESC_F_INDIRECT) return vqError(dev, table === layout.descAddr ? 'Indirect descriptor in a chain' : 'Nested indirect descriptor');
+      if (len === 0) return vqError(dev, 'zero sized buffers are not allowed');
+      if (!isRam(mem, addr, len)) return vqError(dev, `virtqueue_map_desc: bad address 0x${addr.toString(16)} length ${len}`);
       if (flags & VIRTQ_DESC_F_WRITE) elem.in.push({ addr, len });
       else {
-        if (elem.in.length) return virtioError(dev, 'Incorrect order for descriptors');
+        if (elem.in.length) return vqError(dev, 'Incorrect order for descriptors');
         elem.out.push({ addr, len });
       }
       if (!(flags & VIRTQ_DESC_F_NEXT)) break;
-      if (next >= max) return virtioError(dev, `Desc next is ${next}`);
+      if (next >= max) return vqError(dev, `Desc next is ${next}`);
       d = table + 16 * next;
       addr = readLe64(mem, d); len = readLe32(mem, d + 8); flags = readLe16(mem, d + 12); next = readLe16(mem, d + 14);
     }
@@ -261,7 +226,7 @@ export function virtqueuePop(dev: VirtqDevice): VirtqElement | null {
     dev.inuse++;
     return elem;
   } catch (e) {
-    if (e instanceof GuestMemoryFault) return virtioError(dev, `ring access outside guest RAM: ${e.message}`);
+    if (e instanceof GuestMemoryFault) return vqError(dev, `ring access outside guest RAM: ${e.message}`);
     throw e;
   }
 }
@@ -272,7 +237,7 @@ export function virtqueuePop(dev: VirtqDevice): VirtqElement | null {
  * used entry before the index.
  */
 export function virtqueuePush(dev: VirtqDevice, elem: VirtqElement, len: number): void {
-  if (dev.broken !== null) return;
+  if (dev.vdev.error !== null) return;
   const { mem, layout } = dev;
   try {
     const slot = dev.usedIdxShadow % layout.size;
@@ -282,7 +247,7 @@ export function virtqueuePush(dev: VirtqDevice, elem: VirtqElement, len: number)
     writeLe16(mem, usedIdx(layout), dev.usedIdxShadow);
     dev.inuse--;
   } catch (e) {
-    if (e instanceof GuestMemoryFault) { virtioError(dev, `used ring outside guest RAM: ${e.message}`); return; }
+    if (e instanceof GuestMemoryFault) { vqError(dev, `used ring outside guest RAM: ${e.message}`); return; }
     throw e;
   }
 }
@@ -292,7 +257,7 @@ export function virtqueuePush(dev: VirtqDevice, elem: VirtqElement, len: number)
  * Whether the driver wants an interrupt for what was pushed since the last one.
  */
 export function virtqueueShouldNotify(dev: VirtqDevice): boolean {
-  if (dev.broken !== null) return false;
+  if (dev.vdev.error !== null) return false;
   const { mem, layout } = dev;
   try {
     const old = dev.signalledUsed, now = dev.usedIdxShadow;
@@ -300,7 +265,7 @@ export function virtqueueShouldNotify(dev: VirtqDevice): boolean {
     if (layout.eventIdx) return vringNeedEvent(readLe16(mem, usedEvent(layout)), now, old);
     return (readLe16(mem, availFlags(layout)) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
   } catch (e) {
-    if (e instanceof GuestMemoryFault) return virtioError(dev, e.message) ?? false;
+    if (e instanceof GuestMemoryFault) return vqError(dev, e.message) ?? false;
     throw e;
   }
 }

@@ -6,7 +6,7 @@
  * `until`. Targets are set as QEMU's `balloon` command does (the guest's logical size).
  */
 import { type Sim, simAfter } from '../sim/clock.js';
-import { type BalloonDevice, balloonToTarget } from '../host/virtio_balloon.js';
+import { type BalloonDevice, virtioBalloonToTarget } from '../host/virtio_balloon.js';
 
 /** Starts the cycle now; returns the number of steps in one full cycle. */
 export function startBalloonCycle(dev: BalloonDevice, sim: Sim, size: number, step: number, period: number, until: number): number {
@@ -18,7 +18,7 @@ export function startBalloonCycle(dev: BalloonDevice, sim: Sim, size: number, st
     // position in the cycle: 1..up inflating, then up-1 .. 0 deflating
     const phase = k % (2 * up);
     const level = phase < up ? phase + 1 : 2 * up - phase - 1;
-    balloonToTarget(dev, Math.max(4096, dev.ramSize - Math.min(size, level * step)));
+    virtioBalloonToTarget(dev, Math.max(4096, dev.ramSize - Math.min(size, level * step)));
     k++;
     if (sim.now + period <= until) simAfter(sim, period, move);
   };

@@ -8,7 +8,7 @@ import { createVm, checkVm, type Vm } from '../../src/host/vm.js';
 import { defaultGuestConfig } from '../../src/guest/guest.js';
 import { DEFAULT_BOOT, type BootParams } from '../../src/guest/mm/boot.js';
 import {
-  balloonToTarget, balloonQueryActual, balloonFreePageStart, balloonFreePageStop, balloonFreePageDone, FreePageHintStatus,
+  virtioBalloonToTarget, virtioBalloonStat, virtioBalloonFreePageStart, virtioBalloonFreePageStop, virtioBalloonFreePageDone, FreePageHintStatus,
   FREE_PAGE_HINT_CMD_ID_MIN, type BalloonDeviceOptions,
 } from '../../src/host/virtio_balloon.js';
 import { ramRssBytes } from '../../src/host/ram.js';
@@ -52,11 +52,11 @@ test('inflate then deflate: actual follows the target, the host discards and get
   useAndFree(vm, 768 * MiB);
   const rss0 = ramRssBytes(vm.ram);
   const managed0 = totalramPages(vm.guest.pgdat);
-  balloonToTarget(dev, 512 * MiB);
+  virtioBalloonToTarget(dev, 512 * MiB);
   run(vm, 5e9);
   assert.equal(drv.numPages, 131072);
   assert.equal(dev.actual, 131072);
-  assert.equal(balloonQueryActual(dev), 512 * MiB);
+  assert.equal(virtioBalloonStat(dev), 512 * MiB);
   assert.equal(vm.guest.pgdat.events[VmEvent.balloon_inflate], 131072);
   assert.equal(dev.inflatedPages, 131072);
   assert.equal(vm.guest.pgdat.ownerPages[Owner.balloon], 131072);
@@ -67,7 +67,7 @@ test('inflate then deflate: actual follows the target, the host discards and get
   assert.equal(dev.balloonChanges.length, 512);
   assert.equal(dev.balloonChanges.at(-1)!.actual, 512 * MiB);
 
-  balloonToTarget(dev, 1 * GiB);
+  virtioBalloonToTarget(dev, 1 * GiB);
   run(vm, 5e9);
   assert.equal(drv.numPages, 0);
   assert.equal(vm.guest.pgdat.events[VmEvent.balloon_deflate], 131072);
@@ -83,7 +83,7 @@ test('inflate then deflate: actual follows the target, the host discards and get
 
 test('PG_offline and KPF_OFFLINE mark exactly the balloon pages', () => {
   const vm = vmWith(256 * MiB);
-  balloonToTarget(vm.balloon!, 200 * MiB);
+  virtioBalloonToTarget(vm.balloon!, 200 * MiB);
   run(vm, 2e9);
   const g = vm.guest;
   const kpf = new DataView(kpageflags(g).buffer);
@@ -103,7 +103,7 @@ test('the host hears of a deflate before the guest reuses the pages, with and wi
     const vm = vmWith(256 * MiB, { mustTellHost });
     const dev = vm.balloon!, drv = vm.driver!;
     assert.equal((drv.features & 1n) === 1n, mustTellHost);
-    balloonToTarget(dev, 128 * MiB);
+    virtioBalloonToTarget(dev, 128 * MiB);
     run(vm, 2e9);
     // Watch every deflate notification: the PFNs it carries must still be held by the driver.
     const onNotify = dev.t.onNotify!;
@@ -118,7 +118,7 @@ test('the host hears of a deflate before the guest reuses the pages, with and wi
       }
       onNotify(idx);
     };
-    balloonToTarget(dev, 256 * MiB);
+    virtioBalloonToTarget(dev, 256 * MiB);
     run(vm, 2e9);
     assert.equal(checked, 32768);
     assert.equal(drv.numPages, 0);
@@ -135,7 +135,7 @@ test('out of puff: a failed balloon allocation backs off 200 ms of virtual time'
   const times: number[] = [];
   const onNotify = dev.t.onNotify!;
   dev.t.onNotify = (idx) => { if (idx === dev.queueIndex[BalloonQueue.inflate]) times.push(vm.sim.now); onNotify(idx); };
-  balloonToTarget(dev, 64 * MiB); // far more than can be had
+  virtioBalloonToTarget(dev, 64 * MiB); // far more than can be had
   run(vm, 150e6);
   // the first rounds run back to back (well under a millisecond each), until allocation fails
   assert.ok(times.length >= 5);
@@ -180,7 +180,7 @@ test('free page hinting: a full command-id cycle, blocks held until DONE, ranges
   const dev = vm.balloon!, drv = vm.driver!;
   const ranges: Array<[number, number]> = [];
   dev.onFreePageHint = (addr, len) => ranges.push([addr, len]);
-  assert.equal(balloonFreePageStart(dev), true);
+  assert.equal(virtioBalloonFreePageStart(dev), true);
   assert.equal(dev.freePageHintStatus, FreePageHintStatus.requested);
   assert.equal(dev.freePageHintCmdId, FREE_PAGE_HINT_CMD_ID_MIN);
   run(vm, 2e9);
@@ -194,11 +194,11 @@ test('free page hinting: a full command-id cycle, blocks held until DONE, ranges
   assert.equal(vm.guest.pgdat.ownerPages[Owner.freePageHint], drv.numFreePageBlocks * 1024);
   assert.equal(checkVm(vm), null);
   // a second round with a new id; then DONE gives everything back
-  balloonFreePageStop(dev);
-  balloonFreePageStart(dev);
+  virtioBalloonFreePageStop(dev);
+  virtioBalloonFreePageStart(dev);
   assert.equal(dev.freePageHintCmdId, FREE_PAGE_HINT_CMD_ID_MIN + 1);
   run(vm, 2e9);
-  balloonFreePageDone(dev);
+  virtioBalloonFreePageDone(dev);
   run(vm, 1e9);
   assert.equal(drv.numFreePageBlocks, 0);
   assert.equal(vm.guest.pgdat.ownerPages[Owner.freePageHint], 0);
@@ -208,7 +208,7 @@ test('free page hinting: a full command-id cycle, blocks held until DONE, ranges
 test('free page hinting: memory pressure makes the shrinker give held blocks back', () => {
   const vm = vmWith(512 * MiB, { freePageHint: true });
   const dev = vm.balloon!, drv = vm.driver!;
-  balloonFreePageStart(dev);
+  virtioBalloonFreePageStart(dev);
   run(vm, 2e9);
   const held = drv.numFreePageBlocks;
   assert.ok(held > 50);
@@ -224,7 +224,7 @@ test('free page hinting in discard mode (Firecracker) drops the hinted pages\' b
   const vm = vmWith(512 * MiB, { freePageHint: true, hintAction: 'discard', hintAckOnStop: true }, { initOnAlloc: false });
   useAndFree(vm, 256 * MiB);
   const rss0 = ramRssBytes(vm.ram);
-  balloonFreePageStart(vm.balloon!);
+  virtioBalloonFreePageStart(vm.balloon!);
   run(vm, 2e9);
   assert.ok(ramRssBytes(vm.ram) < rss0 - 200 * MiB, `rss ${rss0} -> ${ramRssBytes(vm.ram)}`);
   // acknowledge-on-stop: DONE followed the guest's STOP, so the blocks are back
@@ -277,7 +277,7 @@ test('deflate on OOM: the balloon gives back 256 pages instead of a kill, and in
   const vm = vmWith(256 * MiB, { deflateOnOom: true });
   const pg = vm.guest.pgdat, drv = vm.driver!;
   const managed0 = totalramPages(pg);
-  balloonToTarget(vm.balloon!, 128 * MiB);
+  virtioBalloonToTarget(vm.balloon!, 128 * MiB);
   run(vm, 2e9);
   assert.equal(drv.numPages, (128 * MiB) / 4096);
   assert.equal(totalramPages(pg), managed0);
@@ -299,7 +299,7 @@ test('compaction migrates balloon pages through the driver: the host is told inf
   faultAnonPages(pg, p, (400 * MiB) / 4096);
   // every other page back: holes everywhere; the balloon fills them
   unmapAnonPages(pg, vm.guest.rng, p, 0.5, 'alternate');
-  balloonToTarget(dev, 384 * MiB);
+  virtioBalloonToTarget(dev, 384 * MiB);
   run(vm, 2e9);
   exitProcess(pg, vm.guest.procs, p);
   compactMemory(pg);
@@ -318,7 +318,7 @@ test('a hostile ring puts the device in NEEDS_RESET; the driver waits for ever i
   transportNotify(dev.t, dev.queueIndex[BalloonQueue.inflate]!);
   assert.ok(dev.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
   assert.match(dev.t.error!, /Guest moved avail index/);
-  balloonToTarget(dev, 200 * MiB);
+  virtioBalloonToTarget(dev, 200 * MiB);
   run(vm, 1e9);
   assert.match(drv.stuck ?? '', /waiting for the host forever/);
   // the pages of that round stay with the driver; nothing is lost
@@ -327,10 +327,10 @@ test('a hostile ring puts the device in NEEDS_RESET; the driver waits for ever i
 
 test('v86-style device: actual is counted by the device and the driver cannot change it', () => {
   const vm = vmWith(256 * MiB, { actualSource: 'device' });
-  balloonToTarget(vm.balloon!, 192 * MiB);
+  virtioBalloonToTarget(vm.balloon!, 192 * MiB);
   run(vm, 2e9);
   assert.equal(vm.balloon!.actual, (64 * MiB) / 4096);
-  assert.equal(balloonQueryActual(vm.balloon!), 192 * MiB);
+  assert.equal(virtioBalloonStat(vm.balloon!), 192 * MiB);
 });
 
 function pg(vm: Vm) {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createGuestMemory } from '../../src/virtio/guest_memory.js';
 import {
   createTransport, featureBit, transportSetStatus, transportSetDriverFeatures, transportSetupQueue, transportNotify,
-  transportReadConfig, transportWriteConfig, transportConfigChanged, transportNeedsReset, transportInterrupt,
+  transportReadConfig, transportWriteConfig, transportConfigChanged, virtioError, transportInterrupt,
   transportQueueLayout, configReadLe32, configWriteLe32,
   VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_FEATURES_OK, VIRTIO_CONFIG_S_DRIVER_OK,
   VIRTIO_CONFIG_S_NEEDS_RESET, VIRTIO_F_VERSION_1, VIRTIO_F_EVENT_IDX,
@@ -52,6 +52,7 @@ test('config space: little-endian fields, generation on change, config interrupt
 
 test('queue setup is validated; a bad queue makes the device need a reset; reset clears everything', () => {
   const t = mk();
+  transportSetDriverFeatures(t, featureBit(VIRTIO_F_VERSION_1));
   transportSetStatus(t, S | VIRTIO_CONFIG_S_FEATURES_OK);
   assert.ok(transportSetupQueue(t, 0, 64, 0x10000, 0x11000, 0x12000));
   transportSetDriverFeatures(t, featureBit(VIRTIO_F_EVENT_IDX));
@@ -75,6 +76,15 @@ test('queue setup is validated; a bad queue makes the device need a reset; reset
   assert.equal(transportQueueLayout(t, 0), null);
 });
 
+test('virtioError: a legacy device (no VERSION_1) is broken but has no NEEDS_RESET bit to set, as in QEMU', () => {
+  const t = mk();
+  transportSetStatus(t, S | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+  virtioError(t, 'first');
+  virtioError(t, 'second');
+  assert.equal(t.error, 'first', 'the first message is kept');
+  assert.equal(t.status & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+});
+
 test('signals: kicks reach the device and interrupts the driver only after DRIVER_OK', () => {
   const t = mk();
   const log: string[] = [];
@@ -88,6 +98,6 @@ test('signals: kicks reach the device and interrupts the driver only after DRIVE
   transportNotify(t, 0);
   transportNotify(t, 1);
   transportInterrupt(t, 0);
-  transportNeedsReset(t, 'boom');
+  virtioError(t, 'boom');
   assert.deepEqual(log, ['kick 0', 'irq 0']);
 });

@@ -6,9 +6,11 @@ import {
   createGuestMemory, createGuestMemoryOver, writeLe16, writeLe32, writeLe64, writeBytes, readBytes, isRam, readLe16, readLe32, readLe64, discardPage, GuestMemoryFault,
 } from '../../src/virtio/guest_memory.js';
 import {
-  type VirtqLayout, virtqDriverCreate, virtqAddBuf, virtqGetBuf, virtqKickPrepare, virtqDeviceCreate, virtqueuePop,
-  virtqueuePush, virtqueueShouldNotify, vringNeedEvent, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_DESC_F_INDIRECT,
+  virtqDriverCreate, virtqAddBuf, virtqGetBuf, virtqKickPrepare, virtqDeviceCreate, virtqueuePop,
+  virtqueuePush, virtqueueShouldNotify,
 } from '../../src/virtio/virtqueue.js';
+import { type VirtqLayout, vringNeedEvent, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_DESC_F_INDIRECT } from '../../src/virtio/virtio_ring.js';
+import { createTransport, featureBit, VIRTIO_F_VERSION_1, VIRTIO_CONFIG_S_NEEDS_RESET } from '../../src/virtio/transport.js';
 import { benchVirtqueue, DEFAULT_VIRTQUEUE_BENCH } from '../../bench/virtqueue.js';
 
 const MiB = 1024 * 1024;
@@ -17,7 +19,10 @@ const RAM = [{ start: 0, end: 64 * MiB }];
 function setup(size = 8, eventIdx = false) {
   const mem = createGuestMemory(RAM);
   const layout: VirtqLayout = { size, descAddr: 0x10000, availAddr: 0x11000, usedAddr: 0x12000, eventIdx };
-  return { mem, layout, drv: virtqDriverCreate(mem, layout), dev: virtqDeviceCreate(mem, layout) };
+  // the device the queue belongs to: a modern one, so a violation also sets NEEDS_RESET
+  const t = createTransport(mem, 5, featureBit(VIRTIO_F_VERSION_1), 8, [size]);
+  t.driverFeatures = featureBit(VIRTIO_F_VERSION_1);
+  return { mem, layout, t, drv: virtqDriverCreate(mem, layout), dev: virtqDeviceCreate(mem, layout, t, 'test queue') };
 }
 
 test('a buffer goes from driver to device and back, through the bytes only', () => {
@@ -79,7 +84,7 @@ test('the ring wraps: many round trips with chains of varying length', () => {
     virtqueuePush(dev, e, 0);
     assert.equal(virtqGetBuf(drv)!.token, i);
   }
-  assert.equal(dev.broken, null);
+  assert.equal(dev.vdev.error, null);
 });
 
 test('a full ring refuses more buffers until some come back', () => {
@@ -141,7 +146,9 @@ test('hostile driver: every validation rule breaks the queue with a message, nev
     const s = setup();
     hostile(s);
     assert.equal(virtqueuePop(s.dev), null, name);
-    assert.match(s.dev.broken ?? '', re, name);
+    assert.match(s.t.error ?? '', re, name);
+    assert.match(s.t.error ?? '', /^test queue: /, `${name}: the message names the queue`);
+    assert.ok(s.t.status & VIRTIO_CONFIG_S_NEEDS_RESET, `${name}: virtioError sets NEEDS_RESET`);
     assert.equal(virtqueuePop(s.dev), null, `${name}: stays broken`);
   }
 });
@@ -182,7 +189,7 @@ test('property: any descriptors and ring indices give valid elements or a broken
           assert.ok(e.out.length + e.in.length <= 8);
           virtqueuePush(s.dev, e, 0);
         }
-        if (idx > 8) assert.match(s.dev.broken ?? '', /moved avail index/);
+        if (idx > 8) assert.match(s.t.error ?? '', /moved avail index/);
         assert.ok(popped <= 8);
       }),
     { numRuns: 1000, seed: 3 },

@@ -41,7 +41,8 @@ import {
   type BalloonDevInfo, balloonDevinfoInit, balloonPageAlloc, balloonPageEnqueue, balloonPageDequeue, balloonPageReplace,
 } from '../balloon/balloon_compaction.js';
 import { type GuestMemory, writeLe16, writeLe32, writeLe64 } from '../../virtio/guest_memory.js';
-import { type VirtqDriver, type Sg, virtqDriverCreate, virtqAddBuf, virtqKickPrepare, virtqGetBuf, virtqPartSizes } from '../../virtio/virtqueue.js';
+import { type VirtqDriver, type Sg, virtqDriverCreate, virtqAddBuf, virtqKickPrepare, virtqGetBuf } from '../../virtio/virtqueue.js';
+import { virtqPartSizes } from '../../virtio/virtio_ring.js';
 import {
   type VirtioTransport, featureBit, hasFeature, transportSetStatus, transportSetDriverFeatures, transportSetupQueue,
   transportNotify, transportReadConfig, transportWriteConfig,

@@ -61,7 +61,7 @@ import {
 } from '../../virtio/transport.js';
 import { type RamBacking, createRamBacking, ramTouch, RamPageState } from '../../host/ram.js';
 import {
-  type BalloonDevice, type BalloonDeviceOptions, createBalloonDevice, balloonFreePageStart, balloonFreePageStop, balloonFreePageDone,
+  type BalloonDevice, type BalloonDeviceOptions, createBalloonDevice, virtioBalloonFreePageStart, virtioBalloonFreePageStop, virtioBalloonFreePageDone,
   FREE_PAGE_HINT_STATUS_NAMES,
 } from '../../host/virtio_balloon.js';
 import { type QmpCommand, type QmpResponse, qmpBalloonExecute, qmpCommandNotFound } from '../../host/qmp.js';
@@ -324,12 +324,12 @@ function freePageHintCommand(device: BalloonDevice, cmd: QmpCommand): QmpRespons
   const notNegotiated = { error: { class: 'GenericError', desc: 'free-page-hint was not negotiated' } };
   switch (cmd.execute) {
     case 'x-balloonlab-free-page-hint-start':
-      return balloonFreePageStart(device) ? { return: { 'cmd-id': device.freePageHintCmdId } } : notNegotiated;
+      return virtioBalloonFreePageStart(device) ? { return: { 'cmd-id': device.freePageHintCmdId } } : notNegotiated;
     case 'x-balloonlab-free-page-hint-stop':
-      balloonFreePageStop(device);
+      virtioBalloonFreePageStop(device);
       return { return: {} };
     case 'x-balloonlab-free-page-hint-done':
-      balloonFreePageDone(device);
+      virtioBalloonFreePageDone(device);
       return { return: {} };
     case 'x-balloonlab-query-free-page-hint':
       return { return: { status: FREE_PAGE_HINT_STATUS_NAMES[device.freePageHintStatus], 'cmd-id': device.freePageHintCmdId, 'hinted-pages': device.counters.hintedPages } };

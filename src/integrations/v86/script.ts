@@ -22,7 +22,7 @@
 import { z } from 'zod';
 import { ScenarioError, sizeField, timeField, balloonSchema as scenarioBalloonSchema, parseYamlText } from '../../scenario/schema.js';
 import { formatSize } from '../../scenario/units.js';
-import { type BalloonDevice, type BalloonDeviceOptions, type BalloonTraceEvent, balloonFreePageStart, balloonFreePageDone, FREE_PAGE_HINT_STATUS_NAMES, FreePageHintStatus } from '../../host/virtio_balloon.js';
+import { type BalloonDevice, type BalloonDeviceOptions, type BalloonTraceEvent, virtioBalloonFreePageStart, virtioBalloonFreePageDone, FREE_PAGE_HINT_STATUS_NAMES, FreePageHintStatus } from '../../host/virtio_balloon.js';
 import { type QmpCommand, type QmpResponse, qmpExecute, BALLOON_QOM_PATH } from '../../host/qmp.js';
 import { createVm, type Vm } from '../../host/vm.js';
 import { simRunUntil } from '../../sim/clock.js';
@@ -364,11 +364,11 @@ async function runStep(side: GuestSide, s: RealGuestScript, step: Step, index: n
         const prevHook = dev.onFreePageHint;
         dev.onFreePageHint = (addr, len) => { ranges.push({ addr, pages: Math.ceil(len / TARGET_PAGE_SIZE) }); prevHook?.(addr, len); };
         const memFreeBefore = (await side.meminfo()).MemFree;
-        if (!balloonFreePageStart(dev)) { dev.onFreePageHint = prevHook; return rec(false, 'free_page_hint: FREE_PAGE_HINT was not negotiated'); }
+        if (!virtioBalloonFreePageStart(dev)) { dev.onFreePageHint = prevHook; return rec(false, 'free_page_hint: FREE_PAGE_HINT was not negotiated'); }
         const requested = dev.freePageHintCmdId;
         const stopped = await side.waitUntil(() => dev.freePageHintStatus === FreePageHintStatus.stop, step.timeout);
         const memFreeHinted = (await side.meminfo()).MemFree;
-        balloonFreePageDone(dev);
+        virtioBalloonFreePageDone(dev);
         let memFreeAfter = memFreeHinted;
         const recovered = await side.waitUntil(async () => {
           memFreeAfter = (await side.meminfo()).MemFree;
