@@ -16,7 +16,7 @@
  * init_on_alloc zeroing: residency, content class, dirty log).
  */
 import { createGuest, defaultGuestConfig, type Guest } from '../src/guest/guest.js';
-import { createVm } from '../src/host/vm.js';
+import { createVm } from '../src/machine/machine.js';
 import { median } from './stats.js';
 import { allocPages, freePages } from '../src/guest/mm/page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL } from '../src/guest/mm/gfp.js';

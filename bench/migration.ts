@@ -4,16 +4,17 @@
  * free page hinting off and on.
  *
  * Method: boot the machine (not timed), let a process touch 6 GiB and exit (a "used"
- * idle guest: free memory holds old data), then time migrateStart through completion
+ * idle guest: free memory holds old data), then time hostMigrate through completion
  * on the simulation clock. Each run is a fresh machine; figures are medians of `runs`
  * runs after one untimed warm-up. wall_ms is the hinting-off migration (the engine's
  * worst case: every page scanned and sent); wall_ms_hinting the hinting-on one. The
  * virtual figures (total-time, downtime, transferred) come from the last run and are
  * the same in every run (deterministic).
  */
-import { createVm } from '../src/host/vm.js';
+import { createVm, checkMigrationDestination } from '../src/machine/machine.js';
 import { defaultGuestConfig } from '../src/guest/guest.js';
-import { migrateStart, queryMigrate, migrationCheckDestination } from '../src/host/migration.js';
+import { queryMigrate } from '../src/host/migration.js';
+import { hostMigrate } from '../src/host/vm.js';
 import { simRunUntil } from '../src/sim/clock.js';
 import { getProcess, faultAnonPages, exitProcess } from '../src/guest/mm/process.js';
 import { median } from './stats.js';
@@ -42,8 +43,8 @@ function oneRun(hint: boolean, memoryBytes: number, now: () => number) {
   let ok = false;
   let endWall = 0;
   const t0 = now();
-  const m = migrateStart(vm, { maxBandwidth: 100 * GiB, downtimeLimitMs: 2000, linkBandwidth: 1.25e9, freePageHint: hint });
-  m.onComplete = (done) => { endWall = now(); ok = migrationCheckDestination(done) === null; };
+  const m = hostMigrate(vm.host, { maxBandwidth: 100 * GiB, downtimeLimitMs: 2000, linkBandwidth: 1.25e9, freePageHint: hint });
+  m.onComplete = (done) => { endWall = now(); ok = checkMigrationDestination(vm, done) === null; };
   simRunUntil(vm.sim, vm.sim.now + 600e9);
   if (m.status !== 'completed') throw new Error('bench migration: the migration did not complete in 600 s of virtual time');
   return { wall: endWall - t0, q: queryMigrate(m), ok };

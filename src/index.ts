@@ -22,7 +22,8 @@ export { COSTS, defaultCostTable, type CostTable } from './sim/cost.js';
 export { loadScenarioText, runScenario, type ResultDocument, type RunOptions } from './scenario/runner.js';
 export { validateScenarioFile, ScenarioError, type Scenario } from './scenario/schema.js';
 export { parseSize, parseTime } from './scenario/units.js';
-export { createVm, checkVm, assertVm, type Vm, type VmConfig } from './host/vm.js';
+export { createVm, checkVm, assertVm, checkMigrationDestination, guestLivePages, pcRamRanges, type Vm, type VmConfig } from './machine/machine.js';
+export { createHostVm, hostMigrate, type HostVm, type HostVmConfig } from './host/vm.js';
 export { qmpExecute, BALLOON_QOM_PATH, type QmpCommand, type QmpResponse } from './host/qmp.js';
 export {
   createBalloonDevice, virtioBalloonToTarget, virtioBalloonStat, balloonStatsGetAll, balloonStatsSetPollInterval,

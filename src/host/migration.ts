@@ -21,15 +21,14 @@
  * after the hint are logged dirty and sent in a later round.
  *
  * The destination keeps what it received (content class and generation per page);
- * migrationCheckDestination compares it with the source at completion.
+ * migrationCheckDestination compares it with the source at completion, over the pages
+ * the source says are live (the machine knows which; the host alone cannot tell).
  */
-import { simAfter } from '../sim/clock.js';
-import { physPfn } from '../guest/mm/layout.js';
-import { Owner, pageOwner } from '../guest/mm/memmap.js';
-import type { Vm } from './vm.js';
-import { PageContent, ramReadContent } from './ram.js';
-import { TARGET_PAGE_SIZE } from '../virtio/guest_memory.js';
-import { virtioBalloonFreePageStart, virtioBalloonFreePageStop, virtioBalloonFreePageDone } from './virtio_balloon.js';
+import { type Sim, simAfter } from '../sim/clock.js';
+import { type CostTable } from '../sim/cost.js';
+import { type RamBacking, PageContent, ramReadContent } from './ram.js';
+import { type GuestMemory, TARGET_PAGE_SIZE } from '../virtio/guest_memory.js';
+import { type BalloonDevice, virtioBalloonFreePageStart, virtioBalloonFreePageStop, virtioBalloonFreePageDone } from './virtio_balloon.js';
 import { VIRTIO_BALLOON_F_FREE_PAGE_HINT } from '../virtio/virtio_balloon.js';
 import { hasFeature } from '../virtio/transport.js';
 
@@ -60,8 +59,19 @@ export const QEMU_MIGRATION_DEFAULTS: Readonly<MigrationParams> = {
 
 export type MigrationStatus = 'setup' | 'active' | 'device' | 'completed' | 'failed';
 
+/** What a migration reads and drives on the source: one VM's RAM and balloon (a HostVm is one). */
+export type MigrationSource = {
+  sim: Sim;
+  costs: CostTable;
+  mem: GuestMemory;
+  ram: RamBacking;
+  balloon: BalloonDevice | null;
+  /** The pages the guest still needs, one byte per guest-physical page; null: all of RAM. */
+  livePages: (() => Uint8Array) | null;
+};
+
 export type MigrationState = {
-  vm: Vm;
+  vm: MigrationSource;
   params: MigrationParams;
   status: MigrationStatus;
   startNs: number;
@@ -108,14 +118,13 @@ export type MigrationState = {
 };
 
 /**
- * @qemu migration/migration.c qmp_migrate (migrate_fd_connect, migration_thread)
- * Starts migrating the VM's RAM now. Returns the state to follow (queryMigrate).
+ * @qemu migration/migration.c migrate_fd_connect (migration_thread)
+ * Starts migrating the source's RAM now. Returns the state to follow (queryMigrate).
  */
-export function migrateStart(vm: Vm, params: Partial<MigrationParams> = {}): MigrationState {
+export function migrateStart(vm: MigrationSource, params: Partial<MigrationParams> = {}): MigrationState {
   const p = { ...QEMU_MIGRATION_DEFAULTS, ...params };
   if (!(p.maxBandwidth > 0) || !(p.linkBandwidth > 0)) throw new RangeError('max-bandwidth and the link bandwidth must be positive');
   if (!(p.downtimeLimitMs >= 0)) throw new RangeError('downtime-limit must not be negative');
-  if (vm.migration && vm.migration.status !== 'completed' && vm.migration.status !== 'failed') throw new RangeError('There\'s a migration process in progress');
   const ram = vm.ram;
   const n = ram.maxPhysPfn;
   const dev = vm.balloon;
@@ -135,10 +144,9 @@ export function migrateStart(vm: Vm, params: Partial<MigrationParams> = {}): Mig
     m.totalPages += last - first;
   }
   m.dirtyPages = m.totalPages;
-  vm.migration = m;
   ram.dirtyLogging = true;
   ram.dirty.fill(0);
-  const c = vm.guest.pgdat.costs;
+  const c = vm.costs;
   let setupNs = m.totalPages * c.migrationReprotectPage;
   if (m.hinting && dev) {
     dev.onFreePageHint = (addr, len) => qemuGuestFreePageHint(m, addr, len);
@@ -190,7 +198,7 @@ function migrationBitmapSync(m: MigrationState): number {
   const span = now - m.lastSyncNs;
   if (span > 0 && m.dirtySyncCount > 1) m.dirtyPagesRate = Math.round((logged * 1e9) / span);
   m.lastSyncNs = now;
-  const c = m.vm.guest.pgdat.costs;
+  const c = m.vm.costs;
   return m.totalPages * c.migrationSyncPage + logged * c.migrationReprotectPage;
 }
 
@@ -214,7 +222,7 @@ function migrationBitmapSyncPrecopy(m: MigrationState): number {
 /** Sends one page: its record on the wire, its contents at the destination. Returns the thread's CPU ns. */
 function savePage(m: MigrationState, p: number): number {
   const ram = m.vm.ram;
-  const c = m.vm.guest.pgdat.costs;
+  const c = m.vm.costs;
   const content = ramReadContent(ram, p);
   m.destReceived[p] = 1;
   m.destContent[p] = content;
@@ -310,7 +318,7 @@ function migrationIterationRun(m: MigrationState): void {
  * downtime runs from the stop to the destination's start.
  */
 function migrationCompletion(m: MigrationState, syncNs: number): void {
-  const c = m.vm.guest.pgdat.costs;
+  const c = m.vm.costs;
   m.status = 'device';
   const stopAt = m.vm.sim.now + syncNs;
   // vm_stop_force_state, then the last sync (the notifier says DONE now the VM is stopped)
@@ -320,7 +328,7 @@ function migrationCompletion(m: MigrationState, syncNs: number): void {
   m.downtimeNs = ns;
   m.endNs = stopAt + ns;
   m.status = 'completed';
-  m.destinationCheck = migrationCheckDestination(m);
+  m.destinationCheck = migrationCheckDestination(m, m.vm.livePages?.() ?? null);
   m.vm.ram.dirtyLogging = false;
   if (m.vm.balloon) m.vm.balloon.onFreePageHint = null;
   m.onComplete?.(m);
@@ -353,25 +361,24 @@ export function queryMigrate(m: MigrationState): Record<string, unknown> {
 }
 
 /**
- * The destination check: every page the guest holds (not free, not ballooned, not
- * held as a free page hint) must have arrived with the contents the source has now.
- * Returns null when nothing was lost, else what was.
+ * The destination check: every live page (live[p] set; every page of RAM when live is
+ * null) must have arrived with the contents the source has now. Returns null when
+ * nothing was lost, else what was.
  */
-export function migrationCheckDestination(m: MigrationState): string | null {
+export function migrationCheckDestination(m: MigrationState, live: Uint8Array | null): string | null {
   if (m.status !== 'completed') return `migration is ${m.status}, not completed`;
-  const { guest, ram } = m.vm;
-  const map = guest.pgdat.map;
+  const ram = m.vm.ram;
   const problems: string[] = [];
   let bad = 0;
-  for (let pfn = 0; pfn < map.nrPages; pfn++) {
-    const o = pageOwner(map, pfn);
-    if (o === Owner.free || o === Owner.pcp || o === Owner.balloon || o === Owner.freePageHint || o === Owner.reporting) continue;
-    const phys = physPfn(guest.layout, pfn);
-    const src = ramReadContent(ram, phys);
-    const srcGen = src === PageContent.data ? ram.gen[phys]! : 0;
-    if (!m.destReceived[phys] || m.destContent[phys] !== src || m.destGen[phys] !== srcGen) {
-      bad++;
-      if (problems.length < 5) problems.push(`guest-physical page ${phys}: source ${describe(src, srcGen)}, destination ${m.destReceived[phys] ? describe(m.destContent[phys]! as PageContent, m.destGen[phys]!) : 'never received'}`);
+  for (const r of m.vm.mem.ranges) {
+    for (let phys = r.start / TARGET_PAGE_SIZE, end = r.end / TARGET_PAGE_SIZE; phys < end; phys++) {
+      if (live !== null && !live[phys]) continue;
+      const src = ramReadContent(ram, phys);
+      const srcGen = src === PageContent.data ? ram.gen[phys]! : 0;
+      if (!m.destReceived[phys] || m.destContent[phys] !== src || m.destGen[phys] !== srcGen) {
+        bad++;
+        if (problems.length < 5) problems.push(`guest-physical page ${phys}: source ${describe(src, srcGen)}, destination ${m.destReceived[phys] ? describe(m.destContent[phys]! as PageContent, m.destGen[phys]!) : 'never received'}`);
+      }
     }
   }
   return bad ? `${bad} pages differ at the destination:\n${problems.join('\n')}` : null;

@@ -11,8 +11,8 @@
  * `value` and `actual` are the guest's *logical* size (RAM minus the balloon), not the
  * balloon's size — QEMU's interface, kept as it is.
  */
-import type { Vm } from './vm.js';
-import { migrateStart, queryMigrate } from './migration.js';
+import { type HostVm, hostMigrate } from './vm.js';
+import { queryMigrate } from './migration.js';
 import {
   type BalloonDevice, virtioBalloonToTarget, virtioBalloonStat, balloonStatsGetAll, balloonStatsSetPollInterval,
 } from './virtio_balloon.js';
@@ -72,8 +72,8 @@ export function qmpCommandNotFound(cmd: QmpCommand): QmpError {
   return err('CommandNotFound', `The command ${cmd.execute} has not been found`);
 }
 
-/** Runs one QMP command against a VM. Never throws: bad commands get QMP errors. */
-export function qmpExecute(vm: Vm, cmd: QmpCommand): QmpResponse {
+/** Runs one QMP command against a VM's host side, as its QEMU would. Never throws: bad commands get QMP errors. */
+export function qmpExecute(vm: HostVm, cmd: QmpCommand): QmpResponse {
   const args = cmd.arguments ?? {};
   const balloon = qmpBalloonExecute(vm.balloon, cmd);
   if (balloon) return balloon;
@@ -83,7 +83,7 @@ export function qmpExecute(vm: Vm, cmd: QmpCommand): QmpResponse {
     case 'migrate': {
       // The destination is implicit (the model keeps what it receives); parameters come from migrate-set-parameters.
       try {
-        migrateStart(vm, vm.migrationParams);
+        hostMigrate(vm, vm.migrationParams);
       } catch (e) {
         return err('GenericError', e instanceof Error ? e.message : String(e));
       }

@@ -9,11 +9,12 @@
 import { simAt, simAfter, simRunUntil } from '../sim/clock.js';
 import { type Rng, rngBelow, rngFork } from '../sim/rng.js';
 import { type Guest } from '../guest/guest.js';
-import { type Vm, createVm, assertVm } from '../host/vm.js';
+import { type Vm, createVm, assertVm } from '../machine/machine.js';
 import { qmpExecute, BALLOON_QOM_PATH } from '../host/qmp.js';
 import { virtioBalloonFreePageStart, virtioBalloonFreePageStop, virtioBalloonFreePageDone, FREE_PAGE_HINT_STATUS_NAMES } from '../host/virtio_balloon.js';
 import { ramRssBytes } from '../host/ram.js';
-import { type MigrationState, migrateStart, queryMigrate } from '../host/migration.js';
+import { type MigrationState, queryMigrate } from '../host/migration.js';
+import { hostMigrate } from '../host/vm.js';
 import { InvariantError } from '../guest/mm/check.js';
 import { PageWrite } from '../guest/mm/mmzone.js';
 import { DEFAULT_BOOT } from '../guest/mm/boot.js';
@@ -186,9 +187,9 @@ function snapshot(st: RunState, ev: ResultEvent): void {
     nr_free_pages: globalZonePageState(st.guest.pgdat, ZoneStat.nr_free_pages),
     free_blocks: freeBlocksPerOrder(st.guest),
     pageblocks: pageblockCounts(st.guest),
-    host_rss_bytes: ramRssBytes(st.vm.ram),
+    host_rss_bytes: ramRssBytes(st.vm.host.ram),
   });
-  const dev = st.vm.balloon;
+  const dev = st.vm.host.balloon;
   if (dev) Object.assign(ev, { balloon_target_pages: dev.numPages, balloon_actual_pages: dev.actual });
 }
 
@@ -236,13 +237,13 @@ function hintNegotiated(vm: Vm): boolean {
 }
 
 function needBalloon(st: RunState, action: string) {
-  if (!st.vm.balloon) throw new ScenarioError(`${action}: the machine has no balloon device (the scenario says balloon: false)`);
-  return st.vm.balloon;
+  if (!st.vm.host.balloon) throw new ScenarioError(`${action}: the machine has no balloon device (the scenario says balloon: false)`);
+  return st.vm.host.balloon;
 }
 
 /** Records a QMP exchange on the event: the command's answer, exactly as QEMU writes it. */
 function qmp(st: RunState, ev: ResultEvent, execute: string, args?: Record<string, unknown>): void {
-  const r = qmpExecute(st.vm, args ? { execute, arguments: args } : { execute });
+  const r = qmpExecute(st.vm.host, args ? { execute, arguments: args } : { execute });
   ev.qmp = r;
 }
 
@@ -263,7 +264,7 @@ function runAction(st: RunState, a: Action): void {
     case 'balloon':
       needBalloon(st, 'balloon');
       qmp(st, ev, 'balloon', { value: a.value });
-      ev.target_pages = st.vm.balloon!.numPages;
+      ev.target_pages = st.vm.host.balloon!.numPages;
       break;
     case 'query_balloon': needBalloon(st, 'query_balloon'); qmp(st, ev, 'query-balloon'); break;
     case 'guest_stats': needBalloon(st, 'guest_stats'); qmp(st, ev, 'qom-get', { path: BALLOON_QOM_PATH, property: 'guest-stats' }); break;
@@ -312,13 +313,13 @@ function runAction(st: RunState, a: Action): void {
       break;
     }
     case 'migrate': {
-      if (st.vm.migration && st.vm.migration.status !== 'completed') throw new ScenarioError('migrate: a migration is already in progress');
-      const m = migrateStart(st.vm, { maxBandwidth: a.max_bandwidth, downtimeLimitMs: a.downtime_limit / 1e6, linkBandwidth: a.link_bandwidth, freePageHint: st.useHints });
+      if (st.vm.host.migration && st.vm.host.migration.status !== 'completed') throw new ScenarioError('migrate: a migration is already in progress');
+      const m = hostMigrate(st.vm.host, { maxBandwidth: a.max_bandwidth, downtimeLimitMs: a.downtime_limit / 1e6, linkBandwidth: a.link_bandwidth, freePageHint: st.useHints });
       m.onComplete = (done) => migrationCompleted(st, done);
       Object.assign(ev, { 'max-bandwidth': a.max_bandwidth, 'downtime-limit': a.downtime_limit / 1e6, link_bandwidth: a.link_bandwidth, free_page_hint: m.hinting });
       break;
     }
-    case 'query_migrate': ev.qmp = { return: st.vm.migration ? queryMigrate(st.vm.migration) : {} }; break;
+    case 'query_migrate': ev.qmp = { return: st.vm.host.migration ? queryMigrate(st.vm.host.migration) : {} }; break;
     case 'free_page_hint': {
       const dev = needBalloon(st, 'free_page_hint');
       if (a.command === 'start') {
@@ -441,8 +442,8 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
   const actualSeries: Array<[number, number]> = [];
   const every = Math.max(100_000_000, Math.ceil(end / 500));
   const sample = () => {
-    rssSeries.push([sim.now, ramRssBytes(vm.ram)]);
-    if (vm.balloon) actualSeries.push([sim.now, vm.balloon.actual]);
+    rssSeries.push([sim.now, ramRssBytes(vm.host.ram)]);
+    if (vm.host.balloon) actualSeries.push([sim.now, vm.host.balloon.actual]);
   };
   const tick = () => { sample(); if (sim.now + every <= end) simAfter(sim, every, tick); };
   simAt(sim, 0, tick);
@@ -451,7 +452,7 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
   opts.onProgress?.(end, end);
   if (st.check) assertVm(vm, 'at the end');
   const ev = guest.pgdat.events;
-  const dev = vm.balloon, drv = vm.driver;
+  const dev = vm.host.balloon, drv = vm.driver;
   const doc: ResultDocument = {
     balloonlab: VERSION,
     scenario: s.name,
@@ -472,10 +473,10 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
         page_reporting: drv.prDevInfo ? { passes: drv.prDevInfo.passes, reports: drv.prDevInfo.reports, reported_blocks: drv.prDevInfo.reportedBlocks, reported_pages: drv.prDevInfo.reportedPages } : null } : null,
       device: dev ? { ...dev.counters, inflated_pages: dev.inflatedPages, poison_val: dev.poisonVal, free_page_hint_status: FREE_PAGE_HINT_STATUS_NAMES[dev.freePageHintStatus], balloon_change_events: dev.balloonChanges.length, needs_reset: dev.t.error } : null,
     },
-    host: { rss_bytes: ramRssBytes(vm.ram), rss_series: rssSeries, first_touches: vm.ram.firstTouches, refaults: vm.ram.refaults, discarded_pages: vm.ram.discards },
+    host: { rss_bytes: ramRssBytes(vm.host.ram), rss_series: rssSeries, first_touches: vm.host.ram.firstTouches, refaults: vm.host.ram.refaults, discarded_pages: vm.host.ram.discards },
     events: st.events,
   };
-  if (vm.migration) doc.migration = migrationResult(vm.migration);
+  if (vm.host.migration) doc.migration = migrationResult(vm.host.migration);
   if (st.highalloc) doc.highalloc = highallocResult(st.highalloc);
   const allBuilds = [...st.builds.map((b) => b.build), ...(st.highalloc?.builds ?? [])];
   if (allBuilds.length) {

@@ -1,9 +1,10 @@
 /** Pre-copy live migration: rounds, convergence, zero pages, free page hints, the destination check. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createVm, type Vm } from '../../src/host/vm.js';
+import { createVm, checkMigrationDestination, type Vm } from '../../src/machine/machine.js';
 import { defaultGuestConfig } from '../../src/guest/guest.js';
-import { migrateStart, queryMigrate, migrationCheckDestination, type MigrationParams } from '../../src/host/migration.js';
+import { queryMigrate, type MigrationParams } from '../../src/host/migration.js';
+import { hostMigrate } from '../../src/host/vm.js';
 import { FreePageHintStatus } from '../../src/host/virtio_balloon.js';
 import { qmpExecute } from '../../src/host/qmp.js';
 import { simRunUntil, simAfter } from '../../src/sim/clock.js';
@@ -40,9 +41,9 @@ function dirtier(v: Vm, bytes: number, rate: number): void {
 
 /** Migrates for up to runNs; the destination is checked the moment the migration completes (the guest runs on afterwards). */
 function migrate(v: Vm, params: Partial<MigrationParams>, runNs: number) {
-  const m = migrateStart(v, { linkBandwidth: 1.25e9, ...params });
+  const m = hostMigrate(v.host, { linkBandwidth: 1.25e9, ...params });
   let check: string | null = 'not completed';
-  m.onComplete = (done) => { check = migrationCheckDestination(done); };
+  m.onComplete = (done) => { check = checkMigrationDestination(v, done); };
   simRunUntil(v.sim, v.sim.now + runNs);
   return Object.assign(m, { check: () => check });
 }
@@ -60,7 +61,7 @@ test('an idle guest: one pass, zero pages as 9-byte records, data pages as 4 KiB
   assert.ok(ram.normal! >= 65536, 'the process\'s 256 MiB are data');
   assert.equal(ram.transferred, ram.duplicate! * 9 + ram.normal! * 4104);
   assert.equal(ram['normal-bytes'], ram.normal! * 4096);
-  assert.equal(migrationCheckDestination(m), null);
+  assert.equal(checkMigrationDestination(v, m), null);
   assert.ok((q.downtime as number) >= 20 && (q.downtime as number) < 300);
 });
 
@@ -97,7 +98,7 @@ test('free page hints: hinted pages are not sent unless written after the hint',
   const p = getProcess(v.guest.procs, 100);
   faultAnonPages(pg, p, (768 * MiB) / 4096);
   exitProcess(pg, v.guest.procs, p);
-  const m = migrateStart(v, { maxBandwidth: 64 * MiB, downtimeLimitMs: 300, linkBandwidth: 1.25e9 });
+  const m = hostMigrate(v.host, { maxBandwidth: 64 * MiB, downtimeLimitMs: 300, linkBandwidth: 1.25e9 });
   assert.equal(m.hinting, true);
   simRunUntil(v.sim, v.sim.now + 500e6);
   assert.ok(m.hintedPages > 100_000, `hinted ${m.hintedPages}`);
@@ -114,13 +115,13 @@ test('free page hints: hinted pages are not sent unless written after the hint',
   const written = held + 1;
   pg.hooks.pageWrite!(written, 1, PageWrite.data);
   let check: string | null = 'not completed';
-  m.onComplete = (done) => { check = migrationCheckDestination(done); };
+  m.onComplete = (done) => { check = checkMigrationDestination(v, done); };
   simRunUntil(v.sim, v.sim.now + 60e9);
   assert.equal(m.status, 'completed');
   assert.equal(check, null);
   assert.equal(m.destReceived[physPfn(layout, held)], 0, 'the hinted page was never sent');
   assert.equal(m.destReceived[physPfn(layout, written)], 1, 'the page written after its hint was sent');
-  assert.equal(m.destGen[physPfn(layout, written)], v.ram.gen[physPfn(layout, written)]);
+  assert.equal(m.destGen[physPfn(layout, written)], v.host.ram.gen[physPfn(layout, written)]);
   const legacy = vm(1 * GiB, true);
   const lp = getProcess(legacy.guest.procs, 100);
   faultAnonPages(legacy.guest.pgdat, lp, (768 * MiB) / 4096);
@@ -132,7 +133,7 @@ test('free page hints: hinted pages are not sent unless written after the hint',
 
 test('free page hints: STOP before every sync, a new command id after it, DONE at the end, and the guest gets its blocks back', () => {
   const v = vm(512 * MiB, true);
-  const dev = v.balloon!, drv = v.driver!;
+  const dev = v.host.balloon!, drv = v.driver!;
   const seen: string[] = [];
   let last = -1;
   const watch = () => {
@@ -157,25 +158,25 @@ test('the destination check fails when a page is lost, and names it', () => {
   const p = getProcess(v.guest.procs, 100);
   faultAnonPages(v.guest.pgdat, p, (64 * MiB) / 4096);
   const m = migrate(v, { maxBandwidth: 1 * GiB, downtimeLimitMs: 300 }, 10e9);
-  assert.equal(migrationCheckDestination(m), null);
+  assert.equal(checkMigrationDestination(v, m), null);
   const pfn = processPages(v.guest.pgdat, 100)[10]!;
   const phys = physPfn(v.guest.layout, pfn);
   m.destReceived[phys] = 0; // deliberately dropped
-  assert.match(migrationCheckDestination(m) ?? '', new RegExp(`page ${phys}: source data gen \\d+, destination never received`));
+  assert.match(checkMigrationDestination(v, m) ?? '', new RegExp(`page ${phys}: source data gen \\d+, destination never received`));
   m.destReceived[phys] = 1;
   m.destGen[phys] = m.destGen[phys]! + 1; // a stale copy
-  assert.match(migrationCheckDestination(m) ?? '', /1 pages differ/);
+  assert.match(checkMigrationDestination(v, m) ?? '', /1 pages differ/);
 });
 
 test('QMP: migrate-set-parameters, migrate, query-migrate', () => {
   const v = vm(256 * MiB);
-  assert.deepEqual(qmpExecute(v, { execute: 'query-migrate' }), { return: {} });
-  assert.deepEqual(qmpExecute(v, { execute: 'migrate-set-parameters', arguments: { 'max-bandwidth': 1 * GiB, 'downtime-limit': 500 } }), { return: {} });
-  assert.deepEqual(qmpExecute(v, { execute: 'query-migrate-parameters' }), { return: { 'max-bandwidth': 1 * GiB, 'downtime-limit': 500 } });
-  assert.deepEqual(qmpExecute(v, { execute: 'migrate' }), { return: {} });
-  assert.equal((qmpExecute(v, { execute: 'migrate' }) as { error: { desc: string } }).error.desc, "There's a migration process in progress");
+  assert.deepEqual(qmpExecute(v.host, { execute: 'query-migrate' }), { return: {} });
+  assert.deepEqual(qmpExecute(v.host, { execute: 'migrate-set-parameters', arguments: { 'max-bandwidth': 1 * GiB, 'downtime-limit': 500 } }), { return: {} });
+  assert.deepEqual(qmpExecute(v.host, { execute: 'query-migrate-parameters' }), { return: { 'max-bandwidth': 1 * GiB, 'downtime-limit': 500 } });
+  assert.deepEqual(qmpExecute(v.host, { execute: 'migrate' }), { return: {} });
+  assert.equal((qmpExecute(v.host, { execute: 'migrate' }) as { error: { desc: string } }).error.desc, "There's a migration process in progress");
   simRunUntil(v.sim, 10e9);
-  const q = (qmpExecute(v, { execute: 'query-migrate' }) as { return: Record<string, unknown> }).return;
+  const q = (qmpExecute(v.host, { execute: 'query-migrate' }) as { return: Record<string, unknown> }).return;
   assert.equal(q.status, 'completed');
   for (const k of ['total-time', 'downtime', 'setup-time']) assert.equal(typeof q[k], 'number', k);
   for (const k of ['transferred', 'remaining', 'total', 'duplicate', 'normal', 'normal-bytes', 'dirty-sync-count', 'mbps', 'dirty-pages-rate']) {

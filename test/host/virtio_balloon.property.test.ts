@@ -16,7 +16,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { type Vm, createVm, checkVm } from '../../src/host/vm.js';
+import { type Vm, createVm, checkVm } from '../../src/machine/machine.js';
 import { defaultGuestConfig } from '../../src/guest/guest.js';
 import { DEFAULT_BOOT } from '../../src/guest/mm/boot.js';
 import { type BalloonDeviceOptions, virtioBalloonToTarget, virtioBalloonFreePageStart } from '../../src/host/virtio_balloon.js';
@@ -49,8 +49,8 @@ const FEATURE_OPTIONS: ReadonlyArray<[BalloonOptionName, number]> = [
 
 /** Everything about a machine with a balloon that the tests need non-null. */
 function parts(vm: Vm) {
-  assert.ok(vm.balloon && vm.driver, 'the machine has a balloon device and driver');
-  return { dev: vm.balloon, drv: vm.driver, pg: vm.guest.pgdat };
+  assert.ok(vm.host.balloon && vm.driver, 'the machine has a balloon device and driver');
+  return { dev: vm.host.balloon, drv: vm.driver, pg: vm.guest.pgdat };
 }
 
 // ---------------------------------------------------------------------------------
@@ -181,10 +181,10 @@ type Kick = typeof kickArb extends fc.Arbitrary<infer T> ? T : never;
 
 function writeDesc(vm: Vm, table: number, slot: number, addr: number, len: number, flags: number, next: number): void {
   const a = table + 16 * slot;
-  writeLe64(vm.mem, a, addr);
-  writeLe32(vm.mem, a + 8, len);
-  writeLe16(vm.mem, a + 12, flags);
-  writeLe16(vm.mem, a + 14, next);
+  writeLe64(vm.host.mem, a, addr);
+  writeLe32(vm.host.mem, a + 8, len);
+  writeLe16(vm.host.mem, a + 12, flags);
+  writeLe16(vm.host.mem, a + 14, next);
 }
 
 /** Writes what a kick describes into guest memory, as a hostile driver would. */
@@ -195,10 +195,10 @@ function writeHostile(vm: Vm, k: Kick): void {
   if (k.raw) {
     const end = layout.availAddr + virtqPartSizes(size).avail;
     const at = layout.descAddr + (k.raw.offset % (end - layout.descAddr));
-    writeBytes(vm.mem, at, k.raw.bytes.subarray(0, end - at));
+    writeBytes(vm.host.mem, at, k.raw.bytes.subarray(0, end - at));
   }
-  k.words.forEach((w, i) => writeLe32(vm.mem, SCRATCH + 4 * i, w));
-  if (k.cmdId) writeLe32(vm.mem, SCRATCH, dev.freePageHintCmdId);
+  k.words.forEach((w, i) => writeLe32(vm.host.mem, SCRATCH + 4 * i, w));
+  if (k.cmdId) writeLe32(vm.host.mem, SCRATCH, dev.freePageHintCmdId);
   const last = dev.vq[k.queue]!.lastAvailIdx;
   k.chains.forEach((c, ci) => {
     const first = c.slot % size;
@@ -210,10 +210,10 @@ function writeHostile(vm: Vm, k: Kick): void {
       writeDesc(vm, table, slotOf(i), d.addr, d.len, d.flags | (link ? VIRTQ_DESC_F_NEXT : 0), d.next ?? (link ? slotOf(i + 1) : 0));
     });
     if (c.indirect) writeDesc(vm, layout.descAddr, first, INDIRECT_TABLE, 16 * n, VIRTQ_DESC_F_INDIRECT, 0);
-    writeLe16(vm.mem, layout.availAddr + 4 + 2 * ((last + ci) % size), c.head ?? first);
+    writeLe16(vm.host.mem, layout.availAddr + 4 + 2 * ((last + ci) % size), c.head ?? first);
   });
   const idx = k.availIdx.k === 'published' ? last + k.chains.length : k.availIdx.k === 'ahead' ? last + k.availIdx.n : k.availIdx.k === 'any' ? k.availIdx.n : null;
-  if (idx !== null) writeLe16(vm.mem, layout.availAddr + 2, idx & 0xffff);
+  if (idx !== null) writeLe16(vm.host.mem, layout.availAddr + 2, idx & 0xffff);
 }
 
 test('property: the device half never throws on arbitrary ring bytes: it serves or needs a reset', () => {

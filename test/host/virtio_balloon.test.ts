@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createVm, checkVm, type Vm } from '../../src/host/vm.js';
+import { createVm, checkVm, type Vm } from '../../src/machine/machine.js';
 import { defaultGuestConfig } from '../../src/guest/guest.js';
 import { DEFAULT_BOOT, type BootParams } from '../../src/guest/mm/boot.js';
 import {
@@ -47,10 +47,10 @@ function useAndFree(vm: Vm, bytes: number): void {
 test('inflate then deflate: actual follows the target, the host discards and gets back, every counter agrees', () => {
   // -mem-prealloc: every page is backed, so the RSS drop is exactly the balloon
   const vm = vmWith(1 * GiB, {}, {}, {}, true);
-  const dev = vm.balloon!, drv = vm.driver!;
+  const dev = vm.host.balloon!, drv = vm.driver!;
   assert.equal(drv.probeError, null);
   useAndFree(vm, 768 * MiB);
-  const rss0 = ramRssBytes(vm.ram);
+  const rss0 = ramRssBytes(vm.host.ram);
   const managed0 = totalramPages(vm.guest.pgdat);
   virtioBalloonToTarget(dev, 512 * MiB);
   run(vm, 5e9);
@@ -60,7 +60,7 @@ test('inflate then deflate: actual follows the target, the host discards and get
   assert.equal(vm.guest.pgdat.events[VmEvent.balloon_inflate], 131072);
   assert.equal(dev.inflatedPages, 131072);
   assert.equal(vm.guest.pgdat.ownerPages[Owner.balloon], 131072);
-  assert.equal(rss0 - ramRssBytes(vm.ram), 512 * MiB, 'the host dropped exactly the inflated pages');
+  assert.equal(rss0 - ramRssBytes(vm.host.ram), 512 * MiB, 'the host dropped exactly the inflated pages');
   assert.equal(totalramPages(vm.guest.pgdat), managed0 - 131072, 'without DEFLATE_ON_OOM inflated pages leave MemTotal');
   assert.equal(checkVm(vm), null);
   // one BALLOON_CHANGE per round of 256 pages, the last at the target
@@ -74,16 +74,16 @@ test('inflate then deflate: actual follows the target, the host discards and get
   assert.equal(dev.inflatedPages, 0);
   assert.equal(dev.counters.deflateNotInflated, 0);
   assert.equal(totalramPages(vm.guest.pgdat), managed0);
-  assert.equal(ramRssBytes(vm.ram), rss0 - 512 * MiB, 'deflated pages stay unbacked until the guest writes them');
+  assert.equal(ramRssBytes(vm.host.ram), rss0 - 512 * MiB, 'deflated pages stay unbacked until the guest writes them');
   const p = getProcess(vm.guest.procs, 101);
   faultAnonPages(vm.guest.pgdat, p, (700 * MiB) / 4096);
-  assert.ok(vm.ram.refaults > (400 * MiB) / 4096, 'writing deflated pages faults them back in');
+  assert.ok(vm.host.ram.refaults > (400 * MiB) / 4096, 'writing deflated pages faults them back in');
   assert.equal(checkVm(vm), null);
 });
 
 test('PG_offline and KPF_OFFLINE mark exactly the balloon pages', () => {
   const vm = vmWith(256 * MiB);
-  virtioBalloonToTarget(vm.balloon!, 200 * MiB);
+  virtioBalloonToTarget(vm.host.balloon!, 200 * MiB);
   run(vm, 2e9);
   const g = vm.guest;
   const kpf = new DataView(kpageflags(g).buffer);
@@ -101,7 +101,7 @@ test('PG_offline and KPF_OFFLINE mark exactly the balloon pages', () => {
 test('the host hears of a deflate before the guest reuses the pages, with and without MUST_TELL_HOST', () => {
   for (const mustTellHost of [false, true]) {
     const vm = vmWith(256 * MiB, { mustTellHost });
-    const dev = vm.balloon!, drv = vm.driver!;
+    const dev = vm.host.balloon!, drv = vm.driver!;
     assert.equal((drv.features & 1n) === 1n, mustTellHost);
     virtioBalloonToTarget(dev, 128 * MiB);
     run(vm, 2e9);
@@ -111,7 +111,7 @@ test('the host hears of a deflate before the guest reuses the pages, with and wi
     dev.t.onNotify = (idx) => {
       if (idx === dev.queueIndex[BalloonQueue.deflate]) {
         for (let i = 0; i < drv.numPfns; i++) {
-          const pfn = memmapPfn(vm.guest.layout, readLe32(vm.mem, drv.pfnsAddr + 4 * i));
+          const pfn = memmapPfn(vm.guest.layout, readLe32(vm.host.mem, drv.pfnsAddr + 4 * i));
           assert.equal(pageOwner(vm.guest.pgdat.map, pfn), Owner.kernel, 'a page the host has not released yet is not free');
           checked++;
         }
@@ -131,7 +131,7 @@ test('out of puff: a failed balloon allocation backs off 200 ms of virtual time'
   const pg = vm.guest.pgdat;
   // pin almost all memory in unreclaimable kernel allocations: 16 MiB stay free
   while (globalZonePageState(pg, ZoneStat.nr_free_pages) > 4096) if (allocPages(pg, GFP_KERNEL, 0, Owner.kernel) === NO_PAGE) break;
-  const dev = vm.balloon!, drv = vm.driver!;
+  const dev = vm.host.balloon!, drv = vm.driver!;
   const times: number[] = [];
   const onNotify = dev.t.onNotify!;
   dev.t.onNotify = (idx) => { if (idx === dev.queueIndex[BalloonQueue.inflate]) times.push(vm.sim.now); onNotify(idx); };
@@ -154,7 +154,7 @@ test('out of puff: a failed balloon allocation backs off 200 ms of virtual time'
 
 test('stats: the driver fills (tag, value) pairs from the guest\'s counters; the device polls on its interval', () => {
   const vm = vmWith(512 * MiB, { statsPollingIntervalNs: 2e9 });
-  const dev = vm.balloon!, drv = vm.driver!;
+  const dev = vm.host.balloon!, drv = vm.driver!;
   useAndFree(vm, 64 * MiB);
   run(vm, 5e9);
   assert.ok(dev.counters.statsUpdates >= 3, `stats updates ${dev.counters.statsUpdates}`);
@@ -165,19 +165,19 @@ test('stats: the driver fills (tag, value) pairs from the guest\'s counters; the
   assert.equal(dev.stats[BalloonStat.minflt], pg.events[VmEvent.pgfault]);
   assert.equal(dev.stats[BalloonStat.swapIn], 0);
   // the buffer in guest memory: 16 packed 10-byte entries, swap-in first
-  assert.equal(readLe16(vm.mem, drv.statsAddr), BalloonStat.swapIn);
-  assert.equal(readLe16(vm.mem, drv.statsAddr + 10), BalloonStat.swapOut);
-  assert.equal(readLe16(vm.mem, drv.statsAddr + 150), BalloonStat.caches);
+  assert.equal(readLe16(vm.host.mem, drv.statsAddr), BalloonStat.swapIn);
+  assert.equal(readLe16(vm.host.mem, drv.statsAddr + 10), BalloonStat.swapOut);
+  assert.equal(readLe16(vm.host.mem, drv.statsAddr + 150), BalloonStat.caches);
   // a 6.1 driver sends tags 0-9 only; the rest stay -1, as QEMU reports them
   const old = vmWith(256 * MiB, { statsPollingIntervalNs: 1e9 }, {}, { statsTags: 'v6.1' });
   run(old, 2e9);
-  assert.equal(old.balloon!.stats[BalloonStat.oomKill], -1);
-  assert.equal(old.balloon!.stats[BalloonStat.memtot], totalramPages(old.guest.pgdat) * 4096);
+  assert.equal(old.host.balloon!.stats[BalloonStat.oomKill], -1);
+  assert.equal(old.host.balloon!.stats[BalloonStat.memtot], totalramPages(old.guest.pgdat) * 4096);
 });
 
 test('free page hinting: a full command-id cycle, blocks held until DONE, ranges handed to the host', () => {
   const vm = vmWith(1 * GiB, { freePageHint: true });
-  const dev = vm.balloon!, drv = vm.driver!;
+  const dev = vm.host.balloon!, drv = vm.driver!;
   const ranges: Array<[number, number]> = [];
   dev.onFreePageHint = (addr, len) => ranges.push([addr, len]);
   assert.equal(virtioBalloonFreePageStart(dev), true);
@@ -207,7 +207,7 @@ test('free page hinting: a full command-id cycle, blocks held until DONE, ranges
 
 test('free page hinting: memory pressure makes the shrinker give held blocks back', () => {
   const vm = vmWith(512 * MiB, { freePageHint: true });
-  const dev = vm.balloon!, drv = vm.driver!;
+  const dev = vm.host.balloon!, drv = vm.driver!;
   virtioBalloonFreePageStart(dev);
   run(vm, 2e9);
   const held = drv.numFreePageBlocks;
@@ -223,50 +223,50 @@ test('free page hinting: memory pressure makes the shrinker give held blocks bac
 test('free page hinting in discard mode (Firecracker) drops the hinted pages\' backing', () => {
   const vm = vmWith(512 * MiB, { freePageHint: true, hintAction: 'discard', hintAckOnStop: true }, { initOnAlloc: false });
   useAndFree(vm, 256 * MiB);
-  const rss0 = ramRssBytes(vm.ram);
-  virtioBalloonFreePageStart(vm.balloon!);
+  const rss0 = ramRssBytes(vm.host.ram);
+  virtioBalloonFreePageStart(vm.host.balloon!);
   run(vm, 2e9);
-  assert.ok(ramRssBytes(vm.ram) < rss0 - 200 * MiB, `rss ${rss0} -> ${ramRssBytes(vm.ram)}`);
+  assert.ok(ramRssBytes(vm.host.ram) < rss0 - 200 * MiB, `rss ${rss0} -> ${ramRssBytes(vm.host.ram)}`);
   // acknowledge-on-stop: DONE followed the guest's STOP, so the blocks are back
-  assert.equal(vm.balloon!.freePageHintStatus, FreePageHintStatus.done);
+  assert.equal(vm.host.balloon!.freePageHintStatus, FreePageHintStatus.done);
   assert.equal(vm.driver!.numFreePageBlocks, 0);
 });
 
 test('page reporting: free blocks are reported, discarded, marked PageReported, and fault back in on reuse', () => {
   const vm = vmWith(1 * GiB, { freePageReporting: true });
-  const drv = vm.driver!, dev = vm.balloon!;
+  const drv = vm.driver!, dev = vm.host.balloon!;
   assert.ok((drv.features >> BigInt(VIRTIO_BALLOON_F_REPORTING)) & 1n);
   useAndFree(vm, 700 * MiB);
-  const rss0 = ramRssBytes(vm.ram);
+  const rss0 = ramRssBytes(vm.host.ram);
   run(vm, 60e9);
   const pr = drv.prDevInfo!;
   assert.ok(pr.reportedPages > (600 * MiB) / 4096, `reported ${pr.reportedPages}`);
   assert.equal(dev.counters.reportedPages, pr.reportedPages);
-  assert.ok(rss0 - ramRssBytes(vm.ram) > 600 * MiB);
+  assert.ok(rss0 - ramRssBytes(vm.host.ram) > 600 * MiB);
   // every reported block is still free and flagged
   let flagged = 0;
   const map = vm.guest.pgdat.map;
   for (let pfn = 0; pfn < map.nrPages; pfn++) if (pageFlags(map, pfn) & PG.reported) { assert.equal(pageOwner(map, pfn), Owner.free); flagged++; }
   assert.ok(flagged > 0);
   assert.equal(checkVm(vm), null);
-  const refaults0 = vm.ram.refaults;
+  const refaults0 = vm.host.ram.refaults;
   const p = getProcess(vm.guest.procs, 101);
   faultAnonPages(vm.guest.pgdat, p, (500 * MiB) / 4096);
-  assert.ok(vm.ram.refaults - refaults0 > (400 * MiB) / 4096, 'reallocated reported pages fault in again on the host');
+  assert.ok(vm.host.ram.refaults - refaults0 > (400 * MiB) / 4096, 'reallocated reported pages fault in again on the host');
 });
 
 test('page poison: init_on_free negotiates PAGE_POISON with 0, page_poison with 0xaaaaaaaa, and the host keeps poisoned reports', () => {
   const zero = vmWith(256 * MiB, { freePageReporting: true }, { initOnFree: true });
   assert.ok((zero.driver!.features >> BigInt(VIRTIO_BALLOON_F_PAGE_POISON)) & 1n);
-  assert.equal(zero.balloon!.poisonVal, 0);
+  assert.equal(zero.host.balloon!.poisonVal, 0);
   const poisoned = vmWith(256 * MiB, { freePageReporting: true }, { pagePoison: true });
-  assert.equal(poisoned.balloon!.poisonVal, PAGE_POISON * 0x01010101);
+  assert.equal(poisoned.host.balloon!.poisonVal, PAGE_POISON * 0x01010101);
   useAndFree(poisoned, 128 * MiB);
-  const rss0 = ramRssBytes(poisoned.ram);
+  const rss0 = ramRssBytes(poisoned.host.ram);
   run(poisoned, 20e9);
-  assert.ok(poisoned.balloon!.counters.reportsKept > 0);
-  assert.equal(poisoned.balloon!.counters.reportsKept, poisoned.balloon!.counters.reportedPages);
-  assert.ok(ramRssBytes(poisoned.ram) >= rss0, 'poisoned pages must keep their contents, so nothing is discarded');
+  assert.ok(poisoned.host.balloon!.counters.reportsKept > 0);
+  assert.equal(poisoned.host.balloon!.counters.reportsKept, poisoned.host.balloon!.counters.reportedPages);
+  assert.ok(ramRssBytes(poisoned.host.ram) >= rss0, 'poisoned pages must keep their contents, so nothing is discarded');
   // a guest that initialises freed pages cannot report to a device without PAGE_POISON
   const refused = vmWith(256 * MiB, { freePageReporting: true, pagePoison: false }, { initOnFree: true });
   assert.equal((refused.driver!.features >> BigInt(VIRTIO_BALLOON_F_REPORTING)) & 1n, 0n);
@@ -277,7 +277,7 @@ test('deflate on OOM: the balloon gives back 256 pages instead of a kill, and in
   const vm = vmWith(256 * MiB, { deflateOnOom: true });
   const pg = vm.guest.pgdat, drv = vm.driver!;
   const managed0 = totalramPages(pg);
-  virtioBalloonToTarget(vm.balloon!, 128 * MiB);
+  virtioBalloonToTarget(vm.host.balloon!, 128 * MiB);
   run(vm, 2e9);
   assert.equal(drv.numPages, (128 * MiB) / 4096);
   assert.equal(totalramPages(pg), managed0);
@@ -288,13 +288,13 @@ test('deflate on OOM: the balloon gives back 256 pages instead of a kill, and in
   assert.equal(pg.events[VmEvent.oom_kill], 0);
   assert.equal(drv.counters.oomPages, drv.counters.oomDeflates * 256);
   assert.ok(drv.numPages < (128 * MiB) / 4096);
-  assert.equal(vm.balloon!.actual, drv.numPages, 'actual is updated after each OOM deflate');
+  assert.equal(vm.host.balloon!.actual, drv.numPages, 'actual is updated after each OOM deflate');
   assert.equal(checkVm(vm), null);
 });
 
 test('compaction migrates balloon pages through the driver: the host is told inflate new, deflate old', () => {
   const vm = vmWith(512 * MiB, {}, { thp: 'never' });
-  const pg = vm.guest.pgdat, dev = vm.balloon!;
+  const pg = vm.guest.pgdat, dev = vm.host.balloon!;
   const p = getProcess(vm.guest.procs, 100);
   faultAnonPages(pg, p, (400 * MiB) / 4096);
   // every other page back: holes everywhere; the balloon fills them
@@ -312,9 +312,9 @@ test('compaction migrates balloon pages through the driver: the host is told inf
 
 test('a hostile ring puts the device in NEEDS_RESET; the driver waits for ever instead of crashing', () => {
   const vm = vmWith(256 * MiB);
-  const dev = vm.balloon!, drv = vm.driver!;
+  const dev = vm.host.balloon!, drv = vm.driver!;
   const layout = drv.vqs[BalloonQueue.inflate]!.layout;
-  writeLe16(vm.mem, layout.availAddr + 2, 500); // avail.idx runs far ahead
+  writeLe16(vm.host.mem, layout.availAddr + 2, 500); // avail.idx runs far ahead
   transportNotify(dev.t, dev.queueIndex[BalloonQueue.inflate]!);
   assert.ok(dev.t.status & VIRTIO_CONFIG_S_NEEDS_RESET);
   assert.match(dev.t.error!, /Guest moved avail index/);
@@ -327,10 +327,10 @@ test('a hostile ring puts the device in NEEDS_RESET; the driver waits for ever i
 
 test('v86-style device: actual is counted by the device and the driver cannot change it', () => {
   const vm = vmWith(256 * MiB, { actualSource: 'device' });
-  virtioBalloonToTarget(vm.balloon!, 192 * MiB);
+  virtioBalloonToTarget(vm.host.balloon!, 192 * MiB);
   run(vm, 2e9);
-  assert.equal(vm.balloon!.actual, (64 * MiB) / 4096);
-  assert.equal(virtioBalloonStat(vm.balloon!), 192 * MiB);
+  assert.equal(vm.host.balloon!.actual, (64 * MiB) / 4096);
+  assert.equal(virtioBalloonStat(vm.host.balloon!), 192 * MiB);
 });
 
 function pg(vm: Vm) {

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createVm, checkVm, type Vm } from '../../src/host/vm.js';
+import { createVm, checkVm, type Vm } from '../../src/machine/machine.js';
 import { defaultGuestConfig } from '../../src/guest/guest.js';
 import { simRunUntil } from '../../src/sim/clock.js';
 import { createRng } from '../../src/sim/rng.js';
@@ -62,7 +62,7 @@ test('kernel-build: every unit built, compilers gone, page cache holds the tree 
   const g = vm.guest, pg = g.pgdat;
   const anon0 = globalNodePageState(pg, NodeStat.nr_anon_pages), anonOwned0 = pg.ownerPages[Owner.anon]!;
   const file0 = globalNodePageState(pg, NodeStat.nr_file_pages), dirtied0 = pg.nodeStat[NodeStat.nr_dirtied]!;
-  const writes0 = vm.ram.writes;
+  const writes0 = vm.host.ram.writes;
   const b = startKernelBuild(g, createRng(7), SMALL_BUILD);
   const p = b.params;
   let doneCalls = 0;
@@ -120,7 +120,7 @@ test('kernel-build: every unit built, compilers gone, page cache holds the tree 
   assert.ok(elapsed >= 0.7 * ideal && elapsed <= 1.3 * ideal, `elapsed ${elapsed} ns vs user/jobs ${ideal} ns`);
 
   // the host saw every page written: heaps, rewrites, sources read in, objects written
-  assert.ok(vm.ram.writes - writes0 >= b.heapPagesFaulted + b.pagesRewritten + cached, `${vm.ram.writes - writes0} writes`);
+  assert.ok(vm.host.ram.writes - writes0 >= b.heapPagesFaulted + b.pagesRewritten + cached, `${vm.host.ram.writes - writes0} writes`);
   assert.equal(checkVm(vm), null);
 });
 
@@ -143,13 +143,13 @@ test('kernel-build: a migration dirty log running during the build catches the c
   const g = vm.guest;
   const b = startKernelBuild(g, createRng(11), SMALL_BUILD);
   simRunUntil(vm.sim, 300e6);
-  const countDirty = () => vm.ram.dirty.reduce((n, d) => n + d, 0);
+  const countDirty = () => vm.host.ram.dirty.reduce((n, d) => n + d, 0);
   assert.equal(countDirty(), 0, 'nothing is logged before logging starts');
-  vm.ram.dirtyLogging = true;
-  const w0 = vm.ram.writes;
+  vm.host.ram.dirtyLogging = true;
+  const w0 = vm.host.ram.writes;
   simRunUntil(vm.sim, 600e6);
-  vm.ram.dirtyLogging = false;
-  const written = vm.ram.writes - w0;
+  vm.host.ram.dirtyLogging = false;
+  const written = vm.host.ram.writes - w0;
   const dirty = countDirty();
   assert.ok(b.endNs === null && b.running > 0, 'the build is still running at the end of the window');
   assert.ok(dirty > 0, 'the log caught the build');
@@ -157,7 +157,7 @@ test('kernel-build: a migration dirty log running during the build catches the c
   // the running compilers' heaps are in the log: each has a page written in the window
   for (const pid of compilerPids(vm, b)) {
     const cc = g.procs.get(pid)!;
-    const logged = cc.pages!.some((pfn) => isProcessPage(g.pgdat, pid, pfn) && vm.ram.dirty[physPfn(g.layout, pfn)] === 1);
+    const logged = cc.pages!.some((pfn) => isProcessPage(g.pgdat, pid, pfn) && vm.host.ram.dirty[physPfn(g.layout, pfn)] === 1);
     assert.ok(logged, `compiler ${pid} wrote its heap in the window`);
   }
   // logging is off again: further writes leave the log alone
@@ -236,7 +236,7 @@ test('stress-highalloc: three passes in order, each asking for percent of MemTot
 
 test('balloon-cycle: the target climbs to size one step per period, comes back to zero, and again', () => {
   const vm = vmOf(256 * MiB, true);
-  const dev = vm.balloon!;
+  const dev = vm.host.balloon!;
   const t0 = vm.sim.now, period = 1e9, until = t0 + 20e9;
   const stepPages = (16 * MiB) / PAGE;
   assert.equal(startBalloonCycle(dev, vm.sim, 64 * MiB, 16 * MiB, period, until), 8);
@@ -258,12 +258,12 @@ test('balloon-cycle: the target climbs to size one step per period, comes back t
 
   // a size that is not a multiple of the step: the last step up stops at size
   const vm2 = vmOf(256 * MiB, true);
-  assert.equal(startBalloonCycle(vm2.balloon!, vm2.sim, 40 * MiB, 16 * MiB, period, 6e9), 6);
+  assert.equal(startBalloonCycle(vm2.host.balloon!, vm2.sim, 40 * MiB, 16 * MiB, period, 6e9), 6);
   const t2: number[] = [];
-  for (let k = 0; k <= 6; k++) { simRunUntil(vm2.sim, k * period); t2.push(vm2.balloon!.numPages * PAGE / MiB); }
+  for (let k = 0; k <= 6; k++) { simRunUntil(vm2.sim, k * period); t2.push(vm2.host.balloon!.numPages * PAGE / MiB); }
   assert.deepEqual(t2, [16, 32, 40, 32, 16, 0, 16]);
 
-  const dev3 = vmOf(256 * MiB, true).balloon!;
+  const dev3 = vmOf(256 * MiB, true).host.balloon!;
   for (const [size, step, per] of [[64 * MiB, 0, 1e9], [64 * MiB, -1, 1e9], [8 * MiB, 16 * MiB, 1e9], [64 * MiB, 16 * MiB, 0], [64 * MiB, NaN, 1e9], [64 * MiB, 16 * MiB, NaN]] as const) {
     assert.throws(() => startBalloonCycle(dev3, dev3.sim, size, step, per, 10e9), RangeError, `size ${size} step ${step} period ${per}`);
   }

@@ -24,7 +24,7 @@ import { ScenarioError, sizeField, timeField, balloonSchema as scenarioBalloonSc
 import { formatSize } from '../../scenario/units.js';
 import { type BalloonDevice, type BalloonDeviceOptions, type BalloonTraceEvent, virtioBalloonFreePageStart, virtioBalloonFreePageDone, FREE_PAGE_HINT_STATUS_NAMES, FreePageHintStatus } from '../../host/virtio_balloon.js';
 import { type QmpCommand, type QmpResponse, qmpExecute, BALLOON_QOM_PATH } from '../../host/qmp.js';
-import { createVm, type Vm } from '../../host/vm.js';
+import { createVm, type Vm } from '../../machine/machine.js';
 import { simRunUntil } from '../../sim/clock.js';
 import { defaultGuestConfig } from '../../guest/guest.js';
 import { procMeminfo } from '../../report/proc.js';
@@ -245,14 +245,14 @@ export function modelGuestSide(s: RealGuestScript): GuestSide & { vm: Vm } {
     memPrealloc: false,
   });
   if (vm.driver?.probeError) throw new ScenarioError(`model guest: the balloon driver failed to probe: ${vm.driver.probeError}`);
-  const dev = vm.balloon!;
+  const dev = vm.host.balloon!;
   dev.trace = [];
   const sim = vm.sim;
   let pid = 30000;
   const STEP = 10_000_000;
   return {
     kind: 'model', vm, device: dev,
-    qmp: (cmd) => qmpExecute(vm, cmd),
+    qmp: (cmd) => qmpExecute(vm.host, cmd),
     wait: async (ns) => { simRunUntil(sim, sim.now + ns); },
     async waitUntil(cond, timeoutNs) {
       const end = sim.now + timeoutNs;

@@ -1,0 +1,143 @@
+/**
+ * The machine: the composition root that builds a guest and the host side of its VM
+ * and wires them where real hardware does — guest-physical memory and the virtio
+ * transport (the guest's driver probes the host's device there), and the hardware's
+ * page writes (the guest touching its RAM, which the host sees as page faults and
+ * dirty-log bits). It owns the simulation and the cost table both sides charge from,
+ * and holds the checks that need both sides: the page map against the host's ballooned
+ * pages, and which guest pages a migration had to carry.
+ *
+ * Nothing else imports both src/guest and src/host (docs/architecture.md). QEMU's
+ * machine code plays the same part: it builds the RAM blocks and the devices, while
+ * migration/ram.c sees only RAM and dirty bitmaps.
+ */
+import { type Sim, createSim } from '../sim/clock.js';
+import { type CostTable, defaultCostTable } from '../sim/cost.js';
+import { type Guest, type GuestConfig, createGuest } from '../guest/guest.js';
+import { type MemLayout, physPfn, memmapPfn } from '../guest/mm/layout.js';
+import { Owner, PAGE_SIZE, pageOwner, pageTypeOf, PageType, listNext } from '../guest/mm/memmap.js';
+import { checkPgdat, InvariantError } from '../guest/mm/check.js';
+import { type VirtioBalloon, type VirtioBalloonDriverOptions, virtballoonProbe } from '../guest/drivers/virtio_balloon.js';
+import { type RamRange } from '../virtio/guest_memory.js';
+import { ramWrite, ramCopy, RamWrite } from '../host/ram.js';
+import { type BalloonDeviceOptions } from '../host/virtio_balloon.js';
+import { type HostVm, createHostVm } from '../host/vm.js';
+import { type MigrationState, migrationCheckDestination } from '../host/migration.js';
+
+const GiB = 1024 * 1024 * 1024;
+
+export type VmConfig = {
+  guest: GuestConfig;
+  /** The virtio-balloon device and the guest's driver options; null: no balloon device. */
+  balloon: { device: Partial<BalloonDeviceOptions>; driver: Partial<VirtioBalloonDriverOptions> } | null;
+  /** QEMU -mem-prealloc: all of guest RAM is backed from the start. */
+  memPrealloc: boolean;
+};
+
+/** One virtual machine: a guest and the host side of its VM, on one clock. */
+export type Vm = {
+  config: VmConfig;
+  sim: Sim;
+  costs: CostTable;
+  guest: Guest;
+  /** QEMU's side: RAM and its backing, the balloon device, migration. */
+  host: HostVm;
+  /** The guest's virtio_balloon driver, probed at creation (null without a balloon device). */
+  driver: VirtioBalloon | null;
+};
+
+/**
+ * The pc machine's RAM map (QEMU pc_memory_init): RAM below the PCI hole from 0, the
+ * rest from 4 GiB. The guest reads the same split from e820 (layout.ts).
+ */
+export function pcRamRanges(layout: MemLayout): RamRange[] {
+  const lowBytes = layout.lowmemPages * PAGE_SIZE;
+  const highBytes = (layout.nrPages - layout.lowmemPages) * PAGE_SIZE;
+  const ranges = [{ start: 0, end: lowBytes }];
+  if (highBytes > 0) ranges.push({ start: 4 * GiB, end: 4 * GiB + highBytes });
+  return ranges;
+}
+
+/** Creates the machine, boots the guest and probes its balloon driver. */
+export function createVm(config: VmConfig, sim: Sim = createSim(), costs: CostTable = defaultCostTable()): Vm {
+  const guest = createGuest(config.guest, sim, costs);
+  const { layout, pgdat } = guest;
+  const host = createHostVm({ ramSize: config.guest.memoryBytes, ranges: pcRamRanges(layout), memPrealloc: config.memPrealloc, balloon: config.balloon?.device ?? null }, sim, costs);
+  const ram = host.ram;
+  // What boot wrote: everything that is not free (kernel, memmap, boot allocations).
+  const map = pgdat.map;
+  for (let pfn = 0; pfn < layout.nrPages; pfn++) {
+    if (pageOwner(map, pfn) !== Owner.free) ramWrite(ram, physPfn(layout, pfn), 1, RamWrite.data);
+  }
+  // From now on every page the guest writes is faulted in on the host (and logged dirty during migration).
+  pgdat.hooks.pageWrite = (pfn, n, what) => ramWrite(ram, physPfn(layout, pfn), n, what as number as RamWrite);
+  pgdat.hooks.pageCopy = (dst, src) => ramCopy(ram, physPfn(layout, dst), physPfn(layout, src));
+  const driver = config.balloon && host.balloon ? virtballoonProbe(pgdat, layout, sim, host.mem, host.balloon.t, config.balloon.driver) : null;
+  const vm: Vm = { config, sim, costs, guest, host, driver };
+  host.livePages = () => guestLivePages(vm);
+  return vm;
+}
+
+/**
+ * The guest-physical pages whose contents the guest still needs, one byte per page:
+ * everything but free pages (buddy and pcp), balloon pages, held free-page hints and
+ * blocks out for page reporting — what a migration must deliver intact.
+ */
+export function guestLivePages(vm: Vm): Uint8Array {
+  const { layout, pgdat } = vm.guest;
+  const map = pgdat.map;
+  const live = new Uint8Array(layout.maxPhysPfn);
+  for (let pfn = 0; pfn < map.nrPages; pfn++) {
+    const o = pageOwner(map, pfn);
+    if (o === Owner.free || o === Owner.pcp || o === Owner.balloon || o === Owner.freePageHint || o === Owner.reporting) continue;
+    live[physPfn(layout, pfn)] = 1;
+  }
+  return live;
+}
+
+/** The destination check of a finished migration, now: every page the guest holds arrived as the source has it. */
+export function checkMigrationDestination(vm: Vm, m: MigrationState): string | null {
+  return migrationCheckDestination(m, guestLivePages(vm));
+}
+
+/**
+ * Checks the whole machine: the guest's page map, the balloon list against the pages
+ * marked offline, and the host's ballooned PFNs against the guest's balloon pages.
+ * Returns null when all holds, else what is wrong.
+ */
+export function checkVm(vm: Vm): string | null {
+  const pg = checkPgdat(vm.guest.pgdat);
+  if (pg !== null) return pg;
+  const drv = vm.driver, dev = vm.host.balloon;
+  if (!drv) return null;
+  const b = drv.vbDevInfo;
+  const map = vm.guest.pgdat.map;
+  const problems: string[] = [];
+  // the balloon list holds exactly the PageOffline balloon pages that are not isolated
+  let listed = 0;
+  for (let pfn = listNext(map, b.pages); pfn !== b.pages; pfn = listNext(map, pfn)) {
+    if (pfn < 0 || pfn >= map.nrPages) { problems.push(`balloon list links to ${pfn}`); break; }
+    if (pageOwner(map, pfn) !== Owner.balloon || pageTypeOf(map, pfn) !== PageType.offline) problems.push(`pfn ${pfn} is on the balloon list but not an offline balloon page`);
+    if (++listed > map.nrPages) { problems.push('balloon list loops'); break; }
+  }
+  if (listed !== b.nrPages) problems.push(`balloon list holds ${listed} pages, nrPages says ${b.nrPages}`);
+  const owned = vm.guest.pgdat.ownerPages[Owner.balloon]!;
+  if (owned !== b.nrPages + b.isolatedPages) problems.push(`${owned} pages owned by the balloon, list ${b.nrPages} + isolated ${b.isolatedPages}`);
+  if (owned !== drv.numPages) problems.push(`driver num_pages ${drv.numPages} but ${owned} balloon pages`);
+  // the host's count agrees page by page (when the driver is not stuck mid-conversation)
+  if (dev && drv.stuck === null && !dev.opts.inhibited) {
+    if (dev.inflatedPages !== owned) problems.push(`host counts ${dev.inflatedPages} ballooned pages, guest ${owned}`);
+    for (let p = 0; p < dev.inflated.length && problems.length < 10; p++) {
+      if (!dev.inflated[p]) continue;
+      const pfn = memmapPfn(vm.guest.layout, p);
+      if (pfn < 0 || pageOwner(map, pfn) !== Owner.balloon) problems.push(`host has guest-physical page ${p} ballooned, the guest does not`);
+    }
+  }
+  return problems.length ? problems.slice(0, 10).join('\n') : null;
+}
+
+/** checkVm, throwing InvariantError. */
+export function assertVm(vm: Vm, where = ''): void {
+  const r = checkVm(vm);
+  if (r !== null) throw new InvariantError(where ? `${where}: ${r}` : r);
+}
