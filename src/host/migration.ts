@@ -334,8 +334,20 @@ function migrationCompletion(m: MigrationState, syncNs: number): void {
   m.onComplete?.(m);
 }
 
+/** query-migrate's `ram` object (MigrationStats). */
+export type QueryMigrateRam = {
+  transferred: number; remaining: number; total: number; duplicate: number; normal: number; 'normal-bytes': number;
+  'dirty-sync-count': number; mbps: number; 'dirty-pages-rate': number; 'page-size': number;
+};
+
+/** query-migrate's answer (MigrationInfo), the fields the model fills in. */
+export type QueryMigrate = {
+  status: MigrationStatus; 'setup-time': number; 'total-time': number; ram: QueryMigrateRam;
+  downtime?: number; 'expected-downtime'?: number;
+};
+
 /** The `query-migrate` answer, as QEMU writes it (times in ms, bytes). */
-export function queryMigrate(m: MigrationState): Record<string, unknown> {
+export function queryMigrate(m: MigrationState): QueryMigrate {
   const now = m.status === 'completed' ? m.endNs : m.vm.sim.now;
   const ram = {
     transferred: m.transferred,
@@ -349,7 +361,7 @@ export function queryMigrate(m: MigrationState): Record<string, unknown> {
     'dirty-pages-rate': m.dirtyPagesRate,
     'page-size': TARGET_PAGE_SIZE,
   };
-  const out: Record<string, unknown> = {
+  const out: QueryMigrate = {
     status: m.status,
     'setup-time': Math.round(m.setupNs / 1e6),
     'total-time': Math.round((now - m.startNs) / 1e6),

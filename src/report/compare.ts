@@ -5,6 +5,7 @@
  * so each capability adds its own rows (highalloc passes, migration figures, ...).
  */
 import type { ResultDocument } from '../scenario/runner.js';
+import { type EventOfKind, type ResultEventKind, eventsOfKind } from '../actions/index.js';
 
 export type CompareRow = {
   label: string;
@@ -15,12 +16,8 @@ export type CompareRow = {
 };
 
 /** The last event of a kind (optionally with a label). */
-export function lastEvent(doc: ResultDocument, kind: string, label?: string): Record<string, unknown> | undefined {
-  for (let i = doc.events.length - 1; i >= 0; i--) {
-    const e = doc.events[i]!;
-    if (e.kind === kind && (label === undefined || e.label === label)) return e;
-  }
-  return undefined;
+export function lastEvent<K extends ResultEventKind>(doc: ResultDocument, kind: K, label?: string): EventOfKind<K> | undefined {
+  return eventsOfKind(doc.events, kind, label).at(-1);
 }
 
 function vm(name: string): (doc: ResultDocument) => number | undefined {
@@ -31,27 +28,21 @@ function vm(name: string): (doc: ResultDocument) => number | undefined {
 export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
   const rows: CompareRow[] = [];
   const labels = new Set<string>();
-  for (const d of docs) for (const e of d.events) if (e.kind === 'alloc_pages') labels.add(e.label ?? `alloc@${e.t_ns}`);
+  for (const d of docs) for (const e of eventsOfKind(d.events, 'alloc_pages')) labels.add(e.label ?? `alloc@${e.t_ns}`);
   for (const l of labels) {
     rows.push({
       label: `Alloc success % ${l}`, decimals: 2,
-      value: (doc) => {
-        const e = doc.events.find((x) => x.kind === 'alloc_pages' && (x.label ?? `alloc@${x.t_ns}`) === l);
-        return typeof e?.success_pct === 'number' ? e.success_pct : undefined;
-      },
+      value: (doc) => eventsOfKind(doc.events, 'alloc_pages').find((x) => (x.label ?? `alloc@${x.t_ns}`) === l)?.success_pct,
     });
   }
   for (const o of [9, 10]) {
     rows.push({
       label: `Free order-${o} blocks`,
-      value: (doc) => {
-        const fb = lastEvent(doc, 'snapshot')?.free_blocks;
-        return Array.isArray(fb) ? (fb[o] as number) : undefined;
-      },
+      value: (doc) => lastEvent(doc, 'snapshot')?.free_blocks[o],
     });
   }
   // 2 MiB units of free memory (an order-10 block holds two): what THP and hugetlb can use
-  const huge = (fb: unknown) => (Array.isArray(fb) ? (fb[9] as number) + 2 * (fb[10] as number) : undefined);
+  const huge = (fb: number[] | undefined) => (fb ? fb[9]! + 2 * fb[10]! : undefined);
   // mmtests' stress-highalloc table: passes, then times
   for (const pass of ['Pass 1', 'Pass 2', 'while Rested']) {
     rows.push({
@@ -75,24 +66,19 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
   for (const t of ['Unmovable', 'Movable', 'Reclaimable', 'HighAtomic']) {
     rows.push({
       label: `Pageblocks ${t}`,
-      value: (doc) => {
-        const pb = lastEvent(doc, 'snapshot')?.pageblocks as Record<string, number> | undefined;
-        return pb?.[t];
-      },
+      value: (doc) => lastEvent(doc, 'snapshot')?.pageblocks[t],
     });
   }
   for (const name of ['nr_free_pages', 'pgalloc_dma', 'pgalloc_dma32', 'pgalloc_normal', 'pgfree', 'balloon_inflate', 'balloon_deflate', 'balloon_migrate']) {
     rows.push({ label: name, value: vm(name) });
   }
   if (docs.some((d) => d.highalloc || d.workloads)) rows.push(...mmtestsVmstatRows());
-  const mig = (k: string) => (doc: ResultDocument) => {
+  type MigrationFigures = NonNullable<ResultDocument['migration']>;
+  const mig = (k: keyof MigrationFigures) => (doc: ResultDocument) => {
     const v = doc.migration?.[k];
     return typeof v === 'number' ? v : undefined;
   };
-  const hint = (k: 'hinted_pages' | 'skipped_pages') => (doc: ResultDocument) => {
-    const h = doc.migration?.['free-page-hint'] as Record<string, number> | undefined;
-    return h?.[k];
-  };
+  const hint = (k: 'hinted_pages' | 'skipped_pages') => (doc: ResultDocument) => doc.migration?.['free-page-hint'][k];
   rows.push({ label: 'Migration total-time (ms)', value: mig('total-time') });
   rows.push({ label: 'Migration downtime (ms)', value: mig('downtime') });
   rows.push({ label: 'Migration setup-time (ms)', value: mig('setup-time') });

@@ -62,6 +62,26 @@ function populated(z: Zone | undefined): z is Zone {
 // ---------------------------------------------------------------------------------
 // /proc/vmstat
 
+/** Free blocks of each order 0..10, summed over zones (buddyinfo summed). */
+export function freeBlocksPerOrder(g: Guest): number[] {
+  const out = new Array<number>(MAX_ORDER).fill(0);
+  for (const z of g.pgdat.zones) for (let o = 0; o < MAX_ORDER; o++) out[o] = out[o]! + z.nrFree[o]!;
+  return out;
+}
+
+/** Pageblocks of each migratetype over all zones, by the names pagetypeinfo uses. */
+export function pageblockCounts(g: Guest): Record<string, number> {
+  const counts = new Array<number>(MIGRATE_TYPES).fill(0);
+  const map = g.pgdat.map;
+  for (const z of g.pgdat.zones) {
+    const end = z.zoneStartPfn + z.spannedPages;
+    for (let pfn = z.zoneStartPfn & ~(PAGEBLOCK_NR_PAGES - 1); pfn < end; pfn += PAGEBLOCK_NR_PAGES) counts[getPageblockMigratetype(map, pfn)]!++;
+  }
+  const out: Record<string, number> = {};
+  MIGRATETYPE_NAMES.forEach((n, i) => { out[n] = counts[i]!; });
+  return out;
+}
+
 /** @kernel mm/vmstat.c vmstat_start: one "name value" line per counter (src/guest/mm/vmstat.ts). */
 export function procVmstat(g: Guest): string {
   let out = '';

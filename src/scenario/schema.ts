@@ -5,195 +5,18 @@
  */
 import { z } from 'zod';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { parseSize, parseTime, formatTime, UnitError, SIZE_UNIT_NAMES, TIME_UNIT_NAMES } from './units.js';
-import { GFP_BY_NAME, GFP_KERNEL } from '../guest/mm/gfp.js';
-import { MAX_ORDER } from '../guest/mm/memmap.js';
+import { formatTime } from './units.js';
 
-/** A value with units (sizes, times): one message naming what is expected, or the parser's own. */
-function unitField(parse: (v: string | number) => number, example: string, units: string) {
-  return z.unknown().transform((v, ctx): number => {
-    if (v === undefined || v === null) { ctx.addIssue({ code: 'custom', message: `required: ${example} (units: ${units})` }); return z.NEVER; }
-    if (typeof v !== 'string' && typeof v !== 'number') { ctx.addIssue({ code: 'custom', message: `expected ${example} (units: ${units})` }); return z.NEVER; }
-    try {
-      return parse(v);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: e instanceof UnitError ? e.message : String(e) });
-      return z.NEVER;
-    }
-  });
-}
+import { sizeSchema, timeSchema } from '../actions/fields.js';
+import { ACTIONS, ACTION_NAMES, type Action } from '../actions/index.js';
+import { entrySchema } from '../actions/action.js';
 
-export const sizeField = unitField(parseSize, 'a size such as 4GiB', SIZE_UNIT_NAMES);
-export const timeField = unitField(parseTime, 'a time such as 10s', TIME_UNIT_NAMES);
+/** Sizes and times in scenario files (actions' fields use the same, from actions/fields.ts). */
+export const sizeField = sizeSchema;
+export const timeField = timeSchema;
 
-/** A GFP mask written as kernel names joined by '|', e.g. `GFP_KERNEL|__GFP_NORETRY`. */
-const gfpField = z.string().transform((v, ctx): number => {
-  let mask = 0;
-  for (const part of v.split('|').map((s) => s.trim())) {
-    const bit = GFP_BY_NAME[part];
-    if (bit === undefined) {
-      ctx.addIssue({ code: 'custom', message: `unknown GFP flag "${part}" (allowed: ${Object.keys(GFP_BY_NAME).join(', ')})` });
-      return z.NEVER;
-    }
-    mask |= bit;
-  }
-  return mask;
-});
-
-/** Owners an `alloc_pages` action may allocate for (what the pages stand for). */
-export const ALLOC_OWNERS = ['kernel', 'slab_unreclaimable', 'slab_reclaimable', 'kernel_stack', 'page_table', 'anon', 'file', 'shmem'] as const;
-
-const base = { at: timeField, label: z.string().optional() };
-
-const snapshotAction = z.strictObject({
-  ...base,
-  action: z.literal('snapshot'),
-});
-
-const allocPagesAction = z.strictObject({
-  ...base,
-  action: z.literal('alloc_pages'),
-  /** How many blocks to allocate. */
-  count: z.number().int().min(1).max(1 << 26),
-  order: z.number().int().min(0).max(MAX_ORDER - 1).default(0),
-  gfp: gfpField.default(GFP_KERNEL),
-  owner: z.enum(ALLOC_OWNERS).default('kernel'),
-  /** Names this set of allocations so a later free_pages can release them. */
-  tag: z.string().min(1).default('default'),
-  cpu: z.number().int().min(0).default(0),
-});
-
-const freePagesAction = z.strictObject({
-  ...base,
-  action: z.literal('free_pages'),
-  tag: z.string().min(1).default('default'),
-  /** Share of the tag's blocks to free (0..1). */
-  fraction: z.number().min(0).max(1).default(1),
-  /** Which blocks: random (seeded), oldest first, newest first, or every other one (alternate). */
-  pick: z.enum(['random', 'oldest', 'newest', 'alternate']).default('random'),
-  cpu: z.number().int().min(0).default(0),
-});
-
-const pidField = z.number().int().min(1).max(65535);
-
-const processFaultAction = z.strictObject({
-  ...base,
-  action: z.literal('process_fault'),
-  /** Process id (1-65535); the process is created on its first fault. */
-  pid: pidField,
-  /** Anonymous memory to fault in, e.g. 3GiB. */
-  size: sizeField,
-  /** The memory is madvise(MADV_HUGEPAGE)d: THP with enabled=madvise, direct compaction with defrag=madvise. */
-  madvise_hugepage: z.boolean().default(false),
-});
-
-const processFreeAction = z.strictObject({
-  ...base,
-  action: z.literal('process_free'),
-  pid: pidField,
-  /** Share of the process's anonymous pages to unmap (0..1). */
-  fraction: z.number().min(0).max(1).default(0.5),
-  /** alternate: every other page in physical order (fragments memory); random; lowest; highest. */
-  pick: z.enum(['alternate', 'random', 'lowest', 'highest']).default('alternate'),
-});
-
-const processExitAction = z.strictObject({ ...base, action: z.literal('process_exit'), pid: pidField });
-
-const processFileAction = z.strictObject({
-  ...base,
-  action: z.literal('process_file'),
-  pid: pidField,
-  /** Page cache to read (or write, with dirty: true) through the process's file, e.g. 512MiB. */
-  size: sizeField,
-  dirty: z.boolean().default(false),
-});
-
-/** echo 1 > /proc/sys/vm/compact_memory */
-const compactMemoryAction = z.strictObject({ ...base, action: z.literal('compact_memory') });
-
-const drainPcpAction = z.strictObject({ ...base, action: z.literal('drain_pcp') });
-const checkAction = z.strictObject({ ...base, action: z.literal('check') });
-
-/** QMP `balloon`: the guest's logical size (RAM minus the balloon), as QEMU takes it. */
-const balloonAction = z.strictObject({ ...base, action: z.literal('balloon'), value: sizeField });
-/** QMP `query-balloon`: records the answer. */
-const queryBalloonAction = z.strictObject({ ...base, action: z.literal('query_balloon') });
-/** qom-get guest-stats: records the answer. */
-const guestStatsAction = z.strictObject({ ...base, action: z.literal('guest_stats') });
-/** qom-set guest-stats-polling-interval (whole seconds; 0 stops polling). */
-const statsPollingAction = z.strictObject({ ...base, action: z.literal('stats_polling_interval'), interval: timeField });
-/** Drives the free-page-hint state machine by hand (what migration does): start a round, stop it, or release the hints. */
-const freePageHintAction = z.strictObject({ ...base, action: z.literal('free_page_hint'), command: z.enum(['start', 'stop', 'done']) });
-
-/** A process keeps writing its memory: `rate` bytes per second of random pages of its anonymous memory, for `duration`. */
-const processWriteAction = z.strictObject({ ...base, action: z.literal('process_write'), pid: pidField, rate: sizeField, duration: timeField });
-
-/** QMP `migrate` with its parameters (QEMU's names, snake_case). */
-const migrateAction = z.strictObject({
-  ...base,
-  action: z.literal('migrate'),
-  /** max-bandwidth in bytes per second (QEMU's default 128MiB; `migrate_set_speed 100G` = 100GiB). */
-  max_bandwidth: sizeField.default(128 * 1024 * 1024),
-  /** downtime-limit (QEMU's default 300ms). */
-  downtime_limit: timeField.default(300_000_000),
-  /** The network between source and destination, bytes per second (default 10 Gbit/s). */
-  link_bandwidth: sizeField.default(1_250_000_000),
-});
-/** Whether migration uses the balloon's free page hints (the device must offer FREE_PAGE_HINT). */
-const balloonFreePageHintAction = z.strictObject({ ...base, action: z.literal('balloon_free_page_hint'), value: z.enum(['on', 'off']) });
-/** QMP `query-migrate`: records the answer. */
-const queryMigrateAction = z.strictObject({ ...base, action: z.literal('query_migrate') });
-
-/** make -jN of a Linux tree (src/workloads/kernel_build.ts has what each parameter stands for). */
-const kernelBuildAction = z.strictObject({
-  ...base,
-  action: z.literal('kernel_build'),
-  jobs: z.number().int().min(1).max(256).default(4),
-  units: z.number().int().min(1).max(1_000_000).default(2400),
-  source: sizeField.default(1024 ** 3),
-  objects: sizeField.default(1024 ** 3),
-  cc_heap_min: sizeField.default(16 * 1024 ** 2),
-  cc_heap_max: sizeField.default(96 * 1024 ** 2),
-  cc_cpu_min: timeField.default(200_000_000),
-  cc_cpu_max: timeField.default(1_400_000_000),
-  rewrite: z.number().min(0).max(100).default(0.5),
-  untar: z.boolean().default(false),
-});
-/** mmtests' stress-highalloc (src/workloads/stress_highalloc.ts). */
-const stressHighallocAction = z.strictObject({
-  ...base,
-  action: z.literal('stress_highalloc'),
-  percent: z.number().min(1).max(100).default(95),
-  mb_per_sec: z.number().min(0.001).max(1e6).default(16),
-  warmup: timeField.default(300e9),
-  cooldown: timeField.default(180e9),
-  /** Parallel builds; default MemTotal/400MB + 1 as mmtests. */
-  builds: z.number().int().min(0).max(64).optional(),
-  build_units: z.number().int().min(1).default(100000),
-  build_source: sizeField.default(430 * 1024 ** 2),
-  build_objects: sizeField.default(400 * 1024 ** 2),
-  cc_heap_min: sizeField.default(16 * 1024 ** 2),
-  cc_heap_max: sizeField.default(96 * 1024 ** 2),
-});
-/** The host moves the balloon target on a schedule: `step` every `period`, down to `size` of balloon and back up, until `until`. */
-const balloonCycleAction = z.strictObject({
-  ...base,
-  action: z.literal('balloon_cycle'),
-  size: sizeField,
-  step: sizeField,
-  period: timeField.default(60e9),
-  until: timeField.optional(),
-});
-/** Light daemon activity: every second a little slab and anonymous memory comes and goes. */
-const idleAction = z.strictObject({ ...base, action: z.literal('idle'), until: timeField.optional() });
-
-export const ACTION_NAMES = ['snapshot', 'alloc_pages', 'free_pages', 'process_fault', 'process_free', 'process_exit', 'process_file', 'compact_memory', 'drain_pcp', 'check',
-  'balloon', 'query_balloon', 'guest_stats', 'stats_polling_interval', 'free_page_hint', 'process_write', 'migrate', 'balloon_free_page_hint', 'query_migrate',
-  'kernel_build', 'stress_highalloc', 'balloon_cycle', 'idle'] as const;
-
-const actionSchema = z.discriminatedUnion('action', [snapshotAction, allocPagesAction, freePagesAction, processFaultAction, processFreeAction, processExitAction, processFileAction, compactMemoryAction, drainPcpAction, checkAction,
-  balloonAction, queryBalloonAction, guestStatsAction, statsPollingAction, freePageHintAction, processWriteAction, migrateAction,
-  balloonFreePageHintAction, queryMigrateAction, kernelBuildAction, stressHighallocAction, balloonCycleAction, idleAction], {
+/** One timeline entry: the action's schema, chosen by `action` (the action table). */
+const actionSchema = z.discriminatedUnion('action', ACTIONS.map((d) => entrySchema(d, timeSchema)) as unknown as [z.ZodObject, ...z.ZodObject[]], {
   error: (iss) => iss.code === 'invalid_union'
     ? `unknown or missing action (allowed: ${ACTION_NAMES.join(', ')})`
     : undefined,
@@ -272,10 +95,9 @@ export const scenarioSchema = z.strictObject({
   timeline: z.array(actionSchema).nullish().transform((v) => v ?? []),
 });
 
-export type Scenario = z.output<typeof scenarioSchema>;
-export type Action = Scenario['timeline'][number];
-export type AllocPagesAction = z.output<typeof allocPagesAction>;
-export type FreePagesAction = z.output<typeof freePagesAction>;
+/** A validated scenario; its timeline's entries are typed by the action table. */
+export type Scenario = Omit<z.output<typeof scenarioSchema>, 'timeline'> & { timeline: Action[] };
+export type { Action };
 
 /** A bad scenario: one clear message naming the field. */
 export class ScenarioError extends Error {
@@ -304,7 +126,7 @@ function issueMessage(err: z.ZodError, where: string): string {
 export function validateScenario(raw: unknown, where: string): Scenario {
   const r = scenarioSchema.safeParse(raw);
   if (!r.success) throw new ScenarioError(issueMessage(r.error, where));
-  const s = r.data;
+  const s = r.data as Scenario;
   if (s.duration !== undefined) {
     const i = s.timeline.findIndex((a) => a.at > s.duration!);
     if (i >= 0) throw new ScenarioError(`${where}: timeline[${i}].at: ${formatTime(s.timeline[i]!.at)} is after the scenario's duration (${formatTime(s.duration)})`);

@@ -203,8 +203,14 @@ function finishUnit(b: KernelBuild, cc: Process, killed: boolean): void {
   }
 }
 
+/** A build's figures in the result document (workloads.kernel_build, kernel_build_done events). */
+export type KernelBuildSummary = {
+  jobs: number; units: number; units_done: number; elapsed_s: number | null; user_s: number; system_s: number;
+  heap_pages_faulted: number; pages_rewritten: number; source_pages_read: number; object_pages_written: number;
+};
+
 /** The build's figures for reports. */
-export function kernelBuildSummary(b: KernelBuild): Record<string, number | null> {
+export function kernelBuildSummary(b: KernelBuild): KernelBuildSummary {
   return {
     jobs: b.params.jobs, units: b.params.units, units_done: b.unitsDone,
     elapsed_s: b.endNs === null ? null : Math.round((b.endNs - b.startNs) / 1e6) / 1000,

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { loadScenarioText, runScenario } from '../../src/scenario/runner.js';
+import { eventsOfKind } from '../../src/actions/index.js';
 import { ScenarioError } from '../../src/scenario/schema.js';
 import { VERSION } from '../../src/version.js';
 
@@ -59,11 +60,10 @@ test('a good scenario runs; events and the result document have the CLI.md field
   assert.equal(doc.duration_ns, 40e6);
   for (const k of ['vmstat', 'balloon', 'events', 'wall_ms']) assert.ok(k in doc, k);
   assert.equal(doc.events.length, 5);
-  const burst = doc.events[1]!;
-  assert.equal(burst.kind, 'alloc_pages');
-  assert.equal(burst.succeeded, 3000);
-  assert.equal(doc.events[2]!.freed, 1500);
-  assert.equal((doc.events[0]!.free_blocks as number[]).length, 11);
+  assert.deepEqual(doc.events.map((e) => e.kind).slice(0, 3), ['snapshot', 'alloc_pages', 'free_pages']);
+  assert.equal(eventsOfKind(doc.events, 'alloc_pages')[0]!.succeeded, 3000);
+  assert.equal(eventsOfKind(doc.events, 'free_pages')[0]!.freed, 1500);
+  assert.equal(eventsOfKind(doc.events, 'snapshot')[0]!.free_blocks.length, 11);
   assert.ok(doc.vmstat.pgalloc_dma32! > 3000);
   assert.equal(typeof doc.vmstat.nr_free_pages, 'number');
 });
@@ -114,12 +114,12 @@ test('every bundled scenario validates', () => {
 test('scenarios/compaction.yaml: compact_memory turns scattered holes into huge free blocks', () => {
   const sf = loadScenarioText(readFileSync(new URL('scenarios/compaction.yaml', root), 'utf8'), 'compaction.yaml');
   const { doc } = runScenario(sf.base, { check: true });
-  const ev = doc.events.find((e) => e.kind === 'compact_memory')!;
-  const huge = (a: unknown) => (a as number[]).slice(9).reduce((x, y) => x + y, 0);
+  const ev = eventsOfKind(doc.events, 'compact_memory')[0]!;
+  const huge = (a: number[]) => a.slice(9).reduce((x, y) => x + y, 0);
   const before = huge(ev.free_blocks_before), after = huge(ev.free_blocks_after);
   assert.ok(after > 3 * before, `order>=9 free blocks ${before} -> ${after}`);
-  for (const k of ['compact_migrate_scanned', 'compact_free_scanned', 'compact_isolated', 'pgmigrate_success']) {
-    assert.ok((ev[k] as number) > 0, k);
+  for (const k of ['compact_migrate_scanned', 'compact_free_scanned', 'compact_isolated', 'pgmigrate_success'] as const) {
+    assert.ok(ev[k] > 0, k);
     assert.ok(doc.vmstat[k]! > 0, `vmstat ${k}`);
   }
   assert.equal(ev.pgmigrate_fail, 0);
@@ -128,21 +128,21 @@ test('scenarios/compaction.yaml: compact_memory turns scattered holes into huge 
 test('scenarios/balloon-basic.yaml: actual tracks the target, host RSS drops by the balloon and comes back, counts match', () => {
   const sf = loadScenarioText(readFileSync(new URL('scenarios/balloon-basic.yaml', root), 'utf8'), 'balloon-basic.yaml');
   const { doc } = runScenario(sf.base, { check: true });
-  const snap = (label: string) => doc.events.find((e) => e.kind === 'snapshot' && e.label === label)!;
+  const snap = (label: string) => eventsOfKind(doc.events, 'snapshot', label)[0]!;
   const used = snap('used guest, free memory still backed'), inflated = snap('inflated'), deflated = snap('deflated, pages not yet touched');
   assert.equal(inflated.balloon_actual_pages, inflated.balloon_target_pages);
   assert.equal(inflated.balloon_actual_pages, 786432);
-  const drop = (used.host_rss_bytes as number) - (inflated.host_rss_bytes as number);
+  const drop = used.host_rss_bytes - inflated.host_rss_bytes;
   assert.ok(drop > 0.99 * 3 * 1024 ** 3 && drop <= 3 * 1024 ** 3, `RSS drop ${drop}`);
   assert.equal(deflated.balloon_actual_pages, 0);
   const back = snap('memory faulted back in');
-  assert.ok((back.host_rss_bytes as number) - (deflated.host_rss_bytes as number) > 0.99 * 2 * 1024 ** 3, 'the new workload faults the deflated memory back in');
+  assert.ok(back.host_rss_bytes - deflated.host_rss_bytes > 0.99 * 2 * 1024 ** 3, 'the new workload faults the deflated memory back in');
   assert.ok(doc.host.refaults > 0.99 * 524288);
   assert.equal(doc.balloon.inflated, 786432);
   assert.equal(doc.balloon.deflated, 786432);
   assert.equal(doc.vmstat.balloon_inflate, 786432);
-  assert.deepEqual(doc.events.filter((e) => e.kind === 'query_balloon').map((e) => e.qmp), [{ return: { actual: 1024 ** 3 } }, { return: { actual: 4 * 1024 ** 3 } }]);
-  const stats = doc.events.find((e) => e.kind === 'guest_stats')!.qmp as { return: { stats: Record<string, number>; 'last-update': number } };
+  assert.deepEqual(eventsOfKind(doc.events, 'query_balloon').map((e) => e.qmp), [{ return: { actual: 1024 ** 3 } }, { return: { actual: 4 * 1024 ** 3 } }]);
+  const stats = eventsOfKind(doc.events, 'guest_stats')[0]!.qmp as { return: { stats: Record<string, number>; 'last-update': number } };
   // polled every 2 s; the poll due at 10 s runs after the action scheduled for that instant
   assert.equal(stats.return['last-update'], 8);
   assert.equal(Object.keys(stats.return.stats).length, 16);
@@ -156,25 +156,25 @@ test('scenarios/balloon-compaction.yaml: with balloon compaction, balloon pages 
   const sf = loadScenarioText(readFileSync(new URL('scenarios/balloon-compaction.yaml', root), 'utf8'), 'balloon-compaction.yaml');
   const [off, on] = sf.variants.map((v) => runScenario(v.scenario, { check: true }).doc);
   const huge = (doc: typeof off) => {
-    const fb = doc!.events.find((e) => e.kind === 'compact_memory')!.free_blocks_after as number[];
+    const fb = eventsOfKind(doc!.events, 'compact_memory')[0]!.free_blocks_after;
     return fb[9]! + 2 * fb[10]!;
   };
   assert.equal(off!.vmstat.balloon_migrate, 0);
   assert.ok(on!.vmstat.balloon_migrate! > 10000, `balloon_migrate ${on!.vmstat.balloon_migrate}`);
   assert.ok(huge(on) > huge(off) * 1.15, `2 MiB blocks after compaction: off ${huge(off)}, on ${huge(on)}`);
-  assert.ok(on!.events.find((e) => e.kind === 'compact_memory')!.free_blocks_after !== undefined);
+  assert.ok(eventsOfKind(on!.events, 'compact_memory')[0]!.free_blocks_after !== undefined);
 });
 
 test('scenarios/migration-idle.yaml: with free page hinting far fewer pages are scanned and sent, and total time falls', () => {
   const sf = loadScenarioText(readFileSync(new URL('scenarios/migration-idle.yaml', root), 'utf8'), 'migration-idle.yaml');
   const docs = Object.fromEntries(sf.variants.map((v) => [v.name, runScenario(v.scenario, { check: true }).doc]));
-  const mig = (name: string) => docs[name]!.migration as Record<string, number> & { 'free-page-hint': { hinted_pages: number; skipped_pages: number } };
+  const mig = (name: string) => docs[name]!.migration!;
   for (const state of ['used', 'fresh']) {
     const legacy = mig(`legacy-${state}`), hint = mig(`hinting-${state}`);
-    assert.equal(legacy.status as unknown, 'completed');
-    assert.equal(hint.status as unknown, 'completed');
-    assert.equal(legacy.destination_check as unknown, 'ok');
-    assert.equal(hint.destination_check as unknown, 'ok');
+    assert.equal(legacy.status, 'completed');
+    assert.equal(hint.status, 'completed');
+    assert.equal(legacy.destination_check, 'ok');
+    assert.equal(hint.destination_check, 'ok');
     assert.equal(legacy['free-page-hint'].hinted_pages, 0);
     assert.ok(hint['free-page-hint'].skipped_pages > 500_000, `${state}: skipped ${hint['free-page-hint'].skipped_pages}`);
     const scanned = (m: typeof legacy) => m.duplicate + m.normal;

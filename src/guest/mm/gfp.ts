@@ -102,3 +102,9 @@ export const GFP_BY_NAME: Readonly<Record<string, number>> = {
   GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, GFP_DMA, GFP_DMA32, __GFP_MOVABLE, __GFP_RECLAIMABLE, __GFP_NORETRY,
   __GFP_RETRY_MAYFAIL, __GFP_NOWARN, __GFP_NOMEMALLOC, __GFP_COMP, __GFP_NOFAIL, __GFP_HIGH, __GFP_ZERO,
 };
+
+/** A mask as a scenario would write it: the named mask it equals (GFP_KERNEL), else its flags. */
+export function gfpName(gfp: number): string {
+  for (const [name, mask] of Object.entries(GFP_BY_NAME)) if (mask === gfp && name.startsWith('GFP_')) return name;
+  return gfpFlagNames(gfp);
+}

@@ -1,0 +1,238 @@
+/**
+ * Actions on the guest's memory manager: what the allocator holds (snapshot), raw
+ * allocations and frees the way mmtests' highalloc allocator made them, draining the
+ * per-cpu lists, /proc/sys/vm/compact_memory, and the invariant check.
+ */
+import { defineAction, ActionError, type RealContext } from './action.js';
+import { int, num, oneOf, str, gfp } from './fields.js';
+import { NO_PAGE, Owner, MAX_ORDER, PAGE_SIZE } from '../guest/mm/memmap.js';
+import { GFP_KERNEL } from '../guest/mm/gfp.js';
+import { allocPages, freePages, drainAllPages } from '../guest/mm/page_alloc.js';
+import { compactMemory } from '../guest/mm/compaction.js';
+import { globalZonePageState } from '../guest/mm/vmstat.js';
+import { ZoneStat, VmEvent } from '../guest/mm/vmstat_items.js';
+import { rngBelow } from '../sim/rng.js';
+import { ramRssBytes } from '../host/ram.js';
+import { assertVm } from '../machine/machine.js';
+import { freeBlocksPerOrder, pageblockCounts } from '../report/proc.js';
+import { parseBuddyinfo, parsePageblockCounts, parseVmstat } from '../report/proc_parse.js';
+
+/** Owners an `alloc_pages` action may allocate for (what the pages stand for). */
+export const ALLOC_OWNERS = ['kernel', 'slab_unreclaimable', 'slab_reclaimable', 'kernel_stack', 'page_table', 'anon', 'file', 'shmem'] as const;
+
+const OWNER_BY_NAME: Readonly<Record<(typeof ALLOC_OWNERS)[number], Owner>> = {
+  kernel: Owner.kernel,
+  slab_unreclaimable: Owner.slabUnreclaimable,
+  slab_reclaimable: Owner.slabReclaimable,
+  kernel_stack: Owner.kernelStack,
+  page_table: Owner.pageTable,
+  anon: Owner.anon,
+  file: Owner.file,
+  shmem: Owner.shmem,
+};
+
+const cpuField = int('The cpu the allocations run on (its per-cpu lists)', { min: 0, default: 0 });
+
+/** The shell text that prints the /proc files a snapshot reads, each after a marker line. */
+const PROC_FILES = ['buddyinfo', 'pagetypeinfo', 'vmstat'] as const;
+function procDumpCommand(): string {
+  return PROC_FILES.map((f) => `echo '@@ ${f}'; cat /proc/${f}`).join('; ');
+}
+function splitProcDump(out: string): Record<(typeof PROC_FILES)[number], string> {
+  const parts = { buddyinfo: '', pagetypeinfo: '', vmstat: '' };
+  let cur: keyof typeof parts | null = null;
+  for (const line of out.split('\n')) {
+    const m = /^@@ (\w+)$/.exec(line);
+    if (m && m[1]! in parts) { cur = m[1] as keyof typeof parts; continue; }
+    if (cur) parts[cur] += line + '\n';
+  }
+  return parts;
+}
+
+/** Reads the real guest's buddyinfo, pagetypeinfo and vmstat in one round trip. */
+async function readProc(ctx: RealContext): Promise<{ freeBlocks: number[]; pageblocks: Record<string, number>; vmstat: Record<string, number> }> {
+  const r = await ctx.shell(procDumpCommand(), 30e9);
+  if (r.status !== 0) throw new ActionError(`reading /proc in the real guest failed (exit ${r.status}): ${r.output.slice(0, 200)}`);
+  const p = splitProcDump(r.output);
+  return { freeBlocks: parseBuddyinfo(p.buddyinfo), pageblocks: parsePageblockCounts(p.pagetypeinfo), vmstat: parseVmstat(p.vmstat) };
+}
+
+export const snapshot = defineAction({
+  name: 'snapshot',
+  doc: 'Records free pages, free blocks per order (buddyinfo), pageblocks per migratetype (pagetypeinfo), host RSS and the balloon',
+  fields: {},
+  model: (ctx) => {
+    const { guest, host } = ctx.vm;
+    const dev = host.balloon;
+    return {
+      nr_free_pages: globalZonePageState(guest.pgdat, ZoneStat.nr_free_pages),
+      free_blocks: freeBlocksPerOrder(guest),
+      pageblocks: pageblockCounts(guest),
+      host_rss_bytes: ramRssBytes(host.ram),
+      ...(dev ? { balloon_target_pages: dev.numPages, balloon_actual_pages: dev.actual } : {}),
+    };
+  },
+  real: {
+    engines: ['v86'],
+    run: async (ctx) => {
+      const p = await readProc(ctx);
+      const q = await ctx.qmp({ execute: 'query-balloon' });
+      const actual = 'return' in q ? (q.return as { actual: number }).actual : null;
+      const rss = ctx.hostRssBytes();
+      return {
+        nr_free_pages: p.vmstat.nr_free_pages ?? 0,
+        free_blocks: p.freeBlocks,
+        pageblocks: p.pageblocks,
+        host_rss_bytes: rss ?? 0,
+        ...(actual !== null ? { balloon_target_pages: ctx.balloonTargetPages ?? 0, balloon_actual_pages: (ctx.ramSize - actual) / PAGE_SIZE } : {}),
+      };
+    },
+  },
+});
+
+export const allocPagesAction = defineAction({
+  name: 'alloc_pages',
+  doc: 'alloc_pages() `count` times with a GFP mask and order, as mmtests\' highalloc allocator did; the blocks are held under `tag`',
+  fields: {
+    count: int('How many blocks to allocate', { min: 1, max: 1 << 26 }),
+    order: int('Block order (0 = 4 KiB ... 10 = 4 MiB)', { min: 0, max: MAX_ORDER - 1, default: 0 }),
+    gfp: gfp('GFP mask, kernel names joined by | (e.g. GFP_HIGHUSER_MOVABLE|__GFP_NOWARN)', { default: GFP_KERNEL }),
+    owner: oneOf('What the pages stand for (the counters they feed)', ALLOC_OWNERS, { default: 'kernel' }),
+    tag: str('Names this set of blocks so a later free_pages can release them', { default: 'default' }),
+    cpu: cpuField,
+  },
+  model: (ctx, a) => {
+    const guest = ctx.vm.guest;
+    setCpu(guest.config.vcpus, a.cpu);
+    guest.pgdat.tasks.cpu = a.cpu;
+    let held = ctx.tags.get(a.tag);
+    if (!held) { held = { pfns: [], orders: [] }; ctx.tags.set(a.tag, held); }
+    const owner = OWNER_BY_NAME[a.owner];
+    let ok = 0;
+    for (let i = 0; i < a.count; i++) {
+      const pfn = allocPages(guest.pgdat, a.gfp, a.order, owner);
+      if (pfn === NO_PAGE) continue;
+      held.pfns.push(pfn);
+      held.orders.push(a.order);
+      ok++;
+    }
+    return { requested: a.count, order: a.order, succeeded: ok, failed: a.count - ok, success_pct: +(100 * ok / a.count).toFixed(2) };
+  },
+});
+
+function setCpu(vcpus: number, cpu: number): void {
+  if (cpu >= vcpus) throw new ActionError(`cpu ${cpu} does not exist (the guest has ${vcpus} vcpus)`);
+}
+
+export const freePagesAction = defineAction({
+  name: 'free_pages',
+  doc: 'Frees a share of the blocks alloc_pages holds under `tag`',
+  fields: {
+    tag: str('The alloc_pages tag', { default: 'default' }),
+    fraction: num('Share of the tag\'s blocks to free (0..1)', { min: 0, max: 1, default: 1 }),
+    pick: oneOf('Which blocks: random (seeded), oldest first, newest first, or every other one', ['random', 'oldest', 'newest', 'alternate'], { default: 'random' }),
+    cpu: cpuField,
+  },
+  model: (ctx, a) => {
+    const guest = ctx.vm.guest;
+    setCpu(guest.config.vcpus, a.cpu);
+    guest.pgdat.tasks.cpu = a.cpu;
+    const held = ctx.tags.get(a.tag);
+    if (!held) throw new ActionError(`no allocations are tagged "${a.tag}" at this time`);
+    const n = held.pfns.length;
+    const want = Math.round(n * a.fraction);
+    const keep = new Uint8Array(n).fill(1);
+    if (a.pick === 'random') {
+      // partial Fisher-Yates over indices: the first `want` of a seeded shuffle
+      const idx = Int32Array.from({ length: n }, (_, i) => i);
+      for (let i = 0; i < want; i++) {
+        const j = i + rngBelow(ctx.rng, n - i);
+        const t = idx[i]!; idx[i] = idx[j]!; idx[j] = t;
+        keep[idx[i]!] = 0;
+      }
+    } else if (a.pick === 'oldest') keep.fill(0, 0, want);
+    else if (a.pick === 'newest') keep.fill(0, n - want, n);
+    else for (let i = 0, k = 0; i < n && k < want; i += 2, k++) keep[i] = 0;
+    let pages = 0, freed = 0;
+    const pfns: number[] = [], orders: number[] = [];
+    for (let i = 0; i < n; i++) {
+      if (keep[i]) { pfns.push(held.pfns[i]!); orders.push(held.orders[i]!); continue; }
+      freePages(guest.pgdat, held.pfns[i]!, held.orders[i]!);
+      pages += 1 << held.orders[i]!;
+      freed++;
+    }
+    held.pfns = pfns;
+    held.orders = orders;
+    return { freed, pages };
+  },
+});
+
+export const drainPcp = defineAction({
+  name: 'drain_pcp',
+  doc: 'Returns every per-cpu list\'s pages to the buddy allocator (drain_all_pages)',
+  fields: {},
+  model: (ctx) => {
+    const pg = ctx.vm.guest.pgdat;
+    const before = globalZonePageState(pg, ZoneStat.nr_free_pages);
+    drainAllPages(pg, null);
+    return { pages: globalZonePageState(pg, ZoneStat.nr_free_pages) - before };
+  },
+});
+
+/** The compaction counters a compact_memory event reports, as deltas. */
+const COMPACT_COUNTERS = ['compact_migrate_scanned', 'compact_free_scanned', 'compact_isolated', 'pgmigrate_success', 'pgmigrate_fail'] as const;
+
+export const compactMemoryAction = defineAction({
+  name: 'compact_memory',
+  doc: 'echo 1 > /proc/sys/vm/compact_memory: full compaction of every zone; free blocks before and after',
+  fields: {},
+  model: (ctx) => {
+    const guest = ctx.vm.guest;
+    const before = freeBlocksPerOrder(guest);
+    const e0 = guest.pgdat.events.slice();
+    const rep = compactMemory(guest.pgdat);
+    const delta = (k: VmEvent) => guest.pgdat.events[k]! - e0[k]!;
+    return {
+      free_blocks_before: before,
+      free_blocks_after: freeBlocksPerOrder(guest),
+      compact_migrate_scanned: delta(VmEvent.compact_migrate_scanned),
+      compact_free_scanned: delta(VmEvent.compact_free_scanned),
+      compact_isolated: delta(VmEvent.compact_isolated),
+      pgmigrate_success: delta(VmEvent.pgmigrate_success),
+      pgmigrate_fail: delta(VmEvent.pgmigrate_fail),
+      cost_ns: rep.costNs,
+    };
+  },
+  real: {
+    engines: ['v86'],
+    run: async (ctx) => {
+      const p0 = await readProc(ctx);
+      const t0 = ctx.now();
+      const r = await ctx.shell('echo 1 > /proc/sys/vm/compact_memory', 600e9);
+      if (r.status !== 0) throw new ActionError(`echo 1 > /proc/sys/vm/compact_memory failed in the real guest (exit ${r.status}): ${r.output.trim()}`);
+      const cost = ctx.now() - t0;
+      const p1 = await readProc(ctx);
+      const d = (k: (typeof COMPACT_COUNTERS)[number]) => (p1.vmstat[k] ?? 0) - (p0.vmstat[k] ?? 0);
+      return {
+        free_blocks_before: p0.freeBlocks,
+        free_blocks_after: p1.freeBlocks,
+        compact_migrate_scanned: d('compact_migrate_scanned'),
+        compact_free_scanned: d('compact_free_scanned'),
+        compact_isolated: d('compact_isolated'),
+        pgmigrate_success: d('pgmigrate_success'),
+        pgmigrate_fail: d('pgmigrate_fail'),
+        cost_ns: cost,
+      };
+    },
+  },
+});
+
+export const check = defineAction({
+  name: 'check',
+  doc: 'Runs the invariant checker over the page map, the balloon and the host (a violation ends the run, exit 1)',
+  fields: {},
+  model: (ctx) => {
+    assertVm(ctx.vm, `at t=${ctx.vm.sim.now}ns`);
+    return { ok: true };
+  },
+});
