@@ -73,11 +73,15 @@ done
 mkdir -p "$CACHE"
 MANIFEST="$CACHE/manifest.json"
 
-# Up to date? Same package versions, every listed file present with its size.
-if [ -f "$MANIFEST" ] && node - "$MANIFEST" "$CACHE" "${PKGS[0]}=${VER[${PKGS[0]}]}" "${PKGS[1]}=${VER[${PKGS[1]}]}" "${PKGS[2]}=${VER[${PKGS[2]}]}" <<'JS'
+# This script's own hash: a change to how the set is built rebuilds it.
+BUILDER="$(sha256sum "$0" | cut -c1-16)"
+
+# Up to date? Same builder, same package versions, every listed file present with its size.
+if [ -f "$MANIFEST" ] && node - "$MANIFEST" "$CACHE" "$BUILDER" "${PKGS[0]}=${VER[${PKGS[0]}]}" "${PKGS[1]}=${VER[${PKGS[1]}]}" "${PKGS[2]}=${VER[${PKGS[2]}]}" <<'JS'
 const fs = require('node:fs'), path = require('node:path');
-const [manifestPath, cache, ...want] = process.argv.slice(2);
+const [manifestPath, cache, builder, ...want] = process.argv.slice(2);
 const m = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+if (m.builder !== builder) process.exit(1);
 const have = new Set(m.packages.map((p) => `${p.name}=${p.version}`));
 if (!want.every((w) => have.has(w))) process.exit(1);
 for (const [name, f] of Object.entries(m.files)) {
@@ -95,6 +99,13 @@ if ! command -v cpio >/dev/null; then
   log "installing Debian's cpio"
   apt_update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq cpio >/dev/null || die "package cpio cannot be installed with apt-get"
+fi
+
+# binutils' objcopy reads the modules' .modinfo (their load order).
+if ! command -v objcopy >/dev/null; then
+  log "installing Debian's binutils"
+  apt_update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq binutils >/dev/null || die "package binutils cannot be installed with apt-get"
 fi
 
 DEBS="$CACHE/debs"
@@ -150,6 +161,30 @@ for m in "${MODULES[@]}"; do
     *) cp "$f" "$IR/lib/modules/$m.ko" ;;
   esac
 done
+# Load order: each module after the ones its .modinfo "depends=" names (Debian's
+# kernels have moved virtio_ring ahead of virtio between 6.1 builds: never assume).
+mod_depends() {
+  objcopy -O binary --only-section=.modinfo "$IR/lib/modules/$1.ko" "$WORK/$1.modinfo" 2>/dev/null \
+    || die "package $KPKG: cannot read .modinfo of $1.ko (is binutils installed?)"
+  tr '\0' '\n' < "$WORK/$1.modinfo" | sed -n 's/^depends=//p' | tr ',' ' '
+}
+declare -A DEPS PLACED
+for m in "${MODULES[@]}"; do DEPS[$m]="$(mod_depends "$m")"; done
+ORDER=()
+while [ "${#ORDER[@]}" -lt "${#MODULES[@]}" ]; do
+  progress=0
+  for m in "${MODULES[@]}"; do
+    [ -z "${PLACED[$m]:-}" ] || continue
+    ok=1
+    for d in ${DEPS[$m]}; do
+      [ -n "${DEPS[$d]+set}" ] || die "module $m (package $KPKG) depends on $d, which is not one of ${MODULES[*]}"
+      [ -n "${PLACED[$d]:-}" ] || ok=0
+    done
+    if [ "$ok" -eq 1 ]; then ORDER+=("$m"); PLACED[$m]=1; progress=1; fi
+  done
+  [ "$progress" -eq 1 ] || die "module dependency cycle among ${MODULES[*]} (package $KPKG)"
+done
+log "virtio module order: ${ORDER[*]}"
 # A console node for the kernel to open before devtmpfs is mounted (when mknod
 # is allowed here; /init reopens the console after mounting devtmpfs anyway).
 mknod -m 600 "$IR/dev/console" c 5 1 2>/dev/null || true
@@ -160,7 +195,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 exec 0</dev/console 1>/dev/console 2>&1
-for m in ${MODULES[*]}; do
+for m in ${ORDER[*]}; do
   insmod /lib/modules/\$m.ko || echo "init: insmod \$m failed"
 done
 # Only errors and warnings on the console from here on (dmesg has the rest).
@@ -181,10 +216,10 @@ install -m 644 "$vmlinuz" "$CACHE/bzImage"
 install -m 644 "$bios" "$CACHE/bios.bin"
 install -m 644 "$WORK/initrd.cpio" "$CACHE/initrd.cpio"
 
-node - "$CACHE" "$KREL" "${MODULES[*]}" \
+node - "$CACHE" "$KREL" "${ORDER[*]}" "$BUILDER" \
   "${PKGS[0]}=${VER[${PKGS[0]}]}" "${PKGS[1]}=${VER[${PKGS[1]}]}" "${PKGS[2]}=${VER[${PKGS[2]}]}" <<'JS'
 const fs = require('node:fs'), path = require('node:path'), crypto = require('node:crypto');
-const [cache, kernelRelease, modules, ...pkgs] = process.argv.slice(2);
+const [cache, kernelRelease, modules, builder, ...pkgs] = process.argv.slice(2);
 const files = {};
 for (const name of ['bios.bin', 'bzImage', 'initrd.cpio']) {
   const buf = fs.readFileSync(path.join(cache, name));
@@ -192,6 +227,7 @@ for (const name of ['bios.bin', 'bzImage', 'initrd.cpio']) {
 }
 const manifest = {
   source: 'Debian apt archive',
+  builder,
   kernel_release: kernelRelease,
   modules: modules.split(' '),
   packages: pkgs.map((s) => { const i = s.indexOf('='); return { name: s.slice(0, i), version: s.slice(i + 1) }; }),

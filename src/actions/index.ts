@@ -31,8 +31,10 @@ type EventOf<D> = D extends ActionDef<infer N, infer _F, infer E> ? EventBase & 
 export type Action = InputOf<Defs>;
 /** The event of a timeline entry, discriminated by `kind` (= the action's name). */
 export type ActionEvent = EventOf<Defs>;
+/** An entry this side cannot run, recorded instead of run (the model side of a differential run). */
+export type SkippedEvent = EventBase & { kind: 'skipped'; action: string; reason: string };
 /** Every event a result document holds: the entries' own, and those that come later from what they started. */
-export type ResultEvent = ActionEvent | KernelBuildDoneEvent | StressHighallocDoneEvent | MigrationCompletedEvent;
+export type ResultEvent = ActionEvent | KernelBuildDoneEvent | StressHighallocDoneEvent | MigrationCompletedEvent | SkippedEvent;
 export type ResultEventKind = ResultEvent['kind'];
 /** The events of one kind, typed. */
 export type EventOfKind<K extends ResultEventKind> = Extract<ResultEvent, { kind: K }>;

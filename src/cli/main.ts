@@ -21,7 +21,9 @@ import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { benchAlloc, DEFAULT_ALLOC_BENCH } from '../../bench/alloc.js';
 import { realGuestImagePaths } from '../integrations/v86/boot.js';
-import { loadRealGuestScriptText, runRealGuestScript, formatRealGuestReport, type RealGuestScript } from '../integrations/v86/script.js';
+import { checkV86Scenario, runV86Scenario } from '../integrations/v86/side.js';
+import { formatRealReport, runModelSide, entryText } from '../integrations/real/diff.js';
+import { actionsInfo, actionsMarkdown } from '../actions/index.js';
 import { benchCompaction } from '../../bench/compaction.js';
 import { benchMigration } from '../../bench/migration.js';
 import { benchScenario } from '../../bench/scenario.js';
@@ -34,15 +36,18 @@ const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo'
 type ProcFile = (typeof PROC_FILES)[number];
 const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration', 'scenario'] as const;
 
-function readScenarioFile(file: string): ReturnType<typeof loadScenarioText> {
-  let text: string;
+/** A file's text, or a UsageError naming it and why it cannot be read. */
+function readTextFile(file: string, what: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`${file}: cannot read scenario file (${code === 'ENOENT' ? 'no such file' : code ?? String(e)})`);
+    throw new UsageError(`${file}: cannot read ${what} (${code === 'ENOENT' ? 'no such file' : code ?? String(e)})`);
   }
-  return loadScenarioText(text, file);
+}
+
+function readScenarioFile(file: string): ReturnType<typeof loadScenarioText> {
+  return loadScenarioText(readTextFile(file, 'scenario file'), file);
 }
 
 function parseIntOption(name: string, v: string, min: number, max: number): number {
@@ -223,32 +228,49 @@ function buildProgram(): Command {
     });
 
   program.command('real-guest')
-    .description('Boot a real Linux guest (v86) with balloonlab\'s balloon device, run a script of balloon actions, print what the device saw and the guest\'s /proc.')
-    .argument('<script>', 'real-guest script (YAML: name, memory, balloon, steps)')
-    .option('--json <file>', 'write the report as JSON to FILE, or - for stdout')
-    .option('--diff', 'also run the steps against the model guest and print both side by side')
+    .description('Run a scenario on a real Linux guest (v86, with balloonlab\'s balloon device) and print what it and the device did; --diff runs it on the model too, side by side.')
+    .argument('<scenario>', 'scenario file (scenarios/real/ has the bundled ones)')
+    .option('--engine <engine>', 'the real guest: v86 (a Debian i386 guest in the v86 emulator, driving balloonlab\'s device)', 'v86')
+    .option('--json <file>', 'write { real, model? } as JSON to FILE, or - for stdout')
+    .option('--diff', 'also run the scenario on the model guest and print both side by side')
     .option('--cache-dir <dir>', 'where scripts/real-guest/build-image.sh put the boot set', '.cache/real-guest')
-    .action(async (file: string, o: { json?: string; diff?: boolean; cacheDir: string }) => {
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new UsageError(`${file}: cannot read script file (${code === 'ENOENT' ? 'no such file' : code ?? String(e)})`);
+    .action(async (file: string, o: { engine: string; json?: string; diff?: boolean; cacheDir: string }) => {
+      if (o.engine !== 'v86') throw new UsageError(`--engine: unknown engine "${o.engine}" (allowed: v86)`);
+      const text = readTextFile(file, 'scenario file');
+      if (/^steps:/m.test(text) && !/^timeline:/m.test(text)) {
+        throw new UsageError(`${file}: this is an old real-guest script (steps:); real-guest now runs scenarios (timeline:). The standard script became scenarios/real/v86-standard.yaml`);
       }
-      const script: RealGuestScript = loadRealGuestScriptText(text, file);
+      const sf = loadScenarioText(text, file);
+      checkV86Scenario(sf.base, file);
       const paths = realGuestImagePaths(o.cacheDir);
       const missing = [paths.bios, paths.bzimage, paths.initrd].filter((p) => !existsSync(p));
       if (missing.length) throw new UsageError(`real guest image missing (${missing.join(', ')}): run scripts/real-guest/build-image.sh first`);
       const live = o.json !== '-';
-      const report = await runRealGuestScript(script, {
+      const real = await runV86Scenario(sf.base, {
         cacheDir: o.cacheDir,
-        diff: o.diff ?? false,
-        onStep: (side, r) => { if (live) process.stderr.write(`${side}: [${r.index}] ${r.kind} ${r.ok ? 'ok' : 'FAIL'} (${r.ms} ms)\n`); },
+        onEntry: (i, ev) => { if (live) process.stderr.write(`v86: [${i}] ${ev.kind} ${entryText(ev)}\n`); },
       });
-      if (o.json) writeOutput(o.json, JSON.stringify(report, null, 2) + '\n');
-      if (live) process.stdout.write(formatRealGuestReport(report));
-      if (!report.real.ok || (report.model && !report.model.ok)) process.exitCode = 3;
+      const model = o.diff ? runModelSide(sf.base) : undefined;
+      if (o.json) writeOutput(o.json, JSON.stringify(model ? { real, model } : { real }, null, 2) + '\n');
+      if (live) process.stdout.write(formatRealReport(real, model));
+      if (!real.timeline.ok) process.exitCode = 3;
+    });
+
+  program.command('actions')
+    .description('List every scenario action with its fields (units, defaults, bounds) and the sides that can run it.')
+    .option('--json', 'print the list as JSON')
+    .option('--markdown', 'print the table docs/CLI.md holds')
+    .action((o: { json?: boolean; markdown?: boolean }) => {
+      if (o.json) { process.stdout.write(JSON.stringify(actionsInfo(), null, 2) + '\n'); return; }
+      if (o.markdown) { process.stdout.write(actionsMarkdown()); return; }
+      for (const a of actionsInfo()) {
+        process.stdout.write(`${a.name}  [${a.sides.join(', ')}]\n  ${a.doc}\n`);
+        for (const f of a.fields) {
+          const type = f.kind === 'enum' ? (f.values ?? []).join('|') : f.kind;
+          const dflt = f.required ? 'required' : f.default_text !== undefined ? `default ${f.default_text}` : 'optional';
+          process.stdout.write(`    ${f.name.padEnd(18)} ${`${type}, ${dflt}`.padEnd(40)} ${f.doc}\n`);
+        }
+      }
     });
 
   program.command('bench')

@@ -102,7 +102,7 @@ export type BalloonTraceEvent =
   | { t_ns: number; kind: 'inflate' | 'deflate'; pfns: number }
   | { t_ns: number; kind: 'stats'; tags: number[] }
   | { t_ns: number; kind: 'hint-cmd'; id: number }
-  | { t_ns: number; kind: 'hint'; pages: number }
+  | { t_ns: number; kind: 'hint'; addr: number; pages: number }
   | { t_ns: number; kind: 'report'; blocks: number; pages: number }
   | { t_ns: number; kind: 'actual'; actual: number };
 
@@ -514,7 +514,7 @@ function getFreePageHints(dev: BalloonDevice): void {
     for (const sg of elem.in) {
       if (dev.freePageHintStatus !== FreePageHintStatus.start) { dev.counters.hintsIgnored += Math.ceil(sg.len / TARGET_PAGE_SIZE); continue; }
       dev.counters.hintedPages += Math.ceil(sg.len / TARGET_PAGE_SIZE);
-      dev.trace?.push({ t_ns: dev.sim.now, kind: 'hint', pages: Math.ceil(sg.len / TARGET_PAGE_SIZE) });
+      dev.trace?.push({ t_ns: dev.sim.now, kind: 'hint', addr: sg.addr, pages: Math.ceil(sg.len / TARGET_PAGE_SIZE) });
       if (dev.opts.hintAction === 'discard') ramBlockDiscardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
       else dev.onFreePageHint?.(sg.addr, sg.len);
     }

@@ -23,7 +23,7 @@ import { highallocResult } from '../workloads/stress_highalloc.js';
 import { BALLOON_FEATURE_NAMES } from '../virtio/virtio_balloon.js';
 import { hasFeature } from '../virtio/transport.js';
 import { type ModelContext, type WaitResult, type EventBase, ActionError, actionSides } from '../actions/action.js';
-import { type Action, type ResultEvent, actionDef } from '../actions/index.js';
+import { type Action, type ResultEvent, type SkippedEvent, actionDef } from '../actions/index.js';
 import { hintNegotiated, migrationResult } from '../actions/migration.js';
 
 export type { ResultEvent } from '../actions/index.js';
@@ -73,6 +73,12 @@ export type RunOptions = {
   source?: string;
   /** Keep the balloon device's trace (vm.host.balloon.trace) for a differential report. */
   trace?: boolean;
+  /** Record entries the model cannot run (real-guest actions) as `skipped` events instead of refusing the scenario. */
+  skipUnrunnable?: boolean;
+  /** Called after each entry's event is recorded, with the machine. */
+  onEntry?: (i: number, ev: ResultEvent, vm: Vm) => void;
+  /** Called once the machine has booted, before the timeline. */
+  onBoot?: (vm: Vm) => void;
 };
 
 export type RunResult = { doc: ResultDocument; guest: Guest; vm: Vm };
@@ -152,7 +158,7 @@ const HOLD_POLL_NS = 10_000_000;
 export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
   const t0 = opts.wallClock?.();
   const seed = opts.seed ?? s.seed;
-  checkSides(s, 'model', opts.source);
+  if (!opts.skipUnrunnable) checkSides(s, 'model', opts.source);
   const vm = createVm(scenarioVmConfig(s, seed));
   const guest = vm.guest;
   if (vm.driver?.probeError) throw new ScenarioError(`the balloon driver failed to probe: ${vm.driver.probeError}`);
@@ -163,6 +169,8 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
   // Entries that came due while a wait held the timeline, in order.
   let holding = false;
   const held: number[] = [];
+  // What is left of the entry that holds: onEntry hears of it when its wait is over.
+  let afterHold: (() => void) | null = null;
   const ctx: ModelContext = {
     vm, rng: rngFork(guest.rng), tags: new Map(), useHints: hintNegotiated(vm), builds: [], highalloc: null, check,
     emit: (ev: EventBase) => { events.push(ev as ResultEvent); },
@@ -175,6 +183,9 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
         r.reached = reached;
         r.waited_ns = sim.now - start;
         holding = false;
+        const after = afterHold;
+        afterHold = null;
+        after?.();
         while (!holding && held.length) runEntry(held.shift()!);
       };
       holding = true;
@@ -183,20 +194,33 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
     },
   };
   if (check) assertVm(vm, 'after boot');
-  const end = Math.min(opts.until ?? Infinity, scenarioEnd(s));
+  opts.onBoot?.(vm);
+  let end = Math.min(opts.until ?? Infinity, scenarioEnd(s));
   const runEntry = (i: number) => {
     if (holding) { held.push(i); return; }
     const a = s.timeline[i]!;
     const def = actionDef(a.action)!;
-    const ev: EventBase = { t_ns: sim.now, kind: a.action };
-    if (a.label !== undefined) ev.label = a.label;
-    try {
-      Object.assign(ev, def.model!(ctx, a as never));
-    } catch (e) {
-      if (e instanceof ActionError || e instanceof ScenarioError) throw entryError(opts.source, i, a, e);
-      throw e;
+    let ev: EventBase;
+    if (!def.model) {
+      const skipped: SkippedEvent = { t_ns: sim.now, kind: 'skipped', action: a.action, reason: `the model guest cannot run ${a.action}` };
+      if (a.label !== undefined) skipped.label = a.label;
+      ev = skipped;
+    } else {
+      ev = { t_ns: sim.now, kind: a.action };
+      if (a.label !== undefined) ev.label = a.label;
+      try {
+        Object.assign(ev, def.model(ctx, a as never));
+      } catch (e) {
+        if (e instanceof ActionError || e instanceof ScenarioError) throw entryError(opts.source, i, a, e);
+        throw e;
+      }
     }
     events.push(ev as ResultEvent);
+    if (opts.onEntry) {
+      const tell = opts.onEntry;
+      if (holding) afterHold = () => tell(i, ev as ResultEvent, vm);
+      else tell(i, ev as ResultEvent, vm);
+    }
     if (check) assertVm(vm, `after ${a.action} at t=${sim.now}ns`);
     opts.onProgress?.(sim.now, end);
   };
@@ -212,6 +236,20 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
   const tick = () => { sample(); if (sim.now + every <= end) simAfter(sim, every, tick); };
   simAt(sim, 0, tick);
   simRunUntil(sim, end);
+  // A wait still holding entries: without a set duration the run goes on until the
+  // timeline has drained (each wait ends by its timeout); with one, what is left is
+  // recorded as not run.
+  if (s.duration === undefined && opts.until === undefined) {
+    while (holding || held.length) simRunUntil(sim, sim.now + HOLD_POLL_NS);
+    end = sim.now;
+  } else {
+    for (const i of held) {
+      const a = s.timeline[i]!;
+      const skipped: SkippedEvent = { t_ns: end, kind: 'skipped', action: a.action, reason: `the run ended at ${formatTime(end)} while an earlier wait held this entry` };
+      if (a.label !== undefined) skipped.label = a.label;
+      events.push(skipped);
+    }
+  }
   if (rssSeries.length === 0 || rssSeries[rssSeries.length - 1]![0] !== end) sample();
   opts.onProgress?.(end, end);
   if (check) assertVm(vm, 'at the end');
