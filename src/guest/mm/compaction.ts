@@ -24,7 +24,7 @@ import { isolateFreePage, findSuitableFallback, zoneWatermarkOk, freePages, drai
 import { isolateLruPage } from './lru.js';
 import { migratePages, putbackMovablePage } from './migrate.js';
 import { fragmentationIndex } from './fragmentation.js';
-import { VmEvent } from './vmstat_items.js';
+import { VmEvent, ZoneStat } from './vmstat_items.js';
 import { type CostTable, defaultCostTable } from '../../sim/cost.js';
 
 /** enum compact_result (include/linux/compaction.h). */
@@ -49,14 +49,24 @@ export const enum CompactResult {
   success = 8,
 }
 
-/** compaction_made_progress(): did the run produce what it was asked for? */
+/** compaction_made_progress(): the run produced what it was asked for, so another retry makes sense. */
 export function compactionMadeProgress(r: CompactResult): boolean {
   return r === CompactResult.success;
 }
 
-/** compaction_failed(): the run ended with the scanners meeting and no success. */
+/** compaction_failed(): the scanners met over the whole zone with no success (only more priority could help). */
 export function compactionFailed(r: CompactResult): boolean {
   return r === CompactResult.complete;
+}
+
+/** compaction_needs_reclaim(): there were not enough free pages to migrate into; reclaim might help. */
+export function compactionNeedsReclaim(r: CompactResult): boolean {
+  return r === CompactResult.skipped;
+}
+
+/** compaction_withdrawn(): compaction did not try in earnest (deferred, contended, a partial pass). */
+export function compactionWithdrawn(r: CompactResult): boolean {
+  return r === CompactResult.deferred || r === CompactResult.contended || r === CompactResult.partialSkipped;
 }
 
 /** COMPACT_CLUSTER_MAX (SWAP_CLUSTER_MAX): pages isolated per migration batch. */
@@ -367,15 +377,45 @@ export function compactFinished(cc: CompactControl): CompactResult {
  * failure is lack of memory rather than fragmentation.
  */
 export function compactionSuitable(zone: Zone, order: number, highestZoneidx: number): CompactResult {
-  if (order < 0) return CompactResult.continue;
-  if (zoneWatermarkOk(zone, order, zone.watermark[Wmark.low]! + zone.watermarkBoost, highestZoneidx, 0)) return CompactResult.success;
-  const mark = (order > 3 ? zone.watermark[Wmark.low]! : zone.watermark[Wmark.min]!) + (2 << order);
-  if (!zoneWatermarkOk(zone, 0, mark, highestZoneidx, 0)) return CompactResult.skipped;
+  const r = __compactionSuitable(zone, order, highestZoneidx, zone.vmStat[ZoneStat.nr_free_pages]!);
+  if (r !== CompactResult.continue || order < 0) return r;
   if (order > 3) {
     const fragindex = fragmentationIndex(zone, order);
     if (fragindex >= 0 && fragindex <= EXTFRAG_THRESHOLD) return CompactResult.notSuitableZone;
   }
   return CompactResult.continue;
+}
+
+/**
+ * @kernel mm/compaction.c __compaction_suitable
+ * compactionSuitable without the fragmentation index, with the free pages to count
+ * given (`wmarkTarget`): compaction_zonelist_suitable asks what it would say if reclaim
+ * freed some.
+ */
+function __compactionSuitable(zone: Zone, order: number, highestZoneidx: number, wmarkTarget: number): CompactResult {
+  if (order < 0) return CompactResult.continue;
+  if (zoneWatermarkOk(zone, order, zone.watermark[Wmark.low]! + zone.watermarkBoost, highestZoneidx, 0)) return CompactResult.success;
+  const mark = (order > 3 ? zone.watermark[Wmark.low]! : zone.watermark[Wmark.min]!) + (2 << order);
+  if (!zoneWatermarkOk(zone, 0, mark, highestZoneidx, 0, wmarkTarget)) return CompactResult.skipped;
+  return CompactResult.continue;
+}
+
+/**
+ * @kernel mm/compaction.c compaction_zonelist_suitable
+ * Would compaction have enough to work with in some zone if reclaim freed part of the
+ * reclaimable pages (a share of them: 1/order, not to thrash for one allocation)?
+ */
+export function compactionZonelistSuitable(pgdat: PgData, order: number, highestZoneidx: number, canSwap: boolean): boolean {
+  for (let zi = highestZoneidx; zi >= 0; zi--) {
+    const zone = pgdat.zones[zi];
+    if (!zone || !zone.managedPages) continue;
+    const v = zone.vmStat;
+    let reclaimable = v[ZoneStat.nr_zone_inactive_file]! + v[ZoneStat.nr_zone_active_file]!;
+    if (canSwap) reclaimable += v[ZoneStat.nr_zone_inactive_anon]! + v[ZoneStat.nr_zone_active_anon]!;
+    const available = Math.floor(reclaimable / order) + v[ZoneStat.nr_free_pages]!;
+    if (__compactionSuitable(zone, order, highestZoneidx, available) === CompactResult.continue) return true;
+  }
+  return false;
 }
 
 /**

@@ -26,6 +26,7 @@ import {
 } from './gfp.js';
 import {
   CompactResult, createCompactControl, compactZone, compactionSuitable, compactionDeferred, deferCompaction,
+  compactionMadeProgress, compactionFailed, compactionNeedsReclaim, compactionWithdrawn, compactionZonelistSuitable,
   compactionDeferReset, kcompactdDoWork, proactiveCompactNode, fragmentationScoreNode, fragmentationScoreWmarks,
   HPAGE_FRAG_CHECK_INTERVAL_NS,
 } from './compaction.js';
@@ -109,6 +110,49 @@ function shouldReclaimRetry(pgdat: PgData, order: number, noProgressLoops: numbe
   return false;
 }
 
+/** enum compact_priority (include/linux/compaction.h): lower tries harder. */
+export const enum CompactPriority {
+  syncFull = 0,
+  syncLight = 1,
+  async = 2,
+}
+/** MIN_COMPACT_PRIORITY, MIN_COMPACT_COSTLY_PRIORITY (costly orders never go to sync-full). */
+const MIN_COMPACT_PRIORITY = CompactPriority.syncFull;
+const MIN_COMPACT_COSTLY_PRIORITY = CompactPriority.syncLight;
+
+/** The migrate mode a compaction priority runs in (compact_zone_order: ASYNC, SYNC_LIGHT, SYNC). */
+function priorityMode(p: CompactPriority): MigrateMode {
+  return p === CompactPriority.async ? MigrateMode.async : p === CompactPriority.syncLight ? MigrateMode.syncLight : MigrateMode.sync;
+}
+
+/**
+ * @kernel mm/page_alloc.c should_compact_retry
+ * Another round of reclaim and compaction for a high-order request? Retries count
+ * only the rounds in which compaction made progress. A run that failed over the whole
+ * zone, or withdrew (deferred, contended), is worth retrying only at a higher priority;
+ * one skipped for want of free pages only if reclaim could give it some. Costly orders
+ * get a quarter of the retries and stop at sync-light.
+ */
+export function shouldCompactRetry(pgdat: PgData, order: number, highestZoneidx: number, r: CompactResult, c: { priority: CompactPriority; retries: number }): boolean {
+  if (!order) return false;
+  if (compactionMadeProgress(r)) c.retries++;
+  if (!compactionFailed(r)) {
+    if (compactionNeedsReclaim(r)) return compactionZonelistSuitable(pgdat, order, highestZoneidx, swapFree(pgdat) > 0);
+    if (!compactionWithdrawn(r)) {
+      const maxRetries = order > PAGE_ALLOC_COSTLY_ORDER ? MAX_COMPACT_RETRIES / 4 : MAX_COMPACT_RETRIES;
+      if (c.retries <= maxRetries) return true;
+    }
+  }
+  // check_priority: make sure the strongest priority allowed has been tried
+  const minPriority = order > PAGE_ALLOC_COSTLY_ORDER ? MIN_COMPACT_COSTLY_PRIORITY : MIN_COMPACT_PRIORITY;
+  if (c.priority > minPriority) {
+    c.priority--;
+    c.retries = 0;
+    return true;
+  }
+  return false;
+}
+
 /** @kernel mm/page_alloc.c __alloc_pages_slowpath (after the first min-watermark attempt) */
 export function allocPagesSlowpath(pgdat: PgData, gfp: number, order: number, owner: number): number {
   if (!(gfp & __GFP_DIRECT_RECLAIM) || order >= MAX_ORDER) return NO_PAGE;
@@ -122,8 +166,12 @@ export function allocPagesSlowpath(pgdat: PgData, gfp: number, order: number, ow
     if (pfn !== NO_PAGE) return pfn;
     if (costly && (gfp & __GFP_NORETRY) && (result.r === CompactResult.skipped || result.r === CompactResult.deferred)) return NO_PAGE;
   }
-  let noProgressLoops = 0, compactRetries = 0;
-  let compactMode = MigrateMode.async;
+  let noProgressLoops = 0;
+  // NOTE: the kernel starts the loop's compaction at DEF_COMPACT_PRIORITY (sync-light)
+  // unless a costly __GFP_NORETRY request set INIT_COMPACT_PRIORITY (async); the model
+  // starts every request at async. A known divergence (docs/model-limits.md), kept
+  // while the model's figures are checked against the real kernel.
+  const compact = { priority: CompactPriority.async, retries: 0 };
   let drained = false;
   for (let loop = 0; loop < SLOWPATH_LOOP_LIMIT; loop++) {
     if (pgdat.hooks.wakeupKswapd) for (let zi = highest; zi >= 0; zi--) if (pgdat.zones[zi]!.managedPages) pgdat.hooks.wakeupKswapd(pgdat, pgdat.zones[zi]!, order);
@@ -141,17 +189,14 @@ export function allocPagesSlowpath(pgdat: PgData, gfp: number, order: number, ow
     }
     // direct compaction
     if (order > 0) {
-      pfn = allocPagesDirectCompact(pgdat, gfp, order, owner, compactMode, result);
+      pfn = allocPagesDirectCompact(pgdat, gfp, order, owner, priorityMode(compact.priority), result);
       if (pfn !== NO_PAGE) return pfn;
     }
     if (gfp & __GFP_NORETRY) return NO_PAGE;
     if (costly && !(gfp & __GFP_RETRY_MAYFAIL)) return NO_PAGE;
     noProgressLoops = reclaimed > 0 ? 0 : noProgressLoops + 1;
     if (shouldReclaimRetry(pgdat, order, noProgressLoops)) continue;
-    if (order > 0 && compactRetries++ < MAX_COMPACT_RETRIES && result.r !== CompactResult.skipped) {
-      if (compactMode !== MigrateMode.sync) compactMode++;
-      continue;
-    }
+    if (reclaimed > 0 && shouldCompactRetry(pgdat, order, highest, result.r, compact)) continue;
     // __alloc_pages_may_oom
     if (costly || (gfp & __GFP_RETRY_MAYFAIL) || gfpZone(gfp) < ZoneType.normal) return NO_PAGE;
     if (!outOfMemory(pgdat)) return NO_PAGE;
