@@ -8,7 +8,7 @@
  */
 import { type ActionDef, type ActionInput, type EventBase, type Side, actionSides } from './action.js';
 import type { Fields, FieldInfo } from './fields.js';
-import { snapshot, allocPagesAction, freePagesAction, drainPcp, compactMemoryAction, check } from './mm.js';
+import { snapshot, allocPagesAction, freePagesAction, drainPcp, compactMemoryAction, check, dropCaches } from './mm.js';
 import { processFault, processFree, processExit, processFile, processWrite } from './process.js';
 import { balloon, queryBalloon, guestStats, statsPollingInterval, freePageHint } from './balloon.js';
 import { migrate, queryMigrateAction, balloonFreePageHint, type MigrationCompletedEvent } from './migration.js';
@@ -18,7 +18,7 @@ import { shell } from './shell.js';
 export const ACTIONS = [
   snapshot, allocPagesAction, freePagesAction, processFault, processFree, processExit, processFile, compactMemoryAction, drainPcp, check,
   balloon, queryBalloon, guestStats, statsPollingInterval, freePageHint, processWrite, migrate, balloonFreePageHint, queryMigrateAction,
-  kernelBuild, stressHighalloc, balloonCycle, idle, shell,
+  kernelBuild, stressHighalloc, balloonCycle, idle, shell, dropCaches,
 ] as const;
 
 type Defs = (typeof ACTIONS)[number];

@@ -9,6 +9,7 @@ import { NO_PAGE, Owner, MAX_ORDER, PAGE_SIZE } from '../guest/mm/memmap.js';
 import { GFP_KERNEL } from '../guest/mm/gfp.js';
 import { allocPages, freePages, drainAllPages } from '../guest/mm/page_alloc.js';
 import { compactMemory } from '../guest/mm/compaction.js';
+import { syncAndDropCaches } from '../guest/mm/filemap.js';
 import { globalZonePageState } from '../guest/mm/vmstat.js';
 import { ZoneStat, VmEvent } from '../guest/mm/vmstat_items.js';
 import { rngBelow } from '../sim/rng.js';
@@ -234,5 +235,21 @@ export const check = defineAction({
   model: (ctx) => {
     assertVm(ctx.vm, `at t=${ctx.vm.sim.now}ns`);
     return { ok: true };
+  },
+});
+
+export const dropCaches = defineAction({
+  name: 'drop_caches',
+  doc: 'sync; echo 3 > /proc/sys/vm/drop_caches: dirty page cache written back, then every unmapped page-cache page freed',
+  fields: {},
+  model: (ctx) => ({ freed_pages: syncAndDropCaches(ctx.vm.guest.pgdat) }),
+  real: {
+    engines: ['v86'],
+    run: async (ctx) => {
+      const before = (await readProc(ctx)).vmstat.nr_file_pages ?? 0;
+      const r = await ctx.shell('sync; echo 3 > /proc/sys/vm/drop_caches', 120e9);
+      if (r.status !== 0) throw new ActionError(`echo 3 > /proc/sys/vm/drop_caches failed in the real guest (exit ${r.status}): ${r.output.trim()}`);
+      return { freed_pages: before - ((await readProc(ctx)).vmstat.nr_file_pages ?? 0) };
+    },
   },
 });

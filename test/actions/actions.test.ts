@@ -79,3 +79,19 @@ test('a balloon wait holds the entries after it until the target is reached; its
   assert.ok(b1 && 'wait' in b1 && !b1.wait.reached && b1.wait.waited_ns === 1e6, 'a wait that times out says so');
   assert.equal(eventsOfKind(doc.events, 'query_balloon')[0]!.t_ns, 5e9 + 1e6);
 });
+
+test('drop_caches: dirty page cache is written back and every cached page freed', () => {
+  const s = loadScenarioText([
+    'name: t', 'guest: { memory: 256MiB }', 'timeline:',
+    '  - { at: 0s, action: process_file, pid: 7, size: 32MiB, dirty: true }',
+    '  - { at: 0s, action: process_file, pid: 8, size: 16MiB }',
+    '  - { at: 1s, action: drop_caches }',
+  ].join('\n'), 't.yaml').base;
+  const { doc } = runScenario(s, { check: true });
+  const cached = eventsOfKind(doc.events, 'process_file').reduce((n, e) => n + e.cached_pages, 0);
+  const d = eventsOfKind(doc.events, 'drop_caches')[0]!;
+  assert.ok(d.freed_pages >= cached, `freed ${d.freed_pages} of ${cached} cached pages`);
+  assert.equal(doc.vmstat.nr_dirty, 0);
+  assert.equal(doc.vmstat.nr_written, 32 * MiB / 4096, 'the dirty pages were written back');
+  assert.equal(doc.vmstat.pgpgout, 32 * MiB / 1024, 'pgpgout counts KiB');
+});
