@@ -1,7 +1,15 @@
 #!/usr/bin/env node
 // The balloonlab command: a thin launcher for the compiled CLI (npm install builds dist/).
-import { main } from '../dist/src/cli/main.js';
+import { setFlagsFromString } from 'node:v8';
 
+// NOTE: the allocator's hot path is many small functions (the page map's accessors,
+// the free lists, the pcp lists); with V8's default cumulative inlining budget (920
+// bytes of bytecode per optimized function) a simulation loop runs out of budget before
+// they are all inlined. A larger budget, set before any model code is compiled, is
+// worth ~20% of `bench alloc` (docs/architecture.md, "Performance").
+setFlagsFromString('--max-inlined-bytecode-size-cumulative=3000');
+
+const { main } = await import('../dist/src/cli/main.js');
 main(process.argv).then(
   (code) => { process.exitCode = code; },
   (err) => { console.error(err instanceof Error ? (err.stack ?? err.message) : String(err)); process.exitCode = 1; },

@@ -56,6 +56,11 @@ test('v86-standard on the real guest and the model: the guest\'s counters match 
   // The real guest (Linux 6.1) sends stats tags 0-9, as the model's 6.1 driver does.
   assert.deepEqual(real.device.trace.stats_tags, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   assert.deepEqual(model.device!.trace.stats_tags, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  for (const side of sides) {
+    assert.ok(eventsOfKind(side.events, 'drop_caches')[0]!.freed_pages >= 0, `${side.name}: drop_caches`);
+    const c = eventsOfKind(side.events, 'compact_memory')[0]!;
+    assert.equal(c.free_blocks_after.length, 11, `${side.name}: compact_memory reads buddyinfo before and after`);
+  }
   const shell = eventsOfKind(real.timeline.events as ResultEvent[], 'shell')[0]!;
   assert.equal(shell.status, 0);
   assert.match(shell.output, /^MemTotal:/m);

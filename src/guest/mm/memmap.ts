@@ -188,11 +188,6 @@ export const enum PageRecord {
   MAPPING_MASK = 0xffff0000 | 0,
 }
 
-/** The index of a page's (or list head's) word `word` in MemMap.w. */
-function rec(pfn: number, word: number): number {
-  return (pfn << PageRecord.WORDS_SHIFT) + word;
-}
-
 /** The page map. */
 export type MemMap = {
   /** Number of pages (memmap PFNs 0..nrPages-1). */
@@ -233,64 +228,64 @@ export function memmapBytes(map: MemMap): number {
 export function listHeadAlloc(map: MemMap): number {
   if (map.nrListHeads >= map.maxListHeads) throw new RangeError('out of list heads');
   const h = map.nrPages + map.nrListHeads++;
-  map.w[rec(h, PageRecord.NEXT_WORD)] = h;
-  map.w[rec(h, PageRecord.PREV_WORD)] = h;
+  map.w[(h << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = h;
+  map.w[(h << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = h;
   return h;
 }
 
 /** The entry after `entry` (list head or page). */
 export function listNext(map: MemMap, entry: number): number {
-  return map.w[rec(entry, PageRecord.NEXT_WORD)]!;
+  return map.w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD]!;
 }
 
 /** The entry before `entry`. */
 export function listPrev(map: MemMap, entry: number): number {
-  return map.w[rec(entry, PageRecord.PREV_WORD)]!;
+  return map.w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD]!;
 }
 
 export function listEmpty(map: MemMap, head: number): boolean {
-  return map.w[rec(head, PageRecord.NEXT_WORD)] === head;
+  return map.w[(head << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] === head;
 }
 
 /** Adds entry right after head (list_add). */
 export function listAdd(map: MemMap, entry: number, head: number): void {
   const w = map.w;
-  const first = w[rec(head, PageRecord.NEXT_WORD)]!;
-  w[rec(entry, PageRecord.NEXT_WORD)] = first;
-  w[rec(entry, PageRecord.PREV_WORD)] = head;
-  w[rec(first, PageRecord.PREV_WORD)] = entry;
-  w[rec(head, PageRecord.NEXT_WORD)] = entry;
+  const first = w[(head << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD]!;
+  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = first;
+  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = head;
+  w[(first << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = entry;
+  w[(head << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = entry;
 }
 
 /** Adds entry right before head, i.e. at the tail (list_add_tail). */
 export function listAddTail(map: MemMap, entry: number, head: number): void {
   const w = map.w;
-  const last = w[rec(head, PageRecord.PREV_WORD)]!;
-  w[rec(entry, PageRecord.NEXT_WORD)] = head;
-  w[rec(entry, PageRecord.PREV_WORD)] = last;
-  w[rec(last, PageRecord.NEXT_WORD)] = entry;
-  w[rec(head, PageRecord.PREV_WORD)] = entry;
+  const last = w[(head << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD]!;
+  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = head;
+  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = last;
+  w[(last << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = entry;
+  w[(head << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = entry;
 }
 
 /** Removes entry from whatever list it is on (list_del); its links are poisoned. */
 export function listDel(map: MemMap, entry: number): void {
   const w = map.w;
-  const n = w[rec(entry, PageRecord.NEXT_WORD)]!, p = w[rec(entry, PageRecord.PREV_WORD)]!;
-  w[rec(p, PageRecord.NEXT_WORD)] = n;
-  w[rec(n, PageRecord.PREV_WORD)] = p;
-  w[rec(entry, PageRecord.NEXT_WORD)] = NO_PAGE;
-  w[rec(entry, PageRecord.PREV_WORD)] = NO_PAGE;
+  const n = w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD]!, p = w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD]!;
+  w[(p << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = n;
+  w[(n << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = p;
+  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = NO_PAGE;
+  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = NO_PAGE;
 }
 
 /** First entry of a list, or NO_PAGE when empty (list_first_entry_or_null). */
 export function listFirst(map: MemMap, head: number): number {
-  const f = map.w[rec(head, PageRecord.NEXT_WORD)]!;
+  const f = map.w[(head << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD]!;
   return f === head ? NO_PAGE : f;
 }
 
 /** Last entry of a list, or NO_PAGE when empty. */
 export function listLast(map: MemMap, head: number): number {
-  const l = map.w[rec(head, PageRecord.PREV_WORD)]!;
+  const l = map.w[(head << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD]!;
   return l === head ? NO_PAGE : l;
 }
 
@@ -313,51 +308,51 @@ export function listCount(map: MemMap, head: number): number {
 
 /** page->flags (PG_* bits). */
 export function pageFlags(map: MemMap, pfn: number): number {
-  return map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PageRecord.FLAGS_MASK;
+  return map.w[pfn << PageRecord.WORDS_SHIFT]! & PageRecord.FLAGS_MASK;
 }
 
 export function setPageFlags(map: MemMap, pfn: number, flags: number): void {
-  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  const i = pfn << PageRecord.WORDS_SHIFT;
   map.w[i] = (map.w[i]! & ~PageRecord.FLAGS_MASK) | (flags & PageRecord.FLAGS_MASK);
 }
 
 export function setPageFlag(map: MemMap, pfn: number, flag: PG): void {
-  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  const i = pfn << PageRecord.WORDS_SHIFT;
   map.w[i] = map.w[i]! | flag;
 }
 
 export function clearPageFlag(map: MemMap, pfn: number, flag: PG): void {
-  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  const i = pfn << PageRecord.WORDS_SHIFT;
   map.w[i] = map.w[i]! & ~flag;
 }
 
 /** page_type (PageType). */
 export function pageTypeOf(map: MemMap, pfn: number): PageType {
-  return ((map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PageRecord.TYPE_MASK) >>> PageRecord.TYPE_SHIFT) as PageType;
+  return ((map.w[pfn << PageRecord.WORDS_SHIFT]! & PageRecord.TYPE_MASK) >>> PageRecord.TYPE_SHIFT) as PageType;
 }
 
 export function setPageType(map: MemMap, pfn: number, type: PageType): void {
-  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  const i = pfn << PageRecord.WORDS_SHIFT;
   map.w[i] = (map.w[i]! & ~PageRecord.TYPE_MASK) | (type << PageRecord.TYPE_SHIFT);
 }
 
 /** Buddy or compound order stored in the page. */
 export function pageOrder(map: MemMap, pfn: number): number {
-  return map.w[rec(pfn, PageRecord.FLAGS_WORD)]! >>> PageRecord.ORDER_SHIFT;
+  return map.w[pfn << PageRecord.WORDS_SHIFT]! >>> PageRecord.ORDER_SHIFT;
 }
 
 export function setPageOrder(map: MemMap, pfn: number, order: number): void {
-  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  const i = pfn << PageRecord.WORDS_SHIFT;
   map.w[i] = (map.w[i]! & ~PageRecord.ORDER_MASK) | (order << PageRecord.ORDER_SHIFT);
 }
 
 /** Who holds the page (Owner). */
 export function pageOwner(map: MemMap, pfn: number): Owner {
-  return (map.w[rec(pfn, PageRecord.OWNER_WORD)]! & PageRecord.OWNER_MASK) as Owner;
+  return (map.w[(pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD]! & PageRecord.OWNER_MASK) as Owner;
 }
 
 export function setPageOwner(map: MemMap, pfn: number, owner: Owner): void {
-  const i = rec(pfn, PageRecord.OWNER_WORD);
+  const i = (pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD;
   map.w[i] = (map.w[i]! & ~PageRecord.OWNER_MASK) | owner;
 }
 
@@ -366,21 +361,21 @@ export function setPageOwner(map: MemMap, pfn: number, owner: Owner): void {
  * The page's reference count; a count above one pins the page against migration.
  */
 export function pageRefcount(map: MemMap, pfn: number): number {
-  return (map.w[rec(pfn, PageRecord.OWNER_WORD)]! & PageRecord.REFCOUNT_MASK) >>> PageRecord.REFCOUNT_SHIFT;
+  return (map.w[(pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD]! & PageRecord.REFCOUNT_MASK) >>> PageRecord.REFCOUNT_SHIFT;
 }
 
 export function setPageRefcount(map: MemMap, pfn: number, count: number): void {
-  const i = rec(pfn, PageRecord.OWNER_WORD);
+  const i = (pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD;
   map.w[i] = (map.w[i]! & ~PageRecord.REFCOUNT_MASK) | (Math.min(count, PageRecord.REFCOUNT_MAX) << PageRecord.REFCOUNT_SHIFT);
 }
 
 /** The small id in page->mapping/index (free-list or pcp migratetype, process or file id). */
 export function pageMapping(map: MemMap, pfn: number): number {
-  return map.w[rec(pfn, PageRecord.OWNER_WORD)]! >>> PageRecord.MAPPING_SHIFT;
+  return map.w[(pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD]! >>> PageRecord.MAPPING_SHIFT;
 }
 
 export function setPageMapping(map: MemMap, pfn: number, id: number): void {
-  const i = rec(pfn, PageRecord.OWNER_WORD);
+  const i = (pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD;
   map.w[i] = (map.w[i]! & ~PageRecord.MAPPING_MASK) | (id << PageRecord.MAPPING_SHIFT);
 }
 
@@ -392,7 +387,7 @@ export function setPageMapping(map: MemMap, pfn: number, id: number): void {
 export function resetPages(map: MemMap, start: number, end: number, owner: Owner, flags: number, refcount = 0): void {
   const w = map.w;
   const ownerWord = owner | (refcount << PageRecord.REFCOUNT_SHIFT);
-  for (let i = rec(start, PageRecord.FLAGS_WORD), e = rec(end, PageRecord.FLAGS_WORD); i < e; i += PageRecord.WORDS) {
+  for (let i = start << PageRecord.WORDS_SHIFT, e = end << PageRecord.WORDS_SHIFT; i < e; i += PageRecord.WORDS) {
     w[i] = flags;
     w[i + PageRecord.OWNER_WORD] = ownerWord;
   }
@@ -401,7 +396,7 @@ export function resetPages(map: MemMap, start: number, end: number, owner: Owner
 /** Sets the owner of pages [start, end), keeping their other fields. */
 export function setOwnerRange(map: MemMap, start: number, end: number, owner: Owner): void {
   const w = map.w;
-  for (let i = rec(start, PageRecord.OWNER_WORD), e = rec(end, PageRecord.OWNER_WORD); i < e; i += PageRecord.WORDS) {
+  for (let i = (start << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD, e = (end << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD; i < e; i += PageRecord.WORDS) {
     w[i] = (w[i]! & ~PageRecord.OWNER_MASK) | owner;
   }
 }
@@ -413,7 +408,7 @@ export function setOwnerRange(map: MemMap, start: number, end: number, owner: Ow
  * (PG_reported) are kept.
  */
 export function setPageBuddy(map: MemMap, pfn: number, order: number, mt: number): void {
-  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  const i = pfn << PageRecord.WORDS_SHIFT;
   map.w[i] = (map.w[i]! & PageRecord.FLAGS_MASK) | (PageType.buddy << PageRecord.TYPE_SHIFT) | (order << PageRecord.ORDER_SHIFT);
   map.w[i + PageRecord.OWNER_WORD] = (mt << PageRecord.MAPPING_SHIFT) | Owner.free;
 }
@@ -423,7 +418,7 @@ export function setPageBuddy(map: MemMap, pfn: number, order: number, mt: number
  * The page no longer heads a free block: type, order and PG_reported cleared in one store.
  */
 export function clearPageBuddy(map: MemMap, pfn: number): void {
-  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  const i = pfn << PageRecord.WORDS_SHIFT;
   map.w[i] = map.w[i]! & (PageRecord.FLAGS_MASK & ~PG.reported);
 }
 
@@ -432,7 +427,7 @@ export function clearPageBuddy(map: MemMap, pfn: number): void {
  * owner pcp, mapping = the migratetype it was freed as (get_pcppage_migratetype).
  */
 export function setPcpPage(map: MemMap, pfn: number, order: number, mt: number): void {
-  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  const i = pfn << PageRecord.WORDS_SHIFT;
   map.w[i] = order << PageRecord.ORDER_SHIFT;
   map.w[i + PageRecord.OWNER_WORD] = (mt << PageRecord.MAPPING_SHIFT) | Owner.pcp;
 }
@@ -443,33 +438,33 @@ export function setPcpPage(map: MemMap, pfn: number, order: number, mt: number):
  * block's order, the new owner and one reference.
  */
 export function setNewPage(map: MemMap, pfn: number, order: number, flags: number, owner: Owner): void {
-  const i = rec(pfn, PageRecord.FLAGS_WORD);
+  const i = pfn << PageRecord.WORDS_SHIFT;
   map.w[i] = (order << PageRecord.ORDER_SHIFT) | flags;
   map.w[i + PageRecord.OWNER_WORD] = (1 << PageRecord.REFCOUNT_SHIFT) | owner;
 }
 
 export function PageBuddy(map: MemMap, pfn: number): boolean {
-  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PageRecord.TYPE_MASK) === PageType.buddy << PageRecord.TYPE_SHIFT;
+  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PageRecord.TYPE_MASK) === PageType.buddy << PageRecord.TYPE_SHIFT;
 }
 
 export function PageOffline(map: MemMap, pfn: number): boolean {
-  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PageRecord.TYPE_MASK) === PageType.offline << PageRecord.TYPE_SHIFT;
+  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PageRecord.TYPE_MASK) === PageType.offline << PageRecord.TYPE_SHIFT;
 }
 
 export function PageReserved(map: MemMap, pfn: number): boolean {
-  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PG.reserved) !== 0;
+  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PG.reserved) !== 0;
 }
 
 export function PageLRU(map: MemMap, pfn: number): boolean {
-  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PG.lru) !== 0;
+  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PG.lru) !== 0;
 }
 
 export function PageHead(map: MemMap, pfn: number): boolean {
-  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PG.head) !== 0;
+  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PG.head) !== 0;
 }
 
 export function PageReported(map: MemMap, pfn: number): boolean {
-  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PG.reported) !== 0;
+  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PG.reported) !== 0;
 }
 
 /**
@@ -477,12 +472,12 @@ export function PageReported(map: MemMap, pfn: number): boolean {
  * The order of a free buddy block (valid when PageBuddy).
  */
 export function buddyOrder(map: MemMap, pfn: number): number {
-  return map.w[rec(pfn, PageRecord.FLAGS_WORD)]! >>> PageRecord.ORDER_SHIFT;
+  return map.w[pfn << PageRecord.WORDS_SHIFT]! >>> PageRecord.ORDER_SHIFT;
 }
 
 /** Whether the page is the head of a free block of exactly this order (page_is_buddy's test on the page). */
 export function isBuddyOfOrder(map: MemMap, pfn: number, order: number): boolean {
-  return (map.w[rec(pfn, PageRecord.FLAGS_WORD)]! & PageRecord.TYPE_ORDER_MASK) === ((order << PageRecord.ORDER_SHIFT) | (PageType.buddy << PageRecord.TYPE_SHIFT));
+  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PageRecord.TYPE_ORDER_MASK) === ((order << PageRecord.ORDER_SHIFT) | (PageType.buddy << PageRecord.TYPE_SHIFT));
 }
 
 // ---------------------------------------------------------------------------------
