@@ -25,7 +25,7 @@ export type ScenarioBenchResult = {
   runs: number;
 };
 
-export function benchScenario(root: URL, runs = 1, files: readonly string[] = BUNDLED_EXPERIMENTS, now: () => number = () => performance.now()): ScenarioBenchResult {
+export function benchScenario(root: URL, runs = 1, files: readonly string[] = BUNDLED_EXPERIMENTS, now: () => number = () => performance.now(), progress?: (line: string) => void): ScenarioBenchResult {
   const out: ScenarioBenchResult['scenarios'] = [];
   for (const file of files) {
     const sf = loadScenarioText(readFileSync(new URL(file, root), 'utf8'), file);
@@ -38,6 +38,7 @@ export function benchScenario(root: URL, runs = 1, files: readonly string[] = BU
         const { doc } = runScenario(v.scenario, {});
         times.push(now() - t0);
         virtualS = doc.duration_ns / 1e9;
+        progress?.(`bench scenario: ${file} ${v.name}: ${(times.at(-1)! / 1000).toFixed(1)} s wall for ${virtualS} s virtual`);
       }
       return { name: v.name, wall_ms: Math.round(median(times)), virtual_s: virtualS };
     });

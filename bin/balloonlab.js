@@ -9,8 +9,17 @@ import { setFlagsFromString } from 'node:v8';
 // worth ~20% of `bench alloc` (docs/architecture.md, "Performance").
 setFlagsFromString('--max-inlined-bytecode-size-cumulative=3000');
 
-const { main } = await import('../dist/src/cli/main.js');
+// A reader that stops early (`balloonlab proc kpageflags | head -c 100`) closes the
+// pipe: that ends the command quietly, as it ends cat.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
+const { main, reportError } = await import('../dist/src/cli/main.js');
 main(process.argv).then(
-  (code) => { process.exitCode = code; },
-  (err) => { console.error(err instanceof Error ? (err.stack ?? err.message) : String(err)); process.exitCode = 1; },
+  (code) => { process.exitCode = process.exitCode ?? code; if (code !== 0) process.exitCode = code; },
+  (err) => { process.exitCode = reportError(err); },
 );

@@ -83,21 +83,36 @@ function info(kind: FieldKind, doc: string, unit: FieldInfo['unit'], o: Opt<unkn
   return out;
 }
 
-export function size(doc: string, o: { default: number }): Field<number>;
-export function size(doc: string, o: { optional: true }): Field<number | undefined>;
-export function size(doc: string): Field<number>;
-export function size(doc: string, o?: Opt<number>): Field<number | undefined> {
-  return { schema: withDefault(sizeSchema, o), info: info('size', doc, 'bytes', o, formatSize) };
-}
-
-export function time(doc: string, o: { default: number }): Field<number>;
-export function time(doc: string, o: { optional: true }): Field<number | undefined>;
-export function time(doc: string): Field<number>;
-export function time(doc: string, o?: Opt<number>): Field<number | undefined> {
-  return { schema: withDefault(timeSchema, o), info: info('time', doc, 'ns', o, formatTime) };
-}
-
 type Bounds = { min?: number; max?: number };
+
+/** A unit field's bounds, with messages in the field's own units. */
+function bounded(schema: z.ZodType<number, unknown>, b: Bounds | undefined, fmt: (v: number) => string): z.ZodType<number, unknown> {
+  if (b?.min === undefined && b?.max === undefined) return schema;
+  return schema.superRefine((v, ctx) => {
+    if (b.min !== undefined && v < b.min) ctx.addIssue({ code: 'custom', message: `must be at least ${fmt(b.min)}, got ${fmt(v)}` });
+    else if (b.max !== undefined && v > b.max) ctx.addIssue({ code: 'custom', message: `must be at most ${fmt(b.max)}, got ${fmt(v)}` });
+  });
+}
+
+function withBounds(i: FieldInfo, b: Bounds | undefined): FieldInfo {
+  if (b?.min !== undefined) i.min = b.min;
+  if (b?.max !== undefined) i.max = b.max;
+  return i;
+}
+
+export function size(doc: string, o: Bounds & { default: number }): Field<number>;
+export function size(doc: string, o: Bounds & { optional: true }): Field<number | undefined>;
+export function size(doc: string, o?: Bounds): Field<number>;
+export function size(doc: string, o?: Bounds & Opt<number>): Field<number | undefined> {
+  return { schema: withDefault(bounded(sizeSchema, o, formatSize), o), info: withBounds(info('size', doc, 'bytes', o, formatSize), o) };
+}
+
+export function time(doc: string, o: Bounds & { default: number }): Field<number>;
+export function time(doc: string, o: Bounds & { optional: true }): Field<number | undefined>;
+export function time(doc: string, o?: Bounds): Field<number>;
+export function time(doc: string, o?: Bounds & Opt<number>): Field<number | undefined> {
+  return { schema: withDefault(bounded(timeSchema, o, formatTime), o), info: withBounds(info('time', doc, 'ns', o, formatTime), o) };
+}
 
 export function int(doc: string, o: Bounds & { default: number }): Field<number>;
 export function int(doc: string, o: Bounds & { optional: true }): Field<number | undefined>;

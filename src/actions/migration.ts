@@ -24,9 +24,9 @@ export const migrate = defineAction({
   name: 'migrate',
   doc: 'QMP migrate (pre-copy) with migrate-set-parameters\' max-bandwidth and downtime-limit, over a link of link_bandwidth',
   fields: {
-    max_bandwidth: size('max-bandwidth, bytes per second (QEMU\'s default 128MiB; `migrate_set_speed 100G` = 100GiB)', { default: 128 * 1024 * 1024 }),
+    max_bandwidth: size('max-bandwidth, bytes per second (QEMU\'s default 128MiB; `migrate_set_speed 100G` = 100GiB)', { min: 1, default: 128 * 1024 * 1024 }),
     downtime_limit: time('downtime-limit (QEMU\'s default 300ms)', { default: 300_000_000 }),
-    link_bandwidth: size('The network between source and destination, bytes per second (default 10 Gbit/s)', { default: 1_250_000_000 }),
+    link_bandwidth: size('The network between source and destination, bytes per second (default 10 Gbit/s)', { min: 1, default: 1_250_000_000 }),
   },
   model: (ctx, a) => {
     const host = ctx.vm.host;

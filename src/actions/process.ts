@@ -28,11 +28,13 @@ export const processFault = defineAction({
     const want = Math.ceil(a.size / PAGE_SIZE);
     const alloc0 = pgdat.events[VmEvent.thp_fault_alloc]!, fallback0 = pgdat.events[VmEvent.thp_fault_fallback]!;
     const got = faultAnonPages(pgdat, proc, want);
-    return {
+    const out = {
       thp_fault_alloc: pgdat.events[VmEvent.thp_fault_alloc]! - alloc0,
       thp_fault_fallback: pgdat.events[VmEvent.thp_fault_fallback]! - fallback0,
       pid: a.pid, requested_pages: want, faulted_pages: got, rss_pages: proc.rssAnon,
     };
+    // the OOM killer chose this very process while it faulted: it is gone
+    return ctx.vm.guest.procs.has(a.pid) ? out : { ...out, killed: true };
   },
 });
 

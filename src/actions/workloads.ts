@@ -6,6 +6,7 @@
 import { defineAction, type EventBase } from './action.js';
 import { bool, int, num, size, time } from './fields.js';
 import { rngFork } from '../sim/rng.js';
+import { formatSize, formatTime } from '../scenario/units.js';
 import { type KernelBuildSummary, startKernelBuild, kernelBuildSummary } from '../workloads/kernel_build.js';
 import { startStressHighalloc, highallocResult } from '../workloads/stress_highalloc.js';
 import { startBalloonCycle } from '../workloads/balloon_cycle.js';
@@ -21,10 +22,10 @@ export type KernelBuildDoneEvent = EventBase & { kind: 'kernel_build_done'; labe
 /** stress-highalloc finished its three passes. */
 export type StressHighallocDoneEvent = EventBase & { kind: 'stress_highalloc_done' } & ReturnType<typeof highallocResult>;
 
-/** min <= max for a pair of fields. */
-function ordered<A extends Record<string, unknown>>(a: A, min: keyof A & string, max: keyof A & string): { field: string; message: string } | null {
+/** min <= max for a pair of fields (fmt writes a value as the scenario would). */
+function ordered<A extends Record<string, unknown>>(a: A, min: keyof A & string, max: keyof A & string, fmt: (v: number) => string): { field: string; message: string } | null {
   const lo = a[min] as number, hi = a[max] as number;
-  return lo > hi ? { field: min, message: `${lo} is above ${max} (${hi}): the range must run from min to max` } : null;
+  return lo > hi ? { field: min, message: `${fmt(lo)} is above ${max} (${fmt(hi)}): the range must run from min to max` } : null;
 }
 
 export const kernelBuild = defineAction({
@@ -42,7 +43,7 @@ export const kernelBuild = defineAction({
     rewrite: num('Share of its heap cc1 writes again after faulting it', { min: 0, max: 100, default: 0.5 }),
     untar: bool('Unpack the tree first (dirty page cache of the source\'s size)', { default: false }),
   },
-  refine: (a) => ordered(a, 'cc_heap_min', 'cc_heap_max') ?? ordered(a, 'cc_cpu_min', 'cc_cpu_max'),
+  refine: (a) => ordered(a, 'cc_heap_min', 'cc_heap_max', formatSize) ?? ordered(a, 'cc_cpu_min', 'cc_cpu_max', formatTime),
   model: (ctx, a) => {
     const guest = ctx.vm.guest;
     const b = startKernelBuild(guest, rngFork(ctx.rng), {
@@ -74,7 +75,7 @@ export const stressHighalloc = defineAction({
     cc_heap_min: size('cc1\'s heap per unit, smallest', { default: 16 * MiB }),
     cc_heap_max: size('cc1\'s heap per unit, largest', { default: 96 * MiB }),
   },
-  refine: (a) => ordered(a, 'cc_heap_min', 'cc_heap_max'),
+  refine: (a) => ordered(a, 'cc_heap_min', 'cc_heap_max', formatSize),
   model: (ctx, a) => {
     if (ctx.highalloc) throw new ActionError('only one stress_highalloc run per scenario');
     const guest = ctx.vm.guest;
@@ -95,13 +96,15 @@ export const balloonCycle = defineAction({
   name: 'balloon_cycle',
   doc: 'The host moves the balloon target one `step` every `period`, up to `size` of balloon and back down, until `until`',
   fields: {
-    size: size('Largest balloon'),
-    step: size('Balloon change per period'),
-    period: time('Time between steps', { default: 60e9 }),
+    size: size('Largest balloon', { min: 4096 }),
+    step: size('Balloon change per period (at least a page)', { min: 4096 }),
+    period: time('Time between steps', { min: 1, default: 60e9 }),
     until: time('When the cycling stops (default: the end of the run)', { optional: true }),
   },
+  refine: (a) => (a.step > a.size ? { field: 'step', message: `${formatSize(a.step)} is above size (${formatSize(a.size)}): one step cannot be larger than the whole balloon` } : null),
   model: (ctx, a) => {
     const dev = needBalloon(ctx);
+    if (a.size >= dev.ramSize) throw new ActionError(`size ${formatSize(a.size)} is not below the guest's RAM (${formatSize(dev.ramSize)}): the balloon cannot take all of it`);
     const steps = startBalloonCycle(dev, ctx.vm.sim, a.size, a.step, a.period, a.until ?? Infinity);
     return { size: a.size, step: a.step, period_ns: a.period, steps_per_cycle: steps };
   },

@@ -3,14 +3,17 @@
  * file system, the terminal and the real clock.
  *
  * Exit codes: 0 success; 1 the model broke an invariant (a bug: please report it);
- * 2 bad input (one clear message on stderr naming what was wrong and what is allowed).
+ * 2 bad input (one clear message on stderr naming what was wrong and what is allowed);
+ * 3 a real guest did not do what a scenario asked; 70 anything else (an internal
+ * error: one line saying so; the stack trace only with BALLOONLAB_DEBUG=1).
  */
-import { existsSync, readFileSync, writeFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, renameSync, rmSync, accessSync, statSync, constants as fsConstants } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { VERSION } from '../version.js';
-import { ScenarioError, type Scenario } from '../scenario/schema.js';
+import { ScenarioError, type Scenario, type ScenarioFile } from '../scenario/schema.js';
+import { ActionError } from '../actions/action.js';
 import { loadScenarioText, runScenario, scenarioEnd, type RunOptions, type ResultDocument } from '../scenario/runner.js';
 import { UnitError, parseSize, parseTime, formatSize, formatTime } from '../scenario/units.js';
 import { InvariantError } from '../guest/mm/check.js';
@@ -67,6 +70,31 @@ function optionValue<T>(name: string, parse: () => T): T {
   }
 }
 
+/**
+ * Refuses, before any work, an output path that cannot be written: its directory must
+ * exist and be writable, and the path must not be a directory.
+ */
+function checkOutputPath(option: string, target: string | undefined): void {
+  if (target === undefined || target === '-') return;
+  const dir = dirname(target);
+  try {
+    if (existsSync(target) && statSync(target).isDirectory()) throw new UsageError(`${option}: ${target} is a directory`);
+    accessSync(dir, fsConstants.W_OK);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`${option}: cannot write ${target}: ${code === 'ENOENT' ? `no directory ${dir}` : code === 'EACCES' ? `${dir} is not writable` : code ?? String(e)}`);
+  }
+}
+
+/** The scenario of a file, or the variant named (--variant). */
+function pickVariant(sf: ScenarioFile, file: string, name: string | undefined): Scenario {
+  if (name === undefined) return sf.base;
+  const v = sf.variants.find((x) => x.name === name);
+  if (!v) throw new UsageError(`--variant: ${file} has no variant "${name}" (${sf.variants.length ? `its variants: ${sf.variants.map((x) => x.name).join(', ')}` : 'it has no variants'})`);
+  return v.scenario;
+}
+
 /** Writes output to a file atomically (temp file + rename), or to stdout for "-". */
 function writeOutput(target: string, text: string): void {
   if (target === '-') {
@@ -87,17 +115,17 @@ function writeOutput(target: string, text: string): void {
 function makeProgress(quiet: boolean, label: string): { update: RunOptions['onProgress']; stop: () => void } {
   if (quiet || !process.stderr.isTTY || !process.stdout.isTTY) return { update: undefined, stop: () => {} };
   const bar = new cliProgress.SingleBar({
-    format: `${label} [{bar}] {percentage}% | virtual {now} of {end}`,
+    format: `${label} [{bar}] {percentage}% | virtual {now} of {end} {phase}`,
     stream: process.stderr,
     hideCursor: true,
     clearOnComplete: true,
   }, cliProgress.Presets.shades_classic);
   let started = false;
   return {
-    update: (now, end) => {
+    update: (now, end, phase) => {
       const total = Math.max(1, end);
-      if (!started) { bar.start(total, 0, { now: formatTime(0), end: formatTime(end) }); started = true; }
-      bar.update(Math.min(now, total), { now: formatTime(now), end: formatTime(end) });
+      if (!started) { bar.start(total, 0, { now: formatTime(0), end: formatTime(end), phase: '' }); started = true; }
+      bar.update(Math.min(now, total), { now: formatTime(now), end: formatTime(end), phase: phase ? `| ${phase}` : '' });
     },
     stop: () => { if (started) bar.stop(); },
   };
@@ -120,17 +148,22 @@ function summary(doc: ResultDocument): string {
   lines.push(`nr_free_pages ${v.nr_free_pages}  pgalloc_dma32 ${v.pgalloc_dma32}  pgalloc_normal ${v.pgalloc_normal}  pgfree ${v.pgfree}`);
   const b = doc.balloon;
   if (b.features.length || b.inflated) {
-    lines.push(`balloon target ${formatSize(b.target_pages * 4096)}  actual ${formatSize(b.actual_pages * 4096)}  balloon_inflate ${b.inflated}  balloon_deflate ${b.deflated}  balloon_migrate ${b.migrated}  features ${b.features.join(',') || '-'}`);
+    // One unit per figure, and the balloon's size named apart from the guest's logical size (QMP's `actual`).
+    const pages = (n: number) => `${n} pages (${formatSize(n * 4096)})`;
+    lines.push(`balloon size ${pages(b.actual_pages)}  target ${pages(b.target_pages)}  guest logical size (query-balloon actual) ${formatSize(doc.guest.memory_bytes - b.actual_pages * 4096)}`);
+    lines.push(`balloon_inflate ${b.inflated}  balloon_deflate ${b.deflated}  balloon_migrate ${b.migrated} pages  features ${b.features.join(',') || '-'}`);
   }
+  if (v.oom_kill) lines.push(`oom_kill ${v.oom_kill} (the events with oom_kills=N set them off; workloads' kills count here too)`);
   const h = doc.host;
   lines.push(`host rss ${(h.rss_bytes / 2 ** 20).toFixed(1)} MiB  first touches ${h.first_touches}  refaults ${h.refaults}  discarded ${h.discarded_pages} pages`);
   return lines.join('\n') + '\n';
 }
 
-function runOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boolean; reproducible?: boolean; label: string; until?: number }) {
+function runOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boolean; reproducible?: boolean; label: string; until?: number; source: string }) {
   const progress = makeProgress(opts.quiet ?? false, opts.label);
   try {
     return runScenario(s, {
+      source: opts.source,
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
       ...(opts.until !== undefined ? { until: opts.until } : {}),
       check: opts.check ?? false,
@@ -174,10 +207,13 @@ function buildProgram(): Command {
     .option('--check', 'run the invariant checker after every step; stop at the first violation')
     .option('--quiet', 'no progress bar')
     .option('--reproducible', 'leave wall-clock time out (wall_ms 0) so runs are byte-identical')
-    .action((file: string, o: { seed?: string; json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean }) => {
+    .option('--variant <name>', 'run this variant of the scenario (its variants: list) instead of the base')
+    .action((file: string, o: { seed?: string; json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean; variant?: string }) => {
+      checkOutputPath('--json', o.json);
       const sf = readScenarioFile(file);
+      const s = pickVariant(sf, file, o.variant);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
-      const { doc } = runOne(sf.base, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: sf.base.name });
+      const { doc } = runOne(s, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: o.variant ?? s.name, source: file });
       if (o.json) writeOutput(o.json, JSON.stringify(doc, null, 2) + '\n');
       if (o.json !== '-') process.stdout.write(summary(doc));
     });
@@ -191,10 +227,11 @@ function buildProgram(): Command {
     .option('--quiet', 'no progress bar')
     .option('--reproducible', 'leave wall-clock time out so runs are byte-identical')
     .action((file: string, o: { seed?: string; json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean }) => {
+      checkOutputPath('--json', o.json);
       const sf = readScenarioFile(file);
       if (sf.variants.length === 0) throw new UsageError(`${file}: variants: the scenario has no variants to compare (add a variants: list of { name, ...overrides })`);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
-      const docs = sf.variants.map((v) => runOne(v.scenario, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: v.name }).doc);
+      const docs = sf.variants.map((v) => runOne(v.scenario, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: v.name, source: `${file} (variant ${v.name})` }).doc);
       const names = sf.variants.map((v) => v.name);
       if (o.json) writeOutput(o.json, JSON.stringify({ scenario: sf.base.name, variants: names.map((name, i) => ({ name, result: docs[i] })) }, null, 2) + '\n');
       if (o.json !== '-') process.stdout.write(formatCompare(sf.base.name, names, docs, defaultCompareRows(docs)));
@@ -208,17 +245,20 @@ function buildProgram(): Command {
     .option('--seed <n>', 'seed (boot layout: KASLR, allocation order)')
     .option('--scenario <file>', 'run this scenario first and show the guest at its end (or at --at)')
     .option('--at <time>', 'with --scenario: stop at this virtual time, e.g. 30s')
-    .action((file: string, o: { memory: string; vcpus: string; seed?: string; scenario?: string; at?: string }) => {
+    .option('--variant <name>', 'with --scenario: that variant of the scenario')
+    .action((file: string, o: { memory: string; vcpus: string; seed?: string; scenario?: string; at?: string; variant?: string }) => {
       if (!(PROC_FILES as readonly string[]).includes(file)) throw new UsageError(`proc: unknown file "${file}" (allowed: ${PROC_FILES.join(', ')})`);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
       let guest: Guest;
       if (o.scenario) {
         const sf = readScenarioFile(o.scenario);
+        const s = pickVariant(sf, o.scenario, o.variant);
         const until = o.at !== undefined ? optionValue('--at', () => parseTime(o.at!)) : undefined;
-        if (until !== undefined && until > scenarioEnd(sf.base)) throw new UsageError(`--at: ${o.at} is past the scenario's end (${formatTime(scenarioEnd(sf.base))})`);
-        guest = runOne(sf.base, { seed, quiet: true, label: sf.base.name, until }).guest;
+        if (until !== undefined && until > scenarioEnd(s)) throw new UsageError(`--at: ${o.at} is past the scenario's end (${formatTime(scenarioEnd(s))})`);
+        guest = runOne(s, { seed, quiet: true, label: s.name, until, source: o.scenario }).guest;
       } else {
         if (o.at !== undefined) throw new UsageError('--at: only with --scenario');
+        if (o.variant !== undefined) throw new UsageError('--variant: only with --scenario');
         const memoryBytes = optionValue('--memory', () => parseSize(o.memory));
         guest = createGuest(defaultGuestConfig({ memoryBytes, vcpus: parseIntOption('--vcpus', o.vcpus, 1, 256), seed: seed ?? 1 }));
       }
@@ -235,6 +275,7 @@ function buildProgram(): Command {
     .option('--diff', 'also run the scenario on the model guest and print both side by side')
     .option('--cache-dir <dir>', 'where scripts/real-guest/build-image.sh put the boot set', '.cache/real-guest')
     .action(async (file: string, o: { engine: string; json?: string; diff?: boolean; cacheDir: string }) => {
+      checkOutputPath('--json', o.json);
       if (o.engine !== 'v86') throw new UsageError(`--engine: unknown engine "${o.engine}" (allowed: v86)`);
       const text = readTextFile(file, 'scenario file');
       if (/^steps:/m.test(text) && !/^timeline:/m.test(text)) {
@@ -253,7 +294,7 @@ function buildProgram(): Command {
       const model = o.diff ? runModelSide(sf.base) : undefined;
       if (o.json) writeOutput(o.json, JSON.stringify(model ? { real, model } : { real }, null, 2) + '\n');
       if (live) process.stdout.write(formatRealReport(real, model));
-      if (!real.timeline.ok) process.exitCode = 3;
+      if (!real.timeline.ok) process.exitCode = EXIT_REAL_GUEST;
     });
 
   program.command('actions')
@@ -281,10 +322,11 @@ function buildProgram(): Command {
     .action((name: string, o: { runs?: string }) => {
       if (!(BENCHES as readonly string[]).includes(name)) throw new UsageError(`bench: unknown benchmark "${name}" (available: ${BENCHES.join(', ')})`);
       const runs = o.runs !== undefined ? parseIntOption('--runs', o.runs, 1, 100) : name === 'scenario' ? 1 : 5;
+      process.stderr.write(`bench ${name}: ${runs} run${runs > 1 ? 's' : ''} (the JSON follows on stdout)\n`);
       const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })
         : name === 'virtqueue' ? benchVirtqueue({ ...DEFAULT_VIRTQUEUE_BENCH, runs })
         : name === 'migration' ? benchMigration(runs)
-        : name === 'scenario' ? benchScenario(new URL('../../../', import.meta.url), runs)
+        : name === 'scenario' ? benchScenario(new URL('../../../', import.meta.url), runs, undefined, undefined, (line) => process.stderr.write(line + '\n'))
         : benchCompaction(runs);
       process.stdout.write(JSON.stringify(result) + '\n');
     });
@@ -292,25 +334,41 @@ function buildProgram(): Command {
   return program;
 }
 
+/** Exit codes (see the file's header). */
+export const EXIT_OK = 0, EXIT_INVARIANT = 1, EXIT_USAGE = 2, EXIT_REAL_GUEST = 3, EXIT_INTERNAL = 70;
+
+/** What an error thrown out of a command ends as: its exit code, after one message on stderr. */
+export function reportError(e: unknown): number {
+  if (e instanceof CommanderError) {
+    if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT_OK;
+    return EXIT_USAGE; // commander already printed its one-line message
+  }
+  if (e instanceof UsageError || e instanceof ScenarioError || e instanceof UnitError || e instanceof GuestConfigError || e instanceof ActionError) {
+    process.stderr.write(`balloonlab: ${e.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (e instanceof InvariantError) {
+    process.stderr.write(`balloonlab: INVARIANT VIOLATED — the model is corrupt (please report this with the scenario and seed)\n${e.message}\n`);
+    return EXIT_INVARIANT;
+  }
+  const what = e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e);
+  process.stderr.write(`balloonlab: internal error: ${what} (a bug in balloonlab: please report it with the command line; BALLOONLAB_DEBUG=1 prints the stack)\n`);
+  if (process.env.BALLOONLAB_DEBUG === '1' && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  return EXIT_INTERNAL;
+}
+
 /** Runs the CLI with argv (as process.argv); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  if (argv.length <= 2) {
+    process.stderr.write(program.helpInformation());
+    process.stderr.write('balloonlab: no command given (try: balloonlab run scenarios/boot.yaml)\n');
+    return EXIT_USAGE;
+  }
   try {
     await program.parseAsync(argv);
-    return 0;
+    return EXIT_OK;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-      return 2; // commander already printed its one-line message
-    }
-    if (e instanceof UsageError || e instanceof ScenarioError || e instanceof UnitError || e instanceof GuestConfigError) {
-      process.stderr.write(`balloonlab: ${e.message}\n`);
-      return 2;
-    }
-    if (e instanceof InvariantError) {
-      process.stderr.write(`balloonlab: INVARIANT VIOLATED — the model is corrupt (please report this with the scenario and seed)\n${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    return reportError(e);
   }
 }

@@ -24,7 +24,7 @@ function vm(name: string): (doc: ResultDocument) => number | undefined {
   return (doc) => doc.vmstat[name];
 }
 
-/** Rows every comparison shows: fragmentation at the last snapshot, then allocator counters. */
+/** Rows every comparison shows: fragmentation at the end of the run, then allocator counters. */
 export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
   const rows: CompareRow[] = [];
   const labels = new Set<string>();
@@ -35,12 +35,7 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
       value: (doc) => eventsOfKind(doc.events, 'alloc_pages').find((x) => (x.label ?? `alloc@${x.t_ns}`) === l)?.success_pct,
     });
   }
-  for (const o of [9, 10]) {
-    rows.push({
-      label: `Free order-${o} blocks`,
-      value: (doc) => lastEvent(doc, 'snapshot')?.free_blocks[o],
-    });
-  }
+  for (const o of [9, 10]) rows.push({ label: `Free order-${o} blocks (end)`, value: (doc) => doc.final.free_blocks[o] });
   // 2 MiB units of free memory (an order-10 block holds two): what THP and hugetlb can use
   const huge = (fb: number[] | undefined) => (fb ? fb[9]! + 2 * fb[10]! : undefined);
   // mmtests' stress-highalloc table: passes, then times
@@ -60,15 +55,10 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
       return typeof b?.elapsed_s === 'number' ? b.elapsed_s : undefined;
     },
   });
-  rows.push({ label: 'Free 2MiB blocks (order>=9)', value: (doc) => huge(lastEvent(doc, 'snapshot')?.free_blocks) });
+  rows.push({ label: 'Free 2MiB blocks (order>=9, end)', value: (doc) => huge(doc.final.free_blocks) });
   rows.push({ label: 'compact_memory 2MiB blocks before', value: (doc) => huge(lastEvent(doc, 'compact_memory')?.free_blocks_before) });
   rows.push({ label: 'compact_memory 2MiB blocks after', value: (doc) => huge(lastEvent(doc, 'compact_memory')?.free_blocks_after) });
-  for (const t of ['Unmovable', 'Movable', 'Reclaimable', 'HighAtomic']) {
-    rows.push({
-      label: `Pageblocks ${t}`,
-      value: (doc) => lastEvent(doc, 'snapshot')?.pageblocks[t],
-    });
-  }
+  for (const t of ['Unmovable', 'Movable', 'Reclaimable', 'HighAtomic']) rows.push({ label: `Pageblocks ${t} (end)`, value: (doc) => doc.final.pageblocks[t] });
   for (const name of ['nr_free_pages', 'pgalloc_dma', 'pgalloc_dma32', 'pgalloc_normal', 'pgfree', 'balloon_inflate', 'balloon_deflate', 'balloon_migrate']) {
     rows.push({ label: name, value: vm(name) });
   }

@@ -13,13 +13,14 @@ import { type Vm, type VmConfig, createVm, assertVm } from '../machine/machine.j
 import { type BalloonDeviceOptions, FREE_PAGE_HINT_STATUS_NAMES } from '../host/virtio_balloon.js';
 import { ramRssBytes } from '../host/ram.js';
 import { DEFAULT_BOOT } from '../guest/mm/boot.js';
-import { vmstatObject } from '../guest/mm/vmstat.js';
-import { VmEvent } from '../guest/mm/vmstat_items.js';
+import { vmstatObject, globalZonePageState } from '../guest/mm/vmstat.js';
+import { VmEvent, ZoneStat } from '../guest/mm/vmstat_items.js';
+import { freeBlocksPerOrder, pageblockCounts } from '../report/proc.js';
 import { type Scenario, ScenarioError, validateScenarioFile, type ScenarioFile, parseYamlText } from './schema.js';
 import { formatTime } from './units.js';
 import { VERSION } from '../version.js';
 import { type KernelBuildSummary, kernelBuildSummary } from '../workloads/kernel_build.js';
-import { highallocResult } from '../workloads/stress_highalloc.js';
+import { highallocResult, highallocPhase } from '../workloads/stress_highalloc.js';
 import { BALLOON_FEATURE_NAMES } from '../virtio/virtio_balloon.js';
 import { hasFeature } from '../virtio/transport.js';
 import { type ModelContext, type WaitResult, type EventBase, ActionError, actionSides } from '../actions/action.js';
@@ -55,6 +56,8 @@ export type ResultDocument = {
   workloads?: { kernel_build: Array<{ label: string } & KernelBuildSummary>; user_s: number; system_s: number };
   /** The host's backing of guest RAM. */
   host: { rss_bytes: number; rss_series: Array<[number, number]>; first_touches: number; refaults: number; discarded_pages: number };
+  /** The allocator at the end of the run (what a snapshot would record then). */
+  final: { nr_free_pages: number; free_blocks: number[]; pageblocks: Record<string, number> };
   events: ResultEvent[];
 };
 
@@ -65,8 +68,8 @@ export type RunOptions = {
   check?: boolean;
   /** Stop at this virtual time (ns) instead of the scenario's duration (proc --at). */
   until?: number;
-  /** Called as virtual time advances: (now_ns, end_ns). */
-  onProgress?: (now: number, end: number) => void;
+  /** Called as virtual time advances (at every entry and every sample, ~500 a run): now, end, what is running. */
+  onProgress?: (now: number, end: number, phase: string) => void;
   /** A wall clock in milliseconds (performance.now); without it wall_ms is 0. */
   wallClock?: () => number;
   /** The scenario's file, for error messages (`file: timeline[3] (...): ...`). */
@@ -147,6 +150,23 @@ export function checkSides(s: Scenario, side: 'model' | 'v86' | 'qemu', source?:
   });
 }
 
+/** What an entry may set off in the guest that its own fields do not say: OOM kills, allocation stalls, THP splits. */
+function sideEffectCounts(ev: Float64Array): [number, number, number] {
+  return [
+    ev[VmEvent.oom_kill]!,
+    ev[VmEvent.allocstall_dma]! + ev[VmEvent.allocstall_dma32]! + ev[VmEvent.allocstall_normal]! + ev[VmEvent.allocstall_movable]! + ev[VmEvent.allocstall_device]!,
+    ev[VmEvent.thp_split_page]!,
+  ];
+}
+
+/** The entry's event says what it set off, when it set off anything (the fields are absent otherwise). */
+function addSideEffects(ev: EventBase, before: [number, number, number], after: [number, number, number]): void {
+  const e = ev as EventBase & { oom_kills?: number; alloc_stalls?: number; thp_splits?: number };
+  if (after[0] > before[0]) e.oom_kills = after[0] - before[0];
+  if (after[1] > before[1]) e.alloc_stalls = after[1] - before[1];
+  if (after[2] > before[2]) e.thp_splits = after[2] - before[2];
+}
+
 /** A wait that holds the timeline: polled every HOLD_POLL_NS of virtual time. */
 const HOLD_POLL_NS = 10_000_000;
 
@@ -208,12 +228,14 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
     } else {
       ev = { t_ns: sim.now, kind: a.action };
       if (a.label !== undefined) ev.label = a.label;
+      const before = sideEffectCounts(guest.pgdat.events);
       try {
         Object.assign(ev, def.model(ctx, a as never));
       } catch (e) {
         if (e instanceof ActionError || e instanceof ScenarioError) throw entryError(opts.source, i, a, e);
         throw e;
       }
+      addSideEffects(ev, before, sideEffectCounts(guest.pgdat.events));
     }
     events.push(ev as ResultEvent);
     if (opts.onEntry) {
@@ -222,7 +244,7 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
       else tell(i, ev as ResultEvent, vm);
     }
     if (check) assertVm(vm, `after ${a.action} at t=${sim.now}ns`);
-    opts.onProgress?.(sim.now, end);
+    opts.onProgress?.(sim.now, end, phase());
   };
   s.timeline.forEach((a, i) => { if (a.at <= end) simAt(sim, a.at, () => runEntry(i)); });
   // Series of the host's RSS and the balloon's size: about 500 samples over the run.
@@ -233,7 +255,19 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
     rssSeries.push([sim.now, ramRssBytes(vm.host.ram)]);
     if (vm.host.balloon) actualSeries.push([sim.now, vm.host.balloon.actual]);
   };
-  const tick = () => { sample(); if (sim.now + every <= end) simAfter(sim, every, tick); };
+  const phase = (): string => {
+    if (ctx.highalloc && ctx.highalloc.phase !== 'done') return highallocPhase(ctx.highalloc);
+    const m = vm.host.migration;
+    if (m && m.status !== 'completed' && m.status !== 'failed') return `migration ${m.status}, pass ${m.iterations + 1}, ${Math.round((m.dirtyPages * 4096) / 2 ** 20)} MiB left`;
+    const b = ctx.builds.find((x) => x.build.endNs === null);
+    if (b) return `${b.label} ${b.build.unitsDone}/${b.build.params.units} units`;
+    return '';
+  };
+  const tick = () => {
+    sample();
+    opts.onProgress?.(sim.now, end, phase());
+    if (sim.now + every <= end) simAfter(sim, every, tick);
+  };
   simAt(sim, 0, tick);
   simRunUntil(sim, end);
   // A wait still holding entries: without a set duration the run goes on until the
@@ -251,7 +285,7 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
     }
   }
   if (rssSeries.length === 0 || rssSeries[rssSeries.length - 1]![0] !== end) sample();
-  opts.onProgress?.(end, end);
+  opts.onProgress?.(end, end, 'done');
   if (check) assertVm(vm, 'at the end');
   const ev = guest.pgdat.events;
   const dev = vm.host.balloon, drv = vm.driver;
@@ -276,6 +310,7 @@ export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
       device: dev ? { ...dev.counters, inflated_pages: dev.inflatedPages, poison_val: dev.poisonVal, free_page_hint_status: FREE_PAGE_HINT_STATUS_NAMES[dev.freePageHintStatus], balloon_change_events: dev.balloonChanges.length, needs_reset: dev.t.error } : null,
     },
     host: { rss_bytes: ramRssBytes(vm.host.ram), rss_series: rssSeries, first_touches: vm.host.ram.firstTouches, refaults: vm.host.ram.refaults, discarded_pages: vm.host.ram.discards },
+    final: { nr_free_pages: globalZonePageState(guest.pgdat, ZoneStat.nr_free_pages), free_blocks: freeBlocksPerOrder(guest), pageblocks: pageblockCounts(guest) },
     events,
   };
   if (vm.host.migration) doc.migration = migrationResult(vm.host.migration);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { formatTime } from './units.js';
+import { guestMemoryProblem } from '../guest/mm/layout.js';
 
 import { sizeSchema, timeSchema } from '../actions/fields.js';
 import { ACTIONS, ACTION_NAMES, type Action } from '../actions/index.js';
@@ -23,7 +24,10 @@ const actionSchema = z.discriminatedUnion('action', ACTIONS.map((d) => entrySche
 });
 
 const guestSchema = z.strictObject({
-  memory: sizeField,
+  memory: sizeField.superRefine((v, ctx) => {
+    const bad = guestMemoryProblem(v);
+    if (bad !== null) ctx.addIssue({ code: 'custom', message: bad });
+  }),
   vcpus: z.number().int().min(1).max(256).default(1),
   /** Physical KASLR for the kernel image. */
   kaslr: z.boolean().default(true),
@@ -88,7 +92,11 @@ export const scenarioSchema = z.strictObject({
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(1),
   guest: guestSchema,
   /** The balloon device; `false` for a machine without one. Defaults to QEMU's device. */
-  balloon: z.union([z.literal(false), balloonSchema]).default(() => balloonSchema.parse({})),
+  balloon: z.union([z.literal(false), balloonSchema], {
+    error: (iss) => (iss.code === 'invalid_union' && (typeof iss.input !== 'object' || iss.input === null || Array.isArray(iss.input))
+      ? `expected false (a machine without a balloon device) or a mapping of the device's options (${Object.keys(balloonSchema.shape).join(', ')}), got ${JSON.stringify(iss.input)}`
+      : undefined),
+  }).default(() => balloonSchema.parse({})),
   host: hostSchema.default(() => hostSchema.parse({})),
   /** Virtual time to simulate; defaults to just past the last action. */
   duration: timeField.optional(),
@@ -127,6 +135,10 @@ export function validateScenario(raw: unknown, where: string): Scenario {
   const r = scenarioSchema.safeParse(raw);
   if (!r.success) throw new ScenarioError(issueMessage(r.error, where));
   const s = r.data as Scenario;
+  for (let i = 1; i < s.timeline.length; i++) {
+    const a = s.timeline[i]!, prev = s.timeline[i - 1]!;
+    if (a.at < prev.at) throw new ScenarioError(`${where}: timeline[${i}].at: ${formatTime(a.at)} is before timeline[${i - 1}]'s ${formatTime(prev.at)}: entries run in the order written, so write them in time order`);
+  }
   if (s.duration !== undefined) {
     const i = s.timeline.findIndex((a) => a.at > s.duration!);
     if (i >= 0) throw new ScenarioError(`${where}: timeline[${i}].at: ${formatTime(s.timeline[i]!.at)} is after the scenario's duration (${formatTime(s.duration)})`);

@@ -54,7 +54,7 @@ export const STRESS_HIGHALLOC_DEFAULTS: Readonly<StressHighallocParams> = {
   build: { jobs: 1, units: 100000, sourceBytes: 430 * MiB, objectBytes: 400 * MiB, untar: true }, builds: null,
 };
 
-export type HighallocPass = { name: 'Pass 1' | 'Pass 2' | 'while Rested'; requested: number; succeeded: number; success_pct: number; start_ns: number; end_ns: number; stall_ns: number };
+export type HighallocPass = { name: 'Pass 1' | 'Pass 2' | 'while Rested'; requested: number; attempted: number; succeeded: number; success_pct: number; start_ns: number; end_ns: number; stall_ns: number };
 
 export type StressHighalloc = {
   guest: Guest;
@@ -103,7 +103,7 @@ function runPass(s: StressHighalloc, name: HighallocPass['name'], then: () => vo
   const attempts = Math.floor(((totalramPages(pg) * PAGE_SIZE) / blockBytes) * (p.percent / 100));
   const delayNs = Math.round((blockBytes / (p.mbPerSec * MiB)) * 1e9);
   const held: number[] = [];
-  const pass: HighallocPass = { name, requested: attempts, succeeded: 0, success_pct: 0, start_ns: guest.sim.now, end_ns: 0, stall_ns: 0 };
+  const pass: HighallocPass = { name, requested: attempts, attempted: 0, succeeded: 0, success_pct: 0, start_ns: guest.sim.now, end_ns: 0, stall_ns: 0 };
   s.passes.push(pass);
   let done = 0;
   const attempt = () => {
@@ -113,6 +113,7 @@ function runPass(s: StressHighalloc, name: HighallocPass['name'], then: () => vo
     pass.stall_ns += stall;
     if (pfn !== NO_PAGE) { held.push(pfn); pass.succeeded++; }
     done++;
+    pass.attempted = done;
     if (done < attempts) { simAfter(guest.sim, delayNs + stall, attempt); return; }
     for (const b of held) freePages(pg, b, p.order);
     pass.success_pct = attempts ? Math.round((pass.succeeded * 10000) / attempts) / 100 : 0;
@@ -159,4 +160,11 @@ function prepareRested(s: StressHighalloc, then: () => void): void {
 /** The result document's `highalloc`. */
 export function highallocResult(s: StressHighalloc): { passes: Array<Pick<HighallocPass, 'name' | 'requested' | 'succeeded' | 'success_pct'> & { stall_ms: number }> } {
   return { passes: s.passes.map((p) => ({ name: p.name, requested: p.requested, succeeded: p.succeeded, success_pct: p.success_pct, stall_ms: Math.round(p.stall_ns / 1e6) })) };
+}
+
+/** Where the test is, for progress lines: the phase, and in a pass how far it got ("Pass 1 412/1501"). */
+export function highallocPhase(s: StressHighalloc): string {
+  const cur = s.passes.at(-1);
+  if ((s.phase === 'pass1' || s.phase === 'pass2' || s.phase === 'rested') && cur) return `stress-highalloc ${cur.name} ${cur.attempted}/${cur.requested}`;
+  return `stress-highalloc ${s.phase === 'load' ? 'warm-up' : s.phase}`;
 }

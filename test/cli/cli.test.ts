@@ -95,7 +95,7 @@ test('compare prints the variants side by side', () => {
   assert.equal(r.code, 0, r.err);
   const lines = r.out.split('\n');
   assert.match(lines[1]!, /kaslr +nokaslr$/);
-  assert.match(r.out, /Pageblocks Unmovable +\d+ \( +0\.00%\) +\d+ \( *-?\d+\.\d+%\)/);
+  assert.match(r.out, /Pageblocks Unmovable \(end\) +\d+ \( +0\.00%\) +\d+ \( *-?\d+\.\d+%\)/);
   const j = JSON.parse(run('compare', 'scenarios/boot.yaml', '--json', '-').out) as { scenario: string; variants: { name: string }[] };
   assert.equal(j.scenario, 'boot');
   assert.deepEqual(j.variants.map((v) => v.name), ['kaslr', 'nokaslr']);

@@ -48,11 +48,29 @@ export type MemLayout = {
   maxPhysPfn: number;
 };
 
+/** The smallest guest the model boots (a Debian 6.1 kernel and its boot footprint need about 60 MiB). */
+export const MIN_GUEST_MEMORY = 128 * MiB;
+/**
+ * The largest guest the model boots: 2 TiB, 2^29 pages. The page map (16 bytes a page,
+ * 8 GiB), the host's backing (7 bytes a page) and a migration's bitmaps (7 bytes a
+ * page) fit this 24 GiB machine; the typed arrays would allow 4 TiB, the memory would not.
+ */
+export const MAX_GUEST_MEMORY = 2 * 1024 * GiB;
+/** Guest RAM comes in multiples of a MAX_ORDER block (4 MiB). */
+export const GUEST_MEMORY_UNIT = MAX_ORDER_NR_PAGES << PAGE_SHIFT;
+
+/** Why a guest memory size cannot be booted, or null (the same rules memLayout enforces). */
+export function guestMemoryProblem(memoryBytes: number): string | null {
+  if (!Number.isInteger(memoryBytes) || memoryBytes <= 0) return 'must be a positive whole number of bytes';
+  if (memoryBytes % GUEST_MEMORY_UNIT !== 0) return `must be a multiple of ${GUEST_MEMORY_UNIT / MiB}MiB (got ${memoryBytes} bytes)`;
+  if (memoryBytes < MIN_GUEST_MEMORY) return 'must be at least 128MiB (a Debian 6.1 kernel and its boot footprint need about 60 MiB)';
+  if (memoryBytes > MAX_GUEST_MEMORY) return 'must be at most 2TiB (the largest guest whose page map, host backing and migration bitmaps fit in this machine\'s 24 GiB)';
+  return null;
+}
+
 export function memLayout(memoryBytes: number): MemLayout {
-  if (!Number.isInteger(memoryBytes) || memoryBytes <= 0) throw new GuestConfigError('memory must be a positive whole number of bytes');
-  const unit = MAX_ORDER_NR_PAGES << PAGE_SHIFT;
-  if (memoryBytes % unit !== 0) throw new GuestConfigError(`memory must be a multiple of ${unit / MiB} MiB (got ${memoryBytes} bytes)`);
-  if (memoryBytes < 128 * MiB) throw new GuestConfigError('memory must be at least 128MiB (a Debian 6.1 kernel and its boot footprint need about 60 MiB)');
+  const bad = guestMemoryProblem(memoryBytes);
+  if (bad !== null) throw new GuestConfigError(`memory ${bad}`);
   const lowmem = memoryBytes >= PC_LOWMEM_LIMIT ? PC_LOWMEM_SPLIT : memoryBytes;
   const nrPages = memoryBytes >>> 0 === memoryBytes ? memoryBytes >>> PAGE_SHIFT : Math.floor(memoryBytes / 4096);
   const lowmemPages = lowmem / 4096;

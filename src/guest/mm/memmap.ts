@@ -155,9 +155,12 @@ export const MEMMAP_BYTES_PER_PAGE = 16;
  * `(word & ~MASK) | (value << SHIFT)`; the accessors below are the only code that does.
  */
 export const enum PageRecord {
-  /** Int32 words per page (and per list-head sentinel); a record starts at pfn << WORDS_SHIFT. */
+  /**
+   * Int32 words per page (and per list-head sentinel); a record starts at pfn * WORDS.
+   * NOTE: a multiply, not pfn << 2: a 2 TiB guest has 2^29 pages, and a shift would
+   * wrap the index of every record past 2^29 into negative int32 range.
+   */
   WORDS = 4,
-  WORDS_SHIFT = 2,
   /** Word 0: flags, page type, order. */
   FLAGS_WORD = 0,
   /** Word 1: owner, refcount, mapping. */
@@ -228,64 +231,64 @@ export function memmapBytes(map: MemMap): number {
 export function listHeadAlloc(map: MemMap): number {
   if (map.nrListHeads >= map.maxListHeads) throw new RangeError('out of list heads');
   const h = map.nrPages + map.nrListHeads++;
-  map.w[(h << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = h;
-  map.w[(h << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = h;
+  map.w[(h * PageRecord.WORDS) + PageRecord.NEXT_WORD] = h;
+  map.w[(h * PageRecord.WORDS) + PageRecord.PREV_WORD] = h;
   return h;
 }
 
 /** The entry after `entry` (list head or page). */
 export function listNext(map: MemMap, entry: number): number {
-  return map.w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD]!;
+  return map.w[(entry * PageRecord.WORDS) + PageRecord.NEXT_WORD]!;
 }
 
 /** The entry before `entry`. */
 export function listPrev(map: MemMap, entry: number): number {
-  return map.w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD]!;
+  return map.w[(entry * PageRecord.WORDS) + PageRecord.PREV_WORD]!;
 }
 
 export function listEmpty(map: MemMap, head: number): boolean {
-  return map.w[(head << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] === head;
+  return map.w[(head * PageRecord.WORDS) + PageRecord.NEXT_WORD] === head;
 }
 
 /** Adds entry right after head (list_add). */
 export function listAdd(map: MemMap, entry: number, head: number): void {
   const w = map.w;
-  const first = w[(head << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD]!;
-  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = first;
-  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = head;
-  w[(first << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = entry;
-  w[(head << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = entry;
+  const first = w[(head * PageRecord.WORDS) + PageRecord.NEXT_WORD]!;
+  w[(entry * PageRecord.WORDS) + PageRecord.NEXT_WORD] = first;
+  w[(entry * PageRecord.WORDS) + PageRecord.PREV_WORD] = head;
+  w[(first * PageRecord.WORDS) + PageRecord.PREV_WORD] = entry;
+  w[(head * PageRecord.WORDS) + PageRecord.NEXT_WORD] = entry;
 }
 
 /** Adds entry right before head, i.e. at the tail (list_add_tail). */
 export function listAddTail(map: MemMap, entry: number, head: number): void {
   const w = map.w;
-  const last = w[(head << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD]!;
-  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = head;
-  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = last;
-  w[(last << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = entry;
-  w[(head << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = entry;
+  const last = w[(head * PageRecord.WORDS) + PageRecord.PREV_WORD]!;
+  w[(entry * PageRecord.WORDS) + PageRecord.NEXT_WORD] = head;
+  w[(entry * PageRecord.WORDS) + PageRecord.PREV_WORD] = last;
+  w[(last * PageRecord.WORDS) + PageRecord.NEXT_WORD] = entry;
+  w[(head * PageRecord.WORDS) + PageRecord.PREV_WORD] = entry;
 }
 
 /** Removes entry from whatever list it is on (list_del); its links are poisoned. */
 export function listDel(map: MemMap, entry: number): void {
   const w = map.w;
-  const n = w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD]!, p = w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD]!;
-  w[(p << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = n;
-  w[(n << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = p;
-  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD] = NO_PAGE;
-  w[(entry << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD] = NO_PAGE;
+  const n = w[(entry * PageRecord.WORDS) + PageRecord.NEXT_WORD]!, p = w[(entry * PageRecord.WORDS) + PageRecord.PREV_WORD]!;
+  w[(p * PageRecord.WORDS) + PageRecord.NEXT_WORD] = n;
+  w[(n * PageRecord.WORDS) + PageRecord.PREV_WORD] = p;
+  w[(entry * PageRecord.WORDS) + PageRecord.NEXT_WORD] = NO_PAGE;
+  w[(entry * PageRecord.WORDS) + PageRecord.PREV_WORD] = NO_PAGE;
 }
 
 /** First entry of a list, or NO_PAGE when empty (list_first_entry_or_null). */
 export function listFirst(map: MemMap, head: number): number {
-  const f = map.w[(head << PageRecord.WORDS_SHIFT) + PageRecord.NEXT_WORD]!;
+  const f = map.w[(head * PageRecord.WORDS) + PageRecord.NEXT_WORD]!;
   return f === head ? NO_PAGE : f;
 }
 
 /** Last entry of a list, or NO_PAGE when empty. */
 export function listLast(map: MemMap, head: number): number {
-  const l = map.w[(head << PageRecord.WORDS_SHIFT) + PageRecord.PREV_WORD]!;
+  const l = map.w[(head * PageRecord.WORDS) + PageRecord.PREV_WORD]!;
   return l === head ? NO_PAGE : l;
 }
 
@@ -308,51 +311,51 @@ export function listCount(map: MemMap, head: number): number {
 
 /** page->flags (PG_* bits). */
 export function pageFlags(map: MemMap, pfn: number): number {
-  return map.w[pfn << PageRecord.WORDS_SHIFT]! & PageRecord.FLAGS_MASK;
+  return map.w[pfn * PageRecord.WORDS]! & PageRecord.FLAGS_MASK;
 }
 
 export function setPageFlags(map: MemMap, pfn: number, flags: number): void {
-  const i = pfn << PageRecord.WORDS_SHIFT;
+  const i = pfn * PageRecord.WORDS;
   map.w[i] = (map.w[i]! & ~PageRecord.FLAGS_MASK) | (flags & PageRecord.FLAGS_MASK);
 }
 
 export function setPageFlag(map: MemMap, pfn: number, flag: PG): void {
-  const i = pfn << PageRecord.WORDS_SHIFT;
+  const i = pfn * PageRecord.WORDS;
   map.w[i] = map.w[i]! | flag;
 }
 
 export function clearPageFlag(map: MemMap, pfn: number, flag: PG): void {
-  const i = pfn << PageRecord.WORDS_SHIFT;
+  const i = pfn * PageRecord.WORDS;
   map.w[i] = map.w[i]! & ~flag;
 }
 
 /** page_type (PageType). */
 export function pageTypeOf(map: MemMap, pfn: number): PageType {
-  return ((map.w[pfn << PageRecord.WORDS_SHIFT]! & PageRecord.TYPE_MASK) >>> PageRecord.TYPE_SHIFT) as PageType;
+  return ((map.w[pfn * PageRecord.WORDS]! & PageRecord.TYPE_MASK) >>> PageRecord.TYPE_SHIFT) as PageType;
 }
 
 export function setPageType(map: MemMap, pfn: number, type: PageType): void {
-  const i = pfn << PageRecord.WORDS_SHIFT;
+  const i = pfn * PageRecord.WORDS;
   map.w[i] = (map.w[i]! & ~PageRecord.TYPE_MASK) | (type << PageRecord.TYPE_SHIFT);
 }
 
 /** Buddy or compound order stored in the page. */
 export function pageOrder(map: MemMap, pfn: number): number {
-  return map.w[pfn << PageRecord.WORDS_SHIFT]! >>> PageRecord.ORDER_SHIFT;
+  return map.w[pfn * PageRecord.WORDS]! >>> PageRecord.ORDER_SHIFT;
 }
 
 export function setPageOrder(map: MemMap, pfn: number, order: number): void {
-  const i = pfn << PageRecord.WORDS_SHIFT;
+  const i = pfn * PageRecord.WORDS;
   map.w[i] = (map.w[i]! & ~PageRecord.ORDER_MASK) | (order << PageRecord.ORDER_SHIFT);
 }
 
 /** Who holds the page (Owner). */
 export function pageOwner(map: MemMap, pfn: number): Owner {
-  return (map.w[(pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD]! & PageRecord.OWNER_MASK) as Owner;
+  return (map.w[(pfn * PageRecord.WORDS) + PageRecord.OWNER_WORD]! & PageRecord.OWNER_MASK) as Owner;
 }
 
 export function setPageOwner(map: MemMap, pfn: number, owner: Owner): void {
-  const i = (pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD;
+  const i = (pfn * PageRecord.WORDS) + PageRecord.OWNER_WORD;
   map.w[i] = (map.w[i]! & ~PageRecord.OWNER_MASK) | owner;
 }
 
@@ -361,21 +364,21 @@ export function setPageOwner(map: MemMap, pfn: number, owner: Owner): void {
  * The page's reference count; a count above one pins the page against migration.
  */
 export function pageRefcount(map: MemMap, pfn: number): number {
-  return (map.w[(pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD]! & PageRecord.REFCOUNT_MASK) >>> PageRecord.REFCOUNT_SHIFT;
+  return (map.w[(pfn * PageRecord.WORDS) + PageRecord.OWNER_WORD]! & PageRecord.REFCOUNT_MASK) >>> PageRecord.REFCOUNT_SHIFT;
 }
 
 export function setPageRefcount(map: MemMap, pfn: number, count: number): void {
-  const i = (pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD;
+  const i = (pfn * PageRecord.WORDS) + PageRecord.OWNER_WORD;
   map.w[i] = (map.w[i]! & ~PageRecord.REFCOUNT_MASK) | (Math.min(count, PageRecord.REFCOUNT_MAX) << PageRecord.REFCOUNT_SHIFT);
 }
 
 /** The small id in page->mapping/index (free-list or pcp migratetype, process or file id). */
 export function pageMapping(map: MemMap, pfn: number): number {
-  return map.w[(pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD]! >>> PageRecord.MAPPING_SHIFT;
+  return map.w[(pfn * PageRecord.WORDS) + PageRecord.OWNER_WORD]! >>> PageRecord.MAPPING_SHIFT;
 }
 
 export function setPageMapping(map: MemMap, pfn: number, id: number): void {
-  const i = (pfn << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD;
+  const i = (pfn * PageRecord.WORDS) + PageRecord.OWNER_WORD;
   map.w[i] = (map.w[i]! & ~PageRecord.MAPPING_MASK) | (id << PageRecord.MAPPING_SHIFT);
 }
 
@@ -387,7 +390,7 @@ export function setPageMapping(map: MemMap, pfn: number, id: number): void {
 export function resetPages(map: MemMap, start: number, end: number, owner: Owner, flags: number, refcount = 0): void {
   const w = map.w;
   const ownerWord = owner | (refcount << PageRecord.REFCOUNT_SHIFT);
-  for (let i = start << PageRecord.WORDS_SHIFT, e = end << PageRecord.WORDS_SHIFT; i < e; i += PageRecord.WORDS) {
+  for (let i = start * PageRecord.WORDS, e = end * PageRecord.WORDS; i < e; i += PageRecord.WORDS) {
     w[i] = flags;
     w[i + PageRecord.OWNER_WORD] = ownerWord;
   }
@@ -396,7 +399,7 @@ export function resetPages(map: MemMap, start: number, end: number, owner: Owner
 /** Sets the owner of pages [start, end), keeping their other fields. */
 export function setOwnerRange(map: MemMap, start: number, end: number, owner: Owner): void {
   const w = map.w;
-  for (let i = (start << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD, e = (end << PageRecord.WORDS_SHIFT) + PageRecord.OWNER_WORD; i < e; i += PageRecord.WORDS) {
+  for (let i = (start * PageRecord.WORDS) + PageRecord.OWNER_WORD, e = (end * PageRecord.WORDS) + PageRecord.OWNER_WORD; i < e; i += PageRecord.WORDS) {
     w[i] = (w[i]! & ~PageRecord.OWNER_MASK) | owner;
   }
 }
@@ -408,7 +411,7 @@ export function setOwnerRange(map: MemMap, start: number, end: number, owner: Ow
  * (PG_reported) are kept.
  */
 export function setPageBuddy(map: MemMap, pfn: number, order: number, mt: number): void {
-  const i = pfn << PageRecord.WORDS_SHIFT;
+  const i = pfn * PageRecord.WORDS;
   map.w[i] = (map.w[i]! & PageRecord.FLAGS_MASK) | (PageType.buddy << PageRecord.TYPE_SHIFT) | (order << PageRecord.ORDER_SHIFT);
   map.w[i + PageRecord.OWNER_WORD] = (mt << PageRecord.MAPPING_SHIFT) | Owner.free;
 }
@@ -418,7 +421,7 @@ export function setPageBuddy(map: MemMap, pfn: number, order: number, mt: number
  * The page no longer heads a free block: type, order and PG_reported cleared in one store.
  */
 export function clearPageBuddy(map: MemMap, pfn: number): void {
-  const i = pfn << PageRecord.WORDS_SHIFT;
+  const i = pfn * PageRecord.WORDS;
   map.w[i] = map.w[i]! & (PageRecord.FLAGS_MASK & ~PG.reported);
 }
 
@@ -427,7 +430,7 @@ export function clearPageBuddy(map: MemMap, pfn: number): void {
  * owner pcp, mapping = the migratetype it was freed as (get_pcppage_migratetype).
  */
 export function setPcpPage(map: MemMap, pfn: number, order: number, mt: number): void {
-  const i = pfn << PageRecord.WORDS_SHIFT;
+  const i = pfn * PageRecord.WORDS;
   map.w[i] = order << PageRecord.ORDER_SHIFT;
   map.w[i + PageRecord.OWNER_WORD] = (mt << PageRecord.MAPPING_SHIFT) | Owner.pcp;
 }
@@ -438,33 +441,33 @@ export function setPcpPage(map: MemMap, pfn: number, order: number, mt: number):
  * block's order, the new owner and one reference.
  */
 export function setNewPage(map: MemMap, pfn: number, order: number, flags: number, owner: Owner): void {
-  const i = pfn << PageRecord.WORDS_SHIFT;
+  const i = pfn * PageRecord.WORDS;
   map.w[i] = (order << PageRecord.ORDER_SHIFT) | flags;
   map.w[i + PageRecord.OWNER_WORD] = (1 << PageRecord.REFCOUNT_SHIFT) | owner;
 }
 
 export function PageBuddy(map: MemMap, pfn: number): boolean {
-  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PageRecord.TYPE_MASK) === PageType.buddy << PageRecord.TYPE_SHIFT;
+  return (map.w[pfn * PageRecord.WORDS]! & PageRecord.TYPE_MASK) === PageType.buddy << PageRecord.TYPE_SHIFT;
 }
 
 export function PageOffline(map: MemMap, pfn: number): boolean {
-  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PageRecord.TYPE_MASK) === PageType.offline << PageRecord.TYPE_SHIFT;
+  return (map.w[pfn * PageRecord.WORDS]! & PageRecord.TYPE_MASK) === PageType.offline << PageRecord.TYPE_SHIFT;
 }
 
 export function PageReserved(map: MemMap, pfn: number): boolean {
-  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PG.reserved) !== 0;
+  return (map.w[pfn * PageRecord.WORDS]! & PG.reserved) !== 0;
 }
 
 export function PageLRU(map: MemMap, pfn: number): boolean {
-  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PG.lru) !== 0;
+  return (map.w[pfn * PageRecord.WORDS]! & PG.lru) !== 0;
 }
 
 export function PageHead(map: MemMap, pfn: number): boolean {
-  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PG.head) !== 0;
+  return (map.w[pfn * PageRecord.WORDS]! & PG.head) !== 0;
 }
 
 export function PageReported(map: MemMap, pfn: number): boolean {
-  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PG.reported) !== 0;
+  return (map.w[pfn * PageRecord.WORDS]! & PG.reported) !== 0;
 }
 
 /**
@@ -472,12 +475,12 @@ export function PageReported(map: MemMap, pfn: number): boolean {
  * The order of a free buddy block (valid when PageBuddy).
  */
 export function buddyOrder(map: MemMap, pfn: number): number {
-  return map.w[pfn << PageRecord.WORDS_SHIFT]! >>> PageRecord.ORDER_SHIFT;
+  return map.w[pfn * PageRecord.WORDS]! >>> PageRecord.ORDER_SHIFT;
 }
 
 /** Whether the page is the head of a free block of exactly this order (page_is_buddy's test on the page). */
 export function isBuddyOfOrder(map: MemMap, pfn: number, order: number): boolean {
-  return (map.w[pfn << PageRecord.WORDS_SHIFT]! & PageRecord.TYPE_ORDER_MASK) === ((order << PageRecord.ORDER_SHIFT) | (PageType.buddy << PageRecord.TYPE_SHIFT));
+  return (map.w[pfn * PageRecord.WORDS]! & PageRecord.TYPE_ORDER_MASK) === ((order << PageRecord.ORDER_SHIFT) | (PageType.buddy << PageRecord.TYPE_SHIFT));
 }
 
 // ---------------------------------------------------------------------------------

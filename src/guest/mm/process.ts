@@ -150,15 +150,16 @@ export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty
 
 /**
  * Unmaps and frees one anonymous page of a process (zap_pte_range for one pte, or
- * zap_huge_pmd for a whole THP).
+ * zap_huge_pmd for a whole THP); returns the base pages freed.
  */
-function zapAnonPage(pgdat: PgData, proc: Process, pfn: number): void {
+function zapAnonPage(pgdat: PgData, proc: Process, pfn: number): number {
   const map = pgdat.map;
   const order = (pageFlags(map, pfn) & PG.head) !== 0 ? pageOrder(map, pfn) : 0;
   delPageFromLruList(pgdat, pfn);
   if (order) pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages] = pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages]! - (1 << order);
   freePages(pgdat, pfn, order);
   proc.rssAnon -= 1 << order;
+  return 1 << order;
 }
 
 /**
@@ -186,16 +187,18 @@ export type UnmapPick = 'alternate' | 'random' | 'lowest' | 'highest';
 /**
  * munmap of a share of a process's anonymous memory. `alternate` frees every other
  * page in physical order: the classic way to leave memory free but fragmented.
- * Isolated pages (mid-migration) are skipped. Returns the pages freed.
+ * Isolated pages (mid-migration) are skipped. Returns the base pages freed.
  */
 export function unmapAnonPages(pgdat: PgData, rng: Rng, proc: Process, fraction: number, pick: UnmapPick): number {
   const pages = processPages(pgdat, proc.pid);
   const n = pages.length;
   const want = Math.round(n * fraction);
-  let freed = 0;
+  // `freed` counts the entries unmapped (a THP is one, as the fraction is of entries);
+  // the result counts base pages.
+  let freed = 0, basePages = 0;
   const free = (pfn: number) => {
     if (!PageLRU(pgdat.map, pfn)) return;
-    zapAnonPage(pgdat, proc, pfn);
+    basePages += zapAnonPage(pgdat, proc, pfn);
     freed++;
   };
   if (pick === 'alternate') {
@@ -211,7 +214,7 @@ export function unmapAnonPages(pgdat: PgData, rng: Rng, proc: Process, fraction:
       free(pages[i]!);
     }
   }
-  return freed;
+  return basePages;
 }
 
 /** Keep a list of the process's anonymous pages from now on (see Process.pages). */
@@ -225,22 +228,23 @@ export function isProcessPage(pgdat: PgData, pid: number, pfn: number): boolean 
   return pageOwner(map, pfn) === Owner.anon && pageMapping(map, pfn) === pid && (pageFlags(map, pfn) & (PG.tail | PG.lru)) === PG.lru;
 }
 
-/** @kernel kernel/exit.c do_exit (exit_mmap): frees all of a process's anonymous pages. */
+/**
+ * @kernel kernel/exit.c do_exit (exit_mmap)
+ * Frees all of a process's anonymous memory; returns the base pages freed (a THP counts 512).
+ */
 export function exitProcess(pgdat: PgData, procs: ProcessTable, proc: Process): number {
   let freed = 0;
   if (proc.pages !== null) {
     // the tracked list; a memmap walk only if something it does not know of is left
     for (const pfn of proc.pages) {
       if (!isProcessPage(pgdat, proc.pid, pfn)) continue;
-      zapAnonPage(pgdat, proc, pfn);
-      freed++;
+      freed += zapAnonPage(pgdat, proc, pfn);
     }
   }
   if (proc.rssAnon > 0) {
     for (const pfn of processPages(pgdat, proc.pid)) {
       if (!PageLRU(pgdat.map, pfn)) continue;
-      zapAnonPage(pgdat, proc, pfn);
-      freed++;
+      freed += zapAnonPage(pgdat, proc, pfn);
     }
   }
   pgdat.swap.usedPages -= proc.swapPages;
