@@ -100,12 +100,13 @@ export const processWrite = defineAction({
     if (!procs.has(pid)) throw new ActionError(`no process ${pid} at this time (start it with process_fault)`);
     const perTick = (a.rate / PAGE_SIZE) * (WRITE_TICK_NS / 1e9);
     const end = sim.now + a.duration;
-    let pages = processPages(pgdat, pid);
+    const proc = procs.get(pid)!;
+    let pages = processPages(pgdat, proc);
     let carry = 0, ticks = 0;
     const map = pgdat.map;
     const tick = () => {
       if (!procs.has(pid)) return;
-      if (++ticks % 100 === 0) pages = processPages(pgdat, pid); // reclaim and compaction move pages
+      if (++ticks % 100 === 0) pages = processPages(pgdat, proc); // reclaim and compaction move pages
       carry += perTick;
       let n = Math.floor(carry);
       carry -= n;

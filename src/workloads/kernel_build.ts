@@ -29,7 +29,7 @@ import { type Sim, simAfter } from '../sim/clock.js';
 import { type Rng, rngBelow, rngFloat } from '../sim/rng.js';
 import type { Guest } from '../guest/guest.js';
 import { PageWrite } from '../guest/mm/mmzone.js';
-import { getProcess, faultAnonPages, exitProcess, readFilePages, trackProcessPages, isProcessPage, type Process } from '../guest/mm/process.js';
+import { getProcess, faultAnonPages, exitProcess, readFilePages, isProcessPage, type Process } from '../guest/mm/process.js';
 import { PAGE_SIZE, pageOrder } from '../guest/mm/memmap.js';
 
 const MiB = 1024 * 1024;
@@ -138,7 +138,6 @@ function startUnit(b: KernelBuild): void {
   const pid = b.nextPid;
   b.nextPid = b.nextPid >= p.firstPid + PID_RANGE - 1 ? p.firstPid + 1 : b.nextPid + 1;
   const cc = getProcess(guest.procs, pid);
-  trackProcessPages(cc);
   const cpu = between(b.rng, p.ccCpuMinNs, p.ccCpuMaxNs);
   const heap = Math.ceil(between(b.rng, p.ccHeapMinBytes, p.ccHeapMaxBytes) / PAGE_SIZE);
   const slices = Math.max(1, Math.ceil(cpu / SLICE_NS));
@@ -180,7 +179,7 @@ function startUnit(b: KernelBuild): void {
 /** cc1 writes `n` pages of its heap again (random ones it still has). */
 function rewrite(b: KernelBuild, cc: Process, n: number): void {
   const pages = cc.pages;
-  if (!pages || pages.length === 0 || n <= 0) return;
+  if (pages.length === 0 || n <= 0) return;
   const pg = b.guest.pgdat;
   for (let i = 0, tries = 0; i < n && tries < 2 * n + 8; tries++) {
     const head = pages[rngBelow(b.rng, pages.length)]!;

@@ -52,7 +52,7 @@ test('compact_memory moves movable pages up and frees whole blocks at the bottom
   assert.ok(pg.events[VmEvent.pgmigrate_success]! > 0);
   assert.ok(pg.events[VmEvent.compact_migrate_scanned]! > 0 && pg.events[VmEvent.compact_free_scanned]! > 0);
   assert.ok(pg.events[VmEvent.compact_isolated]! > 0);
-  assert.equal(proc.rssAnon, processPages(pg, 7).length, 'migration keeps the process id with the page');
+  assert.equal(proc.rssAnon, processPages(pg, pg.tasks.procs.get(7)!).length, 'migration keeps the process id with the page');
 });
 
 test('pinned and locked LRU pages fail migration and are put back on the LRU', () => {
@@ -61,7 +61,7 @@ test('pinned and locked LRU pages fail migration and are put back on the LRU', (
   faultAnonPages(pg, proc, 1024);
   unmapAnonPages(pg, createRng(2), proc, 0.5, 'alternate');
   drainAllPages(pg, null);
-  const pages = processPages(pg, 3);
+  const pages = processPages(pg, pg.tasks.procs.get(3)!);
   setPageRefcount(pg.map, pages[0]!, 2); // pinned (e.g. get_user_pages)
   setPageFlags(pg.map, pages[1]!, pageFlags(pg.map, pages[1]!) | PG.locked);
   const cc = createCompactControl(pg, pg.zones[DMA32]!, -1, 1, MigrateMode.sync);
@@ -164,7 +164,7 @@ test('property: process faults, unmaps, exits, allocations and compaction keep e
         else compactMemory(pg);
         const problem = checkPgdat(pg);
         if (problem !== null) throw new Error(`step ${s}: ${problem}`);
-        for (const p of g.procs.values()) if (p.rssAnon !== processRss(pg, p.pid)) throw new Error(`rss of ${p.pid} drifted`);
+        for (const p of g.procs.values()) if (p.rssAnon !== processRss(pg, p)) throw new Error(`rss of ${p.pid} drifted`);
       }
     }),
     { numRuns: 25, seed: 42 },

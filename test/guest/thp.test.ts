@@ -50,7 +50,7 @@ test('THP faults succeed on a fresh guest, fall back under fragmentation, and su
   const ok = pg.events[VmEvent.thp_fault_alloc]! - a1;
   assert.ok(ok >= 120, `after compact_memory the huge page faults succeed (${ok} of 128)`);
   assert.ok(a1 >= a0);
-  assert.equal(processRss(pg, 4), after.rssAnon);
+  assert.equal(processRss(pg, pg.tasks.procs.get(4)!), after.rssAnon);
   assert.equal(checkPgdat(pg), null);
 });
 
@@ -83,7 +83,7 @@ test('khugepaged collapses a process\'s small pages into huge pages once memory 
   simRunUntil(g.sim, 20.5e9);
   assert.equal(pg.events[VmEvent.thp_collapse_alloc], 16);
   assert.equal(p.rssAnon, rss, 'collapse keeps the process\'s memory');
-  assert.equal(processRss(pg, 6), rss);
+  assert.equal(processRss(pg, pg.tasks.procs.get(6)!), rss);
   assert.equal(pg.nodeStat[NodeStat.nr_anon_transparent_hugepages], 16 * 512);
   assert.equal(checkPgdat(pg), null);
 });

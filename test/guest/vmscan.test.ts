@@ -8,6 +8,8 @@ import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, _
 import { NO_PAGE, Owner } from '../../src/guest/mm/memmap.js';
 import { getProcess, faultAnonPages, readFilePages } from '../../src/guest/mm/process.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
+import { DEFAULT_BOOT } from '../../src/guest/mm/boot.js';
+import { createVm } from '../../src/machine/machine.js';
 import { VmEvent, NodeStat } from '../../src/guest/mm/vmstat_items.js';
 
 const MiB = 1024 * 1024;
@@ -77,4 +79,19 @@ test('retry policy: __GFP_NORETRY and costly orders fail without OOM; GFP_KERNEL
   assert.equal(ev(g, VmEvent.oom_kill), 1, '... by killing the process');
   assert.ok(!g.procs.has(7));
   assert.equal(checkPgdat(g.pgdat), null);
+});
+
+test('regression (fast-check seed 7): a process the OOM killer takes in the middle of its own fault leaves no page behind', () => {
+  // The counterexample of the balloon property test: a 256 MiB machine with the balloon
+  // (compaction off, no deflate-on-oom, thp never, seed 1); pid 101 faults 32054 then 15105 pages.
+  const vm = createVm({
+    guest: defaultGuestConfig({ memoryBytes: 256 * 2 ** 20, seed: 1, boot: { ...DEFAULT_BOOT, thp: 'never' } }),
+    balloon: { device: { deflateOnOom: false }, driver: { balloonCompaction: false } }, memPrealloc: false,
+  });
+  const pg = vm.guest.pgdat;
+  const p = getProcess(pg.tasks.procs, 101);
+  faultAnonPages(pg, p, 32054);
+  faultAnonPages(pg, p, 15105);
+  assert.equal(pg.tasks.procs.has(101), false, 'the faulting process was the OOM victim');
+  assert.equal(checkPgdat(pg), null, 'no anonymous page of the dead process is left mapped');
 });

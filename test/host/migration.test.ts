@@ -26,7 +26,7 @@ function dirtier(v: Vm, bytes: number, rate: number): void {
   const pg = v.guest.pgdat;
   const p = getProcess(v.guest.procs, 100);
   faultAnonPages(pg, p, bytes / 4096);
-  const pages = processPages(pg, 100);
+  const pages = processPages(pg, pg.tasks.procs.get(100)!);
   const rng = createRng(7);
   const perTick = rate / 4096 / 100;
   const tick = () => {
@@ -159,7 +159,7 @@ test('the destination check fails when a page is lost, and names it', () => {
   faultAnonPages(v.guest.pgdat, p, (64 * MiB) / 4096);
   const m = migrate(v, { maxBandwidth: 1 * GiB, downtimeLimitMs: 300 }, 10e9);
   assert.equal(checkMigrationDestination(v, m), null);
-  const pfn = processPages(v.guest.pgdat, 100)[10]!;
+  const pfn = processPages(v.guest.pgdat, v.guest.procs.get(100)!)[10]!;
   const phys = physPfn(v.guest.layout, pfn);
   m.destReceived[phys] = 0; // deliberately dropped
   assert.match(checkMigrationDestination(v, m) ?? '', new RegExp(`page ${phys}: source data gen \\d+, destination never received`));

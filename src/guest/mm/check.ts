@@ -25,6 +25,7 @@ import {
 } from './memmap.js';
 import { type PgData, type Zone, freeListHead, NR_PCP_LISTS, NR_LOWORDER_PCP_LISTS } from './mmzone.js';
 import { ZoneStat } from './vmstat_items.js';
+import { processPages, PID_MAX } from './process.js';
 
 /** A broken invariant: the model is corrupt and must not continue. */
 export class InvariantError extends Error {
@@ -59,6 +60,7 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
   const problems: string[] = [];
   const bad = (msg: string) => { if (problems.length < 10) problems.push(msg); };
   const byOwner = new Float64Array(NR_OWNERS);
+  const anonByPid = new Int32Array(PID_MAX + 1);
   const nz = pgdat.zones.length;
   const freeInZone = new Float64Array(nz);
   const headsByZone = pgdat.zones.map(() => new Int32Array(MAX_ORDER * MIGRATE_TYPES));
@@ -111,9 +113,22 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
         break;
     }
     if (owner < NR_OWNERS) byOwner[owner] = byOwner[owner]! + 1;
+    if (owner === Owner.anon) anonByPid[pageMapping(map, pfn)]!++;
     pfn++;
   }
   byOwner[Owner.free] = free;
+
+  // every anonymous page belongs to a live process, whose rss and page list account for it
+  for (const [pid, proc] of pgdat.tasks.procs) {
+    const walked = anonByPid[pid]!;
+    anonByPid[pid] = 0;
+    if (walked !== proc.rssAnon) bad(`process ${pid}: rss ${proc.rssAnon} pages, the page map has ${walked} of its anonymous pages`);
+    let listed = 0;
+    for (const head of processPages(pgdat, proc)) listed += pageFlags(map, head) & PG.head ? 1 << pageOrder(map, head) : 1;
+    if (listed !== walked) bad(`process ${pid}: its page list covers ${listed} pages, the page map has ${walked}`);
+  }
+  // pid 0: anonymous memory of no modelled process (the boot footprint, alloc_pages owner anon)
+  for (let pid = 1; pid < anonByPid.length; pid++) if (anonByPid[pid]) bad(`${anonByPid[pid]} anonymous pages belong to pid ${pid}, which is not running`);
 
   // counters against the walk
   for (const o of [Owner.reserved, Owner.kernel, Owner.slabUnreclaimable, Owner.slabReclaimable, Owner.kernelStack,

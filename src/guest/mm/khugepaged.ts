@@ -37,7 +37,7 @@ export function khugepagedScan(pgdat: PgData, pagesToScan = KHUGEPAGED_PAGES_TO_
     if (budget <= 0) break;
     if (!thpAllowed(pgdat, proc)) continue;
     const small: number[] = [];
-    for (const pfn of processPages(pgdat, proc.pid)) {
+    for (const pfn of processPages(pgdat, proc)) {
       if ((pageFlags(map, pfn) & (PG.head | PG.lru)) === PG.lru) small.push(pfn);
     }
     for (let i = 0; i + HPAGE_PMD_NR <= small.length && budget > 0; i += HPAGE_PMD_NR) {

@@ -17,6 +17,7 @@ import {
 import { type PgData, MigrateMode, MigrateResult } from './mmzone.js';
 import { freePages, moveOwnerCount } from './page_alloc.js';
 import { lruCacheAdd, putbackLruPage } from './lru.js';
+import { notePage } from './process.js';
 import { NodeStat, VmEvent } from './vmstat_items.js';
 
 /** NR_MAX_MIGRATE_PAGES_RETRY */
@@ -57,7 +58,10 @@ function moveLruPage(pgdat: PgData, dst: number, src: number): void {
   const k = (flags & PG.swapbacked) !== 0 ? NodeStat.nr_isolated_anon : NodeStat.nr_isolated_file;
   pgdat.nodeStat[k] = pgdat.nodeStat[k]! - 1;
   lruCacheAdd(pgdat, dst);
-  if (owner === Owner.anon) pgdat.tasks.procs.get(id)?.pages?.push(dst); // a tracked process knows where its page went
+  if (owner === Owner.anon) {
+    const proc = pgdat.tasks.procs.get(id);
+    if (proc) notePage(proc, dst); // the process knows where its page went
+  }
   // the copy writes dst with src's contents
   if (pgdat.hooks.pageCopy !== null) pgdat.hooks.pageCopy(dst, src);
   // src: the old copy is released. It is handed to freePages as a compaction page so

@@ -17,12 +17,14 @@ export type Process = {
   /** Anonymous pages swapped out (MM_SWAPENTS). */
   swapPages: number;
   /**
-   * The heads of the anonymous pages it faulted, when tracked (trackProcessPages):
-   * lets workloads find and free a process's pages without a memmap walk. Entries go
-   * stale when a page is freed or moved (migration appends the new place), so users
-   * check each with isProcessPage.
+   * The heads of the anonymous pages it faulted, in fault order: how the process's
+   * pages are found (exit, unmap, khugepaged) without a memmap walk. Entries go stale
+   * when a page is freed or moved (migration appends the new place), so users check each
+   * with isProcessPage; notePage prunes the list when it has grown far past the process.
    */
-  pages: number[] | null;
+  pages: number[];
+  /** The page list has many stale entries: prune it before the next walk. */
+  prune?: boolean;
 };
 
 /** The guest's processes, by pid. */

@@ -30,7 +30,7 @@ export function getProcess(procs: ProcessTable, pid: number): Process {
   if (!Number.isInteger(pid) || pid < 1 || pid > PID_MAX) throw new RangeError(`pid must be from 1 to ${PID_MAX}`);
   let p = procs.get(pid);
   if (!p) {
-    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0, pages: null };
+    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0, pages: [] };
     procs.set(pid, p);
   }
   return p;
@@ -64,7 +64,7 @@ function mapAnonPage(pgdat: PgData, proc: Process, pfn: number, order: number): 
   lruCacheAdd(pgdat, pfn);
   // the process writes its new memory (the fault happens because it touches it)
   if (pgdat.hooks.pageWrite !== null) pgdat.hooks.pageWrite(pfn, 1 << order, PageWrite.data);
-  if (proc.pages !== null) proc.pages.push(pfn);
+  notePage(proc, pfn);
   proc.rssAnon += 1 << order; // per page: reclaim and the OOM killer may look at it mid-fault
 }
 
@@ -92,6 +92,7 @@ export function faultAnonPages(pgdat: PgData, proc: Process, pages: number): num
     if (!pgdat.tasks.procs.has(proc.pid)) break;
     if (thp && pages - n >= HPAGE_PMD_NR) {
       const pfn = allocPages(pgdat, thpGfp, PAGEBLOCK_ORDER, Owner.anon);
+      if (pfn !== NO_PAGE && !pgdat.tasks.procs.has(proc.pid)) { freePages(pgdat, pfn, PAGEBLOCK_ORDER); break; }
       if (pfn !== NO_PAGE) {
         mapAnonHugePage(pgdat, proc, pfn);
         ev[VmEvent.thp_fault_alloc] = ev[VmEvent.thp_fault_alloc]! + 1;
@@ -119,6 +120,12 @@ function faultSmallPages(pgdat: PgData, proc: Process, pages: number): number {
     if (!pgdat.tasks.procs.has(proc.pid)) break;
     const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, Owner.anon);
     if (pfn === NO_PAGE) break;
+    if (!pgdat.tasks.procs.has(proc.pid)) {
+      // The allocation's own OOM kill chose this process: the page it got goes back
+      // (the fault ends with the task's fatal signal; nothing is mapped).
+      freePages(pgdat, pfn, 0);
+      break;
+    }
     mapAnonPage(pgdat, proc, pfn, 0);
   }
   pgdat.events[VmEvent.pgfault] = pgdat.events[VmEvent.pgfault]! + n;
@@ -163,22 +170,52 @@ function zapAnonPage(pgdat: PgData, proc: Process, pfn: number): number {
 }
 
 /**
- * The process's anonymous pages, in physical order (a memmap walk): base pages and
- * THP heads (a THP is listed once).
+ * Records that pfn now holds one of the process's anonymous pages (a fault, a collapse,
+ * a migration's target). Entries go stale as pages are freed or moved; when stale ones
+ * outnumber the live ones many times over, the list is pruned (live entries keep their
+ * order), so it stays proportional to the process.
  */
-export function processPages(pgdat: PgData, pid: number): Int32Array {
+export function notePage(proc: Process, pfn: number): void {
+  proc.pages.push(pfn);
+  if (proc.pages.length > 4 * proc.rssAnon + 4096) proc.prune = true;
+}
+
+/** Drops the stale entries of a process's page list (and duplicates), keeping the order of the rest. */
+function prunePages(pgdat: PgData, proc: Process): void {
   const map = pgdat.map;
-  const out: number[] = [];
-  for (let pfn = 0; pfn < map.nrPages; pfn++) {
-    if (pageOwner(map, pfn) === Owner.anon && pageMapping(map, pfn) === pid && (pageFlags(map, pfn) & PG.tail) === 0) out.push(pfn);
+  const seen = new Set<number>();
+  proc.pages = proc.pages.filter((pfn) => {
+    if (seen.has(pfn) || pageOwner(map, pfn) !== Owner.anon || pageMapping(map, pfn) !== proc.pid || (pageFlags(map, pfn) & PG.tail) !== 0) return false;
+    seen.add(pfn);
+    return true;
+  });
+  proc.prune = false;
+}
+
+/**
+ * The process's anonymous pages in physical order: base pages and THP heads (a THP
+ * is listed once), isolated ones included. From the process's own page list: work
+ * proportional to the process, not to the guest.
+ */
+export function processPages(pgdat: PgData, proc: Process): Int32Array {
+  if (proc.prune) prunePages(pgdat, proc);
+  const map = pgdat.map, pid = proc.pid;
+  const out = new Int32Array(proc.pages.length);
+  let n = 0;
+  for (const pfn of proc.pages) {
+    if (pageOwner(map, pfn) === Owner.anon && pageMapping(map, pfn) === pid && (pageFlags(map, pfn) & PG.tail) === 0) out[n++] = pfn;
   }
-  return Int32Array.from(out);
+  const sorted = out.subarray(0, n).sort();
+  // the same page noted twice (freed, then faulted again at the same PFN) is listed once
+  let k = 0;
+  for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[k++] = sorted[i]!;
+  return sorted.slice(0, k);
 }
 
 /** Base pages of a process's anonymous memory as listed by processPages. */
-export function processRss(pgdat: PgData, pid: number): number {
+export function processRss(pgdat: PgData, proc: Process): number {
   let n = 0;
-  for (const pfn of processPages(pgdat, pid)) n += (pageFlags(pgdat.map, pfn) & PG.head) !== 0 ? 1 << pageOrder(pgdat.map, pfn) : 1;
+  for (const pfn of processPages(pgdat, proc)) n += (pageFlags(pgdat.map, pfn) & PG.head) !== 0 ? 1 << pageOrder(pgdat.map, pfn) : 1;
   return n;
 }
 
@@ -190,7 +227,7 @@ export type UnmapPick = 'alternate' | 'random' | 'lowest' | 'highest';
  * Isolated pages (mid-migration) are skipped. Returns the base pages freed.
  */
 export function unmapAnonPages(pgdat: PgData, rng: Rng, proc: Process, fraction: number, pick: UnmapPick): number {
-  const pages = processPages(pgdat, proc.pid);
+  const pages = processPages(pgdat, proc);
   const n = pages.length;
   const want = Math.round(n * fraction);
   // `freed` counts the entries unmapped (a THP is one, as the fraction is of entries);
@@ -217,11 +254,6 @@ export function unmapAnonPages(pgdat: PgData, rng: Rng, proc: Process, fraction:
   return basePages;
 }
 
-/** Keep a list of the process's anonymous pages from now on (see Process.pages). */
-export function trackProcessPages(proc: Process): void {
-  if (proc.pages === null) proc.pages = [];
-}
-
 /** Whether pfn is (still) a mapped anonymous base page or THP head of the process. */
 export function isProcessPage(pgdat: PgData, pid: number, pfn: number): boolean {
   const map = pgdat.map;
@@ -234,15 +266,14 @@ export function isProcessPage(pgdat: PgData, pid: number, pfn: number): boolean 
  */
 export function exitProcess(pgdat: PgData, procs: ProcessTable, proc: Process): number {
   let freed = 0;
-  if (proc.pages !== null) {
-    // the tracked list; a memmap walk only if something it does not know of is left
-    for (const pfn of proc.pages) {
-      if (!isProcessPage(pgdat, proc.pid, pfn)) continue;
-      freed += zapAnonPage(pgdat, proc, pfn);
-    }
+  // in the order the pages were faulted (exit_mmap walks the address space in order)
+  for (const pfn of proc.pages) {
+    if (!isProcessPage(pgdat, proc.pid, pfn)) continue;
+    freed += zapAnonPage(pgdat, proc, pfn);
   }
   if (proc.rssAnon > 0) {
-    for (const pfn of processPages(pgdat, proc.pid)) {
+    // pages not on the LRU when their entry was reached (none in a single-threaded model, but cheap to be sure)
+    for (const pfn of processPages(pgdat, proc)) {
       if (!PageLRU(pgdat.map, pfn)) continue;
       freed += zapAnonPage(pgdat, proc, pfn);
     }
