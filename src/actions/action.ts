@@ -19,6 +19,7 @@ import type { Vm } from '../machine/machine.js';
 import type { QmpCommand, QmpResponse } from '../host/qmp.js';
 import type { KernelBuild } from '../workloads/kernel_build.js';
 import type { StressHighalloc } from '../workloads/stress_highalloc.js';
+import { InputError } from '../sim/errors.js';
 
 /** Real guests: a Linux in v86 driving balloonlab's device, or a Linux under QEMU with QEMU's device. */
 export type RealEngine = 'v86' | 'qemu';
@@ -88,12 +89,7 @@ export type RealContext = {
 };
 
 /** An error in a timeline entry the user can fix (exit 2); the runner names the entry. */
-export class ActionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ActionError';
-  }
-}
+export class ActionError extends InputError {}
 
 export type ActionDef<N extends string = string, F extends Fields = Fields, E extends object = object> = {
   name: N;

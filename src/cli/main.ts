@@ -12,12 +12,11 @@ import { basename, dirname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { VERSION } from '../version.js';
-import { ScenarioError, type Scenario, type ScenarioFile } from '../scenario/schema.js';
-import { ActionError } from '../actions/action.js';
+import type { Scenario, ScenarioFile } from '../scenario/schema.js';
 import { loadScenarioText, runScenario, scenarioEnd, type RunOptions, type ResultDocument } from '../scenario/runner.js';
 import { UnitError, parseSize, parseTime, formatSize, formatTime } from '../scenario/units.js';
 import { InvariantError } from '../guest/mm/check.js';
-import { GuestConfigError } from '../guest/mm/layout.js';
+import { guestMemoryProblem } from '../guest/mm/layout.js';
 import { createGuest, defaultGuestConfig, type Guest } from '../guest/guest.js';
 import { defaultCompareRows, formatCompare } from '../report/compare.js';
 import * as proc from '../report/proc.js';
@@ -31,13 +30,15 @@ import { benchCompaction } from '../../bench/compaction.js';
 import { benchMigration } from '../../bench/migration.js';
 import { benchScenario } from '../../bench/scenario.js';
 import { benchVirtqueue, DEFAULT_VIRTQUEUE_BENCH } from '../../bench/virtqueue.js';
+import { benchScale, DEFAULT_SCALE_SIZES } from '../../bench/scale.js';
+import { InputError } from '../sim/errors.js';
 
 /** Bad input: exit 2 with this message. */
-class UsageError extends Error {}
+class UsageError extends InputError {}
 
 const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index'] as const;
 type ProcFile = (typeof PROC_FILES)[number];
-const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration', 'scenario'] as const;
+const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration', 'scenario', 'scale'] as const;
 
 /** A file's text, or a UsageError naming it and why it cannot be read. */
 function readTextFile(file: string, what: string): string {
@@ -319,10 +320,20 @@ function buildProgram(): Command {
     .argument('<name>', `one of: ${BENCHES.join(', ')}`)
     .option('--json', 'print JSON (the only format; accepted for the CLI.md contract)')
     .addOption(new Option('--runs <n>', 'runs to take the median of (default 5; 1 for scenario)'))
-    .action((name: string, o: { runs?: string }) => {
+    .option('--sizes <list>', 'bench scale: guest sizes, comma-separated (default 64GiB,256GiB,2TiB)')
+    .action(async (name: string, o: { runs?: string; sizes?: string }) => {
       if (!(BENCHES as readonly string[]).includes(name)) throw new UsageError(`bench: unknown benchmark "${name}" (available: ${BENCHES.join(', ')})`);
       const runs = o.runs !== undefined ? parseIntOption('--runs', o.runs, 1, 100) : name === 'scenario' ? 1 : 5;
       process.stderr.write(`bench ${name}: ${runs} run${runs > 1 ? 's' : ''} (the JSON follows on stdout)\n`);
+      if (name === 'scale') {
+        const sizes = o.sizes === undefined ? DEFAULT_SCALE_SIZES : o.sizes.split(',').map((x) => optionValue('--sizes', () => parseSize(x.trim())));
+        for (const b of sizes) {
+          const bad = guestMemoryProblem(b);
+          if (bad) throw new UsageError(`--sizes: ${formatSize(b)}: guest memory ${bad}`);
+        }
+        process.stdout.write(JSON.stringify(await benchScale(sizes, (line) => process.stderr.write(line + '\n'))) + '\n');
+        return;
+      }
       const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })
         : name === 'virtqueue' ? benchVirtqueue({ ...DEFAULT_VIRTQUEUE_BENCH, runs })
         : name === 'migration' ? benchMigration(runs)
@@ -343,7 +354,7 @@ export function reportError(e: unknown): number {
     if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT_OK;
     return EXIT_USAGE; // commander already printed its one-line message
   }
-  if (e instanceof UsageError || e instanceof ScenarioError || e instanceof UnitError || e instanceof GuestConfigError || e instanceof ActionError) {
+  if (e instanceof InputError) {
     process.stderr.write(`balloonlab: ${e.message}\n`);
     return EXIT_USAGE;
   }

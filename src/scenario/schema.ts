@@ -4,13 +4,14 @@
  * (`timeline[2].order`) and what is allowed. Later capabilities add actions here.
  */
 import { z } from 'zod';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parseDocument } from 'yaml';
 import { formatTime } from './units.js';
 import { guestMemoryProblem } from '../guest/mm/layout.js';
 
 import { sizeSchema, timeSchema } from '../actions/fields.js';
 import { ACTIONS, ACTION_NAMES, type Action } from '../actions/index.js';
 import { entrySchema } from '../actions/action.js';
+import { InputError } from '../sim/errors.js';
 
 /** Sizes and times in scenario files (actions' fields use the same, from actions/fields.ts). */
 export const sizeField = sizeSchema;
@@ -108,12 +109,7 @@ export type Scenario = Omit<z.output<typeof scenarioSchema>, 'timeline'> & { tim
 export type { Action };
 
 /** A bad scenario: one clear message naming the field. */
-export class ScenarioError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ScenarioError';
-  }
-}
+export class ScenarioError extends InputError {}
 
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let s = '';
@@ -191,12 +187,30 @@ export function validateScenarioFile(doc: unknown, where: string): ScenarioFile 
   return { base: baseScenario, variants };
 }
 
-/** Parses YAML text (scenarios, real-guest scripts); a syntax error is a ScenarioError naming `where`. */
+/**
+ * Parses YAML text (scenarios, real-guest scripts). Anything wrong with the text — a
+ * syntax error, a warning such as an unknown tag or YAML version, an alias to no anchor,
+ * too many aliases (a "billion laughs" document), nesting too deep — is a ScenarioError
+ * naming `where`: the text is the user's input, never a bug.
+ */
 export function parseYamlText(text: string, where: string): unknown {
+  const bad = (msg: string) => {
+    const line = msg.split('\n')[0]!.replace(/:$/, '').replace(/^Maximum call stack size exceeded/, 'nested too deeply');
+    return new ScenarioError(`${where}: not valid YAML: ${line}`);
+  };
+  let doc: ReturnType<typeof parseDocument>;
   try {
-    return parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+    doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   } catch (e) {
-    if (e instanceof YAMLParseError) throw new ScenarioError(`${where}: not valid YAML: ${e.message.split('\n')[0]}`);
+    if (e instanceof Error) throw bad(e instanceof RangeError ? 'nested too deeply' : e.message);
+    throw e;
+  }
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw bad(problem.message);
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    if (e instanceof Error) throw bad(e instanceof RangeError ? 'nested too deeply' : e.message);
     throw e;
   }
 }

@@ -3,6 +3,7 @@
  * bytes; `250ms`, `60s`, `5m`, a plain number of nanoseconds. Binary units only for
  * sizes (a kernel engineer's GiB), so `4GB` is refused with the allowed list.
  */
+import { InputError } from '../sim/errors.js';
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4,
@@ -15,7 +16,7 @@ export const SIZE_UNIT_NAMES = Object.keys(SIZE_UNITS).join(', ');
 export const TIME_UNIT_NAMES = Object.keys(TIME_UNITS).join(', ');
 
 /** Thrown for a value that is not a size or time; the message says what is allowed. */
-export class UnitError extends Error {}
+export class UnitError extends InputError {}
 
 function parseWithUnits(text: string, units: Readonly<Record<string, number>>, what: string, names: string): number {
   const m = /^\s*(-?\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text);
@@ -58,6 +59,7 @@ export function formatSize(bytes: number): string {
 
 /** Formats nanoseconds compactly (for messages and tables). */
 export function formatTime(ns: number): string {
+  if (ns === 0) return '0s';
   if (ns >= 60e9 && ns % 60e9 === 0) return `${ns / 60e9}m`;
   if (ns >= 1e9) return `${+(ns / 1e9).toFixed(3)}s`;
   if (ns >= 1e6) return `${+(ns / 1e6).toFixed(3)}ms`;

@@ -55,7 +55,7 @@ test('bad input exits 2 with one line naming what was wrong', () => {
     [['proc', 'buddyinfo', '--memory', '4GB'], /--memory: unknown unit "GB"/],
     [['proc', 'slabinfo'], /unknown file "slabinfo" \(allowed: vmstat, buddyinfo/],
     [['proc', 'buddyinfo', '--memory', '100MiB'], /at least 128MiB/],
-    [['bench', 'nope'], /unknown benchmark "nope" \(available: alloc, compaction, virtqueue, migration, scenario\)/],
+    [['bench', 'nope'], /unknown benchmark "nope" \(available: alloc, compaction, virtqueue, migration, scenario, scale\)/],
     [['run', 'scenarios/boot.yaml', '--seed', 'x'], /--seed: expected a whole number/],
     [['frobnicate'], /unknown command/],
   ];
@@ -99,4 +99,62 @@ test('compare prints the variants side by side', () => {
   const j = JSON.parse(run('compare', 'scenarios/boot.yaml', '--json', '-').out) as { scenario: string; variants: { name: string }[] };
   assert.equal(j.scenario, 'boot');
   assert.deepEqual(j.variants.map((v) => v.name), ['kaslr', 'nokaslr']);
+});
+
+test('the edges a new user hit: each bad input exits 2 with one line naming the file and the place', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'balloonlab-'));
+  const file = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
+  const doc = (guest: string, timeline: string, extra = '') => `name: edge\nguest:\n  ${guest}\n${extra}timeline:\n${timeline}`;
+  const snap = '  - { at: 0s, action: snapshot }\n';
+  const cases: Array<[string, string[], RegExp]> = [
+    ['100TiB', ['run', file('huge.yaml', doc('memory: 100TiB', snap))], /huge\.yaml: guest\.memory: must be at most 2TiB/],
+    ['memory not a multiple of 4MiB', ['run', file('odd.yaml', doc('memory: 1001MiB', snap))], /odd\.yaml: guest\.memory: .*multiple of 4MiB/],
+    ['balloon_cycle step 0', ['run', file('step.yaml', doc('memory: 1GiB', '  - { at: 0s, action: balloon_cycle, period: 1s, size: 256MiB, step: 0MiB }\n'))],
+      /step\.yaml: timeline\[0\]\.step: .*at least/],
+    ['migrate max_bandwidth 0', ['run', file('bw.yaml', doc('memory: 1GiB', '  - { at: 0s, action: migrate, max_bandwidth: 0 }\n'))],
+      /bw\.yaml: timeline\[0\]\.max_bandwidth: .*at least/],
+    ['out-of-order timeline', ['run', file('order.yaml', doc('memory: 1GiB', '  - { at: 2s, action: snapshot }\n  - { at: 1s, action: snapshot }\n'))],
+      /order\.yaml: timeline\[1\]\.at: 1s is before timeline\[0\]'s 2s/],
+    ['cc_heap min > max', ['run', file('cc.yaml', doc('memory: 1GiB', '  - { at: 0s, action: kernel_build, jobs: 2, cc_heap_min: 64MiB, cc_heap_max: 8MiB }\n'))],
+      /cc\.yaml: timeline\[0\]\.cc_heap_min: .*cc_heap_max/],
+    ['free_pages of a missing tag', ['run', file('tag.yaml', doc('memory: 1GiB', '  - { at: 0s, action: free_pages, tag: x }\n'))],
+      /tag\.yaml: timeline\[0\] \(free_pages at 0s\): no allocations are tagged "x"/],
+    ['balloon: true', ['run', file('bool.yaml', doc('memory: 1GiB', snap, 'balloon: true\n'))], /bool\.yaml: balloon: expected false \(a machine without a balloon device\) or a mapping/],
+    ['real-guest with 4GiB', ['real-guest', file('rg.yaml', doc('memory: 4GiB', snap))], /rg\.yaml: guest\.memory: the v86 real guest takes a multiple of 4MiB/],
+    ['--json into a missing directory', ['run', 'scenarios/boot.yaml', '--json', '/proc/nope/x.json'], /--json: cannot write \/proc\/nope\/x\.json/],
+  ];
+  for (const [what, args, re] of cases) {
+    const t0 = Date.now();
+    const r = run(...args);
+    assert.equal(r.code, 2, `${what}: exit ${r.code}: ${r.err}`);
+    assert.match(r.err, re, what);
+    assert.equal(r.err.trim().split('\n').length, 1, `${what}: ${r.err}`);
+    assert.doesNotMatch(r.err, /\n\s+at /, `${what}: a stack trace`);
+    if (what.startsWith('--json')) assert.ok(Date.now() - t0 < 5000, '--json is refused before the run');
+  }
+  const none = run();
+  assert.equal(none.code, 2);
+  assert.match(none.err + none.out, /Usage: balloonlab/);
+});
+
+test('a closed pipe ends quietly (proc kpageflags | head -c 100)', () => {
+  const r = spawnSync('sh', ['-c', `"${process.execPath}" "${bin}" proc kpageflags --memory 1GiB | head -c 100 >/dev/null; echo "rc=$?"`], { cwd: root, encoding: 'utf8' });
+  assert.equal(r.stderr, '');
+  assert.match(r.stdout, /rc=0/);
+});
+
+test('bench scale --sizes 1GiB: every phase timed, the destination and the invariants checked; sizes out of range refused', () => {
+  const r = run('bench', 'scale', '--sizes', '1GiB');
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out) as { bench: string; runs: { memory: string; phases: { name: string; wall_ms: number; peak_rss_mib: number }[]; check_ok: boolean }[] };
+  assert.equal(j.bench, 'scale');
+  assert.equal(j.runs.length, 1);
+  assert.equal(j.runs[0]!.memory, '1GiB');
+  assert.deepEqual(j.runs[0]!.phases.map((p) => p.name), ['boot', 'fill', 'inflate 1/2 of RAM', 'hint round', 'migration', 'check']);
+  assert.ok(j.runs[0]!.phases.every((p) => p.wall_ms >= 0 && p.peak_rss_mib > 0));
+  assert.equal(j.runs[0]!.check_ok, true);
+  assert.match(r.err, /bench scale: 1GiB: boot \d+\.\d s/);
+  const bad = run('bench', 'scale', '--sizes', '4TiB');
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--sizes: 4TiB: guest memory must be at most 2TiB/);
 });

@@ -13,6 +13,7 @@
  * the PCI hole above it (see memmap.ts).
  */
 import { MAX_ORDER_NR_PAGES, PAGE_SHIFT } from './memmap.js';
+import { InputError } from '../../sim/errors.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -28,12 +29,7 @@ export const LOW_RAM_END_PFN = 0x9f;
 export const LOW_1MIB_PFN = 0x100;
 
 /** A guest configuration the model cannot boot (bad size, too small): the user's input is wrong. */
-export class GuestConfigError extends RangeError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'GuestConfigError';
-  }
-}
+export class GuestConfigError extends InputError {}
 
 export type MemLayout = {
   /** Guest RAM in bytes. */
@@ -53,7 +49,8 @@ export const MIN_GUEST_MEMORY = 128 * MiB;
 /**
  * The largest guest the model boots: 2 TiB, 2^29 pages. The page map (16 bytes a page,
  * 8 GiB), the host's backing (7 bytes a page) and a migration's bitmaps (7 bytes a
- * page) fit this 24 GiB machine; the typed arrays would allow 4 TiB, the memory would not.
+ * page) fit a 24 GiB host running the model (the 2-core, 24 GiB machine CI uses); the
+ * typed arrays would allow 4 TiB, that memory would not.
  */
 export const MAX_GUEST_MEMORY = 2 * 1024 * GiB;
 /** Guest RAM comes in multiples of a MAX_ORDER block (4 MiB). */
@@ -64,7 +61,7 @@ export function guestMemoryProblem(memoryBytes: number): string | null {
   if (!Number.isInteger(memoryBytes) || memoryBytes <= 0) return 'must be a positive whole number of bytes';
   if (memoryBytes % GUEST_MEMORY_UNIT !== 0) return `must be a multiple of ${GUEST_MEMORY_UNIT / MiB}MiB (got ${memoryBytes} bytes)`;
   if (memoryBytes < MIN_GUEST_MEMORY) return 'must be at least 128MiB (a Debian 6.1 kernel and its boot footprint need about 60 MiB)';
-  if (memoryBytes > MAX_GUEST_MEMORY) return 'must be at most 2TiB (the largest guest whose page map, host backing and migration bitmaps fit in this machine\'s 24 GiB)';
+  if (memoryBytes > MAX_GUEST_MEMORY) return 'must be at most 2TiB (the largest supported guest: its page map, host backing and migration bitmaps need about 16 GiB of the machine running balloonlab)';
   return null;
 }
 
