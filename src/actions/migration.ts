@@ -27,6 +27,7 @@ export const migrate = defineAction({
     max_bandwidth: size('max-bandwidth, bytes per second (QEMU\'s default 128MiB; `migrate_set_speed 100G` = 100GiB)', { min: 1, default: 128 * 1024 * 1024 }),
     downtime_limit: time('downtime-limit (QEMU\'s default 300ms)', { default: 300_000_000 }),
     link_bandwidth: size('The network between source and destination, bytes per second (default 10 Gbit/s)', { min: 1, default: 1_250_000_000 }),
+    wait: time('Wait until the migration completes, up to this long (polling query-migrate); later actions start after', { optional: true }),
   },
   model: (ctx, a) => {
     const host = ctx.vm.host;
@@ -38,7 +39,9 @@ export const migrate = defineAction({
       ctx.emit(ev);
       if (ctx.check && bad !== null) throw new InvariantError(`migration destination check: ${bad}`);
     };
-    return { 'max-bandwidth': a.max_bandwidth, 'downtime-limit': a.downtime_limit / 1e6, link_bandwidth: a.link_bandwidth, free_page_hint: m.hinting };
+    const out = { 'max-bandwidth': a.max_bandwidth, 'downtime-limit': a.downtime_limit / 1e6, link_bandwidth: a.link_bandwidth, free_page_hint: m.hinting };
+    if (a.wait === undefined) return out;
+    return { ...out, wait: ctx.hold(() => m.status === 'completed' || m.status === 'failed', a.wait) };
   },
 });
 

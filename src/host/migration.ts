@@ -327,11 +327,15 @@ function migrationCompletion(m: MigrationState, syncNs: number): void {
   ns += c.migrationSwitchover;
   m.downtimeNs = ns;
   m.endNs = stopAt + ns;
-  m.status = 'completed';
   m.destinationCheck = migrationCheckDestination(m, m.vm.livePages?.() ?? null);
   m.vm.ram.dirtyLogging = false;
   if (m.vm.balloon) m.vm.balloon.onFreePageHint = null;
-  m.onComplete?.(m);
+  // The pages and device state were computed at the stop; query-migrate says 'device'
+  // until the destination starts, then 'completed' (and a wait on it ends then).
+  simAfter(m.vm.sim, m.endNs - m.vm.sim.now, () => {
+    m.status = 'completed';
+    m.onComplete?.(m);
+  });
 }
 
 /** query-migrate's `ram` object (MigrationStats). */
@@ -374,11 +378,13 @@ export function queryMigrate(m: MigrationState): QueryMigrate {
 
 /**
  * The destination check: every live page (live[p] set; every page of RAM when live is
- * null) must have arrived with the contents the source has now. Returns null when
+ * null) must have arrived with the contents the source has now. Run at the stop (the
+ * migration computes it there, as destinationCheck) or after, while the guest is idle. Returns null when
  * nothing was lost, else what was.
  */
 export function migrationCheckDestination(m: MigrationState, live: Uint8Array | null): string | null {
-  if (m.status !== 'completed') return `migration is ${m.status}, not completed`;
+  // completed, or stopped with the last pass sent (endNs is set then: the device phase)
+  if (m.status !== 'completed' && !(m.status === 'device' && m.endNs !== 0)) return `migration is ${m.status}, not completed`;
   const ram = m.vm.ram;
   const problems: string[] = [];
   let bad = 0;
