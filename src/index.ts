@@ -5,6 +5,7 @@
 export { VERSION } from './version.js';
 export { createGuest, defaultGuestConfig, type Guest, type GuestConfig } from './guest/guest.js';
 export { DEFAULT_BOOT, type BootParams } from './guest/mm/boot.js';
+export { InputError } from './sim/errors.js';
 export { memLayout, physPfn, memmapPfn, GuestConfigError, type MemLayout } from './guest/mm/layout.js';
 export {
   NO_PAGE, MAX_ORDER, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, PAGE_SIZE, Owner, PageType, PG, MigrateType,
@@ -19,9 +20,28 @@ export { vmstatEntries, vmstatObject } from './guest/mm/vmstat.js';
 export { createSim, simAt, simAfter, simRunUntil, type Sim } from './sim/clock.js';
 export { createRng, rngNext, rngBelow, rngFloat, type Rng } from './sim/rng.js';
 export { COSTS, defaultCostTable, type CostTable } from './sim/cost.js';
-export { loadScenarioText, runScenario, type ResultDocument, type RunOptions } from './scenario/runner.js';
-export { validateScenarioFile, ScenarioError, type Scenario } from './scenario/schema.js';
-export { parseSize, parseTime } from './scenario/units.js';
+export {
+  loadScenarioText, runScenario, scenarioEnd, scenarioVmConfig, balloonDeviceOptions, checkSides,
+  type ResultDocument, type RunOptions, type RunResult,
+} from './scenario/runner.js';
+export { validateScenario, validateScenarioFile, ScenarioError, type Scenario, type ScenarioFile, type Action } from './scenario/schema.js';
+export { parseSize, parseTime, formatSize, formatTime, UnitError } from './scenario/units.js';
+export {
+  ACTIONS, ACTION_NAMES, actionDef, actionsInfo, actionsMarkdown, eventsOfKind,
+  type ActionName, type ActionEvent, type ResultEvent, type ResultEventKind, type EventOfKind, type ActionInfo,
+  type KernelBuildDoneEvent, type StressHighallocDoneEvent, type MigrationCompletedEvent, type SkippedEvent,
+} from './actions/index.js';
+export { defineAction, actionSides, ActionError, type ActionDef, type ModelContext, type RealContext, type RealEngine, type Side, type WaitResult } from './actions/action.js';
+export {
+  procVmstat, procBuddyinfo, procPagetypeinfo, procMeminfo, procZoneinfo, procExtfragIndex, procUnusableIndex, pageTypes,
+  pageTypesSummary, freeBlocksPerOrder, pageblockCounts,
+} from './report/proc.js';
+export { kpageflags } from './report/kpageflags.js';
+export { defaultCompareRows, formatCompare, mmtestsVmstatRows, lastEvent, type CompareRow } from './report/compare.js';
+export { parseBuddyinfo, parsePageblockCounts, parseVmstat, parseMeminfo } from './report/proc_parse.js';
+export { summariseTrace, deviceView, hintRoundsOf, type DeviceView, type TraceSummary, type HintRound } from './report/balloon_trace.js';
+export { MIN_GUEST_MEMORY, MAX_GUEST_MEMORY, guestMemoryProblem } from './guest/mm/layout.js';
+export { migrateStart, queryMigrate, migrationCheckDestination, QEMU_MIGRATION_DEFAULTS, type MigrationState, type MigrationParams, type QueryMigrate } from './host/migration.js';
 export { createVm, checkVm, assertVm, checkMigrationDestination, guestLivePages, pcRamRanges, type Vm, type VmConfig } from './machine/machine.js';
 export { createHostVm, hostMigrate, type HostVm, type HostVmConfig } from './host/vm.js';
 export { qmpExecute, BALLOON_QOM_PATH, type QmpCommand, type QmpResponse } from './host/qmp.js';

@@ -9,6 +9,7 @@
  */
 import { existsSync, readFileSync, writeFileSync, renameSync, rmSync, accessSync, statSync, constants as fsConstants } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { VERSION } from '../version.js';
@@ -46,8 +47,18 @@ function readTextFile(file: string, what: string): string {
     return readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`${file}: cannot read ${what} (${code === 'ENOENT' ? 'no such file' : code ?? String(e)})`);
+    throw new UsageError(`${file}: cannot read ${what} (${code === 'ENOENT' ? `no such file${bundledHint(file)}` : code ?? String(e)})`);
   }
+}
+
+/** The package's own scenarios/ (next to dist/), for a hint when a path does not exist here. */
+const BUNDLED_SCENARIOS = fileURLToPath(new URL('../../../scenarios/', import.meta.url));
+
+/** `; the bundled one is …/scenarios/x.yaml` when `file` names a bundled scenario that is not in the working directory. */
+function bundledHint(file: string): string {
+  const rel = file.replace(/^(\.\/)?scenarios\//, '');
+  const bundled = join(BUNDLED_SCENARIOS, rel);
+  return rel.endsWith('.yaml') && existsSync(bundled) && bundled !== join(process.cwd(), file) ? `; the bundled one is ${bundled}` : '';
 }
 
 function readScenarioFile(file: string): ReturnType<typeof loadScenarioText> {
@@ -136,13 +147,20 @@ function wallClock(): number {
   return performance.now();
 }
 
+/** One event field as text: arrays of numbers space-separated, objects (and arrays holding them) as JSON. */
+function fieldText(v: unknown): string {
+  if (Array.isArray(v)) return v.every((x) => typeof x !== 'object' || x === null) ? `[${v.join(' ')}]` : JSON.stringify(v);
+  if (typeof v === 'object' && v !== null) return JSON.stringify(v);
+  return String(v);
+}
+
 function summary(doc: ResultDocument): string {
   const lines: string[] = [];
   lines.push(`scenario ${doc.scenario}  seed ${doc.seed}  guest ${formatSize(doc.guest.memory_bytes)} ${doc.guest.vcpus} vcpu(s)`);
   lines.push(`simulated ${formatTime(doc.duration_ns)} in ${doc.wall_ms.toFixed(0)} ms wall`);
   for (const e of doc.events) {
     const { t_ns, kind, label, ...rest } = e;
-    const fields = Object.entries(rest).map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.join(' ')}]` : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
+    const fields = Object.entries(rest).map(([k, v]) => `${k}=${fieldText(v)}`);
     lines.push(`  ${formatTime(t_ns).padStart(9)}  ${kind}${label ? ` (${label})` : ''}  ${fields.join('  ')}`);
   }
   const v = doc.vmstat;
@@ -324,16 +342,19 @@ function buildProgram(): Command {
     .action(async (name: string, o: { runs?: string; sizes?: string }) => {
       if (!(BENCHES as readonly string[]).includes(name)) throw new UsageError(`bench: unknown benchmark "${name}" (available: ${BENCHES.join(', ')})`);
       const runs = o.runs !== undefined ? parseIntOption('--runs', o.runs, 1, 100) : name === 'scenario' ? 1 : 5;
-      process.stderr.write(`bench ${name}: ${runs} run${runs > 1 ? 's' : ''} (the JSON follows on stdout)\n`);
       if (name === 'scale') {
+        if (o.runs !== undefined) throw new UsageError('--runs: bench scale runs each size once (a 2 TiB run takes minutes); use --sizes to choose them');
         const sizes = o.sizes === undefined ? DEFAULT_SCALE_SIZES : o.sizes.split(',').map((x) => optionValue('--sizes', () => parseSize(x.trim())));
         for (const b of sizes) {
           const bad = guestMemoryProblem(b);
           if (bad) throw new UsageError(`--sizes: ${formatSize(b)}: guest memory ${bad}`);
         }
+        process.stderr.write(`bench scale: ${sizes.map((b) => formatSize(b)).join(', ')}, each in its own process (the JSON follows on stdout)\n`);
         process.stdout.write(JSON.stringify(await benchScale(sizes, (line) => process.stderr.write(line + '\n'))) + '\n');
         return;
       }
+      if (o.sizes !== undefined) throw new UsageError('--sizes: only bench scale takes sizes');
+      process.stderr.write(`bench ${name}: ${runs} run${runs > 1 ? 's' : ''} (the JSON follows on stdout)\n`);
       const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })
         : name === 'virtqueue' ? benchVirtqueue({ ...DEFAULT_VIRTQUEUE_BENCH, runs })
         : name === 'migration' ? benchMigration(runs)

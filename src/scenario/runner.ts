@@ -172,10 +172,13 @@ const HOLD_POLL_NS = 10_000_000;
 
 /**
  * Runs a scenario to its end (or opts.until) and returns the result document and the
- * machine. Entries run at their `at` in timeline order; an entry that waits (balloon
- * with wait, ...) holds the ones after it until the wait ends.
+ * machine (a file from loadScenarioText runs its base scenario). Entries run at their
+ * `at` in timeline order; an entry that waits (balloon with wait, ...) holds the ones
+ * after it until the wait ends.
  */
-export function runScenario(s: Scenario, opts: RunOptions = {}): RunResult {
+export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions = {}): RunResult {
+  // a loaded file runs its base scenario (its variants are for compare)
+  const s: Scenario = 'base' in scenario ? scenario.base : scenario;
   const t0 = opts.wallClock?.();
   const seed = opts.seed ?? s.seed;
   if (!opts.skipUnrunnable) checkSides(s, 'model', opts.source);
