@@ -19,7 +19,7 @@ export { checkPgdat, assertPgdat, censusPgdat, InvariantError, type PageCensus }
 export { vmstatEntries, vmstatObject } from './guest/mm/vmstat.js';
 export { createSim, simAt, simAfter, simRunUntil, type Sim } from './sim/clock.js';
 export { createRng, rngNext, rngBelow, rngFloat, type Rng } from './sim/rng.js';
-export { COSTS, defaultCostTable, type CostTable } from './sim/cost.js';
+export { COSTS, defaultCostTable, guestCostTable, type CostTable, type Accel } from './sim/cost.js';
 export {
   loadScenarioText, runScenario, scenarioEnd, scenarioVmConfig, balloonDeviceOptions, checkSides,
   type ResultDocument, type RunOptions, type RunResult,
@@ -41,8 +41,8 @@ export { defaultCompareRows, formatCompare, mmtestsVmstatRows, lastEvent, type C
 export { parseBuddyinfo, parsePageblockCounts, parseVmstat, parseMeminfo } from './report/proc_parse.js';
 export { summariseTrace, deviceView, hintRoundsOf, type DeviceView, type TraceSummary, type HintRound } from './report/balloon_trace.js';
 export { MIN_GUEST_MEMORY, MAX_GUEST_MEMORY, guestMemoryProblem } from './guest/mm/layout.js';
-export { migrateStart, queryMigrate, migrationCheckDestination, QEMU_MIGRATION_DEFAULTS, type MigrationState, type MigrationParams, type QueryMigrate } from './host/migration.js';
-export { createVm, checkVm, assertVm, checkMigrationDestination, guestLivePages, pcRamRanges, type Vm, type VmConfig } from './machine/machine.js';
+export { migrateStart, queryMigrate, migrationCheckDestination, bitmapSyncNs, QEMU_MIGRATION_DEFAULTS, type MigrationState, type MigrationParams, type QueryMigrate } from './host/migration.js';
+export { createVm, checkVm, assertVm, checkMigrationDestination, guestLivePages, pcRamRanges, vcpuStoreNs, type Vm, type VmConfig } from './machine/machine.js';
 export { createHostVm, hostMigrate, type HostVm, type HostVmConfig } from './host/vm.js';
 export { qmpExecute, BALLOON_QOM_PATH, type QmpCommand, type QmpResponse } from './host/qmp.js';
 export {

@@ -86,6 +86,13 @@ export type RealContext = {
   hostRssBytes(): number | null;
   /** The balloon target the last `balloon` action set, in 4 KiB pages (QMP cannot be asked for it); null before. */
   balloonTargetPages: number | null;
+  /**
+   * Live migration (engines that can run a second VMM): starts the destination VMM
+   * (`-incoming`) and returns the URI to migrate to.
+   */
+  migrationTarget?(): Promise<string>;
+  /** After the migration ended: on completion the context talks to the destination from now on (the source is quit). */
+  migrationEnded?(completed: boolean): Promise<void>;
 };
 
 /** An error in a timeline entry the user can fix (exit 2); the runner names the entry. */
@@ -102,8 +109,12 @@ export type ActionDef<N extends string = string, F extends Fields = Fields, E ex
   refine?(a: FieldValues<F>): { field: string; message: string } | null;
   /** Runs on the model guest, at the entry's virtual time. */
   model?(ctx: ModelContext, a: ActionInput<N, F>): E;
-  /** Runs on a real guest through its RealContext, on the engines listed. */
-  real?: { engines: readonly RealEngine[]; run(ctx: RealContext, a: ActionInput<N, F>): Promise<E> };
+  /**
+   * Runs on a real guest through its RealContext, on the engines listed. `refuse`
+   * says, before the guest boots, why an entry cannot run on that engine as written
+   * (a field the real side cannot honour), or null.
+   */
+  real?: { engines: readonly RealEngine[]; run(ctx: RealContext, a: ActionInput<N, F>): Promise<E>; refuse?(a: ActionInput<N, F>, engine: RealEngine): string | null };
 };
 
 /** Declares an action; the types of its fields and event follow from the declaration. */

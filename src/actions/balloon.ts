@@ -50,7 +50,7 @@ export const balloon = defineAction({
     return { ...out, wait: ctx.hold(() => dev.actual === dev.numPages, a.wait) };
   },
   real: {
-    engines: ['v86'],
+    engines: ['v86', 'qemu'],
     run: async (ctx, a) => {
       const r = await ctx.qmp({ execute: 'balloon', arguments: { value: a.value } });
       const target = 'error' in r ? ctx.balloonTargetPages ?? 0 : Math.floor((ctx.ramSize - Math.min(a.value, ctx.ramSize)) / PAGE_SIZE);
@@ -68,7 +68,7 @@ export const queryBalloon = defineAction({
   doc: 'QMP query-balloon: records the answer (actual = the guest\'s logical size)',
   fields: {},
   model: (ctx) => { needBalloon(ctx); return { qmp: qmp(ctx, 'query-balloon') }; },
-  real: { engines: ['v86'], run: async (ctx) => ({ qmp: await ctx.qmp({ execute: 'query-balloon' }) }) },
+  real: { engines: ['v86', 'qemu'], run: async (ctx) => ({ qmp: await ctx.qmp({ execute: 'query-balloon' }) }) },
 });
 
 const guestStatsCmd = { execute: 'qom-get', arguments: { path: BALLOON_QOM_PATH, property: 'guest-stats' } };
@@ -78,7 +78,7 @@ export const guestStats = defineAction({
   doc: 'qom-get guest-stats: records the stats the guest last sent and their last-update',
   fields: {},
   model: (ctx) => { needBalloon(ctx); return { qmp: qmpExecute(ctx.vm.host, guestStatsCmd) }; },
-  real: { engines: ['v86'], run: async (ctx) => ({ qmp: await ctx.qmp(guestStatsCmd) }) },
+  real: { engines: ['v86', 'qemu'], run: async (ctx) => ({ qmp: await ctx.qmp(guestStatsCmd) }) },
 });
 
 function pollIntervalCmd(ns: number) {
@@ -91,7 +91,7 @@ export const statsPollingInterval = defineAction({
   fields: { interval: time('The polling interval, whole seconds (QEMU takes seconds)') },
   refine: (a) => (a.interval % 1e9 !== 0 ? { field: 'interval', message: `must be whole seconds (QEMU takes seconds), got ${a.interval} ns` } : null),
   model: (ctx, a) => { needBalloon(ctx); return { qmp: qmpExecute(ctx.vm.host, pollIntervalCmd(a.interval)) }; },
-  real: { engines: ['v86'], run: async (ctx, a) => ({ qmp: await ctx.qmp(pollIntervalCmd(a.interval)) }) },
+  real: { engines: ['v86', 'qemu'], run: async (ctx, a) => ({ qmp: await ctx.qmp(pollIntervalCmd(a.interval)) }) },
 });
 
 export const freePageHint = defineAction({

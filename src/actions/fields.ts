@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { parseSize, parseTime, formatSize, formatTime, UnitError, SIZE_UNIT_NAMES, TIME_UNIT_NAMES } from '../scenario/units.js';
 import { GFP_BY_NAME, gfpName } from '../guest/mm/gfp.js';
 
-export type FieldKind = 'size' | 'time' | 'int' | 'number' | 'boolean' | 'enum' | 'string' | 'gfp';
+export type FieldKind = 'size' | 'time' | 'int' | 'number' | 'boolean' | 'enum' | 'string' | 'gfp' | 'scalar';
 
 /** What `balloonlab actions --json` says about a field. */
 export type FieldInfo = {
@@ -107,6 +107,18 @@ export function size(doc: string, o?: Bounds & Opt<number>): Field<number | unde
   return { schema: withDefault(bounded(sizeSchema, o, formatSize), o), info: withBounds(info('size', doc, 'bytes', o, formatSize), o) };
 }
 
+/** A size, or the word `unlimited` (held as Infinity): a bandwidth with no limit. */
+export function sizeOrUnlimited(doc: string, o: Bounds & { default: number }): Field<number> {
+  const inner = bounded(sizeSchema, o, formatSize);
+  const schema = z.unknown().transform((v, ctx): number => {
+    if (v === 'unlimited') return Infinity;
+    const r = inner.safeParse(v);
+    if (!r.success) { for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: `${i.message} (or unlimited)` }); return z.NEVER; }
+    return r.data;
+  });
+  return { schema: withDefault(schema, o), info: withBounds(info('size', doc, 'bytes', o, formatSize), o) };
+}
+
 export function time(doc: string, o: Bounds & { default: number }): Field<number>;
 export function time(doc: string, o: Bounds & { optional: true }): Field<number | undefined>;
 export function time(doc: string, o?: Bounds): Field<number>;
@@ -144,6 +156,7 @@ export function bool(doc: string, o: { default: boolean }): Field<boolean> {
 }
 
 export function oneOf<const V extends readonly [string, ...string[]]>(doc: string, values: V, o: { default: V[number] }): Field<V[number]>;
+export function oneOf<const V extends readonly [string, ...string[]]>(doc: string, values: V, o: { optional: true }): Field<V[number] | undefined>;
 export function oneOf<const V extends readonly [string, ...string[]]>(doc: string, values: V): Field<V[number]>;
 export function oneOf<const V extends readonly [string, ...string[]]>(doc: string, values: V, o?: Opt<V[number]>): Field<V[number] | undefined> {
   const i = info('enum', doc, null, o);
@@ -156,6 +169,14 @@ export function str(doc: string, o: { optional: true }): Field<string | undefine
 export function str(doc: string): Field<string>;
 export function str(doc: string, o?: Opt<string>): Field<string | undefined> {
   return { schema: withDefault(z.string().min(1), o), info: info('string', doc, null, o) };
+}
+
+/**
+ * A number or a word, as written to a /proc or /sys file (`echo V > ...`); what is
+ * allowed depends on the rest of the entry, which the action's refine checks.
+ */
+export function scalar(doc: string): Field<number | string> {
+  return { schema: z.union([z.number(), z.string().min(1)], { error: () => 'expected a number or a word' }), info: info('scalar', doc, null, undefined) };
 }
 
 /** A GFP mask by kernel names; the default is given as a mask. */

@@ -14,11 +14,12 @@ import { balloon, queryBalloon, guestStats, statsPollingInterval, freePageHint }
 import { migrate, queryMigrateAction, balloonFreePageHint, type MigrationCompletedEvent } from './migration.js';
 import { kernelBuild, stressHighalloc, balloonCycle, idle, type KernelBuildDoneEvent, type StressHighallocDoneEvent } from './workloads.js';
 import { shell } from './shell.js';
+import { sysctl } from './sysctl.js';
 
 export const ACTIONS = [
   snapshot, allocPagesAction, freePagesAction, processFault, processFree, processExit, processFile, compactMemoryAction, drainPcp, check,
   balloon, queryBalloon, guestStats, statsPollingInterval, freePageHint, processWrite, migrate, balloonFreePageHint, queryMigrateAction,
-  kernelBuild, stressHighalloc, balloonCycle, idle, shell, dropCaches,
+  kernelBuild, stressHighalloc, balloonCycle, idle, shell, dropCaches, sysctl,
 ] as const;
 
 type Defs = (typeof ACTIONS)[number];

@@ -6,17 +6,17 @@
 import { defineAction, ActionError, type RealContext } from './action.js';
 import { int, num, oneOf, str, gfp } from './fields.js';
 import { NO_PAGE, Owner, MAX_ORDER, PAGE_SIZE } from '../guest/mm/memmap.js';
-import { GFP_KERNEL } from '../guest/mm/gfp.js';
+import { GFP_KERNEL, gfpFlagNames } from '../guest/mm/gfp.js';
 import { allocPages, freePages, drainAllPages } from '../guest/mm/page_alloc.js';
 import { compactMemory } from '../guest/mm/compaction.js';
 import { syncAndDropCaches } from '../guest/mm/filemap.js';
 import { globalZonePageState } from '../guest/mm/vmstat.js';
 import { ZoneStat, VmEvent } from '../guest/mm/vmstat_items.js';
-import { rngBelow } from '../sim/rng.js';
+import { rngBelow, createSplitmix64, splitmix64Mod } from '../sim/rng.js';
 import { ramRssBytes } from '../host/ram.js';
 import { assertVm } from '../machine/machine.js';
-import { freeBlocksPerOrder, pageblockCounts } from '../report/proc.js';
-import { parseBuddyinfo, parsePageblockCounts, parseVmstat } from '../report/proc_parse.js';
+import { freeBlocksPerOrder, pageblockCounts, procMeminfo } from '../report/proc.js';
+import { parseBuddyinfo, parsePageblockCounts, parseVmstat, parseMeminfo } from '../report/proc_parse.js';
 
 /** Owners an `alloc_pages` action may allocate for (what the pages stand for). */
 export const ALLOC_OWNERS = ['kernel', 'slab_unreclaimable', 'slab_reclaimable', 'kernel_stack', 'page_table', 'anon', 'file', 'shmem'] as const;
@@ -35,12 +35,12 @@ const OWNER_BY_NAME: Readonly<Record<(typeof ALLOC_OWNERS)[number], Owner>> = {
 const cpuField = int('The cpu the allocations run on (its per-cpu lists)', { min: 0, default: 0 });
 
 /** The shell text that prints the /proc files a snapshot reads, each after a marker line. */
-const PROC_FILES = ['buddyinfo', 'pagetypeinfo', 'vmstat'] as const;
+const PROC_FILES = ['buddyinfo', 'pagetypeinfo', 'vmstat', 'meminfo'] as const;
 function procDumpCommand(): string {
   return PROC_FILES.map((f) => `echo '@@ ${f}'; cat /proc/${f}`).join('; ');
 }
 function splitProcDump(out: string): Record<(typeof PROC_FILES)[number], string> {
-  const parts = { buddyinfo: '', pagetypeinfo: '', vmstat: '' };
+  const parts = { buddyinfo: '', pagetypeinfo: '', vmstat: '', meminfo: '' };
   let cur: keyof typeof parts | null = null;
   for (const line of out.split('\n')) {
     const m = /^@@ (\w+)$/.exec(line);
@@ -51,11 +51,16 @@ function splitProcDump(out: string): Record<(typeof PROC_FILES)[number], string>
 }
 
 /** Reads the real guest's buddyinfo, pagetypeinfo and vmstat in one round trip. */
-async function readProc(ctx: RealContext): Promise<{ freeBlocks: number[]; pageblocks: Record<string, number>; vmstat: Record<string, number> }> {
+async function readProc(ctx: RealContext): Promise<{ freeBlocks: number[]; pageblocks: Record<string, number>; vmstat: Record<string, number>; meminfo: Record<string, number> }> {
   const r = await ctx.shell(procDumpCommand(), 30e9);
   if (r.status !== 0) throw new ActionError(`reading /proc in the real guest failed (exit ${r.status}): ${r.output.slice(0, 200)}`);
   const p = splitProcDump(r.output);
-  return { freeBlocks: parseBuddyinfo(p.buddyinfo), pageblocks: parsePageblockCounts(p.pagetypeinfo), vmstat: parseVmstat(p.vmstat) };
+  return { freeBlocks: parseBuddyinfo(p.buddyinfo), pageblocks: parsePageblockCounts(p.pagetypeinfo), vmstat: parseVmstat(p.vmstat), meminfo: parseMeminfo(p.meminfo) };
+}
+
+/** MemTotal, MemFree and MemAvailable (kB) from a parsed /proc/meminfo, as snapshot events carry them. */
+function memFigures(m: Record<string, number>): { MemTotal: number; MemFree: number; MemAvailable: number } {
+  return { MemTotal: m.MemTotal ?? 0, MemFree: m.MemFree ?? 0, MemAvailable: m.MemAvailable ?? 0 };
 }
 
 export const snapshot = defineAction({
@@ -71,10 +76,11 @@ export const snapshot = defineAction({
       pageblocks: pageblockCounts(guest),
       host_rss_bytes: ramRssBytes(host.ram),
       ...(dev ? { balloon_target_pages: dev.numPages, balloon_actual_pages: dev.actual } : {}),
+      ...memFigures(parseMeminfo(procMeminfo(guest))),
     };
   },
   real: {
-    engines: ['v86'],
+    engines: ['v86', 'qemu'],
     run: async (ctx) => {
       const p = await readProc(ctx);
       const q = await ctx.qmp({ execute: 'query-balloon' });
@@ -86,6 +92,7 @@ export const snapshot = defineAction({
         pageblocks: p.pageblocks,
         host_rss_bytes: rss ?? 0,
         ...(actual !== null ? { balloon_target_pages: ctx.balloonTargetPages ?? 0, balloon_actual_pages: (ctx.ramSize - actual) / PAGE_SIZE } : {}),
+        ...memFigures(p.meminfo),
       };
     },
   },
@@ -119,7 +126,38 @@ export const allocPagesAction = defineAction({
     }
     return { requested: a.count, order: a.order, succeeded: ok, failed: a.count - ok, success_pct: +(100 * ok / a.count).toFixed(2) };
   },
+  real: {
+    // the bl_alloc module in the qemu guest: alloc_pages(gfp, order) count times, held by tag
+    engines: ['qemu'],
+    refuse: (a) => (a.owner !== 'kernel' ? `owner ${a.owner}: the real module's blocks are plain kernel allocations (owner: kernel)` : tagProblem(a.tag)),
+    run: async (ctx, a) => {
+      const r = await blAlloc(ctx, `alloc ${a.tag} ${a.order} ${gfpFlagNames(a.gfp)} ${a.count}`, a.cpu);
+      const ok = r.succeeded ?? 0;
+      return { requested: a.count, order: a.order, succeeded: ok, failed: a.count - ok, success_pct: +(100 * ok / a.count).toFixed(2), ns: r.ns ?? 0 };
+    },
+  },
 });
+
+/** bl_alloc's tags: 1..31 of [A-Za-z0-9_.-]. */
+function tagProblem(tag: string): string | null {
+  return /^[A-Za-z0-9_.-]{1,31}$/.test(tag) ? null : `tag "${tag}": the real module takes 1 to 31 of A-Z a-z 0-9 _ . -`;
+}
+
+/**
+ * One command to the qemu guest's bl_alloc module (/proc/bl_alloc), written from a
+ * shell pinned to `cpu` (the allocations run in the writer's context, on its cpu's
+ * per-cpu lists), and its result line as numbers.
+ */
+async function blAlloc(ctx: RealContext, cmd: string, cpu: number): Promise<Record<string, number>> {
+  const r = await ctx.shell(`taskset -c ${cpu} sh -c 'echo "${cmd}" > /proc/bl_alloc'; cat /proc/bl_alloc`, 600e9);
+  const line = r.output.trim().split('\n').pop() ?? '';
+  const f: Record<string, string> = {};
+  for (const kv of line.split(' ')) { const i = kv.indexOf('='); if (i > 0) f[kv.slice(0, i)] = kv.slice(i + 1); }
+  if (r.status !== 0 || f.op === 'error' || f.op === undefined) throw new ActionError(`bl_alloc "${cmd}" failed in the real guest (exit ${r.status}): ${r.output.trim().slice(0, 200)}`);
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(f)) if (/^-?\d+$/.test(v)) out[k] = Number(v);
+  return out;
+}
 
 function setCpu(vcpus: number, cpu: number): void {
   if (cpu >= vcpus) throw new ActionError(`cpu ${cpu} does not exist (the guest has ${vcpus} vcpus)`);
@@ -132,8 +170,10 @@ export const freePagesAction = defineAction({
     tag: str('The alloc_pages tag', { default: 'default' }),
     fraction: num('Share of the tag\'s blocks to free (0..1)', { min: 0, max: 1, default: 1 }),
     pick: oneOf('Which blocks: random (seeded), oldest first, newest first, or every other one', ['random', 'oldest', 'newest', 'alternate'], { default: 'random' }),
+    seed: int('pick random: draw from splitmix64 with this seed (bl_alloc\'s random:SEED, so a real guest frees the same blocks) instead of the scenario\'s random stream', { min: 0, max: Number.MAX_SAFE_INTEGER, optional: true }),
     cpu: cpuField,
   },
+  refine: (a) => (a.seed !== undefined && a.pick !== 'random' ? { field: 'seed', message: 'seed is used only by pick random' } : null),
   model: (ctx, a) => {
     const guest = ctx.vm.guest;
     setCpu(guest.config.vcpus, a.cpu);
@@ -146,8 +186,9 @@ export const freePagesAction = defineAction({
     if (a.pick === 'random') {
       // partial Fisher-Yates over indices: the first `want` of a seeded shuffle
       const idx = Int32Array.from({ length: n }, (_, i) => i);
+      const gen = a.seed !== undefined ? createSplitmix64(a.seed) : null;
       for (let i = 0; i < want; i++) {
-        const j = i + rngBelow(ctx.rng, n - i);
+        const j = i + (gen ? splitmix64Mod(gen, n - i) : rngBelow(ctx.rng, n - i));
         const t = idx[i]!; idx[i] = idx[j]!; idx[j] = t;
         keep[idx[i]!] = 0;
       }
@@ -165,6 +206,14 @@ export const freePagesAction = defineAction({
     held.pfns = pfns;
     held.orders = orders;
     return { freed, pages };
+  },
+  real: {
+    engines: ['qemu'],
+    refuse: (a) => (a.pick === 'random' && a.seed === undefined ? 'pick random without seed draws from the model\'s random stream, which the real module cannot follow: give seed: N (both sides then free the same blocks)' : tagProblem(a.tag)),
+    run: async (ctx, a) => {
+      const r = await blAlloc(ctx, `free ${a.tag} ${a.fraction.toFixed(9).replace(/\.?0+$/, '')} ${a.pick === 'random' ? `random:${a.seed}` : a.pick}`, a.cpu);
+      return { freed: r.freed ?? 0, pages: r.pages ?? 0 };
+    },
   },
 });
 
@@ -205,7 +254,7 @@ export const compactMemoryAction = defineAction({
     };
   },
   real: {
-    engines: ['v86'],
+    engines: ['v86', 'qemu'],
     run: async (ctx) => {
       const p0 = await readProc(ctx);
       const t0 = ctx.now();
@@ -244,7 +293,7 @@ export const dropCaches = defineAction({
   fields: {},
   model: (ctx) => ({ freed_pages: syncAndDropCaches(ctx.vm.guest.pgdat) }),
   real: {
-    engines: ['v86'],
+    engines: ['v86', 'qemu'],
     run: async (ctx) => {
       const before = (await readProc(ctx)).vmstat.nr_file_pages ?? 0;
       const r = await ctx.shell('sync; echo 3 > /proc/sys/vm/drop_caches', 120e9);

@@ -2,32 +2,63 @@
  * Actions of processes in the guest: anonymous memory faulted in (THP where allowed),
  * unmapped in part, written at a rate; page cache read or written through a file; exit.
  */
-import { defineAction, ActionError } from './action.js';
+import { defineAction, ActionError, type RealContext } from './action.js';
 import { int, num, bool, oneOf, size, time } from './fields.js';
 import { Owner, PAGE_SIZE, pageOwner, pageMapping, pageOrder } from '../guest/mm/memmap.js';
 import { PageWrite } from '../guest/mm/mmzone.js';
-import { type Process, type ProcessTable, getProcess, faultAnonPages, unmapAnonPages, exitProcess, readFilePages, processPages, PID_MAX } from '../guest/mm/process.js';
+import { type Process, type ProcessTable, type ThpAdvice, getProcess, createAnonVma, faultAnonPages, unmapAnonPages, unmapVirtualPages, exitProcess, readFilePages, processPages, PID_MAX } from '../guest/mm/process.js';
 import { VmEvent } from '../guest/mm/vmstat_items.js';
 import { simAfter } from '../sim/clock.js';
-import { rngBelow } from '../sim/rng.js';
+import { rngBelow, createSplitmix64 } from '../sim/rng.js';
+import { vcpuStoreNs } from '../machine/machine.js';
+
+const THP_ADVICE = ['hugepage', 'nohugepage', 'default'] as const;
 
 const pidField = int('Process id; the process is created by its first process_fault or process_file', { min: 1, max: PID_MAX });
 
+/** A process_fault's THP advice for its new mapping: `madvise`, or `madvise_hugepage: true` (the older spelling of hugepage). */
+export function faultAdvice(a: { madvise?: ThpAdvice | undefined; madvise_hugepage: boolean }): ThpAdvice {
+  return a.madvise ?? (a.madvise_hugepage ? 'hugepage' : 'default');
+}
+
+/** `bl-mem NAME ...` in the qemu guest: its one key=value line as numbers (and strings). */
+async function blMem(ctx: RealContext, pid: number, args: string, timeoutNs = 600e9): Promise<{ status: number; f: Record<string, string>; n: (k: string) => number; output: string }> {
+  const r = await ctx.shell(`bl-mem p${pid} ${args}`, timeoutNs);
+  const line = r.output.trim().split('\n').filter((l) => l.includes('=')).pop() ?? '';
+  const f: Record<string, string> = {};
+  for (const kv of line.split(' ')) { const i = kv.indexOf('='); if (i > 0) f[kv.slice(0, i)] = kv.slice(i + 1); }
+  return { status: r.status, f, n: (k) => Number(f[k] ?? 0), output: r.output };
+}
+
+/** Two vmstat counters of the real guest. */
+async function thpCounters(ctx: RealContext): Promise<[number, number]> {
+  const r = await ctx.shell("grep -E '^thp_fault_(alloc|fallback) ' /proc/vmstat", 30e9);
+  const v = (k: string) => Number(new RegExp(`^${k} (\\d+)$`, 'm').exec(r.output)?.[1] ?? 0);
+  return [v('thp_fault_alloc'), v('thp_fault_fallback')];
+}
+
+/** The real side refuses what bl-mem cannot do the model's way. */
+function realFreeRefusal(a: { order: 'physical' | 'virtual' }): string | null {
+  return a.order === 'physical' ? 'a real process frees by virtual address (madvise MADV_DONTNEED per page): set order: virtual' : null;
+}
+
 export const processFault = defineAction({
   name: 'process_fault',
-  doc: 'A process faults in anonymous memory (THP where enabled allows, falling back to 4 KiB pages)',
+  doc: 'A process maps new anonymous memory and faults it in, in address order (THP where enabled and the mapping\'s madvise allow, falling back to 4 KiB pages)',
   fields: {
     pid: pidField,
-    size: size('Anonymous memory to fault in, e.g. 3GiB'),
-    madvise_hugepage: bool('The memory is madvise(MADV_HUGEPAGE)d: THP with enabled=madvise, direct compaction with defrag=madvise', { default: false }),
+    size: size('Anonymous memory to fault in, e.g. 3GiB: one new mapping'),
+    madvise: oneOf('madvise() of the new mapping: hugepage (MADV_HUGEPAGE: THP with enabled=madvise, direct compaction with defrag=madvise), nohugepage (MADV_NOHUGEPAGE: no THP, khugepaged leaves it alone), default (neither); default: default', THP_ADVICE, { optional: true }),
+    madvise_hugepage: bool('The same as madvise: hugepage (the older spelling; not together with madvise)', { default: false }),
   },
+  refine: (a) => (a.madvise !== undefined && a.madvise_hugepage ? { field: 'madvise_hugepage', message: `give madvise (${a.madvise}) or madvise_hugepage, not both` } : null),
   model: (ctx, a) => {
     const pgdat = ctx.vm.guest.pgdat;
     const proc = getProcess(ctx.vm.guest.procs, a.pid);
-    if (a.madvise_hugepage) proc.madvised = true;
+    const vma = createAnonVma(proc, faultAdvice(a));
     const want = Math.ceil(a.size / PAGE_SIZE);
     const alloc0 = pgdat.events[VmEvent.thp_fault_alloc]!, fallback0 = pgdat.events[VmEvent.thp_fault_fallback]!;
-    const got = faultAnonPages(pgdat, proc, want);
+    const got = faultAnonPages(pgdat, proc, want, vma);
     const out = {
       thp_fault_alloc: pgdat.events[VmEvent.thp_fault_alloc]! - alloc0,
       thp_fault_fallback: pgdat.events[VmEvent.thp_fault_fallback]! - fallback0,
@@ -35,6 +66,23 @@ export const processFault = defineAction({
     };
     // the OOM killer chose this very process while it faulted: it is gone
     return ctx.vm.guest.procs.has(a.pid) ? out : { ...out, killed: true };
+  },
+  real: {
+    // bl-mem in the qemu guest: a new anonymous mapping, madvise()d, one byte written per page in address order
+    engines: ['qemu'],
+    run: async (ctx, a) => {
+      const [alloc0, fallback0] = await thpCounters(ctx);
+      // align=2M: the model's mappings start on a 2 MiB boundary (every whole 2 MiB of one can be a THP)
+      const r = await blMem(ctx, a.pid, `fault ${Math.ceil(a.size / PAGE_SIZE) * PAGE_SIZE} ${faultAdvice(a)} align=2M`);
+      const [alloc1, fallback1] = await thpCounters(ctx);
+      const want = Math.ceil(a.size / PAGE_SIZE);
+      const out = { thp_fault_alloc: alloc1 - alloc0, thp_fault_fallback: fallback1 - fallback0, pid: a.pid, requested_pages: want, faulted_pages: r.status === 0 ? r.n('pages') : 0, rss_pages: Math.round(r.n('rss_anon_kb') / 4) };
+      if (r.status === 0) return out;
+      // the daemon died while faulting (the OOM killer) or bl-mem failed: which one, its stat says
+      const st = await blMem(ctx, a.pid, 'stat', 30e9);
+      if (st.status !== 0) return { ...out, killed: true };
+      throw new ActionError(`bl-mem fault failed in the real guest (exit ${r.status}): ${r.output.trim().slice(0, 200)}`);
+    },
   },
 });
 
@@ -44,17 +92,45 @@ function liveProcess(procs: ProcessTable, pid: number, hint: string): Process {
   return proc;
 }
 
+/** Whether a fraction has at most nine decimals (bl-mem's FRACTION, read as billionths). */
+function nineDecimals(f: number): boolean {
+  return Math.abs(f * 1e9 - Math.round(f * 1e9)) < 1e-6;
+}
+
 export const processFree = defineAction({
   name: 'process_free',
-  doc: 'A process unmaps a share of its anonymous memory',
+  doc: 'A process unmaps a share of its anonymous memory, picked in physical order (a THP counts once) or, as a real program would, by virtual index over its 4 KiB pages (madvise(MADV_DONTNEED) per page)',
   fields: {
     pid: pidField,
-    fraction: num('Share of the process\'s anonymous pages to unmap (0..1)', { min: 0, max: 1, default: 0.5 }),
-    pick: oneOf('alternate: every other page in physical order (fragments memory); random; lowest; highest', ['alternate', 'random', 'lowest', 'highest'], { default: 'alternate' }),
+    fraction: num('Share of the process\'s pages to unmap (0..1); with order virtual, K = round-half-up(N x fraction) of the N candidates, at most nine decimals', { min: 0, max: 1, default: 0.5 }),
+    pick: oneOf('alternate: every other candidate (physical order: fragments memory); lowest; highest; random (physical order: the scenario\'s random stream; virtual order: splitmix64 from seed)', ['alternate', 'random', 'lowest', 'highest'], { default: 'alternate' }),
+    order: oneOf('physical: the candidates are the process\'s pages and THPs in physical order; virtual: its 4 KiB pages in ascending virtual address order (a THP is 512; unmapping part of one splits its PMD and queues it for the deferred split), as bl-mem frees them', ['physical', 'virtual'], { default: 'physical' }),
+    seed: int('The splitmix64 seed of pick random with order virtual (bl-mem\'s random:SEED); required there, refused elsewhere', { min: 0, max: Number.MAX_SAFE_INTEGER, optional: true }),
+  },
+  refine: (a) => {
+    const randomVirtual = a.order === 'virtual' && a.pick === 'random';
+    if (randomVirtual && a.seed === undefined) return { field: 'seed', message: 'order virtual with pick random needs a seed (the splitmix64 seed the real guest\'s helper takes as random:SEED)' };
+    if (!randomVirtual && a.seed !== undefined) return { field: 'seed', message: 'seed is used only by pick random with order virtual (physical order draws from the scenario\'s random stream)' };
+    if (a.order === 'virtual' && !nineDecimals(a.fraction)) return { field: 'fraction', message: `order virtual takes a fraction with at most nine decimals, got ${a.fraction}` };
+    return null;
   },
   model: (ctx, a) => {
+    const pgdat = ctx.vm.guest.pgdat;
     const proc = liveProcess(ctx.vm.guest.procs, a.pid, ' (start it with process_fault)');
-    return { pid: a.pid, freed_pages: unmapAnonPages(ctx.vm.guest.pgdat, ctx.rng, proc, a.fraction, a.pick), rss_pages: proc.rssAnon };
+    const r = a.order === 'physical'
+      ? unmapAnonPages(pgdat, ctx.rng, proc, a.fraction, a.pick)
+      : unmapVirtualPages(pgdat, proc, a.fraction, a.pick === 'random' ? { pick: 'random', gen: createSplitmix64(a.seed ?? 0) } : { pick: a.pick });
+    return { pid: a.pid, freed_pages: r.freed, rss_pages: proc.rssAnon, candidates: r.candidates };
+  },
+  real: {
+    engines: ['qemu'],
+    refuse: (a) => realFreeRefusal(a),
+    run: async (ctx, a) => {
+      const pick = a.pick === 'random' ? `random:${a.seed}` : a.pick;
+      const r = await blMem(ctx, a.pid, `free ${a.fraction.toFixed(9).replace(/\.?0+$/, '')} ${pick}`);
+      if (r.status !== 0) throw new ActionError(`bl-mem free failed in the real guest (exit ${r.status}): ${r.output.trim().slice(0, 200)}`);
+      return { pid: a.pid, freed_pages: r.n('freed'), rss_pages: Math.round(r.n('rss_anon_kb') / 4), candidates: r.n('candidates') };
+    },
   },
 });
 
@@ -66,6 +142,15 @@ export const processExit = defineAction({
     const proc = liveProcess(ctx.vm.guest.procs, a.pid, '');
     return { pid: a.pid, freed_pages: exitProcess(ctx.vm.guest.pgdat, ctx.vm.guest.procs, proc) };
   },
+  real: {
+    engines: ['qemu'],
+    run: async (ctx, a) => {
+      const r = await blMem(ctx, a.pid, 'exit');
+      if (r.status !== 0) throw new ActionError(`no process ${a.pid} in the real guest (bl-mem exit: ${r.output.trim().slice(0, 160)})`);
+      // what it held: its resident pages (mincore) when it unmapped everything
+      return { pid: a.pid, freed_pages: r.n('resident') };
+    },
+  },
 });
 
 export const processFile = defineAction({
@@ -73,7 +158,7 @@ export const processFile = defineAction({
   doc: 'A process reads (or, with dirty, writes) page cache through its file',
   fields: {
     pid: pidField,
-    size: size('Page cache to read or write, e.g. 512MiB'),
+    size: size('Page cache to read or write, e.g. 512MiB (at most 2TiB: the model reads page by page, recycling the cache)', { max: 2 ** 41 }),
     dirty: bool('Written, not read: the pages are dirty until written back', { default: false }),
   },
   model: (ctx, a) => {
@@ -88,7 +173,7 @@ const WRITE_TICK_NS = 10_000_000;
 
 export const processWrite = defineAction({
   name: 'process_write',
-  doc: 'A process keeps writing random pages of its anonymous memory at `rate` bytes per second for `duration` (dirtying them for migration)',
+  doc: 'A process keeps writing random pages of its anonymous memory at `rate` bytes per second for `duration` (dirtying them for migration); under host.accel tcg no faster than its vCPU can store (tcgGuestStore)',
   fields: {
     pid: pidField,
     rate: size('Bytes written per second'),
@@ -104,22 +189,43 @@ export const processWrite = defineAction({
     let pages = processPages(pgdat, proc);
     let carry = 0, ticks = 0;
     const map = pgdat.map;
+    // Under TCG the writer's vCPU has WRITE_TICK_NS a tick to spend on its stores: a
+    // writer asked for more than that falls behind (bl-mem's writer keeps catching up,
+    // i.e. runs flat out); what it could not do is dropped. KVM: no bound.
+    const tcg = ctx.vm.host.accel === 'tcg';
     const tick = () => {
       if (!procs.has(pid)) return;
       if (++ticks % 100 === 0) pages = processPages(pgdat, proc); // reclaim and compaction move pages
       carry += perTick;
       let n = Math.floor(carry);
       carry -= n;
+      let vcpuNs = WRITE_TICK_NS;
       for (let tries = 0; n > 0 && pages.length > 0 && tries < 4 * n + 16; tries++) {
         let pfn = pages[rngBelow(ctx.rng, pages.length)]!;
         if (pageOwner(map, pfn) !== Owner.anon || pageMapping(map, pfn) !== pid) continue;
         if (pageOrder(map, pfn) > 0) pfn += rngBelow(ctx.rng, 1 << pageOrder(map, pfn));
+        if (tcg) {
+          const ns = vcpuStoreNs(ctx.vm, pfn);
+          if (ns > vcpuNs) { carry = 0; break; }
+          vcpuNs -= ns;
+        }
         pgdat.hooks.pageWrite?.(pfn, 1, PageWrite.data);
         n--;
       }
       if (sim.now + WRITE_TICK_NS <= end) simAfter(sim, WRITE_TICK_NS, tick);
     };
     simAfter(sim, 0, tick);
-    return { pid, rate_bytes_per_s: a.rate, duration_ns: a.duration, process_pages: pages.length };
+    const out = { pid, rate_bytes_per_s: a.rate, duration_ns: a.duration, process_pages: pages.length };
+    // TCG: the most this writer's vCPU can store, at tcgGuestStore a page
+    return tcg ? { ...out, tcg_max_rate_bytes_per_s: Math.floor((PAGE_SIZE * 1e9) / ctx.vm.costs.tcgGuestStore) } : out;
+  },
+  real: {
+    // bl-mem's writer thread: random held pages, one store each, at the rate (it returns at once)
+    engines: ['qemu'],
+    run: async (ctx, a) => {
+      const r = await blMem(ctx, a.pid, `write ${a.rate} ${Math.round(a.duration / 1e6)} ${a.pid}`);
+      if (r.status !== 0) throw new ActionError(`bl-mem write failed in the real guest (exit ${r.status}): ${r.output.trim().slice(0, 200)}`);
+      return { pid: a.pid, rate_bytes_per_s: a.rate, duration_ns: a.duration, process_pages: r.n('candidates') };
+    },
   },
 });

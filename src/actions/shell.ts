@@ -14,7 +14,7 @@ export const shell = defineAction({
     timeout: time('How long it may take', { default: 60e9 }),
   },
   real: {
-    engines: ['v86'],
+    engines: ['v86', 'qemu'],
     run: async (ctx, a) => {
       const r = await ctx.shell(a.cmd, a.timeout);
       return { status: r.status, output: r.output };

@@ -25,7 +25,10 @@ import { kpageflags } from '../report/kpageflags.js';
 import { benchAlloc, DEFAULT_ALLOC_BENCH } from '../../bench/alloc.js';
 import { realGuestImagePaths } from '../integrations/v86/boot.js';
 import { checkV86Scenario, runV86Scenario } from '../integrations/v86/side.js';
-import { formatRealReport, runModelSide, entryText } from '../integrations/real/diff.js';
+import { formatRealReport, runModelSide, entryText, diffRows } from '../integrations/real/diff.js';
+import type { RealEvent, RealRunResult } from '../integrations/real/runner.js';
+import { qemuImage } from '../integrations/qemu/qemu.js';
+import { checkQemuScenario, runQemuScenario } from '../integrations/qemu/side.js';
 import { actionsInfo, actionsMarkdown } from '../actions/index.js';
 import { benchCompaction } from '../../bench/compaction.js';
 import { benchMigration } from '../../bench/migration.js';
@@ -287,31 +290,40 @@ function buildProgram(): Command {
     });
 
   program.command('real-guest')
-    .description('Run a scenario on a real Linux guest (v86, with balloonlab\'s balloon device) and print what it and the device did; --diff runs it on the model too, side by side.')
+    .description('Run a scenario on a real Linux guest and print what it did; --diff runs it on the model too, side by side. Engines: v86 (Debian\'s i386 6.1 in v86, driving balloonlab\'s balloon device) and qemu (Debian\'s x86-64 6.1 cloud kernel under QEMU 10 with QEMU\'s own virtio-balloon).')
     .argument('<scenario>', 'scenario file (scenarios/real/ has the bundled ones)')
-    .option('--engine <engine>', 'the real guest: v86 (a Debian i386 guest in the v86 emulator, driving balloonlab\'s device)', 'v86')
-    .option('--json <file>', 'write { real, model? } as JSON to FILE, or - for stdout')
+    .option('--engine <engine>', 'the real guest: v86 or qemu', 'v86')
+    .option('--json <file>', 'write { real, model?, diff? } as JSON to FILE, or - for stdout')
     .option('--diff', 'also run the scenario on the model guest and print both side by side')
-    .option('--cache-dir <dir>', 'where scripts/real-guest/build-image.sh put the boot set', '.cache/real-guest')
-    .action(async (file: string, o: { engine: string; json?: string; diff?: boolean; cacheDir: string }) => {
+    .option('--variant <name>', 'run this variant of the scenario (its variants: list) instead of the base')
+    .option('--cache-dir <dir>', 'where the image script put the boot set (v86: scripts/real-guest/build-image.sh, .cache/real-guest; qemu: scripts/real-guest/build-qemu-image.sh, .cache/real-guest-qemu)')
+    .action(async (file: string, o: { engine: string; json?: string; diff?: boolean; cacheDir?: string; variant?: string }) => {
       checkOutputPath('--json', o.json);
-      if (o.engine !== 'v86') throw new UsageError(`--engine: unknown engine "${o.engine}" (allowed: v86)`);
+      if (o.engine !== 'v86' && o.engine !== 'qemu') throw new UsageError(`--engine: unknown engine "${o.engine}" (allowed: v86, qemu)`);
       const text = readTextFile(file, 'scenario file');
       if (/^steps:/m.test(text) && !/^timeline:/m.test(text)) {
         throw new UsageError(`${file}: this is an old real-guest script (steps:); real-guest now runs scenarios (timeline:). The standard script became scenarios/real/v86-standard.yaml`);
       }
-      const sf = loadScenarioText(text, file);
-      checkV86Scenario(sf.base, file);
-      const paths = realGuestImagePaths(o.cacheDir);
-      const missing = [paths.bios, paths.bzimage, paths.initrd].filter((p) => !existsSync(p));
-      if (missing.length) throw new UsageError(`real guest image missing (${missing.join(', ')}): run scripts/real-guest/build-image.sh first`);
+      const sc = pickVariant(loadScenarioText(text, file), file, o.variant);
       const live = o.json !== '-';
-      const real = await runV86Scenario(sf.base, {
-        cacheDir: o.cacheDir,
-        onEntry: (i, ev) => { if (live) process.stderr.write(`v86: [${i}] ${ev.kind} ${entryText(ev)}\n`); },
-      });
-      const model = o.diff ? runModelSide(sf.base) : undefined;
-      if (o.json) writeOutput(o.json, JSON.stringify(model ? { real, model } : { real }, null, 2) + '\n');
+      const onEntry = (i: number, ev: RealEvent) => { if (live) process.stderr.write(`${o.engine}: [${i}] ${ev.kind} ${entryText(ev)}\n`); };
+      let real: RealRunResult;
+      if (o.engine === 'v86') {
+        checkV86Scenario(sc, file);
+        const cacheDir = o.cacheDir ?? '.cache/real-guest';
+        const paths = realGuestImagePaths(cacheDir);
+        const missing = [paths.bios, paths.bzimage, paths.initrd].filter((p) => !existsSync(p));
+        if (missing.length) throw new UsageError(`real guest image missing (${missing.join(', ')}): run scripts/real-guest/build-image.sh first`);
+        real = await runV86Scenario(sc, { cacheDir, onEntry });
+      } else {
+        checkQemuScenario(sc, file);
+        const img = qemuImage(o.cacheDir);
+        if ('missing' in img) throw new UsageError(`qemu real guest image missing (${img.missing.join(', ')}): run scripts/real-guest/build-qemu-image.sh first`);
+        if (live) process.stderr.write(`qemu: booting ${img.manifest.kernel.release} under ${img.manifest.qemu.version.replace(/^QEMU emulator version /, 'QEMU ')} (TCG), ${formatSize(sc.guest.memory)}, ${sc.guest.vcpus} vcpu(s)\n`);
+        real = await runQemuScenario(sc, img, { onEntry });
+      }
+      const model = o.diff ? runModelSide(sc) : undefined;
+      if (o.json) writeOutput(o.json, JSON.stringify(model ? { real, model, diff: diffRows(real, model) } : { real }, null, 2) + '\n');
       if (live) process.stdout.write(formatRealReport(real, model));
       if (!real.timeline.ok) process.exitCode = EXIT_REAL_GUEST;
     });

@@ -5,6 +5,7 @@
 import { type Sim, createSim, simAfter } from '../sim/clock.js';
 import { installReclaim, installKcompactd } from './mm/slowpath.js';
 import { khugepagedScan, KHUGEPAGED_SCAN_SLEEP_NS } from './mm/khugepaged.js';
+import { deferredSplitShrinker } from './mm/huge_memory.js';
 import { type Rng, createRng, rngFork } from '../sim/rng.js';
 import { type CostTable, defaultCostTable } from '../sim/cost.js';
 import { createMemMap, MAX_ORDER, MIGRATE_TYPES, PAGE_SIZE } from './mm/memmap.js';
@@ -51,6 +52,8 @@ export function createGuest(config: GuestConfig, sim: Sim = createSim(), costs: 
   const pgdat = createPgData(map, config.vcpus, costs);
   bootMemory(pgdat, layout, config.boot, rngFork(rng));
   pgdat.swap.totalPages = Math.floor(config.swapBytes / PAGE_SIZE);
+  // hugepage_init registers the THP shrinkers: the deferred split's (the huge zero page is not modelled)
+  pgdat.shrinkers.push(deferredSplitShrinker());
   // kswapd runs as a kernel thread: after the event that woke it, at the same instant.
   installReclaim(pgdat, (fn) => simAfter(sim, 0, () => fn()));
   installKcompactd(pgdat, (ns, fn) => simAfter(sim, ns, () => fn()));

@@ -20,12 +20,32 @@
  * (it is not sent unless the guest writes it afterwards). Pages the guest writes
  * after the hint are logged dirty and sent in a later round.
  *
+ * The accelerator decides how writes are caught and what clearing the log means
+ * (docs/fidelity.md, "TCG and KVM: dirty tracking"):
+ * - kvm: KVM's dirty log (KVM_MEM_LOG_DIRTY_PAGES: write-protected pages fault once,
+ *   kvm_physical_sync_dirty_bitmap / KVM_GET_DIRTY_LOG per memslot at each sync). The
+ *   model clears the log at the sync and re-protects the logged pages there, and a
+ *   hint clears the hinted pages' log entries; QEMU with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2
+ *   clears lazily, per 1 GiB clear_bmap chunk, before a chunk's first page is sent
+ *   (migration_clear_memory_region_dirty_bitmap), and a hint clears its chunks' log of
+ *   the pages the last sync reported (kvm_log_clear_one_slot) — docs/model-limits.md.
+ * - tcg: no KVM log. The softmmu TLB catches writes: a sync collects and zeroes the
+ *   global bitmap (cpu_physical_memory_sync_dirty_bitmap, qatomic_xchg per word) and
+ *   tlb_reset_dirty_range_all marks every TLB entry TLB_NOTDIRTY; the first store to
+ *   a clean page takes notdirty_write, which sets its bit in
+ *   ram_list.dirty_memory[DIRTY_MEMORY_MIGRATION] (the guest vCPU pays it). The log is
+ *   cleared at the sync, eagerly: memory_region_clear_dirty_bitmap has no listener
+ *   under TCG (only KVM's has log_clear). So a free page hint clears only the
+ *   migration bitmap (qemu_guest_free_page_hint): a hinted page written after the
+ *   last sync — before or after its hint, the hint allocation's own zeroing included —
+ *   is collected at the next sync and sent.
+ *
  * The destination keeps what it received (content class and generation per page);
  * migrationCheckDestination compares it with the source at completion, over the pages
  * the source says are live (the machine knows which; the host alone cannot tell).
  */
 import { type Sim, simAfter } from '../sim/clock.js';
-import { type CostTable } from '../sim/cost.js';
+import { type CostTable, type Accel } from '../sim/cost.js';
 import { type RamBacking, PageContent, ramReadContent } from './ram.js';
 import { type GuestMemory, TARGET_PAGE_SIZE } from '../virtio/guest_memory.js';
 import { type BalloonDevice, virtioBalloonFreePageStart, virtioBalloonFreePageStop, virtioBalloonFreePageDone } from './virtio_balloon.js';
@@ -66,6 +86,9 @@ export type MigrationSource = {
   mem: GuestMemory;
   ram: RamBacking;
   balloon: BalloonDevice | null;
+  /** The accelerator (dirty tracking, sync costs) and the vCPUs (TCG resets each one's TLB at a sync). */
+  accel: Accel;
+  vcpus: number;
   /** The pages the guest still needs, one byte per guest-physical page; null: all of RAM. */
   livePages: (() => Uint8Array) | null;
 };
@@ -147,7 +170,9 @@ export function migrateStart(vm: MigrationSource, params: Partial<MigrationParam
   ram.dirtyLogging = true;
   ram.dirty.fill(0);
   const c = vm.costs;
-  let setupNs = m.totalPages * c.migrationReprotectPage;
+  // KVM write-protects all of RAM (memory_global_dirty_log_start); TCG has nothing to
+  // protect (the first sync, below, finds nothing logged yet)
+  let setupNs = vm.accel === 'tcg' ? 0 : m.totalPages * c.migrationReprotectPage;
   if (m.hinting && dev) {
     dev.onFreePageHint = (addr, len) => qemuGuestFreePageHint(m, addr, len);
   }
@@ -165,23 +190,30 @@ export function migrateStart(vm: MigrationSource, params: Partial<MigrationParam
 
 /**
  * @qemu migration/ram.c qemu_guest_free_page_hint
- * A hinted range: its pages leave the bitmap (and the dirty log) unless written again.
+ * A hinted range: its pages leave the bitmap unless written again. Under KVM they leave
+ * the dirty log too (migration_clear_memory_region_dirty_bitmap_range reaches
+ * kvm_log_clear); under TCG that call has no listener, so writes logged since the
+ * last sync stay and the next sync puts the pages back.
  */
 function qemuGuestFreePageHint(m: MigrationState, addr: number, len: number): void {
   if (m.status !== 'setup' && m.status !== 'active') return;
   const first = Math.floor(addr / TARGET_PAGE_SIZE), end = Math.min(Math.ceil((addr + len) / TARGET_PAGE_SIZE), m.bmap.length);
   const dirty = m.vm.ram.dirty;
+  const clearLog = m.vm.accel !== 'tcg';
   for (let p = first; p < end; p++) {
     m.hintedPages++;
-    dirty[p] = 0;
+    if (clearLog) dirty[p] = 0;
     if (m.bmap[p]) { m.bmap[p] = 0; m.dirtyPages--; m.skippedPages++; }
   }
 }
 
 /**
  * @qemu migration/ram.c migration_bitmap_sync
- * Collects the dirty log into the bitmap and clears it (write-protecting the dirty
- * pages again). Returns its cost in ns.
+ * Collects the dirty log into the bitmap and clears it. Returns its cost in ns: KVM
+ * (kvm_physical_sync_dirty_bitmap) walks every memslot's bitmap and write-protects the
+ * dirty pages again; TCG (cpu_physical_memory_sync_dirty_bitmap) walks the global
+ * bitmap, exchanging its dirty words for 0, and when it found any resets every vCPU's
+ * TLB to TLB_NOTDIRTY (cpu_physical_memory_dirty_bits_cleared).
  */
 function migrationBitmapSync(m: MigrationState): number {
   const dirty = m.vm.ram.dirty, bmap = m.bmap;
@@ -198,8 +230,17 @@ function migrationBitmapSync(m: MigrationState): number {
   const span = now - m.lastSyncNs;
   if (span > 0 && m.dirtySyncCount > 1) m.dirtyPagesRate = Math.round((logged * 1e9) / span);
   m.lastSyncNs = now;
-  const c = m.vm.costs;
-  return m.totalPages * c.migrationSyncPage + logged * c.migrationReprotectPage;
+  return bitmapSyncNs(m.vm, m.totalPages, logged);
+}
+
+/**
+ * What one bitmap sync over `totalPages` of RAM that collects `logged` dirty pages costs
+ * the migration thread (ns), by accelerator (migrationBitmapSync says what each does).
+ */
+export function bitmapSyncNs(vm: Pick<MigrationSource, 'accel' | 'vcpus' | 'costs'>, totalPages: number, logged: number): number {
+  const c = vm.costs;
+  if (vm.accel === 'tcg') return Math.round(totalPages * c.tcgSyncPage + logged * c.tcgSyncDirtyPage + (logged > 0 ? vm.vcpus * c.tcgTlbReset : 0));
+  return totalPages * c.migrationSyncPage + logged * c.migrationReprotectPage;
 }
 
 /**

@@ -10,7 +10,7 @@
  * A host running several VMs holds one HostVm per QEMU process.
  */
 import { type Sim } from '../sim/clock.js';
-import { type CostTable } from '../sim/cost.js';
+import { type CostTable, type Accel } from '../sim/cost.js';
 import { type GuestMemory, type RamRange, TARGET_PAGE_SIZE, createGuestMemory } from '../virtio/guest_memory.js';
 import { type RamBacking, createRamBacking, ramTouch } from './ram.js';
 import { type BalloonDevice, type BalloonDeviceOptions, createBalloonDevice } from './virtio_balloon.js';
@@ -25,6 +25,10 @@ export type HostVmConfig = {
   memPrealloc: boolean;
   /** The virtio-balloon device's properties; null: the VM has no balloon device. */
   balloon: Partial<BalloonDeviceOptions> | null;
+  /** -accel: kvm (the default) or tcg; decides how dirty pages are tracked during migration. */
+  accel?: Accel;
+  /** -smp: the vCPUs (TCG resets each one's TLB after a bitmap sync). Default 1. */
+  vcpus?: number;
 };
 
 export type HostVm = {
@@ -33,6 +37,9 @@ export type HostVm = {
   costs: CostTable;
   /** Guest RAM in bytes. */
   ramSize: number;
+  /** The accelerator (-accel) and the vCPUs (-smp). */
+  accel: Accel;
+  vcpus: number;
   /** Guest-physical memory's bytes (rings and buffers). */
   mem: GuestMemory;
   /** The host's backing of guest RAM (resident set, dirty log). */
@@ -57,7 +64,7 @@ export function createHostVm(config: HostVmConfig, sim: Sim, costs: CostTable): 
     for (const r of config.ranges) ramTouch(ram, r.start / TARGET_PAGE_SIZE, (r.end - r.start) / TARGET_PAGE_SIZE);
   }
   const balloon = config.balloon ? createBalloonDevice(sim, mem, ram, config.ramSize, costs, config.balloon) : null;
-  return { config, sim, costs, ramSize: config.ramSize, mem, ram, balloon, migration: null, migrationParams: { ...QEMU_MIGRATION_DEFAULTS }, livePages: null };
+  return { config, sim, costs, ramSize: config.ramSize, accel: config.accel ?? 'kvm', vcpus: config.vcpus ?? 1, mem, ram, balloon, migration: null, migrationParams: { ...QEMU_MIGRATION_DEFAULTS }, livePages: null };
 }
 
 /**

@@ -12,7 +12,7 @@
  * migration/ram.c sees only RAM and dirty bitmaps.
  */
 import { type Sim, createSim } from '../sim/clock.js';
-import { type CostTable, defaultCostTable } from '../sim/cost.js';
+import { type CostTable, type CostOverrides, type Accel, costTable, guestCostTable } from '../sim/cost.js';
 import { type Guest, type GuestConfig, createGuest } from '../guest/guest.js';
 import { type MemLayout, physPfn, memmapPfn } from '../guest/mm/layout.js';
 import { Owner, PAGE_SIZE, pageOwner, pageTypeOf, PageType, listNext } from '../guest/mm/memmap.js';
@@ -32,6 +32,14 @@ export type VmConfig = {
   balloon: { device: Partial<BalloonDeviceOptions>; driver: Partial<VirtioBalloonDriverOptions> } | null;
   /** QEMU -mem-prealloc: all of guest RAM is backed from the start. */
   memPrealloc: boolean;
+  /** Costs that differ from the cost table's defaults, by name (a scenario's `costs:`). */
+  costs?: CostOverrides;
+  /**
+   * QEMU -accel (default kvm). tcg: the guest's code is emulated — zeroing a page and a
+   * writer's stores cost the guest TCG's figures (guestCostTable, vcpuStoreNs), and
+   * migration tracks dirty pages through the softmmu TLB (host/migration.ts).
+   */
+  accel?: Accel;
 };
 
 /** One virtual machine: a guest and the host side of its VM, on one clock. */
@@ -58,11 +66,16 @@ export function pcRamRanges(layout: MemLayout): RamRange[] {
   return ranges;
 }
 
-/** Creates the machine, boots the guest and probes its balloon driver. */
-export function createVm(config: VmConfig, sim: Sim = createSim(), costs: CostTable = defaultCostTable()): Vm {
-  const guest = createGuest(config.guest, sim, costs);
+/**
+ * Creates the machine, boots the guest and probes its balloon driver. Both sides charge
+ * from one cost table: the defaults with config.costs applied (or `costs`, given whole).
+ */
+export function createVm(config: VmConfig, sim: Sim = createSim(), costs: CostTable = costTable(config.costs)): Vm {
+  const accel = config.accel ?? 'kvm';
+  // the guest's code pays the accelerator's figures (under KVM the same table)
+  const guest = createGuest(config.guest, sim, guestCostTable(costs, accel));
   const { layout, pgdat } = guest;
-  const host = createHostVm({ ramSize: config.guest.memoryBytes, ranges: pcRamRanges(layout), memPrealloc: config.memPrealloc, balloon: config.balloon?.device ?? null }, sim, costs);
+  const host = createHostVm({ ramSize: config.guest.memoryBytes, ranges: pcRamRanges(layout), memPrealloc: config.memPrealloc, balloon: config.balloon?.device ?? null, accel, vcpus: config.guest.vcpus }, sim, costs);
   const ram = host.ram;
   // What boot wrote: everything that is not free (kernel, memmap, boot allocations).
   const map = pgdat.map;
@@ -76,6 +89,21 @@ export function createVm(config: VmConfig, sim: Sim = createSim(), costs: CostTa
   const vm: Vm = { config, sim, costs, guest, host, driver };
   host.livePages = () => guestLivePages(vm);
   return vm;
+}
+
+/**
+ * The vCPU time of one guest store into page `pfn` (a memmap PFN), to be taken before
+ * the store. KVM: 0 (the model does not charge a guest's stores; a KVM guest writes at
+ * native speed and its write-protect faults are not modelled). TCG: the emulated store
+ * (tcgGuestStore), plus notdirty_write (tcgNotdirtyWrite) when the page is clean for
+ * migration: dirty logging on and the page not written since the last bitmap sync, so
+ * its TLB entry carries TLB_NOTDIRTY.
+ */
+export function vcpuStoreNs(vm: Vm, pfn: number): number {
+  if (vm.host.accel !== 'tcg') return 0;
+  const c = vm.costs, ram = vm.host.ram;
+  const clean = ram.dirtyLogging && ram.dirty[physPfn(vm.guest.layout, pfn)] === 0;
+  return c.tcgGuestStore + (clean ? c.tcgNotdirtyWrite : 0);
 }
 
 /**

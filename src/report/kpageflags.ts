@@ -18,6 +18,7 @@
  *   PG.reserved                            RESERVED (32)
  *   PG.head / PG.tail                      COMPOUND_HEAD / COMPOUND_TAIL
  *   compound page whose head is anon/LRU   THP, on the head and every tail
+ *   Owner.hugetlb (a hugetlb pool page)    HUGE, on the head and every tail (not THP)
  *   PageType.buddy, and every other page   BUDDY (the kernel's is_free_buddy_page(): all
  *     of a free block (Owner.free)           pages of a free block read BUDDY, not only
  *                                            the PageBuddy head)
@@ -28,7 +29,7 @@
  *   Owner.shmem                            SWAPBACKED on the head/base page
  *
  * Pages on per-cpu lists are allocated from the buddy's point of view and read 0, as
- * in the kernel. Not modelled: KSM, HUGE (hugetlbfs), ZERO_PAGE, IDLE, HWPOISON, MMAP
+ * in the kernel. Not modelled: KSM, ZERO_PAGE, IDLE, HWPOISON, MMAP
  * of file pages, MLOCKED and the other kernel-hacker bits besides RESERVED.
  */
 import type { Guest } from '../guest/guest.js';
@@ -159,7 +160,10 @@ export function stablePageFlags(map: MemMap, pfn: number, head: number, out: Kpf
   const tail = (f & PG.tail) !== 0;
   if (owner === Owner.anon) lo |= ANON_BITS;
   if (!tail && (owner === Owner.anon || owner === Owner.shmem)) lo |= SWAPBACKED_BIT;
-  if (f & (PG.head | PG.tail)) {
+  if (owner === Owner.hugetlb) {
+    // PageHuge(): every page of a hugetlb page, head and tails (and then not THP)
+    lo |= 1 << KPF_HUGE;
+  } else if (f & (PG.head | PG.tail)) {
     // PageTransCompound(): THP when the head is on the LRU or anonymous.
     const h = tail ? head : pfn;
     if (h >= 0 && ((pageFlags(map, h) & PG.lru) !== 0 || pageOwner(map, h) === Owner.anon)) lo |= 1 << KPF_THP;

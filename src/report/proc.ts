@@ -17,7 +17,8 @@ import { MAX_ORDER, MIGRATE_TYPES, MIGRATETYPE_NAMES, PAGEBLOCK_ORDER, PAGEBLOCK
 import { type PgData, type Zone, MAX_NR_ZONES, ZONE_NAMES, Wmark, populatedZone, wmarkPages, zoneEndPfn } from '../guest/mm/mmzone.js';
 import { physPfn, BIOS_TOP_RESERVED_PAGES } from '../guest/mm/layout.js';
 import { ZoneStat, NodeStat, NR_ZONESTAT_ITEMS, NR_NUMASTAT_ITEMS, NR_NODESTAT_ITEMS, ZONE_STAT_NAMES, NUMA_STAT_NAMES, NODE_STAT_NAMES } from '../guest/mm/vmstat_items.js';
-import { vmstatEntries, globalZonePageState, globalNodePageState, nodeStatPrinted, siMemAvailable, HPAGE_PMD_NR } from '../guest/mm/vmstat.js';
+import { vmstatEntries, globalZonePageState, globalNodePageState, nodeStatPrinted, siMemAvailable } from '../guest/mm/vmstat.js';
+import { hugetlbTotalPages, pagesPerHugePage } from '../guest/mm/hugetlb.js';
 export { globalZonePageState, globalNodePageState, calculateTotalreservePages, globalDirtyLimits, siMemAvailable, VM_DIRTY_RATIO, DIRTY_BACKGROUND_RATIO } from '../guest/mm/vmstat.js';
 import { type ContigPageInfo, createContigPageInfo, fillContigPageInfo, __fragmentationIndex, __unusableFreeIndex } from '../guest/mm/fragmentation.js';
 import { KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL, KPF_HUGE, walkKpageflags } from './kpageflags.js';
@@ -285,9 +286,10 @@ export function directMapKb(g: Guest): { k4: number; m2: number } {
 
 /**
  * @kernel fs/proc/meminfo.c meminfo_proc_show
- * Also hugetlb_report_meminfo() and x86 arch_report_meminfo(). No swap, no hugetlb
- * pages, no buffers. Not tracked (0): Committed_AS, VmallocUsed, Mapped unless the
- * model counts nr_mapped.
+ * Also hugetlb_report_meminfo() and x86 arch_report_meminfo(). No swap, no buffers.
+ * Not tracked (0): Committed_AS, VmallocUsed, Mapped unless the model counts nr_mapped.
+ * The hugetlb pool's pages are allocated memory: they are not in MemFree or
+ * MemAvailable, and CommitLimit leaves them out (vm_commit_limit).
  */
 export function procMeminfo(g: Guest): string {
   const pgdat = g.pgdat;
@@ -304,7 +306,8 @@ export function procMeminfo(g: Guest): string {
   const sreclaimable = node(NodeStat.nr_slab_reclaimable);
   const sunreclaim = node(NodeStat.nr_slab_unreclaimable);
   const overcommitRatio = 50;
-  const commitLimit = Math.floor((totalram * overcommitRatio) / 100);
+  const h = pgdat.hugetlb;
+  const commitLimit = Math.floor(((totalram - hugetlbTotalPages(h)) * overcommitRatio) / 100);
   const dm = directMapKb(g);
   return showValKb('MemTotal:', totalram) +
     showValKb('MemFree:', freeram) +
@@ -349,12 +352,12 @@ export function procMeminfo(g: Guest): string {
     showValKb('ShmemPmdMapped:', node(NodeStat.nr_shmem_pmdmapped)) +
     showValKb('FileHugePages:', node(NodeStat.nr_file_hugepages)) +
     showValKb('FilePmdMapped:', node(NodeStat.nr_file_pmdmapped)) +
-    `${lj('HugePages_Total:', 19)}${rj(0, 5)}\n` +
-    `${lj('HugePages_Free:', 19)}${rj(0, 5)}\n` +
-    `${lj('HugePages_Rsvd:', 19)}${rj(0, 5)}\n` +
-    `${lj('HugePages_Surp:', 19)}${rj(0, 5)}\n` +
-    showKb('Hugepagesize:', (HPAGE_PMD_NR << PAGE_SHIFT) >> 10) +
-    showKb('Hugetlb:', 0) +
+    `${lj('HugePages_Total:', 19)}${rj(h.nrHugePages, 5)}\n` +
+    `${lj('HugePages_Free:', 19)}${rj(h.freeHugePages, 5)}\n` +
+    `${lj('HugePages_Rsvd:', 19)}${rj(h.resvHugePages, 5)}\n` +
+    `${lj('HugePages_Surp:', 19)}${rj(h.surplusHugePages, 5)}\n` +
+    showKb('Hugepagesize:', (pagesPerHugePage(h) << PAGE_SHIFT) >> 10) +
+    showKb('Hugetlb:', (hugetlbTotalPages(h) << PAGE_SHIFT) >> 10) +
     showKb('DirectMap4k:', dm.k4) +
     showKb('DirectMap2M:', dm.m2);
 }

@@ -55,3 +55,53 @@ export function parseMeminfo(text: string): Record<string, number> {
   }
   return out;
 }
+
+/** /proc/pagetypeinfo's free lists: free base pages of each migratetype (sum over zones and orders of count × 2^order). */
+export function parseFreePagesByType(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const n of MIGRATETYPE_NAMES) out[n] = 0;
+  for (const line of text.split('\n')) {
+    const m = /^Node\s+\d+,\s+zone\s+\S+,\s+type\s+(\S+)\s+(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const counts = m[2]!.trim().split(/\s+/).map(Number);
+    let pages = 0;
+    counts.forEach((c, o) => { if (Number.isFinite(c)) pages += c * 2 ** o; });
+    out[m[1]!] = (out[m[1]!] ?? 0) + pages;
+  }
+  return out;
+}
+
+/** The vmstat counters a differential report follows (those that say what mm did). */
+export const DIFF_VMSTAT = /^(balloon_|compact_|pgmigrate_|thp_|allocstall_|pgscan_|pgsteal_|oom_kill$|htlb_|nr_free_pages$|nr_anon_pages$|nr_anon_transparent_hugepages$|nr_file_pages$|pswp|kswapd_|drop_pagecache$|pgalloc_|pgfree$)/;
+
+/**
+ * What a differential run reads after every entry, the same way on both sides, from
+ * the /proc texts (the model renders them, the real guest cats them): MemTotal,
+ * MemFree, MemAvailable (kB); `vmstat.<counter>` for DIFF_VMSTAT; `free.<type>` free
+ * pages per migratetype; `blocks.<type>` pageblocks per migratetype; `order.<n>` free
+ * blocks per order.
+ */
+export function diffProbe(p: { meminfo: string; vmstat: string; buddyinfo: string; pagetypeinfo: string }): Record<string, number> {
+  const m = parseMeminfo(p.meminfo);
+  const out: Record<string, number> = { MemTotal: m.MemTotal ?? 0, MemFree: m.MemFree ?? 0, MemAvailable: m.MemAvailable ?? 0 };
+  for (const [k, v] of Object.entries(parseVmstat(p.vmstat))) if (DIFF_VMSTAT.test(k)) out[`vmstat.${k}`] = v;
+  for (const [k, v] of Object.entries(parseFreePagesByType(p.pagetypeinfo))) out[`free.${k}`] = v;
+  for (const [k, v] of Object.entries(parsePageblockCounts(p.pagetypeinfo))) out[`blocks.${k}`] = v;
+  parseBuddyinfo(p.buddyinfo).forEach((c, o) => { out[`order.${o}`] = c; });
+  return out;
+}
+
+/** The shell command that prints the four files diffProbe reads, each after a marker line. */
+export const DIFF_PROBE_COMMAND = ['meminfo', 'vmstat', 'buddyinfo', 'pagetypeinfo'].map((f) => `echo '@@ ${f}'; cat /proc/${f}`).join('; ');
+
+/** Splits DIFF_PROBE_COMMAND's output into its files. */
+export function splitProbeOutput(out: string): { meminfo: string; vmstat: string; buddyinfo: string; pagetypeinfo: string } {
+  const parts = { meminfo: '', vmstat: '', buddyinfo: '', pagetypeinfo: '' };
+  let cur: keyof typeof parts | null = null;
+  for (const line of out.split('\n')) {
+    const mm = /^@@ (\w+)$/.exec(line);
+    if (mm && mm[1]! in parts) { cur = mm[1] as keyof typeof parts; continue; }
+    if (cur) parts[cur] += line + '\n';
+  }
+  return parts;
+}

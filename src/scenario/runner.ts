@@ -19,6 +19,7 @@ import { freeBlocksPerOrder, pageblockCounts } from '../report/proc.js';
 import { type Scenario, ScenarioError, validateScenarioFile, type ScenarioFile, parseYamlText } from './schema.js';
 import { formatTime } from './units.js';
 import { VERSION } from '../version.js';
+import type { CostOverrides } from '../sim/cost.js';
 import { type KernelBuildSummary, kernelBuildSummary } from '../workloads/kernel_build.js';
 import { highallocResult, highallocPhase } from '../workloads/stress_highalloc.js';
 import { BALLOON_FEATURE_NAMES } from '../virtio/virtio_balloon.js';
@@ -35,6 +36,8 @@ export type ResultDocument = {
   scenario: string;
   seed: number;
   guest: { memory_bytes: number; vcpus: number };
+  /** The scenario's `costs:` overrides (ns per unit), when it has any; the run used the defaults otherwise. */
+  costs?: CostOverrides;
   duration_ns: number;
   wall_ms: number;
   vmstat: Record<string, number>;
@@ -54,8 +57,8 @@ export type ResultDocument = {
   highalloc?: { passes: Array<{ name: string; requested: number; succeeded: number; success_pct: number; stall_ms: number }> };
   /** Workload figures: kernel builds (user, system and elapsed time, pages). */
   workloads?: { kernel_build: Array<{ label: string } & KernelBuildSummary>; user_s: number; system_s: number };
-  /** The host's backing of guest RAM. */
-  host: { rss_bytes: number; rss_series: Array<[number, number]>; first_touches: number; refaults: number; discarded_pages: number };
+  /** The host's backing of guest RAM; `accel: 'tcg'` when the scenario ran under TCG (absent under KVM, the default). */
+  host: { rss_bytes: number; rss_series: Array<[number, number]>; first_touches: number; refaults: number; discarded_pages: number; accel?: 'tcg' };
   /** The allocator at the end of the run (what a snapshot would record then). */
   final: { nr_free_pages: number; free_blocks: number[]; pageblocks: Record<string, number> };
   events: ResultEvent[];
@@ -122,6 +125,8 @@ export function scenarioVmConfig(s: Scenario, seed: number): VmConfig {
     },
     balloon: b === false ? null : { device: balloonDeviceOptions(b), driver: { balloonCompaction: b.compaction, statsTags: b.stats_tags, oomPages: b.oom_pages } },
     memPrealloc: s.host.mem_prealloc,
+    accel: s.host.accel,
+    ...(s.costs !== undefined ? { costs: s.costs } : {}),
   };
 }
 
@@ -143,10 +148,13 @@ export function entryError(source: string | undefined, i: number, a: Action, e: 
 /** Refuses, before anything runs, a timeline entry the side cannot run. */
 export function checkSides(s: Scenario, side: 'model' | 'v86' | 'qemu', source?: string): void {
   s.timeline.forEach((a, i) => {
-    const sides = actionSides(actionDef(a.action)!);
+    const def = actionDef(a.action)!;
+    const sides = actionSides(def);
     if (!sides.includes(side)) {
       throw entryError(source, i, a, new ActionError(`runs only on ${sides.join(', ')}, not on the ${side === 'model' ? 'model guest' : `${side} real guest`} (balloonlab actions lists every action's sides)`));
     }
+    const why = side !== 'model' ? def.real?.refuse?.(a as never, side) ?? null : null;
+    if (why !== null) throw entryError(source, i, a, new ActionError(`not on the ${side} real guest as written: ${why}`));
   });
 }
 
@@ -297,6 +305,7 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
     scenario: s.name,
     seed,
     guest: { memory_bytes: s.guest.memory, vcpus: s.guest.vcpus },
+    ...(s.costs !== undefined ? { costs: { ...s.costs } } : {}),
     duration_ns: end,
     wall_ms: t0 === undefined || !opts.wallClock ? 0 : Math.round((opts.wallClock() - t0) * 1000) / 1000,
     vmstat: vmstatObject(guest.pgdat),
@@ -312,7 +321,11 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
         page_reporting: drv.prDevInfo ? { passes: drv.prDevInfo.passes, reports: drv.prDevInfo.reports, reported_blocks: drv.prDevInfo.reportedBlocks, reported_pages: drv.prDevInfo.reportedPages } : null } : null,
       device: dev ? { ...dev.counters, inflated_pages: dev.inflatedPages, poison_val: dev.poisonVal, free_page_hint_status: FREE_PAGE_HINT_STATUS_NAMES[dev.freePageHintStatus], balloon_change_events: dev.balloonChanges.length, needs_reset: dev.t.error } : null,
     },
-    host: { rss_bytes: ramRssBytes(vm.host.ram), rss_series: rssSeries, first_touches: vm.host.ram.firstTouches, refaults: vm.host.ram.refaults, discarded_pages: vm.host.ram.discards },
+    host: {
+      rss_bytes: ramRssBytes(vm.host.ram), rss_series: rssSeries, first_touches: vm.host.ram.firstTouches, refaults: vm.host.ram.refaults, discarded_pages: vm.host.ram.discards,
+      // only when not the default, so a KVM run's document is what it always was
+      ...(vm.host.accel === 'tcg' ? { accel: 'tcg' as const } : {}),
+    },
     final: { nr_free_pages: globalZonePageState(guest.pgdat, ZoneStat.nr_free_pages), free_blocks: freeBlocksPerOrder(guest), pageblocks: pageblockCounts(guest) },
     events,
   };

@@ -12,6 +12,7 @@ import { sizeSchema, timeSchema } from '../actions/fields.js';
 import { ACTIONS, ACTION_NAMES, type Action } from '../actions/index.js';
 import { entrySchema } from '../actions/action.js';
 import { InputError } from '../sim/errors.js';
+import { COST_NAMES, type CostName, type CostOverrides } from '../sim/cost.js';
 
 /** Sizes and times in scenario files (actions' fields use the same, from actions/fields.ts). */
 export const sizeField = sizeSchema;
@@ -82,9 +83,30 @@ export const balloonSchema = z.strictObject({
   oom_pages: z.number().int().min(1).max(1 << 20).default(256),
 });
 
+/** QEMU's own command line: options of the VMM process, not of the guest or a device. */
 const hostSchema = z.strictObject({
   /** -mem-prealloc: all of guest RAM is backed (resident) from the start. */
   mem_prealloc: z.boolean().default(false),
+  /** -accel: kvm (hardware virtualization, the default) or tcg (QEMU's emulator: dirty pages caught by the softmmu TLB, a slower guest). */
+  accel: z.enum(['kvm', 'tcg']).default('kvm'),
+});
+
+/**
+ * `costs:`: cost-table entries (src/sim/cost.ts) overridden by name, in ns per unit of
+ * work; a name the table does not have is an error naming it and listing the names.
+ */
+const costsSchema = z.record(z.string(), z.unknown()).superRefine((v, ctx) => {
+  for (const [k, x] of Object.entries(v)) {
+    if (!(COST_NAMES as readonly string[]).includes(k)) {
+      ctx.addIssue({ code: 'custom', path: [k], message: `unknown cost "${k}" (allowed: ${COST_NAMES.join(', ')})` });
+    } else if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) {
+      ctx.addIssue({ code: 'custom', path: [k], message: `expected nanoseconds per unit, a finite number at least 0, got ${JSON.stringify(x)}` });
+    }
+  }
+}).transform((v): CostOverrides => {
+  const out: CostOverrides = {};
+  for (const k of COST_NAMES) if (k in v) out[k as CostName] = v[k] as number;
+  return out;
 });
 
 export const scenarioSchema = z.strictObject({
@@ -99,6 +121,8 @@ export const scenarioSchema = z.strictObject({
       : undefined),
   }).default(() => balloonSchema.parse({})),
   host: hostSchema.default(() => hostSchema.parse({})),
+  /** Cost-table overrides by name (ns per unit); the rest keep src/sim/cost.ts's figures. */
+  costs: costsSchema.optional(),
   /** Virtual time to simulate; defaults to just past the last action. */
   duration: timeField.optional(),
   timeline: z.array(actionSchema).nullish().transform((v) => v ?? []),

@@ -108,6 +108,43 @@ export const COSTS = {
     unit: 'the fixed part of downtime: stopping the vCPUs, saving and sending device state, loading it and starting the vCPUs on the destination',
     source: 'Reasoning: device state of a small VM is a few hundred KiB (virtio rings, CPU state, KVM clock); QEMU reports ~10-30 ms of downtime for idle guests with almost no RAM left to send.',
   },
+  // TCG (host.accel: tcg): the guest's CPU is emulated by QEMU's softmmu; the entries
+  // above are KVM's. Under TCG the guest charges tcgClearPage where it would charge
+  // clearPage, each process_write store costs its vCPU tcgGuestStore (plus
+  // tcgNotdirtyWrite on a clean page), and a bitmap sync costs the tcgSync* entries
+  // instead of migrationSyncPage/migrationReprotectPage. The migration thread's
+  // per-page costs are the same under both (it is host code either way).
+  // docs/fidelity.md, "TCG and KVM: dirty tracking", has the measurements.
+  tcgClearPage: {
+    ns: 10_000,
+    unit: 'the guest zeroing one 4 KiB page under TCG (init_on_alloc, __GFP_ZERO, clear_page emulated store by store)',
+    source: 'Measured on this machine (scripts/real-guest/qemu/measure-migration.sh fault: QEMU 10.0.2 TCG on a 2-core AMD EPYC VM, Linux 6.1 guest): bl-mem fault 256M hugepage faults 128 THPs in 634 and 682 ms (two runs), 9.7-10.4 us per 4 KiB zeroed with the fault amortised over 512 pages; with 4 KiB pages (nohugepage) a fault and its zeroing take 15-28 us. 25x clearPage.',
+  },
+  tcgGuestStore: {
+    ns: 300,
+    unit: 'one page-dirtying store of a process_write writer under TCG: the vCPU time of one iteration of the writer loop (pick a random page, load, add, store)',
+    source: 'Measured on this machine (measure-migration.sh rate): bl-mem write over 64 MiB asked for far more than TCG can do runs its 16.8 M stores in 4.56 and 5.64 s (two runs: 3.68 and 2.98 M stores/s), ~300 ns each; the loop is splitmix64, a modulo, two loads and a load+store, as TCG-translated code. So a TCG guest dirties at most ~3.3 M pages/s per vCPU (~13 GiB/s); under KVM the loop would run some 30x faster and the model does not bound it.',
+  },
+  tcgNotdirtyWrite: {
+    ns: 500,
+    unit: 'the extra vCPU time of the first store to a page that is clean for migration under TCG (TLB_NOTDIRTY: the store leaves translated code for notdirty_write)',
+    source: 'Reasoning from accel/tcg/cputlb.c (QEMU 10): the store misses the TLB fast path, the helper finds TLB_NOTDIRTY and calls notdirty_write, which tests DIRTY_MEMORY_CODE, sets the page in ram_list.dirty_memory[] for VGA and MIGRATION (atomic ORs under RCU), then tlb_set_dirty rewrites the entry in every MMU index and the victim TLB: a few hundred host ns. Not measurable here (16384 such stores a sync against millions of fast ones); an upper bound, 500 ns.',
+  },
+  tcgSyncPage: {
+    ns: 0.1,
+    unit: 'one page of guest RAM walked by a bitmap sync under TCG (cpu_physical_memory_sync_dirty_bitmap over ram_list.dirty_memory[DIRTY_MEMORY_MIGRATION]; no KVM_GET_DIRTY_LOG)',
+    source: 'Reasoning: with no log_sync listener, the sync reads the global bitmap one word (64 pages) at a time, 32 KiB per GiB; a few ns per word, ~0.1 ns per page with the per-RAMBlock loop: 26 us per GiB, where migrationSyncPage charges KVM 0.5 ms.',
+  },
+  tcgSyncDirtyPage: {
+    ns: 5,
+    unit: 'one dirty page collected by a bitmap sync under TCG (the word\'s atomic exchange to 0 and OR into the migration bitmap, shared by the word\'s dirty pages)',
+    source: 'Reasoning: an atomic xchg costs ~10-20 ns and covers up to 64 pages; writers dirty clustered pages, so a few ns per dirty page. There is no write protection to redo: TCG re-arms tracking through the TLB (tcgTlbReset).',
+  },
+  tcgTlbReset: {
+    ns: 20_000,
+    unit: 'tlb_reset_dirty_range_all after a sync that found dirty pages under TCG, per vCPU: every entry of the vCPU\'s softmmu TLB (all MMU indexes and the victim TLB) gets TLB_NOTDIRTY when it maps the synced RAM',
+    source: 'Reasoning: x86 TCG has 8 MMU indexes with dynamically sized TLBs (256 entries at least, a few thousand for a busy Linux guest); ~10 k entries at ~2 ns each under the TLB lock, ~20 us per vCPU.',
+  },
 } as const satisfies Record<string, CostEntry>;
 
 export type CostName = keyof typeof COSTS;
@@ -115,8 +152,37 @@ export type CostName = keyof typeof COSTS;
 /** A cost table in effect for one run: the defaults with a scenario's overrides applied. */
 export type CostTable = Record<CostName, number>;
 
+/** Every cost's name, in the table's order. */
+export const COST_NAMES: readonly CostName[] = Object.keys(COSTS) as CostName[];
+
+/** Overrides of some costs by name, ns per unit (a scenario's `costs:`). */
+export type CostOverrides = Partial<Record<CostName, number>>;
+
 export function defaultCostTable(): CostTable {
   const t = {} as CostTable;
-  for (const k of Object.keys(COSTS) as CostName[]) t[k] = COSTS[k].ns;
+  for (const k of COST_NAMES) t[k] = COSTS[k].ns;
   return t;
+}
+
+/** The table a run uses: the defaults with the overrides applied (names already validated). */
+export function costTable(overrides: CostOverrides = {}): CostTable {
+  const t = defaultCostTable();
+  for (const k of COST_NAMES) {
+    const v = overrides[k];
+    if (v !== undefined) t[k] = v;
+  }
+  return t;
+}
+
+/** The host's accelerator (QEMU -accel): KVM runs the guest's code on the CPU, TCG translates and emulates it. */
+export type Accel = 'kvm' | 'tcg';
+
+/**
+ * The costs the guest's own code pays under `accel`. KVM: the table itself. TCG:
+ * zeroing a page costs tcgClearPage (the one guest CPU cost that decides migration
+ * figures: free page hinting zeroes every hinted block); the guest's other entries are
+ * not scaled (docs/model-limits.md).
+ */
+export function guestCostTable(t: CostTable, accel: Accel): CostTable {
+  return accel === 'tcg' ? { ...t, clearPage: t.tcgClearPage } : t;
 }

@@ -31,7 +31,7 @@ test('v86 scenarios: memory, vcpus and model-only actions are refused before boo
   assert.match(refused(() => checkV86Scenario(scenario('  - { at: 0s, action: snapshot }', 'memory: 128MiB, vcpus: 2'), 't.yaml')), /guest\.vcpus: v86 emulates one CPU/);
   assert.match(refused(() => checkV86Scenario(scenario('  - { at: 0s, action: snapshot }\n  - { at: 1s, action: drain_pcp }'), 't.yaml')), /^t\.yaml: timeline\[1\] \(drain_pcp at 1s\): runs only on model, not on the v86 real guest/);
   // and the other way round: the model refuses a real-only entry
-  assert.match(refused(() => runScenario(scenario('  - { at: 0s, action: shell, cmd: "true" }'), { source: 't.yaml' })), /^t\.yaml: timeline\[0\] \(shell at 0s\): runs only on v86, not on the model guest/);
+  assert.match(refused(() => runScenario(scenario('  - { at: 0s, action: shell, cmd: "true" }'), { source: 't.yaml' })), /^t\.yaml: timeline\[0\] \(shell at 0s\): runs only on v86, qemu, not on the model guest/);
 });
 
 /** A real guest that is only a clock, a QMP log and a shell log. */

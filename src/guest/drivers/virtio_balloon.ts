@@ -72,6 +72,12 @@ export const VIRTIO_BALLOON_FREE_PAGE_ALLOC_FLAG = __GFP_NORETRY | __GFP_NOWARN 
 export const PAGE_POISON = 0xaa;
 /** Hint blocks taken per step before the worker yields (cond_resched) and time moves on. */
 const HINT_BLOCKS_PER_STEP = 64;
+/**
+ * ... and no more than fit in this much of the step's own work: a slow guest (TCG
+ * zeroes a block in ~10 ms) hands its blocks over a few at a time, as the real driver
+ * does block by block. 64 blocks of a KVM guest take ~26 ms.
+ */
+const HINT_STEP_NS = 50_000_000;
 
 /** Guest-side choices that are not negotiated. */
 export type VirtioBalloonDriverOptions = {
@@ -691,8 +697,8 @@ function reportFreePageFunc(vb: VirtioBalloon): void {
  * @kernel drivers/virtio/virtio_balloon.c virtio_balloon_report_free_page (send_free_pages)
  * A hint round: the start id, blocks until allocation fails or the id changes (the
  * host's STOP or DONE arrives as a config change), then STOP. Runs in steps of
- * HINT_BLOCKS_PER_STEP blocks, each taking its virtual time, so the host can stop
- * it midway.
+ * HINT_BLOCKS_PER_STEP blocks (fewer when they would take more than HINT_STEP_NS),
+ * each taking its virtual time, so the host can stop it midway.
  */
 function virtioBalloonReportFreePage(vb: VirtioBalloon): void {
   vb.counters.hintRounds++;
@@ -702,7 +708,7 @@ function virtioBalloonReportFreePage(vb: VirtioBalloon): void {
     const busy0 = vb.t.busyNs;
     let blocks = 0;
     let end = false;
-    while (blocks < HINT_BLOCKS_PER_STEP) {
+    while (blocks < HINT_BLOCKS_PER_STEP && (blocks === 0 || allocCostNs(vb, blocks + 1, VIRTIO_BALLOON_HINT_BLOCK_ORDER) <= HINT_STEP_NS)) {
       if (vb.cmdIdActive !== cmdIdReceived(vb)) { end = true; break; }
       const r = getFreePageAndSend(vb);
       if (r !== HintResult.sent) { end = true; break; }

@@ -300,6 +300,8 @@ export function bootMemory(pgdat: PgData, layout: MemLayout, params: BootParams,
 /** init_per_zone_wmark_min(): min_free_kbytes, watermarks, lowmem reserves, pagesets. */
 export function setupWatermarks(pgdat: PgData, params: BootParams): void {
   pgdat.sysctl.minFreeKbytes = params.minFreeKbytes ?? defaultMinFreeKbytes(pgdat, params.thp !== 'never');
+  // a value given for the guest stands for one written to /proc/sys/vm/min_free_kbytes
+  pgdat.sysctl.userMinFreeKbytes = params.minFreeKbytes ?? -1;
   pgdat.sysctl.thp = { enabled: params.thp, defrag: params.thpDefrag };
   pgdat.boot.initOnAlloc = params.initOnAlloc;
   pgdat.boot.initOnFree = params.initOnFree || params.pagePoison;

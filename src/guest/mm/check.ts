@@ -13,7 +13,10 @@
  *   on exactly one list;
  * - per-cpu lists: entries are pcp blocks of the list's order, counts match;
  * - pageblocks: valid migratetypes; HIGHATOMIC blocks match nr_reserved_highatomic;
- * - ballooned pages are PageOffline, reserved pages PG_reserved.
+ * - ballooned pages are PageOffline, reserved pages PG_reserved;
+ * - processes: every anonymous page is a live process's, its rss and page list agree
+ *   (THPs awaiting the deferred split count only their mapped subpages in the rss);
+ * - the hugetlb pool: its counts against the hugetlb pages, its free list of huge heads.
  *
  * The walk is cheap (typed arrays, no allocation per page); the explanation string is
  * built only when something is wrong. checkPgdat returns null when all is well.
@@ -25,7 +28,7 @@ import {
 } from './memmap.js';
 import { type PgData, type Zone, freeListHead, NR_PCP_LISTS, NR_LOWORDER_PCP_LISTS } from './mmzone.js';
 import { ZoneStat } from './vmstat_items.js';
-import { processPages, PID_MAX } from './process.js';
+import { processPages, resolvePlaces, PID_MAX } from './process.js';
 
 /** A broken invariant: the model is corrupt and must not continue. */
 export class InvariantError extends Error {
@@ -118,22 +121,61 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
   }
   byOwner[Owner.free] = free;
 
+  // THPs on the deferred split queue: anonymous compound heads, partly unmapped; the
+  // subpages already unmapped are still the process's pages in the page map, not in its rss
+  const unmappedByPid = new Int32Array(PID_MAX + 1);
+  for (const [head, d] of pgdat.deferredSplitQueue.thps) {
+    const f = pageFlags(map, head);
+    if (pageOwner(map, head) !== Owner.anon || !(f & PG.head)) { bad(`pfn ${head}: on the deferred split queue but not an anonymous THP head`); continue; }
+    let nr = 0;
+    for (let i = 0; i < d.unmapped.length; i++) nr += d.unmapped[i]!;
+    if (nr !== d.nr || nr === 0 || nr >= 1 << pageOrder(map, head) || d.unmapped.length !== 1 << pageOrder(map, head)) bad(`pfn ${head}: deferred split entry says ${d.nr} unmapped subpages, its mask ${nr} of ${d.unmapped.length}`);
+    unmappedByPid[pageMapping(map, head)]! += d.nr;
+  }
+
   // every anonymous page belongs to a live process, whose rss and page list account for it
   for (const [pid, proc] of pgdat.tasks.procs) {
     const walked = anonByPid[pid]!;
     anonByPid[pid] = 0;
-    if (walked !== proc.rssAnon) bad(`process ${pid}: rss ${proc.rssAnon} pages, the page map has ${walked} of its anonymous pages`);
-    let listed = 0;
-    for (const head of processPages(pgdat, proc)) listed += pageFlags(map, head) & PG.head ? 1 << pageOrder(map, head) : 1;
+    if (walked - unmappedByPid[pid]! !== proc.rssAnon) bad(`process ${pid}: rss ${proc.rssAnon} pages, the page map has ${walked} of its anonymous pages (${unmappedByPid[pid]} of them unmapped subpages of THPs awaiting the deferred split)`);
+    const runs = proc.placeRuns, moved = proc.moved;
+    if (runs.length % 3 !== 0 || moved.length % 2 !== 0) bad(`process ${pid}: place runs ${runs.length} / moved ${moved.length} numbers, not triples / pairs`);
+    for (let i = 3; i < runs.length; i += 3) if (runs[i]! <= runs[i - 3]!) { bad(`process ${pid}: place runs out of log order at ${i / 3}`); break; }
+    for (let i = 2; i < moved.length; i += 2) if (moved[i]! <= moved[i - 2]!) { bad(`process ${pid}: moved entries out of log order at ${i / 2}`); break; }
+    if ((runs.length && runs[runs.length - 3]! >= proc.pages.length) || (moved.length && moved[moved.length - 2]! >= proc.pages.length)) bad(`process ${pid}: places past the end of its page list`);
+    let listed = 0, placed = 0;
+    const heads = processPages(pgdat, proc);
+    for (const head of heads) listed += pageFlags(map, head) & PG.head ? 1 << pageOrder(map, head) : 1;
     if (listed !== walked) bad(`process ${pid}: its page list covers ${listed} pages, the page map has ${walked}`);
+    // and every page it holds has a place in its address space
+    const at = resolvePlaces(proc);
+    for (const head of heads) if (at.has(head)) placed++;
+    if (placed !== heads.length) bad(`process ${pid}: ${heads.length - placed} of its pages have no virtual place`);
   }
   // pid 0: anonymous memory of no modelled process (the boot footprint, alloc_pages owner anon)
   for (let pid = 1; pid < anonByPid.length; pid++) if (anonByPid[pid]) bad(`${anonByPid[pid]} anonymous pages belong to pid ${pid}, which is not running`);
 
   // counters against the walk
   for (const o of [Owner.reserved, Owner.kernel, Owner.slabUnreclaimable, Owner.slabReclaimable, Owner.kernelStack,
-    Owner.pageTable, Owner.anon, Owner.file, Owner.shmem, Owner.balloon, Owner.freePageHint, Owner.virtio, Owner.compactFree, Owner.reporting]) {
+    Owner.pageTable, Owner.anon, Owner.file, Owner.shmem, Owner.balloon, Owner.freePageHint, Owner.virtio, Owner.compactFree, Owner.reporting,
+    Owner.hugetlb]) {
     if (pgdat.ownerPages[o] !== byOwner[o]) bad(`owner ${OWNER_NAMES[o]}: counter says ${pgdat.ownerPages[o]} pages, page map has ${byOwner[o]}`);
+  }
+
+  // the hugetlb pool: its count covers the hugetlb pages, its free list holds distinct pool heads
+  const h = pgdat.hugetlb;
+  const hpage = 1 << h.order;
+  if (h.nrHugePages * hpage !== byOwner[Owner.hugetlb]) bad(`hugetlb: nr_huge_pages ${h.nrHugePages} x ${hpage} pages, the page map has ${byOwner[Owner.hugetlb]} hugetlb pages`);
+  if (h.freelist.length !== h.freeHugePages || h.freeHugePages > h.nrHugePages) bad(`hugetlb: free_huge_pages ${h.freeHugePages}, free list ${h.freelist.length}, nr_huge_pages ${h.nrHugePages}`);
+  if (h.maxHugePages !== h.nrHugePages - h.surplusHugePages) bad(`hugetlb: max_huge_pages ${h.maxHugePages} is not the pool's ${h.nrHugePages} less ${h.surplusHugePages} surplus`);
+  const onList = new Set<number>();
+  for (const head of h.freelist) {
+    if (onList.has(head)) { bad(`hugetlb: pfn ${head} twice on the free list`); continue; }
+    onList.add(head);
+    if ((head & (hpage - 1)) !== 0 || pageOwner(map, head) !== Owner.hugetlb || !(pageFlags(map, head) & PG.head) || pageOrder(map, head) !== h.order) { bad(`hugetlb: pfn ${head} on the free list is not a huge page head of order ${h.order}`); continue; }
+    for (let p = head + 1; p < head + hpage; p++) {
+      if (pageOwner(map, p) !== Owner.hugetlb || !(pageFlags(map, p) & PG.tail)) { bad(`hugetlb: pfn ${p} inside the huge page at ${head} is not one of its tails`); break; }
+    }
   }
 
   let pcpCounted = 0;

@@ -25,7 +25,7 @@ import { isolateLruPage } from './lru.js';
 import { migratePages, putbackMovablePage } from './migrate.js';
 import { fragmentationIndex } from './fragmentation.js';
 import { VmEvent, ZoneStat } from './vmstat_items.js';
-import { type CostTable, defaultCostTable } from '../../sim/cost.js';
+import { type CostTable } from '../../sim/cost.js';
 
 /** enum compact_result (include/linux/compaction.h). */
 export const enum CompactResult {
@@ -131,7 +131,7 @@ function pageblockEnd(pfn: number): number {
 }
 
 /** Creates the control block of a run. */
-export function createCompactControl(pgdat: PgData, zone: Zone, order: number, migratetype: MigrateType, mode: MigrateMode, costs: CostTable = defaultCostTable()): CompactControl {
+export function createCompactControl(pgdat: PgData, zone: Zone, order: number, migratetype: MigrateType, mode: MigrateMode, costs: CostTable = pgdat.costs): CompactControl {
   const [migrateHead, freeHead] = compactListHeads(pgdat);
   return {
     zone, order, migratetype, mode, wholeZone: order < 0, ignoreSkipHint: order < 0, directCompaction: false,
@@ -478,7 +478,7 @@ export type CompactMemoryReport = {
  * Drains the pcp lists, then compacts every populated zone completely in sync mode,
  * ignoring skip hints.
  */
-export function compactMemory(pgdat: PgData, costs: CostTable = defaultCostTable()): CompactMemoryReport {
+export function compactMemory(pgdat: PgData, costs: CostTable = pgdat.costs): CompactMemoryReport {
   drainAllPages(pgdat, null);
   const rep: CompactMemoryReport = { migrateScanned: 0, freeScanned: 0, migrated: 0, failed: 0, costNs: 0 };
   for (let zi = 0; zi < Math.min(MAX_NR_ZONES, pgdat.zones.length); zi++) {
@@ -501,6 +501,17 @@ export function compactMemory(pgdat: PgData, costs: CostTable = defaultCostTable
 
 /** vm.compaction_proactiveness (default 20; 0 disables proactive compaction). */
 export const DEFAULT_COMPACTION_PROACTIVENESS = 20;
+
+/**
+ * @kernel mm/compaction.c compaction_proactiveness_sysctl_handler
+ * Writing vm.compaction_proactiveness (0 .. 100): a non-zero value wakes kcompactd for
+ * a proactive check at once (proactive_compact_trigger); its period restarts from there.
+ */
+export function compactionProactivenessSysctlHandler(pgdat: PgData, value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > 100) throw new RangeError('compaction_proactiveness must be a whole number from 0 to 100');
+  pgdat.sysctl.compactionProactiveness = value;
+  if (value) pgdat.hooks.kcompactdWake?.();
+}
 /** HPAGE_FRAG_CHECK_INTERVAL_MSEC: how often kcompactd checks the fragmentation score. */
 export const HPAGE_FRAG_CHECK_INTERVAL_NS = 500e6;
 /** COMPACTION_HPAGE_ORDER */

@@ -8,7 +8,7 @@
  * (nr_zone_inactive_anon ...) counters follow every move. Reclaim (vmscan.ts, next)
  * ages and scans these lists; compaction isolates pages from them.
  */
-import { type MemMap, PG, listAdd, listDel, pageFlags, pageOrder, setPageFlags } from './memmap.js';
+import { type MemMap, PG, listAdd, listAddTail, listDel, pageFlags, pageOrder, setPageFlags } from './memmap.js';
 import { type PgData, Lru, pfnZone } from './mmzone.js';
 import { NodeStat, ZoneStat } from './vmstat_items.js';
 
@@ -27,7 +27,8 @@ export function lruPages(map: MemMap, pfn: number): number {
   return (pageFlags(map, pfn) & PG.head) !== 0 ? 1 << pageOrder(map, pfn) : 1;
 }
 
-function updateLruSize(pgdat: PgData, pfn: number, lru: Lru, n: number): void {
+/** @kernel include/linux/mm_inline.h update_lru_size: n more (or fewer) pages on list lru, node and zone counters both. */
+export function updateLruSize(pgdat: PgData, pfn: number, lru: Lru, n: number): void {
   const ns = pgdat.nodeStat;
   const k = NODE_LRU_STAT[lru]!;
   ns[k] = ns[k]! + n;
@@ -75,4 +76,15 @@ export function putbackLruPage(pgdat: PgData, pfn: number): void {
   const k = isolatedStat(pgdat.map, pfn);
   pgdat.nodeStat[k] = pgdat.nodeStat[k]! - lruPages(pgdat.map, pfn);
   lruCacheAdd(pgdat, pfn);
+}
+
+/**
+ * @kernel mm/huge_memory.c lru_add_page_tail
+ * A subpage of a THP being split joins the LRU list of its head, just before it.
+ */
+export function lruAddPageTail(pgdat: PgData, head: number, tail: number): void {
+  const map = pgdat.map;
+  setPageFlags(map, tail, pageFlags(map, tail) | PG.lru);
+  listAddTail(map, tail, head);
+  updateLruSize(pgdat, tail, pageLruList(map, tail), 1);
 }

@@ -120,12 +120,15 @@ export const enum Owner {
   compactFree = 14,
   /** A free block taken off its free list by page reporting while the host is told about it. */
   reporting = 15,
+  /** A huge page of the hugetlb pool (vm.nr_hugepages): a compound page of HUGETLB_PAGE_ORDER (hugetlb.ts). */
+  hugetlb = 16,
 }
-export const NR_OWNERS = 16;
+export const NR_OWNERS = 17;
 
 export const OWNER_NAMES: readonly string[] = [
   'free', 'pcp', 'reserved', 'kernel', 'slab_unreclaimable', 'slab_reclaimable', 'kernel_stack',
   'page_table', 'anon', 'file', 'shmem', 'balloon', 'free_page_hint', 'virtio', 'compact_free', 'page_reporting',
+  'hugetlb',
 ];
 
 /** Migratetypes (enum migratetype), without CMA. */

@@ -17,7 +17,7 @@ import {
 import { type PgData, MigrateMode, MigrateResult } from './mmzone.js';
 import { freePages, moveOwnerCount } from './page_alloc.js';
 import { lruCacheAdd, putbackLruPage } from './lru.js';
-import { notePage } from './process.js';
+import { notePage, placeOf } from './process.js';
 import { NodeStat, VmEvent } from './vmstat_items.js';
 
 /** NR_MAX_MIGRATE_PAGES_RETRY */
@@ -60,7 +60,7 @@ function moveLruPage(pgdat: PgData, dst: number, src: number): void {
   lruCacheAdd(pgdat, dst);
   if (owner === Owner.anon) {
     const proc = pgdat.tasks.procs.get(id);
-    if (proc) notePage(proc, dst); // the process knows where its page went
+    if (proc) notePage(proc, dst, placeOf(src)); // the process knows where its page went, and that it keeps its place
   }
   // the copy writes dst with src's contents
   if (pgdat.hooks.pageCopy !== null) pgdat.hooks.pageCopy(dst, src);

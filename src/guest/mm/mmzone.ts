@@ -7,8 +7,8 @@
  * the always-empty Movable and Device zones that /proc/zoneinfo still prints.
  */
 import {
-  type MemMap, MAX_ORDER, MIGRATE_TYPES, PAGEBLOCK_NR_PAGES, MIGRATE_PCPTYPES, PAGE_ALLOC_COSTLY_ORDER,
-  listHeadAlloc,
+  type MemMap, MAX_ORDER, MIGRATE_TYPES, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, MIGRATE_PCPTYPES, PAGE_ALLOC_COSTLY_ORDER,
+  NR_OWNERS, listHeadAlloc,
 } from './memmap.js';
 import { type CostTable } from '../../sim/cost.js';
 import { type VmSysctl, defaultVmSysctl } from './sysctl.js';
@@ -163,6 +163,8 @@ export type PgData = {
   lruBase: number;
   /** Virtual time kswapd and kcompactd have worked, ns (background CPU time). */
   daemonNs: number;
+  /** deferred_split_queue: THPs mapped only in part, waiting for the deferred split shrinker. */
+  deferredSplitQueue: DeferredSplitQueue;
 
   // --- the kernel's globals, one set per guest
   /** vm_event_states (enum vm_event_item), summed over cpus. */
@@ -179,6 +181,8 @@ export type PgData = {
   tasks: TaskWorld;
   /** The swap device (swap_info[0]). */
   swap: SwapInfo;
+  /** The hugetlb pool of the default huge page size (default_hstate, 2 MiB). */
+  hugetlb: HState;
   /** shrinker_list: registered shrinkers, asked for objects during reclaim. */
   shrinkers: Shrinker[];
   /** oom_notify_list: called before the OOM killer; each returns the pages it freed. */
@@ -193,6 +197,46 @@ export type PgData = {
   /** Where other subsystems and the hardware plug in. */
   hooks: MmHooks;
 };
+
+/**
+ * struct hstate (include/linux/hugetlb.h) of the default huge page size, 2 MiB on
+ * x86-64: the hugetlb pool vm.nr_hugepages sizes (hugetlb.ts). Pool pages are compound
+ * pages owned by Owner.hugetlb; nothing in the model maps them, so every pool page is
+ * free in the pool's sense and reservations and surplus pages stay 0.
+ */
+export type HState = {
+  /** huge_page_order(h): HUGETLB_PAGE_ORDER (9). */
+  order: number;
+  /** max_huge_pages: what /proc/sys/vm/nr_hugepages reads. */
+  maxHugePages: number;
+  /** nr_huge_pages: pages in the pool (HugePages_Total). */
+  nrHugePages: number;
+  /** free_huge_pages (HugePages_Free). */
+  freeHugePages: number;
+  /** resv_huge_pages (HugePages_Rsvd). */
+  resvHugePages: number;
+  /** surplus_huge_pages (HugePages_Surp). */
+  surplusHugePages: number;
+  /** hugepage_freelists[0]: the heads of free pool pages; the list's head is the array's end (LIFO, as list_move/list_entry(.next) use it). */
+  freelist: number[];
+};
+
+/** One THP on the deferred split queue: which of its subpages are no longer mapped. */
+export type DeferredThp = {
+  /** One byte per subpage: 1 once it has been unmapped. */
+  unmapped: Uint8Array;
+  /** How many subpages are unmapped (1 .. 2^order - 1: a THP unmapped whole is freed, not queued). */
+  nr: number;
+};
+
+/**
+ * struct deferred_split (pgdat->deferred_split_queue): anonymous THPs whose PMD mapping
+ * was split by a partial unmap (madvise(MADV_DONTNEED) of part of it, munmap of part).
+ * They stay whole, still allocated, until the deferred split shrinker splits them and
+ * frees the unmapped subpages (process.ts, huge_memory.ts). Keyed by head pfn, in
+ * queue order (deferred_split_huge_page adds at the tail).
+ */
+export type DeferredSplitQueue = { thps: Map<number, DeferredThp> };
 
 /** The init_on_alloc / init_on_free / page_poison choices (mm/page_alloc.c static keys). */
 export type MemInit = {
@@ -227,6 +271,11 @@ export type MmHooks = {
   pageWrite: ((pfn: number, nr: number, what: PageWrite) => void) | null;
   /** The same seam for a page copied from another (migration): dst gets src's contents. */
   pageCopy: ((dst: number, src: number) => void) | null;
+  /**
+   * Wakes kcompactd for a proactive check now (compaction_proactiveness_sysctl_handler's
+   * proactive_compact_trigger); installed with kcompactd, null before.
+   */
+  kcompactdWake: (() => void) | null;
 };
 
 /** What a whole-page write leaves in the page (the content class the host can see). */
@@ -242,7 +291,8 @@ export const enum PageWrite {
 /**
  * struct shrinker: countObjects says how many objects could be freed, scanObjects
  * frees up to nrToScan of them and returns how many it freed (SHRINK_STOP as -1).
- * Objects are pages for every shrinker the model has.
+ * Objects are the shrinker's own: pages for the balloon's, queued THPs for the deferred
+ * split's.
  */
 export type Shrinker = {
   name: string;
@@ -310,11 +360,13 @@ export function createPgData(map: MemMap, nrCpus: number, costs: CostTable): PgD
   for (let l = 0; l < NR_LRU_LISTS; l++) listHeadAlloc(map);
   return {
     map, zones: [], nrCpus, nodeStat: new Float64Array(NR_NODESTAT_ITEMS), lruBase, daemonNs: 0,
-    events: new Float64Array(NR_VMEVENT_ITEMS), ownerPages: new Float64Array(16), extfragEvents: 0,
+    deferredSplitQueue: { thps: new Map() },
+    events: new Float64Array(NR_VMEVENT_ITEMS), ownerPages: new Float64Array(NR_OWNERS), extfragEvents: 0,
     sysctl: defaultVmSysctl(), boot: { initOnAlloc: true, initOnFree: false, pagePoisoning: false },
     tasks: { procs: new Map(), cpu: 0, stallNs: 0 }, swap: { totalPages: 0, usedPages: 0 },
-    shrinkers: [], oomNotifiers: [], movableOps: new Array<MovableOperations | null>(16).fill(null), costs,
-    hooks: { slowpath: null, wakeupKswapd: null, pageReporting: null, pageWrite: null, pageCopy: null },
+    hugetlb: { order: PAGEBLOCK_ORDER, maxHugePages: 0, nrHugePages: 0, freeHugePages: 0, resvHugePages: 0, surplusHugePages: 0, freelist: [] },
+    shrinkers: [], oomNotifiers: [], movableOps: new Array<MovableOperations | null>(NR_OWNERS).fill(null), costs,
+    hooks: { slowpath: null, wakeupKswapd: null, pageReporting: null, pageWrite: null, pageCopy: null, kcompactdWake: null },
   };
 }
 

@@ -21,7 +21,7 @@
  */
 import {
   type MemMap, NO_PAGE, MAX_ORDER, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, MIGRATE_TYPES, MIGRATE_PCPTYPES,
-  PAGE_ALLOC_COSTLY_ORDER, MigrateType, Owner, PG,
+  PAGE_ALLOC_COSTLY_ORDER, NR_OWNERS, MigrateType, Owner, PG,
   listAdd, listAddTail, listDel, listFirst, listLast, listEmpty,
   getPageblockMigratetype, setPageblockMigratetype,
   pageMapping, setPageMapping, setPageOrder, pageOwner, setOwnerRange, resetPages, PageBuddy, PageLRU, PageReported, buddyOrder,
@@ -29,7 +29,7 @@ import {
 } from './memmap.js';
 import {
   type PgData, type Zone, type PerCpuPages, ZoneType, Wmark, PageWrite, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, MAX_NR_ZONES,
-  freeListHead, zoneEndPfn, pfnZone, totalramPages, populatedZone,
+  freeListHead, zoneEndPfn, pfnZone, totalramPages, populatedZone, wmarkPages,
 } from './mmzone.js';
 import {
   ALLOC_WMARK_LOW, ALLOC_WMARK_MIN, ALLOC_WMARK_MASK, ALLOC_NO_WATERMARKS, ALLOC_HARDER, ALLOC_HIGH, ALLOC_OOM,
@@ -559,8 +559,8 @@ export function freeBootBlock(pgdat: PgData, pfn: number, order: number): void {
  * pages: nr_kernel_stack is kept in KiB, as in the kernel). Shmem also counts as file
  * pages.
  */
-const OWNER_STAT = new Int8Array(16).fill(-1);
-const OWNER_STAT_UNIT = new Int8Array(16).fill(1);
+const OWNER_STAT = new Int8Array(NR_OWNERS).fill(-1);
+const OWNER_STAT_UNIT = new Int8Array(NR_OWNERS).fill(1);
 OWNER_STAT[Owner.slabReclaimable] = NodeStat.nr_slab_reclaimable;
 OWNER_STAT[Owner.slabUnreclaimable] = NodeStat.nr_slab_unreclaimable;
 OWNER_STAT[Owner.kernelStack] = NodeStat.nr_kernel_stack;
@@ -918,6 +918,58 @@ export function setupPerZoneWmarks(pgdat: PgData): void {
     z.watermark[Wmark.high] = tmp + 2 * gap;
     z.watermark[Wmark.promo] = tmp + 3 * gap;
   }
+}
+
+/**
+ * @kernel mm/page_alloc.c setup_per_zone_wmarks
+ * What the kernel runs whenever min_free_kbytes changes at run time: the watermarks
+ * (__setup_per_zone_wmarks, which also clears watermark boosts), then every pageset's
+ * high and batch from the new low watermark (zone_pcp_update).
+ */
+export function updatePerZoneWmarks(pgdat: PgData): void {
+  setupPerZoneWmarks(pgdat);
+  setupPagesets(pgdat);
+}
+
+/**
+ * @kernel mm/page_alloc.c nr_free_buffer_pages
+ * Managed pages above the high watermark (boost included) in the zones GFP_USER may
+ * use (DMA, DMA32, Normal): the "lowmem" the min_free_kbytes formulas take at run time.
+ */
+export function nrFreeBufferPages(pgdat: PgData): number {
+  let sum = 0;
+  for (let zi = 0; zi <= ZoneType.normal && zi < pgdat.zones.length; zi++) {
+    const z = pgdat.zones[zi]!;
+    const high = wmarkPages(z, Wmark.high);
+    if (z.managedPages > high) sum += z.managedPages - high;
+  }
+  return sum;
+}
+
+/**
+ * @kernel mm/page_alloc.c calculate_min_free_kbytes
+ * min_free_kbytes recomputed at run time (khugepaged stopping, memory hotplug):
+ * sqrt(lowmem KiB x 16) clamped to [128, 262144], kept only if above what the user
+ * last wrote to vm.min_free_kbytes.
+ */
+export function calculateMinFreeKbytes(pgdat: PgData): void {
+  const fresh = intSqrt(nrFreeBufferPages(pgdat) * 4 * 16);
+  if (fresh > pgdat.sysctl.userMinFreeKbytes) pgdat.sysctl.minFreeKbytes = Math.min(Math.max(fresh, 128), 262144);
+}
+
+/** /proc/sys/vm/min_free_kbytes' bounds (proc_dointvec_minmax: 0 .. INT_MAX). */
+export const MIN_FREE_KBYTES_MAX = 0x7fffffff;
+
+/**
+ * @kernel mm/page_alloc.c min_free_kbytes_sysctl_handler
+ * Writing vm.min_free_kbytes: the value (0 .. INT_MAX) becomes min_free_kbytes and
+ * user_min_free_kbytes, and the watermarks and pagesets are set up again from it.
+ */
+export function minFreeKbytesSysctlHandler(pgdat: PgData, kbytes: number): void {
+  if (!Number.isInteger(kbytes) || kbytes < 0 || kbytes > MIN_FREE_KBYTES_MAX) throw new RangeError(`min_free_kbytes must be an integer from 0 to ${MIN_FREE_KBYTES_MAX}`);
+  pgdat.sysctl.minFreeKbytes = kbytes;
+  pgdat.sysctl.userMinFreeKbytes = kbytes;
+  updatePerZoneWmarks(pgdat);
 }
 
 /**

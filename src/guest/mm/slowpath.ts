@@ -224,12 +224,27 @@ function kcompactdNodeSuitable(pgdat: PgData, order: number, highestZoneidx: num
  * one. `every` schedules the next check.
  */
 export function installKcompactd(pgdat: PgData, every: (ns: number, fn: () => void) => void): void {
-  const tick = () => {
+  // A wakeup (proactive_compact_trigger) checks at once and restarts the period from
+  // then: the ticks of the period before it are dropped by their generation.
+  let gen = 0;
+  const check = () => {
     const p = pgdat.sysctl.compactionProactiveness;
     if (p > 0 && fragmentationScoreNode(pgdat) > fragmentationScoreWmarks(p)[1]) proactiveCompactNode(pgdat, p);
-    every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick);
   };
-  every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick);
+  const tick = (g: number) => () => {
+    if (g !== gen) return;
+    check();
+    every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick(g));
+  };
+  every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick(gen));
+  pgdat.hooks.kcompactdWake = () => {
+    const g = ++gen;
+    every(0, () => {
+      if (g !== gen) return;
+      check();
+      every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick(g));
+    });
+  };
 }
 
 /**

@@ -5,7 +5,11 @@
  * transparent_hugepage_flags ...); the model keeps them in one struct per guest,
  * reached from its node (PgData.sysctl). Writing one does what the kernel's handler
  * does only where the handler says so: min_free_kbytes and watermark_scale_factor
- * need setupPerZoneWmarks afterwards (min_free_kbytes_sysctl_handler).
+ * need setupPerZoneWmarks afterwards (min_free_kbytes_sysctl_handler). The handlers
+ * the `sysctl` action runs are where the kernel has them: minFreeKbytesSysctlHandler
+ * (page_alloc.ts), enabledStore/defragStore (huge_memory.ts),
+ * compactionProactivenessSysctlHandler (compaction.ts), hugetlbSysctlHandler
+ * (hugetlb.ts).
  */
 
 /** transparent_hugepage/enabled: always, madvise (only MADV_HUGEPAGE memory), never. */
@@ -18,6 +22,8 @@ export const THP_DEFRAG_MODES: readonly ThpDefrag[] = ['always', 'defer', 'defer
 export type VmSysctl = {
   /** vm.min_free_kbytes in effect (boot computes it unless the kernel command line set it). */
   minFreeKbytes: number;
+  /** user_min_free_kbytes: the last value written to vm.min_free_kbytes, -1 if none (the kernel keeps a computed value from then on only if it is larger). */
+  userMinFreeKbytes: number;
   /** vm.watermark_scale_factor (default 10 = 0.1% of the zone between watermarks). */
   watermarkScaleFactor: number;
   /** vm.watermark_boost_factor (default 15000 = 150% of the high watermark). */
@@ -35,7 +41,7 @@ export type VmSysctl = {
 /** The tunables a Debian 6.1 guest boots with (min_free_kbytes is set by boot). */
 export function defaultVmSysctl(): VmSysctl {
   return {
-    minFreeKbytes: 0, watermarkScaleFactor: 10, watermarkBoostFactor: 15000, lowmemReserveRatio: [256, 256, 32, 0, 0],
+    minFreeKbytes: 0, userMinFreeKbytes: -1, watermarkScaleFactor: 10, watermarkBoostFactor: 15000, lowmemReserveRatio: [256, 256, 32, 0, 0],
     swappiness: 60, compactionProactiveness: 20, thp: { enabled: 'always', defrag: 'madvise' },
   };
 }

@@ -8,17 +8,22 @@
 import type { Scenario } from '../../scenario/schema.js';
 import { type ResultDocument, runScenario } from '../../scenario/runner.js';
 import { formatSize, formatTime } from '../../scenario/units.js';
-import { procMeminfo } from '../../report/proc.js';
-import { parseMeminfo } from '../../report/proc_parse.js';
+import { procMeminfo, procVmstat, procBuddyinfo, procPagetypeinfo } from '../../report/proc.js';
+import { parseMeminfo, diffProbe } from '../../report/proc_parse.js';
+import type { Guest } from '../../guest/guest.js';
 import { type DeviceView, type Distribution, type HintRound, deviceView } from '../../report/balloon_trace.js';
 import { BALLOON_STAT_NAMES, VIRTIO_BALLOON_CMD_ID_STOP, VIRTIO_BALLOON_CMD_ID_DONE } from '../../virtio/virtio_balloon.js';
 import type { RealEvent, RealRunResult } from './runner.js';
+import { MAX_ORDER, MIGRATETYPE_NAMES } from '../../guest/mm/memmap.js';
+
+/** vmstat entries that are levels (nr_*), not event counts: shown as they are, not as moves. */
+const VMSTAT_LEVELS = new Set(['vmstat.nr_free_pages', 'vmstat.nr_anon_pages', 'vmstat.nr_anon_transparent_hugepages', 'vmstat.nr_file_pages']);
 
 /** The model half of a differential run. */
 export type ModelSide = {
   doc: ResultDocument;
   device: DeviceView | null;
-  /** MemTotal/MemFree/MemAvailable after each entry. */
+  /** The diff probe after each entry (proc_parse.ts diffProbe). */
   probes: Array<Record<string, number>>;
   /** /proc/meminfo at the start and the end. */
   memtotal_start_kib: number;
@@ -26,11 +31,12 @@ export type ModelSide = {
   wall_ms: number;
 };
 
-function pick(m: Record<string, number>): Record<string, number> {
-  return { MemTotal: m.MemTotal ?? 0, MemFree: m.MemFree ?? 0, MemAvailable: m.MemAvailable ?? 0 };
+/** The model guest's diff probe: its /proc texts read back with the parser the real side uses. */
+function modelProbe(g: Guest): Record<string, number> {
+  return diffProbe({ meminfo: procMeminfo(g), vmstat: procVmstat(g), buddyinfo: procBuddyinfo(g), pagetypeinfo: procPagetypeinfo(g) });
 }
 
-/** Runs the scenario on the model as the differential needs it: trace on, real-only entries skipped, meminfo after each entry. */
+/** Runs the scenario on the model as the differential needs it: trace on, real-only entries skipped, the diff probe after each entry. */
 export function runModelSide(s: Scenario, wallClock: () => number = () => performance.now()): ModelSide {
   const w0 = wallClock();
   const probes: Array<Record<string, number>> = [];
@@ -38,7 +44,7 @@ export function runModelSide(s: Scenario, wallClock: () => number = () => perfor
   const r = runScenario(s, {
     trace: true, skipUnrunnable: true, wallClock,
     onBoot: (vm) => { memtotal0 = parseMeminfo(procMeminfo(vm.guest)).MemTotal ?? 0; },
-    onEntry: (_i, _ev, vm) => { probes.push(pick(parseMeminfo(procMeminfo(vm.guest)))); },
+    onEntry: (_i, _ev, vm) => { probes.push(modelProbe(vm.guest)); },
   });
   // The model's device is created with the machine: its whole trace is the timeline's.
   const dev = r.vm.host.balloon;
@@ -116,6 +122,16 @@ export function entryText(ev: Ev | undefined): string {
       return `2MiB blocks ${huge(ev.free_blocks_before)} -> ${huge(ev.free_blocks_after)}; migrate scanned ${ev.compact_migrate_scanned}, pgmigrate_success ${ev.pgmigrate_success}`;
     }
     case 'shell': return `exit ${ev.status}`;
+    case 'migrate': {
+      const q = 'query-migrate' in ev ? ev['query-migrate'] as Record<string, unknown> | undefined : undefined;
+      const mb = (b: number | string) => (typeof b === 'number' ? formatSize(b) + '/s' : b);
+      return `max-bandwidth ${mb(ev['max-bandwidth'])}, downtime-limit ${ev['downtime-limit']}ms, link ${mb(ev.link_bandwidth)}, hints ${ev.free_page_hint ? 'on' : 'off'}${'wait' in ev ? waitText(ev.wait) : ''}${q ? `; ${String(q.status)} in ${String(q['total-time'])}ms` : ''}`;
+    }
+    case 'process_fault': return `faulted ${ev.faulted_pages}/${ev.requested_pages}p, thp_fault_alloc ${ev.thp_fault_alloc}, fallback ${ev.thp_fault_fallback}, rss ${ev.rss_pages}p${'killed' in ev && ev.killed ? '; KILLED' : ''}`;
+    case 'process_free': return `freed ${ev.freed_pages}p${'candidates' in ev && ev.candidates !== undefined ? ` of ${ev.candidates}` : ''}, rss ${ev.rss_pages}p`;
+    case 'process_exit': return `freed ${ev.freed_pages}p`;
+    case 'alloc_pages': return `order ${ev.order}: ${ev.succeeded}/${ev.requested} (${ev.success_pct}%)`;
+    case 'free_pages': return `freed ${ev.freed} blocks, ${ev.pages} pages`;
     case 'skipped': return `skipped (${ev.reason})`;
     default: {
       const { t_ns: _t, kind: _k, label: _l, ...rest } = ev as Record<string, unknown>;
@@ -154,17 +170,52 @@ export function diffRows(real: RealRunResult, model: ModelSide): DiffRow[] {
     row('final actual (logical size)', formatSize(rd.actual_bytes), formatSize(md.actual_bytes));
     row('NEEDS_RESET', rd.needs_reset ?? 'no', md.needs_reset ?? 'no');
   }
+  let lastFull = -1;
   const re = real.timeline.events, me = model.doc.events.filter((e) => e.kind !== 'kernel_build_done' && e.kind !== 'stress_highalloc_done' && e.kind !== 'migration_completed');
   for (let i = 0; i < Math.max(re.length, me.length); i++) {
     const r = re[i], m = me[i];
     const name = `[${i}] ${(r ?? m)!.kind === 'skipped' ? (m as { action: string }).action : (r ?? m)!.kind}${(r ?? m)?.label ? ` (${(r ?? m)!.label})` : ''}`;
     row(name, entryText(r), entryText(m));
     const rp = real.timeline.probes[i], mp = model.probes[i];
-    if (rp || mp) for (const k of ['MemTotal', 'MemFree', 'MemAvailable']) num(`    ${k} after (kB)`, rp?.[k], mp?.[k]);
+    if (!rp && !mp) continue;
+    for (const k of ['MemTotal', 'MemFree', 'MemAvailable']) num(`    ${k} after (kB)`, rp?.[k], mp?.[k]);
+    // the whole state at snapshots, after compaction and at the last entry; meminfo elsewhere
+    const kind = (r ?? m)!.kind;
+    const full = kind === 'snapshot' || kind === 'compact_memory' || i === Math.max(re.length, me.length) - 1;
+    if (!full) continue;
+    for (const t of MIGRATETYPE_NAMES) {
+      const a = rp?.[`free.${t}`], b = mp?.[`free.${t}`];
+      if (a || b) num(`    free pages ${t}`, a, b);
+    }
+    for (const t of MIGRATETYPE_NAMES) {
+      const a = rp?.[`blocks.${t}`], b = mp?.[`blocks.${t}`];
+      if (a || b) num(`    pageblocks ${t}`, a, b);
+    }
+    for (let o = 0; o < MAX_ORDER; o++) num(`    free blocks order ${o}`, rp?.[`order.${o}`], mp?.[`order.${o}`]);
+    for (const k of VMSTAT_LEVELS) if (rp?.[k] !== undefined || mp?.[k] !== undefined) num(`    ${k.slice(7)}`, rp?.[k], mp?.[k]);
+    // vmstat counters that moved since the previous full probe, on either side
+    const moved = (p: Array<Record<string, number>>, k: string) => (p[i]?.[k] ?? 0) - (lastFull < 0 ? 0 : p[lastFull]?.[k] ?? 0);
+    const keys = new Set([...Object.keys(rp ?? {}), ...Object.keys(mp ?? {})].filter((k) => k.startsWith('vmstat.') && !VMSTAT_LEVELS.has(k)));
+    for (const k of [...keys].sort()) {
+      const a = rp ? moved(real.timeline.probes, k) : undefined, b = mp ? moved(model.probes, k) : undefined;
+      if (a || b) num(`    ${k.slice(7)} (+ since ${lastFull < 0 ? 'boot' : `[${lastFull}]`})`, a, b);
+    }
+    lastFull = i;
   }
   num('MemTotal at start (kB)', real.guest.memtotal_start_kib, model.memtotal_start_kib);
   for (const k of ['MemTotal', 'MemFree', 'MemAvailable']) num(`${k} at end (kB)`, real.guest.meminfo[k], model.meminfo[k]);
   for (const k of ['balloon_inflate', 'balloon_deflate', 'balloon_migrate']) num(`guest ${k}`, real.guest.vmstat[k], model.doc.vmstat[k]);
+  const rq = real.timeline.events.find((e): e is RealEvent & { 'query-migrate': Record<string, unknown> } => e.kind === 'migrate' && 'query-migrate' in e)?.['query-migrate'];
+  const mq = model.doc.migration;
+  if (rq || mq) {
+    const ram = (rq?.ram ?? {}) as Record<string, number>;
+    const rn = (v: unknown) => (typeof v === 'number' ? v : undefined);
+    row('migration status', String(rq?.status ?? '-'), String(mq?.status ?? '-'));
+    num('migration total-time (ms)', rn(rq?.['total-time']), mq?.['total-time']);
+    num('migration downtime (ms)', rn(rq?.downtime), mq?.downtime ?? undefined);
+    num('migration setup-time (ms)', rn(rq?.['setup-time']), mq?.['setup-time']);
+    for (const k of ['transferred', 'duplicate', 'normal', 'normal-bytes', 'dirty-sync-count'] as const) num(`migration ${k}`, rn(ram[k]), mq?.[k]);
+  }
   row('timeline time', `${formatTime(real.timings.timeline_ms * 1e6)} wall`, `${formatTime(model.doc.duration_ns)} virtual, ${model.wall_ms} ms wall`, '');
   return rows;
 }
@@ -180,6 +231,8 @@ export function formatTable(header: [string, string, string, string], rows: Diff
 /** One side's events, a line each, then what the device and the guest say at the end. */
 export function formatRealSide(r: RealRunResult, title: string): string {
   const out: string[] = [`== ${title} ==`];
+  const vmm = (r as { qemu?: { version: string; uname: string; cmdline: string[]; device: string | null } }).qemu;
+  if (vmm) out.push(`  ${vmm.version}, TCG; guest kernel ${vmm.uname} (${vmm.cmdline.join(' ')}); ${vmm.device ?? 'no balloon device'}`);
   r.timeline.events.forEach((e, i) => out.push(`  [${i}] ${formatTime(e.t_ns).padStart(9)}  ${e.kind}${e.label ? ` (${e.label})` : ''}  ${entryText(e)}`));
   for (const p of r.timeline.problems) out.push(`  PROBLEM ${p}`);
   const d = r.device;

@@ -14,7 +14,7 @@ import { formatSize } from '../../scenario/units.js';
 import { balloonDeviceOptions, checkSides } from '../../scenario/runner.js';
 import type { RealContext } from '../../actions/action.js';
 import { deviceView, type DeviceView } from '../../report/balloon_trace.js';
-import { parseMeminfo, parseVmstat } from '../../report/proc_parse.js';
+import { parseMeminfo, parseVmstat, diffProbe, splitProbeOutput, DIFF_PROBE_COMMAND } from '../../report/proc_parse.js';
 import { ramRssBytes } from '../../host/ram.js';
 import { bootRealGuest, type RealGuest } from './boot.js';
 import { attachBalloonlabBalloon, type BalloonBridge } from './bridge.js';
@@ -98,7 +98,7 @@ export async function runV86Scenario(s: Scenario, opts: V86RunOptions = {}): Pro
     const w1 = performance.now();
     const timeline = await runRealTimeline(s, v86Context(guest, br, s.guest.memory), {
       ...(opts.onEntry ? { onEntry: opts.onEntry } : {}),
-      probe: async () => pickMeminfo(parseMeminfo(await guest.run("grep -E '^(MemTotal|MemFree|MemAvailable):' /proc/meminfo"))),
+      probe: async () => diffProbe(splitProbeOutput(await guest.run(DIFF_PROBE_COMMAND))),
     });
     const w2 = performance.now();
     br.tick();

@@ -1,0 +1,100 @@
+/**
+ * The QEMU suite: a real x86-64 Linux 6.1 under QEMU 10 (TCG) with QEMU's own
+ * virtio-balloon, the bundled differential scenarios of scenarios/real/ run on it and
+ * on the model. Run with `npm run test:real-guest` after
+ * scripts/real-guest/build-qemu-image.sh; skipped unless BALLOONLAB_REAL_GUEST=1.
+ *
+ * What it proves: the real side's figures are the kernel's own (read from its /proc,
+ * with counters the model does not produce), the device binds and balloons exactly
+ * the pages asked for on both sides, the fragmentation scenario and a migration run
+ * through --diff end to end.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { loadScenarioText } from '../../src/scenario/runner.js';
+import type { Scenario } from '../../src/scenario/schema.js';
+import { checkQemuScenario, runQemuScenario } from '../../src/integrations/qemu/side.js';
+import { qemuImage, type QemuImage } from '../../src/integrations/qemu/qemu.js';
+import { runModelSide, formatRealReport, diffRows } from '../../src/integrations/real/diff.js';
+import { eventsOfKind, type ResultEvent } from '../../src/actions/index.js';
+
+const SKIP = process.env.BALLOONLAB_REAL_GUEST === '1' ? false : 'real guest: run `npm run test:real-guest` (sets BALLOONLAB_REAL_GUEST=1)';
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const MiB = 2 ** 20;
+
+function load(file: string, variant?: string): Scenario {
+  const sf = loadScenarioText(readFileSync(join(root, file), 'utf8'), file);
+  const s = variant ? sf.variants.find((v) => v.name === variant)!.scenario : sf.base;
+  checkQemuScenario(s, file);
+  return s;
+}
+
+function image(): QemuImage {
+  const img = qemuImage(join(root, '.cache/real-guest-qemu'));
+  assert.ok(!('missing' in img), `run scripts/real-guest/build-qemu-image.sh first (${'missing' in img ? img.missing.join(', ') : ''})`);
+  return img as QemuImage;
+}
+
+test('qemu-inflate: virtio_balloon binds to QEMU\'s device; the kernel\'s balloon_inflate/deflate are the pages asked for, on both sides; MemTotal stays (deflate-on-oom)', { timeout: 240_000, skip: SKIP }, async (t) => {
+  const s = load('scenarios/real/qemu-inflate.yaml');
+  const real = await runQemuScenario(s, image());
+  const model = runModelSide(s);
+  const report = formatRealReport(real, model);
+  t.diagnostic(`qemu: boot ${real.timings.boot_ms} ms, timeline ${real.timings.timeline_ms} ms; model ${model.wall_ms} ms`);
+  assert.ok(real.timeline.ok, `${real.timeline.problems.join('\n')}\n${report}`);
+  assert.equal(real.qemu.kernel.startsWith('6.1.'), true);
+  for (const [name, vmstat] of [['real', real.guest.vmstat], ['model', model.doc.vmstat]] as const) {
+    assert.equal(vmstat.balloon_inflate, 256 * MiB / 4096, `${name}: balloon_inflate\n${report}`);
+    assert.equal(vmstat.balloon_deflate, 256 * MiB / 4096, `${name}: balloon_deflate\n${report}`);
+  }
+  const snaps = eventsOfKind(real.timeline.events as ResultEvent[], 'snapshot');
+  assert.deepEqual(snaps.map((e) => e.balloon_actual_pages), [0, 65536, 0]);
+  // deflate-on-oom: the balloon's pages stay in MemTotal (the driver does not adjust managed pages)
+  assert.ok(snaps.every((e) => e.MemTotal === real.guest.memtotal_start_kib), report);
+  // the kernel's own figures: counters the model does not keep, and values of its own
+  assert.equal(real.qemu.uname, real.qemu.kernel, 'the guest that answered runs the image\'s kernel');
+  assert.notDeepEqual(real.timeline.probes[0], model.probes[0], 'the real side is not the model');
+  // the stats the real 6.1 driver sent reach QMP's guest-stats
+  const stats = eventsOfKind(real.timeline.events as ResultEvent[], 'guest_stats')[0]!;
+  const st = (stats.qmp as { return: { stats: Record<string, number> } }).return.stats;
+  assert.equal(st['stat-total-memory'], real.guest.memtotal_start_kib * 1024);
+  assert.ok(diffRows(real, model).some((r) => r.what === 'guest balloon_inflate' && r.delta === '='), report);
+});
+
+test('qemu-fragmentation: fragment, balloon, release, compact on the real kernel and the model; the compaction moved pages on both', { timeout: 300_000, skip: SKIP }, async (t) => {
+  const s = load('scenarios/real/qemu-fragmentation.yaml');
+  const real = await runQemuScenario(s, image());
+  const model = runModelSide(s);
+  const report = formatRealReport(real, model);
+  t.diagnostic(`qemu: boot ${real.timings.boot_ms} ms, timeline ${real.timings.timeline_ms} ms; model ${model.wall_ms} ms`);
+  assert.ok(real.timeline.ok, `${real.timeline.problems.join('\n')}\n${report}`);
+  for (const [name, events] of [['real', real.timeline.events as ResultEvent[]], ['model', model.doc.events]] as const) {
+    const c = eventsOfKind(events, 'compact_memory')[0]!;
+    assert.ok(c.pgmigrate_success > 0, `${name}: compaction migrated pages\n${report}`);
+    const huge = (fb: number[]) => fb[9]! + 2 * fb[10]!;
+    assert.ok(huge(c.free_blocks_after) > huge(c.free_blocks_before), `${name}: more 2 MiB blocks after compaction\n${report}`);
+  }
+  assert.equal(real.guest.vmstat.balloon_inflate, model.doc.vmstat.balloon_inflate);
+});
+
+test('qemu-migrate-idle (hinting): a loopback migration to a second QEMU completes; the guest runs on at the destination; both sides report the migration', { timeout: 300_000, skip: SKIP }, async (t) => {
+  const s = load('scenarios/real/qemu-migrate-idle.yaml', 'hinting');
+  const real = await runQemuScenario(s, image());
+  const model = runModelSide(s);
+  const report = formatRealReport(real, model);
+  t.diagnostic(`qemu: boot ${real.timings.boot_ms} ms, timeline ${real.timings.timeline_ms} ms; model ${model.wall_ms} ms`);
+  assert.ok(real.timeline.ok, `${real.timeline.problems.join('\n')}\n${report}`);
+  const m = eventsOfKind(real.timeline.events as ResultEvent[], 'migrate')[0]!;
+  const q = m['query-migrate'] as { status: string; 'total-time': number; ram: { total: number; transferred: number } };
+  assert.equal(q.status, 'completed');
+  assert.ok(m.free_page_hint, 'QEMU\'s device has free-page-hint');
+  assert.ok(q.ram.total >= s.guest.memory, 'query-migrate counts all of guest RAM');
+  // the snapshot after the migration was taken on the destination's guest
+  const after = eventsOfKind(real.timeline.events as ResultEvent[], 'snapshot').at(-1)!;
+  assert.ok(after.nr_free_pages > 0);
+  assert.equal(model.doc.migration?.status, 'completed');
+  assert.ok(diffRows(real, model).some((r) => r.what === 'migration transferred'), report);
+});

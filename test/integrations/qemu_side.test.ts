@@ -1,0 +1,182 @@
+/**
+ * The QEMU side without QEMU: what checkQemuScenario refuses before boot (naming the
+ * field or the entry), the QEMU command line a scenario becomes, the agent and QMP
+ * protocols against a fake peer on a unix socket, and the CLI's exit 2 for a
+ * model-only action with --engine qemu.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadScenarioText } from '../../src/scenario/runner.js';
+import { ScenarioError } from '../../src/scenario/schema.js';
+import { checkQemuScenario, qemuLaunch, qemuCmdline, guestSetupCommand } from '../../src/integrations/qemu/side.js';
+import { qemuArgs, AgentClient, QmpClient, type QemuImage } from '../../src/integrations/qemu/qemu.js';
+import { diffProbe, splitProbeOutput, DIFF_PROBE_COMMAND, parseFreePagesByType } from '../../src/report/proc_parse.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const sc = (text: string) => loadScenarioText(text, 't.yaml').base;
+const base = (guest: string, balloon: string, timeline = '  - { at: 0s, action: snapshot }') =>
+  sc(`name: t\nguest: { ${guest} }\nhost: { accel: tcg }\nballoon: { ${balloon} }\ntimeline:\n${timeline}\n`);
+
+function refused(f: () => void): string {
+  try { f(); } catch (e) { assert.ok(e instanceof ScenarioError, String(e)); return e.message; }
+  assert.fail('expected a ScenarioError');
+}
+
+test('qemu scenarios: every bundled one passes the check; what the real guest cannot be is refused before boot, naming the field', () => {
+  for (const f of readdirSync(join(root, 'scenarios/real')).filter((x) => x.startsWith('qemu-'))) {
+    const file = `scenarios/real/${f}`;
+    const sf = loadScenarioText(readFileSync(join(root, file), 'utf8'), file);
+    for (const s of [sf.base, ...sf.variants.map((v) => v.scenario)]) checkQemuScenario(s, file);
+  }
+  const ok = 'stats_tags: v6.1';
+  checkQemuScenario(base('memory: 1GiB', ok), 't.yaml');
+  assert.match(refused(() => checkQemuScenario(sc('name: t\nguest: { memory: 1GiB }\nballoon: { stats_tags: v6.1 }\ntimeline: []\n'), 't.yaml')), /^t\.yaml: host\.accel: the qemu real guest runs under TCG/);
+  assert.match(refused(() => checkQemuScenario(base('memory: 16GiB', ok), 't.yaml')), /^t\.yaml: guest\.memory: the qemu real guest takes 128MiB to 8GiB/);
+  assert.match(refused(() => checkQemuScenario(base('memory: 1GiB, swap: 1GiB', ok), 't.yaml')), /guest\.swap: .*no swap device/);
+  assert.match(refused(() => checkQemuScenario(base('memory: 1GiB, page_poison: true', ok), 't.yaml')), /guest\.page_poison: .*CONFIG_PAGE_POISONING/);
+  assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', 'stats_tags: v6.1, must_tell_host: true'), 't.yaml')), /balloon\.must_tell_host: QEMU's device never offers/);
+  assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', ''), 't.yaml')), /balloon\.stats_tags: .*v6\.1/);
+  assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', ok, '  - { at: 0s, action: drain_pcp }'), 't.yaml')), /^t\.yaml: timeline\[0\] \(drain_pcp at 0s\): runs only on model, not on the qemu real guest/);
+  assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', ok, '  - { at: 0s, action: free_page_hint, command: start }'), 't.yaml')), /runs only on model, v86, not on the qemu real guest/);
+  assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', ok, '  - { at: 0s, action: migrate }'), 't.yaml')), /timeline\[0\] \(migrate at 0s\): not on the qemu real guest as written: give wait:/);
+  assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', ok, '  - { at: 0s, action: alloc_pages, count: 1, owner: slab_reclaimable }'), 't.yaml')), /owner slab_reclaimable: the real module's blocks are plain kernel allocations/);
+  assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', ok, '  - { at: 0s, action: alloc_pages, count: 1 }\n  - { at: 0s, action: free_pages }'), 't.yaml')), /timeline\[1\] \(free_pages at 0s\): .*pick random/);
+});
+
+test('the QEMU command line: memory, vcpus, the device\'s properties with an iothread for free-page-hint, the kernel command line, the guest setup', () => {
+  const s = base('memory: 2GiB, vcpus: 2, kaslr: false, init_on_alloc: false, thp: madvise, min_free_kbytes: 8192', 'stats_tags: v6.1, deflate_on_oom: true, free_page_hint: true');
+  const img: QemuImage = {
+    dir: '/c', manifest: { kernel: { release: 'r', image: 'bzImage' }, qemu: { version: 'v', binary: 'q', datadir: 'd', env: { LD_LIBRARY_PATH: [], QEMU_MODULE_DIR: 'm' }, args: [], pdeathsig: 'p' } },
+    bzImage: '/c/bzImage', initrd: '/c/initrd.cpio', qemu: '/c/q', pdeathsig: '/c/p', env: {}, args: ['-L', '/c/share'],
+  };
+  const a = qemuArgs(img, qemuLaunch(s), '/d');
+  const at = (flag: string) => a[a.indexOf(flag) + 1];
+  assert.equal(at('-m'), '2048M');
+  assert.equal(at('-smp'), '2');
+  assert.equal(at('-accel'), 'tcg');
+  assert.equal(at('-device'), 'virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-hint=on,free-page-reporting=off,page-poison=on,iothread=iot0');
+  assert.equal(at('-object'), 'iothread,id=iot0');
+  assert.equal(at('-append'), 'console=ttyS0 panic=-1 nokaslr init_on_alloc=0 init_on_free=0');
+  assert.deepEqual(qemuCmdline(base('memory: 1GiB', 'stats_tags: v6.1')), ['init_on_alloc=1', 'init_on_free=0']);
+  assert.equal(guestSetupCommand(s), 'echo madvise > /sys/kernel/mm/transparent_hugepage/enabled && echo madvise > /sys/kernel/mm/transparent_hugepage/defrag && echo 8192 > /proc/sys/vm/min_free_kbytes');
+  assert.ok(!qemuArgs(img, qemuLaunch(sc('name: t\nguest: { memory: 1GiB }\nballoon: false\ntimeline: []\n')), '/d').includes('-device'), 'balloon: false: no device');
+});
+
+test('the agent protocol: RUN/OUT framing with binary-safe output, ERR, PING/PONG; QMP: greeting, capabilities, ids, events kept apart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'balloonlab-qemu-test-'));
+  try {
+    const agentPath = join(dir, 'agent.sock');
+    const srv = createServer((c) => {
+      c.write('READY\n');
+      let buf = Buffer.alloc(0);
+      c.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        for (;;) {
+          const nl = buf.indexOf(10);
+          if (nl < 0) return;
+          const h = buf.subarray(0, nl).toString();
+          const run = /^RUN (\S+) (\d+)$/.exec(h);
+          if (run) {
+            const n = Number(run[2]);
+            if (buf.length < nl + 1 + n) return;
+            const cmd = buf.subarray(nl + 1, nl + 1 + n).toString();
+            buf = buf.subarray(nl + 1 + n);
+            if (cmd === 'bad') { c.write(`ERR ${run[1]} no\n`); continue; }
+            const out = Buffer.from(`${cmd}\nline two\n\u00e9`);
+            // the reply split in two writes, the body across them
+            c.write(`OUT ${run[1]} 3 ${out.length}\n${out.subarray(0, 5).toString('latin1')}`, 'latin1');
+            setTimeout(() => c.write(out.subarray(5)), 10);
+            continue;
+          }
+          buf = buf.subarray(nl + 1);
+          const ping = /^PING (\S+)$/.exec(h);
+          if (ping) c.write(`PONG ${ping[1]}\n`);
+        }
+      });
+    });
+    await new Promise<void>((r) => srv.listen(agentPath, r));
+    const agent = await AgentClient.open(agentPath, 'test agent', () => null, 5000);
+    await agent.ready(5000);
+    const r = await agent.run('echo hi', 5000);
+    assert.deepEqual(r, { output: 'echo hi\nline two\n\u00e9', status: 3 });
+    await agent.ping(5000);
+    await assert.rejects(agent.run('bad', 5000), /the agent refused "bad": no/);
+    const [x, y] = await Promise.all([agent.run('one', 5000), agent.run('two', 5000)]);
+    assert.equal(x.output.split('\n')[0], 'one');
+    assert.equal(y.output.split('\n')[0], 'two');
+    agent.close();
+    srv.close();
+
+    const qmpPath = join(dir, 'qmp.sock');
+    const q = createServer((c) => {
+      c.write('{"QMP": {"version": {}, "capabilities": []}}\n');
+      let buf = '';
+      c.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const msg = JSON.parse(buf.slice(0, nl)) as { execute: string; id: string };
+          buf = buf.slice(nl + 1);
+          c.write('{"event": "BALLOON_CHANGE", "data": {"actual": 1}}\n');
+          c.write(msg.execute === 'nope' ? `{"error": {"class": "CommandNotFound", "desc": "x"}, "id": "${msg.id}"}\n` : `{"return": {"cmd": "${msg.execute}"}, "id": "${msg.id}"}\n`);
+        }
+      });
+    });
+    await new Promise<void>((r) => q.listen(qmpPath, r));
+    const qmp = await QmpClient.open(qmpPath, 'test qmp', () => null, 5000);
+    assert.deepEqual(await qmp.execute({ execute: 'query-balloon' }), { return: { cmd: 'query-balloon' } });
+    assert.deepEqual(await qmp.execute({ execute: 'nope' }), { error: { class: 'CommandNotFound', desc: 'x' } });
+    assert.ok(qmp.events.length >= 2 && qmp.events.every((e) => e.event === 'BALLOON_CHANGE'));
+    qmp.close();
+    q.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the diff probe reads the model\'s and the real guest\'s /proc the same way (the reference 6.1 guest\'s files)', () => {
+  const dir = join(root, 'test/fixtures/linux-6.1-guest-1GiB-boot');
+  const ref = (f: string) => readFileSync(join(dir, f), 'utf8');
+  const files = { meminfo: ref('meminfo'), vmstat: ref('vmstat'), buddyinfo: ref('buddyinfo'), pagetypeinfo: ref('pagetypeinfo') };
+  // what the agent returns for DIFF_PROBE_COMMAND: each file after its marker
+  assert.equal(DIFF_PROBE_COMMAND, "echo '@@ meminfo'; cat /proc/meminfo; echo '@@ vmstat'; cat /proc/vmstat; echo '@@ buddyinfo'; cat /proc/buddyinfo; echo '@@ pagetypeinfo'; cat /proc/pagetypeinfo");
+  const p = diffProbe(splitProbeOutput(Object.entries(files).map(([k, v]) => `@@ ${k}\n${v}`).join('')));
+  assert.ok(p.MemTotal! > 0 && p.MemFree! > 0);
+  const free = parseFreePagesByType(files.pagetypeinfo);
+  const total = Object.values(free).reduce((a, b) => a + b, 0);
+  // free pages by type add up to the free blocks of buddyinfo, in pages
+  let fromBuddy = 0;
+  for (let o = 0; o < 11; o++) fromBuddy += p[`order.${o}`]! * 2 ** o;
+  assert.equal(total, fromBuddy);
+  assert.equal(p['free.Movable'], free.Movable);
+  assert.ok(p['vmstat.pgfree']! > 0 && p['blocks.Movable']! > 0);
+});
+
+test('the CLI: --engine qemu refuses a model-only action with exit 2, naming it, before looking for the image', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'balloonlab-qemu-cli-'));
+  try {
+    const f = join(dir, 's.yaml');
+    const yaml = 'name: s\nguest: { memory: 1GiB }\nhost: { accel: tcg }\nballoon: { stats_tags: v6.1 }\ntimeline:\n  - { at: 0s, action: kernel_build, units: 10 }\n';
+    writeFileSync(f, yaml);
+    const r = spawnSync(process.execPath, [join(root, 'bin/balloonlab.js'), 'real-guest', f, '--engine', 'qemu', '--cache-dir', join(dir, 'none')], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /timeline\[0\] \(kernel_build at 0s\): runs only on model, not on the qemu real guest/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    const bad = spawnSync(process.execPath, [join(root, 'bin/balloonlab.js'), 'real-guest', f, '--engine', 'kvm'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--engine: unknown engine "kvm" \(allowed: v86, qemu\)/);
+    // a runnable scenario with no image: exit 2 naming the build script
+    writeFileSync(f, 'name: s\nguest: { memory: 1GiB }\nhost: { accel: tcg }\nballoon: { stats_tags: v6.1 }\ntimeline:\n  - { at: 0s, action: snapshot }\n');
+    const none = spawnSync(process.execPath, [join(root, 'bin/balloonlab.js'), 'real-guest', f, '--engine', 'qemu', '--cache-dir', join(dir, 'none')], { encoding: 'utf8' });
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /qemu real guest image missing .*run scripts\/real-guest\/build-qemu-image\.sh first/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
