@@ -1,12 +1,21 @@
 /** The balloonlab command end to end: exit codes, messages, outputs (CLI.md). */
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VERSION } from '../../src/version.js';
+
+/** A temporary directory, removed when the file's tests are done. */
+const tempDirs: string[] = [];
+after(() => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin', 'balloonlab.js');
@@ -37,7 +46,7 @@ test('run prints a summary; --json - prints the result document; two runs are by
 });
 
 test('run --json FILE writes the file and nothing half-written is left on failure', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'balloonlab-'));
+  const dir = tempDir('balloonlab-');
   const out = join(dir, 'r.json');
   assert.equal(run('run', 'scenarios/boot.yaml', '--json', out, '--quiet').code, 0);
   assert.equal((JSON.parse(readFileSync(out, 'utf8')) as { scenario: string }).scenario, 'boot');
@@ -102,7 +111,7 @@ test('compare prints the variants side by side', () => {
 });
 
 test('the edges a new user hit: each bad input exits 2 with one line naming the file and the place', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'balloonlab-'));
+  const dir = tempDir('balloonlab-');
   const file = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
   const doc = (guest: string, timeline: string, extra = '') => `name: edge\nguest:\n  ${guest}\n${extra}timeline:\n${timeline}`;
   const snap = '  - { at: 0s, action: snapshot }\n';

@@ -3,10 +3,10 @@
  * the machine's config into the one table both sides charge from, echoed in the result
  * document; an unknown name is bad input naming the field and the names allowed.
  */
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,15 @@ import { loadScenarioText, runScenario, scenarioVmConfig } from '../../src/scena
 import { ScenarioError } from '../../src/scenario/schema.js';
 import { eventsOfKind } from '../../src/actions/index.js';
 import { COSTS, COST_NAMES, costTable, defaultCostTable } from '../../src/sim/cost.js';
+
+/** A temporary directory, removed when the file's tests are done. */
+const tempDirs: string[] = [];
+after(() => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin', 'balloonlab.js');
@@ -76,7 +85,7 @@ test('bad costs name the field: unknown names list the valid ones; values are fi
 });
 
 test('through the CLI an unknown cost name exits 2 with one line', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'balloonlab-'));
+  const dir = tempDir('balloonlab-');
   const file = join(dir, 'bad-costs.yaml');
   writeFileSync(file, fragmentAndCompact('costs: { pageAllocFast: 150, nope: 3 }\n'));
   const r = spawnSync(process.execPath, [bin, 'run', file, '--quiet'], { cwd: root, encoding: 'utf8' });

@@ -9,10 +9,10 @@
  * through the CLI with `--check` under a wall-clock limit (a child process, so a run that
  * would never end is killed and reported rather than hanging the suite).
  */
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,15 @@ import { stringify } from 'yaml';
 import { loadScenarioText } from '../../src/scenario/runner.js';
 import { actionsInfo } from '../../src/actions/index.js';
 import { InputError } from '../../src/sim/errors.js';
+
+/** A temporary directory, removed when the file's tests are done. */
+const tempDirs: string[] = [];
+after(() => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
+}
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin', 'balloonlab.js');
@@ -133,7 +142,7 @@ test('validation: every generated document is a scenario or one InputError line 
 });
 
 test('end to end: the CLI runs (or refuses) every generated scenario with exit 0, 1 or 2, one clean message, within a time limit', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'balloonlab-fuzz-'));
+  const dir = tempDir('balloonlab-fuzz-');
   const file = join(dir, 'fuzz.yaml');
   const outcomes = new Map<number, number>();
   fc.assert(fc.property(scenarioTexts(1), (text) => {
