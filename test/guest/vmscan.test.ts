@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { createGuest, defaultGuestConfig } from '../../src/guest/guest.js';
 import { simRunUntil } from '../../src/sim/clock.js';
 import { allocPages } from '../../src/guest/mm/page_alloc.js';
-import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_NOWARN } from '../../src/guest/mm/gfp.js';
+import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_NOWARN, __GFP_DMA32, __GFP_MOVABLE, gfpZoneIdx } from '../../src/guest/mm/gfp.js';
+import { tryToFreePages } from '../../src/guest/mm/vmscan.js';
 import { NO_PAGE, Owner } from '../../src/guest/mm/memmap.js';
 import { getProcess, faultAnonPages, readFilePages } from '../../src/guest/mm/process.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
@@ -33,7 +34,7 @@ test('memory pressure: kswapd, then direct reclaim and swap-out, then the OOM ki
   assert.ok(ev(g, VmEvent.pgscan_kswapd) > 0 && ev(g, VmEvent.pgsteal_kswapd) > 0);
   // b keeps faulting without giving kswapd a chance: direct reclaim, swap, OOM
   for (let i = 0; i < 8; i++) faultAnonPages(g.pgdat, b, 4096);
-  assert.ok(ev(g, VmEvent.allocstall_normal) + ev(g, VmEvent.allocstall_dma32) > 0, 'direct reclaim stalled allocations');
+  assert.ok(ev(g, VmEvent.allocstall_movable) > 0, 'direct reclaim stalled the anonymous faults (allocstall_movable: gfp_zone of GFP_HIGHUSER_MOVABLE)');
   assert.ok(ev(g, VmEvent.pgscan_direct) > 0);
   assert.ok(ev(g, VmEvent.pswpout) > 0, 'anonymous pages went to swap');
   assert.equal(g.pgdat.swap.usedPages <= g.pgdat.swap.totalPages, true);
@@ -94,4 +95,20 @@ test('regression (fast-check seed 7): a process the OOM killer takes in the midd
   faultAnonPages(pg, p, 15105);
   assert.equal(pg.tasks.procs.has(101), false, 'the faulting process was the OOM victim');
   assert.equal(checkPgdat(pg), null, 'no anonymous page of the dead process is left mapped');
+});
+
+test('direct reclaim counts its stall by the allocation\'s gfp_zone (sc->reclaim_idx): an anonymous fault is allocstall_movable, GFP_KERNEL allocstall_normal, __GFP_DMA32 allocstall_dma32 — in a 1 GiB guest that has neither a Normal nor a Movable zone', () => {
+  const g = createGuest(defaultGuestConfig({ memoryBytes: 1024 * MiB }));
+  assert.equal(gfpZoneIdx(GFP_HIGHUSER_MOVABLE), 3);
+  assert.equal(gfpZoneIdx(GFP_KERNEL), 2);
+  assert.equal(gfpZoneIdx(GFP_KERNEL | __GFP_DMA32), 1);
+  assert.equal(gfpZoneIdx(GFP_KERNEL | __GFP_MOVABLE), 2, 'movable without highmem is ZONE_NORMAL (GFP_ZONE_TABLE 0x8)');
+  const before = [VmEvent.allocstall_dma32, VmEvent.allocstall_normal, VmEvent.allocstall_movable].map((e) => ev(g, e));
+  tryToFreePages(g.pgdat, GFP_HIGHUSER_MOVABLE);
+  tryToFreePages(g.pgdat, GFP_KERNEL);
+  tryToFreePages(g.pgdat, GFP_KERNEL);
+  tryToFreePages(g.pgdat, GFP_KERNEL | __GFP_DMA32);
+  const after = [VmEvent.allocstall_dma32, VmEvent.allocstall_normal, VmEvent.allocstall_movable].map((e) => ev(g, e));
+  assert.deepEqual(after.map((x, i) => x - before[i]!), [1, 2, 1]);
+  assert.equal(checkPgdat(g.pgdat), null);
 });

@@ -63,6 +63,20 @@ export function gfpZone(gfp: number): ZoneType {
   return ZoneType.normal;
 }
 
+/**
+ * @kernel include/linux/gfp.h gfp_zone (GFP_ZONE_TABLE)
+ * The zone index the kernel's gfp_zone() gives on x86-64, ZONE_MOVABLE (3) included:
+ * __GFP_MOVABLE with __GFP_HIGHMEM (GFP_HIGHUSER_MOVABLE) is ZONE_MOVABLE whether or
+ * not that zone has pages. Direct reclaim counts its stalls by it (sc->reclaim_idx);
+ * allocation itself uses gfpZone, clamped to the zones the node has.
+ */
+export function gfpZoneIdx(gfp: number): number {
+  if (gfp & __GFP_DMA) return 0;
+  if (gfp & __GFP_DMA32) return 1;
+  if ((gfp & (__GFP_MOVABLE | __GFP_HIGHMEM)) === (__GFP_MOVABLE | __GFP_HIGHMEM)) return 3;
+  return 2;
+}
+
 /** Allocation flags (mm/internal.h ALLOC_*), 6.1 values. */
 export const ALLOC_WMARK_MIN = 0;
 export const ALLOC_WMARK_LOW = 1;

@@ -178,7 +178,7 @@ export function allocPagesSlowpath(pgdat: PgData, gfp: number, order: number, ow
     pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
     if (pfn !== NO_PAGE) return pfn;
     // direct reclaim
-    const reclaimed = tryToFreePages(pgdat, highest);
+    const reclaimed = tryToFreePages(pgdat, gfp);
     pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
     if (pfn !== NO_PAGE) return pfn;
     if (!drained) {

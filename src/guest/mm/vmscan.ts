@@ -25,6 +25,7 @@ import { type PgData, type Zone, Lru, Wmark } from './mmzone.js';
 import { freePages, zoneWatermarkOk } from './page_alloc.js';
 import { delPageFromLruList, lruCacheAdd, pageLruList } from './lru.js';
 import { NodeStat, VmEvent } from './vmstat_items.js';
+import { gfpZoneIdx } from './gfp.js';
 import { exitProcess } from './process.js';
 
 /** SWAP_CLUSTER_MAX */
@@ -280,15 +281,20 @@ export function shrinkSlab(pgdat: PgData, priority: number): number {
   return freed;
 }
 
+/** allocstall_<zone> by the zone index do_try_to_free_pages counts it under. */
+const ALLOCSTALL_BY_ZONE: readonly VmEvent[] = [VmEvent.allocstall_dma, VmEvent.allocstall_dma32, VmEvent.allocstall_normal, VmEvent.allocstall_movable];
+
 /**
  * @kernel mm/vmscan.c try_to_free_pages (do_try_to_free_pages)
  * Direct reclaim: passes of rising priority until SWAP_CLUSTER_MAX pages are freed.
+ * The stall is counted as allocstall_<zone> of sc->reclaim_idx = gfp_zone(gfp): an
+ * anonymous fault (GFP_HIGHUSER_MOVABLE) counts allocstall_movable even in a guest
+ * without a Movable zone, as the real 6.1 guest's /proc/vmstat shows.
  * Returns the pages reclaimed; the time spent is added to pgdat.tasks.stallNs.
  */
-export function tryToFreePages(pgdat: PgData, highestZoneidx: number): number {
+export function tryToFreePages(pgdat: PgData, gfp: number): number {
   const sc = createScanControl(SWAP_CLUSTER_MAX, false);
-  const stall = [VmEvent.allocstall_dma, VmEvent.allocstall_dma32, VmEvent.allocstall_normal][Math.min(highestZoneidx, 2)]!;
-  count(pgdat, stall, 1);
+  count(pgdat, ALLOCSTALL_BY_ZONE[gfpZoneIdx(gfp)]!, 1);
   for (sc.priority = DEF_PRIORITY; sc.priority >= 0 && sc.nrReclaimed < sc.nrToReclaim; sc.priority--) shrinkNode(pgdat, sc);
   pgdat.tasks.stallNs += sc.costNs;
   return sc.nrReclaimed;
