@@ -71,6 +71,24 @@ export function parseFreePagesByType(text: string): Record<string, number> {
   return out;
 }
 
+/** /proc/zoneinfo: per populated zone, its free pages, watermarks and page counts, as `<zone>.<field>` (free, min, low, high, spanned, present, managed). */
+export function parseZoneinfo(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  let zone: string | null = null;
+  for (const line of text.split('\n')) {
+    const z = /^Node\s+\d+,\s+zone\s+(\S+)/.exec(line);
+    if (z) { zone = z[1]!; continue; }
+    if (!zone) continue;
+    const f = /^\s+pages free\s+(\d+)$/.exec(line) ?? /^\s+(min|low|high|spanned|present|managed)\s+(\d+)$/.exec(line);
+    if (!f) continue;
+    if (f.length === 2) out[`${zone}.free`] = Number(f[1]);
+    else out[`${zone}.${f[1]}`] = Number(f[2]);
+  }
+  const empty = new Set(Object.keys(out).filter((k) => k.endsWith('.present') && out[k] === 0).map((k) => k.split('.')[0]));
+  for (const k of Object.keys(out)) if (empty.has(k.split('.')[0])) delete out[k];
+  return out;
+}
+
 /** The vmstat counters a differential report follows (those that say what mm did). */
 export const DIFF_VMSTAT = /^(balloon_|compact_|pgmigrate_|thp_|allocstall_|pgscan_|pgsteal_|oom_kill$|htlb_|nr_free_pages$|nr_anon_pages$|nr_anon_transparent_hugepages$|nr_file_pages$|pswp|kswapd_|drop_pagecache$|pgalloc_|pgfree$)/;
 
@@ -79,24 +97,26 @@ export const DIFF_VMSTAT = /^(balloon_|compact_|pgmigrate_|thp_|allocstall_|pgsc
  * the /proc texts (the model renders them, the real guest cats them): MemTotal,
  * MemFree, MemAvailable (kB); `vmstat.<counter>` for DIFF_VMSTAT; `free.<type>` free
  * pages per migratetype; `blocks.<type>` pageblocks per migratetype; `order.<n>` free
- * blocks per order.
+ * blocks per order; `zone.<zone>.<field>` free pages, watermarks and page counts of
+ * each populated zone (zoneinfo).
  */
-export function diffProbe(p: { meminfo: string; vmstat: string; buddyinfo: string; pagetypeinfo: string }): Record<string, number> {
+export function diffProbe(p: { meminfo: string; vmstat: string; buddyinfo: string; pagetypeinfo: string; zoneinfo: string }): Record<string, number> {
   const m = parseMeminfo(p.meminfo);
   const out: Record<string, number> = { MemTotal: m.MemTotal ?? 0, MemFree: m.MemFree ?? 0, MemAvailable: m.MemAvailable ?? 0 };
   for (const [k, v] of Object.entries(parseVmstat(p.vmstat))) if (DIFF_VMSTAT.test(k)) out[`vmstat.${k}`] = v;
   for (const [k, v] of Object.entries(parseFreePagesByType(p.pagetypeinfo))) out[`free.${k}`] = v;
   for (const [k, v] of Object.entries(parsePageblockCounts(p.pagetypeinfo))) out[`blocks.${k}`] = v;
   parseBuddyinfo(p.buddyinfo).forEach((c, o) => { out[`order.${o}`] = c; });
+  for (const [k, v] of Object.entries(parseZoneinfo(p.zoneinfo))) out[`zone.${k}`] = v;
   return out;
 }
 
 /** The shell command that prints the four files diffProbe reads, each after a marker line. */
-export const DIFF_PROBE_COMMAND = ['meminfo', 'vmstat', 'buddyinfo', 'pagetypeinfo'].map((f) => `echo '@@ ${f}'; cat /proc/${f}`).join('; ');
+export const DIFF_PROBE_COMMAND = ['meminfo', 'vmstat', 'buddyinfo', 'pagetypeinfo', 'zoneinfo'].map((f) => `echo '@@ ${f}'; cat /proc/${f}`).join('; ');
 
 /** Splits DIFF_PROBE_COMMAND's output into its files. */
-export function splitProbeOutput(out: string): { meminfo: string; vmstat: string; buddyinfo: string; pagetypeinfo: string } {
-  const parts = { meminfo: '', vmstat: '', buddyinfo: '', pagetypeinfo: '' };
+export function splitProbeOutput(out: string): { meminfo: string; vmstat: string; buddyinfo: string; pagetypeinfo: string; zoneinfo: string } {
+  const parts = { meminfo: '', vmstat: '', buddyinfo: '', pagetypeinfo: '', zoneinfo: '' };
   let cur: keyof typeof parts | null = null;
   for (const line of out.split('\n')) {
     const mm = /^@@ (\w+)$/.exec(line);

@@ -143,9 +143,9 @@ test('the agent protocol: RUN/OUT framing with binary-safe output, ERR, PING/PON
 test('the diff probe reads the model\'s and the real guest\'s /proc the same way (the reference 6.1 guest\'s files)', () => {
   const dir = join(root, 'test/fixtures/linux-6.1-guest-1GiB-boot');
   const ref = (f: string) => readFileSync(join(dir, f), 'utf8');
-  const files = { meminfo: ref('meminfo'), vmstat: ref('vmstat'), buddyinfo: ref('buddyinfo'), pagetypeinfo: ref('pagetypeinfo') };
+  const files = { meminfo: ref('meminfo'), vmstat: ref('vmstat'), buddyinfo: ref('buddyinfo'), pagetypeinfo: ref('pagetypeinfo'), zoneinfo: ref('zoneinfo') };
   // what the agent returns for DIFF_PROBE_COMMAND: each file after its marker
-  assert.equal(DIFF_PROBE_COMMAND, "echo '@@ meminfo'; cat /proc/meminfo; echo '@@ vmstat'; cat /proc/vmstat; echo '@@ buddyinfo'; cat /proc/buddyinfo; echo '@@ pagetypeinfo'; cat /proc/pagetypeinfo");
+  assert.equal(DIFF_PROBE_COMMAND, "echo '@@ meminfo'; cat /proc/meminfo; echo '@@ vmstat'; cat /proc/vmstat; echo '@@ buddyinfo'; cat /proc/buddyinfo; echo '@@ pagetypeinfo'; cat /proc/pagetypeinfo; echo '@@ zoneinfo'; cat /proc/zoneinfo");
   const p = diffProbe(splitProbeOutput(Object.entries(files).map(([k, v]) => `@@ ${k}\n${v}`).join('')));
   assert.ok(p.MemTotal! > 0 && p.MemFree! > 0);
   const free = parseFreePagesByType(files.pagetypeinfo);
@@ -156,6 +156,10 @@ test('the diff probe reads the model\'s and the real guest\'s /proc the same way
   assert.equal(total, fromBuddy);
   assert.equal(p['free.Movable'], free.Movable);
   assert.ok(p['vmstat.pgfree']! > 0 && p['blocks.Movable']! > 0);
+  // zoneinfo: the reference guest's DMA and DMA32 watermarks and managed pages; the empty Normal zone is left out
+  assert.deepEqual([p['zone.DMA.min'], p['zone.DMA.low'], p['zone.DMA.high'], p['zone.DMA.managed']], [175, 218, 261, 3840]);
+  assert.deepEqual([p['zone.DMA32.free'], p['zone.DMA32.min'], p['zone.DMA32.managed']], [235605, 11088, 245316]);
+  assert.equal(p['zone.Normal.free'], undefined);
 });
 
 test('the CLI: --engine qemu refuses a model-only action with exit 2, naming it, before looking for the image', () => {

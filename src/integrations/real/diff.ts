@@ -8,7 +8,7 @@
 import type { Scenario } from '../../scenario/schema.js';
 import { type ResultDocument, runScenario } from '../../scenario/runner.js';
 import { formatSize, formatTime } from '../../scenario/units.js';
-import { procMeminfo, procVmstat, procBuddyinfo, procPagetypeinfo } from '../../report/proc.js';
+import { procMeminfo, procVmstat, procBuddyinfo, procPagetypeinfo, procZoneinfo } from '../../report/proc.js';
 import { parseMeminfo, diffProbe } from '../../report/proc_parse.js';
 import type { Guest } from '../../guest/guest.js';
 import { type DeviceView, type Distribution, type HintRound, deviceView } from '../../report/balloon_trace.js';
@@ -33,7 +33,7 @@ export type ModelSide = {
 
 /** The model guest's diff probe: its /proc texts read back with the parser the real side uses. */
 function modelProbe(g: Guest): Record<string, number> {
-  return diffProbe({ meminfo: procMeminfo(g), vmstat: procVmstat(g), buddyinfo: procBuddyinfo(g), pagetypeinfo: procPagetypeinfo(g) });
+  return diffProbe({ meminfo: procMeminfo(g), vmstat: procVmstat(g), buddyinfo: procBuddyinfo(g), pagetypeinfo: procPagetypeinfo(g), zoneinfo: procZoneinfo(g) });
 }
 
 /** Runs the scenario on the model as the differential needs it: trace on, real-only entries skipped, the diff probe after each entry. */
@@ -192,6 +192,13 @@ export function diffRows(real: RealRunResult, model: ModelSide): DiffRow[] {
       if (a || b) num(`    pageblocks ${t}`, a, b);
     }
     for (let o = 0; o < MAX_ORDER; o++) num(`    free blocks order ${o}`, rp?.[`order.${o}`], mp?.[`order.${o}`]);
+    // zoneinfo: the zones either side has, their free pages and watermarks (managed and the rest at the first full probe)
+    const zoneKeys = [...new Set([...Object.keys(rp ?? {}), ...Object.keys(mp ?? {})].filter((k) => k.startsWith('zone.')))];
+    for (const k of zoneKeys) {
+      const field = k.split('.')[2]!;
+      if (lastFull >= 0 && !['free', 'min', 'low', 'high'].includes(field)) continue;
+      num(`    ${k.slice(5)}`, rp?.[k], mp?.[k]);
+    }
     for (const k of VMSTAT_LEVELS) if (rp?.[k] !== undefined || mp?.[k] !== undefined) num(`    ${k.slice(7)}`, rp?.[k], mp?.[k]);
     // vmstat counters that moved since the previous full probe, on either side
     const moved = (p: Array<Record<string, number>>, k: string) => (p[i]?.[k] ?? 0) - (lastFull < 0 ? 0 : p[lastFull]?.[k] ?? 0);
