@@ -38,13 +38,19 @@ function image(): QemuImage {
   return img as QemuImage;
 }
 
-test('qemu-inflate: virtio_balloon binds to QEMU\'s device; the kernel\'s balloon_inflate/deflate are the pages asked for, on both sides; MemTotal stays (deflate-on-oom)', { timeout: 240_000, skip: SKIP }, async (t) => {
-  const s = load('scenarios/real/qemu-inflate.yaml');
+/** The scenario on the real guest and on the model, the report of both, the timings as a diagnostic. */
+async function runBoth(t: { diagnostic(m: string): void }, file: string, variant?: string) {
+  const s = load(file, variant);
   const real = await runQemuScenario(s, image());
   const model = runModelSide(s);
   const report = formatRealReport(real, model);
   t.diagnostic(`qemu: boot ${real.timings.boot_ms} ms, timeline ${real.timings.timeline_ms} ms; model ${model.wall_ms} ms`);
   assert.ok(real.timeline.ok, `${real.timeline.problems.join('\n')}\n${report}`);
+  return { s, real, model, report };
+}
+
+test('qemu-inflate: virtio_balloon binds to QEMU\'s device; the kernel\'s balloon_inflate/deflate are the pages asked for, on both sides; MemTotal stays (deflate-on-oom)', { timeout: 240_000, skip: SKIP }, async (t) => {
+  const { real, model, report } = await runBoth(t, 'scenarios/real/qemu-inflate.yaml');
   assert.equal(real.qemu.kernel.startsWith('6.1.'), true);
   for (const [name, vmstat] of [['real', real.guest.vmstat], ['model', model.doc.vmstat]] as const) {
     assert.equal(vmstat.balloon_inflate, 256 * MiB / 4096, `${name}: balloon_inflate\n${report}`);
@@ -65,12 +71,7 @@ test('qemu-inflate: virtio_balloon binds to QEMU\'s device; the kernel\'s balloo
 });
 
 test('qemu-fragmentation: fragment, balloon, release, compact on the real kernel and the model; the compaction moved pages on both', { timeout: 300_000, skip: SKIP }, async (t) => {
-  const s = load('scenarios/real/qemu-fragmentation.yaml');
-  const real = await runQemuScenario(s, image());
-  const model = runModelSide(s);
-  const report = formatRealReport(real, model);
-  t.diagnostic(`qemu: boot ${real.timings.boot_ms} ms, timeline ${real.timings.timeline_ms} ms; model ${model.wall_ms} ms`);
-  assert.ok(real.timeline.ok, `${real.timeline.problems.join('\n')}\n${report}`);
+  const { real, model, report } = await runBoth(t, 'scenarios/real/qemu-fragmentation.yaml');
   for (const [name, events] of [['real', real.timeline.events as ResultEvent[]], ['model', model.doc.events]] as const) {
     const c = eventsOfKind(events, 'compact_memory')[0]!;
     assert.ok(c.pgmigrate_success > 0, `${name}: compaction migrated pages\n${report}`);
@@ -81,12 +82,7 @@ test('qemu-fragmentation: fragment, balloon, release, compact on the real kernel
 });
 
 test('qemu-migrate-idle (hinting): a loopback migration to a second QEMU completes; the guest runs on at the destination; both sides report the migration', { timeout: 300_000, skip: SKIP }, async (t) => {
-  const s = load('scenarios/real/qemu-migrate-idle.yaml', 'hinting');
-  const real = await runQemuScenario(s, image());
-  const model = runModelSide(s);
-  const report = formatRealReport(real, model);
-  t.diagnostic(`qemu: boot ${real.timings.boot_ms} ms, timeline ${real.timings.timeline_ms} ms; model ${model.wall_ms} ms`);
-  assert.ok(real.timeline.ok, `${real.timeline.problems.join('\n')}\n${report}`);
+  const { s, real, model, report } = await runBoth(t, 'scenarios/real/qemu-migrate-idle.yaml', 'hinting');
   const m = eventsOfKind(real.timeline.events as ResultEvent[], 'migrate')[0]!;
   const q = m['query-migrate'] as { status: string; 'total-time': number; ram: { total: number; transferred: number } };
   assert.equal(q.status, 'completed');

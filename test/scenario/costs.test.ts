@@ -3,11 +3,10 @@
  * the machine's config into the one table both sides charge from, echoed in the result
  * document; an unknown name is bad input naming the field and the names allowed.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenarioText, runScenario, scenarioVmConfig } from '../../src/scenario/runner.js';
@@ -15,14 +14,7 @@ import { ScenarioError } from '../../src/scenario/schema.js';
 import { eventsOfKind } from '../../src/actions/index.js';
 import { COSTS, COST_NAMES, costTable, defaultCostTable } from '../../src/sim/cost.js';
 
-/** A temporary directory, removed when the file's tests are done. */
-const tempDirs: string[] = [];
-after(() => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(d);
-  return d;
-}
+import { tempDir } from '../helpers/tmp.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin', 'balloonlab.js');

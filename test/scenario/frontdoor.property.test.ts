@@ -9,11 +9,10 @@
  * through the CLI with `--check` under a wall-clock limit (a child process, so a run that
  * would never end is killed and reported rather than hanging the suite).
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -22,14 +21,7 @@ import { loadScenarioText } from '../../src/scenario/runner.js';
 import { actionsInfo } from '../../src/actions/index.js';
 import { InputError } from '../../src/sim/errors.js';
 
-/** A temporary directory, removed when the file's tests are done. */
-const tempDirs: string[] = [];
-after(() => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(d);
-  return d;
-}
+import { tempDir } from '../helpers/tmp.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin', 'balloonlab.js');
