@@ -6,7 +6,7 @@ import { defineAction, ActionError, type RealContext } from './action.js';
 import { int, num, bool, oneOf, size, time } from './fields.js';
 import { Owner, PAGE_SIZE, pageOwner, pageMapping, pageOrder } from '../guest/mm/memmap.js';
 import { PageWrite } from '../guest/mm/mmzone.js';
-import { type Process, type ProcessTable, type ThpAdvice, getProcess, createAnonVma, faultAnonPages, unmapAnonPages, unmapVirtualPages, exitProcess, readFilePages, processPages, PID_MAX } from '../guest/mm/process.js';
+import { type Process, type ProcessTable, type ThpAdvice, getProcess, mmapAnon, faultRange, HPAGE_PMD_NR, unmapAnonPages, unmapVirtualPages, exitProcess, readFilePages, processPages, PID_MAX } from '../guest/mm/process.js';
 import { VmEvent } from '../guest/mm/vmstat_items.js';
 import { simAfter } from '../sim/clock.js';
 import { rngBelow, createSplitmix64 } from '../sim/rng.js';
@@ -55,10 +55,13 @@ export const processFault = defineAction({
   model: (ctx, a) => {
     const pgdat = ctx.vm.guest.pgdat;
     const proc = getProcess(ctx.vm.guest.procs, a.pid);
-    const vma = createAnonVma(proc, faultAdvice(a));
     const want = Math.ceil(a.size / PAGE_SIZE);
+    // as bl-mem maps it: 2 MiB-aligned, a PROT_NONE guard page either side (so it merges with no neighbour)
+    const m = mmapAnon(pgdat, proc, want, faultAdvice(a), { align: HPAGE_PMD_NR, guard: true });
+    if (m === null) throw new ActionError(`mmap of ${want * PAGE_SIZE} bytes failed: ENOMEM (vm.overcommit_memory 0 refuses a mapping larger than RAM and swap together)`);
+    const { vma, start } = m;
     const alloc0 = pgdat.events[VmEvent.thp_fault_alloc]!, fallback0 = pgdat.events[VmEvent.thp_fault_fallback]!;
-    const got = faultAnonPages(pgdat, proc, want, vma);
+    const got = faultRange(pgdat, proc, vma, start, want);
     const out = {
       thp_fault_alloc: pgdat.events[VmEvent.thp_fault_alloc]! - alloc0,
       thp_fault_fallback: pgdat.events[VmEvent.thp_fault_fallback]! - fallback0,

@@ -58,6 +58,11 @@ export const COSTS = {
     unit: 'writing one 4 KiB anonymous page to the swap device',
     source: 'Reasoning: a virtio-blk or NVMe swap device sustains a few hundred MB/s of 4 KiB writes from a guest; at ~400 MB/s a page takes ~10 us of device time, charged to the reclaiming context.',
   },
+  swapInPage: {
+    ns: 100000,
+    unit: 'a major fault reading one 4 KiB anonymous page back from swap (do_swap_page), waited for by the faulting task',
+    source: 'Reasoning: unlike swap-out, which reclaim issues in batches, a swap-in is a synchronous 4 KiB read at queue depth 1; a virtio-blk device backed by host NVMe answers one in ~50-100 us of round trip (guest exit, host I/O, completion interrupt), so 100 us. Swap readahead (page-cluster) is not modelled.',
+  },
   writebackPage: {
     ns: 10000,
     unit: 'writing back one dirty 4 KiB page-cache page from reclaim',

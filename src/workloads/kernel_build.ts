@@ -29,8 +29,8 @@ import { type Sim, simAfter } from '../sim/clock.js';
 import { type Rng, rngBelow, rngFloat } from '../sim/rng.js';
 import type { Guest } from '../guest/guest.js';
 import { PageWrite } from '../guest/mm/mmzone.js';
-import { getProcess, faultAnonPages, exitProcess, readFilePages, isProcessPage, type Process } from '../guest/mm/process.js';
-import { PAGE_SIZE, pageOrder } from '../guest/mm/memmap.js';
+import { getProcess, faultAnonPages, faultRange, followPage, exitProcess, readFilePages, PTE_SWAP, type Process } from '../guest/mm/process.js';
+import { PAGE_SIZE } from '../guest/mm/memmap.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -166,7 +166,8 @@ function startUnit(b: KernelBuild): void {
     }
     const stall = pg.tasks.stallNs - s0;
     b.sysNs += stall;
-    const wait = SLICE_NS + stall + pending;
+    // the last slice is what is left of the unit's CPU time
+    const wait = (slice < slices ? SLICE_NS : cpu - (slices - 1) * SLICE_NS) + stall + pending;
     pending = 0;
     if (slice < slices) { simAfter(sim, wait, work); return; }
     // the last slice's CPU time too, then the unit is done
@@ -176,17 +177,21 @@ function startUnit(b: KernelBuild): void {
   simAfter(guest.sim, 0, work);
 }
 
-/** cc1 writes `n` pages of its heap again (random ones it still has). */
+/** cc1 writes `n` pages of its heap again (random addresses it has touched; a page swapped out meanwhile is faulted back in). */
 function rewrite(b: KernelBuild, cc: Process, n: number): void {
-  const pages = cc.pages;
-  if (pages.length === 0 || n <= 0) return;
+  const heap = cc.heap;
+  if (heap === null || heap.faulted === 0 || n <= 0) return;
   const pg = b.guest.pgdat;
-  for (let i = 0, tries = 0; i < n && tries < 2 * n + 8; tries++) {
-    const head = pages[rngBelow(b.rng, pages.length)]!;
-    if (!isProcessPage(pg, cc.pid, head)) continue;
-    pg.hooks.pageWrite?.(head + rngBelow(b.rng, 1 << pageOrder(pg.map, head)), 1, PageWrite.data);
+  for (let i = 0; i < n; i++) {
+    const vpn = heap.start + rngBelow(b.rng, heap.faulted);
+    let pfn = followPage(cc, vpn);
+    if (pfn === PTE_SWAP) {
+      if (faultRange(pg, cc, heap, vpn, 1) === 0) return;
+      pfn = followPage(cc, vpn);
+    }
+    if (pfn < 0) continue;
+    pg.hooks.pageWrite?.(pfn, 1, PageWrite.data);
     b.pagesRewritten++;
-    i++;
   }
 }
 

@@ -11,14 +11,14 @@ import assert from 'node:assert/strict';
 import { createGuest, defaultGuestConfig } from '../../src/guest/guest.js';
 import { createVm } from '../../src/machine/machine.js';
 import {
-  getProcess, createAnonVma, faultAnonPages, unmapAnonPages, unmapVirtualPages, virtualCandidates, shareOf, exitProcess,
-  resolvePlaces, processRss, VMA_SPAN,
+  type Process, getProcess, mmapAnon, faultAnonPages, unmapAnonPages, unmapVirtualPages, virtualCandidates, shareOf, exitProcess,
+  processRss, followPage, walkPageTables, HPAGE_PMD_NR,
 } from '../../src/guest/mm/process.js';
 import { deferredSplitScan } from '../../src/guest/mm/huge_memory.js';
 import { khugepagedScan } from '../../src/guest/mm/khugepaged.js';
 import { compactMemory } from '../../src/guest/mm/compaction.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
-import { Owner, PG, pageFlags, pageMapping, pageOrder, pageOwner } from '../../src/guest/mm/memmap.js';
+import { Owner, PG, pageFlags, pageOwner } from '../../src/guest/mm/memmap.js';
 import { zonePcpCount } from '../../src/guest/mm/page_alloc.js';
 import { globalZonePageState } from '../../src/guest/mm/vmstat.js';
 import { NodeStat, VmEvent, ZoneStat } from '../../src/guest/mm/vmstat_items.js';
@@ -37,11 +37,13 @@ function smallGuest(memory = 256 * MiB, thp: 'always' | 'madvise' | 'never' = 'n
   return g;
 }
 
-const isHeld = (pg: PgData, pid: number, pfn: number) => pageOwner(pg.map, pfn) === Owner.anon && pageMapping(pg.map, pfn) === pid;
+/** A mapping as process_fault (bl-mem) makes it: 2 MiB-aligned, guard pages either side. */
+const mapping = (pg: PgData, p: Process, pages: number, advice: 'hugepage' | 'nohugepage' | 'default' = 'default') => mmapAnon(pg, p, pages, advice, { align: HPAGE_PMD_NR, guard: true })!.vma;
+const mapped = (p: Process, vpns: ArrayLike<number>) => Array.from(vpns, (v) => followPage(p, v) >= 0);
 const freeWithPcp = (pg: PgData) => globalZonePageState(pg, ZoneStat.nr_free_pages) + pg.zones.reduce((n, z) => n + zonePcpCount(z), 0);
 
 test('N = 10, K = 5, random:1 frees candidates 5 8 1 3 7, as bl-mem does (through the action)', () => {
-  let cand: Int32Array | null = null;
+  let cand: Float64Array | null = null;
   let held: boolean[] = [];
   const s = loadScenarioText([
     'name: v', 'guest: { memory: 256MiB, thp: never }', 'timeline:',
@@ -52,8 +54,8 @@ test('N = 10, K = 5, random:1 frees candidates 5 8 1 3 7, as bl-mem does (throug
     check: true,
     onEntry: (i, _e, vm) => {
       const pg = vm.guest.pgdat;
-      if (i === 0) cand = virtualCandidates(pg, pg.tasks.procs.get(7)!);
-      else held = [...cand!].map((pfn) => isHeld(pg, 7, pfn));
+      if (i === 0) cand = virtualCandidates(pg.tasks.procs.get(7)!);
+      else held = mapped(pg.tasks.procs.get(7)!, cand!);
     },
   });
   assert.equal(cand!.length, 10);
@@ -67,27 +69,26 @@ test('alternate, lowest and highest over the candidates with K = round-half-up(N
   for (const [pick, freed] of [['alternate', [0, 2, 4]], ['lowest', [0, 1, 2]], ['highest', [2, 3, 4]]] as const) {
     const g = smallGuest();
     const p = getProcess(g.procs, 1);
-    faultAnonPages(g.pgdat, p, 5, createAnonVma(p, 'default'));
-    const cand = virtualCandidates(g.pgdat, p);
+    faultAnonPages(g.pgdat, p, 5, mapping(g.pgdat, p, 5));
+    const cand = virtualCandidates(p);
     const r = unmapVirtualPages(g.pgdat, p, 0.5, { pick });
     assert.deepEqual(r, { freed: 3, candidates: 5 });
-    assert.deepEqual([...cand].flatMap((pfn, i) => (isHeld(g.pgdat, 1, pfn) ? [] : [i])), freed, pick);
+    assert.deepEqual(mapped(p, cand).flatMap((h, i) => (h ? [] : [i])), freed, pick);
     assert.equal(p.rssAnon, 2);
     assert.equal(checkPgdat(g.pgdat), null);
   }
 });
 
-test('candidates are in ascending virtual address order: the newest mapping lowest (top-down mmap), each mapping in fault order', () => {
+test('candidates are in ascending virtual address order: the newest mapping lowest (top-down mmap), each mapping in address order', () => {
   const g = smallGuest();
   const p = getProcess(g.procs, 1);
-  const a = createAnonVma(p, 'default'), b = createAnonVma(p, 'default');
+  const a = mapping(g.pgdat, p, 5), b = mapping(g.pgdat, p, 2);
+  assert.ok(b.end < a.start, 'the second mapping lies below the first');
   faultAnonPages(g.pgdat, p, 3, a);
   faultAnonPages(g.pgdat, p, 2, b);
-  faultAnonPages(g.pgdat, p, 2, a);  // a grows further up (its pages stay in fault order)
-  const at = resolvePlaces(p);
-  const cand = [...virtualCandidates(g.pgdat, p)];
-  assert.deepEqual(cand.map((pfn) => at.get(pfn)), [VMA_SPAN, VMA_SPAN + 1, 0, 1, 2, 3, 4], 'b (mapping 1) first, then a');
-  assert.deepEqual(cand.slice(2), p.pages.filter((_, i) => i < 3 || i >= 5), 'a in the order it was faulted');
+  faultAnonPages(g.pgdat, p, 2, a);  // a's next two pages
+  assert.deepEqual([...virtualCandidates(p)], [b.start, b.start + 1, a.start, a.start + 1, a.start + 2, a.start + 3, a.start + 4], 'b first, then a');
+  assert.equal(checkPgdat(g.pgdat), null);
 });
 
 test('a page keeps its virtual place when compaction migrates it (the host sees the same contents in the same order)', () => {
@@ -95,20 +96,17 @@ test('a page keeps its virtual place when compaction migrates it (the host sees 
   const pg = vm.guest.pgdat;
   pg.sysctl.thp.enabled = 'never';
   const keep = getProcess(pg.tasks.procs, 1), gone = getProcess(pg.tasks.procs, 2);
-  const vk = createAnonVma(keep, 'default'), vg = createAnonVma(gone, 'default');
+  const vk = mapping(pg, keep, 20000), vg = mapping(pg, gone, 20000);
   for (let i = 0; i < 20000; i++) { faultAnonPages(pg, keep, 1, vk); faultAnonPages(pg, gone, 1, vg); }
   exitProcess(pg, pg.tasks.procs, gone);
-  const contents = () => [...virtualCandidates(pg, keep)].map((pfn) => vm.host.ram.gen[physPfn(vm.guest.layout, pfn)]);
-  const before = contents(), pfns0 = [...virtualCandidates(pg, keep)];
+  const pfns = () => [...virtualCandidates(keep)].map((v) => followPage(keep, v));
+  const contents = () => pfns().map((pfn) => vm.host.ram.gen[physPfn(vm.guest.layout, pfn)]);
+  const before = contents(), pfns0 = pfns();
   assert.equal(new Set(before).size, 20000, 'every page holds its own contents');
   const rep = compactMemory(pg);
   assert.ok(rep.migrated > 1000, `compaction moved pages (${rep.migrated})`);
-  const pfns1 = [...virtualCandidates(pg, keep)];
-  assert.notDeepEqual(pfns1, pfns0, 'the pages are elsewhere now');
+  assert.notDeepEqual(pfns(), pfns0, 'the pages are elsewhere now');
   assert.deepEqual(contents(), before, 'in the same virtual order');
-  // and the order survives a prune of the page list
-  keep.prune = true;
-  assert.deepEqual(contents(), before);
   assert.equal(checkPgdat(pg), null);
 });
 
@@ -116,10 +114,10 @@ test('unmapping part of a THP splits its PMD and queues it; memory stays allocat
   const g = smallGuest(512 * MiB, 'always');
   const pg = g.pgdat;
   const p = getProcess(g.procs, 1);
-  faultAnonPages(pg, p, 2048, createAnonVma(p, 'default'));
+  faultAnonPages(pg, p, 2048, mapping(pg, p, 2048));
   assert.equal(pg.events[VmEvent.thp_fault_alloc], 4);
   const free0 = freeWithPcp(pg), anon0 = pg.nodeStat[NodeStat.nr_anon_pages]!;
-  const cand = virtualCandidates(pg, p);
+  const cand = virtualCandidates(p);
   assert.equal(cand.length, 2048, 'a THP is 512 candidates');
   assert.deepEqual(unmapVirtualPages(pg, p, 0.5, { pick: 'alternate' }), { freed: 1024, candidates: 2048 });
   assert.equal(p.rssAnon, 1024);
@@ -129,10 +127,11 @@ test('unmapping part of a THP splits its PMD and queues it; memory stays allocat
   assert.equal(pg.nodeStat[NodeStat.nr_anon_transparent_hugepages], 0, 'no longer PMD-mapped: AnonHugePages 0');
   assert.equal(pg.nodeStat[NodeStat.nr_anon_pages], anon0 - 1024, 'AnonPages counts mapped pages');
   assert.equal(freeWithPcp(pg), free0, 'nothing went back to the allocator yet');
-  assert.equal(processRss(pg, p), 1024);
+  assert.equal(processRss(p), 1024);
   assert.equal(checkPgdat(pg), null);
   // the survivors are still candidates, in order; the unmapped ones are not
-  assert.deepEqual([...virtualCandidates(pg, p)], [...cand].filter((_, i) => i % 2 === 1));
+  assert.deepEqual([...virtualCandidates(p)], [...cand].filter((_, i) => i % 2 === 1));
+  const survivors = [...virtualCandidates(p)].map((v) => followPage(p, v));
   // the shrinker's scan splits them and frees the unmapped subpages
   assert.equal(deferredSplitScan(pg, 128), 4);
   assert.equal(pg.events[VmEvent.thp_split_page], 4);
@@ -140,9 +139,10 @@ test('unmapping part of a THP splits its PMD and queues it; memory stays allocat
   assert.equal(freeWithPcp(pg), free0 + 1024);
   assert.equal(pg.nodeStat[NodeStat.nr_anon_pages], anon0 - 1024);
   assert.equal(p.rssAnon, 1024);
-  const after = [...virtualCandidates(pg, p)];
+  const after = [...virtualCandidates(p)];
   assert.deepEqual(after, [...cand].filter((_, i) => i % 2 === 1), 'the split keeps every page in its place');
-  for (const pfn of after) assert.equal(pageFlags(pg.map, pfn) & (PG.head | PG.tail), 0, 'base pages now');
+  assert.deepEqual(after.map((v) => followPage(p, v)), survivors, 'and in the same page frames');
+  for (const pfn of survivors) assert.equal(pageFlags(pg.map, pfn) & (PG.head | PG.tail), 0, 'base pages now');
   assert.equal(deferredSplitScan(pg, 128), -1, 'SHRINK_STOP on an empty queue');
   assert.equal(checkPgdat(pg), null);
   assert.equal(exitProcess(pg, g.procs, p), 1024);
@@ -154,8 +154,8 @@ test('unmapping every subpage of a THP frees it whole; exit frees a queued THP w
   const g = smallGuest(512 * MiB, 'always');
   const pg = g.pgdat;
   const p = getProcess(g.procs, 1);
-  faultAnonPages(pg, p, 2048, createAnonVma(p, 'default'));
-  const heads = [...virtualCandidates(pg, p)].filter((_, i) => i % 512 === 0);
+  faultAnonPages(pg, p, 2048, mapping(pg, p, 2048));
+  const heads = [...virtualCandidates(p)].filter((_, i) => i % 512 === 0).map((v) => followPage(p, v));
   const free0 = freeWithPcp(pg);
   assert.deepEqual(unmapVirtualPages(pg, p, 0.25, { pick: 'lowest' }), { freed: 512, candidates: 2048 });
   assert.equal(pageOwner(pg.map, heads[0]!) === Owner.anon, false, 'the first THP is gone');
@@ -167,13 +167,15 @@ test('unmapping every subpage of a THP frees it whole; exit frees a queued THP w
   assert.deepEqual(r, { freed: 154, candidates: 1536 });
   assert.equal(pg.deferredSplitQueue.thps.size, 3);
   assert.equal(checkPgdat(pg), null);
+  // its page tables: the PGD, a PUD and a PMD table, and a (deposited or PTE) table per 2 MiB
+  assert.equal(p.mm.nrPgtables, 3 + 4);
   assert.equal(exitProcess(pg, g.procs, p), 1536 - 154, 'exit unmaps what is left');
   assert.equal(pg.deferredSplitQueue.thps.size, 0);
-  assert.equal(freeWithPcp(pg), free0 + 2048);
+  assert.equal(freeWithPcp(pg), free0 + 2048 + 7, 'its memory and its page tables');
   assert.equal(checkPgdat(pg), null);
   // physical order still unmaps a queued THP whole
   const q = getProcess(g.procs, 2);
-  faultAnonPages(pg, q, 1024, createAnonVma(q, 'default'));
+  faultAnonPages(pg, q, 1024, mapping(pg, q, 1024));
   unmapVirtualPages(pg, q, 0.5, { pick: 'alternate' });
   assert.deepEqual(unmapAnonPages(pg, g.rng, q, 1, 'lowest'), { freed: 512, candidates: 2 });
   assert.equal(q.rssAnon, 0);
@@ -198,24 +200,28 @@ test('madvise is per mapping: hugepage, nohugepage and default; khugepaged colla
   const g = smallGuest(512 * MiB, 'always');
   const pg = g.pgdat;
   const p = getProcess(g.procs, 1);
-  faultAnonPages(pg, p, 1024, createAnonVma(p, 'nohugepage'));
+  faultAnonPages(pg, p, 1024, mapping(pg, p, 1024, 'nohugepage'));
   assert.equal(pg.events[VmEvent.thp_fault_alloc], 0, 'VM_NOHUGEPAGE: no THP even with enabled=always');
-  faultAnonPages(pg, p, 1024, createAnonVma(p, 'default'));
+  faultAnonPages(pg, p, 1024, mapping(pg, p, 1024));
   assert.equal(pg.events[VmEvent.thp_fault_alloc], 2);
-  // enabled=madvise: only MADV_HUGEPAGE mappings; small pages in it (faulted in pieces) are collapsed by khugepaged
+  // enabled=madvise: only MADV_HUGEPAGE mappings, whose first touch of an aligned 2 MiB takes a THP
   pg.sysctl.thp.enabled = 'madvise';
   const q = getProcess(g.procs, 2);
-  const plain = createAnonVma(q, 'default'), huge = createAnonVma(q, 'hugepage');
+  const plain = mapping(pg, q, 2048), huge = mapping(pg, q, 2048, 'hugepage');
   for (let i = 0; i < 8; i++) { faultAnonPages(pg, q, 256, plain); faultAnonPages(pg, q, 256, huge); }
-  assert.equal(pg.events[VmEvent.thp_fault_alloc], 2, 'chunks under 2 MiB fault small pages');
-  const collapsed = khugepagedScan(pg);
-  assert.ok(collapsed >= 1, `khugepaged collapsed (${collapsed})`);
-  const at = resolvePlaces(q);
-  for (const pfn of q.pages) {
-    if (!isHeld(pg, 2, pfn) || !(pageFlags(pg.map, pfn) & PG.head)) continue;
-    assert.equal(Math.floor(at.get(pfn)! / VMA_SPAN), huge.index, 'a collapsed THP sits in the MADV_HUGEPAGE mapping');
-    assert.equal(pageOrder(pg.map, pfn), 9);
-  }
+  assert.equal(pg.events[VmEvent.thp_fault_alloc], 2 + 4, 'the hugepage mapping: a THP per 2 MiB, at its first 4 KiB');
+  // small pages faulted while THP was off are collapsed by khugepaged, only in the MADV_HUGEPAGE mapping
+  pg.sysctl.thp.enabled = 'never';
+  const r = getProcess(g.procs, 3);
+  const plain2 = mapping(pg, r, 1024), huge2 = mapping(pg, r, 1024, 'hugepage');
+  faultAnonPages(pg, r, 1024, plain2);
+  faultAnonPages(pg, r, 1024, huge2);
+  pg.sysctl.thp.enabled = 'madvise';
+  const c0 = pg.events[VmEvent.thp_collapse_alloc]!;
+  khugepagedScan(pg);
+  khugepagedScan(pg);
+  assert.equal(pg.events[VmEvent.thp_collapse_alloc]! - c0, 2, 'the two ranges of the hugepage mapping');
+  walkPageTables(r, (vpn, _e, hugePmd) => { if (hugePmd) assert.ok(vpn >= huge2.start && vpn < huge2.end, 'a collapsed THP sits in the MADV_HUGEPAGE mapping'); });
   assert.equal(checkPgdat(pg), null);
 });
 

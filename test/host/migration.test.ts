@@ -8,10 +8,10 @@ import { hostMigrate } from '../../src/host/vm.js';
 import { FreePageHintStatus } from '../../src/host/virtio_balloon.js';
 import { qmpExecute } from '../../src/host/qmp.js';
 import { simRunUntil, simAfter } from '../../src/sim/clock.js';
-import { getProcess, faultAnonPages, exitProcess, processPages } from '../../src/guest/mm/process.js';
+import { getProcess, faultAnonPages, exitProcess, processPages, followPage } from '../../src/guest/mm/process.js';
 import { physPfn } from '../../src/guest/mm/layout.js';
 import { PageWrite } from '../../src/guest/mm/mmzone.js';
-import { Owner, pageOwner, pageOrder } from '../../src/guest/mm/memmap.js';
+import { Owner, pageOwner } from '../../src/guest/mm/memmap.js';
 import { createRng, rngBelow } from '../../src/sim/rng.js';
 
 const MiB = 1024 * 1024;
@@ -26,14 +26,12 @@ function dirtier(v: Vm, bytes: number, rate: number): void {
   const pg = v.guest.pgdat;
   const p = getProcess(v.guest.procs, 100);
   faultAnonPages(pg, p, bytes / 4096);
-  const pages = processPages(pg, pg.tasks.procs.get(100)!);
+  const heap = p.heap!;
   const rng = createRng(7);
   const perTick = rate / 4096 / 100;
   const tick = () => {
-    for (let i = 0; i < perTick; i++) {
-      const head = pages[rngBelow(rng, pages.length)]!;
-      pg.hooks.pageWrite!(head + rngBelow(rng, 1 << pageOrder(pg.map, head)), 1, PageWrite.data);
-    }
+    // random addresses of the heap, each page as likely as any other
+    for (let i = 0; i < perTick; i++) pg.hooks.pageWrite!(followPage(p, heap.start + rngBelow(rng, heap.end - heap.start)), 1, PageWrite.data);
     simAfter(v.sim, 10_000_000, tick);
   };
   simAfter(v.sim, 0, tick);

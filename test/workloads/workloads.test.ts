@@ -14,7 +14,7 @@ import { createRng } from '../../src/sim/rng.js';
 import { physPfn } from '../../src/guest/mm/layout.js';
 import { Owner, PG, pageFlags, pageMapping, pageOwner } from '../../src/guest/mm/memmap.js';
 import { type PgData, totalramPages } from '../../src/guest/mm/mmzone.js';
-import { isProcessPage } from '../../src/guest/mm/process.js';
+import { walkPageTables } from '../../src/guest/mm/process.js';
 import { globalNodePageState, globalZonePageState } from '../../src/guest/mm/vmstat.js';
 import { NodeStat, VmEvent, ZoneStat } from '../../src/guest/mm/vmstat_items.js';
 import { type KernelBuild, type KernelBuildParams, PID_RANGE, startKernelBuild } from '../../src/workloads/kernel_build.js';
@@ -157,7 +157,9 @@ test('kernel-build: a migration dirty log running during the build catches the c
   // the running compilers' heaps are in the log: each has a page written in the window
   for (const pid of compilerPids(vm, b)) {
     const cc = g.procs.get(pid)!;
-    const logged = cc.pages!.some((pfn) => isProcessPage(g.pgdat, pid, pfn) && vm.host.ram.dirty[physPfn(g.layout, pfn)] === 1);
+    const held: number[] = [];
+    walkPageTables(cc, (_vpn, e, huge) => { if (e >= 0) for (let i = 0; i < (huge ? 512 : 1); i++) held.push(e + i); });
+    const logged = held.some((pfn) => vm.host.ram.dirty[physPfn(g.layout, pfn)] === 1);
     assert.ok(logged, `compiler ${pid} wrote its heap in the window`);
   }
   // logging is off again: further writes leave the log alone

@@ -14,8 +14,10 @@
  * - per-cpu lists: entries are pcp blocks of the list's order, counts match;
  * - pageblocks: valid migratetypes; HIGHATOMIC blocks match nr_reserved_highatomic;
  * - ballooned pages are PageOffline, reserved pages PG_reserved;
- * - processes: every anonymous page is a live process's, its rss and page list agree
- *   (THPs awaiting the deferred split count only their mapped subpages in the rss);
+ * - processes: every anonymous page is a live process's and its page tables map it at
+ *   its page->index; rss, swap entries and page-table pages agree with the tables (THPs
+ *   awaiting the deferred split count only their mapped subpages); mappings are sorted,
+ *   disjoint, and hold every pte;
  * - the hugetlb pool: its counts against the hugetlb pages, its free list of huge heads.
  *
  * The walk is cheap (typed arrays, no allocation per page); the explanation string is
@@ -24,11 +26,66 @@
 import {
   MAX_ORDER, MIGRATE_TYPES, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, MigrateType, Owner, PageType, PG, NR_OWNERS,
   OWNER_NAMES, getPageblockMigratetype,
-  listNext, listPrev, pageFlags, pageMapping, pageOrder, pageOwner, pageTypeOf,
+  listNext, listPrev, pageFlags, pageIndex, pageMapping, pageOrder, pageOwner, pageTypeOf,
 } from './memmap.js';
 import { type PgData, type Zone, freeListHead, NR_PCP_LISTS, NR_LOWORDER_PCP_LISTS } from './mmzone.js';
 import { ZoneStat } from './vmstat_items.js';
-import { processPages, resolvePlaces, PID_MAX } from './process.js';
+import { type Process, HPAGE_PMD_NR, PID_MAX, PTE_NONE, PTE_SWAP } from './process.js';
+
+/**
+ * One process's address space against the page map: mappings sorted and disjoint; every
+ * PMD's table a page-table page of the process; a huge PMD maps an order-9 THP head of
+ * the process at its address, not awaiting the deferred split; every pte maps a page of
+ * the process whose page->index is the pte's address (a THP subpage: its head's index
+ * plus the offset, the head on the deferred split queue), inside a mapping; present and
+ * swap counts per table, rss, MM_SWAPENTS and mm_pgtables_bytes as the walk finds them.
+ */
+function checkAddressSpace(pgdat: PgData, proc: Process, bad: (m: string) => void): void {
+  const map = pgdat.map, mm = proc.mm, pid = proc.pid;
+  const q = pgdat.deferredSplitQueue.thps;
+  for (let i = 0; i < mm.vmas.length; i++) {
+    const v = mm.vmas[i]!;
+    if (!(v.start < v.end || (v.kind === 'brk' && v.start === v.end)) || (i > 0 && mm.vmas[i - 1]!.end > v.start)) { bad(`process ${pid}: mapping ${i} [${v.start}, ${v.end}) out of order or overlapping`); return; }
+  }
+  const inVma = (vpn: number) => mm.vmas.some((v) => v.start <= vpn && vpn < v.end);
+  const table = (pfn: number, what: string) => {
+    if (pageOwner(map, pfn) !== Owner.pageTable || pageTypeOf(map, pfn) !== PageType.table || pageMapping(map, pfn) !== pid) bad(`process ${pid}: ${what} at pfn ${pfn} is not one of its page-table pages`);
+  };
+  let rss = 0, swap = 0, tables = (mm.pgd >= 0 ? 1 : 0) + mm.pmdTables.size + mm.pudTables.size + mm.pmds.size;
+  if (mm.pgd >= 0) table(mm.pgd, 'the PGD');
+  for (const t of mm.pmdTables.values()) table(t, 'a PMD table');
+  for (const t of mm.pudTables.values()) table(t, 'a PUD table');
+  for (const [idx, pmd] of mm.pmds) {
+    table(pmd.table, `the table of PMD ${idx}`);
+    const base = idx * HPAGE_PMD_NR;
+    if (pmd.pte === null) {
+      const h = pmd.huge;
+      if (pageOwner(map, h) !== Owner.anon || pageMapping(map, h) !== pid || !(pageFlags(map, h) & PG.head) || pageOrder(map, h) !== PAGEBLOCK_ORDER || pageIndex(map, h) !== base || q.has(h)) bad(`process ${pid}: PMD ${idx} maps pfn ${h}, not its THP at that address`);
+      if (!inVma(base) || !inVma(base + HPAGE_PMD_NR - 1)) bad(`process ${pid}: huge PMD ${idx} outside its mappings`);
+      rss += HPAGE_PMD_NR;
+      continue;
+    }
+    let present = 0, swapped = 0;
+    for (let i = 0; i < HPAGE_PMD_NR; i++) {
+      const e = pmd.pte[i]!;
+      if (e === PTE_NONE) continue;
+      if (!inVma(base + i)) { bad(`process ${pid}: a pte at ${base + i} outside its mappings`); return; }
+      if (e === PTE_SWAP) { swapped++; continue; }
+      present++;
+      const f = pageFlags(map, e);
+      const head = (f & PG.tail) !== 0 ? e & ~(HPAGE_PMD_NR - 1) : e;
+      const want = (f & (PG.tail | PG.head)) !== 0 ? pageIndex(map, head) + (e - head) : pageIndex(map, e);
+      if (pageOwner(map, e) !== Owner.anon || pageMapping(map, e) !== pid || want !== base + i) { bad(`process ${pid}: the pte at ${base + i} maps pfn ${e}, whose page says pid ${pageMapping(map, e)} index ${want}`); return; }
+      if ((f & (PG.tail | PG.head)) !== 0 && !q.has(head)) { bad(`process ${pid}: the pte at ${base + i} maps a subpage of THP ${head}, which is not awaiting the deferred split`); return; }
+    }
+    if (present !== pmd.present || swapped !== pmd.swapped) bad(`process ${pid}: PMD ${idx} says ${pmd.present} present / ${pmd.swapped} swapped, its ptes ${present} / ${swapped}`);
+    rss += present;
+    swap += swapped;
+  }
+  if (rss !== proc.rssAnon) bad(`process ${pid}: rss ${proc.rssAnon}, its page tables map ${rss} pages`);
+  if (swap !== proc.swapPages) bad(`process ${pid}: ${proc.swapPages} swap entries counted, its page tables hold ${swap}`);
+  if (tables !== mm.nrPgtables) bad(`process ${pid}: ${mm.nrPgtables} page-table pages counted, it has ${tables}`);
+}
 
 /** A broken invariant: the model is corrupt and must not continue. */
 export class InvariantError extends Error {
@@ -64,6 +121,7 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
   const bad = (msg: string) => { if (problems.length < 10) problems.push(msg); };
   const byOwner = new Float64Array(NR_OWNERS);
   const anonByPid = new Int32Array(PID_MAX + 1);
+  const tablesByPid = new Int32Array(PID_MAX + 1);
   const nz = pgdat.zones.length;
   const freeInZone = new Float64Array(nz);
   const headsByZone = pgdat.zones.map(() => new Int32Array(MAX_ORDER * MIGRATE_TYPES));
@@ -117,6 +175,7 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
     }
     if (owner < NR_OWNERS) byOwner[owner] = byOwner[owner]! + 1;
     if (owner === Owner.anon) anonByPid[pageMapping(map, pfn)]!++;
+    else if (owner === Owner.pageTable) tablesByPid[pageMapping(map, pfn)]!++;
     pfn++;
   }
   byOwner[Owner.free] = free;
@@ -133,25 +192,15 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
     unmappedByPid[pageMapping(map, head)]! += d.nr;
   }
 
-  // every anonymous page belongs to a live process, whose rss and page list account for it
+  // every anonymous page belongs to a live process, whose page tables map it and whose rss counts it
   for (const [pid, proc] of pgdat.tasks.procs) {
     const walked = anonByPid[pid]!;
     anonByPid[pid] = 0;
     if (walked - unmappedByPid[pid]! !== proc.rssAnon) bad(`process ${pid}: rss ${proc.rssAnon} pages, the page map has ${walked} of its anonymous pages (${unmappedByPid[pid]} of them unmapped subpages of THPs awaiting the deferred split)`);
-    const runs = proc.placeRuns, moved = proc.moved;
-    if (runs.length % 3 !== 0 || moved.length % 2 !== 0) bad(`process ${pid}: place runs ${runs.length} / moved ${moved.length} numbers, not triples / pairs`);
-    for (let i = 3; i < runs.length; i += 3) if (runs[i]! <= runs[i - 3]!) { bad(`process ${pid}: place runs out of log order at ${i / 3}`); break; }
-    for (let i = 2; i < moved.length; i += 2) if (moved[i]! <= moved[i - 2]!) { bad(`process ${pid}: moved entries out of log order at ${i / 2}`); break; }
-    if ((runs.length && runs[runs.length - 3]! >= proc.pages.length) || (moved.length && moved[moved.length - 2]! >= proc.pages.length)) bad(`process ${pid}: places past the end of its page list`);
-    let listed = 0, placed = 0;
-    const heads = processPages(pgdat, proc);
-    for (const head of heads) listed += pageFlags(map, head) & PG.head ? 1 << pageOrder(map, head) : 1;
-    if (listed !== walked) bad(`process ${pid}: its page list covers ${listed} pages, the page map has ${walked}`);
-    // and every page it holds has a place in its address space
-    const at = resolvePlaces(proc);
-    for (const head of heads) if (at.has(head)) placed++;
-    if (placed !== heads.length) bad(`process ${pid}: ${heads.length - placed} of its pages have no virtual place`);
+    checkAddressSpace(pgdat, proc, bad);
+    tablesByPid[pid] = 0;
   }
+  for (let pid = 1; pid < tablesByPid.length; pid++) if (tablesByPid[pid]) bad(`${tablesByPid[pid]} page-table pages belong to pid ${pid}, which is not running`);
   // pid 0: anonymous memory of no modelled process (the boot footprint, alloc_pages owner anon)
   for (let pid = 1; pid < anonByPid.length; pid++) if (anonByPid[pid]) bad(`${anonByPid[pid]} anonymous pages belong to pid ${pid}, which is not running`);
 

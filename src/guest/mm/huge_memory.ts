@@ -5,16 +5,19 @@
  * deferred split queue until memory pressure runs the deferred split shrinker, which
  * splits it into base pages and frees the subpages no longer mapped.
  *
- * The fault path (do_huge_pmd_anonymous_page, vma_thp_gfp_mask) is in process.ts and
- * khugepaged in khugepaged.ts. Not modelled: splitting for reclaim, swap or migration
- * (reclaim and compaction skip THPs), the huge zero page and its shrinker, file THPs.
+ * Reclaim splits a THP it is about to swap out (splitHugePage on a PMD-mapped THP
+ * splits the PMD first), as 6.1's shrink_folio_list does when the swap device cannot
+ * take the THP whole. The fault path (do_huge_pmd_anonymous_page, vma_thp_gfp_mask) is
+ * in process.ts and khugepaged in khugepaged.ts. Not modelled: splitting for migration
+ * (compaction skips THPs, as 6.1's does outside alloc_contig), THP swap-out whole, the
+ * huge zero page and its shrinker, file THPs.
  */
-import { Owner, PG, pageFlags, pageMapping, pageOrder, pageOwner, resetPages, setPageMapping } from './memmap.js';
+import { Owner, PG, pageFlags, pageIndex, pageMapping, pageOrder, pageOwner, resetPages, setPageMapping } from './memmap.js';
 import { type PgData, type Shrinker } from './mmzone.js';
 import type { ThpDefrag, ThpEnabled } from './sysctl.js';
 import { freePages } from './page_alloc.js';
 import { delPageFromLruList, lruAddPageTail, pageLruList, updateLruSize } from './lru.js';
-import { notePage, placeOf } from './process.js';
+import { HPAGE_PMD_NR, splitHugePmd } from './process.js';
 import { NodeStat, VmEvent } from './vmstat_items.js';
 import { startStopKhugepaged } from './khugepaged.js';
 
@@ -43,20 +46,29 @@ const SPLIT_KEEP_FLAGS = PG.referenced | PG.swapbacked | PG.swapcache | PG.uptod
 
 /**
  * @kernel mm/huge_memory.c split_huge_page (__split_huge_page for an anonymous THP)
- * Splits a THP on the deferred split queue into base pages: the subpages still mapped
- * stay the process's, on the head's LRU list (each just before the head), keeping their
- * places in its address space; the unmapped ones are freed (ascending, the head last).
- * Counts thp_split_page. Returns false when the THP cannot be split now (isolated).
+ * Splits an anonymous THP into base pages. A THP still mapped by its PMD has the PMD
+ * split first (the ptes then map the subpages). The subpages still mapped stay the
+ * process's, on the head's LRU list (each just before the head), at their virtual
+ * places; those a partial unmap took (a THP on the deferred split queue) are freed
+ * (ascending, the head last). Counts thp_split_page. Returns false when the THP cannot
+ * be split now (isolated, or no process maps it).
  */
 export function splitHugePage(pgdat: PgData, head: number): boolean {
   const map = pgdat.map;
   const q = pgdat.deferredSplitQueue.thps;
-  const d = q.get(head);
-  if (d === undefined || (pageFlags(map, head) & (PG.head | PG.lru)) !== (PG.head | PG.lru) || pageOwner(map, head) !== Owner.anon) return false;
+  if ((pageFlags(map, head) & (PG.head | PG.lru)) !== (PG.head | PG.lru) || pageOwner(map, head) !== Owner.anon) return false;
   const pid = pageMapping(map, head);
   const proc = pgdat.tasks.procs.get(pid);
   if (proc === undefined) return false;
+  const d = q.get(head);
   const n = 1 << pageOrder(map, head);
+  if (d === undefined) {
+    // still PMD-mapped: unmap_folio splits the PMD (the deposited table takes the ptes)
+    const vpn = pageIndex(map, head);
+    const pmd = proc.mm.pmds.get(Math.floor(vpn / HPAGE_PMD_NR));
+    if (pmd === undefined || pmd.huge !== head) return false;
+    splitHugePmd(pgdat, pmd);
+  }
   const lru = pageLruList(map, head);
   const keep = pageFlags(map, head) & SPLIT_KEEP_FLAGS;
   // the head stays where it is on the LRU, now one page instead of n
@@ -68,21 +80,22 @@ export function splitHugePage(pgdat: PgData, head: number): boolean {
     const p = head + sub;
     resetPages(map, p, p + 1, Owner.anon, keep, 1);
     setPageMapping(map, p, pid);
-    if (d.unmapped[sub]) continue;
+    if (d !== undefined && d.unmapped[sub]) continue;
     lruAddPageTail(pgdat, head, p);
-    notePage(proc, p, placeOf(head, sub));
   }
-  // the unmapped subpages go back to the allocator (they left AnonPages when unmapped)
-  const ns = pgdat.nodeStat;
-  for (let sub = 1; sub < n; sub++) {
-    if (!d.unmapped[sub]) continue;
-    ns[NodeStat.nr_anon_pages] = ns[NodeStat.nr_anon_pages]! + 1;
-    freePages(pgdat, head + sub, 0);
-  }
-  if (d.unmapped[0]) {
-    ns[NodeStat.nr_anon_pages] = ns[NodeStat.nr_anon_pages]! + 1;
-    delPageFromLruList(pgdat, head);
-    freePages(pgdat, head, 0);
+  if (d !== undefined) {
+    // the unmapped subpages go back to the allocator (they left AnonPages when unmapped)
+    const ns = pgdat.nodeStat;
+    for (let sub = 1; sub < n; sub++) {
+      if (!d.unmapped[sub]) continue;
+      ns[NodeStat.nr_anon_pages] = ns[NodeStat.nr_anon_pages]! + 1;
+      freePages(pgdat, head + sub, 0);
+    }
+    if (d.unmapped[0]) {
+      ns[NodeStat.nr_anon_pages] = ns[NodeStat.nr_anon_pages]! + 1;
+      delPageFromLruList(pgdat, head);
+      freePages(pgdat, head, 0);
+    }
   }
   pgdat.events[VmEvent.thp_split_page] = pgdat.events[VmEvent.thp_split_page]! + 1;
   return true;

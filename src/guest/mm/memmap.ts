@@ -24,6 +24,12 @@
  * Pageblocks (order 9, 2 MiB) carry their migratetype and the compaction skip bit in
  * one byte each.
  *
+ * page->index sits in an array of its own (4 bytes per page): the virtual page number
+ * of an anonymous page in its process's address space (the reverse map's half of the
+ * page tables: migration and reclaim find the pte through it), or a page-cache page's
+ * offset in its file. It is read and written only on fault, unmap, migration and
+ * split, never by the allocator, so it stays out of the hot record.
+ *
  * PFN space. The model's page map is indexed by "memmap PFN": the real guest PFN
  * below 4 GiB, and the real PFN minus the PCI hole above it (like SPARSEMEM, which
  * allocates no struct pages for the hole). The hole's start and size are multiples of
@@ -149,8 +155,8 @@ export const MIGRATETYPE_NAMES: readonly string[] = ['Unmovable', 'Movable', 'Re
 export const PB_MIGRATETYPE_MASK = 0x7;
 export const PB_MIGRATE_SKIP = 0x8;
 
-/** Bytes of page-map state per page, as documented above. */
-export const MEMMAP_BYTES_PER_PAGE = 16;
+/** Bytes of page-map state per page, as documented above (the record and page->index). */
+export const MEMMAP_BYTES_PER_PAGE = 20;
 
 /**
  * The page record's bit layout, one constant per field (the diagram at the top of this
@@ -202,6 +208,8 @@ export type MemMap = {
   w: Int32Array;
   /** One byte per pageblock: migratetype | skip bit. */
   pageblock: Uint8Array;
+  /** page->index per page: an anonymous page's virtual page number, a file page's offset. */
+  index: Uint32Array;
   /** Sentinels handed out so far (list heads live at nrPages + k). */
   nrListHeads: number;
   /** Capacity for sentinels. */
@@ -217,6 +225,7 @@ export function createMemMap(nrPages: number, maxListHeads = DEFAULT_LIST_HEADS)
     nrPages,
     w: new Int32Array((nrPages + maxListHeads) * 4),
     pageblock: new Uint8Array(nrPages >> PAGEBLOCK_ORDER),
+    index: new Uint32Array(nrPages),
     nrListHeads: 0,
     maxListHeads,
   };
@@ -224,7 +233,7 @@ export function createMemMap(nrPages: number, maxListHeads = DEFAULT_LIST_HEADS)
 
 /** Total bytes of page-map state (page records, list-head records, pageblock bytes). */
 export function memmapBytes(map: MemMap): number {
-  return map.w.byteLength + map.pageblock.byteLength;
+  return map.w.byteLength + map.pageblock.byteLength + map.index.byteLength;
 }
 
 // ---------------------------------------------------------------------------------
@@ -378,6 +387,15 @@ export function setPageRefcount(map: MemMap, pfn: number, count: number): void {
 /** The small id in page->mapping/index (free-list or pcp migratetype, process or file id). */
 export function pageMapping(map: MemMap, pfn: number): number {
   return map.w[(pfn * PageRecord.WORDS) + PageRecord.OWNER_WORD]! >>> PageRecord.MAPPING_SHIFT;
+}
+
+/** page->index: an anonymous page's virtual page number in its process (see the header). */
+export function pageIndex(map: MemMap, pfn: number): number {
+  return map.index[pfn]!;
+}
+
+export function setPageIndex(map: MemMap, pfn: number, index: number): void {
+  map.index[pfn] = index;
 }
 
 export function setPageMapping(map: MemMap, pfn: number, id: number): void {

@@ -12,12 +12,12 @@
  */
 import {
   NO_PAGE, Owner, PG, listDel, listFirst, listNext, pageFlags, pageMapping, pageOwner, pageRefcount,
-  setPageMapping, resetPages,
+  setPageMapping, resetPages, pageIndex, setPageIndex,
 } from './memmap.js';
 import { type PgData, MigrateMode, MigrateResult } from './mmzone.js';
 import { freePages, moveOwnerCount } from './page_alloc.js';
 import { lruCacheAdd, putbackLruPage } from './lru.js';
-import { notePage, placeOf } from './process.js';
+import { rmapMovePage } from './process.js';
 import { NodeStat, VmEvent } from './vmstat_items.js';
 
 /** NR_MAX_MIGRATE_PAGES_RETRY */
@@ -58,10 +58,10 @@ function moveLruPage(pgdat: PgData, dst: number, src: number): void {
   const k = (flags & PG.swapbacked) !== 0 ? NodeStat.nr_isolated_anon : NodeStat.nr_isolated_file;
   pgdat.nodeStat[k] = pgdat.nodeStat[k]! - 1;
   lruCacheAdd(pgdat, dst);
-  if (owner === Owner.anon) {
-    const proc = pgdat.tasks.procs.get(id);
-    if (proc) notePage(proc, dst, placeOf(src)); // the process knows where its page went, and that it keeps its place
-  }
+  // the pte that mapped src maps dst (remove_migration_ptes); dst takes src's page->index
+  const proc = owner === Owner.anon ? pgdat.tasks.procs.get(id) : undefined;
+  if (proc !== undefined) rmapMovePage(pgdat, proc, src, dst);
+  else setPageIndex(map, dst, pageIndex(map, src));
   // the copy writes dst with src's contents
   if (pgdat.hooks.pageCopy !== null) pgdat.hooks.pageCopy(dst, src);
   // src: the old copy is released. It is handed to freePages as a compaction page so

@@ -9,18 +9,70 @@
 /** A mapping's madvise() for THP: MADV_HUGEPAGE (VM_HUGEPAGE), MADV_NOHUGEPAGE (VM_NOHUGEPAGE), or neither. */
 export type ThpAdvice = 'hugepage' | 'nohugepage' | 'default';
 
+/** What a mapping is: an anonymous mmap(MAP_PRIVATE | MAP_ANONYMOUS), or the brk heap. */
+export type VmaKind = 'anon' | 'brk';
+
 /**
- * One anonymous mapping of a process (the VMA of an mmap(MAP_PRIVATE | MAP_ANONYMOUS)),
- * faulted in address order. Its pages' virtual places are `index * VMA_SPAN + offset`
- * (process.ts), so the process's pages can be put in virtual address order.
+ * A virtual memory area (struct vm_area_struct): [start, end) in virtual page numbers
+ * of its process's address space (process.ts lays the space out), with its madvise()
+ * THP flags (VM_HUGEPAGE, VM_NOHUGEPAGE).
  */
-export type AnonVma = {
-  /** Creation order, 0-based (bl-mem's mapping index). */
-  index: number;
-  /** Its madvise() advice; null for the process's heap, whose advice is the process's `madvised`. */
-  advice: ThpAdvice | null;
-  /** Base pages faulted into it so far: the offset of its next page. */
+export type Vma = {
+  start: number;
+  end: number;
+  kind: VmaKind;
+  advice: ThpAdvice;
+  /**
+   * Pages from `start` that sequential faulting (faultAnonPages: a program touching its
+   * new memory in address order) has reached; a fault by address does not move it.
+   */
   faulted: number;
+};
+
+/** A pte's contents besides a pfn: nothing mapped (pte_none), or a swap entry. */
+export const PTE_NONE = -1;
+export const PTE_SWAP = -2;
+
+/**
+ * One PMD entry of a process, 2 MiB of its virtual space: either a PTE table (512
+ * entries: a pfn, PTE_NONE or PTE_SWAP) or a huge PMD mapping a THP. Either way one
+ * page-table page (`table`) is allocated for it: the PTE table's page, or the table
+ * deposited with the huge PMD (pgtable_trans_huge_deposit), which becomes the PTE table
+ * when the PMD is split.
+ */
+export type Pmd = {
+  /** The PTE table, or null while the PMD maps a THP. */
+  pte: Int32Array | null;
+  /** The head pfn of the THP a huge PMD maps, or -1. */
+  huge: number;
+  /** The page-table page (Owner.pageTable, PageType.table). */
+  table: number;
+  /** Entries of the PTE table that map a page / hold a swap entry. */
+  present: number;
+  swapped: number;
+};
+
+/**
+ * A process's address space (struct mm_struct): its mappings in address order, its
+ * page tables by PMD index (virtual page number >> 9), and the page-table pages of the
+ * levels above (a PMD table per 1 GiB, a PUD table per 512 GiB, the PGD).
+ */
+export type Mm = {
+  /** Mappings, sorted by start, never overlapping. */
+  vmas: Vma[];
+  pmds: Map<number, Pmd>;
+  /** PMD-table pages by vpn >> 18, PUD-table pages by vpn >> 27 (pfns). */
+  pmdTables: Map<number, number>;
+  pudTables: Map<number, number>;
+  /** The PGD page, or -1 before the first mapping. */
+  pgd: number;
+  /** Page-table pages of all levels (mm_pgtables_bytes / PAGE_SIZE). */
+  nrPgtables: number;
+  /** Where top-down mmap starts (mmap_base, as a vpn): new mappings go below it. */
+  mmapBase: number;
+  /** The heap's start and the break (mm->start_brk, mm->brk, as vpns). */
+  startBrk: number;
+  brk: number;
 };
 
 export type Process = {
@@ -33,31 +85,12 @@ export type Process = {
   filePages: number;
   /** Anonymous pages swapped out (MM_SWAPENTS). */
   swapPages: number;
-  /**
-   * The heads of the anonymous pages it faulted, in fault order: how the process's
-   * pages are found (exit, unmap, khugepaged) without a memmap walk. Entries go stale
-   * when a page is freed or moved (migration appends the new place), so users check each
-   * with isProcessPage; notePage prunes the list when it has grown far past the process.
-   */
-  pages: number[];
-  /**
-   * Where the entries of `pages` sit in the address space (a place: vma index *
-   * VMA_SPAN + offset in base pages), run-length coded so that a fault costs nothing
-   * extra: triples [first log index, its place, page order] of runs of faults whose
-   * places follow one another (each 2^order after the last); entries between them that
-   * took another page's place are in `moved`. process.ts resolvePlaces decodes both.
-   */
-  placeRuns: number[];
-  /** Pairs [log index, placeOf(src, sub)]: entries that took the place of page src (a migration's target, a split's subpage, a collapse). */
-  moved: number[];
-  /** The place that continues the last fault run (-1 when none). */
-  nextPlace: number;
-  /** The page list has many stale entries: prune it before the next walk. */
-  prune?: boolean;
-  /** Its anonymous mappings in creation order (process_fault makes one each time). */
-  vmas: AnonVma[];
-  /** The mapping faults without one of their own go to (workloads), made on first use. */
-  heap: AnonVma | null;
+  /** Its address space. */
+  mm: Mm;
+  /** The brk heap's top mapping (kind brk, ending at the break), made on first use. */
+  heap: Vma | null;
+  /** Mappings made so far (bl-mem's mapping index of the next one). */
+  nrMmaps: number;
 };
 
 /** The guest's processes, by pid. */

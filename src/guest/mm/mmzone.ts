@@ -165,6 +165,8 @@ export type PgData = {
   daemonNs: number;
   /** deferred_split_queue: THPs mapped only in part, waiting for the deferred split shrinker. */
   deferredSplitQueue: DeferredSplitQueue;
+  /** khugepaged_scan: where the next khugepaged pass goes on (process, PMD index). */
+  khugepagedCursor: { pid: number; pmdIdx: number };
 
   // --- the kernel's globals, one set per guest
   /** vm_event_states (enum vm_event_item), summed over cpus. */
@@ -360,7 +362,7 @@ export function createPgData(map: MemMap, nrCpus: number, costs: CostTable): PgD
   for (let l = 0; l < NR_LRU_LISTS; l++) listHeadAlloc(map);
   return {
     map, zones: [], nrCpus, nodeStat: new Float64Array(NR_NODESTAT_ITEMS), lruBase, daemonNs: 0,
-    deferredSplitQueue: { thps: new Map() },
+    deferredSplitQueue: { thps: new Map() }, khugepagedCursor: { pid: 0, pmdIdx: 0 },
     events: new Float64Array(NR_VMEVENT_ITEMS), ownerPages: new Float64Array(NR_OWNERS), extfragEvents: 0,
     sysctl: defaultVmSysctl(), boot: { initOnAlloc: true, initOnFree: false, pagePoisoning: false },
     tasks: { procs: new Map(), cpu: 0, stallNs: 0 }, swap: { totalPages: 0, usedPages: 0 },

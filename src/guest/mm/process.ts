@@ -1,73 +1,151 @@
 /**
- * The smallest process model reclaim and compaction need: a process owns anonymous
- * pages (faulted in on demand, on the LRU, swap-backed), can unmap some of them, and
- * exits. Pages record their process in page->mapping (the model's 16-bit id), which
- * is all the reverse map compaction needs: migrating a page moves the id with it.
+ * Processes and their address spaces (mm/mmap.c, mm/memory.c, mm/madvise.c): a
+ * process owns VMAs with virtual addresses (anonymous mmaps placed top-down below
+ * mmap_base, the brk heap growing up from start_brk), page tables that are real
+ * allocations, and the anonymous pages its faults put in them.
  *
- * Virtual addresses without page tables: each anonymous mapping (AnonVma) is faulted
- * in address order, and every page the process holds keeps its place in the mapping
- * (beside the page list, resolved through migrations, splits and collapses), so pages
- * can be picked in virtual address order as a real program would (unmapVirtualPages),
- * or in physical order (what fragments memory) or at random (unmapAnonPages). A
- * partial unmap of a THP splits its PMD mapping and queues the THP for the deferred
- * split, as the kernel does (huge_memory.ts has the split). Simplifications are in
- * docs/model-limits.md. Workloads (src/workloads) build on these calls.
+ * Page tables (mm_types.ts Pmd): per 2 MiB of virtual space either a PTE table (a
+ * typed array of 512 entries) or a huge PMD mapping a THP, and one unmovable
+ * page-table page for it (GFP_PGTABLE_USER; a huge PMD keeps its table deposited, as
+ * pgtable_trans_huge_deposit does); a PMD-table page per 1 GiB, a PUD-table page per
+ * 512 GiB and the PGD above them. A page records its place in page->index (its virtual
+ * page number) and its process in page->mapping, which is the reverse map migration
+ * and reclaim use to find its pte.
+ *
+ * A fault by address takes a THP only where the kernel's would: THP allowed for the
+ * VMA (enabled, VM_HUGEPAGE/VM_NOHUGEPAGE), the whole 2 MiB-aligned range inside the
+ * VMA, and no PTE table there yet (pmd_none). Otherwise it allocates the PTE table and a
+ * 4 KiB page. Unmapping part of a THP splits its PMD (the deposited table becomes the
+ * PTE table) and queues the THP for the deferred split (huge_memory.ts). munmap frees
+ * the page tables no mapping covers any more (free_pgtables); MADV_DONTNEED leaves
+ * them. Simplifications are in docs/model-limits.md.
  */
-import { NO_PAGE, Owner, PG, PAGEBLOCK_ORDER, PageLRU, pageFlags, pageMapping, pageOrder, pageOwner, setPageFlags, setPageMapping } from './memmap.js';
+import { NO_PAGE, Owner, PG, PageType, PAGEBLOCK_ORDER, PageLRU, pageFlags, pageIndex, pageMapping, pageOrder, pageOwner, setPageFlags, setPageIndex, setPageMapping, setPageType } from './memmap.js';
 import { type PgData, type DeferredThp, PageWrite } from './mmzone.js';
 import type { ThpDefrag } from './sysctl.js';
 import { allocPages, freePages } from './page_alloc.js';
-import { GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP, __GFP_ZERO } from './gfp.js';
+import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP, __GFP_ZERO, __GFP_ACCOUNT } from './gfp.js';
 import { lruCacheAdd, delPageFromLruList } from './lru.js';
 import { VmEvent, NodeStat } from './vmstat_items.js';
-import type { AnonVma, Process, ProcessTable, ThpAdvice } from './mm_types.js';
-import { type Rng, type Splitmix64, rngBelow, splitmix64Mod } from '../../sim/rng.js';
+import { type Mm, type Pmd, type Process, type ProcessTable, type ThpAdvice, type Vma, PTE_NONE, PTE_SWAP } from './mm_types.js';
+import { type Rng, type Splitmix64, createSplitmix64, rngBelow, splitmix64Mod } from '../../sim/rng.js';
 
-export type { AnonVma, Process, ProcessTable, ThpAdvice } from './mm_types.js';
+export type { Process, ProcessTable, ThpAdvice, Vma, Pmd, Mm } from './mm_types.js';
+export { PTE_NONE, PTE_SWAP } from './mm_types.js';
 
-/** HPAGE_PMD_NR: base pages in a PMD-mapped THP. */
-const HPAGE_PMD_NR = 1 << PAGEBLOCK_ORDER;
+/** HPAGE_PMD_NR: base pages in a PMD-mapped THP (and ptes in a PTE table). */
+export const HPAGE_PMD_NR = 1 << PAGEBLOCK_ORDER;
+/** Virtual pages a PMD table covers (1 GiB) and a PUD table (512 GiB), as shifts of the vpn. */
+const PMD_TABLE_SHIFT = 18;
+const PUD_TABLE_SHIFT = 27;
 
 /** Highest process id (page->mapping is 16 bits; 0 means "no process"). */
 export const PID_MAX = 0xffff;
 
-/** Virtual places per mapping: a place is `vma.index * VMA_SPAN + offset` (offset in base pages). */
-export const VMA_SPAN = 2 ** 32;
+/**
+ * The model's address space: virtual page numbers 0 .. 2^32 - 1 (16 TiB, what
+ * page->index holds). The heap starts at 1 GiB plus brk randomization (up to 32 MiB,
+ * arch_randomize_brk); top-down mmap starts 4 GiB below the top (the stack gap) less
+ * mmap randomization (up to 2^24 pages here, page-granular as mmap_rnd_bits makes it),
+ * so a mapping's alignment to 2 MiB is as much a matter of chance as in a real process.
+ */
+const VPN_LIMIT = 2 ** 32;
+const BRK_BASE = 1 << PMD_TABLE_SHIFT;
+const BRK_RND_PAGES = 8192;
+const MMAP_TOP = VPN_LIMIT - (1 << 20);
+const MMAP_RND_PAGES = 1 << 24;
 
-export function getProcess(procs: ProcessTable, pid: number): Process {
+/** GFP_PGTABLE_USER: page-table pages of a process (zeroed, unmovable, memcg-accounted). */
+export const GFP_PGTABLE_USER = GFP_KERNEL | __GFP_ZERO | __GFP_ACCOUNT;
+
+function newMm(pid: number, aslrSeed: number): Mm {
+  // the layout's randomization: a function of the guest's ASLR seed and the pid
+  const g = createSplitmix64(aslrSeed * 0x10000 + pid);
+  const brkRnd = splitmix64Mod(g, BRK_RND_PAGES);
+  const mmapRnd = splitmix64Mod(g, MMAP_RND_PAGES);
+  return { vmas: [], pmds: new Map(), pmdTables: new Map(), pudTables: new Map(), pgd: NO_PAGE, nrPgtables: 0, mmapBase: MMAP_TOP - mmapRnd, startBrk: BRK_BASE + brkRnd, brk: BRK_BASE + brkRnd };
+}
+
+/** The process `pid`, created (with an empty address space) on first use. */
+export function getProcess(procs: ProcessTable, pid: number, aslrSeed = 0): Process {
   if (!Number.isInteger(pid) || pid < 1 || pid > PID_MAX) throw new RangeError(`pid must be from 1 to ${PID_MAX}`);
   let p = procs.get(pid);
   if (!p) {
-    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0, pages: [], placeRuns: [], moved: [], nextPlace: -1, vmas: [], heap: null };
+    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0, mm: newMm(pid, aslrSeed), heap: null, nrMmaps: 0 };
     procs.set(pid, p);
   }
   return p;
 }
 
+// ---------------------------------------------------------------------------------
+// Page-table pages
+
 /**
- * @kernel mm/mmap.c do_mmap (MAP_PRIVATE | MAP_ANONYMOUS), mm/madvise.c madvise_behavior
- * A new anonymous mapping of the process, with its THP advice; pages are faulted into
- * it by faultAnonPages.
+ * @kernel include/asm-generic/pgalloc.h pte_alloc_one (and pmd/pud_alloc_one, pgd_alloc)
+ * A page-table page for the process: an unmovable zeroed order-0 page, PageTable,
+ * recording its process in page->mapping. NO_PAGE when the allocation failed (the fault
+ * then fails with VM_FAULT_OOM).
  */
-export function createAnonVma(proc: Process, advice: ThpAdvice): AnonVma {
-  const vma: AnonVma = { index: proc.vmas.length, advice, faulted: 0 };
-  proc.vmas.push(vma);
-  return vma;
+function pgtableAlloc(pgdat: PgData, proc: Process): number {
+  const pfn = allocPages(pgdat, GFP_PGTABLE_USER, 0, Owner.pageTable);
+  if (pfn === NO_PAGE) return NO_PAGE;
+  setPageType(pgdat.map, pfn, PageType.table);
+  setPageMapping(pgdat.map, pfn, proc.pid);
+  proc.mm.nrPgtables++;
+  return pfn;
 }
 
-/** The mapping faults without one of their own go to: the process's heap, made on first use. */
-function processHeap(proc: Process): AnonVma {
-  if (proc.heap === null) {
-    proc.heap = { index: proc.vmas.length, advice: null, faulted: 0 };
-    proc.vmas.push(proc.heap);
+/** @kernel include/asm-generic/pgalloc.h pte_free: the page-table page goes back (PageTable cleared). */
+function pgtableFree(pgdat: PgData, proc: Process, pfn: number): void {
+  setPageType(pgdat.map, pfn, PageType.none);
+  setPageMapping(pgdat.map, pfn, 0);
+  freePages(pgdat, pfn, 0);
+  proc.mm.nrPgtables--;
+}
+
+/**
+ * @kernel mm/memory.c __pud_alloc, __pmd_alloc (and pgd_alloc at the first mapping)
+ * The upper levels above a PMD index: the PGD, the PUD table of its 512 GiB and the PMD
+ * table of its 1 GiB, allocated as the walk needs them. False when one could not be.
+ */
+function upperTablesAlloc(pgdat: PgData, proc: Process, pmdIdx: number): boolean {
+  const mm = proc.mm;
+  if (mm.pgd === NO_PAGE) {
+    const pgd = pgtableAlloc(pgdat, proc);
+    if (pgd === NO_PAGE) return false;
+    mm.pgd = pgd;
   }
-  return proc.heap;
+  const vpn = pmdIdx * HPAGE_PMD_NR;
+  const pudKey = Math.floor(vpn / 2 ** PUD_TABLE_SHIFT);
+  if (!mm.pudTables.has(pudKey)) {
+    const t = pgtableAlloc(pgdat, proc);
+    if (t === NO_PAGE) return false;
+    mm.pudTables.set(pudKey, t);
+  }
+  const pmdKey = Math.floor(vpn / 2 ** PMD_TABLE_SHIFT);
+  if (!mm.pmdTables.has(pmdKey)) {
+    const t = pgtableAlloc(pgdat, proc);
+    if (t === NO_PAGE) return false;
+    mm.pmdTables.set(pmdKey, t);
+  }
+  return true;
 }
 
-/** The place of a page that takes over the place of `src` (plus `sub` for subpage sub of a split THP). */
-export function placeOf(src: number, sub = 0): number {
-  return -(1 + src * HPAGE_PMD_NR + sub);
+/** @kernel mm/memory.c __pte_alloc: a PTE table for the PMD index (and the levels above); null when an allocation failed. */
+function pteAlloc(pgdat: PgData, proc: Process, pmdIdx: number): Pmd | null {
+  const have = proc.mm.pmds.get(pmdIdx);
+  if (have !== undefined) return have;
+  if (!upperTablesAlloc(pgdat, proc, pmdIdx)) return null;
+  const table = pgtableAlloc(pgdat, proc);
+  if (table === NO_PAGE) return null;
+  // the allocation may have reclaimed (or OOM-killed) meanwhile; a new entry is ours
+  const pmd: Pmd = { pte: new Int32Array(HPAGE_PMD_NR).fill(PTE_NONE), huge: NO_PAGE, table, present: 0, swapped: 0 };
+  proc.mm.pmds.set(pmdIdx, pmd);
+  return pmd;
 }
+
+// ---------------------------------------------------------------------------------
+// Mappings
 
 /**
  * @kernel mm/huge_memory.c vma_thp_gfp_mask
@@ -84,121 +162,271 @@ export function vmaThpGfpMask(defrag: ThpDefrag, madvised: boolean): number {
   }
 }
 
-/** hugepage_vma_check() for the process's heap: may the memory it faults without a mapping of its own get huge pages? */
-export function thpAllowed(pgdat: PgData, proc: Process): boolean {
-  return pgdat.sysctl.thp.enabled === 'always' || (pgdat.sysctl.thp.enabled === 'madvise' && proc.madvised);
-}
-
-/** Whether a mapping is VM_HUGEPAGE (the heap: the process's `madvised`). */
-export function vmaMadvised(proc: Process, vma: AnonVma): boolean {
-  return vma.advice === null ? proc.madvised : vma.advice === 'hugepage';
-}
-
 /**
  * @kernel mm/huge_memory.c hugepage_vma_check
  * May this mapping get huge pages: never with VM_NOHUGEPAGE or enabled=never, always
  * with enabled=always, only VM_HUGEPAGE mappings with enabled=madvise.
  */
-export function vmaThpAllowed(pgdat: PgData, proc: Process, vma: AnonVma): boolean {
-  if (vma.advice === null) return thpAllowed(pgdat, proc);
+export function vmaThpAllowed(pgdat: PgData, vma: Vma): boolean {
   if (vma.advice === 'nohugepage') return false;
   const enabled = pgdat.sysctl.thp.enabled;
   return enabled === 'always' || (enabled === 'madvise' && vma.advice === 'hugepage');
 }
 
-/** Which of the process's mappings may get huge pages: all, none, or some (khugepaged then looks page by page). */
-export function processThpEligibility(pgdat: PgData, proc: Process): 'all' | 'none' | 'some' {
-  if (proc.vmas.length === 0) return thpAllowed(pgdat, proc) ? 'all' : 'none';
-  let yes = 0;
-  for (const v of proc.vmas) if (vmaThpAllowed(pgdat, proc, v)) yes++;
-  return yes === proc.vmas.length ? 'all' : yes === 0 ? 'none' : 'some';
+/** Whether any of the process's mappings (or its heap-to-be) may get huge pages. */
+export function processThpEligible(pgdat: PgData, proc: Process): boolean {
+  if (proc.mm.vmas.length === 0) return pgdat.sysctl.thp.enabled === 'always' || (pgdat.sysctl.thp.enabled === 'madvise' && proc.madvised);
+  for (const v of proc.mm.vmas) if (vmaThpAllowed(pgdat, v)) return true;
+  return false;
 }
 
-/** Sets up a freshly allocated anonymous page (or THP head) at `place` and puts it on the LRU. */
-function mapAnonPage(pgdat: PgData, proc: Process, pfn: number, order: number, place: number): void {
+/** The index of the first mapping ending after vpn (binary search), or vmas.length. */
+function vmaIndexAfter(vmas: readonly Vma[], vpn: number): number {
+  let lo = 0, hi = vmas.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (vmas[mid]!.end <= vpn) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+/** @kernel mm/mmap.c find_vma_intersection: the mapping containing vpn, or null. */
+export function findVma(mm: Mm, vpn: number): Vma | null {
+  const v = mm.vmas[vmaIndexAfter(mm.vmas, vpn)];
+  return v !== undefined && v.start <= vpn ? v : null;
+}
+
+/** Whether any mapping intersects [start, end). */
+function rangeMapped(mm: Mm, start: number, end: number): boolean {
+  const v = mm.vmas[vmaIndexAfter(mm.vmas, start)];
+  return v !== undefined && v.start < end;
+}
+
+/**
+ * @kernel mm/mmap.c arch_get_unmapped_area_topdown (vm_unmapped_area, VM_UNMAPPED_AREA_TOPDOWN)
+ * The highest free range of `pages` pages below mmap_base (aligned down to `align`
+ * pages when asked: what a program gets by over-mapping and trimming), or NO_PAGE.
+ */
+function getUnmappedAreaTopdown(mm: Mm, pages: number, align: number, gap: number): number {
+  let top = mm.mmapBase;
+  const vmas = mm.vmas;
+  for (let i = vmas.length - 1; i >= -1; i--) {
+    const v = vmas[i];
+    if (v !== undefined && v.start >= top) continue;
+    const floor = v === undefined ? mm.startBrk + (1 << PMD_TABLE_SHIFT) : v.end + gap;
+    const start = Math.floor((top - gap - pages) / align) * align;
+    if (start >= floor) return start;
+    if (v === undefined) break;
+    top = v.start;
+  }
+  return NO_PAGE;
+}
+
+/** Inserts a mapping in address order, merging it with a neighbour of the same kind and flags (vma_merge). */
+function insertVma(mm: Mm, vma: Vma): Vma {
+  const vmas = mm.vmas;
+  const i = vmaIndexAfter(vmas, vma.start);
+  const next = vmas[i], prev = vmas[i - 1];
+  const same = (o: Vma | undefined): o is Vma => o !== undefined && o.kind === vma.kind && o.advice === vma.advice && vma.kind === 'anon';
+  if (same(next) && next.start === vma.end) {
+    // the new mapping grows the one above it downwards (top-down mmap: the usual case)
+    next.faulted = next.faulted + (next.start - vma.start);
+    next.start = vma.start;
+    if (same(prev) && prev.end === next.start) { prev.end = next.end; vmas.splice(i, 1); return prev; }
+    return next;
+  }
+  if (same(prev) && prev.end === vma.start) { prev.end = vma.end; return prev; }
+  vmas.splice(i, 0, vma);
+  return vma;
+}
+
+/**
+ * @kernel mm/util.c __vm_enough_memory (OVERCOMMIT_GUESS, vm.overcommit_memory = 0)
+ * Whether a private writable mapping of `pages` may be made: the heuristic refuses one
+ * larger than all of RAM and swap together.
+ */
+export function vmEnoughMemory(pgdat: PgData, pages: number): boolean {
+  let totalram = 0;
+  for (const z of pgdat.zones) totalram += z.managedPages;
+  return pages <= totalram + pgdat.swap.totalPages;
+}
+
+/**
+ * @kernel mm/mmap.c do_mmap (MAP_PRIVATE | MAP_ANONYMOUS), mm/madvise.c madvise_behavior
+ * A new anonymous mapping of `pages` pages, placed top-down, with its THP advice;
+ * `align` (pages) places it on such a boundary, as a program that over-maps and trims
+ * does, and `guard` keeps a page free either side (bl-mem's PROT_NONE guard pages: the
+ * mapping merges with no neighbour). Returns the mapping, which starts at the returned
+ * `start` even when it merged with a neighbour (sequential faulting begins there), or
+ * null when the mapping is refused (ENOMEM: vmEnoughMemory, or no room in the address
+ * space).
+ */
+export function mmapAnon(pgdat: PgData, proc: Process, pages: number, advice: ThpAdvice, opts: { align?: number; guard?: boolean } = {}): { vma: Vma; start: number } | null {
+  if (!(pages >= 1) || !Number.isInteger(pages)) throw new RangeError(`a mapping needs a whole number of pages, got ${pages}`);
+  if (!vmEnoughMemory(pgdat, pages)) return null;
+  const mm = proc.mm;
+  const start = getUnmappedAreaTopdown(mm, pages, opts.align ?? 1, opts.guard === true ? 1 : 0);
+  if (start === NO_PAGE) return null;
+  proc.nrMmaps++;
+  const vma = insertVma(mm, { start, end: start + pages, kind: 'anon', advice, faulted: 0 });
+  void pgdat; // (the vm_area_struct's slab object will come from here)
+  return { vma, start };
+}
+
+/** The brk heap (the mapping that ends at the break), made (empty, at start_brk) on first use; VM_HUGEPAGE when the process is `madvised`. */
+export function processHeap(proc: Process): Vma {
+  const mm = proc.mm;
+  if (proc.heap !== null && proc.heap.end === mm.brk && mm.vmas.includes(proc.heap)) return proc.heap;
+  const top = mm.vmas.find((v) => v.kind === 'brk' && v.end === mm.brk);
+  proc.heap = top ?? insertVma(mm, { start: mm.brk, end: mm.brk, kind: 'brk', advice: proc.madvised ? 'hugepage' : 'default', faulted: 0 });
+  return proc.heap;
+}
+
+/** @kernel mm/mmap.c brk (growing): the break moves `pages` up, the heap's mapping with it. */
+export function brkGrow(proc: Process, pages: number): Vma {
+  const heap = processHeap(proc);
+  const next = proc.mm.vmas[proc.mm.vmas.indexOf(heap) + 1];
+  if (next !== undefined && heap.end + pages > next.start) throw new RangeError('the heap ran into a mapping');
+  heap.end += pages;
+  proc.mm.brk = heap.end;
+  return heap;
+}
+
+// ---------------------------------------------------------------------------------
+// Faults
+
+/** Sets up a freshly allocated anonymous page (or THP head) at vpn and puts it on the LRU. */
+function mapAnonPage(pgdat: PgData, proc: Process, pfn: number, order: number, vpn: number): void {
   const map = pgdat.map;
   setPageFlags(map, pfn, pageFlags(map, pfn) | PG.swapbacked | PG.uptodate | PG.dirty);
-  for (let p = pfn; p < pfn + (1 << order); p++) setPageMapping(map, p, proc.pid);
+  for (let p = pfn, i = 0; i < 1 << order; p++, i++) { setPageMapping(map, p, proc.pid); setPageIndex(map, p, vpn + i); }
   lruCacheAdd(pgdat, pfn);
   // the process writes its new memory (the fault happens because it touches it)
   if (pgdat.hooks.pageWrite !== null) pgdat.hooks.pageWrite(pfn, 1 << order, PageWrite.data);
-  notePage(proc, pfn, place, order);
   proc.rssAnon += 1 << order; // per page: reclaim and the OOM killer may look at it mid-fault
 }
 
-/** The next place of a mapping, for a page of 2^order base pages faulted into it. */
-function faultPlace(vma: AnonVma, order: number): number {
-  const place = vma.index * VMA_SPAN + vma.faulted;
-  vma.faulted += 1 << order;
-  return place;
-}
-
 /**
- * Maps a freshly allocated order-9 compound page as the process's anonymous THP at
- * `place` (a fault's, or the place a collapse takes over: placeOf(first small page)).
+ * Maps a freshly allocated order-9 compound page as the process's THP at the 2 MiB
+ * range of pmd (a fault's, or a collapse's): the PMD becomes huge, its table deposited.
  */
-export function mapAnonHugePage(pgdat: PgData, proc: Process, pfn: number, place: number): void {
-  mapAnonPage(pgdat, proc, pfn, PAGEBLOCK_ORDER, place);
+export function mapAnonHugePage(pgdat: PgData, proc: Process, pmdIdx: number, pmd: Pmd, pfn: number): void {
+  pmd.pte = null;
+  pmd.huge = pfn;
+  pmd.present = 0;
+  pmd.swapped = 0;
+  mapAnonPage(pgdat, proc, pfn, PAGEBLOCK_ORDER, pmdIdx * HPAGE_PMD_NR);
   pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages] = pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages]! + HPAGE_PMD_NR;
 }
 
+/** Whether a THP fault at the PMD index could be tried: THP allowed, the aligned range inside the mapping, nothing mapped there (pmd_none). */
+function thpSuitable(pgdat: PgData, proc: Process, vma: Vma, pmdIdx: number): boolean {
+  const haddr = pmdIdx * HPAGE_PMD_NR;
+  return haddr >= vma.start && haddr + HPAGE_PMD_NR <= vma.end && !proc.mm.pmds.has(pmdIdx) && vmaThpAllowed(pgdat, vma);
+}
+
+/** The outcome of one fault: pages mapped (512 for a THP, 1 for a page, 0 when it was there), or a failure. */
+const FAULT_OOM = -1;
+
 /**
- * @kernel mm/memory.c do_anonymous_page, mm/huge_memory.c do_huge_pmd_anonymous_page
- * Faults in `pages` anonymous pages of a mapping (the process's heap when none is
- * given), in address order. Where the mapping may have THP, each full 2 MiB chunk
- * first tries an order-9 page with the defrag setting's GFP mask (thp_fault_alloc) and
- * falls back to small pages (thp_fault_fallback). Small pages are
- * GFP_HIGHUSER_MOVABLE. All go on the inactive anon LRU. Stops at the first failed
- * small allocation (or when the OOM killer took the process); returns the number of
- * base pages faulted.
+ * @kernel mm/memory.c __handle_mm_fault, do_anonymous_page, do_swap_page (counted only), mm/huge_memory.c do_huge_pmd_anonymous_page
+ * A write fault at vpn inside vma. Where a THP is suitable it tries an order-9 page with
+ * the defrag setting's GFP mask (thp_fault_alloc, the table deposited; thp_fault_fallback
+ * when it fails), then the PTE table and a GFP_HIGHUSER_MOVABLE page. A pte holding a
+ * swap entry is swapped in (pswpin, pgmajfault). Returns the pages newly mapped, or
+ * FAULT_OOM when an allocation failed or the OOM killer took the process.
  */
-export function faultAnonPages(pgdat: PgData, proc: Process, pages: number, vma: AnonVma = processHeap(proc)): number {
-  const thp = vmaThpAllowed(pgdat, proc, vma);
-  const thpGfp = vmaThpGfpMask(pgdat.sysctl.thp.defrag, vmaMadvised(proc, vma)) | __GFP_COMP | __GFP_ZERO;
+function handleMmFault(pgdat: PgData, proc: Process, vma: Vma, vpn: number): number {
+  const pmdIdx = Math.floor(vpn / HPAGE_PMD_NR);
   const ev = pgdat.events;
-  let n = 0;
-  while (n < pages) {
-    if (!pgdat.tasks.procs.has(proc.pid)) break;
-    if (thp && pages - n >= HPAGE_PMD_NR) {
-      const pfn = allocPages(pgdat, thpGfp, PAGEBLOCK_ORDER, Owner.anon);
-      if (pfn !== NO_PAGE && !pgdat.tasks.procs.has(proc.pid)) { freePages(pgdat, pfn, PAGEBLOCK_ORDER); break; }
-      if (pfn !== NO_PAGE) {
-        mapAnonHugePage(pgdat, proc, pfn, faultPlace(vma, PAGEBLOCK_ORDER));
-        ev[VmEvent.thp_fault_alloc] = ev[VmEvent.thp_fault_alloc]! + 1;
-        ev[VmEvent.pgfault] = ev[VmEvent.pgfault]! + 1;
-        n += HPAGE_PMD_NR;
-        continue;
+  const alive = () => pgdat.tasks.procs.has(proc.pid);
+  if (thpSuitable(pgdat, proc, vma, pmdIdx)) {
+    if (!upperTablesAlloc(pgdat, proc, pmdIdx) || !alive()) return FAULT_OOM;
+    const gfp = vmaThpGfpMask(pgdat.sysctl.thp.defrag, vma.advice === 'hugepage') | __GFP_COMP | __GFP_ZERO;
+    const pfn = allocPages(pgdat, gfp, PAGEBLOCK_ORDER, Owner.anon);
+    if (pfn !== NO_PAGE && !alive()) { freePages(pgdat, pfn, PAGEBLOCK_ORDER); return FAULT_OOM; }
+    if (pfn !== NO_PAGE && !proc.mm.pmds.has(pmdIdx)) {
+      const table = pgtableAlloc(pgdat, proc);
+      if (table === NO_PAGE || !alive()) {
+        if (table !== NO_PAGE) pgtableFree(pgdat, proc, table);
+        freePages(pgdat, pfn, PAGEBLOCK_ORDER);
+        return FAULT_OOM;
       }
-      ev[VmEvent.thp_fault_fallback] = ev[VmEvent.thp_fault_fallback]! + 1;
-      const got = faultSmallPages(pgdat, proc, HPAGE_PMD_NR, vma);
-      n += got;
-      if (got < HPAGE_PMD_NR) break;
-      continue;
+      const pmd: Pmd = { pte: null, huge: NO_PAGE, table, present: 0, swapped: 0 };
+      proc.mm.pmds.set(pmdIdx, pmd);
+      mapAnonHugePage(pgdat, proc, pmdIdx, pmd, pfn);
+      ev[VmEvent.thp_fault_alloc] = ev[VmEvent.thp_fault_alloc]! + 1;
+      ev[VmEvent.pgfault] = ev[VmEvent.pgfault]! + 1;
+      return HPAGE_PMD_NR;
     }
-    const got = faultSmallPages(pgdat, proc, pages - n, vma);
+    if (pfn !== NO_PAGE) freePages(pgdat, pfn, PAGEBLOCK_ORDER);
+    else ev[VmEvent.thp_fault_fallback] = ev[VmEvent.thp_fault_fallback]! + 1;
+  }
+  const pmd = pteAlloc(pgdat, proc, pmdIdx);
+  if (pmd === null || !alive()) return FAULT_OOM;
+  if (pmd.pte === null) return 0; // a THP is mapped there
+  const i = vpn - pmdIdx * HPAGE_PMD_NR;
+  const e = pmd.pte[i]!;
+  if (e >= 0) return 0;
+  const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, Owner.anon);
+  if (pfn === NO_PAGE) return FAULT_OOM;
+  if (!alive() || pmd.pte === null || pmd.pte[i]! >= 0 || proc.mm.pmds.get(pmdIdx) !== pmd) {
+    // the allocation's own OOM kill chose this process (or its range changed): the page goes back
+    freePages(pgdat, pfn, 0);
+    return FAULT_OOM;
+  }
+  if (pmd.pte[i] === PTE_SWAP) {
+    pmd.swapped--;
+    proc.swapPages--;
+    pgdat.swap.usedPages--;
+    ev[VmEvent.pswpin] = ev[VmEvent.pswpin]! + 1;
+    ev[VmEvent.pgpgin] = ev[VmEvent.pgpgin]! + 8;
+    ev[VmEvent.pgmajfault] = ev[VmEvent.pgmajfault]! + 1;
+    // the faulting task waits for the read
+    pgdat.tasks.stallNs += pgdat.costs.swapInPage;
+  }
+  pmd.pte[i] = pfn;
+  pmd.present++;
+  mapAnonPage(pgdat, proc, pfn, 0, vpn);
+  ev[VmEvent.pgfault] = ev[VmEvent.pgfault]! + 1;
+  return 1;
+}
+
+/**
+ * A program touching [start, start + pages) of a mapping in address order: one fault per
+ * page not yet mapped (a THP fault maps its whole 2 MiB range, which may reach outside
+ * the touched span). Stops at the first failure (or when the OOM killer took the
+ * process). Returns the base pages newly mapped.
+ */
+export function faultRange(pgdat: PgData, proc: Process, vma: Vma, start: number, pages: number): number {
+  const end = Math.min(start + pages, vma.end);
+  let n = 0;
+  for (let vpn = Math.max(start, vma.start); vpn < end;) {
+    const pmdIdx = Math.floor(vpn / HPAGE_PMD_NR);
+    const pmd = proc.mm.pmds.get(pmdIdx);
+    if (pmd !== undefined && pmd.pte === null) { vpn = (pmdIdx + 1) * HPAGE_PMD_NR; continue; }
+    if (pmd !== undefined && pmd.pte![vpn - pmdIdx * HPAGE_PMD_NR]! >= 0) { vpn++; continue; }
+    const got = handleMmFault(pgdat, proc, vma, vpn);
+    if (got === FAULT_OOM) break;
     n += got;
-    break;
+    vpn = got === HPAGE_PMD_NR ? (pmdIdx + 1) * HPAGE_PMD_NR : vpn + 1;
   }
   return n;
 }
 
-function faultSmallPages(pgdat: PgData, proc: Process, pages: number, vma: AnonVma): number {
-  let n = 0;
-  for (; n < pages; n++) {
-    // A process the OOM killer chose stops faulting (it is exiting).
-    if (!pgdat.tasks.procs.has(proc.pid)) break;
-    const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, Owner.anon);
-    if (pfn === NO_PAGE) break;
-    if (!pgdat.tasks.procs.has(proc.pid)) {
-      // The allocation's own OOM kill chose this process: the page it got goes back
-      // (the fault ends with the task's fatal signal; nothing is mapped).
-      freePages(pgdat, pfn, 0);
-      break;
-    }
-    mapAnonPage(pgdat, proc, pfn, 0, faultPlace(vma, 0));
-  }
-  pgdat.events[VmEvent.pgfault] = pgdat.events[VmEvent.pgfault]! + n;
-  return n;
+/**
+ * Faults in the next `pages` pages of a mapping in address order (from where earlier
+ * calls stopped); without a mapping, the heap grows by `pages` (brk) and they are
+ * faulted. Returns the base pages faulted (a THP counts 512, also when part of it lies
+ * past the span asked for).
+ */
+export function faultAnonPages(pgdat: PgData, proc: Process, pages: number, vma?: Vma): number {
+  const v = vma ?? brkGrow(proc, pages);
+  const from = v.start + v.faulted;
+  const want = Math.min(pages, v.end - from);
+  if (want <= 0) return 0;
+  v.faulted += want;
+  return faultRange(pgdat, proc, v, from, want);
 }
 
 /**
@@ -216,6 +444,7 @@ export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty
     if (pgdat.hooks.pageWrite !== null) pgdat.hooks.pageWrite(pfn, 1, PageWrite.data);
     setPageFlags(map, pfn, PG.uptodate | (dirty ? PG.dirty : 0));
     setPageMapping(map, pfn, proc.pid);
+    setPageIndex(map, pfn, proc.filePages);
     lruCacheAdd(pgdat, pfn);
     proc.filePages++;
   }
@@ -224,54 +453,90 @@ export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty
   return n;
 }
 
-/**
- * Unmaps and frees one anonymous page of a process (zap_pte_range for one pte, or
- * zap_huge_pmd for a whole THP; for a THP on the deferred split queue, the subpages
- * still mapped); returns the base pages unmapped (what the process's rss loses).
- */
-function zapAnonPage(pgdat: PgData, proc: Process, pfn: number): number {
-  const map = pgdat.map;
-  const order = (pageFlags(map, pfn) & PG.head) !== 0 ? pageOrder(map, pfn) : 0;
-  let mapped = 1 << order;
-  delPageFromLruList(pgdat, pfn);
-  if (order) {
-    const q = pgdat.deferredSplitQueue.thps;
-    const d = q.get(pfn);
-    if (d === undefined) {
-      pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages] = pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages]! - (1 << order);
-    } else {
-      // already split from its PMD and partly unmapped: those subpages left AnonPages then
-      mapped -= d.nr;
-      pgdat.nodeStat[NodeStat.nr_anon_pages] = pgdat.nodeStat[NodeStat.nr_anon_pages]! + d.nr;
-      q.delete(pfn);
-    }
-  }
-  freePages(pgdat, pfn, order);
-  proc.rssAnon -= mapped;
-  return mapped;
+// ---------------------------------------------------------------------------------
+// The reverse map
+
+/** The pte (its table and slot) that maps the anonymous base page pfn of proc, or null. */
+export function pageVmaAddress(pgdat: PgData, proc: Process, pfn: number): { pmd: Pmd; i: number } | null {
+  const vpn = pageIndex(pgdat.map, pfn);
+  const pmd = proc.mm.pmds.get(Math.floor(vpn / HPAGE_PMD_NR));
+  if (pmd === undefined || pmd.pte === null) return null;
+  const i = vpn % HPAGE_PMD_NR;
+  return pmd.pte[i] === pfn ? { pmd, i } : null;
 }
 
 /**
- * @kernel mm/memory.c zap_pte_range (one pte of a PTE-mapped THP), mm/huge_memory.c __split_huge_pmd, deferred_split_huge_page
- * Unmaps one 4 KiB subpage of a THP. The first partial unmap splits the PMD mapping
- * (thp_split_pmd; the THP leaves AnonHugePages) and queues the THP for the deferred
- * split (thp_deferred_split_page); the subpage leaves the process's rss and AnonPages
- * but stays allocated with the rest of the THP until the deferred split shrinker splits
- * it (splitHugePage), or until its last mapped subpage goes, when the whole THP is freed.
- * Returns the base pages unmapped (1).
+ * @kernel mm/rmap.c try_to_migrate_one (set the new pte), remove_migration_ptes
+ * A migrated anonymous base page: the pte that mapped src maps dst, which takes src's
+ * place (page->index). False when no pte of the process maps src.
  */
-export function zapThpSubpage(pgdat: PgData, proc: Process, head: number, sub: number): number {
+export function rmapMovePage(pgdat: PgData, proc: Process, src: number, dst: number): boolean {
+  const at = pageVmaAddress(pgdat, proc, src);
+  setPageIndex(pgdat.map, dst, pageIndex(pgdat.map, src));
+  if (at === null) return false;
+  at.pmd.pte![at.i] = dst;
+  return true;
+}
+
+/**
+ * @kernel mm/rmap.c try_to_unmap_one (anonymous page to swap)
+ * Reclaim wrote the anonymous base page pfn to swap: its pte holds the swap entry now.
+ */
+export function rmapSwapOut(pgdat: PgData, proc: Process, pfn: number): void {
+  const at = pageVmaAddress(pgdat, proc, pfn);
+  if (at === null) return;
+  at.pmd.pte![at.i] = PTE_SWAP;
+  at.pmd.present--;
+  at.pmd.swapped++;
+  proc.rssAnon--;
+  proc.swapPages++;
+}
+
+/**
+ * @kernel mm/huge_memory.c __split_huge_pmd_locked (anonymous)
+ * The huge PMD of a THP becomes a PTE table (the deposited one) whose 512 ptes map the
+ * THP's subpages; the THP leaves AnonHugePages (thp_split_pmd). The THP itself stays
+ * whole until it is split (huge_memory.ts).
+ */
+export function splitHugePmd(pgdat: PgData, pmd: Pmd): void {
+  const head = pmd.huge;
+  const pte = new Int32Array(HPAGE_PMD_NR);
+  for (let i = 0; i < HPAGE_PMD_NR; i++) pte[i] = head + i;
+  pmd.pte = pte;
+  pmd.huge = NO_PAGE;
+  pmd.present = HPAGE_PMD_NR;
+  pgdat.events[VmEvent.thp_split_pmd] = pgdat.events[VmEvent.thp_split_pmd]! + 1;
+  pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages] = pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages]! - HPAGE_PMD_NR;
+}
+
+/** The THP head a PTE-mapped subpage belongs to, or NO_PAGE for a base page. */
+function thpHeadOf(pgdat: PgData, pfn: number): number {
+  const f = pageFlags(pgdat.map, pfn);
+  if ((f & PG.tail) !== 0) return pfn & ~(HPAGE_PMD_NR - 1); // THPs are naturally aligned
+  if ((f & PG.head) !== 0) return pfn;
+  return NO_PAGE;
+}
+
+// ---------------------------------------------------------------------------------
+// Unmapping
+
+/**
+ * @kernel mm/memory.c zap_pte_range (one pte of a PTE-mapped THP), mm/rmap.c page_remove_rmap, mm/huge_memory.c deferred_split_huge_page
+ * Unmaps one 4 KiB subpage of a PTE-mapped THP: the first one queues the THP for the
+ * deferred split (thp_deferred_split_page); the subpage leaves the process's rss and
+ * AnonPages but stays allocated with the rest of the THP until the deferred split
+ * shrinker splits it (splitHugePage), or until its last mapped subpage goes, when the
+ * whole THP is freed.
+ */
+function zapThpSubpage(pgdat: PgData, proc: Process, head: number, sub: number): void {
   const q = pgdat.deferredSplitQueue.thps;
   const n = 1 << pageOrder(pgdat.map, head);
   let d: DeferredThp | undefined = q.get(head);
   if (d === undefined) {
-    pgdat.events[VmEvent.thp_split_pmd] = pgdat.events[VmEvent.thp_split_pmd]! + 1;
-    pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages] = pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages]! - n;
     d = { unmapped: new Uint8Array(n), nr: 0 };
     q.set(head, d);
     pgdat.events[VmEvent.thp_deferred_split_page] = pgdat.events[VmEvent.thp_deferred_split_page]! + 1;
   }
-  if (d.unmapped[sub]) return 0;
   d.unmapped[sub] = 1;
   d.nr++;
   proc.rssAnon--;
@@ -283,103 +548,209 @@ export function zapThpSubpage(pgdat: PgData, proc: Process, head: number, sub: n
     delPageFromLruList(pgdat, head);
     freePages(pgdat, head, pageOrder(pgdat.map, head));
   }
+}
+
+/**
+ * Clears one pte of a PTE table: a base page is freed, a THP subpage unmapped from its
+ * THP, a swap entry's slot freed. A page off the LRU (isolated by a migration in
+ * progress) is left mapped. Returns the pages that left the process's rss.
+ */
+function zapPte(pgdat: PgData, proc: Process, pmd: Pmd, i: number): number {
+  const e = pmd.pte![i]!;
+  if (e === PTE_NONE) return 0;
+  if (e === PTE_SWAP) {
+    pmd.pte![i] = PTE_NONE;
+    pmd.swapped--;
+    proc.swapPages--;
+    pgdat.swap.usedPages--;
+    return 0;
+  }
+  const head = thpHeadOf(pgdat, e);
+  if (!PageLRU(pgdat.map, head === NO_PAGE ? e : head)) return 0;
+  pmd.pte![i] = PTE_NONE;
+  pmd.present--;
+  if (head !== NO_PAGE) { zapThpSubpage(pgdat, proc, head, e - head); return 1; }
+  delPageFromLruList(pgdat, e);
+  freePages(pgdat, e, 0);
+  proc.rssAnon--;
   return 1;
 }
 
 /**
- * Records that pfn now holds one of the process's anonymous pages (a fault, a collapse,
- * a migration's target, a split's subpage) at `place`: a fault's virtual place (a page
- * of 2^order base pages), or placeOf() the page whose place it takes. Entries go stale
- * as pages are freed or moved; when stale ones outnumber the live ones many times over,
- * the list is pruned (live entries keep their order), so it stays proportional to the
- * process.
+ * @kernel mm/memory.c zap_pmd_range, mm/huge_memory.c zap_huge_pmd
+ * Unmaps the pages of [start, end) inside one PMD's range: a THP covered whole is freed
+ * with its deposited table (the PMD is empty again); one covered in part has its PMD
+ * split first. Returns the pages that left the process's rss.
  */
-export function notePage(proc: Process, pfn: number, place: number, order = 0): void {
-  const i = proc.pages.length;
-  proc.pages.push(pfn);
-  if (place < 0) {
-    proc.moved.push(i, place);
-  } else {
-    // a fault right after the last one of its run (same mapping, same order) extends it
-    const runs = proc.placeRuns;
-    if (place !== proc.nextPlace || runs[runs.length - 1] !== order) runs.push(i, place, order);
-    proc.nextPlace = place + (1 << order);
+function zapPmdRange(pgdat: PgData, proc: Process, pmdIdx: number, pmd: Pmd, start: number, end: number): number {
+  const base = pmdIdx * HPAGE_PMD_NR;
+  if (pmd.pte === null) {
+    const head = pmd.huge;
+    if (!PageLRU(pgdat.map, head)) return 0;
+    if (start === base && end === base + HPAGE_PMD_NR) {
+      delPageFromLruList(pgdat, head);
+      pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages] = pgdat.nodeStat[NodeStat.nr_anon_transparent_hugepages]! - HPAGE_PMD_NR;
+      freePages(pgdat, head, PAGEBLOCK_ORDER);
+      proc.rssAnon -= HPAGE_PMD_NR;
+      proc.mm.pmds.delete(pmdIdx);
+      pgtableFree(pgdat, proc, pmd.table);
+      return HPAGE_PMD_NR;
+    }
+    splitHugePmd(pgdat, pmd);
   }
-  if (i + 1 > 4 * proc.rssAnon + 4096) proc.prune = true;
+  let n = 0;
+  for (let v = start; v < end; v++) n += zapPte(pgdat, proc, pmd, v - base);
+  return n;
+}
+
+/** @kernel mm/memory.c unmap_page_range: unmaps every page of [start, end); returns the pages that left the rss. */
+function unmapPageRange(pgdat: PgData, proc: Process, start: number, end: number): number {
+  let n = 0;
+  for (let idx = Math.floor(start / HPAGE_PMD_NR); idx * HPAGE_PMD_NR < end; idx++) {
+    const pmd = proc.mm.pmds.get(idx);
+    if (pmd === undefined || (pmd.pte !== null && pmd.present === 0 && pmd.swapped === 0)) continue;
+    n += zapPmdRange(pgdat, proc, idx, pmd, Math.max(start, idx * HPAGE_PMD_NR), Math.min(end, (idx + 1) * HPAGE_PMD_NR));
+  }
+  return n;
 }
 
 /**
- * The virtual place of every pfn the page list names (the latest entry for each),
- * replaying the list in order: a fault's place comes from its run, a page that took
- * another's place gets that page's place (plus the subpage's offset).
+ * @kernel mm/mmap.c free_pgtables (free_pgd_range)
+ * Frees the page tables of [start, end) that no mapping needs any more: a PTE table
+ * whose 2 MiB no mapping touches, a PMD table whose 1 GiB none does, a PUD table whose
+ * 512 GiB none does. Its entries must be empty (the range was unmapped first).
  */
-export function resolvePlaces(proc: Process): Map<number, number> {
-  const m = new Map<number, number>();
-  const pages = proc.pages, runs = proc.placeRuns, moved = proc.moved;
-  let r = 0, mv = 0, at = 0, step = 1;
-  for (let i = 0; i < pages.length; i++) {
-    if (mv < moved.length && moved[mv] === i) {
-      const k = -moved[mv + 1]! - 1;
-      mv += 2;
-      const src = Math.floor(k / HPAGE_PMD_NR);
-      const from = m.get(src);
-      if (from !== undefined) m.set(pages[i]!, from + (k - src * HPAGE_PMD_NR));
-      continue;
+function freePgtables(pgdat: PgData, proc: Process, start: number, end: number): void {
+  const mm = proc.mm;
+  const levels: Array<[number, Map<number, number> | null]> = [[PAGEBLOCK_ORDER, null], [PMD_TABLE_SHIFT, mm.pmdTables], [PUD_TABLE_SHIFT, mm.pudTables]];
+  for (const [shift, tables] of levels) {
+    const span = 2 ** shift;
+    for (let k = Math.floor(start / span); k * span < end; k++) {
+      if (rangeMapped(mm, k * span, (k + 1) * span)) continue;
+      if (tables === null) {
+        const pmd = mm.pmds.get(k);
+        if (pmd === undefined || pmd.present > 0 || pmd.swapped > 0 || pmd.huge !== NO_PAGE) continue;
+        mm.pmds.delete(k);
+        pgtableFree(pgdat, proc, pmd.table);
+      } else {
+        const t = tables.get(k);
+        if (t === undefined) continue;
+        tables.delete(k);
+        pgtableFree(pgdat, proc, t);
+      }
     }
-    if (r < runs.length && runs[r] === i) {
-      at = runs[r + 1]!;
-      step = 1 << runs[r + 2]!;
-      r += 3;
-    }
-    m.set(pages[i]!, at);
-    at += step;
   }
-  return m;
 }
 
-/** Drops the stale entries of a process's page list (and duplicates), keeping the order of the rest and their places. */
-function prunePages(pgdat: PgData, proc: Process): void {
-  const map = pgdat.map;
-  const at = resolvePlaces(proc);
-  const seen = new Set<number>();
-  const old = proc.pages;
-  proc.pages = [];
-  proc.placeRuns = [];
-  proc.moved = [];
-  proc.nextPlace = -1;
-  for (const pfn of old) {
-    if (seen.has(pfn) || pageOwner(map, pfn) !== Owner.anon || pageMapping(map, pfn) !== proc.pid || (pageFlags(map, pfn) & PG.tail) !== 0) continue;
-    seen.add(pfn);
-    const order = (pageFlags(map, pfn) & PG.head) !== 0 ? pageOrder(map, pfn) : 0;
-    notePage(proc, pfn, at.get(pfn) ?? 0, order);
-  }
-  proc.prune = false;
+/** Splits the mapping containing vpn so that one starts there (split_vma); returns the index of the mapping starting at vpn, or of the first after it. */
+function splitVmaAt(mm: Mm, vpn: number): number {
+  const i = vmaIndexAfter(mm.vmas, vpn);
+  const v = mm.vmas[i];
+  if (v === undefined || v.start >= vpn) return i;
+  const upper: Vma = { start: vpn, end: v.end, kind: v.kind, advice: v.advice, faulted: Math.max(0, v.faulted - (vpn - v.start)) };
+  v.end = vpn;
+  v.faulted = Math.min(v.faulted, vpn - v.start);
+  mm.vmas.splice(i + 1, 0, upper);
+  return i + 1;
 }
 
 /**
- * The process's anonymous pages in physical order: base pages and THP heads (a THP
- * is listed once), isolated ones included. From the process's own page list: work
- * proportional to the process, not to the guest.
+ * @kernel mm/mmap.c do_munmap (__do_munmap, unmap_region)
+ * Unmaps [start, start + pages): the mappings there are split at the edges and
+ * removed, their pages unmapped, and the page tables nothing maps any more freed.
+ * Returns the base pages that left the process's rss.
+ */
+export function munmapRange(pgdat: PgData, proc: Process, start: number, pages: number): number {
+  const end = start + pages;
+  const mm = proc.mm;
+  const i = splitVmaAt(mm, start);
+  const j = splitVmaAt(mm, end);
+  const gone = mm.vmas.splice(i, j - i);
+  if (proc.heap !== null && gone.includes(proc.heap)) proc.heap = null;
+  const n = unmapPageRange(pgdat, proc, start, end);
+  freePgtables(pgdat, proc, start, end);
+  return n;
+}
+
+/** madvise() advice by range: MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE. */
+export type MadviseAdvice = 'dontneed' | 'hugepage' | 'nohugepage';
+
+/**
+ * @kernel mm/madvise.c madvise_dontneed_single_vma, madvise_behavior (hugepage_madvise)
+ * madvise() of [start, start + pages): DONTNEED unmaps the pages there (page tables
+ * stay); HUGEPAGE / NOHUGEPAGE set VM_HUGEPAGE / VM_NOHUGEPAGE on that range, splitting
+ * mappings at its edges. Returns the base pages that left the process's rss.
+ */
+export function madviseRange(pgdat: PgData, proc: Process, start: number, pages: number, advice: MadviseAdvice): number {
+  const end = start + pages;
+  if (advice === 'dontneed') return unmapPageRange(pgdat, proc, start, end);
+  const mm = proc.mm;
+  const i = splitVmaAt(mm, start);
+  const j = splitVmaAt(mm, end);
+  for (let k = i; k < j; k++) mm.vmas[k]!.advice = advice;
+  return 0;
+}
+
+/**
+ * Unmaps and frees one anonymous page or THP of a process by its pfn (the page's own
+ * pte or PMD, found through page->index). Returns the base pages unmapped.
+ */
+function zapPage(pgdat: PgData, proc: Process, pfn: number): number {
+  const vpn = pageIndex(pgdat.map, pfn);
+  const idx = Math.floor(vpn / HPAGE_PMD_NR);
+  const pmd = proc.mm.pmds.get(idx);
+  if (pmd === undefined) return 0;
+  if (pmd.pte === null) return pmd.huge === pfn ? zapPmdRange(pgdat, proc, idx, pmd, idx * HPAGE_PMD_NR, (idx + 1) * HPAGE_PMD_NR) : 0;
+  const head = thpHeadOf(pgdat, pfn);
+  if (head === NO_PAGE) return pmd.pte[vpn - idx * HPAGE_PMD_NR] === pfn ? zapPte(pgdat, proc, pmd, vpn - idx * HPAGE_PMD_NR) : 0;
+  // a PTE-mapped THP listed by its head: every subpage still mapped goes
+  let n = 0;
+  const hv = pageIndex(pgdat.map, head);
+  for (let sub = 0; sub < HPAGE_PMD_NR; sub++) {
+    const v = hv + sub;
+    const p = proc.mm.pmds.get(Math.floor(v / HPAGE_PMD_NR));
+    if (p?.pte != null && p.pte[v % HPAGE_PMD_NR] === head + sub) n += zapPte(pgdat, proc, p, v % HPAGE_PMD_NR);
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------
+// Walks
+
+/** Calls fn(vpn, entry) for every pte and huge PMD of the process in address order (entry: pfn, PTE_SWAP; a huge PMD once, with its head). */
+export function walkPageTables(proc: Process, fn: (vpn: number, entry: number, huge: boolean) => void): void {
+  const keys = [...proc.mm.pmds.keys()].sort((a, b) => a - b);
+  for (const idx of keys) {
+    const pmd = proc.mm.pmds.get(idx)!;
+    const base = idx * HPAGE_PMD_NR;
+    if (pmd.pte === null) { fn(base, pmd.huge, true); continue; }
+    if (pmd.present === 0 && pmd.swapped === 0) continue;
+    const pte = pmd.pte;
+    for (let i = 0; i < HPAGE_PMD_NR; i++) if (pte[i] !== PTE_NONE) fn(base + i, pte[i]!, false);
+  }
+}
+
+/**
+ * The process's anonymous pages in physical order: base pages and THP heads (a THP,
+ * PMD- or PTE-mapped, is listed once), from its page tables.
  */
 export function processPages(pgdat: PgData, proc: Process): Int32Array {
-  if (proc.prune) prunePages(pgdat, proc);
-  const map = pgdat.map, pid = proc.pid;
-  const out = new Int32Array(proc.pages.length);
-  let n = 0;
-  for (const pfn of proc.pages) {
-    if (pageOwner(map, pfn) === Owner.anon && pageMapping(map, pfn) === pid && (pageFlags(map, pfn) & PG.tail) === 0) out[n++] = pfn;
-  }
-  const sorted = out.subarray(0, n).sort();
-  // the same page noted twice (freed, then faulted again at the same PFN) is listed once
-  let k = 0;
-  for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[k++] = sorted[i]!;
-  return sorted.slice(0, k);
+  const out: number[] = [];
+  const seen = new Set<number>();
+  walkPageTables(proc, (_vpn, e, huge) => {
+    if (e < 0) return;
+    if (huge) { out.push(e); return; }
+    const head = thpHeadOf(pgdat, e);
+    if (head === NO_PAGE) out.push(e);
+    else if (!seen.has(head)) { seen.add(head); out.push(head); }
+  });
+  return Int32Array.from(out).sort();
 }
 
-/** Base pages of a process's anonymous memory as listed by processPages (the subpages a partial unmap took excepted). */
-export function processRss(pgdat: PgData, proc: Process): number {
+/** Base pages of a process's anonymous memory its page tables map (the rss walked). */
+export function processRss(proc: Process): number {
   let n = 0;
-  for (const pfn of processPages(pgdat, proc)) n += (pageFlags(pgdat.map, pfn) & PG.head) !== 0 ? (1 << pageOrder(pgdat.map, pfn)) - (pgdat.deferredSplitQueue.thps.get(pfn)?.nr ?? 0) : 1;
+  walkPageTables(proc, (_vpn, e, huge) => { if (e >= 0) n += huge ? HPAGE_PMD_NR : 1; });
   return n;
 }
 
@@ -401,7 +772,7 @@ export function unmapAnonPages(pgdat: PgData, rng: Rng, proc: Process, fraction:
   let freed = 0, basePages = 0;
   const free = (pfn: number) => {
     if (!PageLRU(pgdat.map, pfn)) return;
-    basePages += zapAnonPage(pgdat, proc, pfn);
+    basePages += zapPage(pgdat, proc, pfn);
     freed++;
   };
   if (pick === 'alternate') {
@@ -421,38 +792,19 @@ export function unmapAnonPages(pgdat: PgData, rng: Rng, proc: Process, fraction:
 }
 
 /**
- * The base pages a process holds, in ascending virtual address order, as physical page
- * numbers (a THP's subpages are consecutive candidates; subpages a partial unmap took
- * are not candidates). Mappings are ordered as x86-64's top-down mmap
- * (arch_get_unmapped_area_topdown) places them: each new mapping below the ones before,
- * so the newest comes first; the heap (brk) lies below them all. Within a mapping,
- * pages are in the order they were faulted, which is address order.
+ * The base pages the process has mapped, in ascending virtual address order, as their
+ * virtual page numbers (a THP's subpages are consecutive candidates). Top-down mmap
+ * places each new mapping below the ones before, so the newest comes first; the heap
+ * (brk) lies below them all.
  */
-export function virtualCandidates(pgdat: PgData, proc: Process): Int32Array {
-  if (proc.prune) prunePages(pgdat, proc);
-  const map = pgdat.map, pid = proc.pid;
-  const q = pgdat.deferredSplitQueue.thps;
-  const heads: number[] = [], keys: number[] = [];
-  let total = 0;
-  for (const [pfn, place] of resolvePlaces(proc)) {
-    if (pageOwner(map, pfn) !== Owner.anon || pageMapping(map, pfn) !== pid || (pageFlags(map, pfn) & PG.tail) !== 0) continue;
-    const vi = Math.floor(place / VMA_SPAN);
-    const vma = proc.vmas[vi];
-    const rank = vma === undefined || vma.advice === null ? 0 : proc.vmas.length - vi;
-    heads.push(pfn);
-    keys.push(rank * VMA_SPAN + (place - vi * VMA_SPAN));
-    total += (pageFlags(map, pfn) & PG.head) !== 0 ? 1 << pageOrder(map, pfn) : 1;
-  }
-  const idx = Int32Array.from(heads, (_, i) => i).sort((a, b) => keys[a]! - keys[b]! || heads[a]! - heads[b]!);
-  const out = new Int32Array(total);
-  let n = 0;
-  for (const i of idx) {
-    const pfn = heads[i]!;
-    if ((pageFlags(map, pfn) & PG.head) === 0) { out[n++] = pfn; continue; }
-    const d = q.get(pfn);
-    for (let sub = 0, e = 1 << pageOrder(map, pfn); sub < e; sub++) if (d === undefined || !d.unmapped[sub]) out[n++] = pfn + sub;
-  }
-  return out.slice(0, n);
+export function virtualCandidates(proc: Process): Float64Array {
+  const out: number[] = [];
+  walkPageTables(proc, (vpn, e, huge) => {
+    if (e < 0) return;
+    if (!huge) { out.push(vpn); return; }
+    for (let i = 0; i < HPAGE_PMD_NR; i++) out.push(vpn + i);
+  });
+  return Float64Array.from(out);
 }
 
 /**
@@ -469,31 +821,19 @@ export type VirtualPick = { pick: 'alternate' } | { pick: 'lowest' } | { pick: '
 
 /**
  * madvise(MADV_DONTNEED) of single 4 KiB pages a program picks by virtual index, as
- * bl-mem's `free` does: the candidates are the base pages the process holds in
+ * bl-mem's `free` does: the candidates are the base pages the process has mapped in
  * ascending virtual address order (virtualCandidates), N of them; K = shareOf(N,
  * fraction); alternate takes candidates 0, 2, 4 ... (until K), lowest 0 .. K-1,
  * highest N-1 down to N-K, random the first K of a Fisher-Yates shuffle whose j = i +
- * splitmix64() % (N - i). A base page is freed at once; a THP's subpage is unmapped
- * from it (zapThpSubpage). Returns the base pages unmapped and N.
+ * splitmix64() % (N - i). Unmapping a page of a PMD-mapped THP splits the PMD.
+ * Returns the base pages unmapped and N.
  */
 export function unmapVirtualPages(pgdat: PgData, proc: Process, fraction: number, how: VirtualPick): { freed: number; candidates: number } {
-  const cand = virtualCandidates(pgdat, proc);
+  const cand = virtualCandidates(proc);
   const n = cand.length;
   const k = shareOf(n, fraction);
-  const map = pgdat.map;
   let freed = 0;
-  const release = (pfn: number) => {
-    const f = pageFlags(map, pfn);
-    if ((f & (PG.head | PG.tail)) === 0) {
-      if (!PageLRU(map, pfn)) return;
-      freed += zapAnonPage(pgdat, proc, pfn);
-      return;
-    }
-    // a THP's subpage: its head is the THP's first pfn (THPs are naturally aligned)
-    const head = pfn & ~(HPAGE_PMD_NR - 1);
-    if (!PageLRU(map, head)) return;
-    freed += zapThpSubpage(pgdat, proc, head, pfn - head);
-  };
+  const release = (vpn: number) => { freed += unmapPageRange(pgdat, proc, vpn, vpn + 1); };
   if (how.pick === 'alternate') {
     for (let i = 0, done = 0; i < n && done < k; i += 2, done++) release(cand[i]!);
   } else if (how.pick === 'lowest') {
@@ -510,6 +850,15 @@ export function unmapVirtualPages(pgdat: PgData, proc: Process, fraction: number
   return { freed, candidates: n };
 }
 
+/** The pfn that vpn maps in the process (a THP's subpage for a huge PMD), PTE_SWAP, or PTE_NONE. */
+export function followPage(proc: Process, vpn: number): number {
+  const idx = Math.floor(vpn / HPAGE_PMD_NR);
+  const pmd = proc.mm.pmds.get(idx);
+  if (pmd === undefined) return PTE_NONE;
+  if (pmd.pte === null) return pmd.huge + (vpn - idx * HPAGE_PMD_NR);
+  return pmd.pte[vpn - idx * HPAGE_PMD_NR]!;
+}
+
 /** Whether pfn is (still) a mapped anonymous base page or THP head of the process. */
 export function isProcessPage(pgdat: PgData, pid: number, pfn: number): boolean {
   const map = pgdat.map;
@@ -517,23 +866,28 @@ export function isProcessPage(pgdat: PgData, pid: number, pfn: number): boolean 
 }
 
 /**
- * @kernel kernel/exit.c do_exit (exit_mmap)
- * Frees all of a process's anonymous memory; returns the base pages freed (a THP counts 512).
+ * @kernel kernel/exit.c do_exit (exit_mmap: unmap_vmas, free_pgtables, pgd_free)
+ * Frees all of a process's anonymous memory, swap entries and page tables; returns the
+ * base pages freed (a THP counts 512).
  */
 export function exitProcess(pgdat: PgData, procs: ProcessTable, proc: Process): number {
+  const mm = proc.mm;
+  const keys = [...mm.pmds.keys()].sort((a, b) => a - b);
   let freed = 0;
-  // in the order the pages were faulted (exit_mmap walks the address space in order)
-  for (const pfn of proc.pages) {
-    if (!isProcessPage(pgdat, proc.pid, pfn)) continue;
-    freed += zapAnonPage(pgdat, proc, pfn);
+  for (const idx of keys) {
+    const pmd = mm.pmds.get(idx);
+    if (pmd === undefined) continue;
+    freed += zapPmdRange(pgdat, proc, idx, pmd, idx * HPAGE_PMD_NR, (idx + 1) * HPAGE_PMD_NR);
   }
-  if (proc.rssAnon > 0) {
-    // pages not on the LRU when their entry was reached (none in a single-threaded model, but cheap to be sure)
-    for (const pfn of processPages(pgdat, proc)) {
-      if (!PageLRU(pgdat.map, pfn)) continue;
-      freed += zapAnonPage(pgdat, proc, pfn);
-    }
-  }
+  mm.vmas.length = 0;
+  proc.heap = null;
+  for (const [, pmd] of mm.pmds) pgtableFree(pgdat, proc, pmd.table);
+  mm.pmds.clear();
+  for (const t of mm.pmdTables.values()) pgtableFree(pgdat, proc, t);
+  for (const t of mm.pudTables.values()) pgtableFree(pgdat, proc, t);
+  mm.pmdTables.clear();
+  mm.pudTables.clear();
+  if (mm.pgd !== NO_PAGE) { pgtableFree(pgdat, proc, mm.pgd); mm.pgd = NO_PAGE; }
   pgdat.swap.usedPages -= proc.swapPages;
   proc.swapPages = 0;
   procs.delete(proc.pid);

@@ -18,15 +18,16 @@
  * memory and frees it.
  */
 import {
-  NO_PAGE, Owner, PG, listLast, listDel, listAdd, listAddTail, listPrev, pageFlags, pageMapping, pageOrder,
+  NO_PAGE, Owner, PG, PageLRU, listLast, listDel, listAdd, listAddTail, listNext, listPrev, pageFlags, pageMapping, pageOrder,
   pageOwner, pageRefcount, setPageFlags,
 } from './memmap.js';
 import { type PgData, type Zone, Lru, Wmark } from './mmzone.js';
 import { freePages, zoneWatermarkOk } from './page_alloc.js';
-import { delPageFromLruList, lruCacheAdd, pageLruList } from './lru.js';
+import { delPageFromLruList, lruCacheAdd, lruPages, pageLruList } from './lru.js';
 import { NodeStat, VmEvent } from './vmstat_items.js';
 import { gfpZoneIdx } from './gfp.js';
-import { exitProcess } from './process.js';
+import { exitProcess, rmapSwapOut } from './process.js';
+import { splitHugePage } from './huge_memory.js';
 
 /** SWAP_CLUSTER_MAX */
 export const SWAP_CLUSTER_MAX = 32;
@@ -151,7 +152,8 @@ function shrinkPage(pgdat: PgData, sc: ScanControl, pfn: number): boolean {
     }
     pgdat.swap.usedPages++;
     const proc = pageProcess(pgdat, pfn);
-    if (proc && owner === Owner.anon) { proc.rssAnon--; proc.swapPages++; }
+    // try_to_unmap: the pte holds the swap entry now
+    if (proc && owner === Owner.anon) rmapSwapOut(pgdat, proc, pfn);
     count(pgdat, VmEvent.pswpout, 1);
     count(pgdat, VmEvent.pgpgout, 8); // sectors, as the kernel counts bios
     sc.costNs += pgdat.costs.swapOutPage;
@@ -193,7 +195,35 @@ function shrinkInactiveList(pgdat: PgData, sc: ScanControl, inactive: Lru, nrToS
     const prev = listPrev(map, pfn);
     scanned++;
     if (pageOrder(map, pfn) !== 0) {
-      // Huge pages are split before reclaim in the kernel; the model keeps them (THP reclaim is not modelled).
+      // shrink_folio_list: an anonymous THP about to be swapped out is split first (the
+      // model's swap device takes no THP whole: thp_swpout_fallback for a PMD-mapped
+      // one), its subpages then reclaimed one by one; a referenced THP is activated whole.
+      // Only the pages reclaim goes on to look at count as scanned.
+      scanned--;
+      const f = pageFlags(map, pfn);
+      if (anon && pageOwner(map, pfn) === Owner.anon && sc.maySwap && swapFree(pgdat) >= 1) {
+        if ((f & PG.referenced) !== 0) {
+          delPageFromLruList(pgdat, pfn);
+          setPageFlags(map, pfn, (f & ~PG.referenced) | PG.active);
+          lruCacheAdd(pgdat, pfn);
+          count(pgdat, VmEvent.pgactivate, lruPages(map, pfn));
+          scanned += lruPages(map, pfn);
+          pfn = prev === head ? NO_PAGE : prev;
+          continue;
+        }
+        const pmdMapped = !pgdat.deferredSplitQueue.thps.has(pfn);
+        const after = listNext(map, pfn);
+        if (splitHugePage(pgdat, pfn)) {
+          if (pmdMapped) count(pgdat, VmEvent.thp_swpout_fallback, 1);
+          // the head (now a base page, or freed if it was unmapped) and then the subpages,
+          // which went on the list just before it, are looked at next
+          if (PageLRU(map, pfn)) continue;
+          const p = listPrev(map, after);
+          pfn = p === head ? NO_PAGE : p;
+          continue;
+        }
+      }
+      scanned++;
       pfn = prev === head ? NO_PAGE : prev;
       continue;
     }
@@ -359,7 +389,7 @@ export function outOfMemory(pgdat: PgData): boolean {
   let victim = null;
   let worst = -1;
   for (const p of pgdat.tasks.procs.values()) {
-    const badness = p.rssAnon + p.swapPages;
+    const badness = p.rssAnon + p.swapPages + p.mm.nrPgtables; // oom_badness: rss, swap entries, page tables
     if (badness > worst) { worst = badness; victim = p; }
   }
   if (!victim || worst <= 0) return false;
