@@ -20,7 +20,7 @@ import {
   setPageFlags, getPageblockMigratetype, getPageblockSkip, setPageblockSkip,
 } from './memmap.js';
 import { type PgData, type Zone, MigrateMode, Wmark, MAX_NR_ZONES } from './mmzone.js';
-import { isolateFreePage, findSuitableFallback, zoneWatermarkOk, freePages, drainAllPages } from './page_alloc.js';
+import { isolateFreePage, findSuitableFallback, zoneWatermarkOk, freePages, drainLocalPages } from './page_alloc.js';
 import { isolateLruPage } from './lru.js';
 import { migratePages, putbackMovablePage } from './migrate.js';
 import { fragmentationIndex } from './fragmentation.js';
@@ -434,14 +434,26 @@ export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
   }
   const sync = cc.mode !== MigrateMode.async;
   let ret: CompactResult;
+  // the block migrated from last (last_migrated_pfn), 0 when none since the last drain
+  let lastMigratedPfn = 0;
+  // once the migrate scanner has left that cc->order block, this cpu's pcp lists are
+  // flushed (lru_add_drain_cpu_zone) so the freed sources can merge for the allocation
+  const checkDrain = () => {
+    if (cc.order > 0 && lastMigratedPfn !== 0 && lastMigratedPfn < cc.migratePfn - (cc.migratePfn % (1 << cc.order))) {
+      drainLocalPages(pgdat, zone);
+      lastMigratedPfn = 0;
+    }
+  };
   while ((ret = compactFinished(cc)) === CompactResult.continue) {
     const from = cc.migratePfn;
     isolateMigratepages(pgdat, cc);
     if (cc.nrMigratepages === 0) {
       // Nothing left below the free scanner's block: the scanners have met.
       if (cc.migratePfn === from) cc.migratePfn = Math.max(cc.migratePfn, cc.freePfn);
+      checkDrain();
       continue;
     }
+    lastMigratedPfn = Math.max(zone.zoneStartPfn, pageblockStart(cc.migratePfn - 1));
     const out = migratePages(pgdat, cc.migrateHead, () => compactionAlloc(pgdat, cc), (pg, pfn) => compactionFree(pg, cc, pfn), cc.mode);
     cc.migrated += out.succeeded;
     cc.migrateFailed += out.failed;
@@ -455,6 +467,7 @@ export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
       }
       cc.freePfn = Math.min(cc.freePfn, cc.migratePfn);
     }
+    checkDrain();
   }
   releaseFreepages(pgdat, cc);
   if (!cc.wholeZone) {
@@ -474,12 +487,14 @@ export type CompactMemoryReport = {
 };
 
 /**
- * @kernel mm/compaction.c compact_node (via /proc/sys/vm/compact_memory)
- * Drains the pcp lists, then compacts every populated zone completely in sync mode,
- * ignoring skip hints.
+ * @kernel mm/compaction.c compact_nodes, compact_node (via /proc/sys/vm/compact_memory)
+ * Compacts every populated zone completely in sync mode, ignoring skip hints. Before,
+ * compact_nodes flushes the LRU's per-cpu pagevecs (lru_add_drain_all: nothing to do
+ * in the model, whose pages join the LRU at once) — not the per-cpu free lists: pages
+ * on them stay there, and so do the sources compaction frees (order -1 never drains
+ * them, unlike compact_zone for an allocation's order).
  */
 export function compactMemory(pgdat: PgData, costs: CostTable = pgdat.costs): CompactMemoryReport {
-  drainAllPages(pgdat, null);
   const rep: CompactMemoryReport = { migrateScanned: 0, freeScanned: 0, migrated: 0, failed: 0, costNs: 0 };
   for (let zi = 0; zi < Math.min(MAX_NR_ZONES, pgdat.zones.length); zi++) {
     const zone = pgdat.zones[zi]!;
@@ -492,7 +507,6 @@ export function compactMemory(pgdat: PgData, costs: CostTable = pgdat.costs): Co
     rep.failed += cc.migrateFailed;
     rep.costNs += cc.costNs;
   }
-  drainAllPages(pgdat, null);
   return rep;
 }
 

@@ -123,6 +123,8 @@ export type Zone = {
   watermarkBoost: number;
   /** ZONE_BOOSTED_WATERMARK: kswapd should be woken at the next allocation from this zone. */
   boostedWatermark: boolean;
+  /** ZONE_RECLAIM_ACTIVE: kswapd is reclaiming for this zone (the pcp lists keep less, nr_pcp_high). */
+  reclaimActive: boolean;
   /** lowmem_reserve[classzone]: pages kept back from allocations that could use a higher zone. */
   lowmemReserve: Float64Array;
   /** nr_reserved_highatomic. */
@@ -349,7 +351,7 @@ export function createZone(map: MemMap, idx: ZoneType, start: number, spanned: n
   }
   return {
     idx, name: ZONE_NAMES[idx]!, zoneStartPfn: start, spannedPages: spanned, presentPages: present, managedPages: 0,
-    watermark: new Float64Array(4), watermarkBoost: 0, boostedWatermark: false,
+    watermark: new Float64Array(4), watermarkBoost: 0, boostedWatermark: false, reclaimActive: false,
     lowmemReserve: new Float64Array(MAX_NR_ZONES), nrReservedHighatomic: 0, freeBase,
     nrFreeMt: new Int32Array(MAX_ORDER * MIGRATE_TYPES), nrFree: new Int32Array(MAX_ORDER),
     vmStat: new Float64Array(NR_ZONESTAT_ITEMS), numaStat: new Float64Array(NR_NUMASTAT_ITEMS), pcp,

@@ -419,6 +419,18 @@ function nrPcpFree(pcp: PerCpuPages, high: number, batch: number, freeHigh: bool
 }
 
 /**
+ * @kernel mm/page_alloc.c nr_pcp_high
+ * The pcp high mark a free compares against: none after a run of high-order frees
+ * (free_high), and at most four batches while kswapd reclaims for the zone
+ * (ZONE_RECLAIM_ACTIVE), so that reclaimed pages reach the buddy lists.
+ */
+function nrPcpHigh(pcp: PerCpuPages, zone: Zone, freeHigh: boolean): number {
+  if (pcp.high === 0 || freeHigh) return 0;
+  if (!zone.reclaimActive) return pcp.high;
+  return Math.min(pcp.batch << 2, pcp.high);
+}
+
+/**
  * @kernel mm/page_alloc.c free_unref_page_commit
  * A freed block goes on this cpu's pcp list; when the list grows past its high mark
  * (or at once for high orders after a run of frees) a batch goes back to the buddy.
@@ -429,7 +441,7 @@ function freeUnrefPageCommit(pgdat: PgData, zone: Zone, pcp: PerCpuPages, pfn: n
   listAdd(map, pfn, pcp.listBase + pindex);
   pcp.count += 1 << order;
   const freeHigh = pcp.freeFactor > 0 && order > 0 && order <= PAGE_ALLOC_COSTLY_ORDER;
-  const high = freeHigh ? 0 : pcp.high;
+  const high = nrPcpHigh(pcp, zone, freeHigh);
   if (pcp.count >= high) {
     freePcppagesBulk(pgdat, zone, nrPcpFree(pcp, high, pcp.batch, freeHigh), pcp, pindex);
   }
@@ -439,6 +451,15 @@ function freeUnrefPageCommit(pgdat: PgData, zone: Zone, pcp: PerCpuPages, pfn: n
  * @kernel mm/page_alloc.c drain_pages_zone
  * drain_pages_zone(): for every cpu: empty the pcp lists of a zone (or all zones).
  */
+/**
+ * @kernel mm/page_alloc.c drain_local_pages
+ * Empties this cpu's per-cpu lists of one zone back into the buddy allocator.
+ */
+export function drainLocalPages(pgdat: PgData, zone: Zone): void {
+  const pcp = zone.pcp[pgdat.tasks.cpu]!;
+  if (pcp.count) freePcppagesBulk(pgdat, zone, pcp.count, pcp, 0);
+}
+
 export function drainAllPages(pgdat: PgData, zone: Zone | null): void {
   for (const z of pgdat.zones) {
     if (zone && z !== zone) continue;

@@ -348,6 +348,8 @@ export function pgdatBalanced(pgdat: PgData, order: number, highestZoneidx: numb
 export function balancePgdat(pgdat: PgData, order: number, highestZoneidx: number): number {
   count(pgdat, VmEvent.pageoutrun, 1);
   const sc = createScanControl(Number.MAX_SAFE_INTEGER, true);
+  // set_reclaim_active: while kswapd works, the zones' pcp lists hold at most four batches
+  for (let zi = 0; zi <= highestZoneidx && zi < pgdat.zones.length; zi++) if (pgdat.zones[zi]!.managedPages) pgdat.zones[zi]!.reclaimActive = true;
   if (pgdatBalanced(pgdat, order, highestZoneidx)) {
     count(pgdat, VmEvent.kswapd_low_wmark_hit_quickly, 1);
   } else {
@@ -359,7 +361,7 @@ export function balancePgdat(pgdat: PgData, order: number, highestZoneidx: numbe
       if (sc.nrReclaimed === before && sc.priority < DEF_PRIORITY - 2 && sc.nrScanned > 0 && lruSize(pgdat, Lru.inactiveFile) + lruSize(pgdat, Lru.inactiveAnon) === 0) break;
     }
   }
-  for (const z of pgdat.zones) z.watermarkBoost = 0;
+  for (const z of pgdat.zones) { z.watermarkBoost = 0; z.reclaimActive = false; }
   pgdat.daemonNs += sc.costNs;
   return sc.nrReclaimed;
 }
