@@ -72,4 +72,17 @@ for u in $(grep -v '^#' "$units_file"); do
   echo "measured $u"
 done
 
+# what-if: two units with the GC parameters GCC's heuristics (ggc-common.cc) give a 512 MiB
+# machine (RAM/8 = 64 MiB, 30% + 70% x RAM/1 GiB = 65%) instead of this machine's caps
+small="--param=ggc-min-heapsize=65536 --param=ggc-min-expand=65"
+for u in mm/page_alloc.o net/wireless/nl80211.o; do
+  key=${u//\//_}
+  w=$out/smallram/$key
+  rm -rf "$w"; mkdir -p "$w"
+  cmd=$(cat "$out/$key/cmd.txt")
+  /usr/bin/time -v -o "$w/total.time" bash -c "gcc $small -wrapper /usr/bin/time,-v,-a,-o,$w/sub.time ${cmd#gcc }"
+  strace -f -ff -qq -ttt -s 0 -e signal=none -e trace=%memory,execve -o "$w/st" bash -c "gcc $small ${cmd#gcc }"
+  rm -f "$u"; make -s "$u" >/dev/null
+done
+
 node "$here/analyze-strace.mjs" "$out" "$units_file" "$repo"
