@@ -141,4 +141,4 @@ for key in $(grep '^BEGIN ' "$g/data.b64" | cut -d' ' -f2 | tr -d '\r'); do
   sed -n "/^BEGIN $key/,/^END $key/p" "$g/data.b64" | sed '1d;$d' | base64 -d -i | tar -C "$out/guest61" -xf -
 done
 echo "guest results in $out/guest61 ($(cat "$out/guest61/uname.txt"))"
-node "$here/analyze-strace.mjs" "$out" "$units_file" "$(cd "$here/../.." && pwd)"
+node "$here/analyze-strace.mjs" "$out" "$here/units.txt" "$(cd "$here/../.." && pwd)"

@@ -20,7 +20,7 @@ out=$root/measure
 if [ -z "${SKIP_SETUP:-}" ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q linux-source-6.1 gcc make bc flex bison \
-    libelf-dev libssl-dev dwarves strace time xz-utils nodejs
+    libelf-dev libssl-dev dwarves strace time xz-utils
   mkdir -p "$root"
   if [ ! -d "$src" ]; then tar -C "$root" -xf /usr/src/linux-source-6.1.tar.xz; fi
   make -C "$src" x86_64_defconfig
