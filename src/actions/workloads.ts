@@ -4,7 +4,7 @@
  * and an idle guest's daemons (src/workloads has what each models).
  */
 import { defineAction, type EventBase } from './action.js';
-import { bool, int, num, size, time } from './fields.js';
+import { bool, int, num, oneOf, size, time } from './fields.js';
 import { rngFork } from '../sim/rng.js';
 import { formatSize, formatTime } from '../scenario/units.js';
 import { type KernelBuildSummary, startKernelBuild, kernelBuildSummary } from '../workloads/kernel_build.js';
@@ -33,7 +33,8 @@ export const kernelBuild = defineAction({
   doc: 'make -jN of a Linux tree: compilers with growing heaps, page cache read and written, objects written back',
   fields: {
     jobs: int('make -jN', { min: 1, max: 256, default: 4 }),
-    units: int('Compilation units', { min: 1, max: 1_000_000, default: 2400 }),
+    units: int('Compilation units (2693: the C compiles of a 6.1 x86_64_defconfig build, docs/workloads.md)', { min: 1, max: 1_000_000, default: 2693 }),
+    compiler: oneOf('gcc12: each unit replays a GCC 12 compile measured on real 6.1 (cc1\'s traced mmaps, CPU time, object; docs/workloads.md); uniform: heap and CPU drawn from cc_heap_*/cc_cpu_*', ['gcc12', 'uniform'], { default: 'gcc12' }),
     source: size('Source tree read through the page cache', { default: GiB }),
     objects: size('Object output written', { default: GiB }),
     cc_heap_min: size('cc1\'s heap per unit, smallest', { default: 16 * MiB }),
@@ -48,7 +49,7 @@ export const kernelBuild = defineAction({
     const guest = ctx.vm.guest;
     const b = startKernelBuild(guest, rngFork(ctx.rng), {
       jobs: a.jobs, units: a.units, sourceBytes: a.source, objectBytes: a.objects, ccHeapMinBytes: a.cc_heap_min, ccHeapMaxBytes: a.cc_heap_max,
-      ccCpuMinNs: a.cc_cpu_min, ccCpuMaxNs: a.cc_cpu_max, rewrite: a.rewrite, untar: a.untar, firstPid: 20000 + ctx.builds.length * 4000,
+      ccCpuMinNs: a.cc_cpu_min, ccCpuMaxNs: a.cc_cpu_max, rewrite: a.rewrite, untar: a.untar, firstPid: 20000 + ctx.builds.length * 4000, compiler: a.compiler,
     });
     const label = a.label ?? `kernel_build@${guest.sim.now}`;
     ctx.builds.push({ label, build: b });
@@ -74,6 +75,7 @@ export const stressHighalloc = defineAction({
     build_objects: size('Each build\'s object output', { default: 400 * MiB }),
     cc_heap_min: size('cc1\'s heap per unit, smallest', { default: 16 * MiB }),
     cc_heap_max: size('cc1\'s heap per unit, largest', { default: 96 * MiB }),
+    compiler: oneOf('gcc12 (measured, docs/workloads.md) or uniform (cc_heap_* and the uniform CPU range)', ['gcc12', 'uniform'], { default: 'gcc12' }),
   },
   refine: (a) => ordered(a, 'cc_heap_min', 'cc_heap_max', formatSize),
   model: (ctx, a) => {
@@ -81,7 +83,7 @@ export const stressHighalloc = defineAction({
     const guest = ctx.vm.guest;
     const h = startStressHighalloc(guest, rngFork(ctx.rng), {
       percent: a.percent, mbPerSec: a.mb_per_sec, warmupNs: a.warmup, cooldownNs: a.cooldown, builds: a.builds ?? null,
-      build: { units: a.build_units, sourceBytes: a.build_source, objectBytes: a.build_objects, ccHeapMinBytes: a.cc_heap_min, ccHeapMaxBytes: a.cc_heap_max },
+      build: { units: a.build_units, sourceBytes: a.build_source, objectBytes: a.build_objects, ccHeapMinBytes: a.cc_heap_min, ccHeapMaxBytes: a.cc_heap_max, compiler: a.compiler },
     });
     ctx.highalloc = h;
     h.onDone = (done) => {

@@ -81,6 +81,22 @@ test('qemu-fragmentation: fragment, balloon, release, compact on the real kernel
   assert.equal(real.guest.vmstat.balloon_inflate, model.doc.vmstat.balloon_inflate);
 });
 
+test('qemu-thp-split: unmapping every other 4 KiB of 128 THPs splits their PMDs and queues them on both sides; pressure runs the deferred split', { timeout: 300_000, skip: SKIP }, async (t) => {
+  const { real, model, report } = await runBoth(t, 'scenarios/real/qemu-thp-split.yaml');
+  const rv = real.guest.vmstat as Record<string, number>, mv = model.doc.vmstat;
+  assert.equal(mv.thp_fault_alloc, 128, report);
+  assert.equal(mv.thp_split_pmd, 128, report);
+  assert.equal(mv.thp_deferred_split_page, 128, report);
+  assert.ok(mv.thp_split_page! >= 128, report);
+  // the real kernel (its counters run from boot): at least the same splits
+  for (const k of ['thp_fault_alloc', 'thp_split_pmd', 'thp_deferred_split_page', 'thp_split_page']) assert.ok(rv[k]! >= 128, `${k} ${rv[k]}\n${report}`);
+  // the free moved no memory on either side: the THPs stay allocated until the split
+  const frees = (events: ResultEvent[]) => eventsOfKind(events, 'snapshot').map((e) => e.nr_free_pages);
+  for (const [name, f] of [['real', frees(real.timeline.events as ResultEvent[])], ['model', frees(model.doc.events)]] as const) {
+    assert.ok(Math.abs(f[1]! - f[0]!) < 1024, `${name}: MemFree unchanged by the partial unmap (${f[0]} -> ${f[1]})\n${report}`);
+  }
+});
+
 test('qemu-migrate-idle (hinting): a loopback migration to a second QEMU completes; the guest runs on at the destination; both sides report the migration', { timeout: 300_000, skip: SKIP }, async (t) => {
   const { s, real, model, report } = await runBoth(t, 'scenarios/real/qemu-migrate-idle.yaml', 'hinting');
   const m = eventsOfKind(real.timeline.events as ResultEvent[], 'migrate')[0]!;

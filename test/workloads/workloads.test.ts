@@ -34,7 +34,7 @@ function vmOf(memoryBytes: number, balloon = false): Vm {
 /** A small make -j2: 20 units of 2-8 MiB heap and 50-200 ms of CPU over a 16 MiB tree. */
 const SMALL_BUILD: Partial<KernelBuildParams> = {
   jobs: 2, units: 20, sourceBytes: 16 * MiB, objectBytes: 16 * MiB, ccHeapMinBytes: 2 * MiB, ccHeapMaxBytes: 8 * MiB,
-  ccCpuMinNs: 50e6, ccCpuMaxNs: 200e6, rewrite: 0.5, untar: false, firstPid: 1000,
+  ccCpuMinNs: 50e6, ccCpuMaxNs: 200e6, rewrite: 0.5, untar: false, firstPid: 1000, compiler: 'uniform',
 };
 
 /** Pids of the build's compilers still in the process table. */
@@ -304,6 +304,36 @@ function firstVariant(file: string) {
   return sf.variants[0]!;
 }
 
+test('kernel-build with compiler gcc12: each cc1 replays a traced 6.1 compile, its quires merging into a few mappings, with page tables, mostly 4 KiB pages', () => {
+  const vm = vmOf(2048 * MiB);
+  const g = vm.guest;
+  const b = startKernelBuild(g, createRng(3), { ...SMALL_BUILD, compiler: 'gcc12', jobs: 1, units: 3 });
+  let seen = 0, maxVmas = 0, maxRss = 0, maxTables = 0, maxHuge = 0;
+  for (let t = 200e6; b.endNs === null && t <= 120e9; t += 200e6) {
+    simRunUntil(vm.sim, t);
+    for (const pid of compilerPids(vm, b)) {
+      const cc = g.procs.get(pid)!;
+      seen++;
+      maxVmas = Math.max(maxVmas, cc.mm.vmas.length);
+      maxRss = Math.max(maxRss, cc.rssAnon);
+      maxTables = Math.max(maxTables, cc.mm.nrPgtables);
+      let huge = 0;
+      for (const pmd of cc.mm.pmds.values()) if (pmd.pte === null) huge++;
+      maxHuge = Math.max(maxHuge, huge);
+    }
+    assert.equal(checkVm(vm), null);
+  }
+  assert.notEqual(b.endNs, null, 'the three units finished');
+  assert.equal(b.unitsDone, 3);
+  assert.ok(seen > 0);
+  // 6.1 trace: cc1 had at most 6-10 separate regions of anonymous memory (hundreds of mmaps merged)
+  assert.ok(maxVmas >= 2 && maxVmas <= 16, `mappings at most ${maxVmas}`);
+  assert.ok(maxRss * 4096 >= 20 * MiB, `cc1 held ${maxRss} pages at most`);
+  assert.ok(maxTables >= maxRss / 512, `one page table per 2 MiB touched at least (${maxTables} tables for ${maxRss} pages)`);
+  assert.ok(maxHuge * 512 < maxRss / 2, `most of cc1's memory in 4 KiB pages (${maxHuge} THPs of ${maxRss} pages)`);
+  assert.deepEqual(compilerPids(vm, b), []);
+});
+
 test('stress-highalloc-balloon, shrunk to a 512 MiB guest: deterministic, three passes, the balloon cycles', () => {
   const v = firstVariant('stress-highalloc-balloon.yaml');
   assert.equal(v.name, 'balloon-compaction-off');
@@ -333,6 +363,7 @@ timeline:
     build_objects: 16MiB
     cc_heap_min: 2MiB
     cc_heap_max: 8MiB
+    compiler: uniform
   - at: 1s
     action: balloon_cycle
     size: 64MiB
@@ -371,7 +402,7 @@ balloon:
   free_page_hint: true
 duration: 30s
 timeline:
-  - { at: 0s, action: kernel_build, label: make -j4, jobs: 4, units: 400, source: 32MiB, objects: 32MiB, cc_heap_min: 2MiB, cc_heap_max: 8MiB, cc_cpu_min: 50ms, cc_cpu_max: 200ms }
+  - { at: 0s, action: kernel_build, label: make -j4, jobs: 4, units: 400, source: 32MiB, objects: 32MiB, cc_heap_min: 2MiB, cc_heap_max: 8MiB, cc_cpu_min: 50ms, cc_cpu_max: 200ms, compiler: uniform }
   - { at: 1s, action: balloon_free_page_hint, value: '${hint}' }
   - { at: 2s, action: migrate, max_bandwidth: 100GiB, downtime_limit: 2s }
 `;

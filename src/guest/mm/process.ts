@@ -273,6 +273,16 @@ export function mmapAnon(pgdat: PgData, proc: Process, pages: number, advice: Th
   return { vma, start };
 }
 
+/**
+ * A new anonymous mapping at `start` (the place a traced program's kernel chose), or
+ * null when something is mapped there already.
+ */
+export function mmapAt(proc: Process, start: number, pages: number, advice: ThpAdvice): { vma: Vma; start: number } | null {
+  if (start < 0 || start + pages > VPN_LIMIT || rangeMapped(proc.mm, start, start + pages)) return null;
+  proc.nrMmaps++;
+  return { vma: insertVma(proc.mm, { start, end: start + pages, kind: 'anon', advice, faulted: 0 }), start };
+}
+
 /** The brk heap (the mapping that ends at the break), made (empty, at start_brk) on first use; VM_HUGEPAGE when the process is `madvised`. */
 export function processHeap(proc: Process): Vma {
   const mm = proc.mm;
@@ -290,6 +300,20 @@ export function brkGrow(proc: Process, pages: number): Vma {
   heap.end += pages;
   proc.mm.brk = heap.end;
   return heap;
+}
+
+/** @kernel mm/mmap.c brk (shrinking): the top `pages` of the heap are unmapped (do_brk_munmap), the break moves down. */
+export function brkShrink(pgdat: PgData, proc: Process, pages: number): void {
+  const heap = processHeap(proc);
+  const n = Math.min(pages, heap.end - heap.start);
+  if (n <= 0) return;
+  const end = heap.end;
+  // the heap mapping shrinks; the rest of the range goes as munmap would
+  heap.end -= n;
+  heap.faulted = Math.min(heap.faulted, heap.end - heap.start);
+  proc.mm.brk = heap.end;
+  unmapPageRange(pgdat, proc, end - n, end);
+  freePgtables(pgdat, proc, end - n, end);
 }
 
 // ---------------------------------------------------------------------------------
