@@ -54,6 +54,28 @@ export const SYSCTLS = {
     read: (pg) => pg.sysctl.watermarkBoostFactor,
     write: (pg, v) => { pg.sysctl.watermarkBoostFactor = v; },
   } satisfies NumericSysctl,
+  'vm.dirty_ratio': {
+    // dirty_ratio_handler: the next balance_dirty_pages uses it
+    file: '/proc/sys/vm/dirty_ratio', min: 0, max: 100,
+    read: (pg) => pg.sysctl.dirtyRatio,
+    write: (pg, v) => { pg.sysctl.dirtyRatio = v; },
+  } satisfies NumericSysctl,
+  'vm.dirty_background_ratio': {
+    file: '/proc/sys/vm/dirty_background_ratio', min: 0, max: 100,
+    read: (pg) => pg.sysctl.dirtyBackgroundRatio,
+    write: (pg, v) => { pg.sysctl.dirtyBackgroundRatio = v; },
+  } satisfies NumericSysctl,
+  'vm.dirty_expire_centisecs': {
+    file: '/proc/sys/vm/dirty_expire_centisecs', min: 0, max: INT_MAX,
+    read: (pg) => pg.sysctl.dirtyExpireCentisecs,
+    write: (pg, v) => { pg.sysctl.dirtyExpireCentisecs = v; },
+  } satisfies NumericSysctl,
+  'vm.dirty_writeback_centisecs': {
+    // dirty_writeback_centisecs_handler: the flusher's next periodic run is that far off (0: none)
+    file: '/proc/sys/vm/dirty_writeback_centisecs', min: 0, max: INT_MAX,
+    read: (pg) => pg.sysctl.dirtyWritebackCentisecs,
+    write: (pg, v) => { pg.sysctl.dirtyWritebackCentisecs = v; },
+  } satisfies NumericSysctl,
 } as const;
 
 export type SysctlName = keyof typeof SYSCTLS;

@@ -2,6 +2,7 @@
  * A guest: its memory (the node with its zones and page map), the layout of its
  * physical memory, its vCPUs, and the simulation it lives in.
  */
+import { wbWorkfn } from './mm/page_writeback.js';
 import { type Sim, createSim, simAfter } from '../sim/clock.js';
 import { installReclaim, installKcompactd } from './mm/slowpath.js';
 import { khugepagedScan, KHUGEPAGED_SCAN_SLEEP_NS } from './mm/khugepaged.js';
@@ -42,6 +43,24 @@ export function defaultGuestConfig(overrides: Partial<GuestConfig> = {}): GuestC
   return { memoryBytes: 1024 * 1024 * 1024, vcpus: 1, seed: 1, boot: { ...DEFAULT_BOOT }, swapBytes: 0, ...overrides };
 }
 
+/**
+ * The flusher thread (wb_workfn): every dirty_writeback_centisecs (5 s; 0 turns the
+ * periodic run off, as the kernel does), and at once when a writer passes the
+ * background threshold (at most one run pending).
+ */
+function installFlusher(pgdat: PgData, sim: Sim): void {
+  pgdat.nowNs = () => sim.now;
+  let pending = false;
+  const run = () => { pending = false; wbWorkfn(pgdat); };
+  pgdat.hooks.wakeFlusher = () => { if (!pending) { pending = true; simAfter(sim, 0, run); } };
+  const periodic = () => {
+    const every = pgdat.sysctl.dirtyWritebackCentisecs * 1e7;
+    if (every > 0) wbWorkfn(pgdat);
+    simAfter(sim, every > 0 ? every : 5e9, periodic);
+  };
+  simAfter(sim, pgdat.sysctl.dirtyWritebackCentisecs * 1e7 || 5e9, periodic);
+}
+
 /** Creates and boots a guest on `sim`, charging work from `costs` (the machine's table). */
 export function createGuest(config: GuestConfig, sim: Sim = createSim(), costs: CostTable = defaultCostTable()): Guest {
   if (!Number.isInteger(config.vcpus) || config.vcpus < 1 || config.vcpus > 256) throw new GuestConfigError('vcpus must be a whole number from 1 to 256');
@@ -59,5 +78,6 @@ export function createGuest(config: GuestConfig, sim: Sim = createSim(), costs: 
   installKcompactd(pgdat, (ns, fn) => simAfter(sim, ns, () => fn()));
   const khugepaged = () => { khugepagedScan(pgdat); simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged); };
   simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged);
+  installFlusher(pgdat, sim);
   return { config, sim, rng, layout, pgdat, procs: pgdat.tasks.procs };
 }

@@ -47,6 +47,9 @@ test('memory pressure: kswapd, then direct reclaim and swap-out, then the OOM ki
 test('page cache: clean pages are dropped, dirty ones written back first', () => {
   const g = createGuest(defaultGuestConfig({ memoryBytes: 256 * MiB }));
   g.pgdat.sysctl.thp.enabled = 'never';
+  // no dirty throttling here (page_writeback.test.ts has it): the dirty pages stay for reclaim
+  g.pgdat.sysctl.dirtyRatio = 100;
+  g.pgdat.sysctl.dirtyBackgroundRatio = 100;
   const p = getProcess(g.procs, 3);
   readFilePages(g.pgdat, p, 20000, false);
   readFilePages(g.pgdat, p, 20000, true);

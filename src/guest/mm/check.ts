@@ -29,7 +29,7 @@ import {
   listNext, listPrev, pageFlags, pageIndex, pageMapping, pageOrder, pageOwner, pageTypeOf,
 } from './memmap.js';
 import { type PgData, type Zone, freeListHead, NR_PCP_LISTS, NR_LOWORDER_PCP_LISTS } from './mmzone.js';
-import { ZoneStat } from './vmstat_items.js';
+import { NodeStat, ZoneStat } from './vmstat_items.js';
 import { type Process, HPAGE_PMD_NR, PID_MAX, PTE_NONE, PTE_SWAP } from './process.js';
 
 /**
@@ -122,6 +122,7 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
   const byOwner = new Float64Array(NR_OWNERS);
   const anonByPid = new Int32Array(PID_MAX + 1);
   const tablesByPid = new Int32Array(PID_MAX + 1);
+  let dirtyFile = 0;
   const nz = pgdat.zones.length;
   const freeInZone = new Float64Array(nz);
   const headsByZone = pgdat.zones.map(() => new Int32Array(MAX_ORDER * MIGRATE_TYPES));
@@ -175,6 +176,7 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
     }
     if (owner < NR_OWNERS) byOwner[owner] = byOwner[owner]! + 1;
     if (owner === Owner.anon) anonByPid[pageMapping(map, pfn)]!++;
+    else if (owner === Owner.file && (pageFlags(map, pfn) & PG.dirty) !== 0) dirtyFile++;
     else if (owner === Owner.pageTable) tablesByPid[pageMapping(map, pfn)]!++;
     pfn++;
   }
@@ -201,6 +203,8 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
     tablesByPid[pid] = 0;
   }
   for (let pid = 1; pid < tablesByPid.length; pid++) if (tablesByPid[pid]) bad(`${tablesByPid[pid]} page-table pages belong to pid ${pid}, which is not running`);
+  // NR_FILE_DIRTY: the dirty page-cache pages
+  if (pgdat.nodeStat[NodeStat.nr_dirty] !== dirtyFile) bad(`nr_dirty says ${pgdat.nodeStat[NodeStat.nr_dirty]} pages, the page map has ${dirtyFile} dirty page-cache pages`);
   // pid 0: anonymous memory of no modelled process (the boot footprint, alloc_pages owner anon)
   for (let pid = 1; pid < anonByPid.length; pid++) if (anonByPid[pid]) bad(`${anonByPid[pid]} anonymous pages belong to pid ${pid}, which is not running`);
 

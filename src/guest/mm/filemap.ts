@@ -3,9 +3,9 @@
  * Both walk the page map: they are for occasional events (deleting a tree, `echo 3 >
  * drop_caches`), not for hot paths.
  */
-import { Owner, PG, pageFlags, pageOwner, pageMapping, setPageFlags } from './memmap.js';
+import { Owner, PG, pageFlags, pageOwner, pageMapping } from './memmap.js';
+import { accountPageCleaned } from './page_writeback.js';
 import type { PgData } from './mmzone.js';
-import { NodeStat, VmEvent } from './vmstat_items.js';
 import { delPageFromLruList } from './lru.js';
 import { freePages } from './page_alloc.js';
 import type { Process } from './process.js';
@@ -30,6 +30,8 @@ export function truncateInodePages(pgdat: PgData, proc: Process): number {
   for (let pfn = 0; pfn < map.nrPages; pfn++) {
     if (pageOwner(map, pfn) !== Owner.file || pageMapping(map, pfn) !== proc.pid) continue;
     if (!(pageFlags(map, pfn) & PG.lru)) continue;
+    // truncation cancels the dirt of a page never written (cancel_dirty_page)
+    if (pageFlags(map, pfn) & PG.dirty) accountPageCleaned(pgdat, pfn, false);
     dropFilePage(pgdat, pfn);
     n++;
   }
@@ -43,16 +45,14 @@ export function truncateInodePages(pgdat: PgData, proc: Process): number {
  */
 export function syncAndDropCaches(pgdat: PgData): number {
   const map = pgdat.map;
-  let n = 0, written = 0;
+  let n = 0;
   for (let pfn = 0; pfn < map.nrPages; pfn++) {
     if (pageOwner(map, pfn) !== Owner.file) continue;
     const f = pageFlags(map, pfn);
     if (!(f & PG.lru)) continue;
-    if (f & PG.dirty) { setPageFlags(map, pfn, f & ~PG.dirty); written++; }
+    if (f & PG.dirty) accountPageCleaned(pgdat, pfn, true);
     dropFilePage(pgdat, pfn);
     n++;
   }
-  pgdat.events[VmEvent.pgpgout] = pgdat.events[VmEvent.pgpgout]! + 8 * written;
-  pgdat.nodeStat[NodeStat.nr_written] = pgdat.nodeStat[NodeStat.nr_written]! + written;
   return n;
 }

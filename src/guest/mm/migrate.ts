@@ -18,6 +18,7 @@ import { type PgData, MigrateMode, MigrateResult } from './mmzone.js';
 import { freePages, moveOwnerCount } from './page_alloc.js';
 import { lruCacheAdd, putbackLruPage } from './lru.js';
 import { rmapMovePage } from './process.js';
+import { dirtyPageMoved } from './page_writeback.js';
 import { NodeStat, VmEvent } from './vmstat_items.js';
 
 /** NR_MAX_MIGRATE_PAGES_RETRY */
@@ -62,6 +63,7 @@ function moveLruPage(pgdat: PgData, dst: number, src: number): void {
   const proc = owner === Owner.anon ? pgdat.tasks.procs.get(id) : undefined;
   if (proc !== undefined) rmapMovePage(pgdat, proc, src, dst);
   else setPageIndex(map, dst, pageIndex(map, src));
+  if (owner === Owner.file && (flags & PG.dirty) !== 0) dirtyPageMoved(pgdat, dst);
   // the copy writes dst with src's contents
   if (pgdat.hooks.pageCopy !== null) pgdat.hooks.pageCopy(dst, src);
   // src: the old copy is released. It is handed to freePages as a compaction page so

@@ -93,6 +93,9 @@ export type Process = {
   nrMmaps: number;
 };
 
+/** The flusher's dirty list (b_dirty): page-cache pfns in the order they were dirtied, with the time of each; a ring that grows (page_writeback.ts). */
+export type DirtyList = { pfns: Int32Array; times: Float64Array; head: number; len: number };
+
 /** The guest's processes, by pid. */
 export type ProcessTable = Map<number, Process>;
 
@@ -110,6 +113,11 @@ export type TaskWorld = {
    * and compaction), ns. Workloads read it and charge it to the task that allocated.
    */
   stallNs: number;
+  /**
+   * Allocations that went to the slow path so far: a caller that sees it unchanged
+   * across its allocation knows no reclaim, compaction or OOM kill ran meanwhile.
+   */
+  slowpathEpoch: number;
 };
 
 /** The swap device (one swap_info_struct): size and use in pages (0 = no swap). */

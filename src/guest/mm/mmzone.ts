@@ -12,7 +12,7 @@ import {
 } from './memmap.js';
 import { type CostTable } from '../../sim/cost.js';
 import { type VmSysctl, defaultVmSysctl } from './sysctl.js';
-import type { SwapInfo, TaskWorld } from './mm_types.js';
+import type { DirtyList, SwapInfo, TaskWorld } from './mm_types.js';
 import { NR_ZONESTAT_ITEMS, NR_NUMASTAT_ITEMS, NR_NODESTAT_ITEMS, NR_VMEVENT_ITEMS } from './vmstat_items.js';
 
 export const enum ZoneType {
@@ -169,6 +169,10 @@ export type PgData = {
   deferredSplitQueue: DeferredSplitQueue;
   /** khugepaged_scan: where the next khugepaged pass goes on (process, PMD index). */
   khugepagedCursor: { pid: number; pmdIdx: number };
+  /** The flusher's dirty list (page_writeback.ts). */
+  dirtyList: DirtyList;
+  /** The guest's clock (virtual ns), for what mm stamps with a time (dirtied_when); the guest installs it. */
+  nowNs: () => number;
 
   // --- the kernel's globals, one set per guest
   /** vm_event_states (enum vm_event_item), summed over cpus. */
@@ -280,6 +284,8 @@ export type MmHooks = {
    * proactive_compact_trigger); installed with kcompactd, null before.
    */
   kcompactdWake: (() => void) | null;
+  /** Wakes the flusher for background writeback now (wb_start_background_writeback); installed by the guest. */
+  wakeFlusher: (() => void) | null;
 };
 
 /** What a whole-page write leaves in the page (the content class the host can see). */
@@ -364,13 +370,13 @@ export function createPgData(map: MemMap, nrCpus: number, costs: CostTable): PgD
   for (let l = 0; l < NR_LRU_LISTS; l++) listHeadAlloc(map);
   return {
     map, zones: [], nrCpus, nodeStat: new Float64Array(NR_NODESTAT_ITEMS), lruBase, daemonNs: 0,
-    deferredSplitQueue: { thps: new Map() }, khugepagedCursor: { pid: 0, pmdIdx: 0 },
+    deferredSplitQueue: { thps: new Map() }, khugepagedCursor: { pid: 0, pmdIdx: 0 }, dirtyList: { pfns: new Int32Array(1024), times: new Float64Array(1024), head: 0, len: 0 }, nowNs: () => 0,
     events: new Float64Array(NR_VMEVENT_ITEMS), ownerPages: new Float64Array(NR_OWNERS), extfragEvents: 0,
     sysctl: defaultVmSysctl(), boot: { initOnAlloc: true, initOnFree: false, pagePoisoning: false },
-    tasks: { procs: new Map(), cpu: 0, stallNs: 0 }, swap: { totalPages: 0, usedPages: 0 },
+    tasks: { procs: new Map(), cpu: 0, stallNs: 0, slowpathEpoch: 0 }, swap: { totalPages: 0, usedPages: 0 },
     hugetlb: { order: PAGEBLOCK_ORDER, maxHugePages: 0, nrHugePages: 0, freeHugePages: 0, resvHugePages: 0, surplusHugePages: 0, freelist: [] },
     shrinkers: [], oomNotifiers: [], movableOps: new Array<MovableOperations | null>(NR_OWNERS).fill(null), costs,
-    hooks: { slowpath: null, wakeupKswapd: null, pageReporting: null, pageWrite: null, pageCopy: null, kcompactdWake: null },
+    hooks: { slowpath: null, wakeupKswapd: null, pageReporting: null, pageWrite: null, pageCopy: null, kcompactdWake: null, wakeFlusher: null },
   };
 }
 

@@ -807,7 +807,7 @@ export function allocPages(pgdat: PgData, gfp: number, order: number, owner: num
   }
   pfn = getPageFromFreelist(pgdat, gfp, order, gfpToAllocFlags(gfp), highest, owner);
   if (pfn !== NO_PAGE) return pfn;
-  if (pgdat.hooks.slowpath) return pgdat.hooks.slowpath(pgdat, gfp, order, owner);
+  if (pgdat.hooks.slowpath) { pgdat.tasks.slowpathEpoch++; return pgdat.hooks.slowpath(pgdat, gfp, order, owner); }
   return NO_PAGE;
 }
 

@@ -26,6 +26,7 @@ import type { ThpDefrag } from './sysctl.js';
 import { allocPages, freePages } from './page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP, __GFP_ZERO, __GFP_ACCOUNT } from './gfp.js';
 import { lruCacheAdd, delPageFromLruList } from './lru.js';
+import { accountPageDirtied, balanceDirtyPages } from './page_writeback.js';
 import { VmEvent, NodeStat } from './vmstat_items.js';
 import { type Mm, type Pmd, type Process, type ProcessTable, type ThpAdvice, type Vma, PTE_NONE, PTE_SWAP } from './mm_types.js';
 import { type Rng, type Splitmix64, createSplitmix64, rngBelow, splitmix64Mod } from '../../sim/rng.js';
@@ -424,17 +425,46 @@ function handleMmFault(pgdat: PgData, proc: Process, vma: Vma, vpn: number): num
  */
 export function faultRange(pgdat: PgData, proc: Process, vma: Vma, start: number, pages: number): number {
   const end = Math.min(start + pages, vma.end);
-  let n = 0;
-  for (let vpn = Math.max(start, vma.start); vpn < end;) {
+  const pmds = proc.mm.pmds, tasks = pgdat.tasks;
+  let n = 0, fast = 0;
+  outer: for (let vpn = Math.max(start, vma.start); vpn < end;) {
     const pmdIdx = Math.floor(vpn / HPAGE_PMD_NR);
-    const pmd = proc.mm.pmds.get(pmdIdx);
+    const pmd = pmds.get(pmdIdx);
     if (pmd !== undefined && pmd.pte === null) { vpn = (pmdIdx + 1) * HPAGE_PMD_NR; continue; }
-    if (pmd !== undefined && pmd.pte![vpn - pmdIdx * HPAGE_PMD_NR]! >= 0) { vpn++; continue; }
+    if (pmd !== undefined) {
+      // the PTE table is there: do_anonymous_page for each empty pte of this 2 MiB, the
+      // checks after the allocation only when it went to the slow path
+      const pte = pmd.pte!, base = pmdIdx * HPAGE_PMD_NR, stop = Math.min(end, base + HPAGE_PMD_NR);
+      for (; vpn < stop; vpn++) {
+        const e = pte[vpn - base]!;
+        if (e >= 0) continue;
+        if (e === PTE_SWAP) {
+          const got = handleMmFault(pgdat, proc, vma, vpn);
+          if (got === FAULT_OOM) break outer;
+          n += got;
+          continue;
+        }
+        const epoch = tasks.slowpathEpoch;
+        const pfn = allocPages(pgdat, GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, Owner.anon);
+        if (pfn === NO_PAGE) break outer;
+        if (tasks.slowpathEpoch !== epoch && (!tasks.procs.has(proc.pid) || pmds.get(pmdIdx) !== pmd || pmd.pte !== pte || pte[vpn - base]! >= 0)) {
+          freePages(pgdat, pfn, 0);
+          break outer;
+        }
+        pte[vpn - base] = pfn;
+        pmd.present++;
+        mapAnonPage(pgdat, proc, pfn, 0, vpn);
+        n++;
+        fast++;
+      }
+      continue;
+    }
     const got = handleMmFault(pgdat, proc, vma, vpn);
     if (got === FAULT_OOM) break;
     n += got;
     vpn = got === HPAGE_PMD_NR ? (pmdIdx + 1) * HPAGE_PMD_NR : vpn + 1;
   }
+  pgdat.events[VmEvent.pgfault] = pgdat.events[VmEvent.pgfault]! + fast;
   return n;
 }
 
@@ -470,9 +500,12 @@ export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty
     setPageMapping(map, pfn, proc.pid);
     setPageIndex(map, pfn, proc.filePages);
     lruCacheAdd(pgdat, pfn);
+    if (dirty) accountPageDirtied(pgdat, pfn);
     proc.filePages++;
+    // generic_perform_write calls balance_dirty_pages_ratelimited as it goes (every 32 pages here)
+    if (dirty && (n & 31) === 31) balanceDirtyPages(pgdat);
   }
-  if (dirty) pgdat.nodeStat[NodeStat.nr_dirtied] = pgdat.nodeStat[NodeStat.nr_dirtied]! + n;
+  if (dirty) balanceDirtyPages(pgdat);
   else pgdat.events[VmEvent.pgpgin] = pgdat.events[VmEvent.pgpgin]! + 8 * n;
   return n;
 }

@@ -36,6 +36,11 @@ export type VmSysctl = {
   compactionProactiveness: number;
   /** /sys/kernel/mm/transparent_hugepage/{enabled,defrag}. */
   thp: { enabled: ThpEnabled; defrag: ThpDefrag };
+  /** vm.dirty_ratio, vm.dirty_background_ratio (% of dirtyable memory), vm.dirty_expire_centisecs, vm.dirty_writeback_centisecs. */
+  dirtyRatio: number;
+  dirtyBackgroundRatio: number;
+  dirtyExpireCentisecs: number;
+  dirtyWritebackCentisecs: number;
 };
 
 /** The tunables a Debian 6.1 guest boots with (min_free_kbytes is set by boot). */
@@ -43,5 +48,6 @@ export function defaultVmSysctl(): VmSysctl {
   return {
     minFreeKbytes: 0, userMinFreeKbytes: -1, watermarkScaleFactor: 10, watermarkBoostFactor: 15000, lowmemReserveRatio: [256, 256, 32, 0, 0],
     swappiness: 60, compactionProactiveness: 20, thp: { enabled: 'always', defrag: 'madvise' },
+    dirtyRatio: 20, dirtyBackgroundRatio: 10, dirtyExpireCentisecs: 3000, dirtyWritebackCentisecs: 500,
   };
 }

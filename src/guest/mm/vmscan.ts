@@ -28,6 +28,7 @@ import { NodeStat, VmEvent } from './vmstat_items.js';
 import { gfpZoneIdx } from './gfp.js';
 import { exitProcess, rmapSwapOut } from './process.js';
 import { splitHugePage } from './huge_memory.js';
+import { accountPageCleaned } from './page_writeback.js';
 
 /** SWAP_CLUSTER_MAX */
 export const SWAP_CLUSTER_MAX = 32;
@@ -161,9 +162,8 @@ function shrinkPage(pgdat: PgData, sc: ScanControl, pfn: number): boolean {
     if (f & PG.dirty) {
       if (!sc.mayWritepage) { putBack(f, false); return false; }
       // pageout(): write it back; it comes round again, clean, at the tail.
-      count(pgdat, VmEvent.pgpgout, 8);
       pgdat.nodeStat[NodeStat.nr_vmscan_write] = pgdat.nodeStat[NodeStat.nr_vmscan_write]! + 1;
-      pgdat.nodeStat[NodeStat.nr_written] = pgdat.nodeStat[NodeStat.nr_written]! + 1;
+      accountPageCleaned(pgdat, pfn, true);
       sc.costNs += pgdat.costs.writebackPage;
       putBack(f & ~PG.dirty, true);
       count(pgdat, VmEvent.pgrotated, 1);
