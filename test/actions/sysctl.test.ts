@@ -29,7 +29,7 @@ function refusal(entry: string): string {
 }
 
 test('only the tunables the model honours, each value checked against its file', () => {
-  assert.deepEqual(SYSCTL_NAMES, ['vm.min_free_kbytes', 'vm.nr_hugepages', 'kernel.mm.transparent_hugepage.enabled', 'kernel.mm.transparent_hugepage.defrag', 'vm.compaction_proactiveness', 'vm.watermark_boost_factor']);
+  assert.deepEqual(SYSCTL_NAMES, ['vm.min_free_kbytes', 'vm.nr_hugepages', 'kernel.mm.transparent_hugepage.enabled', 'kernel.mm.transparent_hugepage.defrag', 'vm.compaction_proactiveness', 'vm.vfs_cache_pressure', 'vm.watermark_boost_factor']);
   assert.match(refusal('  - { at: 0s, action: sysctl, name: vm.extfrag_threshold, value: 500 }'), /^t\.yaml: timeline\[0\]\.name: .*vm\.min_free_kbytes/);
   assert.equal(refusal('  - { at: 0s, action: sysctl, name: vm.min_free_kbytes, value: always }'), 't.yaml: timeline[0].value: vm.min_free_kbytes takes a whole number, got "always"');
   assert.equal(refusal('  - { at: 0s, action: sysctl, name: vm.min_free_kbytes, value: -1 }'), 't.yaml: timeline[0].value: vm.min_free_kbytes takes 0 to 2147483647, got -1');
