@@ -124,6 +124,20 @@ test('vm.nr_hugepages: the event has the request, the pool after, and the htlb_b
   assert.equal(doc.vmstat.htlb_buddy_alloc_fail, 1);
 });
 
+test('vm.vfs_cache_pressure scales what the superblock shrinker offers: 0 keeps every dentry through drop_caches 2', () => {
+  const run = (pressure: number) => runScenario(scenario([
+    `  - { at: 0s, action: sysctl, name: vm.vfs_cache_pressure, value: ${pressure} }`,
+    '  - { at: 0s, action: process_file, pid: 9, size: 4MiB, file_size: 4KiB }',
+    '  - { at: 1s, action: drop_caches, value: 2 }',
+  ], 'memory: 256MiB'), { check: true }).doc;
+  const off = run(0), on = run(100);
+  assert.deepEqual(eventsOfKind(on.events, 'sysctl').map((e) => [e.previous, e.value]), [[100, 100]]);
+  assert.deepEqual(eventsOfKind(off.events, 'sysctl').map((e) => [e.previous, e.value]), [[100, 0]]);
+  assert.equal(eventsOfKind(off.events, 'drop_caches')[0]!.slab_reclaimable_freed_pages, 0);
+  assert.ok(eventsOfKind(on.events, 'drop_caches')[0]!.slab_reclaimable_freed_pages > 40, 'the 1024 dentries went');
+  assert.ok(on.vmstat.slabs_scanned! > 0 && off.vmstat.slabs_scanned === 0);
+});
+
 /** A real guest whose shell knows the tunables' files, /proc/vmstat, and a pool that tops out at `maxPool`. */
 function fakeGuest(maxPool: number, failWrites = false): RealContext & { calls: string[] } {
   const files: Record<string, string> = {
