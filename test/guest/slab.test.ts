@@ -20,7 +20,7 @@ import { doShrinkSlab, dropSlab } from '../../src/guest/mm/vmscan.js';
 import { xaNodes, superCacheCount, vfsCounts } from '../../src/guest/mm/dcache.js';
 import { dropCachesSysctlHandler, syncPagecache, truncateInodePages } from '../../src/guest/mm/filemap.js';
 import { getProcess, readFilePages } from '../../src/guest/mm/process.js';
-import { procSlabinfo } from '../../src/report/proc.js';
+import { procSlabinfo, procMeminfo, procVmstat } from '../../src/report/proc.js';
 
 const MiB = 1024 * 1024;
 const FIXTURE = new URL('../../../test/fixtures/linux-6.1-slabinfo-boot.txt', import.meta.url);
@@ -72,6 +72,12 @@ test('boot: the caches hold the real guest\'s slabs; Slab, SReclaimable and SUnr
   assert.equal(pg.nodeStat[NodeStat.nr_slab_unreclaimable], BOOT_FOOTPRINT.slabUnreclaimable);
   // the caches: 2254 reclaimable pages (the capture's 2264 less inode_cache's 5 slabs), 1227 unreclaimable (+297 kmalloc_large)
   assert.deepEqual(slabCachePages(pg), [2254, 1227]);
+  // /proc/meminfo and /proc/vmstat as the reference guest printed them (vmstat in pages, meminfo in kB)
+  const reference = readFileSync(new URL('../../../test/fixtures/linux-6.1-guest-1GiB-boot/meminfo', import.meta.url), 'utf8');
+  const kb = (text: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(text)![1]);
+  for (const key of ['Slab', 'SReclaimable', 'SUnreclaim']) assert.equal(kb(procMeminfo(g), key), kb(reference, key), key);
+  assert.match(procVmstat(g), /^nr_slab_reclaimable 2254$/m);
+  assert.match(procVmstat(g), /^nr_slab_unreclaimable 1524$/m);
   const ours = procSlabinfo(g).split('\n');
   const real = fixtureText.split('\n');
   assert.equal(ours.length, real.length);
