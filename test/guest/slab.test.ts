@@ -16,10 +16,11 @@ import {
   slabFree, objRingCreate, objRingAt, slabCachePages, minPartialFor, FreeFrom, SlabState, STANDARD_CACHES,
 } from '../../src/guest/mm/slab.js';
 import { BOOT_FOOTPRINT } from '../../src/guest/mm/boot.js';
-import { doShrinkSlab, dropSlab } from '../../src/guest/mm/vmscan.js';
+import { doShrinkSlab, dropSlab, tryToFreePages } from '../../src/guest/mm/vmscan.js';
 import { xaNodes, superCacheCount, vfsCounts } from '../../src/guest/mm/dcache.js';
 import { dropCachesSysctlHandler, syncPagecache, truncateInodePages } from '../../src/guest/mm/filemap.js';
-import { getProcess, readFilePages } from '../../src/guest/mm/process.js';
+import { getProcess, readFilePages, faultAnonPages } from '../../src/guest/mm/process.js';
+import { GFP_KERNEL } from '../../src/guest/mm/gfp.js';
 import { procSlabinfo, procMeminfo, procVmstat } from '../../src/report/proc.js';
 
 const MiB = 1024 * 1024;
@@ -300,5 +301,19 @@ test('a real 6.1 guest writing 2000 files of 16 KiB and a 64 MiB file on ext4: t
   const d = [std.dentry.inuse, std.inode.inuse, std.bufferHead.inuse, std.radixTreeNode.inuse].map((v, i) => v - before[i]!);
   const want = [real.dentry, real.ext4_inode_cache, real.buffer_head, real.radix_tree_node];
   for (let i = 0; i < 4; i++) assert.ok(Math.abs(d[i]! - want[i]!) <= 0.02 * want[i]!, `${['dentry', 'ext4_inode_cache', 'buffer_head', 'radix_tree_node'][i]}: model ${d[i]}, real ${want[i]}`);
+  assert.equal(checkPgdat(pg), null);
+});
+
+test('regression (slab.property.test seed 1328390004): reclaim inside a page-cache fill takes pages of the fill itself; its buffer_heads never outnumber the pages left', () => {
+  const g = createGuest(defaultGuestConfig({ memoryBytes: 128 * MiB, vcpus: 2, seed: 1 }));
+  const pg = g.pgdat;
+  faultAnonPages(pg, getProcess(g.procs, 50), 9699);
+  tryToFreePages(pg, GFP_KERNEL);
+  const p = getProcess(g.procs, 1);
+  const cached = readFilePages(pg, p, 3730, true);
+  const set = pg.slab.sb!.sets.get(1)!;
+  assert.ok(p.filePages < cached, 'the fill reclaimed some of its own pages');
+  assert.equal(set.cachedPages, p.filePages);
+  assert.ok(set.bh.len <= set.cachedPages);
   assert.equal(checkPgdat(pg), null);
 });

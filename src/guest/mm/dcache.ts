@@ -77,7 +77,7 @@ function fileSet(sb: SuperBlock, pid: number): FileSet {
   let s = sb.sets.get(pid);
   if (s === undefined) {
     s = {
-      pid, gen: 0, files: 0, dentries: 0, growPages: -1, pagesTotal: 0, filesTotal: 0, cachedPages: 0,
+      pid, gen: 0, files: 0, dentries: 0, pending: 0, growPages: -1, pagesTotal: 0, filesTotal: 0, cachedPages: 0,
       inodes: objRingCreate(16), lsm: objRingCreate(16), es: objRingCreate(16), bh: objRingCreate(64), xa: objRingCreate(16),
       bhOwed: 0, xaOwed: 0,
     };
@@ -103,12 +103,15 @@ function createFiles(pgdat: PgData, std: StdCaches, sb: SuperBlock, s: FileSet, 
   s.files += i;
   s.filesTotal += i;
   // d_alloc (GFP_KERNEL): the dentry goes on the LRU when the file is closed (dput); a file
-  // without one is a file whose dentry was already pruned
+  // without one is a file whose dentry was already pruned. The allocation may reclaim and
+  // prune this very set: the new files are pending until their dentries are counted.
+  s.pending = i;
   const d = slabAllocTo(pgdat, std.dentry, i, sb.dentryLru, GFP_KERNEL);
   const last = sb.runPid.length - 1;
   if (last >= sb.runHead && sb.runPid[last] === s.pid && sb.runGen[last] === s.gen) sb.runCount[last]! += d;
   else if (d > 0) { sb.runPid.push(s.pid); sb.runGen.push(s.gen); sb.runCount.push(d); }
   s.dentries += d;
+  s.pending = 0;
 }
 
 /**
@@ -143,11 +146,16 @@ export function vfsFilePagesAdded(pgdat: PgData, pid: number, pages: number, dir
   // already (vfsFilePageFreed counted them below zero): only what is still cached gets
   // buffer_heads and nodes.
   s.cachedPages += pages;
-  if (s.cachedPages <= 0) return;
-  // xas_nomem: radix_tree_node with the mapping's gfp (GFP_NOFS for a file system's pages)
-  slabAllocTo(pgdat, std.radixTreeNode, nodes, s.xa, GFP_NOFS);
-  // create_empty_buffers: alloc_page_buffers(retry) is GFP_NOFS | __GFP_NOFAIL
-  if (dirty) slabAllocTo(pgdat, std.bufferHead, Math.min(pages, s.cachedPages - s.bh.len), s.bh, GFP_NOFS | __GFP_NOFAIL);
+  if (s.cachedPages > 0) {
+    // xas_nomem: radix_tree_node with the mapping's gfp (GFP_NOFS for a file system's pages)
+    slabAllocTo(pgdat, std.radixTreeNode, nodes, s.xa, GFP_NOFS);
+    // create_empty_buffers: alloc_page_buffers(retry) is GFP_NOFS | __GFP_NOFAIL
+    if (dirty) slabAllocTo(pgdat, std.bufferHead, Math.min(pages, s.cachedPages - s.bh.len), s.bh, GFP_NOFS | __GFP_NOFAIL);
+  }
+  // ... and these allocations may have reclaimed more of the set's pages as they went
+  const cached = Math.max(0, s.cachedPages);
+  if (s.bh.len > cached) slabFreeFrom(pgdat, std.bufferHead, s.bh, s.bh.len - cached, FreeFrom.newest);
+  if (cached === 0) slabFreeFrom(pgdat, std.radixTreeNode, s.xa, s.xa.len);
 }
 
 /**
@@ -208,7 +216,7 @@ function filesWithPages(s: FileSet): number {
 
 /** The set's inodes on the inode LRU: files with neither a dentry nor page cache. */
 export function inodeLruCount(s: FileSet): number {
-  return Math.max(0, s.files - Math.max(s.dentries, filesWithPages(s)));
+  return Math.max(0, s.files - s.pending - Math.max(s.dentries, filesWithPages(s)));
 }
 
 /** list_lru_shrink_count(&sb->s_inode_lru). */

@@ -350,9 +350,9 @@ function removePartial(s: KmemCache, id: number): void {
 
 /**
  * @kernel mm/slub.c allocate_slab
- * A new slab from the buddy allocator, or -1. The preferred order is tried without
- * reclaim (__GFP_NORETRY | __GFP_NOWARN | __GFP_NOMEMALLOC, no __GFP_RECLAIM) when a
- * smaller order could do; then s->min with the caller's flags (ORDER_FALLBACK).
+ * A new slab from the buddy allocator, or -1. The preferred order is tried with
+ * __GFP_NORETRY | __GFP_NOWARN, and without reclaim at all (__GFP_NOMEMALLOC, no
+ * __GFP_RECLAIM) when a smaller order could do; then s->min with the caller's flags.
  * The returned slab is on no list (the caller makes it a cpu slab or adds it).
  */
 function allocateSlab(pgdat: PgData, s: KmemCache, gfp: number): number {
@@ -363,7 +363,9 @@ function allocateSlab(pgdat: PgData, s: KmemCache, gfp: number): number {
   // allocPages may reclaim and run the shrinkers, which free into this cache: nothing of
   // the new slab is recorded until it returns.
   let pfn = allocPages(pgdat, allocGfp, order, s.owner);
-  if (pfn === NO_PAGE && order > s.minOrder) {
+  if (pfn === NO_PAGE) {
+    // s->min with the caller's own flags (the same order when that is the minimum, now
+    // without __GFP_NORETRY: the full slow path)
     order = s.minOrder;
     objects = s.minObjects;
     pfn = allocPages(pgdat, flags, order, s.owner);

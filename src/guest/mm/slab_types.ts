@@ -146,6 +146,8 @@ export type FileSet = {
   files: number;
   /** Positive dentries alive (the newest `dentries` files still have theirs). */
   dentries: number;
+  /** Files being made right now (their dentries not yet allocated): never on the inode LRU. */
+  pending: number;
   /** Pages of the open-ended file readFilePages grows when no file size is given; -1 when there is none. */
   growPages: number;
   /** Pages and files ever added: the set's mean file size. */
