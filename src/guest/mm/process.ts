@@ -206,9 +206,9 @@ function faultSmallPages(pgdat: PgData, proc: Process, pages: number, vma: AnonV
  * cache: GFP_HIGHUSER_MOVABLE page-cache pages on the inactive file LRU, tagged with
  * the process id as their file. With `filePages` the pages fill the process's last file
  * up to that many pages, then new files of that size; without, they extend its one
- * file. The files' slab objects
- * (dentries, inodes, xarray nodes, a buffer_head per written page) come with them
- * through pgdat.hooks.pageCacheAdd (dcache.ts). Returns the pages cached.
+ * file. The files' slab objects (dentries, inodes, xarray nodes, a buffer_head per
+ * written page) come with them through pgdat.hooks.pageCacheAdd (dcache.ts). Returns
+ * the pages cached.
  */
 export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty: boolean, filePages?: number): number {
   const map = pgdat.map;
