@@ -33,7 +33,7 @@ export {
 } from './actions/index.js';
 export { defineAction, actionSides, ActionError, type ActionDef, type ModelContext, type RealContext, type RealEngine, type Side, type WaitResult } from './actions/action.js';
 export {
-  procVmstat, procBuddyinfo, procPagetypeinfo, procMeminfo, procZoneinfo, procExtfragIndex, procUnusableIndex, pageTypes,
+  procVmstat, procBuddyinfo, procPagetypeinfo, procMeminfo, procZoneinfo, procSlabinfo, procExtfragIndex, procUnusableIndex, pageTypes,
   pageTypesSummary, freeBlocksPerOrder, pageblockCounts,
 } from './report/proc.js';
 export { kpageflags } from './report/kpageflags.js';

@@ -9,9 +9,9 @@ import { NO_PAGE, Owner, MAX_ORDER, PAGE_SIZE } from '../guest/mm/memmap.js';
 import { GFP_KERNEL, gfpFlagNames } from '../guest/mm/gfp.js';
 import { allocPages, freePages, drainAllPages } from '../guest/mm/page_alloc.js';
 import { compactMemory } from '../guest/mm/compaction.js';
-import { syncAndDropCaches } from '../guest/mm/filemap.js';
-import { globalZonePageState } from '../guest/mm/vmstat.js';
-import { ZoneStat, VmEvent } from '../guest/mm/vmstat_items.js';
+import { syncPagecache, dropCachesSysctlHandler } from '../guest/mm/filemap.js';
+import { globalZonePageState, globalNodePageState } from '../guest/mm/vmstat.js';
+import { ZoneStat, NodeStat, VmEvent } from '../guest/mm/vmstat_items.js';
 import { rngBelow, createSplitmix64, splitmix64Mod } from '../sim/rng.js';
 import { ramRssBytes } from '../host/ram.js';
 import { assertVm } from '../machine/machine.js';
@@ -289,16 +289,26 @@ export const check = defineAction({
 
 export const dropCaches = defineAction({
   name: 'drop_caches',
-  doc: 'sync; echo 3 > /proc/sys/vm/drop_caches: dirty page cache written back, then every unmapped page-cache page freed',
-  fields: {},
-  model: (ctx) => ({ freed_pages: syncAndDropCaches(ctx.vm.guest.pgdat) }),
+  doc: 'sync; echo value > /proc/sys/vm/drop_caches: dirty page cache written back, then 1 frees every unmapped page-cache page, 2 the reclaimable slab objects (dentries, inodes) through the shrinkers, 3 both; the pages freed and the reclaimable slab pages given back',
+  fields: {
+    value: int('What to write: 1 page cache, 2 slab objects, 3 both', { min: 1, max: 3, default: 3 }),
+  },
+  model: (ctx, a) => {
+    const pg = ctx.vm.guest.pgdat;
+    const slab0 = globalNodePageState(pg, NodeStat.nr_slab_reclaimable);
+    syncPagecache(pg);
+    const r = dropCachesSysctlHandler(pg, a.value as 1 | 2 | 3);
+    return { value: a.value, freed_pages: r.pages, slab_reclaimable_freed_pages: slab0 - globalNodePageState(pg, NodeStat.nr_slab_reclaimable) };
+  },
   real: {
     engines: ['v86', 'qemu'],
-    run: async (ctx) => {
-      const before = (await readProc(ctx)).vmstat.nr_file_pages ?? 0;
-      const r = await ctx.shell('sync; echo 3 > /proc/sys/vm/drop_caches', 120e9);
-      if (r.status !== 0) throw new ActionError(`echo 3 > /proc/sys/vm/drop_caches failed in the real guest (exit ${r.status}): ${r.output.trim()}`);
-      return { freed_pages: before - ((await readProc(ctx)).vmstat.nr_file_pages ?? 0) };
+    run: async (ctx, a) => {
+      const before = (await readProc(ctx)).vmstat;
+      const r = await ctx.shell(`sync; echo ${a.value} > /proc/sys/vm/drop_caches`, 120e9);
+      if (r.status !== 0) throw new ActionError(`echo ${a.value} > /proc/sys/vm/drop_caches failed in the real guest (exit ${r.status}): ${r.output.trim()}`);
+      const after = (await readProc(ctx)).vmstat;
+      const d = (k: string) => (before[k] ?? 0) - (after[k] ?? 0);
+      return { value: a.value, freed_pages: d('nr_file_pages'), slab_reclaimable_freed_pages: d('nr_slab_reclaimable') };
     },
   },
 });

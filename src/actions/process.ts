@@ -158,16 +158,18 @@ export const processExit = defineAction({
 
 export const processFile = defineAction({
   name: 'process_file',
-  doc: 'A process reads (or, with dirty, writes) page cache through its file',
+  doc: 'A process reads (or, with dirty, writes) page cache through its file, or through files of file_size each; each file costs a dentry and an inode, its pages xarray nodes and, written, buffer_heads',
   fields: {
     pid: pidField,
     size: size('Page cache to read or write, e.g. 512MiB (at most 2TiB: the model reads page by page, recycling the cache)', { max: 2 ** 41 }),
     dirty: bool('Written, not read: the pages are dirty until written back', { default: false }),
+    file_size: size('The size of the files (rounded up to whole pages): the pages fill the process\'s last file up to it, then new files; without it they extend the process\'s one file', { min: 1, optional: true }),
   },
   model: (ctx, a) => {
     const proc = getProcess(ctx.vm.guest.procs, a.pid);
     const want = Math.ceil(a.size / PAGE_SIZE);
-    return { pid: a.pid, requested_pages: want, cached_pages: readFilePages(ctx.vm.guest.pgdat, proc, want, a.dirty) };
+    const filePages = a.file_size === undefined ? undefined : Math.ceil(a.file_size / PAGE_SIZE);
+    return { pid: a.pid, requested_pages: want, cached_pages: readFilePages(ctx.vm.guest.pgdat, proc, want, a.dirty, filePages) };
   },
 });
 

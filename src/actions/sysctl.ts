@@ -48,6 +48,12 @@ export const SYSCTLS = {
     read: (pg) => pg.sysctl.compactionProactiveness,
     write: (pg, v) => compactionProactivenessSysctlHandler(pg, v),
   } satisfies NumericSysctl,
+  'vm.vfs_cache_pressure': {
+    // proc_dointvec_minmax (extra1 = 0): super_cache_count scales by it at its next call
+    file: '/proc/sys/vm/vfs_cache_pressure', min: 0, max: INT_MAX,
+    read: (pg) => pg.sysctl.vfsCachePressure,
+    write: (pg, v) => { pg.sysctl.vfsCachePressure = v; },
+  } satisfies NumericSysctl,
   'vm.watermark_boost_factor': {
     // proc_dointvec_minmax: the next boost (boost_watermark) uses it; nothing else changes
     file: '/proc/sys/vm/watermark_boost_factor', min: 0, max: INT_MAX,
@@ -139,7 +145,7 @@ async function readReal(ctx: RealContext, name: SysctlName, vmstat: boolean): Pr
 
 export const sysctl = defineAction({
   name: 'sysctl',
-  doc: 'echo value > the tunable\'s file (/proc/sys/vm/..., /sys/kernel/mm/transparent_hugepage/...): the kernel\'s handler runs (min_free_kbytes sets the watermarks again, THP enabled raises or recomputes min_free_kbytes, nr_hugepages grows or shrinks the hugetlb pool, compaction_proactiveness wakes kcompactd); the value read back and the one before',
+  doc: 'echo value > the tunable\'s file (/proc/sys/vm/..., /sys/kernel/mm/transparent_hugepage/...): the kernel\'s handler runs (min_free_kbytes sets the watermarks again, THP enabled raises or recomputes min_free_kbytes, nr_hugepages grows or shrinks the hugetlb pool, compaction_proactiveness wakes kcompactd, vfs_cache_pressure scales what the superblock shrinker offers); the value read back and the one before',
   fields: {
     name: oneOf('The tunable, by its sysctl name (the THP knobs by their /sys/kernel/mm path)', SYSCTL_NAMES),
     value: scalar('What to write: a whole number (vm.*) or a mode (transparent_hugepage enabled: always|madvise|never; defrag: always|defer|defer+madvise|madvise|never)'),

@@ -114,7 +114,7 @@ export const balloonCycle = defineAction({
 
 export const idle = defineAction({
   name: 'idle',
-  doc: 'Light daemon activity: every second a little slab and anonymous memory comes and goes, and the journal grows',
+  doc: 'Light daemon activity: every second a /proc walk\'s dentries and inodes and a helper\'s anonymous memory come and go, and the journal grows',
   fields: { until: time('When the activity stops (default: the end of the run)', { optional: true }) },
   model: (ctx, a) => {
     startIdle(ctx.vm.guest, rngFork(ctx.rng), a.until ?? Infinity);

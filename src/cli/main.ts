@@ -40,7 +40,7 @@ import { InputError } from '../sim/errors.js';
 /** Bad input: exit 2 with this message. */
 class UsageError extends InputError {}
 
-const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index'] as const;
+const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'slabinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index'] as const;
 type ProcFile = (typeof PROC_FILES)[number];
 const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration', 'scenario', 'scale'] as const;
 
@@ -204,6 +204,7 @@ function procText(g: Guest, file: ProcFile): string | Uint8Array {
     case 'pagetypeinfo': return proc.procPagetypeinfo(g);
     case 'meminfo': return proc.procMeminfo(g);
     case 'zoneinfo': return proc.procZoneinfo(g);
+    case 'slabinfo': return proc.procSlabinfo(g);
     case 'page-types': return proc.pageTypes(g);
     case 'kpageflags': return kpageflags(g);
     case 'extfrag_index': return proc.procExtfragIndex(g);

@@ -24,7 +24,9 @@
  *                                            the PageBuddy head)
  *   PageType.offline                       OFFLINE
  *   PageType.table                         PGTABLE
- *   Owner.slabReclaimable/Unreclaimable    SLAB (head, and tails through compound_head)
+ *   PageType.slab (PageSlab)               SLAB (head, and tails through compound_head;
+ *                                            kmalloc_large pages and alloc_pages' slab-owned
+ *                                            pages are counted as slab, but are not PageSlab)
  *   Owner.anon                             ANON | MMAP, SWAPBACKED on the head/base page
  *   Owner.shmem                            SWAPBACKED on the head/base page
  *
@@ -171,7 +173,7 @@ export function stablePageFlags(map: MemMap, pfn: number, head: number, out: Kpf
   if (type === PageType.buddy || owner === Owner.free) lo |= 1 << KPF_BUDDY;
   else if (type === PageType.offline) lo |= 1 << KPF_OFFLINE;
   else if (type === PageType.table) lo |= 1 << KPF_PGTABLE;
-  if (owner === Owner.slabReclaimable || owner === Owner.slabUnreclaimable) lo |= SLAB_BIT;
+  if (type === PageType.slab || (tail && head >= 0 && pageTypeOf(map, head) === PageType.slab)) lo |= SLAB_BIT;
   if (f & PG.swapcache) hi |= 1 << (KPF_OWNER_PRIVATE - 32);
   if (f & PG.reserved) hi |= 1 << (KPF_RESERVED - 32);
   out.lo = lo >>> 0;

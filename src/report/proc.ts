@@ -4,6 +4,7 @@
  *
  *   /proc/vmstat, /proc/buddyinfo, /proc/pagetypeinfo, /proc/zoneinfo   mm/vmstat.c
  *   /proc/meminfo                                    fs/proc/meminfo.c (+ hugetlb, x86)
+ *   /proc/slabinfo                                   mm/slab_common.c (SLUB's get_slabinfo)
  *   /sys/kernel/debug/extfrag/{extfrag_index,unusable_index}            mm/vmstat.c
  *   page-types (no options)                          tools/vm/page-types.c
  *
@@ -19,6 +20,7 @@ import { physPfn, BIOS_TOP_RESERVED_PAGES } from '../guest/mm/layout.js';
 import { ZoneStat, NodeStat, NR_ZONESTAT_ITEMS, NR_NUMASTAT_ITEMS, NR_NODESTAT_ITEMS, ZONE_STAT_NAMES, NUMA_STAT_NAMES, NODE_STAT_NAMES } from '../guest/mm/vmstat_items.js';
 import { vmstatEntries, globalZonePageState, globalNodePageState, nodeStatPrinted, siMemAvailable } from '../guest/mm/vmstat.js';
 import { hugetlbTotalPages, pagesPerHugePage } from '../guest/mm/hugetlb.js';
+import { getSlabinfo } from '../guest/mm/slab.js';
 export { globalZonePageState, globalNodePageState, calculateTotalreservePages, globalDirtyLimits, siMemAvailable, VM_DIRTY_RATIO, DIRTY_BACKGROUND_RATIO } from '../guest/mm/vmstat.js';
 import { type ContigPageInfo, createContigPageInfo, fillContigPageInfo, __fragmentationIndex, __unusableFreeIndex } from '../guest/mm/fragmentation.js';
 import { KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL, KPF_HUGE, walkKpageflags } from './kpageflags.js';
@@ -87,6 +89,30 @@ export function pageblockCounts(g: Guest): Record<string, number> {
 export function procVmstat(g: Guest): string {
   let out = '';
   for (const [name, v] of vmstatEntries(g.pgdat)) out += `${name} ${v}\n`;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------
+// /proc/slabinfo
+
+/**
+ * @kernel mm/slab_common.c slab_show (print_slabinfo_header, cache_show)
+ * Version 2.1 without statistics: one line per cache, newest first (slab_caches is
+ * added to at its head), "%-17s %6lu %6lu %6u %4u %4d", SLUB's tunables all 0 and
+ * slabdata active_slabs = num_slabs.
+ */
+export function procSlabinfo(g: Guest): string {
+  let out = 'slabinfo - version: 2.1\n' +
+    '# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>' +
+    ' : tunables <limit> <batchcount> <sharedfactor>' +
+    ' : slabdata <active_slabs> <num_slabs> <sharedavail>\n';
+  const caches = g.pgdat.slab.caches;
+  for (let i = caches.length - 1; i >= 0; i--) {
+    const si = getSlabinfo(caches[i]!);
+    out += `${lj(si.name, 17)} ${rj(si.activeObjs, 6)} ${rj(si.numObjs, 6)} ${rj(si.objsize, 6)} ${rj(si.objperslab, 4)} ${rj(si.pagesperslab, 4)}` +
+      ` : tunables ${rj(0, 4)} ${rj(0, 4)} ${rj(0, 4)}` +
+      ` : slabdata ${rj(si.activeSlabs, 6)} ${rj(si.numSlabs, 6)} ${rj(0, 6)}\n`;
+  }
   return out;
 }
 

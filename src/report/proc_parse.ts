@@ -90,7 +90,7 @@ export function parseZoneinfo(text: string): Record<string, number> {
 }
 
 /** The vmstat counters a differential report follows (those that say what mm did). */
-export const DIFF_VMSTAT = /^(balloon_|compact_|pgmigrate_|thp_|allocstall_|pgscan_|pgsteal_|oom_kill$|htlb_|nr_free_pages$|nr_anon_pages$|nr_anon_transparent_hugepages$|nr_file_pages$|nr_page_table_pages$|nr_dirty$|nr_dirtied$|nr_written$|nr_slab_reclaimable_b$|nr_slab_unreclaimable_b$|pswp|kswapd_|drop_pagecache$|pgalloc_|pgfree$)/;
+export const DIFF_VMSTAT = /^(balloon_|compact_|pgmigrate_|thp_|allocstall_|pgscan_|pgsteal_|oom_kill$|htlb_|nr_free_pages$|nr_anon_pages$|nr_anon_transparent_hugepages$|nr_file_pages$|nr_page_table_pages$|nr_dirty$|nr_dirtied$|nr_written$|nr_slab_reclaimable$|nr_slab_unreclaimable$|slabs_scanned$|pswp|kswapd_|drop_pagecache$|pgalloc_|pgfree$)/;
 
 /**
  * What a differential run reads after every entry, the same way on both sides, from

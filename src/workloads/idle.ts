@@ -1,31 +1,35 @@
 /**
  * `idle`: a booted guest with light daemon activity (systemd-journald, cron, sshd,
- * the kernel's own threads): every second a few slab pages and a little anonymous
- * memory come and go, and a few KiB of log are written. The amounts are small on
+ * the kernel's own threads): every second a daemon walks /proc (32 to 88 proc dentries
+ * and inodes, freed again at the next tick), a short-lived helper's anonymous
+ * memory comes and goes, and a few KiB of log are written. The amounts are small on
  * purpose: an idle guest's memory barely changes, which is what makes its migration
- * and its balloon behaviour easy to read.
+ * and its balloon behaviour easy to read. The slab objects come from the caches'
+ * partial slabs, so slab pages are taken only when those run out.
  */
 import { simAfter } from '../sim/clock.js';
 import { type Rng, rngBelow } from '../sim/rng.js';
 import type { Guest } from '../guest/guest.js';
-import { NO_PAGE, Owner } from '../guest/mm/memmap.js';
-import { allocPages, freePages } from '../guest/mm/page_alloc.js';
-import { GFP_KERNEL, __GFP_RECLAIMABLE } from '../guest/mm/gfp.js';
 import { getProcess, faultAnonPages, exitProcess, readFilePages } from '../guest/mm/process.js';
+import { FreeFrom, kmemCacheAlloc, kmemCacheFree } from '../guest/mm/slab.js';
+
+/** proc dentries and inodes a daemon's /proc walk makes per unit of the tick's draw (4-11 units). */
+export const PROC_OBJECTS_PER_UNIT = 8;
 
 /** Starts the daemons' activity now, until `until`. */
 export function startIdle(guest: Guest, rng: Rng, until: number): void {
   const pg = guest.pgdat;
   const log = getProcess(guest.procs, 500);
-  let held: number[] = [];
+  let dentries = 0, inodes = 0;
   const tick = () => {
-    // slab churn: dentries and inodes come and go
-    for (const pfn of held) freePages(pg, pfn, 0);
-    held = [];
-    const n = 4 + rngBelow(rng, 8);
-    for (let i = 0; i < n; i++) {
-      const pfn = allocPages(pg, GFP_KERNEL | __GFP_RECLAIMABLE, 0, Owner.slabReclaimable);
-      if (pfn !== NO_PAGE) held.push(pfn);
+    // slab churn: the last walk's proc dentries and inodes are pruned, a new walk makes more
+    const n = (4 + rngBelow(rng, 8)) * PROC_OBJECTS_PER_UNIT;
+    const std = pg.slab.std;
+    if (std !== null) {
+      kmemCacheFree(pg, std.dentry, dentries, FreeFrom.newest);
+      kmemCacheFree(pg, std.procInode, inodes, FreeFrom.newest);
+      dentries = kmemCacheAlloc(pg, std.dentry, n);
+      inodes = kmemCacheAlloc(pg, std.procInode, n);
     }
     // a short-lived helper process (cron job, ssh session housekeeping)
     const helper = getProcess(guest.procs, 501);

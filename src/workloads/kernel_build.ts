@@ -28,6 +28,12 @@
  * - objects 1 GiB: the build directory of a defconfig build (objects, .cmd, vmlinux).
  * - rewrite 0.5: cc1 revisits about half of its heap after first touching it
  *   (garbage collection and tree rewriting).
+ * - files: the tree's source files average SOURCE_FILE_PAGES pages (a 6.x tree is about
+ *   75 000 files in 1.1 GiB, 15 KiB each), the objects OBJECT_FILE_PAGES pages (1 GiB of
+ *   them over 2400 units, an object file and its .cmd each: ~220 KiB a file); files
+ *   are counted by bytes, not by units (readFilePages fills the last file first), so a
+ *   build of many small units makes as many files as one of few big ones. Each file
+ *   costs its dentry, inode, xarray nodes and, written, its buffer_heads (dcache.ts).
  * Time is CPU time on a vCPU; a job's wall time adds the stalls its allocations took
  * (direct reclaim, direct compaction), read from pgdat.tasks.stallNs.
  */
@@ -45,6 +51,10 @@ const GiB = 1024 * MiB;
 const SLICE_NS = 50_000_000;
 /** Pids a build uses: its tree, then its compilers. */
 export const PID_RANGE = 4000;
+/** Pages of a source file (the tree's mean: 15 KiB). */
+export const SOURCE_FILE_PAGES = 4;
+/** Pages of an object file (the build directory's mean, ~220 KiB). */
+export const OBJECT_FILE_PAGES = 55;
 
 export type KernelBuildParams = {
   /** make -jN */
@@ -127,7 +137,7 @@ export function startKernelBuild(guest: Guest, rng: Rng, params: Partial<KernelB
     let left = pages;
     const step = () => {
       const n = Math.min(chunk, left);
-      b.objectPagesWritten += readFilePages(guest.pgdat, tree, n, true);
+      b.objectPagesWritten += readFilePages(guest.pgdat, tree, n, true, SOURCE_FILE_PAGES);
       left -= n;
       if (left > 0) simAfter(guest.sim, 100_000_000, step);
       else begin();
@@ -166,7 +176,7 @@ function startUnit(b: KernelBuild): void {
   // the unit's share of the tree is read from disk the first time
   const srcPages = Math.ceil(p.sourceBytes / PAGE_SIZE / p.units);
   let s0 = pg.tasks.stallNs;
-  b.sourcePagesRead += readFilePages(pg, b.tree, srcPages, false);
+  b.sourcePagesRead += readFilePages(pg, b.tree, srcPages, false, SOURCE_FILE_PAGES);
   let pending = pg.tasks.stallNs - s0; // stall time not yet waited
   b.sysNs += pending;
   let slice = 0, faulted = 0;
@@ -193,7 +203,7 @@ function startUnit(b: KernelBuild): void {
     if (slice >= slices) {
       // write the object, exit
       const objectPages = host !== undefined ? Math.ceil(host.objectBytes / PAGE_SIZE) : Math.ceil(p.objectBytes / PAGE_SIZE / p.units);
-      b.objectPagesWritten += readFilePages(pg, b.tree, objectPages, true);
+      b.objectPagesWritten += readFilePages(pg, b.tree, objectPages, true, OBJECT_FILE_PAGES);
     }
     const stall = pg.tasks.stallNs - s0;
     b.sysNs += stall;

@@ -27,7 +27,7 @@ import { totalramPages } from '../guest/mm/mmzone.js';
 import { allocPages, freePages, setupPerZoneWmarks } from '../guest/mm/page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_NOWARN } from '../guest/mm/gfp.js';
 import { getProcess, exitProcess, readFilePages } from '../guest/mm/process.js';
-import { truncateInodePages, syncAndDropCaches } from '../guest/mm/filemap.js';
+import { truncateInodePages, syncPagecache, dropCachesSysctlHandler } from '../guest/mm/filemap.js';
 import { type KernelBuild, type KernelBuildParams, PID_RANGE, startKernelBuild, stopKernelBuild } from './kernel_build.js';
 
 const MiB = 1024 * 1024;
@@ -149,7 +149,8 @@ function prepareRested(s: StressHighalloc, then: () => void): void {
     if (left > 0) { simAfter(guest.sim, 100_000_000, step); return; }
     truncateInodePages(pg, dd);
     exitProcess(pg, guest.procs, dd);
-    syncAndDropCaches(pg);
+    syncPagecache(pg);
+    dropCachesSysctlHandler(pg, 3);
     pg.sysctl.minFreeKbytes = 1024;
     setupPerZoneWmarks(pg);
     simAfter(guest.sim, 1e9, then);

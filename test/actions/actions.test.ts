@@ -95,3 +95,24 @@ test('drop_caches: dirty page cache is written back and every cached page freed'
   assert.equal(doc.vmstat.nr_written, 32 * MiB / 4096, 'the dirty pages were written back');
   assert.equal(doc.vmstat.pgpgout, 32 * MiB / 1024, 'pgpgout counts KiB');
 });
+
+test('drop_caches value 2 frees the files\' dentries, not their page cache; 1 then 2 frees the inodes too', () => {
+  const s = loadScenarioText([
+    'name: t', 'guest: { memory: 256MiB }', 'timeline:',
+    '  - { at: 0s, action: process_file, pid: 7, size: 32MiB, file_size: 16KiB }',
+    '  - { at: 1s, action: drop_caches, value: 2 }',
+    '  - { at: 2s, action: drop_caches, value: 1 }',
+    '  - { at: 3s, action: drop_caches, value: 2 }',
+  ].join('\n'), 't.yaml').base;
+  const { doc } = runScenario(s, { check: true });
+  const [two, one, again] = eventsOfKind(doc.events, 'drop_caches');
+  assert.deepEqual([two!.value, two!.freed_pages], [2, 0], 'echo 2 leaves the page cache');
+  // 2048 dentries on order-0 slabs of 21: about 97 slabs, less what min_partial keeps
+  assert.ok(two!.slab_reclaimable_freed_pages >= 90 && two!.slab_reclaimable_freed_pages <= 98, `${two!.slab_reclaimable_freed_pages} pages`);
+  assert.equal(one!.freed_pages, 32 * MiB / 4096);
+  assert.ok(one!.slab_reclaimable_freed_pages > 0, 'the xarray nodes went with the pages');
+  // the 2048 ext4 inodes (13 per 4-page slab) go once their page cache has
+  assert.ok(again!.slab_reclaimable_freed_pages >= 600, `${again!.slab_reclaimable_freed_pages} pages`);
+  assert.equal(doc.vmstat.drop_slab, 2);
+  assert.equal(doc.vmstat.drop_pagecache, 1);
+});

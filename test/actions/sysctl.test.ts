@@ -29,7 +29,7 @@ function refusal(entry: string): string {
 }
 
 test('only the tunables the model honours, each value checked against its file', () => {
-  assert.deepEqual(SYSCTL_NAMES, ['vm.min_free_kbytes', 'vm.nr_hugepages', 'kernel.mm.transparent_hugepage.enabled', 'kernel.mm.transparent_hugepage.defrag', 'vm.compaction_proactiveness', 'vm.watermark_boost_factor', 'vm.dirty_ratio', 'vm.dirty_background_ratio', 'vm.dirty_expire_centisecs', 'vm.dirty_writeback_centisecs']);
+  assert.deepEqual(SYSCTL_NAMES, ['vm.min_free_kbytes', 'vm.nr_hugepages', 'kernel.mm.transparent_hugepage.enabled', 'kernel.mm.transparent_hugepage.defrag', 'vm.compaction_proactiveness', 'vm.vfs_cache_pressure', 'vm.watermark_boost_factor', 'vm.dirty_ratio', 'vm.dirty_background_ratio', 'vm.dirty_expire_centisecs', 'vm.dirty_writeback_centisecs']);
   assert.match(refusal('  - { at: 0s, action: sysctl, name: vm.extfrag_threshold, value: 500 }'), /^t\.yaml: timeline\[0\]\.name: .*vm\.min_free_kbytes/);
   assert.equal(refusal('  - { at: 0s, action: sysctl, name: vm.min_free_kbytes, value: always }'), 't.yaml: timeline[0].value: vm.min_free_kbytes takes a whole number, got "always"');
   assert.equal(refusal('  - { at: 0s, action: sysctl, name: vm.min_free_kbytes, value: -1 }'), 't.yaml: timeline[0].value: vm.min_free_kbytes takes 0 to 2147483647, got -1');
@@ -122,6 +122,20 @@ test('vm.nr_hugepages: the event has the request, the pool after, and the htlb_b
   assert.deepEqual([c!.value, c!.previous, c!.htlb_buddy_alloc_success, c!.htlb_buddy_alloc_fail], [16, b!.nr_hugepages, 0, 0]);
   assert.deepEqual([d!.name, d!.value, d!.previous], ['vm.watermark_boost_factor', 0, 15000]);
   assert.equal(doc.vmstat.htlb_buddy_alloc_fail, 1);
+});
+
+test('vm.vfs_cache_pressure scales what the superblock shrinker offers: 0 keeps every dentry through drop_caches 2', () => {
+  const run = (pressure: number) => runScenario(scenario([
+    `  - { at: 0s, action: sysctl, name: vm.vfs_cache_pressure, value: ${pressure} }`,
+    '  - { at: 0s, action: process_file, pid: 9, size: 4MiB, file_size: 4KiB }',
+    '  - { at: 1s, action: drop_caches, value: 2 }',
+  ], 'memory: 256MiB'), { check: true }).doc;
+  const off = run(0), on = run(100);
+  assert.deepEqual(eventsOfKind(on.events, 'sysctl').map((e) => [e.previous, e.value]), [[100, 100]]);
+  assert.deepEqual(eventsOfKind(off.events, 'sysctl').map((e) => [e.previous, e.value]), [[100, 0]]);
+  assert.equal(eventsOfKind(off.events, 'drop_caches')[0]!.slab_reclaimable_freed_pages, 0);
+  assert.ok(eventsOfKind(on.events, 'drop_caches')[0]!.slab_reclaimable_freed_pages > 40, 'the 1024 dentries went');
+  assert.ok(on.vmstat.slabs_scanned! > 0 && off.vmstat.slabs_scanned === 0);
 });
 
 /** A real guest whose shell knows the tunables' files, /proc/vmstat, and a pool that tops out at `maxPool`. */

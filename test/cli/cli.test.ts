@@ -54,7 +54,7 @@ test('bad input exits 2 with one line naming what was wrong', () => {
   const cases: Array<[string[], RegExp]> = [
     [['run', 'no-such.yaml'], /no-such\.yaml: cannot read scenario file \(no such file\)/],
     [['proc', 'buddyinfo', '--memory', '4GB'], /--memory: unknown unit "GB"/],
-    [['proc', 'slabinfo'], /unknown file "slabinfo" \(allowed: vmstat, buddyinfo/],
+    [['proc', 'slabtop'], /unknown file "slabtop" \(allowed: vmstat, buddyinfo, pagetypeinfo, meminfo, zoneinfo, slabinfo,/],
     [['proc', 'buddyinfo', '--memory', '100MiB'], /at least 128MiB/],
     [['bench', 'nope'], /unknown benchmark "nope" \(available: alloc, compaction, virtqueue, migration, scenario, scale\)/],
     [['run', 'scenarios/boot.yaml', '--seed', 'x'], /--seed: expected a whole number/],

@@ -15,6 +15,7 @@ import {
   KPF_OFFLINE, KPF_ZERO_PAGE, KPF_IDLE, KPF_PGTABLE, KPF_RESERVED, KPF_MLOCKED, KPF_MAPPEDTODISK, KPF_PRIVATE,
 } from '../../src/report/kpageflags.js';
 import { pageTypes, pageTypesSummary, pageFlagName, pageFlagLongname } from '../../src/report/proc.js';
+import { kmemCacheByName, kmemCacheAlloc } from '../../src/guest/mm/slab.js';
 
 const bit = (b: number): bigint => 1n << BigInt(b);
 
@@ -100,27 +101,34 @@ test('memblock-reserved pages read KPF_RESERVED (bit 32)', () => {
 });
 
 /** A booted guest with one of each interesting kind of page added. */
-function guestWithPages(): { g: Guest; thp: number; slab: number; balloon: number; table: number } {
+function guestWithPages(): { g: Guest; thp: number; slab: number; large: number; balloon: number; table: number } {
   const g = createGuest(defaultGuestConfig());
   const pgdat = g.pgdat;
   const thp = allocPages(pgdat, GFP_HIGHUSER_MOVABLE | __GFP_COMP, 9, Owner.anon);
-  const slab = allocPages(pgdat, GFP_KERNEL | __GFP_COMP, 2, Owner.slabUnreclaimable);
+  // a fresh order-2 slab: the cache's active slab fills, then a new one is taken
+  const cache = kmemCacheByName(pgdat, 'ext4_inode_cache');
+  kmemCacheAlloc(pgdat, cache, cache.objects + 1);
+  const slab = cache.slabPfn[cache.cpuSlab[0]!]!;
+  // a kmalloc_large allocation: counted as slab, but not PageSlab
+  const large = allocPages(pgdat, GFP_KERNEL | __GFP_COMP, 2, Owner.slabUnreclaimable);
   const balloon = allocPages(pgdat, GFP_HIGHUSER_MOVABLE, 0, Owner.balloon);
   const table = allocPages(pgdat, GFP_KERNEL, 0, Owner.pageTable);
-  assert.ok(thp !== NO_PAGE && slab !== NO_PAGE && balloon !== NO_PAGE && table !== NO_PAGE);
+  assert.ok(thp !== NO_PAGE && slab !== NO_PAGE && large !== NO_PAGE && balloon !== NO_PAGE && table !== NO_PAGE);
   setPageType(pgdat.map, balloon, PageType.offline); // what balloon_page_insert does
   setPageType(pgdat.map, table, PageType.table);
-  return { g, thp, slab, balloon, table };
+  return { g, thp, slab, large, balloon, table };
 }
 
 test('stable_page_flags: THP, slab, offline and page-table pages', () => {
-  const { g, thp, slab, balloon, table } = guestWithPages();
+  const { g, thp, slab, large, balloon, table } = guestWithPages();
   const anon = bit(KPF_ANON) | bit(KPF_MMAP) | bit(KPF_THP);
   assert.equal(pageKpf(g, thp), anon | bit(KPF_COMPOUND_HEAD) | bit(KPF_SWAPBACKED));
   assert.equal(pageKpf(g, thp + 1), anon | bit(KPF_COMPOUND_TAIL));
   assert.equal(pageKpf(g, thp + 511), anon | bit(KPF_COMPOUND_TAIL));
   assert.equal(pageKpf(g, slab), bit(KPF_SLAB) | bit(KPF_COMPOUND_HEAD));
   assert.equal(pageKpf(g, slab + 3), bit(KPF_SLAB) | bit(KPF_COMPOUND_TAIL));
+  assert.equal(pageKpf(g, large), bit(KPF_COMPOUND_HEAD), 'kmalloc_large pages are not PageSlab');
+  assert.equal(pageKpf(g, large + 3), bit(KPF_COMPOUND_TAIL));
   assert.equal(pageKpf(g, balloon), bit(KPF_OFFLINE));
   assert.equal(pageKpf(g, table), bit(KPF_PGTABLE));
   // the image agrees, tails included (the walk tracks compound heads)

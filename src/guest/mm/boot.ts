@@ -18,13 +18,15 @@
  *    remainder (percpu first chunk, early page tables, brk).
  * 3. memblock_free_all: free ranges go to the buddy in naturally aligned blocks, to
  *    the tail of the free lists; the non-deferred part first.
- * 4. Early boot allocations (a share of slab) come from that part; then deferred
- *    init frees the rest of the last zone.
- * 5. The rest of boot: slab (unreclaimable and reclaimable), vmalloc'd module and
- *    driver memory, kernel stacks, percpu chunks, page tables, the initramfs in tmpfs
- *    (shmem) and a little anonymous memory, interleaved in seeded random order with
- *    short-lived allocations that are freed before boot ends (many into the per-cpu
- *    lists, where MemFree does not see them, as in the real guest).
+ * 4. kmem_cache_init creates the slab caches; early boot allocations (a share of every
+ *    cache's objects) come from that part; then deferred init frees the rest of the
+ *    last zone, and the root file system is mounted (its superblock shrinker).
+ * 5. The rest of boot: slab objects (the caches a real guest shows after boot, in
+ *    their slabs), kmalloc_large pages, vmalloc'd module and driver memory, kernel
+ *    stacks, percpu chunks, page tables, the initramfs in tmpfs (shmem) and a little
+ *    anonymous memory, interleaved in seeded random order with short-lived allocations
+ *    that are freed before boot ends (many into the per-cpu lists, where MemFree does
+ *    not see them, as in the real guest).
  *
  * Proportions come from a real 1 GiB Debian 6.1 cloud-kernel guest (shared reference
  * outputs); they are kept fixed across memory sizes except where the kernel scales
@@ -40,7 +42,9 @@ import { type PgData, type Zone, ZoneType, createZone } from './mmzone.js';
 import type { ThpEnabled, ThpDefrag } from './sysctl.js';
 import { type MemLayout, GuestConfigError, physPfn, BIOS_TOP_RESERVED_PAGES, LOW_RAM_END_PFN, LOW_1MIB_PFN } from './layout.js';
 import { allocPages, freePages, freeBootBlock, setupPerZoneWmarks, setupPerZoneLowmemReserve, setupPagesets, defaultMinFreeKbytes } from './page_alloc.js';
-import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, __GFP_RECLAIMABLE, __GFP_COMP } from './gfp.js';
+import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, __GFP_COMP } from './gfp.js';
+import { type KmemCache, kmemCacheInit, kmemCacheByName, kmemCacheAlloc, kmemCacheAllocPinned, kmemCacheFree, FreeFrom } from './slab.js';
+import { vfsInit } from './dcache.js';
 
 const MiB = 1024 * 1024;
 /** PAGES_PER_SECTION on x86-64 (128 MiB sections). */
@@ -83,11 +87,15 @@ export const DEFAULT_BOOT: BootParams = {
 /**
  * Boot-time page use of the reference 1 GiB guest, in pages (from its /proc/meminfo
  * and /proc/vmstat, 5 s after boot). `transient` is allocated and freed during boot
- * (pgalloc minus pages still in use).
+ * (pgalloc minus pages still in use). The slab figures are what BOOT_SLAB_OBJECTS'
+ * slabs and the kmalloc_large pages add up to: nr_slab_unreclaimable 1524 and
+ * nr_slab_reclaimable 2254 (SUnreclaim 6096 kB, SReclaimable 9016 kB).
  */
 export const BOOT_FOOTPRINT = {
   slabUnreclaimable: 1524,
   slabReclaimable: 2254,
+  /** kmallocs above KMALLOC_MAX_CACHE_SIZE (kmalloc_large: compound pages counted as SUnreclaim, not PageSlab). */
+  kmallocLarge: 297,
   /** VmallocUsed 7260 kB plus driver pages not counted elsewhere. */
   kernel: 2229,
   kernelStack: 187,
@@ -98,9 +106,44 @@ export const BOOT_FOOTPRINT = {
   transient: 3000,
 } as const;
 
+/**
+ * The objects in the slab caches after boot: [cache, objects, active objects] as a real
+ * 1 GiB Debian 6.1 guest's /proc/slabinfo shows them 5 s after boot
+ * (test/fixtures/linux-6.1-slabinfo-boot.txt, num_objs and active_objs), caches with
+ * none left out. Boot allocates the active objects (pinned: they stay for good) and
+ * the rest of num_objs as objects it frees again at the end, newest first, so every
+ * cache ends with the real guest's number of slabs. One change: inode_cache has 60
+ * objects (5 slabs) fewer than that guest (6.1.0-57), so that the reclaimable slabs
+ * add up to the reference guest's SReclaimable (6.1.0-56, 2254 pages, 10 fewer); the
+ * unreclaimable caches hold 1227 pages, the kmalloc_large pages the remaining 297 of
+ * its SUnreclaim (the capture's /proc/meminfo has 1520 = 1227 + 293).
+ */
+export const BOOT_SLAB_OBJECTS: ReadonlyArray<readonly [string, number, number]> = [
+  ['RAWv6', 13, 13], ['mqueue_inode_cache', 8, 8], ['RAW', 8, 8], ['hugetlbfs_inode_cache', 12, 12], ['bio-256', 36, 36],
+  ['dax_cache', 19, 19], ['bio-192', 16, 16], ['biovec-max', 48, 48], ['biovec-128', 8, 8], ['biovec-64', 8, 8],
+  ['sock_inode_cache', 19, 19], ['skbuff_ext_cache', 21, 21], ['skbuff_fclone_cache', 8, 8], ['skbuff_head_cache', 16, 16],
+  ['proc_dir_entry', 294, 294], ['proc_inode_cache', 22, 22], ['seq_file', 34, 34], ['sigqueue', 51, 51],
+  ['bdev_cache', 10, 10], ['shmem_inode_cache', 400, 400], ['kernfs_iattrs_cache', 46, 46],
+  ['kernfs_node_cache', 10048, 10048], ['mnt_cache', 36, 36], ['filp', 32, 32], ['inode_cache', 10164, 10164],
+  ['dentry', 10647, 10647], ['names_cache', 8, 8], ['lsm_inode_cache', 10752, 10752], ['lsm_file_cache', 170, 170],
+  ['nsproxy', 56, 56], ['vm_area_struct', 78, 78], ['files_cache', 11, 11], ['signal_cache', 56, 56],
+  ['sighand_cache', 60, 60], ['task_struct', 55, 55], ['cred_jar', 63, 63], ['anon_vma_chain', 64, 64],
+  ['anon_vma', 39, 39], ['pid', 64, 64], ['Acpi-Operand', 728, 535], ['Acpi-State', 153, 153],
+  ['shared_policy_node', 510, 510], ['numa_policy', 15, 15], ['perf_event', 13, 13], ['trace_event_file', 1428, 1428],
+  ['ftrace_event_field', 3796, 3796], ['maple_node', 64, 64], ['radix_tree_node', 252, 252], ['task_group', 12, 12],
+  ['mm_struct', 14, 14], ['vmap_area', 192, 192], ['kmalloc-rcl-64', 64, 64], ['kmalloc-cg-4k', 16, 16],
+  ['kmalloc-cg-2k', 16, 16], ['kmalloc-cg-1k', 8, 8], ['kmalloc-cg-512', 24, 24], ['kmalloc-cg-256', 16, 16],
+  ['kmalloc-cg-192', 42, 42], ['kmalloc-cg-128', 64, 64], ['kmalloc-cg-96', 42, 42], ['kmalloc-cg-64', 64, 64],
+  ['kmalloc-cg-32', 128, 128], ['kmalloc-cg-16', 256, 256], ['kmalloc-cg-8', 512, 512], ['kmalloc-8k', 12, 12],
+  ['kmalloc-4k', 32, 32], ['kmalloc-2k', 136, 136], ['kmalloc-1k', 264, 264], ['kmalloc-512', 216, 216],
+  ['kmalloc-256', 416, 416], ['kmalloc-192', 273, 273], ['kmalloc-128', 320, 320], ['kmalloc-96', 420, 420],
+  ['kmalloc-64', 1664, 1664], ['kmalloc-32', 1408, 764], ['kmalloc-16', 1024, 1024], ['kmalloc-8', 1536, 1536],
+  ['kmem_cache_node', 192, 192], ['kmem_cache', 160, 160],
+];
+
 /** Memblock "remainder" pages not itemised above (percpu first chunk, early page tables, brk). */
 const MEMBLOCK_MISC_PAGES = 540;
-/** Share of slab allocated before deferred struct page init finishes. */
+/** Share of every cache's boot objects allocated before deferred struct page init finishes. */
 const EARLY_SLAB_SHARE = 0.3;
 
 /**
@@ -170,33 +213,61 @@ export function firstDeferredPfn(pgdat: PgData, layout: MemLayout): number {
 
 type BootItem = { owner: Owner; gfp: number; pages: number; transient: boolean };
 
-/** The order of a boot allocation: slab uses orders 0-3 (slub_max_order), the rest order 0. */
-function bootOrder(rng: Rng, owner: Owner): number {
-  if (owner !== Owner.slabReclaimable && owner !== Owner.slabUnreclaimable) return 0;
-  const r = rngFloat(rng);
-  return r < 0.7 ? 0 : r < 0.82 ? 1 : r < 0.88 ? 2 : 3;
+/** Slab objects still to allocate in a boot phase: per cache, how many (pinned). */
+type BootSlab = { caches: KmemCache[]; left: number[] };
+
+/** Pages a cache's remaining boot objects will take (whole slabs of the cache's order). */
+function bootSlabPages(s: KmemCache, left: number): number {
+  return Math.ceil(left / s.objects) << s.order;
 }
 
 /**
- * Runs the boot-time allocations: draws categories in proportion to what is left of
- * each, allocates, and frees the transient ones at the end in random order.
+ * The order of a boot page allocation: kmalloc_large's are orders 2-3 (kmallocs of
+ * 8-32 KiB: the next order up from 8 KiB), the rest order 0.
  */
-function bootAllocations(pgdat: PgData, rng: Rng, items: BootItem[], held: number[]): void {
+function bootOrder(rng: Rng, it: BootItem): number {
+  if (it.owner !== Owner.slabUnreclaimable) return 0;
+  return rngFloat(rng) < 0.6 ? 2 : 3;
+}
+
+/**
+ * Runs the boot-time allocations: draws page categories and the slab caches in
+ * proportion to what is left of each (in pages), allocates — a slab's worth of
+ * objects at a time for a cache — and frees the transient pages at the end in random
+ * order.
+ */
+function bootAllocations(pgdat: PgData, rng: Rng, items: BootItem[], slab: BootSlab, held: number[]): void {
   const left = items.map((i) => i.pages);
-  let total = left.reduce((a, b) => a + b, 0);
+  const slabLeft = slab.caches.map((c, k) => bootSlabPages(c, slab.left[k]!));
+  let itemsTotal = left.reduce((a, b) => a + b, 0);
+  let slabTotal = slabLeft.reduce((a, b) => a + b, 0);
   const transient: number[] = [];
-  while (total > 0) {
-    let r = rngBelow(rng, total);
+  while (itemsTotal + slabTotal > 0) {
+    let r = rngBelow(rng, itemsTotal + slabTotal);
+    if (r >= itemsTotal) {
+      // a slab cache: one slab's worth of its objects
+      r -= itemsTotal;
+      let k = 0;
+      while (r >= slabLeft[k]!) { r -= slabLeft[k]!; k++; }
+      const c = slab.caches[k]!;
+      const n = Math.min(slab.left[k]!, c.objects);
+      if (kmemCacheAllocPinned(pgdat, c, n) < n) throw new GuestConfigError('boot: out of memory during boot allocations (guest too small)');
+      slab.left[k] = slab.left[k]! - n;
+      slabTotal -= slabLeft[k]!;
+      slabLeft[k] = bootSlabPages(c, slab.left[k]!);
+      slabTotal += slabLeft[k]!;
+      continue;
+    }
     let k = 0;
     while (r >= left[k]!) { r -= left[k]!; k++; }
     const it = items[k]!;
-    let order = bootOrder(rng, it.owner);
+    let order = bootOrder(rng, it);
     while (order > 0 && (1 << order) > left[k]!) order--;
     const pfn = allocPages(pgdat, it.gfp | (order ? __GFP_COMP : 0), order, it.owner);
     if (pfn === NO_PAGE) throw new GuestConfigError('boot: out of memory during boot allocations (guest too small)');
     if (it.owner === Owner.pageTable) setPageType(pgdat.map, pfn, PageType.table);
     left[k] = left[k]! - (1 << order);
-    total -= 1 << order;
+    itemsTotal -= 1 << order;
     (it.transient ? transient : held).push(pfn, order);
   }
   // free transients in a random order (Fisher-Yates over pairs)
@@ -273,19 +344,21 @@ export function bootMemory(pgdat: PgData, layout: MemLayout, params: BootParams,
 
   const f = params.footprint;
   const fp = BOOT_FOOTPRINT;
-  const early: BootItem[] = [
-    { owner: Owner.slabUnreclaimable, gfp: GFP_KERNEL, pages: scaled(fp.slabUnreclaimable * EARLY_SLAB_SHARE, f), transient: false },
-    { owner: Owner.slabReclaimable, gfp: GFP_KERNEL | __GFP_RECLAIMABLE, pages: scaled(fp.slabReclaimable * EARLY_SLAB_SHARE, f), transient: false },
-  ];
-  bootAllocations(pgdat, rng, early, held);
+  // kmem_cache_init: the caches; their boot objects, a share before deferred init
+  kmemCacheInit(pgdat);
+  const caches = BOOT_SLAB_OBJECTS.map(([name]) => kmemCacheByName(pgdat, name));
+  const active = BOOT_SLAB_OBJECTS.map(([, , a]) => scaled(a, f));
+  const early = active.map((a) => Math.round(a * EARLY_SLAB_SHARE));
+  bootAllocations(pgdat, rng, [], { caches, left: early.slice() }, held);
 
   // deferred_init_memmap
   if (deferred < nr) freeRange(pgdat, resv, deferred, nr);
   setupWatermarks(pgdat, params);
+  // the root file system (its superblock shrinker)
+  vfsInit(pgdat);
 
   const late: BootItem[] = [
-    { owner: Owner.slabUnreclaimable, gfp: GFP_KERNEL, pages: scaled(fp.slabUnreclaimable * (1 - EARLY_SLAB_SHARE), f), transient: false },
-    { owner: Owner.slabReclaimable, gfp: GFP_KERNEL | __GFP_RECLAIMABLE, pages: scaled(fp.slabReclaimable * (1 - EARLY_SLAB_SHARE), f), transient: false },
+    { owner: Owner.slabUnreclaimable, gfp: GFP_KERNEL, pages: scaled(fp.kmallocLarge, f), transient: false },
     { owner: Owner.kernel, gfp: GFP_KERNEL, pages: scaled(fp.kernel + fp.percpu, f), transient: false },
     { owner: Owner.kernelStack, gfp: GFP_KERNEL, pages: scaled(fp.kernelStack, f) + 4 * (pgdat.nrCpus - 1), transient: false },
     { owner: Owner.pageTable, gfp: GFP_KERNEL, pages: scaled(fp.pageTable, f), transient: false },
@@ -294,7 +367,14 @@ export function bootMemory(pgdat: PgData, layout: MemLayout, params: BootParams,
     { owner: Owner.kernel, gfp: GFP_KERNEL, pages: scaled(fp.transient / 2, f), transient: true },
     { owner: Owner.file, gfp: GFP_HIGHUSER_MOVABLE, pages: scaled(fp.transient / 2, f), transient: true },
   ];
-  bootAllocations(pgdat, rng, late, held);
+  bootAllocations(pgdat, rng, late, { caches, left: active.map((a, k) => a - early[k]!) }, held);
+  // objects freed again before boot ends: the caches keep their slabs, partly empty
+  BOOT_SLAB_OBJECTS.forEach(([, num, act], k) => {
+    const extra = scaled(num, f) - scaled(act, f);
+    if (extra <= 0) return;
+    kmemCacheAlloc(pgdat, caches[k]!, extra);
+    kmemCacheFree(pgdat, caches[k]!, extra, FreeFrom.newest);
+  });
 }
 
 /** init_per_zone_wmark_min(): min_free_kbytes, watermarks, lowmem reserves, pagesets. */

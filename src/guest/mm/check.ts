@@ -18,7 +18,13 @@
  *   its page->index; rss, swap entries and page-table pages agree with the tables (THPs
  *   awaiting the deferred split count only their mapped subpages); mappings are sorted,
  *   disjoint, and hold every pte;
- * - the hugetlb pool: its counts against the hugetlb pages, its free list of huge heads.
+ * - the hugetlb pool: its counts against the hugetlb pages, its free list of huge heads;
+ * - slab: the PageSlab pages are exactly the caches' slabs (slabs x pages per slab,
+ *   head and tails of the cache's owner), every cache's counts agree with its slab
+ *   records (in use at most capacity, the partial list linked both ways with nr_partial
+ *   entries, full slabs full, one active slab per cpu), every object ring points at live
+ *   slabs and no slab has more ring entries than objects in use; the superblock's
+ *   dentry LRU, file sets and rings agree with each other.
  *
  * The walk is cheap (typed arrays, no allocation per page); the explanation string is
  * built only when something is wrong. checkPgdat returns null when all is well.
@@ -30,6 +36,8 @@ import {
 } from './memmap.js';
 import { type PgData, type Zone, freeListHead, NR_PCP_LISTS, NR_LOWORDER_PCP_LISTS } from './mmzone.js';
 import { NodeStat, ZoneStat } from './vmstat_items.js';
+import { type KmemCache, type ObjRing, SlabState, objRingAt } from './slab.js';
+import { vfsRings } from './dcache.js';
 import { type Process, HPAGE_PMD_NR, PID_MAX, PTE_NONE, PTE_SWAP } from './process.js';
 
 /**
@@ -127,6 +135,8 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
   const freeInZone = new Float64Array(nz);
   const headsByZone = pgdat.zones.map(() => new Int32Array(MAX_ORDER * MIGRATE_TYPES));
   let free = 0, pcp = 0, allocated = 0, reserved = 0, ballooned = 0;
+  /** Pages of PageSlab compound pages (heads with their tails), by owner. */
+  let slabPagesR = 0, slabPagesU = 0;
   const n = map.nrPages;
 
   for (let pfn = 0; pfn < n;) {
@@ -178,6 +188,16 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
     if (owner === Owner.anon) anonByPid[pageMapping(map, pfn)]!++;
     else if (owner === Owner.file && (pageFlags(map, pfn) & PG.dirty) !== 0) dirtyFile++;
     else if (owner === Owner.pageTable) tablesByPid[pageMapping(map, pfn)]!++;
+    if (type === PageType.slab) {
+      const f = pageFlags(map, pfn);
+      const np = f & PG.head ? 1 << pageOrder(map, pfn) : 1;
+      if (owner === Owner.slabReclaimable) slabPagesR += np;
+      else if (owner === Owner.slabUnreclaimable) slabPagesU += np;
+      else bad(`pfn ${pfn}: PageSlab but owned by ${OWNER_NAMES[owner]}`);
+      for (let p = pfn + 1; p < pfn + np && p < n; p++) {
+        if (pageOwner(map, p) !== owner || !(pageFlags(map, p) & PG.tail)) { bad(`pfn ${p}: inside the slab at ${pfn} but not one of its tails`); break; }
+      }
+    }
     pfn++;
   }
   byOwner[Owner.free] = free;
@@ -230,6 +250,8 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
       if (pageOwner(map, p) !== Owner.hugetlb || !(pageFlags(map, p) & PG.tail)) { bad(`hugetlb: pfn ${p} inside the huge page at ${head} is not one of its tails`); break; }
     }
   }
+
+  checkSlabCaches(pgdat, slabPagesR, slabPagesU, byOwner, bad);
 
   let pcpCounted = 0;
   for (const z of pgdat.zones) {
@@ -296,6 +318,102 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
 
   if (problems.length) return problems.join('\n');
   return { total: n, free, pcp, allocated, reserved, ballooned, byOwner };
+}
+
+/**
+ * The slab caches against their slab records and the page map's PageSlab pages, and
+ * the object rings (the caches' own and the superblock's) against the slabs.
+ */
+function checkSlabCaches(pgdat: PgData, walkedR: number, walkedU: number, byOwner: Float64Array, bad: (msg: string) => void): void {
+  const map = pgdat.map;
+  let cacheR = 0, cacheU = 0;
+  const rings = new Map<KmemCache, ObjRing[]>();
+  for (const [c, r] of vfsRings(pgdat)) {
+    const l = rings.get(c);
+    if (l) l.push(r); else rings.set(c, [r]);
+  }
+  for (const s of pgdat.slab.caches) {
+    const where = `slab cache ${s.name}`;
+    let slabs = 0, objects = 0, inuse = 0, pages = 0, cpus = 0, partial = 0;
+    for (let id = 0; id < s.nrIds; id++) {
+      const st = s.slabState[id]!;
+      if (st === SlabState.none) continue;
+      slabs++;
+      const pfn = s.slabPfn[id]!, order = s.slabOrder[id]!, objs = s.slabObjects[id]!, use = s.slabInuse[id]!;
+      objects += objs; inuse += use; pages += 1 << order;
+      if (use > objs) bad(`${where}: slab ${id} has ${use} objects in use of ${objs}`);
+      if (objs !== s.objects && !(order === s.minOrder && objs === s.minObjects)) bad(`${where}: slab ${id} holds ${objs} objects at order ${order}`);
+      if (st === SlabState.full && use !== objs) bad(`${where}: slab ${id} is on no list with ${objs - use} free objects`);
+      if (st === SlabState.partial) partial++;
+      if (st === SlabState.cpu) cpus++;
+      if (pfn < 0 || pfn >= map.nrPages || pageTypeOf(map, pfn) !== PageType.slab || pageMapping(map, pfn) !== s.id || pageOwner(map, pfn) !== s.owner ||
+        (order > 0 && (!(pageFlags(map, pfn) & PG.head) || pageOrder(map, pfn) !== order))) {
+        bad(`${where}: slab ${id} at pfn ${pfn} (order ${order}) is not a PageSlab head of this cache`);
+      }
+    }
+    if (slabs !== s.nrSlabs || objects !== s.totalObjects || inuse !== s.inuse || pages !== s.pages) {
+      bad(`${where}: counters say ${s.nrSlabs} slabs, ${s.totalObjects} objects, ${s.inuse} in use, ${s.pages} pages; its slabs have ${slabs}, ${objects}, ${inuse}, ${pages}`);
+    }
+    if (s.nrIds - s.nrFreeIds !== slabs) bad(`${where}: ${s.nrIds} ids, ${s.nrFreeIds} free, but ${slabs} slabs`);
+    // the node's partial list
+    let listed = 0, prev = -1;
+    for (let id = s.partialHead; id >= 0; id = s.slabNext[id]!) {
+      if (s.slabState[id] !== SlabState.partial || s.slabPrev[id] !== prev) { bad(`${where}: partial list broken at slab ${id}`); break; }
+      if (++listed > slabs) { bad(`${where}: partial list loops`); break; }
+      prev = id;
+    }
+    if (prev !== s.partialTail || listed !== s.nrPartial || listed !== partial) bad(`${where}: nr_partial ${s.nrPartial}, ${listed} listed, ${partial} slabs partial`);
+    let active = 0;
+    for (let c = 0; c < s.cpuSlab.length; c++) {
+      const id = s.cpuSlab[c]!;
+      if (id < 0) continue;
+      active++;
+      if (id >= s.nrIds || s.slabState[id] !== SlabState.cpu) bad(`${where}: cpu ${c}'s active slab ${id} is not a cpu slab`);
+    }
+    if (active !== cpus) bad(`${where}: ${cpus} slabs marked active, ${active} cpus have one`);
+    // objects: pinned, in the cache's own ring, in the superblock's rings
+    const own = [s.lru, ...(rings.get(s) ?? [])];
+    let external = 0;
+    for (let i = 1; i < own.length; i++) external += own[i]!.len;
+    if (external !== s.external) bad(`${where}: ${s.external} objects held outside the cache, its rings have ${external}`);
+    if (s.pinned + s.lru.len + s.external !== s.inuse) bad(`${where}: ${s.inuse} objects in use, but ${s.pinned} pinned + ${s.lru.len} in its ring + ${s.external} outside`);
+    const perSlab = new Int32Array(s.nrIds);
+    for (const r of own) {
+      for (let i = 0; i < r.len; i++) {
+        const id = objRingAt(r, i);
+        if (id < 0 || id >= s.nrIds || s.slabState[id] === SlabState.none) { bad(`${where}: an object ring points at slab ${id}, which is not live`); break; }
+        perSlab[id]!++;
+      }
+    }
+    for (let id = 0; id < s.nrIds; id++) if (perSlab[id]! > s.slabInuse[id]!) { bad(`${where}: slab ${id} has ${perSlab[id]} objects in rings but ${s.slabInuse[id]} in use`); break; }
+    if (s.owner === Owner.slabReclaimable) cacheR += s.pages; else cacheU += s.pages;
+  }
+  if (cacheR !== walkedR || cacheU !== walkedU) bad(`slab: the caches hold ${cacheR} reclaimable and ${cacheU} unreclaimable slab pages, the page map has ${walkedR} and ${walkedU} PageSlab pages`);
+  if (byOwner[Owner.slabReclaimable]! < cacheR || byOwner[Owner.slabUnreclaimable]! < cacheU) bad(`slab: fewer slab-owned pages (${byOwner[Owner.slabReclaimable]}, ${byOwner[Owner.slabUnreclaimable]}) than the caches' slabs (${cacheR}, ${cacheU})`);
+  // the superblock
+  const sb = pgdat.slab.sb;
+  if (sb === null) return;
+  let runs = 0;
+  const positive = new Map<number, number>();
+  let negative = 0;
+  for (let i = sb.runHead; i < sb.runPid.length; i++) {
+    const c = sb.runCount[i]!;
+    if (c <= 0) bad(`superblock: dentry LRU run ${i} has ${c} dentries`);
+    runs += c;
+    const set = sb.sets.get(sb.runPid[i]!);
+    if (set !== undefined && set.gen === sb.runGen[i]) positive.set(set.pid, (positive.get(set.pid) ?? 0) + c);
+    else negative += c;
+  }
+  if (runs !== sb.dentryLru.len) bad(`superblock: ${sb.dentryLru.len} dentries on the LRU, its runs count ${runs}`);
+  if (negative !== sb.negDentries) bad(`superblock: ${sb.negDentries} negative dentries, the runs of deleted files count ${negative}`);
+  for (const set of sb.sets.values()) {
+    const where = `file set ${set.pid}`;
+    if ((positive.get(set.pid) ?? 0) !== set.dentries) bad(`${where}: ${set.dentries} dentries, the LRU has ${positive.get(set.pid) ?? 0}`);
+    if (set.dentries > set.files || set.files < 0) bad(`${where}: ${set.dentries} dentries for ${set.files} files`);
+    if (set.inodes.len !== set.files || set.lsm.len !== set.files || set.es.len !== set.files) bad(`${where}: ${set.files} files, ${set.inodes.len} inodes, ${set.lsm.len} LSM blobs, ${set.es.len} extents`);
+    if (set.bh.len > set.cachedPages || set.cachedPages < 0) bad(`${where}: ${set.bh.len} buffer_heads for ${set.cachedPages} cached pages`);
+    if (set.cachedPages === 0 && set.xa.len > 0) bad(`${where}: ${set.xa.len} xarray nodes without page cache`);
+  }
 }
 
 /** Returns null when every invariant holds, else an explanation. */

@@ -3,11 +3,11 @@
  * in a single Int32Array under this bit layout (the kernel spends 64 bytes per page):
  *
  *   word 0   bits  0-15  flags      page->flags (PG_* bits below; our own bit numbers)
- *            bits 16-23  pageType   page->page_type (PG_buddy, PG_offline, PG_table, PG_guard)
+ *            bits 16-23  pageType   page->page_type (PG_buddy, PG_offline, PG_table, PG_guard, PG_slab)
  *            bits 24-31  order      buddy order (page->private) or compound order (head)
  *   word 1   bits  0-7   owner      who holds the page (no kernel field: implied by use)
  *            bits  8-15  refcount   page->_refcount, saturating at 255
- *            bits 16-31  mapping    a small id: free-list or pcp migratetype, process or file id
+ *            bits 16-31  mapping    a small id: free-list or pcp migratetype, process or file id, slab cache
  *   word 2               next       page->lru.next (also buddy_list, pcp_list, balloon list)
  *   word 3               prev       page->lru.prev
  *
@@ -94,6 +94,12 @@ export const enum PageType {
   table = 3,
   /** Debug guard page (unused unless debug_guardpage_minorder). */
   guard = 4,
+  /**
+   * The head page of a slab (PageSlab; page->slab_cache in the mapping field). 6.1 keeps
+   * PG_slab in page->flags, whose 16 bits are all taken in the model; it is a page type
+   * here, as it became in 6.10. kmalloc_large pages are not PageSlab, as in the kernel.
+   */
+  slab = 5,
 }
 
 /** Who holds a page. Every page has exactly one owner; the checker counts them. */
@@ -473,6 +479,11 @@ export function PageBuddy(map: MemMap, pfn: number): boolean {
 
 export function PageOffline(map: MemMap, pfn: number): boolean {
   return (map.w[pfn * PageRecord.WORDS]! & PageRecord.TYPE_MASK) === PageType.offline << PageRecord.TYPE_SHIFT;
+}
+
+/** PageSlab(): the head page of a slab (its tails are found through compound_head). */
+export function PageSlab(map: MemMap, pfn: number): boolean {
+  return (map.w[pfn * PageRecord.WORDS]! & PageRecord.TYPE_MASK) === PageType.slab << PageRecord.TYPE_SHIFT;
 }
 
 export function PageReserved(map: MemMap, pfn: number): boolean {

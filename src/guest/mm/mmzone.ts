@@ -13,6 +13,7 @@ import {
 import { type CostTable } from '../../sim/cost.js';
 import { type VmSysctl, defaultVmSysctl } from './sysctl.js';
 import type { DirtyList, SwapInfo, TaskWorld } from './mm_types.js';
+import type { SlabCaches } from './slab_types.js';
 import { NR_ZONESTAT_ITEMS, NR_NUMASTAT_ITEMS, NR_NODESTAT_ITEMS, NR_VMEVENT_ITEMS } from './vmstat_items.js';
 
 export const enum ZoneType {
@@ -193,6 +194,8 @@ export type PgData = {
   hugetlb: HState;
   /** shrinker_list: registered shrinkers, asked for objects during reclaim. */
   shrinkers: Shrinker[];
+  /** slab_caches and the root superblock (slab.ts, dcache.ts). */
+  slab: SlabCaches;
   /** oom_notify_list: called before the OOM killer; each returns the pages it freed. */
   oomNotifiers: Array<(pgdat: PgData) => number>;
   /**
@@ -286,6 +289,12 @@ export type MmHooks = {
   kcompactdWake: (() => void) | null;
   /** Wakes the flusher for background writeback now (wb_start_background_writeback); installed by the guest. */
   wakeFlusher: (() => void) | null;
+  /**
+   * The VFS side of a page-cache fill (dcache.ts vfsFilePagesAdded: the files' dentries,
+   * inodes, buffer_heads and xarray nodes), installed when the root file system is
+   * mounted at boot so that process.ts need not import the VFS; null before.
+   */
+  pageCacheAdd: ((pgdat: PgData, pid: number, pages: number, dirty: boolean, filePages: number | undefined) => void) | null;
 };
 
 /** What a whole-page write leaves in the page (the content class the host can see). */
@@ -302,14 +311,18 @@ export const enum PageWrite {
  * struct shrinker: countObjects says how many objects could be freed, scanObjects
  * frees up to nrToScan of them and returns how many it freed (SHRINK_STOP as -1).
  * Objects are the shrinker's own: pages for the balloon's, queued THPs for the deferred
- * split's.
+ * split's, dentries and inodes for a superblock's.
  */
 export type Shrinker = {
   name: string;
   countObjects(pgdat: PgData): number;
   scanObjects(pgdat: PgData, nrToScan: number): number;
-  /** shrinker->seeks (DEFAULT_SEEKS = 2). */
+  /** shrinker->seeks (DEFAULT_SEEKS = 2; 0: objects that cost no I/O to recreate). */
   seeks: number;
+  /** shrinker->batch: objects per scanObjects call (0 or absent: SHRINK_BATCH, 128). */
+  batch?: number;
+  /** shrinker->nr_deferred (one node): scan work left over from earlier calls, carried into the next. */
+  nrDeferred?: number;
 };
 
 /**
@@ -375,8 +388,8 @@ export function createPgData(map: MemMap, nrCpus: number, costs: CostTable): PgD
     sysctl: defaultVmSysctl(), boot: { initOnAlloc: true, initOnFree: false, pagePoisoning: false },
     tasks: { procs: new Map(), cpu: 0, stallNs: 0, slowpathEpoch: 0 }, swap: { totalPages: 0, usedPages: 0 },
     hugetlb: { order: PAGEBLOCK_ORDER, maxHugePages: 0, nrHugePages: 0, freeHugePages: 0, resvHugePages: 0, surplusHugePages: 0, freelist: [] },
-    shrinkers: [], oomNotifiers: [], movableOps: new Array<MovableOperations | null>(NR_OWNERS).fill(null), costs,
-    hooks: { slowpath: null, wakeupKswapd: null, pageReporting: null, pageWrite: null, pageCopy: null, kcompactdWake: null, wakeFlusher: null },
+    shrinkers: [], slab: { caches: [], byName: new Map(), std: null, sb: null, freedPages: 0 }, oomNotifiers: [], movableOps: new Array<MovableOperations | null>(NR_OWNERS).fill(null), costs,
+    hooks: { slowpath: null, wakeupKswapd: null, pageReporting: null, pageWrite: null, pageCopy: null, kcompactdWake: null, wakeFlusher: null, pageCacheAdd: null },
   };
 }
 

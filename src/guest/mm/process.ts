@@ -486,9 +486,13 @@ export function faultAnonPages(pgdat: PgData, proc: Process, pages: number, vma?
 /**
  * Reads (or, with dirty, writes) `pages` pages of the process's file into the page
  * cache: GFP_HIGHUSER_MOVABLE page-cache pages on the inactive file LRU, tagged with
- * the process id as their file. Returns the pages cached.
+ * the process id as their file. With `filePages` the pages fill the process's last file
+ * up to that many pages, then new files of that size; without, they extend its one
+ * file. The files' slab objects (dentries, inodes, xarray nodes, a buffer_head per
+ * written page) come with them through pgdat.hooks.pageCacheAdd (dcache.ts). Returns
+ * the pages cached.
  */
-export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty: boolean): number {
+export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty: boolean, filePages?: number): number {
   const map = pgdat.map;
   let n = 0;
   for (; n < pages; n++) {
@@ -505,8 +509,11 @@ export function readFilePages(pgdat: PgData, proc: Process, pages: number, dirty
     // generic_perform_write calls balance_dirty_pages_ratelimited as it goes (every 32 pages here)
     if (dirty && (n & 31) === 31) balanceDirtyPages(pgdat);
   }
+  if (!dirty) pgdat.events[VmEvent.pgpgin] = pgdat.events[VmEvent.pgpgin]! + 8 * n;
+  // slab hook: the files' dentries and inodes, their xarray nodes, buffer_heads of written pages
+  if (n > 0 && pgdat.hooks.pageCacheAdd !== null) pgdat.hooks.pageCacheAdd(pgdat, proc.pid, n, dirty, filePages);
+  // the write's last balance_dirty_pages, with the slab it took counted out of dirtyable memory
   if (dirty) balanceDirtyPages(pgdat);
-  else pgdat.events[VmEvent.pgpgin] = pgdat.events[VmEvent.pgpgin]! + 8 * n;
   return n;
 }
 

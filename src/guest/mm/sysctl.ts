@@ -34,6 +34,8 @@ export type VmSysctl = {
   swappiness: number;
   /** vm.compaction_proactiveness (0-100, default 20; 0 turns proactive compaction off). */
   compactionProactiveness: number;
+  /** vm.vfs_cache_pressure (default 100): the superblock shrinker counts dentries and inodes times this / 100 (vfs_pressure_ratio). */
+  vfsCachePressure: number;
   /** /sys/kernel/mm/transparent_hugepage/{enabled,defrag}. */
   thp: { enabled: ThpEnabled; defrag: ThpDefrag };
   /** vm.dirty_ratio, vm.dirty_background_ratio (% of dirtyable memory), vm.dirty_expire_centisecs, vm.dirty_writeback_centisecs. */
@@ -47,7 +49,7 @@ export type VmSysctl = {
 export function defaultVmSysctl(): VmSysctl {
   return {
     minFreeKbytes: 0, userMinFreeKbytes: -1, watermarkScaleFactor: 10, watermarkBoostFactor: 15000, lowmemReserveRatio: [256, 256, 32, 0, 0],
-    swappiness: 60, compactionProactiveness: 20, thp: { enabled: 'always', defrag: 'madvise' },
+    swappiness: 60, compactionProactiveness: 20, vfsCachePressure: 100, thp: { enabled: 'always', defrag: 'madvise' },
     dirtyRatio: 20, dirtyBackgroundRatio: 10, dirtyExpireCentisecs: 3000, dirtyWritebackCentisecs: 500,
   };
 }

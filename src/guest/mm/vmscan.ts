@@ -21,7 +21,7 @@ import {
   NO_PAGE, Owner, PG, PageLRU, listLast, listDel, listAdd, listAddTail, listNext, listPrev, pageFlags, pageMapping, pageOrder,
   pageOwner, pageRefcount, setPageFlags,
 } from './memmap.js';
-import { type PgData, type Zone, Lru, Wmark } from './mmzone.js';
+import { type PgData, type Shrinker, type Zone, Lru, Wmark } from './mmzone.js';
 import { freePages, zoneWatermarkOk } from './page_alloc.js';
 import { delPageFromLruList, lruCacheAdd, lruPages, pageLruList } from './lru.js';
 import { NodeStat, VmEvent } from './vmstat_items.js';
@@ -29,6 +29,7 @@ import { gfpZoneIdx } from './gfp.js';
 import { exitProcess, rmapSwapOut } from './process.js';
 import { splitHugePage } from './huge_memory.js';
 import { accountPageCleaned } from './page_writeback.js';
+import { vfsFilePageFreed } from './dcache.js';
 
 /** SWAP_CLUSTER_MAX */
 export const SWAP_CLUSTER_MAX = 32;
@@ -171,6 +172,7 @@ function shrinkPage(pgdat: PgData, sc: ScanControl, pfn: number): boolean {
     }
     const proc = pageProcess(pgdat, pfn);
     if (proc) proc.filePages--;
+    vfsFilePageFreed(pgdat, pageMapping(map, pfn)); // __remove_mapping: its buffers and page-tree share go
   } else {
     putBack(f, false);
     return false;
@@ -245,18 +247,26 @@ function shrinkInactiveList(pgdat: PgData, sc: ScanControl, inactive: Lru, nrToS
 }
 
 /**
- * @kernel mm/vmscan.c shrink_lruvec (with get_scan_count)
+ * @kernel mm/vmscan.c shrink_node (shrink_lruvec with get_scan_count, shrink_slab)
  * One pass at sc.priority over the node's lists. Anonymous memory is scanned only with
- * swap space left, weighted by swappiness against file pages (200 - swappiness).
+ * swap space left, weighted by swappiness against file pages (200 - swappiness). Then
+ * the shrinkers; slab pages freed during the pass count as reclaimed
+ * (reclaim_state->reclaimed_slab).
  */
 export function shrinkNode(pgdat: PgData, sc: ScanControl): void {
+  // reclaim_state: slab pages freed while this pass runs count as reclaimed
+  const slabFreed0 = pgdat.slab.freedPages;
   const canSwap = sc.maySwap && swapFree(pgdat) > 0;
   const anonSize = lruSize(pgdat, Lru.inactiveAnon) + lruSize(pgdat, Lru.activeAnon);
   const fileSize = lruSize(pgdat, Lru.inactiveFile) + lruSize(pgdat, Lru.activeFile);
   const anonW = canSwap ? pgdat.sysctl.swappiness : 0;
   let fileW = 200 - pgdat.sysctl.swappiness;
   if (fileSize === 0) fileW = 0;
-  if (anonW + fileW === 0) { shrinkSlab(pgdat, sc.priority); return; }
+  if (anonW + fileW === 0) {
+    shrinkSlab(pgdat, sc.priority);
+    sc.nrReclaimed += pgdat.slab.freedPages - slabFreed0;
+    return;
+  }
   // scan at least a cluster at the lowest priorities so small lists get reclaimed
   const share = (size: number, w: number) => {
     if (w === 0 || size === 0) return 0;
@@ -281,34 +291,68 @@ export function shrinkNode(pgdat: PgData, sc: ScanControl): void {
     }
   }
   shrinkSlab(pgdat, sc.priority);
+  sc.nrReclaimed += pgdat.slab.freedPages - slabFreed0;
 }
 
-/** SHRINK_BATCH: objects a shrinker is asked to scan per call. */
-const SHRINK_BATCH = 128;
+/** SHRINK_BATCH: objects a shrinker is asked to scan per call unless it sets its own batch. */
+export const SHRINK_BATCH = 128;
 
 /**
- * @kernel mm/vmscan.c shrink_slab (do_shrink_slab)
- * Asks every registered shrinker to free objects in proportion to what it holds and
- * to the reclaim priority: (freeable >> priority) * 4 / seeks, in batches of 128,
- * capped at twice what it holds. (No deferral of unscanned work between calls.)
- * Returns the objects freed.
+ * @kernel mm/vmscan.c do_shrink_slab
+ * One shrinker at one priority: delta = (freeable >> priority) * 4 / seeks new work
+ * (freeable / 2 for seeks 0), plus the work deferred from earlier calls >> priority,
+ * at most twice what it holds, scanned in batches (SHRINK_BATCH or the shrinker's own;
+ * a last short batch only when the work covers everything it holds). What was not
+ * scanned of nr_deferred + delta is deferred to the next call, capped at 2 * freeable.
+ * Each batch counts slabs_scanned. Returns the objects freed.
+ */
+export function doShrinkSlab(pgdat: PgData, s: Shrinker, priority: number): number {
+  const freeable = s.countObjects(pgdat);
+  if (freeable <= 0) return 0;
+  const batch = s.batch || SHRINK_BATCH;
+  const nr = s.nrDeferred ?? 0; // xchg_nr_deferred
+  s.nrDeferred = 0;
+  const delta = s.seeks ? Math.floor((Math.floor(freeable / 2 ** priority) * 4) / s.seeks) : Math.floor(freeable / 2);
+  let totalScan = Math.min(Math.floor(nr / 2 ** priority) + delta, 2 * freeable);
+  let freed = 0, scanned = 0;
+  while (totalScan >= batch || totalScan >= freeable) {
+    const nrToScan = Math.min(batch, totalScan);
+    const ret = s.scanObjects(pgdat, nrToScan);
+    if (ret < 0) break; // SHRINK_STOP
+    freed += ret;
+    count(pgdat, VmEvent.slabs_scanned, nrToScan);
+    totalScan -= nrToScan;
+    scanned += nrToScan;
+  }
+  // add_nr_deferred
+  s.nrDeferred = Math.min(Math.max(nr + delta - scanned, 0), 2 * freeable);
+  return freed;
+}
+
+/**
+ * @kernel mm/vmscan.c shrink_slab
+ * Asks every registered shrinker, in registration order, to free objects at the
+ * reclaim priority (do_shrink_slab). Returns the objects freed.
  */
 export function shrinkSlab(pgdat: PgData, priority: number): number {
   let freed = 0;
-  for (const s of pgdat.shrinkers) {
-    const freeable = s.countObjects(pgdat);
-    if (freeable <= 0) continue;
-    let totalScan = Math.min(Math.floor((Math.floor(freeable / 2 ** priority) * 4) / s.seeks), 2 * freeable);
-    while (totalScan >= SHRINK_BATCH || totalScan >= freeable) {
-      const nr = Math.min(SHRINK_BATCH, totalScan);
-      if (nr <= 0) break;
-      const r = s.scanObjects(pgdat, nr);
-      if (r < 0) break;
-      freed += r;
-      totalScan -= nr;
-    }
-  }
+  for (const s of pgdat.shrinkers) freed += doShrinkSlab(pgdat, s, priority);
   return freed;
+}
+
+/**
+ * @kernel mm/vmscan.c drop_slab_node
+ * echo 2 > /proc/sys/vm/drop_caches: shrink_slab at priority 0 again and again while
+ * a round still frees more than 2^shift objects (shift grows each round). Returns the
+ * objects freed.
+ */
+export function dropSlab(pgdat: PgData): number {
+  let total = 0, freed = 0, shift = 0;
+  do {
+    freed = shrinkSlab(pgdat, 0);
+    total += freed;
+  } while (Math.floor(freed / 2 ** shift++) > 1);
+  return total;
 }
 
 /** allocstall_<zone> by the zone index do_try_to_free_pages counts it under. */

@@ -17,7 +17,7 @@ import type { RealEvent, RealRunResult } from './runner.js';
 import { MAX_ORDER, MIGRATETYPE_NAMES } from '../../guest/mm/memmap.js';
 
 /** vmstat entries that are levels (nr_*), not event counts: shown as they are, not as moves. */
-const VMSTAT_LEVELS = new Set(['vmstat.nr_free_pages', 'vmstat.nr_anon_pages', 'vmstat.nr_anon_transparent_hugepages', 'vmstat.nr_file_pages']);
+const VMSTAT_LEVELS = new Set(['vmstat.nr_free_pages', 'vmstat.nr_anon_pages', 'vmstat.nr_anon_transparent_hugepages', 'vmstat.nr_file_pages', 'vmstat.nr_slab_reclaimable', 'vmstat.nr_slab_unreclaimable']);
 
 /** The model half of a differential run. */
 export type ModelSide = {
