@@ -233,7 +233,7 @@ function replayOps(b: KernelBuild, cc: Process, r: { ops: readonly number[]; nex
   for (; r.next < upto && b.guest.procs.has(cc.pid); r.next += 3) {
     const op = r.ops[r.next]!, pages = r.ops[r.next + 1]!, offset = r.ops[r.next + 2]!;
     if (op === GCC_OP.mmap) {
-      let m = r.base < 0 ? mmapAnon(pg, cc, pages, 'default') : mmapAt(cc, r.base + offset, pages, 'default');
+      let m = r.base < 0 ? mmapAnon(pg, cc, pages, 'default') : mmapAt(pg, cc, r.base + offset, pages, 'default');
       if (m === null && r.base >= 0) m = mmapAnon(pg, cc, pages, 'default'); // the traced place is taken: anywhere
       if (m === null) continue;
       if (r.base < 0) r.base = m.start - offset;

@@ -166,6 +166,27 @@ test('mmap refuses more than RAM and swap together (overcommit heuristic); the a
   assert.equal(mmapAnon(pg, p, 1024 * 1024, 'default'), null);
 });
 
+test('every mapping holds a vm_area_struct of the slab cache: mmap allocates one, a split another, munmap and exit free them', () => {
+  const g = guest(512 * MiB, 'never');
+  const pg = g.pgdat;
+  const cache = pg.slab.std!.vmAreaStruct;
+  const p = getProcess(g.procs, 1);
+  const in0 = cache.inuse;
+  const a = mmapAnon(pg, p, 1024, 'default', { guard: true })!;
+  mmapAnon(pg, p, 1024, 'default', { guard: true });
+  mmapAnon(pg, p, 1024, 'nohugepage', { guard: true });
+  assert.equal(cache.inuse - in0, 3);
+  assert.equal(p.mm.slabVmas, 3);
+  madviseRange(pg, p, a.start + 256, 256, 'hugepage');
+  assert.equal(p.mm.vmas.length, 5, 'the first mapping split in three');
+  assert.equal(cache.inuse - in0, 5);
+  munmapRange(pg, p, a.start, 1024);
+  assert.equal(cache.inuse - in0, 2);
+  exitProcess(pg, g.procs, p);
+  assert.equal(cache.inuse, in0);
+  assert.equal(checkPgdat(pg), null);
+});
+
 type Op =
   | { k: 'mmap'; pid: number; pages: number; align: boolean; advice: 0 | 1 | 2 }
   | { k: 'fault'; pid: number; at: number; pages: number }

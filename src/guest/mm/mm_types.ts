@@ -68,6 +68,8 @@ export type Mm = {
   pgd: number;
   /** Page-table pages of all levels (mm_pgtables_bytes / PAGE_SIZE). */
   nrPgtables: number;
+  /** vm_area_struct slab objects held for its mappings (one per mapping, slab.ts). */
+  slabVmas: number;
   /** Where top-down mmap starts (mmap_base, as a vpn): new mappings go below it. */
   mmapBase: number;
   /** The heap's start and the break (mm->start_brk, mm->brk, as vpns). */

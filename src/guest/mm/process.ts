@@ -26,6 +26,7 @@ import type { ThpDefrag } from './sysctl.js';
 import { allocPages, freePages } from './page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP, __GFP_ZERO, __GFP_ACCOUNT } from './gfp.js';
 import { lruCacheAdd, delPageFromLruList } from './lru.js';
+import { slabVmaAlloc, slabVmaFree } from './slab.js';
 import { accountPageDirtied, balanceDirtyPages } from './page_writeback.js';
 import { VmEvent, NodeStat } from './vmstat_items.js';
 import { type Mm, type Pmd, type Process, type ProcessTable, type ThpAdvice, type Vma, PTE_NONE, PTE_SWAP } from './mm_types.js';
@@ -64,7 +65,7 @@ function newMm(pid: number, aslrSeed: number): Mm {
   const g = createSplitmix64(aslrSeed * 0x10000 + pid);
   const brkRnd = splitmix64Mod(g, BRK_RND_PAGES);
   const mmapRnd = splitmix64Mod(g, MMAP_RND_PAGES);
-  return { vmas: [], pmds: new Map(), pmdTables: new Map(), pudTables: new Map(), pgd: NO_PAGE, nrPgtables: 0, mmapBase: MMAP_TOP - mmapRnd, startBrk: BRK_BASE + brkRnd, brk: BRK_BASE + brkRnd };
+  return { vmas: [], pmds: new Map(), pmdTables: new Map(), pudTables: new Map(), pgd: NO_PAGE, nrPgtables: 0, slabVmas: 0, mmapBase: MMAP_TOP - mmapRnd, startBrk: BRK_BASE + brkRnd, brk: BRK_BASE + brkRnd };
 }
 
 /** The process `pid`, created (with an empty address space) on first use. */
@@ -223,6 +224,21 @@ function getUnmappedAreaTopdown(mm: Mm, pages: number, align: number, gap: numbe
   return NO_PAGE;
 }
 
+/**
+ * @kernel kernel/fork.c vm_area_alloc, vm_area_free
+ * The mappings' vm_area_struct objects follow their number (a new mapping allocates
+ * one, a merge or munmap frees, a split allocates): allocated from the slab cache with
+ * GFP_KERNEL (which may reclaim); one that cannot be had is retried at the next change.
+ */
+function syncVmaSlab(pgdat: PgData, proc: Process): void {
+  const mm = proc.mm, want = mm.vmas.length;
+  while (mm.slabVmas > want) { slabVmaFree(pgdat, false); mm.slabVmas--; }
+  while (mm.slabVmas < want && pgdat.tasks.procs.has(proc.pid) && mm.vmas.length === want) {
+    if (!slabVmaAlloc(pgdat, false)) break;
+    mm.slabVmas++;
+  }
+}
+
 /** Inserts a mapping in address order, merging it with a neighbour of the same kind and flags (vma_merge). */
 function insertVma(mm: Mm, vma: Vma): Vma {
   const vmas = mm.vmas;
@@ -270,7 +286,7 @@ export function mmapAnon(pgdat: PgData, proc: Process, pages: number, advice: Th
   if (start === NO_PAGE) return null;
   proc.nrMmaps++;
   const vma = insertVma(mm, { start, end: start + pages, kind: 'anon', advice, faulted: 0 });
-  void pgdat; // (the vm_area_struct's slab object will come from here)
+  syncVmaSlab(pgdat, proc);
   return { vma, start };
 }
 
@@ -278,10 +294,12 @@ export function mmapAnon(pgdat: PgData, proc: Process, pages: number, advice: Th
  * A new anonymous mapping at `start` (the place a traced program's kernel chose), or
  * null when something is mapped there already.
  */
-export function mmapAt(proc: Process, start: number, pages: number, advice: ThpAdvice): { vma: Vma; start: number } | null {
+export function mmapAt(pgdat: PgData, proc: Process, start: number, pages: number, advice: ThpAdvice): { vma: Vma; start: number } | null {
   if (start < 0 || start + pages > VPN_LIMIT || rangeMapped(proc.mm, start, start + pages)) return null;
   proc.nrMmaps++;
-  return { vma: insertVma(proc.mm, { start, end: start + pages, kind: 'anon', advice, faulted: 0 }), start };
+  const vma = insertVma(proc.mm, { start, end: start + pages, kind: 'anon', advice, faulted: 0 });
+  syncVmaSlab(pgdat, proc);
+  return { vma, start };
 }
 
 /** The brk heap (the mapping that ends at the break), made (empty, at start_brk) on first use; VM_HUGEPAGE when the process is `madvised`. */
@@ -733,6 +751,7 @@ export function munmapRange(pgdat: PgData, proc: Process, start: number, pages: 
   if (proc.heap !== null && gone.includes(proc.heap)) proc.heap = null;
   const n = unmapPageRange(pgdat, proc, start, end);
   freePgtables(pgdat, proc, start, end);
+  syncVmaSlab(pgdat, proc);
   return n;
 }
 
@@ -752,6 +771,7 @@ export function madviseRange(pgdat: PgData, proc: Process, start: number, pages:
   const i = splitVmaAt(mm, start);
   const j = splitVmaAt(mm, end);
   for (let k = i; k < j; k++) mm.vmas[k]!.advice = advice;
+  syncVmaSlab(pgdat, proc);
   return 0;
 }
 
@@ -945,6 +965,7 @@ export function exitProcess(pgdat: PgData, procs: ProcessTable, proc: Process): 
   }
   mm.vmas.length = 0;
   proc.heap = null;
+  syncVmaSlab(pgdat, proc);
   for (const [, pmd] of mm.pmds) pgtableFree(pgdat, proc, pmd.table);
   mm.pmds.clear();
   for (const t of mm.pmdTables.values()) pgtableFree(pgdat, proc, t);
