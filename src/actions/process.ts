@@ -54,7 +54,7 @@ export const processFault = defineAction({
   refine: (a) => (a.madvise !== undefined && a.madvise_hugepage ? { field: 'madvise_hugepage', message: `give madvise (${a.madvise}) or madvise_hugepage, not both` } : null),
   model: (ctx, a) => {
     const pgdat = ctx.vm.guest.pgdat;
-    const proc = getProcess(ctx.vm.guest.procs, a.pid);
+    const proc = getProcess(ctx.vm.guest.procs, a.pid, ctx.vm.guest.config.seed);
     const want = Math.ceil(a.size / PAGE_SIZE);
     // as bl-mem maps it: 2 MiB-aligned, a PROT_NONE guard page either side (so it merges with no neighbour)
     const m = mmapAnon(pgdat, proc, want, faultAdvice(a), { align: HPAGE_PMD_NR, guard: true });
@@ -166,7 +166,7 @@ export const processFile = defineAction({
     file_size: size('The size of the files (rounded up to whole pages): the pages fill the process\'s last file up to it, then new files; without it they extend the process\'s one file', { min: 1, optional: true }),
   },
   model: (ctx, a) => {
-    const proc = getProcess(ctx.vm.guest.procs, a.pid);
+    const proc = getProcess(ctx.vm.guest.procs, a.pid, ctx.vm.guest.config.seed);
     const want = Math.ceil(a.size / PAGE_SIZE);
     const filePages = a.file_size === undefined ? undefined : Math.ceil(a.file_size / PAGE_SIZE);
     return { pid: a.pid, requested_pages: want, cached_pages: readFilePages(ctx.vm.guest.pgdat, proc, want, a.dirty, filePages) };

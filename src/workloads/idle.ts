@@ -19,7 +19,7 @@ export const PROC_OBJECTS_PER_UNIT = 8;
 /** Starts the daemons' activity now, until `until`. */
 export function startIdle(guest: Guest, rng: Rng, until: number): void {
   const pg = guest.pgdat;
-  const log = getProcess(guest.procs, 500);
+  const log = getProcess(guest.procs, 500, guest.config.seed);
   let dentries = 0, inodes = 0;
   const tick = () => {
     // slab churn: the last walk's proc dentries and inodes are pruned, a new walk makes more
@@ -32,7 +32,7 @@ export function startIdle(guest: Guest, rng: Rng, until: number): void {
       inodes = kmemCacheAlloc(pg, std.procInode, n);
     }
     // a short-lived helper process (cron job, ssh session housekeeping)
-    const helper = getProcess(guest.procs, 501);
+    const helper = getProcess(guest.procs, 501, guest.config.seed);
     faultAnonPages(pg, helper, 16 + rngBelow(rng, 48));
     exitProcess(pg, guest.procs, helper);
     // the journal grows a little

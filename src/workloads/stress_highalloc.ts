@@ -138,7 +138,7 @@ function prepareRested(s: StressHighalloc, then: () => void): void {
     exitProcess(pg, guest.procs, b.tree);
   }
   // dd if=/dev/zero of=file bs=1M count=MemTotal, then read it back, at ~512 MiB/s
-  const dd = getProcess(guest.procs, 900);
+  const dd = getProcess(guest.procs, 900, guest.config.seed);
   const total = totalramPages(pg);
   const chunk = (512 * MiB) / PAGE_SIZE / 10;
   let left = 2 * total;

@@ -62,7 +62,7 @@ export const GFP_PGTABLE_USER = GFP_KERNEL | __GFP_ZERO | __GFP_ACCOUNT;
 
 function newMm(pid: number, aslrSeed: number): Mm {
   // the layout's randomization: a function of the guest's ASLR seed and the pid
-  const g = createSplitmix64(aslrSeed * 0x10000 + pid);
+  const g = createSplitmix64((BigInt(aslrSeed) << 16n) + BigInt(pid));
   const brkRnd = splitmix64Mod(g, BRK_RND_PAGES);
   const mmapRnd = splitmix64Mod(g, MMAP_RND_PAGES);
   return { vmas: [], pmds: new Map(), pmdTables: new Map(), pudTables: new Map(), pgd: NO_PAGE, nrPgtables: 0, slabVmas: 0, mmapBase: MMAP_TOP - mmapRnd, startBrk: BRK_BASE + brkRnd, brk: BRK_BASE + brkRnd };
