@@ -250,26 +250,22 @@ function replayOps(b: KernelBuild, cc: Process, r: { ops: readonly number[]; nex
   return faulted;
 }
 
-/** A random page of the process's mappings, each page as likely as any other (null when it maps nothing). */
-function randomMappedVpn(b: KernelBuild, cc: Process): number | null {
-  let total = 0;
-  for (const v of cc.mm.vmas) total += v.end - v.start;
-  if (total === 0) return null;
-  let k = rngBelow(b.rng, total);
-  for (const v of cc.mm.vmas) {
-    if (k < v.end - v.start) return v.start + k;
-    k -= v.end - v.start;
-  }
-  return null;
-}
-
-/** cc1 writes `n` pages of its memory again (random addresses of its mappings; a page swapped out meanwhile is faulted back in). */
+/** cc1 writes `n` pages of its memory again (random addresses of its mappings, each page as likely as any other; a page swapped out meanwhile is faulted back in). */
 function rewrite(b: KernelBuild, cc: Process, n: number): void {
   if (n <= 0) return;
   const pg = b.guest.pgdat;
+  // the mappings' sizes once per call: a draw k falls in the mapping its running total passes
+  const vmas = cc.mm.vmas;
+  let total = 0;
+  for (const v of vmas) total += v.end - v.start;
+  if (total === 0) return;
   for (let i = 0; i < n; i++) {
-    const vpn = randomMappedVpn(b, cc);
-    if (vpn === null) return;
+    let k = rngBelow(b.rng, total), vpn = -1;
+    for (const v of vmas) {
+      if (k < v.end - v.start) { vpn = v.start + k; break; }
+      k -= v.end - v.start;
+    }
+    if (vpn < 0) return;
     let pfn = followPage(cc, vpn);
     if (pfn === PTE_SWAP) {
       const v = findVma(cc.mm, vpn);
