@@ -91,8 +91,6 @@ export type Process = {
   mm: Mm;
   /** The brk heap's top mapping (kind brk, ending at the break), made on first use. */
   heap: Vma | null;
-  /** Mappings made so far (bl-mem's mapping index of the next one). */
-  nrMmaps: number;
 };
 
 /** The flusher's dirty list (b_dirty): page-cache pfns in the order they were dirtied, with the time of each; a ring that grows (page_writeback.ts). */

@@ -73,7 +73,7 @@ export function getProcess(procs: ProcessTable, pid: number, aslrSeed = 0): Proc
   if (!Number.isInteger(pid) || pid < 1 || pid > PID_MAX) throw new RangeError(`pid must be from 1 to ${PID_MAX}`);
   let p = procs.get(pid);
   if (!p) {
-    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0, mm: newMm(pid, aslrSeed), heap: null, nrMmaps: 0 };
+    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0, mm: newMm(pid, aslrSeed), heap: null };
     procs.set(pid, p);
   }
   return p;
@@ -284,7 +284,6 @@ export function mmapAnon(pgdat: PgData, proc: Process, pages: number, advice: Th
   const mm = proc.mm;
   const start = getUnmappedAreaTopdown(mm, pages, opts.align ?? 1, opts.guard === true ? 1 : 0);
   if (start === NO_PAGE) return null;
-  proc.nrMmaps++;
   const vma = insertVma(mm, { start, end: start + pages, kind: 'anon', advice, faulted: 0 });
   syncVmaSlab(pgdat, proc);
   return { vma, start };
@@ -296,7 +295,6 @@ export function mmapAnon(pgdat: PgData, proc: Process, pages: number, advice: Th
  */
 export function mmapAt(pgdat: PgData, proc: Process, start: number, pages: number, advice: ThpAdvice): { vma: Vma; start: number } | null {
   if (start < 0 || start + pages > VPN_LIMIT || rangeMapped(proc.mm, start, start + pages)) return null;
-  proc.nrMmaps++;
   const vma = insertVma(proc.mm, { start, end: start + pages, kind: 'anon', advice, faulted: 0 });
   syncVmaSlab(pgdat, proc);
   return { vma, start };
