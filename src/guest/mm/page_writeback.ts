@@ -19,8 +19,9 @@
  * estimate are not modelled (docs/model-limits.md).
  */
 import { Owner, PG, pageFlags, pageOwner, setPageFlags } from './memmap.js';
-import { type PgData, Wmark } from './mmzone.js';
-import { NodeStat, VmEvent, ZoneStat } from './vmstat_items.js';
+import type { PgData } from './mmzone.js';
+import { NodeStat, VmEvent } from './vmstat_items.js';
+import { globalDirtyLimits } from './vmstat.js';
 
 import type { DirtyList } from './mm_types.js';
 
@@ -68,26 +69,9 @@ export function dirtyPageMoved(pgdat: PgData, dst: number): void {
   push(pgdat.dirtyList, dst, pgdat.nowNs());
 }
 
-/** @kernel mm/page-writeback.c global_dirtyable_memory: free pages and the file LRU, less what the kernel reserves. */
-export function globalDirtyableMemory(pgdat: PgData): number {
-  let free = 0, reserve = 0;
-  for (const z of pgdat.zones) {
-    if (!z.managedPages) continue;
-    free += z.vmStat[ZoneStat.nr_free_pages]!;
-    // calculate_totalreserve_pages: the high watermark plus the largest lowmem reserve
-    reserve += z.watermark[Wmark.high]! + Math.max(0, ...z.lowmemReserve);
-  }
-  const file = pgdat.nodeStat[NodeStat.nr_inactive_file]! + pgdat.nodeStat[NodeStat.nr_active_file]!;
-  return Math.max(0, free - Math.min(free, reserve) + file);
-}
-
-/** @kernel mm/page-writeback.c domain_dirty_limits: the background and the hard threshold, in pages. */
+/** The background and the hard threshold, in pages (vmstat.ts globalDirtyLimits: domain_dirty_limits over global_dirtyable_memory). */
 export function dirtyThresholds(pgdat: PgData): { background: number; dirty: number } {
-  const avail = globalDirtyableMemory(pgdat);
-  const s = pgdat.sysctl;
-  const dirty = Math.floor((s.dirtyRatio * avail) / 100);
-  let background = Math.floor((s.dirtyBackgroundRatio * avail) / 100);
-  if (background >= dirty) background = Math.floor(dirty / 2);
+  const [background, dirty] = globalDirtyLimits(pgdat);
   return { background, dirty };
 }
 

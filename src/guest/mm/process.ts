@@ -21,7 +21,7 @@
  * them. Simplifications are in docs/model-limits.md.
  */
 import { NO_PAGE, Owner, PG, PageType, PAGEBLOCK_ORDER, PageLRU, pageFlags, pageIndex, pageMapping, pageOrder, pageOwner, setPageFlags, setPageIndex, setPageMapping, setPageType } from './memmap.js';
-import { type PgData, type DeferredThp, PageWrite } from './mmzone.js';
+import { type PgData, type DeferredThp, PageWrite, totalramPages } from './mmzone.js';
 import type { ThpDefrag } from './sysctl.js';
 import { allocPages, freePages } from './page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP, __GFP_ZERO, __GFP_ACCOUNT } from './gfp.js';
@@ -263,9 +263,7 @@ function insertVma(mm: Mm, vma: Vma): Vma {
  * larger than all of RAM and swap together.
  */
 export function vmEnoughMemory(pgdat: PgData, pages: number): boolean {
-  let totalram = 0;
-  for (const z of pgdat.zones) totalram += z.managedPages;
-  return pages <= totalram + pgdat.swap.totalPages;
+  return pages <= totalramPages(pgdat) + pgdat.swap.totalPages;
 }
 
 /**

@@ -61,15 +61,16 @@ export function calculateTotalreservePages(pgdat: PgData): number {
   return reserve;
 }
 
-/** vm.dirty_ratio and vm.dirty_background_ratio (defaults). */
+/** vm.dirty_ratio and vm.dirty_background_ratio (defaults; the guest's values are pgdat.sysctl's). */
 export const VM_DIRTY_RATIO = 20;
 export const DIRTY_BACKGROUND_RATIO = 10;
 
 /**
  * @kernel mm/page-writeback.c global_dirty_limits
  * [background threshold, threshold] in pages: domain_dirty_limits() over
- * global_dirtyable_memory() = free - totalreserve + file LRU + 1, with the ratios
- * converted to per-PAGE_SIZE units as the kernel does.
+ * global_dirtyable_memory() = free - totalreserve + file LRU + 1, with
+ * vm.dirty_ratio and vm.dirty_background_ratio converted to per-PAGE_SIZE units as
+ * the kernel does. The flusher and balance_dirty_pages use it (page_writeback.ts).
  */
 export function globalDirtyLimits(pgdat: PgData): [number, number] {
   let x = globalZonePageState(pgdat, ZoneStat.nr_free_pages);
@@ -78,8 +79,8 @@ export function globalDirtyLimits(pgdat: PgData): [number, number] {
   x += globalNodePageState(pgdat, NodeStat.nr_active_file);
   const available = x + 1;
   const pageSize = 1 << PAGE_SHIFT;
-  const ratio = Math.floor((VM_DIRTY_RATIO * pageSize) / 100);
-  const bgRatio = Math.floor((DIRTY_BACKGROUND_RATIO * pageSize) / 100);
+  const ratio = Math.floor((pgdat.sysctl.dirtyRatio * pageSize) / 100);
+  const bgRatio = Math.floor((pgdat.sysctl.dirtyBackgroundRatio * pageSize) / 100);
   const thresh = Math.floor((ratio * available) / pageSize);
   let bgThresh = Math.floor((bgRatio * available) / pageSize);
   if (bgThresh >= thresh) bgThresh = Math.floor(thresh / 2);
