@@ -13,6 +13,8 @@ import {
   walkPageTables, HPAGE_PMD_NR, PTE_SWAP, vmEnoughMemory,
 } from '../../src/guest/mm/process.js';
 import { khugepagedScan } from '../../src/guest/mm/khugepaged.js';
+import { kmemCacheAlloc, kmemCacheByName } from '../../src/guest/mm/slab.js';
+import { GFP_KERNEL } from '../../src/guest/mm/gfp.js';
 import { deferredSplitScan } from '../../src/guest/mm/huge_memory.js';
 import { compactMemory } from '../../src/guest/mm/compaction.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
@@ -184,6 +186,15 @@ test('every mapping holds a vm_area_struct of the slab cache: mmap allocates one
   assert.equal(cache.inuse - in0, 2);
   exitProcess(pg, g.procs, p);
   assert.equal(cache.inuse, in0);
+  assert.equal(checkPgdat(pg), null);
+});
+
+test('regression (slab property test, seed 65068124): a fault whose page-table allocation OOM-kills the faulting process leaves no page table behind', () => {
+  const g = createGuest(defaultGuestConfig({ memoryBytes: 128 * MiB, vcpus: 2, seed: 65068124 }));
+  const pg = g.pgdat;
+  kmemCacheAlloc(pg, kmemCacheByName(pg, 'ext4_inode_cache'), 261, GFP_KERNEL);
+  faultAnonPages(pg, getProcess(g.procs, 50), 14646);
+  assert.equal(g.procs.has(50), false, 'the OOM killer took the faulting process');
   assert.equal(checkPgdat(pg), null);
 });
 

@@ -91,6 +91,11 @@ export function getProcess(procs: ProcessTable, pid: number, aslrSeed = 0): Proc
 function pgtableAlloc(pgdat: PgData, proc: Process): number {
   const pfn = allocPages(pgdat, GFP_PGTABLE_USER, 0, Owner.pageTable);
   if (pfn === NO_PAGE) return NO_PAGE;
+  if (!pgdat.tasks.procs.has(proc.pid)) {
+    // the allocation's OOM kill took this very process (its tables are gone): the page goes back
+    freePages(pgdat, pfn, 0);
+    return NO_PAGE;
+  }
   setPageType(pgdat.map, pfn, PageType.table);
   setPageMapping(pgdat.map, pfn, proc.pid);
   proc.mm.nrPgtables++;
