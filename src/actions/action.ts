@@ -67,6 +67,13 @@ export type ModelContext = {
    * their own `at`. The result object is filled in when the wait ends.
    */
   hold(until: () => boolean, timeoutNs: number): WaitResult;
+  /**
+   * Holds the rest of the timeline until the returned function is called (work the
+   * entry started goes on over virtual time: a large fault on a vCPU); its fields are
+   * then added to the entry's event, with what the entry set off meanwhile (OOM kills,
+   * stalls, splits), and the entries held start at that instant.
+   */
+  defer(): (fields: object) => void;
 };
 
 /** How a real guest is reached: QMP to its VMM, a shell in the guest, the wall clock. */

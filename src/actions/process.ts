@@ -2,11 +2,12 @@
  * Actions of processes in the guest: anonymous memory faulted in (THP where allowed),
  * unmapped in part, written at a rate; page cache read or written through a file; exit.
  */
-import { defineAction, ActionError, type RealContext } from './action.js';
+import { defineAction, ActionError, type RealContext, type ModelContext } from './action.js';
+import { type BurstResult, schedBurst } from '../guest/sched.js';
 import { int, num, bool, oneOf, size, time } from './fields.js';
 import { Owner, PAGE_SIZE, pageOwner, pageMapping, pageOrder } from '../guest/mm/memmap.js';
 import { PageWrite } from '../guest/mm/mmzone.js';
-import { type Process, type ProcessTable, type ThpAdvice, getProcess, mmapAnon, faultRange, HPAGE_PMD_NR, unmapAnonPages, unmapVirtualPages, exitProcess, readFilePages, processPages, PID_MAX } from '../guest/mm/process.js';
+import { type Process, type ProcessTable, type ThpAdvice, getProcess, mmapAnon, faultRange, HPAGE_PMD_NR, unmapAnonPages, unmapVirtualPages, exitProcess, readFilePages, processPages, PID_MAX, anonFaultNs, unmapFreeNs } from '../guest/mm/process.js';
 import { VmEvent } from '../guest/mm/vmstat_items.js';
 import { simAfter } from '../sim/clock.js';
 import { rngBelow, createSplitmix64 } from '../sim/rng.js';
@@ -42,6 +43,9 @@ function realFreeRefusal(a: { order: 'physical' | 'virtual' }): string | null {
   return a.order === 'physical' ? 'a real process frees by virtual address (madvise MADV_DONTNEED per page): set order: virtual' : null;
 }
 
+/** What a process_fault's event says when the touching is done (absent if the run ended first). */
+type FaultDone = { thp_fault_alloc: number; thp_fault_fallback: number; faulted_pages: number; rss_pages: number; elapsed_ns: number; killed: boolean };
+
 export const processFault = defineAction({
   name: 'process_fault',
   doc: 'A process maps new anonymous memory and faults it in, in address order (THP where enabled and the mapping\'s madvise allow, falling back to 4 KiB pages)',
@@ -53,22 +57,44 @@ export const processFault = defineAction({
   },
   refine: (a) => (a.madvise !== undefined && a.madvise_hugepage ? { field: 'madvise_hugepage', message: `give madvise (${a.madvise}) or madvise_hugepage, not both` } : null),
   model: (ctx, a) => {
-    const pgdat = ctx.vm.guest.pgdat;
-    const proc = getProcess(ctx.vm.guest.procs, a.pid, ctx.vm.guest.config.seed);
+    const { pgdat, procs, sched, sim } = ctx.vm.guest;
+    const proc = getProcess(procs, a.pid, ctx.vm.guest.config.seed);
     const want = Math.ceil(a.size / PAGE_SIZE);
     // as bl-mem maps it: 2 MiB-aligned, a PROT_NONE guard page either side (so it merges with no neighbour)
     const m = mmapAnon(pgdat, proc, want, faultAdvice(a), { align: HPAGE_PMD_NR, guard: true });
     if (m === null) throw new ActionError(`mmap of ${want * PAGE_SIZE} bytes failed: ENOMEM (vm.overcommit_memory 0 refuses a mapping larger than RAM and swap together)`);
     const { vma, start } = m;
     const alloc0 = pgdat.events[VmEvent.thp_fault_alloc]!, fallback0 = pgdat.events[VmEvent.thp_fault_fallback]!;
-    const got = faultRange(pgdat, proc, vma, start, want);
-    const out = {
-      thp_fault_alloc: pgdat.events[VmEvent.thp_fault_alloc]! - alloc0,
-      thp_fault_fallback: pgdat.events[VmEvent.thp_fault_fallback]! - fallback0,
-      pid: a.pid, requested_pages: want, faulted_pages: got, rss_pages: proc.rssAnon,
+    const t0 = sim.now;
+    const finish = ctx.defer();
+    // The touching goes on over virtual time, one 2 MiB range (a PMD's worth, a THP or
+    // 512 faults) a burst on the process's vCPU, so that kswapd, the balloon's worker
+    // and other tasks run in between, as they do while a real program faults.
+    let done = 0, got = 0, failed = false;
+    const burst = () => {
+      if (!procs.has(a.pid)) { failed = true; return 0; }
+      const n = Math.min(HPAGE_PMD_NR, want - done);
+      const f0 = pgdat.events[VmEvent.pgfault]!;
+      const mapped = faultRange(pgdat, proc, vma, start + done, n);
+      done += n;
+      got += mapped;
+      if (mapped < n) failed = true;
+      return anonFaultNs(pgdat, pgdat.events[VmEvent.pgfault]! - f0, mapped);
     };
-    // the OOM killer chose this very process while it faulted: it is gone
-    return ctx.vm.guest.procs.has(a.pid) ? out : { ...out, killed: true };
+    const after = (r: BurstResult) => {
+      proc.cpu = r.cpu;
+      if (!failed && done < want && procs.has(a.pid)) { schedBurst(sched, proc.cpu, burst, after); return; }
+      const out = {
+        thp_fault_alloc: pgdat.events[VmEvent.thp_fault_alloc]! - alloc0,
+        thp_fault_fallback: pgdat.events[VmEvent.thp_fault_fallback]! - fallback0,
+        faulted_pages: got, rss_pages: proc.rssAnon, elapsed_ns: sim.now - t0,
+      };
+      // the OOM killer chose this very process while it faulted: it is gone
+      finish(procs.has(a.pid) ? out : { ...out, killed: true });
+    };
+    schedBurst(sched, proc.cpu, burst, after);
+    const ev: { pid: number; requested_pages: number } & Partial<FaultDone> = { pid: a.pid, requested_pages: want };
+    return ev;
   },
   real: {
     // bl-mem in the qemu guest: a new anonymous mapping, madvise()d, one byte written per page in address order
@@ -76,10 +102,13 @@ export const processFault = defineAction({
     run: async (ctx, a) => {
       const [alloc0, fallback0] = await thpCounters(ctx);
       // align=2M: the model's mappings start on a 2 MiB boundary (every whole 2 MiB of one can be a THP)
+      const t0 = ctx.now();
       const r = await blMem(ctx, a.pid, `fault ${Math.ceil(a.size / PAGE_SIZE) * PAGE_SIZE} ${faultAdvice(a)} align=2M`);
+      // wall time of the bl-mem command, the agent's shell round trip included
+      const elapsed = ctx.now() - t0;
       const [alloc1, fallback1] = await thpCounters(ctx);
       const want = Math.ceil(a.size / PAGE_SIZE);
-      const out = { thp_fault_alloc: alloc1 - alloc0, thp_fault_fallback: fallback1 - fallback0, pid: a.pid, requested_pages: want, faulted_pages: r.status === 0 ? r.n('pages') : 0, rss_pages: Math.round(r.n('rss_anon_kb') / 4) };
+      const out = { pid: a.pid, requested_pages: want, thp_fault_alloc: alloc1 - alloc0, thp_fault_fallback: fallback1 - fallback0, faulted_pages: r.status === 0 ? r.n('pages') : 0, rss_pages: Math.round(r.n('rss_anon_kb') / 4), elapsed_ns: Math.round(elapsed) };
       if (r.status === 0) return out;
       // the daemon died while faulting (the OOM killer) or bl-mem failed: which one, its stat says
       const st = await blMem(ctx, a.pid, 'stat', 30e9);
@@ -88,6 +117,29 @@ export const processFault = defineAction({
     },
   },
 });
+
+/**
+ * Runs `work` as one burst on the process's vCPU (sched.ts: when the bursts before it are
+ * done) and holds the timeline until its vCPU time has passed; the event gets `work`'s
+ * fields and `elapsed_ns`. A process gone by then (the OOM killer) does nothing: `killed`.
+ */
+function onVcpu<F extends object>(ctx: ModelContext, proc: Process, first: { pid: number }, work: () => { ns: number; fields: F }): { pid: number } & Partial<F & { elapsed_ns: number; killed: boolean }> {
+  const { sched, sim, procs } = ctx.vm.guest;
+  const finish = ctx.defer();
+  const t0 = sim.now;
+  let fields: F | null = null;
+  schedBurst(sched, proc.cpu, () => {
+    if (procs.get(proc.pid) !== proc) return 0;
+    const r = work();
+    fields = r.fields;
+    return r.ns;
+  }, (r) => {
+    proc.cpu = r.cpu;
+    finish(fields === null ? { killed: true, elapsed_ns: sim.now - t0 } : { ...fields, elapsed_ns: sim.now - t0 });
+  });
+  const ev: { pid: number } & Partial<F & { elapsed_ns: number; killed: boolean }> = { ...first } as { pid: number } & Partial<F & { elapsed_ns: number; killed: boolean }>;
+  return ev;
+}
 
 function liveProcess(procs: ProcessTable, pid: number, hint: string): Process {
   const proc = procs.get(pid);
@@ -120,10 +172,13 @@ export const processFree = defineAction({
   model: (ctx, a) => {
     const pgdat = ctx.vm.guest.pgdat;
     const proc = liveProcess(ctx.vm.guest.procs, a.pid, ' (start it with process_fault)');
-    const r = a.order === 'physical'
-      ? unmapAnonPages(pgdat, ctx.rng, proc, a.fraction, a.pick)
-      : unmapVirtualPages(pgdat, proc, a.fraction, a.pick === 'random' ? { pick: 'random', gen: createSplitmix64(a.seed ?? 0) } : { pick: a.pick });
-    return { pid: a.pid, freed_pages: r.freed, rss_pages: proc.rssAnon, candidates: r.candidates };
+    // on the process's vCPU, when it gets it; the timeline waits for the unmapping's time
+    return onVcpu(ctx, proc, { pid: a.pid }, () => {
+      const r = a.order === 'physical'
+        ? unmapAnonPages(pgdat, ctx.rng, proc, a.fraction, a.pick)
+        : unmapVirtualPages(pgdat, proc, a.fraction, a.pick === 'random' ? { pick: 'random', gen: createSplitmix64(a.seed ?? 0) } : { pick: a.pick });
+      return { ns: unmapFreeNs(pgdat, r.freed), fields: { freed_pages: r.freed, rss_pages: proc.rssAnon, candidates: r.candidates } };
+    });
   },
   real: {
     engines: ['qemu'],
@@ -142,8 +197,12 @@ export const processExit = defineAction({
   doc: 'A process exits: its anonymous memory is freed (its page cache stays cached)',
   fields: { pid: pidField },
   model: (ctx, a) => {
-    const proc = liveProcess(ctx.vm.guest.procs, a.pid, '');
-    return { pid: a.pid, freed_pages: exitProcess(ctx.vm.guest.pgdat, ctx.vm.guest.procs, proc) };
+    const { pgdat, procs } = ctx.vm.guest;
+    const proc = liveProcess(procs, a.pid, '');
+    return onVcpu(ctx, proc, { pid: a.pid }, () => {
+      const freed = exitProcess(pgdat, procs, proc);
+      return { ns: unmapFreeNs(pgdat, freed), fields: { freed_pages: freed } };
+    });
   },
   real: {
     engines: ['qemu'],

@@ -14,6 +14,7 @@ import { type PgData, createPgData, NR_MODEL_ZONES, NR_PCP_LISTS } from './mm/mm
 import { type MemLayout, GuestConfigError, memLayout } from './mm/layout.js';
 import { type BootParams, DEFAULT_BOOT, bootMemory } from './mm/boot.js';
 import type { ProcessTable } from './mm/mm_types.js';
+import { type Sched, Kthread, createSched, schedKthread } from './sched.js';
 
 export type GuestConfig = {
   /** Guest RAM in bytes (a multiple of 4 MiB, at least 128 MiB). */
@@ -37,6 +38,8 @@ export type Guest = {
   pgdat: PgData;
   /** The guest's processes (src/guest/mm/process.ts). */
   procs: ProcessTable;
+  /** Its vCPUs: what runs on them and for how long (sched.ts). */
+  sched: Sched;
 };
 
 export function defaultGuestConfig(overrides: Partial<GuestConfig> = {}): GuestConfig {
@@ -48,14 +51,14 @@ export function defaultGuestConfig(overrides: Partial<GuestConfig> = {}): GuestC
  * periodic run off, as the kernel does), and at once when a writer passes the
  * background threshold (at most one run pending).
  */
-function installFlusher(pgdat: PgData, sim: Sim): void {
+function installFlusher(pgdat: PgData, sim: Sim, sched: Sched): void {
   pgdat.nowNs = () => sim.now;
   let pending = false;
-  const run = () => { pending = false; wbWorkfn(pgdat); };
+  const run = () => { pending = false; schedKthread(sched, Kthread.flusher, () => wbWorkfn(pgdat)); };
   pgdat.hooks.wakeFlusher = () => { if (!pending) { pending = true; simAfter(sim, 0, run); } };
   const periodic = () => {
     const every = pgdat.sysctl.dirtyWritebackCentisecs * 1e7;
-    if (every > 0) wbWorkfn(pgdat);
+    if (every > 0) schedKthread(sched, Kthread.flusher, () => wbWorkfn(pgdat));
     simAfter(sim, every > 0 ? every : 5e9, periodic);
   };
   simAfter(sim, pgdat.sysctl.dirtyWritebackCentisecs * 1e7 || 5e9, periodic);
@@ -73,11 +76,13 @@ export function createGuest(config: GuestConfig, sim: Sim = createSim(), costs: 
   pgdat.swap.totalPages = Math.floor(config.swapBytes / PAGE_SIZE);
   // hugepage_init registers the THP shrinkers: the deferred split's (the huge zero page is not modelled)
   pgdat.shrinkers.push(deferredSplitShrinker());
-  // kswapd runs as a kernel thread: after the event that woke it, at the same instant.
-  installReclaim(pgdat, (fn) => simAfter(sim, 0, () => fn()));
-  installKcompactd(pgdat, (ns, fn) => simAfter(sim, ns, () => fn()));
-  const khugepaged = () => { khugepagedScan(pgdat); simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged); };
+  const sched = createSched(sim, pgdat, config.vcpus);
+  // kswapd runs as a kernel thread: woken by the event that needed it, it runs right
+  // after it, at the same instant, and its work takes time on a vCPU (sched.ts).
+  installReclaim(pgdat, (fn) => simAfter(sim, 0, () => schedKthread(sched, Kthread.kswapd, fn)), (fn) => simAfter(sim, 0, () => schedKthread(sched, Kthread.kcompactd, fn)));
+  installKcompactd(pgdat, (ns, fn) => simAfter(sim, ns, () => schedKthread(sched, Kthread.kcompactd, fn)));
+  const khugepaged = () => { schedKthread(sched, Kthread.khugepaged, () => khugepagedScan(pgdat)); simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged); };
   simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged);
-  installFlusher(pgdat, sim);
-  return { config, sim, rng, layout, pgdat, procs: pgdat.tasks.procs };
+  installFlusher(pgdat, sim, sched);
+  return { config, sim, rng, layout, pgdat, procs: pgdat.tasks.procs, sched };
 }

@@ -14,6 +14,7 @@
 import { type Sim, createSim } from '../sim/clock.js';
 import { type CostTable, type CostOverrides, type Accel, costTable, guestCostTable } from '../sim/cost.js';
 import { type Guest, type GuestConfig, createGuest } from '../guest/guest.js';
+import { Kthread, schedKthread } from '../guest/sched.js';
 import { type MemLayout, physPfn, memmapPfn } from '../guest/mm/layout.js';
 import { Owner, PAGE_SIZE, pageOwner, pageTypeOf, PageType, listNext } from '../guest/mm/memmap.js';
 import { checkPgdat, InvariantError } from '../guest/mm/check.js';
@@ -85,7 +86,7 @@ export function createVm(config: VmConfig, sim: Sim = createSim(), costs: CostTa
   // From now on every page the guest writes is faulted in on the host (and logged dirty during migration).
   pgdat.hooks.pageWrite = (pfn, n, what) => ramWrite(ram, physPfn(layout, pfn), n, what as number as RamWrite);
   pgdat.hooks.pageCopy = (dst, src) => ramCopy(ram, physPfn(layout, dst), physPfn(layout, src));
-  const driver = config.balloon && host.balloon ? virtballoonProbe(pgdat, layout, sim, host.mem, host.balloon.t, config.balloon.driver) : null;
+  const driver = config.balloon && host.balloon ? virtballoonProbe(pgdat, layout, sim, host.mem, host.balloon.t, config.balloon.driver, (fn) => schedKthread(guest.sched, Kthread.balloon, fn)) : null;
   const vm: Vm = { config, sim, costs, guest, host, driver };
   host.livePages = () => guestLivePages(vm);
   return vm;

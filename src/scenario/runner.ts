@@ -9,6 +9,7 @@
 import { simAt, simAfter, simRunUntil } from '../sim/clock.js';
 import { rngFork } from '../sim/rng.js';
 import { type Guest } from '../guest/guest.js';
+import { type SchedSummary, schedSummary } from '../guest/sched.js';
 import { type Vm, type VmConfig, createVm, assertVm } from '../machine/machine.js';
 import { type BalloonDeviceOptions, FREE_PAGE_HINT_STATUS_NAMES } from '../host/virtio_balloon.js';
 import { ramRssBytes } from '../host/ram.js';
@@ -59,6 +60,8 @@ export type ResultDocument = {
   workloads?: { kernel_build: Array<{ label: string } & KernelBuildSummary>; user_s: number; system_s: number };
   /** The host's backing of guest RAM; `accel: 'tcg'` when the scenario ran under TCG (absent under KVM, the default). */
   host: { rss_bytes: number; rss_series: Array<[number, number]>; first_touches: number; refaults: number; discarded_pages: number; accel?: 'tcg' };
+  /** The vCPUs: user, system and idle time per vCPU, the run-queue wait, kernel threads' time (src/guest/sched.ts). */
+  cpu: SchedSummary;
   /** The allocator at the end of the run (what a snapshot would record then). */
   final: { nr_free_pages: number; free_blocks: number[]; pageblocks: Record<string, number> };
   events: ResultEvent[];
@@ -213,16 +216,37 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
         if (!reached && sim.now - start < timeoutNs) { simAfter(sim, Math.min(HOLD_POLL_NS, start + timeoutNs - sim.now), poll); return; }
         r.reached = reached;
         r.waited_ns = sim.now - start;
-        holding = false;
-        const after = afterHold;
-        afterHold = null;
-        after?.();
-        while (!holding && held.length) runEntry(held.shift()!);
+        release();
       };
       holding = true;
       simAfter(sim, 0, poll);
       return r;
     },
+    defer: () => {
+      const entry = current;
+      if (entry === null) throw new Error('defer() called outside a timeline entry');
+      holding = true;
+      let done = false;
+      return (fields: object) => {
+        if (done) return;
+        done = true;
+        Object.assign(entry.ev, fields);
+        addSideEffects(entry.ev, entry.before, sideEffectCounts(guest.pgdat.events));
+        // finished within its own entry: the entry's event goes first, the held ones after
+        if (current === entry) simAfter(sim, 0, release);
+        else release();
+      };
+    },
+  };
+  // The entry whose model side runs now (defer() finishes its event later).
+  let current: { ev: EventBase; before: [number, number, number] } | null = null;
+  /** A wait is over: what is left of the holding entry, then the entries it held. */
+  const release = () => {
+    holding = false;
+    const after = afterHold;
+    afterHold = null;
+    after?.();
+    while (!holding && held.length) runEntry(held.shift()!);
   };
   if (check) assertVm(vm, 'after boot');
   opts.onBoot?.(vm);
@@ -240,11 +264,14 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
       ev = { t_ns: sim.now, kind: a.action };
       if (a.label !== undefined) ev.label = a.label;
       const before = sideEffectCounts(guest.pgdat.events);
+      current = { ev, before };
       try {
         Object.assign(ev, def.model(ctx, a as never));
       } catch (e) {
         if (e instanceof ActionError || e instanceof ScenarioError) throw entryError(opts.source, i, a, e);
         throw e;
+      } finally {
+        current = null;
       }
       addSideEffects(ev, before, sideEffectCounts(guest.pgdat.events));
     }
@@ -326,6 +353,7 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
       // only when not the default, so a KVM run's document is what it always was
       ...(vm.host.accel === 'tcg' ? { accel: 'tcg' as const } : {}),
     },
+    cpu: schedSummary(guest.sched),
     final: { nr_free_pages: globalZonePageState(guest.pgdat, ZoneStat.nr_free_pages), free_blocks: freeBlocksPerOrder(guest), pageblocks: pageblockCounts(guest) },
     events,
   };

@@ -28,6 +28,11 @@ export const COSTS = {
     unit: 'allocation taken from the buddy free lists under zone->lock',
     source: 'Reasoning: rmqueue_bulk amortises zone->lock over pcp->batch pages; a direct buddy allocation pays the lock (an uncontended atomic pair, ~40 ns) plus list walks and page-struct cache misses (~100 ns each); a few hundred ns.',
   },
+  pageFault: {
+    ns: 500,
+    unit: 'the fault itself for one anonymous page: exception entry and exit, handle_mm_fault, the page table update, rmap, LRU add and memcg charge (the allocation and the zeroing are pageAllocFast and clearPage)',
+    source: 'Reasoning: will-it-scale\'s page_fault1 (fault 128 MiB of 4 KiB pages, munmap, repeat) runs on the order of a million faults per second per core on current x86, ~1 us a fault with its zeroing (~0.4 us) and allocation (~0.15 us); what is left is ~0.5 us. A THP fault pays it once for 512 pages.',
+  },
   pageFree: {
     ns: 120,
     unit: 'order-0 free to a per-cpu list',
@@ -53,10 +58,10 @@ export const COSTS = {
     unit: 'one page looked at by reclaim (isolate from the LRU, check references, put back)',
     source: 'Reasoning: shrink_folio_list takes the LRU lock in batches and walks the reverse map to test references (folio_referenced); a few cache misses per page, ~50 ns. Order of magnitude of kswapd scan rates of tens of millions of pages per second reported on LKML.',
   },
-  swapOutPage: {
-    ns: 10000,
-    unit: 'writing one 4 KiB anonymous page to the swap device',
-    source: 'Reasoning: a virtio-blk or NVMe swap device sustains a few hundred MB/s of 4 KiB writes from a guest; at ~400 MB/s a page takes ~10 us of device time, charged to the reclaiming context.',
+  pageoutSubmit: {
+    ns: 1500,
+    unit: 'the CPU time of sending one page to its device for writing (reclaim\'s pageout: add_to_swap, try_to_unmap and swap_writepage for anonymous pages, ->writepage for file pages; the flusher\'s writepages): the writer does not wait for the device',
+    source: 'Reasoning: a swap slot from the per-cpu cache, the rmap walk and PTE update with a batched TLB flush, a bio allocated and submitted to virtio-blk (one descriptor chain, a kick amortised over a plug): about a microsecond and a half. The device\'s own time per page (writebackPage for a disk; a swap device is alike) is waited for by nobody here: the device\'s queue is not modelled.',
   },
   swapInPage: {
     ns: 100000,
@@ -65,8 +70,8 @@ export const COSTS = {
   },
   writebackPage: {
     ns: 10000,
-    unit: 'writing back one dirty 4 KiB page-cache page from reclaim',
-    source: 'Same device reasoning as swapOutPage.',
+    unit: 'the disk\'s time writing back one dirty 4 KiB page-cache page',
+    source: 'Reasoning: a virtio-blk or NVMe device sustains a few hundred MB/s of 4 KiB writes from a guest; at ~400 MB/s a page takes ~10 us of device time. A writer throttled in balance_dirty_pages sleeps this long per page of its excess; reclaim and the flusher submit and go on (pageoutSubmit).',
   },
   oomKill: {
     ns: 1000000,
@@ -115,7 +120,7 @@ export const COSTS = {
   },
   // TCG (host.accel: tcg): the guest's CPU is emulated by QEMU's softmmu; the entries
   // above are KVM's. Under TCG the guest charges tcgClearPage where it would charge
-  // clearPage, each process_write store costs its vCPU tcgGuestStore (plus
+  // clearPage (and tcgPageFault for pageFault), each process_write store costs its vCPU tcgGuestStore (plus
   // tcgNotdirtyWrite on a clean page), and a bitmap sync costs the tcgSync* entries
   // instead of migrationSyncPage/migrationReprotectPage. The migration thread's
   // per-page costs are the same under both (it is host code either way).
@@ -124,6 +129,11 @@ export const COSTS = {
     ns: 10_000,
     unit: 'the guest zeroing one 4 KiB page under TCG (init_on_alloc, __GFP_ZERO, clear_page emulated store by store)',
     source: 'Measured on this machine (scripts/real-guest/qemu/measure-migration.sh fault: QEMU 10.0.2 TCG on a 2-core AMD EPYC VM, Linux 6.1 guest): bl-mem fault 256M hugepage faults 128 THPs in 634 and 682 ms (two runs), 9.7-10.4 us per 4 KiB zeroed with the fault amortised over 512 pages; with 4 KiB pages (nohugepage) a fault and its zeroing take 15-28 us. 25x clearPage.',
+  },
+  tcgPageFault: {
+    ns: 8_000,
+    unit: 'the fault itself for one anonymous page under TCG (pageFault emulated: the exception, the kernel\'s fault path, softmmu TLB refills)',
+    source: 'Measured on this machine (measure-migration.sh fault, the same runs as tcgClearPage): bl-mem faulting 4 KiB pages (nohugepage) takes 15-28 us a page with its zeroing; less tcgClearPage (~10 us) that leaves 5-18 us for the fault and the allocation; 8 us.',
   },
   tcgGuestStore: {
     ns: 300,
@@ -184,10 +194,10 @@ export type Accel = 'kvm' | 'tcg';
 
 /**
  * The costs the guest's own code pays under `accel`. KVM: the table itself. TCG:
- * zeroing a page costs tcgClearPage (the one guest CPU cost that decides migration
- * figures: free page hinting zeroes every hinted block); the guest's other entries are
- * not scaled (docs/model-limits.md).
+ * zeroing a page costs tcgClearPage (the guest CPU cost that decides migration
+ * figures: free page hinting zeroes every hinted block) and an anonymous fault
+ * tcgPageFault; the guest's other entries are not scaled (docs/model-limits.md).
  */
 export function guestCostTable(t: CostTable, accel: Accel): CostTable {
-  return accel === 'tcg' ? { ...t, clearPage: t.tcgClearPage } : t;
+  return accel === 'tcg' ? { ...t, clearPage: t.tcgClearPage, pageFault: t.tcgPageFault } : t;
 }

@@ -34,10 +34,14 @@
  *   are counted by bytes, not by units (readFilePages fills the last file first), so a
  *   build of many small units makes as many files as one of few big ones. Each file
  *   costs its dentry, inode, xarray nodes and, written, its buffer_heads (dcache.ts).
- * Time is CPU time on a vCPU; a job's wall time adds the stalls its allocations took
- * (direct reclaim, direct compaction), read from pgdat.tasks.stallNs.
+ * Time is CPU time on a vCPU: each compiler's slices run on the guest's vCPUs
+ * (src/guest/sched.ts), so jobs beyond the vCPUs wait their turn, and a slice takes
+ * longer by the stalls its allocations took (direct reclaim, direct compaction: system
+ * time) and by the I/O it waited for (swap-ins, dirty throttling: it sleeps). Kernel
+ * threads' work (kswapd, kcompactd ...) preempts the compilers on their vCPUs.
  */
-import { type Sim, simAfter } from '../sim/clock.js';
+import { simAfter } from '../sim/clock.js';
+import { type BurstResult, schedBurst } from '../guest/sched.js';
 import { type Rng, rngBelow, rngFloat } from '../sim/rng.js';
 import type { Guest } from '../guest/guest.js';
 import { PageWrite } from '../guest/mm/mmzone.js';
@@ -175,14 +179,12 @@ function startUnit(b: KernelBuild): void {
   const pg = guest.pgdat;
   // the unit's share of the tree is read from disk the first time
   const srcPages = Math.ceil(p.sourceBytes / PAGE_SIZE / p.units);
-  let s0 = pg.tasks.stallNs;
-  b.sourcePagesRead += readFilePages(pg, b.tree, srcPages, false, SOURCE_FILE_PAGES);
-  let pending = pg.tasks.stallNs - s0; // stall time not yet waited
-  b.sysNs += pending;
   let slice = 0, faulted = 0;
-  const work = (sim: Sim) => {
-    if (!guest.procs.has(pid)) { finishUnit(b, cc, true); return; } // killed (OOM)
-    s0 = pg.tasks.stallNs;
+  // Each slice is a burst on a vCPU (src/guest/sched.ts): the compilers share the vCPUs,
+  // and a slice's stalls (direct reclaim, compaction) keep its vCPU busy as system time.
+  const work = (): number => {
+    if (!guest.procs.has(pid)) return 0; // killed (OOM)
+    if (slice === 0) b.sourcePagesRead += readFilePages(pg, b.tree, srcPages, false, SOURCE_FILE_PAGES);
     if (replay !== null) {
       // this slice's share of the traced operations, in order
       const upto = Math.round((replay.ops.length / 3) * (slice + 1) / slices) * 3;
@@ -205,17 +207,20 @@ function startUnit(b: KernelBuild): void {
       const objectPages = host !== undefined ? Math.ceil(host.objectBytes / PAGE_SIZE) : Math.ceil(p.objectBytes / PAGE_SIZE / p.units);
       b.objectPagesWritten += readFilePages(pg, b.tree, objectPages, true, OBJECT_FILE_PAGES);
     }
-    const stall = pg.tasks.stallNs - s0;
-    b.sysNs += stall;
     // the last slice is what is left of the unit's CPU time
-    const wait = (slice < slices ? SLICE_NS : cpu - (slices - 1) * SLICE_NS) + stall + pending;
-    pending = 0;
-    if (slice < slices) { simAfter(sim, wait, work); return; }
-    // the last slice's CPU time too, then the unit is done
-    b.userNs += cpu;
-    simAfter(sim, wait, () => finishUnit(b, cc, !guest.procs.has(pid)));
+    return slice < slices ? SLICE_NS : cpu - (slices - 1) * SLICE_NS;
   };
-  simAfter(guest.sim, 0, work);
+  const after = (r: BurstResult) => {
+    cc.cpu = r.cpu;
+    b.sysNs += r.sysNs;
+    if (!guest.procs.has(pid)) { finishUnit(b, cc, true); return; }
+    if (slice < slices) { schedBurst(guest.sched, cc.cpu, work, after); return; }
+    b.userNs += cpu;
+    finishUnit(b, cc, false);
+  };
+  // a fork runs first on the least loaded vCPU
+  cc.cpu = b.tree.cpu;
+  schedBurst(guest.sched, cc.cpu, work, after);
 }
 
 /**

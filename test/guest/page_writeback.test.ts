@@ -40,12 +40,12 @@ test('past dirty_background_ratio the flusher is woken at once; past dirty_ratio
   const pg = g.pgdat;
   const p = getProcess(g.procs, 1);
   const { background, dirty } = dirtyThresholds(pg);
-  const stall0 = pg.tasks.stallNs;
+  const io0 = pg.tasks.ioWaitNs;
   readFilePages(pg, p, dirty + 20000, true);
   const now = dirtyThresholds(pg).dirty;
   assert.ok(Math.abs(now - dirty) < dirty / 50, 'the threshold moved little as the writes filled memory');
   assert.ok(pg.nodeStat[NodeStat.nr_dirty]! <= now + 32, `the writer was held at the hard threshold (${pg.nodeStat[NodeStat.nr_dirty]} of ${now})`);
-  assert.ok(pg.tasks.stallNs - stall0 >= 19000 * pg.costs.writebackPage, 'and paused for the device time of the excess');
+  assert.ok(pg.tasks.ioWaitNs - io0 >= 19000 * pg.costs.writebackPage, 'and paused (slept) for the device time of the excess');
   simRunUntil(g.sim, 1e6);
   assert.ok(pg.nodeStat[NodeStat.nr_dirty]! <= dirtyThresholds(pg).background, `background writeback brought it under ${background}`);
   assert.equal(checkPgdat(pg), null);

@@ -99,6 +99,12 @@ export type VirtioBalloon = {
   pgdat: PgData;
   layout: MemLayout;
   sim: Sim;
+  /**
+   * Runs a work item's function on a kworker (the guest's scheduler charges its CPU
+   * time, what the item adds to pgdat.daemonNs, to a vCPU); at once when no scheduler
+   * is given.
+   */
+  kworker: (fn: () => void) => void;
   mem: GuestMemory;
   t: VirtioTransport;
   opts: VirtioBalloonDriverOptions;
@@ -187,7 +193,7 @@ function runWork(vb: VirtioBalloon, w: Work): void {
   w.pending = false;
   if (vb.stuck !== null) return;
   w.running = true;
-  w.fn();
+  vb.kworker(w.fn);
 }
 
 /** The work item finished (after `elapsedNs` of its own time); a run queued meanwhile follows. */
@@ -209,10 +215,10 @@ function workDone(vb: VirtioBalloon, w: Work, elapsedNs: number): void {
  * towards the target if there is one. On failure the driver is left with probeError
  * set and the device FAILED.
  */
-export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem: GuestMemory, t: VirtioTransport, options: Partial<VirtioBalloonDriverOptions> = {}): VirtioBalloon {
+export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem: GuestMemory, t: VirtioTransport, options: Partial<VirtioBalloonDriverOptions> = {}, kworker: (fn: () => void) => void = (fn) => fn()): VirtioBalloon {
   const opts = { ...DEFAULT_DRIVER_OPTIONS, ...options };
   const vb: VirtioBalloon = {
-    pgdat, layout, sim, mem, t, opts, features: 0n, featuresLow: 0, queueIndex: new Int32Array(NR_BALLOON_QUEUES).fill(-1),
+    pgdat, layout, sim, kworker, mem, t, opts, features: 0n, featuresLow: 0, queueIndex: new Int32Array(NR_BALLOON_QUEUES).fill(-1),
     vqs: new Array<VirtqDriver | null>(NR_BALLOON_QUEUES).fill(null),
     vbDevInfo: balloonDevinfoInit(pgdat, opts.balloonCompaction), numPages: 0,
     pfnsAddr: 0, statsAddr: 0, cmdIdActiveAddr: 0, cmdIdStopAddr: 0, numPfns: 0, balloonLock: false,
@@ -409,6 +415,7 @@ function fillBalloon(vb: VirtioBalloon, want: number, done: (got: number, elapse
     pages[n] = pfn;
   }
   const cost = allocCostNs(vb, n, 0);
+  vb.pgdat.daemonNs += cost; // the kworker's vCPU time
   const enqueue = () => {
     vb.balloonLock = true;
     vb.numPfns = 0;
@@ -465,6 +472,7 @@ function leakBalloon(vb: VirtioBalloon, want: number, elapsed: { ns: number }): 
   vb.balloonLock = false;
   vb.counters.leakRounds++;
   elapsed.ns += Math.max(0, waited) + n * vb.pgdat.costs.pageFree;
+  vb.pgdat.daemonNs += n * vb.pgdat.costs.pageFree; // the kworker's vCPU time
   return n;
 }
 

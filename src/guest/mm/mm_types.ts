@@ -91,6 +91,8 @@ export type Process = {
   mm: Mm;
   /** The brk heap's top mapping (kind brk, ending at the break), made on first use. */
   heap: Vma | null;
+  /** The vCPU it last ran on (task_struct's cpu; src/guest/sched.ts chooses from it). */
+  cpu: number;
 };
 
 /** The flusher's dirty list (b_dirty): page-cache pfns in the order they were dirtied, with the time of each; a ring that grows (page_writeback.ts). */
@@ -113,6 +115,11 @@ export type TaskWorld = {
    * and compaction), ns. Workloads read it and charge it to the task that allocated.
    */
   stallNs: number;
+  /**
+   * Virtual time tasks have waited for I/O they cannot do without (a swap-in's read,
+   * balance_dirty_pages' pause), ns: they sleep, the vCPU is free meanwhile.
+   */
+  ioWaitNs: number;
   /**
    * Allocations that went to the slow path so far: a caller that sees it unchanged
    * across its allocation knows no reclaim, compaction or OOM kill ran meanwhile.

@@ -89,7 +89,8 @@ function writebackOldest(pgdat: PgData, more: (t: number) => boolean): number {
     accountPageCleaned(pgdat, pfn, true);
     written++;
   }
-  pgdat.daemonNs += written * pgdat.costs.writebackPage;
+  // the flusher submits the writes; the device's time (writebackPage) is not the CPU's
+  pgdat.daemonNs += written * pgdat.costs.pageoutSubmit;
   return written;
 }
 
@@ -112,7 +113,8 @@ export function wbWorkfn(pgdat: PgData): number {
  * @kernel mm/page-writeback.c balance_dirty_pages
  * After a writer dirtied pages: past the background threshold the flusher is woken;
  * past the hard threshold the writer pauses while the flusher writes the excess, the
- * pause (the device's time for those pages) added to the task's stall time.
+ * pause (the device's time for those pages) added to the task's I/O wait (it sleeps in
+ * io_schedule_timeout; its vCPU is free meanwhile).
  */
 export function balanceDirtyPages(pgdat: PgData): void {
   const { background, dirty } = dirtyThresholds(pgdat);
@@ -121,7 +123,7 @@ export function balanceDirtyPages(pgdat: PgData): void {
   if (nr > dirty) {
     const excess = nr - dirty;
     const written = writebackOldest(pgdat, () => pgdat.nodeStat[NodeStat.nr_dirty]! > dirty);
-    pgdat.tasks.stallNs += Math.min(excess, written) * pgdat.costs.writebackPage;
+    pgdat.tasks.ioWaitNs += Math.min(excess, written) * pgdat.costs.writebackPage;
   }
   pgdat.hooks.wakeFlusher?.();
 }

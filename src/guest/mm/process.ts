@@ -73,7 +73,7 @@ export function getProcess(procs: ProcessTable, pid: number, aslrSeed = 0): Proc
   if (!Number.isInteger(pid) || pid < 1 || pid > PID_MAX) throw new RangeError(`pid must be from 1 to ${PID_MAX}`);
   let p = procs.get(pid);
   if (!p) {
-    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0, mm: newMm(pid, aslrSeed), heap: null };
+    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0, mm: newMm(pid, aslrSeed), heap: null, cpu: 0 };
     procs.set(pid, p);
   }
   return p;
@@ -427,13 +427,29 @@ function handleMmFault(pgdat: PgData, proc: Process, vma: Vma, vpn: number): num
     ev[VmEvent.pgpgin] = ev[VmEvent.pgpgin]! + 8;
     ev[VmEvent.pgmajfault] = ev[VmEvent.pgmajfault]! + 1;
     // the faulting task waits for the read
-    pgdat.tasks.stallNs += pgdat.costs.swapInPage;
+    pgdat.tasks.ioWaitNs += pgdat.costs.swapInPage;
   }
   pmd.pte[i] = pfn;
   pmd.present++;
   mapAnonPage(pgdat, proc, pfn, 0, vpn);
   ev[VmEvent.pgfault] = ev[VmEvent.pgfault]! + 1;
   return 1;
+}
+
+/**
+ * The vCPU time of `faults` anonymous faults that mapped `pages` base pages: each fault's
+ * own work and allocation (pageFault, pageAllocFast), every page zeroed once (the fault's
+ * clear_user_highpage / clear_huge_page, or the allocator's init_on_alloc instead).
+ */
+export function anonFaultNs(pgdat: PgData, faults: number, pages: number): number {
+  const c = pgdat.costs;
+  return faults * (c.pageFault + c.pageAllocFast) + pages * c.clearPage;
+}
+
+/** The vCPU time of unmapping and freeing `pages` base pages (pageFree each, zeroed again with init_on_free). */
+export function unmapFreeNs(pgdat: PgData, pages: number): number {
+  const c = pgdat.costs;
+  return pages * (c.pageFree + (pgdat.boot.initOnFree ? c.clearPage : 0));
 }
 
 /**

@@ -249,9 +249,11 @@ export function installKcompactd(pgdat: PgData, every: (ns: number, fn: () => vo
 
 /**
  * Installs the slow path and kswapd on a node. `schedule` runs a callback later at
- * the same virtual instant (after the current event), as a woken kernel thread would.
+ * the same virtual instant (after the current event), as a woken kernel thread would;
+ * `kcompactd` runs kcompactd's work when kswapd wakes it (wakeup_kcompactd), at once
+ * unless the caller says otherwise.
  */
-export function installReclaim(pgdat: PgData, schedule: (fn: () => void) => void): void {
+export function installReclaim(pgdat: PgData, schedule: (fn: () => void) => void, kcompactd: (fn: () => void) => void = (fn) => fn()): void {
   let pending = false;
   let wantOrder = 0;
   let wantZone = 0;
@@ -268,7 +270,7 @@ export function installReclaim(pgdat: PgData, schedule: (fn: () => void) => void
       wantOrder = 0;
       wantZone = 0;
       balancePgdat(pg, 0, z);
-      if (o > 0 && kcompactdNodeSuitable(pg, o, z)) kcompactdDoWork(pg, o, z);
+      if (o > 0 && kcompactdNodeSuitable(pg, o, z)) kcompactd(() => kcompactdDoWork(pg, o, z));
     });
   };
 }

@@ -158,14 +158,15 @@ function shrinkPage(pgdat: PgData, sc: ScanControl, pfn: number): boolean {
     if (proc && owner === Owner.anon) rmapSwapOut(pgdat, proc, pfn);
     count(pgdat, VmEvent.pswpout, 1);
     count(pgdat, VmEvent.pgpgout, 8); // sectors, as the kernel counts bios
-    sc.costNs += pgdat.costs.swapOutPage;
+    // swap_writepage submits the bio and reclaim goes on: the CPU's part, not the device's
+    sc.costNs += pgdat.costs.pageoutSubmit;
   } else if (owner === Owner.file) {
     if (f & PG.dirty) {
       if (!sc.mayWritepage) { putBack(f, false); return false; }
       // pageout(): write it back; it comes round again, clean, at the tail.
       pgdat.nodeStat[NodeStat.nr_vmscan_write] = pgdat.nodeStat[NodeStat.nr_vmscan_write]! + 1;
       accountPageCleaned(pgdat, pfn, true);
-      sc.costNs += pgdat.costs.writebackPage;
+      sc.costNs += pgdat.costs.pageoutSubmit;
       putBack(f & ~PG.dirty, true);
       count(pgdat, VmEvent.pgrotated, 1);
       return false;

@@ -127,7 +127,8 @@ export function entryText(ev: Ev | undefined): string {
       const mb = (b: number | string) => (typeof b === 'number' ? formatSize(b) + '/s' : b);
       return `max-bandwidth ${mb(ev['max-bandwidth'])}, downtime-limit ${ev['downtime-limit']}ms, link ${mb(ev.link_bandwidth)}, hints ${ev.free_page_hint ? 'on' : 'off'}${'wait' in ev ? waitText(ev.wait) : ''}${q ? `; ${String(q.status)} in ${String(q['total-time'])}ms` : ''}`;
     }
-    case 'process_fault': return `faulted ${ev.faulted_pages}/${ev.requested_pages}p, thp_fault_alloc ${ev.thp_fault_alloc}, fallback ${ev.thp_fault_fallback}, rss ${ev.rss_pages}p${'killed' in ev && ev.killed ? '; KILLED' : ''}`;
+    case 'process_fault': if (ev.faulted_pages === undefined) return `faulting ${ev.requested_pages}p (not done when the run ended)`;
+      return `faulted ${ev.faulted_pages}/${ev.requested_pages}p, thp_fault_alloc ${ev.thp_fault_alloc}, fallback ${ev.thp_fault_fallback}, rss ${ev.rss_pages}p${'killed' in ev && ev.killed ? '; KILLED' : ''}`;
     case 'process_free': return `freed ${ev.freed_pages}p${'candidates' in ev && ev.candidates !== undefined ? ` of ${ev.candidates}` : ''}, rss ${ev.rss_pages}p`;
     case 'process_exit': return `freed ${ev.freed_pages}p`;
     case 'alloc_pages': return `order ${ev.order}: ${ev.succeeded}/${ev.requested} (${ev.success_pct}%)`;
