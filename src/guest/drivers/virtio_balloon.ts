@@ -436,7 +436,8 @@ function fillBalloon(vb: VirtioBalloon, want: number, done: (got: number, elapse
  * @kernel drivers/virtio/virtio_balloon.c leak_balloon
  * One round of deflation: up to 256 pages off the balloon; the host is told first,
  * then the pages go back to the allocator. Returns the pages released; the time spent
- * goes to `elapsed`.
+ * (balloonLeakPage per page, and the host's answer: the round trip and its
+ * hostWillneedPage per PFN) goes to `elapsed`.
  */
 function leakBalloon(vb: VirtioBalloon, want: number, elapsed: { ns: number }): number {
   const num = Math.min(want, VIRTIO_BALLOON_ARRAY_PFNS_MAX, vb.numPages);
@@ -464,7 +465,9 @@ function leakBalloon(vb: VirtioBalloon, want: number, elapsed: { ns: number }): 
   }
   vb.balloonLock = false;
   vb.counters.leakRounds++;
-  elapsed.ns += Math.max(0, waited) + n * vb.pgdat.costs.pageFree;
+  // the round's own work per page (dequeue, PFN array, the free: balloonLeakPage,
+  // TCG's figure under tcg) and the wait for the host's per-PFN madvise
+  elapsed.ns += Math.max(0, waited) + n * vb.pgdat.costs.balloonLeakPage;
   return n;
 }
 
