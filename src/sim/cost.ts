@@ -91,7 +91,7 @@ export const COSTS = {
   hostWillneedPage: {
     ns: 500,
     unit: 'the host\'s work for one deflated 4 KiB PFN (QEMU virtio_balloon_handle_output: memory_region_find and qemu_ram_block_from_host for the PFN, then balloon_deflate_page\'s qemu_madvise(MADV_WILLNEED) of the page)',
-    source: 'Reasoning from QEMU 10 and Linux: madvise_willneed on private anonymous memory only walks the range for swap entries (swapin_walk_ops, finding the discarded PTE empty) and drains the LRU pagevecs; with the syscall entry and exit, mmap_read_lock and the VMA lookup ~300 ns on a server core, plus ~150 ns of QEMU\'s per-PFN lookup (RCU, flatview lookup, two atomic reference counts). Measured on this machine (a 2-core AMD EPYC VM): the syscall alone 0.9-1.3 us (scripts/real-guest/qemu/bl-madvise-bench.c), QEMU\'s main thread 0.8-1.5 us per deflated PFN, median 1.2 us (measure-balloon.sh); the table keeps the server figure (docs/fidelity.md, "Balloon inflate and deflate under TCG").',
+    source: 'Reasoning from QEMU 10 and Linux: madvise_willneed on private anonymous memory only walks the range for swap entries (swapin_walk_ops, finding the discarded PTE empty) and drains the LRU pagevecs; with the syscall entry and exit, mmap_read_lock and the VMA lookup ~300 ns on a server core, plus ~150 ns of QEMU\'s per-PFN lookup (RCU, flatview lookup, two atomic reference counts). Measured on this machine (a 2-core AMD EPYC VM): the syscall alone 0.9-1.3 us (scripts/real-guest/qemu/bl-madvise-bench.c), QEMU\'s main thread 0.8-1.5 us per deflated PFN, median 1.2 us over the same 28 deflates (measure-balloon.sh); the table keeps the server figure (docs/fidelity.md, "Balloon inflate and deflate under TCG").',
   },
   balloonLeakPage: {
     ns: 250,
@@ -164,7 +164,7 @@ export const COSTS = {
   tcgBalloonLeakPage: {
     ns: 2900,
     unit: 'the guest\'s own work for one page of a balloon leak round under TCG (what balloonLeakPage is under KVM, emulated), with its share of the round\'s tell_host, used-buffer interrupt and update_balloon_size',
-    source: 'Measured on this machine (scripts/real-guest/qemu/measure-balloon.sh: QEMU 10.0.2 TCG, 1 GiB Linux 6.1 guest, 23 deflates of 64-512 MiB, each after its inflate, in six boots of 3-5 cycles): the vCPU thread\'s CPU time (/proc/<pid>/task/<tid>/schedstat) per deflated page, 1.8-4.6 us, median 2.9 us; the host\'s per-PFN share runs on QEMU\'s main thread (hostWillneedPage). ~12x balloonLeakPage.',
+    source: 'Measured on this machine (scripts/real-guest/qemu/measure-balloon.sh: QEMU 10.0.2 TCG, 1 GiB Linux 6.1 guest, 28 deflates of 64-512 MiB, each after its inflate, in seven boots of 3-5 cycles): the vCPU thread\'s CPU time (/proc/<pid>/task/<tid>/schedstat) per deflated page, 1.8-4.6 us, median 2.85 us (1.8-2.2 us while the machine\'s other load was lighter); the host\'s per-PFN share runs on QEMU\'s main thread (hostWillneedPage). ~12x balloonLeakPage.',
   },
 } as const satisfies Record<string, CostEntry>;
 

@@ -10,6 +10,7 @@ import { type Accel, defaultCostTable } from '../../src/sim/cost.js';
 import { type MigrationState, queryMigrate, bitmapSyncNs } from '../../src/host/migration.js';
 import { hostMigrate } from '../../src/host/vm.js';
 import { virtioBalloonToTarget } from '../../src/host/virtio_balloon.js';
+import { outOfMemory } from '../../src/guest/mm/vmscan.js';
 import { simRunUntil } from '../../src/sim/clock.js';
 import { getProcess, faultAnonPages, exitProcess, processPages } from '../../src/guest/mm/process.js';
 import { physPfn } from '../../src/guest/mm/layout.js';
@@ -290,4 +291,17 @@ test('the deflate costs are the table\'s: overriding hostWillneedPage and tcgBal
   const t = dev.balloonChanges.at(-1)!.t_ns - t0;
   assert.equal(dev.balloonChanges.length - n0, rounds);
   assert.equal(t - base, (rounds - 1) * 256 * ((1200 - COSTS.hostWillneedPage) + (3000 - COSTS.tcgBalloonLeakPage)));
+});
+
+test('deflate on OOM: the allocating task waits for the notifier\'s leak round, under tcg at TCG\'s pace', () => {
+  for (const accel of ['kvm', 'tcg'] as const) {
+    const v = createVm({ guest: defaultGuestConfig({ memoryBytes: 1 * GiB }), balloon: { device: { deflateOnOom: true }, driver: {} }, memPrealloc: false, accel });
+    virtioBalloonToTarget(v.host.balloon!, 512 * MiB);
+    simRunUntil(v.sim, v.sim.now + 30e9);
+    const pg = v.guest.pgdat, s0 = pg.tasks.stallNs, n0 = v.driver!.numPages;
+    assert.equal(outOfMemory(pg), true);
+    assert.equal(n0 - v.driver!.numPages, 256, accel);
+    const leak = accel === 'tcg' ? COSTS.tcgBalloonLeakPage : COSTS.balloonLeakPage;
+    assert.equal(pg.tasks.stallNs - s0, 256 * (leak + COSTS.hostWillneedPage) + COSTS.virtqueueKick, accel);
+  }
 });

@@ -511,11 +511,15 @@ function virtballoonInterrupt(vb: VirtioBalloon, idx: number): void {
 
 /**
  * @kernel drivers/virtio/virtio_balloon.c virtio_balloon_oom_notify
- * The guest is about to OOM: give back oom_pages balloon pages instead.
+ * The guest is about to OOM: give back oom_pages balloon pages instead. The notifier
+ * runs in the allocating task (out_of_memory's blocking notifier chain), which waits
+ * for the leak round and the host's answer: the round's time is its stall.
  */
 function virtioBalloonOomNotify(vb: VirtioBalloon): number {
   if (vb.stuck !== null) return 0;
-  const freed = leakBalloon(vb, vb.opts.oomPages, { ns: 0 });
+  const elapsed = { ns: 0 };
+  const freed = leakBalloon(vb, vb.opts.oomPages, elapsed);
+  vb.pgdat.tasks.stallNs += elapsed.ns;
   updateBalloonSize(vb);
   vb.counters.oomDeflates++;
   vb.counters.oomPages += freed;
