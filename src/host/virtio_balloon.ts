@@ -360,8 +360,15 @@ function balloonInflatePage(dev: BalloonDevice, pfn: number): void {
   if (dev.opts.actualSource === 'device') dev.actual++;
 }
 
-/** @qemu hw/virtio/virtio-balloon.c balloon_deflate_page: nothing to do but let the page fault back in (MADV_WILLNEED). */
+/**
+ * @qemu hw/virtio/virtio-balloon.c balloon_deflate_page
+ * The page comes back on the guest's next write; QEMU still makes one system call per
+ * PFN, qemu_madvise(MADV_WILLNEED) of the host page (which for anonymous memory only
+ * looks for swap entries to read ahead), whether or not the page was inflated:
+ * hostWillneedPage, with the PFN's lookup.
+ */
 function balloonDeflatePage(dev: BalloonDevice, pfn: number): void {
+  dev.t.busyNs += dev.costs.hostWillneedPage;
   dev.counters.deflatePfns++;
   if (dev.inflated[pfn]) { dev.inflated[pfn] = 0; dev.inflatedPages--; } else dev.counters.deflateNotInflated++;
   if (dev.opts.actualSource === 'device') dev.actual = Math.max(0, dev.actual - 1);

@@ -36,8 +36,9 @@ export type VmConfig = {
   /** Costs that differ from the cost table's defaults, by name (a scenario's `costs:`). */
   costs?: CostOverrides;
   /**
-   * QEMU -accel (default kvm). tcg: the guest's code is emulated — zeroing a page and a
-   * writer's stores cost the guest TCG's figures (guestCostTable, vcpuStoreNs), and
+   * QEMU -accel (default kvm). tcg: the guest's code is emulated — zeroing a page, a
+   * balloon leak round's pages and a writer's stores cost the guest TCG's figures
+   * (guestCostTable, vcpuStoreNs), and
    * migration tracks dirty pages through the softmmu TLB (host/migration.ts).
    */
   accel?: Accel;

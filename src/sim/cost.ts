@@ -93,6 +93,16 @@ export const COSTS = {
     unit: 'one 4 KiB page of a large range the host discards in one madvise call (reported free pages, hinted pages in discard mode)',
     source: 'Reasoning: with the call and the TLB flush amortised over 512 or 1024 pages, what is left per page is zapping its PTE and returning the page to the host allocator, ~50-100 ns.',
   },
+  hostWillneedPage: {
+    ns: 500,
+    unit: 'the host\'s work for one deflated 4 KiB PFN (QEMU virtio_balloon_handle_output: memory_region_find and qemu_ram_block_from_host for the PFN, then balloon_deflate_page\'s qemu_madvise(MADV_WILLNEED) of the page)',
+    source: 'Reasoning from QEMU 10 and Linux: madvise_willneed on private anonymous memory only walks the range for swap entries (swapin_walk_ops, finding the discarded PTE empty) and drains the LRU pagevecs; with the syscall entry and exit, mmap_read_lock and the VMA lookup ~300 ns on a server core, plus ~150 ns of QEMU\'s per-PFN lookup (RCU, flatview lookup, two atomic reference counts). Measured on this machine (a 2-core AMD EPYC VM): the syscall alone 0.9-1.3 us (scripts/real-guest/qemu/bl-madvise-bench.c), QEMU\'s main thread 0.8-1.5 us per deflated PFN, median 1.2 us over the same 28 deflates (measure-balloon.sh); the table keeps the server figure (docs/fidelity.md, "Balloon inflate and deflate under TCG").',
+  },
+  balloonLeakPage: {
+    ns: 250,
+    unit: 'the guest\'s own work for one page of a balloon leak round (leak_balloon: balloon_page_dequeue under the balloon lock, set_page_pfns, then release_pages_balloon\'s put_page to the per-cpu free list)',
+    source: 'Reasoning: the free is pageFree\'s ~120 ns; balloon_page_list_dequeue adds an irqsave spinlock, trylock_page and unlock_page (two atomics), balloon_page_delete\'s list_del and page-type flag clears on a struct page that is usually a cache miss, and the vm event: ~130 ns more.',
+  },
   migrationZeroPage: {
     ns: 300,
     unit: 'the migration thread checking one 4 KiB page that turns out all zero (buffer_is_zero reads all of it)',
@@ -120,7 +130,8 @@ export const COSTS = {
   },
   // TCG (host.accel: tcg): the guest's CPU is emulated by QEMU's softmmu; the entries
   // above are KVM's. Under TCG the guest charges tcgClearPage where it would charge
-  // clearPage (and tcgPageFault for pageFault), each process_write store costs its vCPU tcgGuestStore (plus
+  // clearPage (tcgPageFault for pageFault, tcgBalloonLeakPage for balloonLeakPage),
+  // each process_write store costs its vCPU tcgGuestStore (plus
   // tcgNotdirtyWrite on a clean page), and a bitmap sync costs the tcgSync* entries
   // instead of migrationSyncPage/migrationReprotectPage. The migration thread's
   // per-page costs are the same under both (it is host code either way).
@@ -160,6 +171,11 @@ export const COSTS = {
     unit: 'tlb_reset_dirty_range_all after a sync that found dirty pages under TCG, per vCPU: every entry of the vCPU\'s softmmu TLB (all MMU indexes and the victim TLB) gets TLB_NOTDIRTY when it maps the synced RAM',
     source: 'Reasoning: x86 TCG has 8 MMU indexes with dynamically sized TLBs (256 entries at least, a few thousand for a busy Linux guest); ~10 k entries at ~2 ns each under the TLB lock, ~20 us per vCPU.',
   },
+  tcgBalloonLeakPage: {
+    ns: 2900,
+    unit: 'the guest\'s own work for one page of a balloon leak round under TCG (what balloonLeakPage is under KVM, emulated), with its share of the round\'s tell_host, used-buffer interrupt and update_balloon_size',
+    source: 'Measured on this machine (scripts/real-guest/qemu/measure-balloon.sh: QEMU 10.0.2 TCG, 1 GiB Linux 6.1 guest, 28 deflates of 64-512 MiB, each after its inflate, in seven boots of 3-5 cycles): the vCPU thread\'s CPU time (/proc/<pid>/task/<tid>/schedstat) per deflated page, 1.8-4.6 us, median 2.85 us (1.8-2.2 us while the machine\'s other load was lighter); the host\'s per-PFN share runs on QEMU\'s main thread (hostWillneedPage). ~12x balloonLeakPage.',
+  },
 } as const satisfies Record<string, CostEntry>;
 
 export type CostName = keyof typeof COSTS;
@@ -195,9 +211,10 @@ export type Accel = 'kvm' | 'tcg';
 /**
  * The costs the guest's own code pays under `accel`. KVM: the table itself. TCG:
  * zeroing a page costs tcgClearPage (the guest CPU cost that decides migration
- * figures: free page hinting zeroes every hinted block) and an anonymous fault
- * tcgPageFault; the guest's other entries are not scaled (docs/model-limits.md).
+ * figures: free page hinting zeroes every hinted block), an anonymous fault
+ * tcgPageFault and a page of a balloon leak round tcgBalloonLeakPage (what decides a
+ * deflate's time); the guest's other entries are not scaled (docs/model-limits.md).
  */
 export function guestCostTable(t: CostTable, accel: Accel): CostTable {
-  return accel === 'tcg' ? { ...t, clearPage: t.tcgClearPage, pageFault: t.tcgPageFault } : t;
+  return accel === 'tcg' ? { ...t, clearPage: t.tcgClearPage, pageFault: t.tcgPageFault, balloonLeakPage: t.tcgBalloonLeakPage } : t;
 }

@@ -9,6 +9,8 @@ import { defaultGuestConfig } from '../../src/guest/guest.js';
 import { type Accel, defaultCostTable } from '../../src/sim/cost.js';
 import { type MigrationState, queryMigrate, bitmapSyncNs } from '../../src/host/migration.js';
 import { hostMigrate } from '../../src/host/vm.js';
+import { virtioBalloonToTarget } from '../../src/host/virtio_balloon.js';
+import { outOfMemory } from '../../src/guest/mm/vmscan.js';
 import { simRunUntil } from '../../src/sim/clock.js';
 import { getProcess, faultAnonPages, exitProcess, processPages } from '../../src/guest/mm/process.js';
 import { physPfn } from '../../src/guest/mm/layout.js';
@@ -48,6 +50,9 @@ test('the accelerator is a host option: kvm by default, tcg on request; the gues
   assert.equal(k.guest.pgdat.costs, k.costs, 'under KVM guest and host charge from one table');
   assert.equal(k.guest.pgdat.costs.clearPage, COSTS.clearPage);
   assert.equal(t.guest.pgdat.costs.clearPage, COSTS.tcgClearPage);
+  assert.equal(k.guest.pgdat.costs.balloonLeakPage, COSTS.balloonLeakPage);
+  assert.equal(t.guest.pgdat.costs.balloonLeakPage, COSTS.tcgBalloonLeakPage);
+  assert.equal(t.costs.hostWillneedPage, k.costs.hostWillneedPage, 'QEMU\'s madvise is host code under both');
   assert.equal(t.costs.clearPage, COSTS.clearPage, 'the host\'s own work is not emulated');
   assert.equal(t.costs.migrationNormalPage, k.costs.migrationNormalPage, 'the migration thread runs at host speed under both');
 });
@@ -236,5 +241,67 @@ test('scenarios/migration-tcg.yaml: under TCG free page hinting sends more zero 
     assert.ok(th.duplicate > tl.duplicate, `${w} tcg: zero pages ${tl.duplicate} -> ${th.duplicate} with hints`);
     assert.ok(kh.duplicate < kl.duplicate / 4, `${w} kvm: zero pages ${kl.duplicate} -> ${kh.duplicate} with hints`);
     assert.ok(th['free-page-hint'].hinted_pages < kh['free-page-hint'].hinted_pages, 'the TCG guest hints more slowly (tcgClearPage)');
+  }
+});
+
+/** Inflates a 1 GiB guest by `pages`, then deflates it all; the deflate's BALLOON_CHANGE times, from the target's change. */
+function deflateTimes(accel: Accel, pages: number): number[] {
+  const v = vm(accel, 1 * GiB);
+  const dev = v.host.balloon!, drv = v.driver!;
+  virtioBalloonToTarget(dev, 1 * GiB - pages * 4096);
+  simRunUntil(v.sim, v.sim.now + 30e9);
+  assert.equal(drv.numPages, pages);
+  const t0 = v.sim.now, n0 = dev.balloonChanges.length;
+  virtioBalloonToTarget(dev, 1 * GiB);
+  simRunUntil(v.sim, v.sim.now + 30e9);
+  assert.equal(drv.numPages, 0);
+  assert.equal(dev.counters.deflatePfns, pages);
+  return dev.balloonChanges.slice(n0).map((e) => e.t_ns - t0);
+}
+
+test('a deflate takes its rounds\' time: per page the driver\'s balloonLeakPage (tcgBalloonLeakPage under tcg) and QEMU\'s hostWillneedPage, per round a virtqueue round trip', () => {
+  const pages = 65536, rounds = pages / 256;
+  const last: Partial<Record<Accel, number>> = {};
+  for (const accel of ['kvm', 'tcg'] as const) {
+    const times = deflateTimes(accel, pages);
+    // one `actual` update per round of 256 PFNs; each round lands at its start, the next starts after its cost
+    assert.equal(times.length, rounds, accel);
+    const leak = accel === 'tcg' ? COSTS.tcgBalloonLeakPage : COSTS.balloonLeakPage;
+    const round = 256 * (leak + COSTS.hostWillneedPage) + COSTS.virtqueueKick;
+    assert.equal(times[0], 0, accel);
+    assert.equal(times.at(-1), (rounds - 1) * round, accel);
+    last[accel] = times.at(-1)!;
+  }
+  // 256 MiB: ~220 ms under tcg (the real TCG guest on this machine: 230-390 ms), ~50 ms under kvm
+  assert.ok(last.tcg! > 200e6 && last.tcg! < 250e6, `tcg ${last.tcg}`);
+  assert.ok(last.kvm! > 40e6 && last.kvm! < 60e6, `kvm ${last.kvm}`);
+  assert.ok(last.tcg! > 4 * last.kvm!);
+});
+
+test('the deflate costs are the table\'s: overriding hostWillneedPage and tcgBalloonLeakPage moves the tcg deflate by exactly their change', () => {
+  const pages = 4096, rounds = pages / 256;
+  const base = deflateTimes('tcg', pages).at(-1)!;
+  const v = createVm({ guest: defaultGuestConfig({ memoryBytes: 1 * GiB }), balloon: { device: {}, driver: {} }, memPrealloc: false, accel: 'tcg', costs: { hostWillneedPage: 1200, tcgBalloonLeakPage: 3000 } });
+  const dev = v.host.balloon!;
+  virtioBalloonToTarget(dev, 1 * GiB - pages * 4096);
+  simRunUntil(v.sim, v.sim.now + 30e9);
+  const t0 = v.sim.now, n0 = dev.balloonChanges.length;
+  virtioBalloonToTarget(dev, 1 * GiB);
+  simRunUntil(v.sim, v.sim.now + 30e9);
+  const t = dev.balloonChanges.at(-1)!.t_ns - t0;
+  assert.equal(dev.balloonChanges.length - n0, rounds);
+  assert.equal(t - base, (rounds - 1) * 256 * ((1200 - COSTS.hostWillneedPage) + (3000 - COSTS.tcgBalloonLeakPage)));
+});
+
+test('deflate on OOM: the allocating task waits for the notifier\'s leak round, under tcg at TCG\'s pace', () => {
+  for (const accel of ['kvm', 'tcg'] as const) {
+    const v = createVm({ guest: defaultGuestConfig({ memoryBytes: 1 * GiB }), balloon: { device: { deflateOnOom: true }, driver: {} }, memPrealloc: false, accel });
+    virtioBalloonToTarget(v.host.balloon!, 512 * MiB);
+    simRunUntil(v.sim, v.sim.now + 30e9);
+    const pg = v.guest.pgdat, s0 = pg.tasks.stallNs, n0 = v.driver!.numPages;
+    assert.equal(outOfMemory(pg), true);
+    assert.equal(n0 - v.driver!.numPages, 256, accel);
+    const leak = accel === 'tcg' ? COSTS.tcgBalloonLeakPage : COSTS.balloonLeakPage;
+    assert.equal(pg.tasks.stallNs - s0, 256 * (leak + COSTS.hostWillneedPage) + COSTS.virtqueueKick, accel);
   }
 });

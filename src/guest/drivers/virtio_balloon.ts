@@ -443,7 +443,8 @@ function fillBalloon(vb: VirtioBalloon, want: number, done: (got: number, elapse
  * @kernel drivers/virtio/virtio_balloon.c leak_balloon
  * One round of deflation: up to 256 pages off the balloon; the host is told first,
  * then the pages go back to the allocator. Returns the pages released; the time spent
- * goes to `elapsed`.
+ * (balloonLeakPage per page, and the host's answer: the round trip and its
+ * hostWillneedPage per PFN) goes to `elapsed`.
  */
 function leakBalloon(vb: VirtioBalloon, want: number, elapsed: { ns: number }): number {
   const num = Math.min(want, VIRTIO_BALLOON_ARRAY_PFNS_MAX, vb.numPages);
@@ -471,8 +472,10 @@ function leakBalloon(vb: VirtioBalloon, want: number, elapsed: { ns: number }): 
   }
   vb.balloonLock = false;
   vb.counters.leakRounds++;
-  elapsed.ns += Math.max(0, waited) + n * vb.pgdat.costs.pageFree;
-  vb.pgdat.daemonNs += n * vb.pgdat.costs.pageFree; // the kworker's vCPU time
+  // the round's own work per page (dequeue, PFN array, the free: balloonLeakPage,
+  // TCG's figure under tcg) and the wait for the host's per-PFN madvise
+  elapsed.ns += Math.max(0, waited) + n * vb.pgdat.costs.balloonLeakPage;
+  vb.pgdat.daemonNs += n * vb.pgdat.costs.balloonLeakPage; // the kworker's vCPU time
   return n;
 }
 
@@ -516,11 +519,15 @@ function virtballoonInterrupt(vb: VirtioBalloon, idx: number): void {
 
 /**
  * @kernel drivers/virtio/virtio_balloon.c virtio_balloon_oom_notify
- * The guest is about to OOM: give back oom_pages balloon pages instead.
+ * The guest is about to OOM: give back oom_pages balloon pages instead. The notifier
+ * runs in the allocating task (out_of_memory's blocking notifier chain), which waits
+ * for the leak round and the host's answer: the round's time is its stall.
  */
 function virtioBalloonOomNotify(vb: VirtioBalloon): number {
   if (vb.stuck !== null) return 0;
-  const freed = leakBalloon(vb, vb.opts.oomPages, { ns: 0 });
+  const elapsed = { ns: 0 };
+  const freed = leakBalloon(vb, vb.opts.oomPages, elapsed);
+  vb.pgdat.tasks.stallNs += elapsed.ns;
   updateBalloonSize(vb);
   vb.counters.oomDeflates++;
   vb.counters.oomPages += freed;
