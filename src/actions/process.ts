@@ -162,7 +162,7 @@ export const SCRATCH_MAX_PAGES = 4 * 2 ** 20, SCRATCH_MAX_FILES = 2 ** 20;
 
 export const processFile = defineAction({
   name: 'process_file',
-  doc: 'A process reads (or, with dirty, writes) page cache through its file, or through files of file_size each; each file costs a dentry and an inode, its pages xarray nodes and, written, buffer_heads',
+  doc: 'A process reads (or, with dirty, writes) page cache through its file, or through files of file_size each; each file costs a dentry and an inode, its pages xarray nodes and, written, buffer_heads. On the qemu guest: bl-file on a scratch ext4 (virtio-blk), a read reading pages the host put on the disk before boot',
   fields: {
     pid: pidField,
     size: size('Page cache to read or write, e.g. 512MiB (at most 2TiB: the model reads page by page, recycling the cache)', { max: 2 ** 41 }),
