@@ -9,7 +9,6 @@
  * image (planScratch), so a read reads from the disk, not from the page cache.
  */
 import { PAGE_SIZE } from '../guest/mm/memmap.js';
-import type { Scenario } from '../scenario/schema.js';
 
 /** A process's file stream: how many files it has, and the pages of its last one (-1: no file yet). */
 export type FileStream = { files: number; lastPages: number };
@@ -63,17 +62,19 @@ export type ScratchPlan = {
 const MiB = 2 ** 20;
 
 /**
- * The scratch disk a timeline needs (null: it has no process_file): the file streams
- * replayed over its process_file entries in order, what the reads need on the disk,
+ * The scratch disk a timeline's process_file entries need (null: there are none): the
+ * file streams replayed over the entries in order, what the reads need on the disk,
  * and a size with room for every page written or read, one block per file more, and
  * ext4's metadata and journal (1/8 more and 256 MiB, rounded up to 64 MiB, at least 1 GiB).
  */
-export function planScratch(timeline: Scenario['timeline']): ScratchPlan | null {
+/** A process_file entry as planScratch reads it. */
+export type FileEntry = { pid: number; size: number; dirty: boolean; file_size?: number | undefined };
+
+export function planScratch(entries: ReadonlyArray<FileEntry>): ScratchPlan | null {
   const streams = new Map<number, FileStream>();
   const prepared: ScratchPlan['prepared'] = [];
   let pages = 0, files = 0, any = false;
-  for (const a of timeline) {
-    if (a.action !== 'process_file') continue;
+  for (const a of entries) {
     any = true;
     const { pages: n, filePages } = fileEntryPages(a);
     const st = fileStep(streams.get(a.pid) ?? NEW_STREAM, n, filePages);

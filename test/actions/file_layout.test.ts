@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadScenarioText, runScenario } from '../../src/scenario/runner.js';
-import { fileStep, planScratch, NEW_STREAM, type FileStream } from '../../src/actions/file_layout.js';
+import { fileStep, NEW_STREAM, type FileStream } from '../../src/actions/file_layout.js';
+import { qemuScratchPlan } from '../../src/integrations/qemu/side.js';
 
 const sc = (timeline: string) => loadScenarioText(`name: t\nguest: { memory: 1GiB }\ntimeline:\n${timeline}\n`, 't.yaml').base;
 
@@ -44,16 +45,16 @@ test('fileStep replays the model\'s file sets: the same files and the same pages
 });
 
 test('planScratch: no scratch disk without process_file; reads are prepared page for page, writes are not; the size has room', () => {
-  assert.equal(planScratch(sc('  - { at: 0s, action: snapshot }').timeline), null);
-  const p = planScratch(sc([
+  assert.equal(qemuScratchPlan(sc('  - { at: 0s, action: snapshot }')), null);
+  const p = qemuScratchPlan(sc([
     '  - { at: 0s, action: process_file, pid: 100, size: 8KiB, file_size: 16KiB, dirty: true }',
     '  - { at: 0s, action: process_file, pid: 100, size: 24KiB, file_size: 16KiB }',
     '  - { at: 0s, action: process_file, pid: 200, size: 1MiB }',
-  ].join('\n')).timeline)!;
+  ].join('\n')))!;
   assert.deepEqual(p.prepared, [{ name: 'p100.0', off: 2, pages: 2 }, { name: 'p100.1', off: 0, pages: 4 }, { name: 'p200.0', off: 0, pages: 256 }]);
   assert.equal(p.pages, 2 + 6 + 256);
   assert.equal(p.bytes, 2 ** 30);
-  const big = planScratch(sc('  - { at: 0s, action: process_file, pid: 1, size: 4GiB, dirty: true }').timeline)!;
+  const big = qemuScratchPlan(sc('  - { at: 0s, action: process_file, pid: 1, size: 4GiB, dirty: true }'))!;
   assert.ok(big.bytes >= 4 * 2 ** 30 * 1.125 && big.bytes % (64 * 2 ** 20) === 0);
   assert.deepEqual(big.prepared, []);
 });

@@ -14,12 +14,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenarioText } from '../../src/scenario/runner.js';
 import { ScenarioError } from '../../src/scenario/schema.js';
-import { checkQemuScenario, qemuLaunch, qemuCmdline, guestSetupCommand, QemuContext } from '../../src/integrations/qemu/side.js';
+import { checkQemuScenario, qemuLaunch, qemuCmdline, guestSetupCommand, QemuContext, qemuScratchPlan } from '../../src/integrations/qemu/side.js';
 import { qemuArgs, AgentClient, QmpClient, makeScratchImage, mke2fsArgs, type QemuImage, type QemuVm } from '../../src/integrations/qemu/qemu.js';
 import { diffProbe, splitProbeOutput, DIFF_PROBE_COMMAND, DIFF_PROBE_COMMAND_SLAB, parseFreePagesByType, parseSlabinfo } from '../../src/report/proc_parse.js';
 import { processFile } from '../../src/actions/process.js';
 import { ActionError, type ActionInput } from '../../src/actions/action.js';
-import { planScratch } from '../../src/actions/file_layout.js';
 import { existsSync } from 'node:fs';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -248,10 +247,10 @@ const MKE2FS = '/usr/sbin/mke2fs', E2FSCK = '/usr/sbin/e2fsck', DEBUGFS = '/usr/
 test('makeScratchImage: an ext4 with the pages the reads will read in place, holes where the timeline writes first', { skip: [MKE2FS, E2FSCK, DEBUGFS].every(existsSync) ? false : 'no e2fsprogs on this host' }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'balloonlab-scratch-test-'));
   try {
-    const plan = planScratch(sc(`name: t\nguest: { memory: 1GiB }\ntimeline:\n${[
+    const plan = qemuScratchPlan(sc(`name: t\nguest: { memory: 1GiB }\ntimeline:\n${[
       '  - { at: 0s, action: process_file, pid: 100, size: 8KiB, file_size: 16KiB, dirty: true }',
       '  - { at: 0s, action: process_file, pid: 100, size: 24KiB, file_size: 16KiB }',
-    ].join('\n')}\n`).timeline)!;
+    ].join('\n')}\n`))!;
     const image = makeScratchImage(fakeImage({ mke2fs: MKE2FS, e2fsck: E2FSCK }), plan, dir);
     assert.deepEqual(readdirSync(dir), ['scratch.img'], 'the host files it was made from are gone');
     const stat = (f: string) => spawnSync(DEBUGFS, ['-R', `stat /${f}`, image], { encoding: 'utf8' }).stdout;

@@ -23,7 +23,7 @@ import { parseMeminfo, parseVmstat, diffProbe, DIFF_PROBE_COMMAND_SLAB, splitPro
 import { BALLOON_QOM_PATH } from '../../host/qmp.js';
 import { runRealTimeline, type RealRunResult, type RealEvent } from '../real/runner.js';
 import { type QemuImage, type QemuLaunch, QemuVm, QemuError, freePort, delay } from './qemu.js';
-import { planScratch, type FileStream } from '../../actions/file_layout.js';
+import { planScratch, type FileStream, type ScratchPlan } from '../../actions/file_layout.js';
 
 const MiB = 2 ** 20, GiB = 2 ** 30;
 export const QEMU_MEMORY_MIN = 128 * MiB;
@@ -36,6 +36,11 @@ export type QemuRunResult = RealRunResult & {
   /** QEMU's version, the image's kernel release, what `uname -r` said in the guest, the kernel command line words added, the balloon -device. */
   qemu: { version: string; kernel: string; uname: string; cmdline: string[]; device: string | null };
 };
+
+/** The scratch disk the scenario's process_file entries need, or null (file_layout.ts planScratch). */
+export function qemuScratchPlan(s: Scenario): ScratchPlan | null {
+  return planScratch(s.timeline.flatMap((a) => (a.action === 'process_file' ? [a] : [])));
+}
 
 /** Refuses, before boot, what the QEMU side cannot be or do: memory, vCPUs, options the real kernel or QEMU's device do not have, actions it has no run for. */
 export function checkQemuScenario(s: Scenario, source: string): void {
@@ -64,7 +69,7 @@ export function checkQemuScenario(s: Scenario, source: string): void {
   s.timeline.forEach((a, i) => {
     if (a.action === 'migrate' && a.wait === undefined) throw new ScenarioError(`${source}: timeline[${i}] (migrate): on the qemu real guest give wait: (the run follows the migration to the destination)`);
   });
-  const plan = planScratch(s.timeline);
+  const plan = qemuScratchPlan(s);
   if (plan) {
     const m = s.timeline.findIndex((a) => a.action === 'migrate');
     if (m >= 0) throw new ScenarioError(`${source}: timeline[${m}] (migrate): not with process_file on the qemu real guest (its scratch disk is not migrated)`);
@@ -83,7 +88,7 @@ export function qemuCmdline(s: Scenario): string[] {
   if (!s.guest.kaslr) out.push('nokaslr');
   out.push(`init_on_alloc=${s.guest.init_on_alloc ? 1 : 0}`, `init_on_free=${s.guest.init_on_free ? 1 : 0}`);
   // /init loads virtio_blk and mounts the scratch ext4 (only when a process_file needs it)
-  if (planScratch(s.timeline)) out.push('bl.scratch=1');
+  if (qemuScratchPlan(s)) out.push('bl.scratch=1');
   return out;
 }
 
@@ -91,7 +96,7 @@ export function qemuCmdline(s: Scenario): string[] {
 export function qemuLaunch(s: Scenario): QemuLaunch {
   const b = s.balloon;
   const onOff = (v: boolean) => (v ? 'on' : 'off');
-  const scratch = planScratch(s.timeline);
+  const scratch = qemuScratchPlan(s);
   return {
     ...(scratch ? { scratch } : {}),
     memoryBytes: s.guest.memory, vcpus: s.guest.vcpus, cmdline: qemuCmdline(s), memPrealloc: s.host.mem_prealloc,
