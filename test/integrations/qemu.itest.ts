@@ -146,4 +146,6 @@ test('qemu-file-cache: page cache and its slab on a real ext4 grow by what was w
   const ri = (label: string) => rp[re.findIndex((e) => e.label === label)]!;
   assert.ok(ri('after the pressure')['vmstat.slabs_scanned']! > ri('read')['vmstat.slabs_scanned']!, report);
   assert.ok(ri('after the pressure')['slab.dentry']! < ri('read')['slab.dentry']!, report);
+  // the report shows the slab caches side by side
+  assert.ok(diffRows(real, model).some((r) => r.what.trim() === 'slabinfo buffer_head active_objs' && r.real !== '-' && r.model !== '-'), report);
 });
