@@ -7,9 +7,11 @@
 #   config-<release>   that kernel's config (for reference)
 #   initrd.cpio        uncompressed newc cpio, reproducible: busybox-static and its
 #                      applet links, the six virtio modules (load order from their
-#                      depends), bl_alloc.ko, bl-agent, bl-mem, /init
-#                      (scripts/real-guest/qemu/init)
-#   guest/             the same bl-agent, bl-mem, bl_alloc.ko, for reference
+#                      depends), virtio_blk (loaded only for the scratch disk; ext4,
+#                      jbd2, mbcache, crc16 and crc32c are built into the cloud
+#                      kernel, its modules.builtin says), bl_alloc.ko, bl-agent,
+#                      bl-mem, bl-file, /init (scripts/real-guest/qemu/init)
+#   guest/             the same bl-agent, bl-mem, bl-file, bl_alloc.ko, for reference
 #   bin/bl-pdeathsig   host wrapper: the command it runs dies with its parent
 #   qemu/              QEMU 10 from bookworm-backports, extracted (not installed):
 #                      qemu-system-x86, -common, -data, seabios, ipxe-qemu and the
@@ -24,8 +26,9 @@
 # Launch QEMU with scripts/real-guest/qemu/run-qemu.sh (or the env it documents).
 # Idempotent: when manifest.json names the same root package versions and the
 # same helper sources, and every file it lists has its size and sha256, nothing
-# is done. Needs root (or sudo) for apt-get (update, install of cpio, gcc, make
-# and linux-headers-6.1.0-<N>-cloud-amd64 to build bl_alloc.ko).
+# is done. Needs root (or sudo) for apt-get (update, install of cpio, gcc, make,
+# e2fsprogs — the host's mke2fs and e2fsck make each run's scratch disk — and
+# linux-headers-6.1.0-<N>-cloud-amd64 to build bl_alloc.ko).
 # Environment: REAL_GUEST_QEMU_CACHE overrides the cache directory;
 # REAL_GUEST_DEBIAN_MIRROR / REAL_GUEST_DEBIAN_SECURITY the archive URLs of the
 # private sources list (default: the ones the system's apt lists use).
@@ -35,6 +38,10 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 SRC="$ROOT/scripts/real-guest/qemu"
 CACHE="${REAL_GUEST_QEMU_CACHE:-$ROOT/.cache/real-guest-qemu}"
 VIRTIO_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_balloon)
+# For the scratch disk (/init loads them only with bl.scratch=1); the file system
+# itself (ext4, jbd2, mbcache, crc16, crc32c_generic) is built in.
+SCRATCH_MODULES=(virtio_blk)
+SCRATCH_BUILTIN=(ext4 jbd2 mbcache crc16 crc32c_generic)
 ARCH=amd64
 TRIPLET=x86_64-linux-gnu
 
@@ -224,6 +231,7 @@ command -v cpio >/dev/null || need_install+=(cpio)
 command -v gcc >/dev/null || need_install+=(gcc)
 command -v make >/dev/null || need_install+=(make)
 command -v objcopy >/dev/null || need_install+=(binutils)
+{ command -v mke2fs >/dev/null && command -v e2fsck >/dev/null; } || need_install+=(e2fsprogs)
 [ -f /usr/include/stdio.h ] || need_install+=(libc6-dev)
 [ -f "/usr/src/linux-headers-$KREL/Makefile" ] || need_install+=("$HPKG")
 if [ "${#need_install[@]}" -gt 0 ]; then
@@ -374,7 +382,11 @@ vmlinuz="$KROOT/boot/vmlinuz-$KREL"
 MODDIR="$KROOT/lib/modules/$KREL"
 [ -d "$MODDIR" ] || die "package $KPKG has no /lib/modules/$KREL"
 mkdir -p "$WORK/mods"
-for m in "${VIRTIO_MODULES[@]}"; do
+for m in "${SCRATCH_BUILTIN[@]}"; do
+  grep -qE "/$m\.ko\$" "$MODDIR/modules.builtin" || die "package $KPKG: $m is not built in (modules.builtin); the scratch disk needs it"
+done
+ALL_MODULES=("${VIRTIO_MODULES[@]}" "${SCRATCH_MODULES[@]}")
+for m in "${ALL_MODULES[@]}"; do
   f="$(find "$MODDIR" \( -name "$m.ko" -o -name "$m.ko.xz" \) | head -n 1)"
   [ -n "$f" ] || die "package $KPKG has no module $m.ko or $m.ko.xz"
   case "$f" in
@@ -391,29 +403,37 @@ mod_depends() {
   tr '\0' '\n' < "$WORK/mods/$1.modinfo" | sed -n 's/^depends=//p' | tr ',' ' '
 }
 declare -A DEPS
-for m in "${VIRTIO_MODULES[@]}"; do DEPS[$m]="$(mod_depends "$m")"; done
-ORDER=()
+for m in "${ALL_MODULES[@]}"; do DEPS[$m]="$(mod_depends "$m")"; done
+# place_modules VAR m...: the modules in an order where each comes after the ones it
+# depends on (among all modules; those placed before count as loaded)
 declare -A PLACED
-while [ "${#ORDER[@]}" -lt "${#VIRTIO_MODULES[@]}" ]; do
-  progress=0
-  for m in "${VIRTIO_MODULES[@]}"; do
-    [ -z "${PLACED[$m]:-}" ] || continue
-    ok=1
-    for d in ${DEPS[$m]}; do
-      [ -n "${DEPS[$d]+set}" ] || die "module $m (package $KPKG) depends on $d, which is not one of ${VIRTIO_MODULES[*]}"
-      [ -n "${PLACED[$d]:-}" ] || ok=0
+place_modules() {
+  local -n out="$1"; shift
+  local want=("$@") m d ok progress
+  out=()
+  while [ "${#out[@]}" -lt "${#want[@]}" ]; do
+    progress=0
+    for m in "${want[@]}"; do
+      [ -z "${PLACED[$m]:-}" ] || continue
+      ok=1
+      for d in ${DEPS[$m]}; do
+        [ -n "${DEPS[$d]+set}" ] || die "module $m (package $KPKG) depends on $d, which is not one of ${ALL_MODULES[*]}"
+        [ -n "${PLACED[$d]:-}" ] || ok=0
+      done
+      if [ "$ok" -eq 1 ]; then out+=("$m"); PLACED[$m]=1; progress=1; fi
     done
-    if [ "$ok" -eq 1 ]; then ORDER+=("$m"); PLACED[$m]=1; progress=1; fi
+    [ "$progress" -eq 1 ] || die "module dependency cycle or missing dependency among ${want[*]} (package $KPKG)"
   done
-  [ "$progress" -eq 1 ] || die "module dependency cycle among ${VIRTIO_MODULES[*]} (package $KPKG)"
-done
-log "virtio module order: ${ORDER[*]}"
+}
+place_modules ORDER "${VIRTIO_MODULES[@]}"
+place_modules SCRATCH_ORDER "${SCRATCH_MODULES[@]}"
+log "virtio module order: ${ORDER[*]}; scratch disk: ${SCRATCH_ORDER[*]} (depends: ${DEPS[virtio_blk]})"
 
 # ---------------------------------------------------------------- helpers
 mkdir -p "$WORK/bin" "$WORK/guest"
 CFLAGS=(-O2 -Wall -Wextra)
 gcc "${CFLAGS[@]}" -o "$WORK/bin/bl-pdeathsig" "$SRC/bl-pdeathsig.c" || die "gcc failed on bl-pdeathsig.c"
-for h in bl-agent bl-mem; do
+for h in bl-agent bl-mem bl-file; do
   gcc "${CFLAGS[@]}" -static -s -pthread -o "$WORK/guest/$h" "$SRC/$h.c" || die "gcc -static failed on $h.c"
 done
 mkdir -p "$WORK/bl_alloc"
@@ -450,9 +470,12 @@ done < <("$bb" --list-full | sort)
 [ -e "$IR/bin/sh" ] || ln -s busybox "$IR/bin/sh"
 for m in "${ORDER[@]}"; do cp "$WORK/mods/$m.ko" "$IR/lib/modules/$m.ko"; done
 printf '%s\n' "${ORDER[@]}" > "$IR/lib/modules/order"
+for m in "${SCRATCH_ORDER[@]}"; do cp "$WORK/mods/$m.ko" "$IR/lib/modules/$m.ko"; done
+printf '%s\n' "${SCRATCH_ORDER[@]}" > "$IR/lib/modules/order.scratch"
 cp "$WORK/guest/bl_alloc.ko" "$IR/lib/modules/bl_alloc.ko"
 install -m 755 "$WORK/guest/bl-agent" "$IR/bin/bl-agent"
 install -m 755 "$WORK/guest/bl-mem" "$IR/bin/bl-mem"
+install -m 755 "$WORK/guest/bl-file" "$IR/bin/bl-file"
 install -m 755 "$SRC/init" "$IR/init"
 mknod -m 600 "$IR/dev/console" c 5 1 2>/dev/null || true
 chmod 755 "$IR" "$IR"/*
@@ -467,7 +490,7 @@ rm -rf "$QTREE"
 mv "$NEWQ" "$QTREE"
 mkdir -p "$CACHE/bin" "$CACHE/guest"
 install -m 755 "$WORK/bin/bl-pdeathsig" "$CACHE/bin/bl-pdeathsig"
-install -m 755 "$WORK/guest/bl-agent" "$WORK/guest/bl-mem" "$CACHE/guest/"
+install -m 755 "$WORK/guest/bl-agent" "$WORK/guest/bl-mem" "$WORK/guest/bl-file" "$CACHE/guest/"
 install -m 644 "$WORK/guest/bl_alloc.ko" "$CACHE/guest/bl_alloc.ko"
 install -m 644 "$vmlinuz" "$CACHE/bzImage"
 rm -f "$CACHE"/config-*
@@ -476,15 +499,17 @@ install -m 644 "$WORK/initrd.cpio" "$CACHE/initrd.cpio"
 
 PKGLIST=("$KPKG=${VER[$KPKG]}=system" "busybox-static=${VER[busybox-static]}=system" "$HPKG=${VER[$HPKG]}=system-installed")
 for n in "${QORDER[@]}"; do PKGLIST+=("$n=${QPKG[$n]}=qemu-tree"); done
-node - "$CACHE" "$KREL" "$KABI" "$SRCHASH" "$QVERSION" "${ORDER[*]}" "${ROOTS[*]}" "${PKGLIST[@]}" <<'JS'
+MKE2FS="$(command -v mke2fs)"; E2FSCK="$(command -v e2fsck)"
+E2VER="$(dpkg-query -W -f='${Version}' e2fsprogs 2>/dev/null || "$MKE2FS" -V 2>&1 | head -n 1)"
+node - "$CACHE" "$KREL" "$KABI" "$SRCHASH" "$QVERSION" "${ORDER[*]}" "${ROOTS[*]}" "${SCRATCH_ORDER[*]}" "$MKE2FS" "$E2FSCK" "$E2VER" "${PKGLIST[@]}" <<'JS'
 const fs = require('node:fs'), path = require('node:path'), crypto = require('node:crypto');
-const [cache, release, abi, srcHash, qemuVersion, order, roots, ...pkgs] = process.argv.slice(2);
+const [cache, release, abi, srcHash, qemuVersion, order, roots, scratchOrder, mke2fs, e2fsck, e2fsprogs, ...pkgs] = process.argv.slice(2);
 const files = {};
 const add = (name) => {
   const buf = fs.readFileSync(path.join(cache, name));
   files[name] = { bytes: buf.length, sha256: crypto.createHash('sha256').update(buf).digest('hex') };
 };
-for (const name of ['bzImage', 'initrd.cpio', `config-${release}`, 'bin/bl-pdeathsig', 'guest/bl-agent', 'guest/bl-mem',
+for (const name of ['bzImage', 'initrd.cpio', `config-${release}`, 'bin/bl-pdeathsig', 'guest/bl-agent', 'guest/bl-mem', 'guest/bl-file',
   'guest/bl_alloc.ko', 'qemu/usr/bin/qemu-system-x86_64', 'qemu/usr/share/qemu/bios-256k.bin']) add(name);
 const split = (s) => { const i = s.indexOf('='); return { name: s.slice(0, i), version: s.slice(i + 1) }; };
 const triplet = 'x86_64-linux-gnu';
@@ -493,6 +518,12 @@ const manifest = {
   kernel: { package: `linux-image-${release}`, release, abi: Number(abi), image: 'bzImage', config: `config-${release}` },
   modules: order.split(' '),
   guest_modules: ['bl_alloc'],
+  scratch: {
+    modules: scratchOrder.split(' '),
+    mount: '/mnt/scratch',
+    mke2fs, e2fsck, e2fsprogs,
+    note: 'a virtio-blk disk with an ext4 the host makes per run (bl.scratch=1 on the kernel command line); ext4, jbd2, mbcache, crc16, crc32c are built in',
+  },
   qemu: {
     version: qemuVersion,
     binary: 'qemu/usr/bin/qemu-system-x86_64',

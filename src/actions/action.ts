@@ -20,6 +20,7 @@ import type { QmpCommand, QmpResponse } from '../host/qmp.js';
 import type { KernelBuild } from '../workloads/kernel_build.js';
 import type { StressHighalloc } from '../workloads/stress_highalloc.js';
 import { InputError } from '../sim/errors.js';
+import type { FileStream } from './file_layout.js';
 
 /** Real guests: a Linux in v86 driving balloonlab's device, or a Linux under QEMU with QEMU's device. */
 export type RealEngine = 'v86' | 'qemu';
@@ -93,6 +94,11 @@ export type RealContext = {
   hostRssBytes(): number | null;
   /** The balloon target the last `balloon` action set, in 4 KiB pages (QMP cannot be asked for it); null before. */
   balloonTargetPages: number | null;
+  /**
+   * The guest's scratch file system (engines that attach one, when the scenario has a
+   * process_file): where it is mounted and each process's file stream (file_layout.ts).
+   */
+  files?: { dir: string; streams: Map<number, FileStream> };
   /**
    * Live migration (engines that can run a second VMM): starts the destination VMM
    * (`-incoming`) and returns the URI to migrate to.

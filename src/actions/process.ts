@@ -12,6 +12,7 @@ import { VmEvent } from '../guest/mm/vmstat_items.js';
 import { simAfter } from '../sim/clock.js';
 import { rngBelow, createSplitmix64 } from '../sim/rng.js';
 import { vcpuStoreNs } from '../machine/machine.js';
+import { fileStep, fileEntryPages, NEW_STREAM } from './file_layout.js';
 
 const THP_ADVICE = ['hugepage', 'nohugepage', 'default'] as const;
 
@@ -215,9 +216,12 @@ export const processExit = defineAction({
   },
 });
 
+/** The most pages (16 GiB) and files (2^20) one process_file entry may take on the qemu guest. */
+export const SCRATCH_MAX_PAGES = 4 * 2 ** 20, SCRATCH_MAX_FILES = 2 ** 20;
+
 export const processFile = defineAction({
   name: 'process_file',
-  doc: 'A process reads (or, with dirty, writes) page cache through its file, or through files of file_size each; each file costs a dentry and an inode, its pages xarray nodes and, written, buffer_heads',
+  doc: 'A process reads (or, with dirty, writes) page cache through its file, or through files of file_size each; each file costs a dentry and an inode, its pages xarray nodes and, written, buffer_heads. On the qemu guest: bl-file on a scratch ext4 (virtio-blk), a read reading pages the host put on the disk before boot',
   fields: {
     pid: pidField,
     size: size('Page cache to read or write, e.g. 512MiB (at most 2TiB: the model reads page by page, recycling the cache)', { max: 2 ** 41 }),
@@ -230,7 +234,32 @@ export const processFile = defineAction({
     const filePages = a.file_size === undefined ? undefined : Math.ceil(a.file_size / PAGE_SIZE);
     return { pid: a.pid, requested_pages: want, cached_pages: readFilePages(ctx.vm.guest.pgdat, proc, want, a.dirty, filePages) };
   },
+  real: {
+    // bl-file on the qemu guest's scratch ext4: buffered writes, or reads of pages the host put on the disk before boot
+    engines: ['qemu'],
+    refuse: (a) => {
+      const { pages, filePages } = fileEntryPages(a);
+      const files = filePages === undefined ? 1 : Math.ceil(pages / filePages);
+      if (pages > SCRATCH_MAX_PAGES) return `the qemu guest's scratch disk takes at most ${SCRATCH_MAX_PAGES * PAGE_SIZE / 2 ** 30} GiB an entry (a TCG guest writes ~100 MiB/s)`;
+      if (files > SCRATCH_MAX_FILES) return `at most ${SCRATCH_MAX_FILES} files an entry on the qemu guest (give a larger file_size)`;
+      return null;
+    },
+    run: async (ctx, a) => {
+      const fs = ctx.files;
+      if (fs === undefined) throw new ActionError('the real guest has no scratch file system for process_file');
+      const { pages, filePages } = fileEntryPages(a);
+      const step = fileStep(fs.streams.get(a.pid) ?? NEW_STREAM, pages, filePages);
+      // ~20 MiB/s at least (TCG, virtio-blk), and a minute
+      const timeoutNs = Math.max(60e9, (pages * PAGE_SIZE / (20 * 2 ** 20)) * 1e9);
+      const r = await ctx.shell(`bl-file ${a.dirty ? 'write' : 'read'} ${fs.dir} p${a.pid} ${step.first} ${step.off} ${pages} ${filePages ?? 0}`, timeoutNs);
+      const m = /pages=(\d+)/.exec(r.output);
+      if (r.status !== 0 || !m) throw new ActionError(`bl-file ${a.dirty ? 'write' : 'read'} failed in the real guest (exit ${r.status}): ${r.output.trim().slice(0, 200)}`);
+      fs.streams.set(a.pid, step.next);
+      return { pid: a.pid, requested_pages: pages, cached_pages: Number(m[1]) };
+    },
+  },
 });
+
 
 /** process_write's tick: the writes of 10 ms at a time. */
 const WRITE_TICK_NS = 10_000_000;

@@ -28,7 +28,7 @@ import { checkV86Scenario, runV86Scenario } from '../integrations/v86/side.js';
 import { formatRealReport, runModelSide, entryText, diffRows } from '../integrations/real/diff.js';
 import type { RealEvent, RealRunResult } from '../integrations/real/runner.js';
 import { qemuImage } from '../integrations/qemu/qemu.js';
-import { checkQemuScenario, runQemuScenario } from '../integrations/qemu/side.js';
+import { checkQemuScenario, runQemuScenario, qemuScratchPlan } from '../integrations/qemu/side.js';
 import { actionsInfo, actionsMarkdown } from '../actions/index.js';
 import { benchCompaction } from '../../bench/compaction.js';
 import { benchMigration } from '../../bench/migration.js';
@@ -318,7 +318,7 @@ function buildProgram(): Command {
         real = await runV86Scenario(sc, { cacheDir, onEntry });
       } else {
         checkQemuScenario(sc, file);
-        const img = qemuImage(o.cacheDir);
+        const img = qemuImage(o.cacheDir, { scratch: qemuScratchPlan(sc) !== null });
         if ('missing' in img) throw new UsageError(`qemu real guest image missing (${img.missing.join(', ')}): run scripts/real-guest/build-qemu-image.sh first`);
         if (live) process.stderr.write(`qemu: booting ${img.manifest.kernel.release} under ${img.manifest.qemu.version.replace(/^QEMU emulator version /, 'QEMU ')} (TCG), ${formatSize(sc.guest.memory)}, ${sc.guest.vcpus} vcpu(s)\n`);
         real = await runQemuScenario(sc, img, { onEntry });

@@ -90,7 +90,20 @@ export function parseZoneinfo(text: string): Record<string, number> {
 }
 
 /** The vmstat counters a differential report follows (those that say what mm did). */
-export const DIFF_VMSTAT = /^(balloon_|compact_|pgmigrate_|thp_|allocstall_|pgscan_|pgsteal_|oom_kill$|htlb_|nr_free_pages$|nr_anon_pages$|nr_anon_transparent_hugepages$|nr_file_pages$|nr_page_table_pages$|nr_dirty$|nr_dirtied$|nr_written$|nr_slab_reclaimable$|nr_slab_unreclaimable$|slabs_scanned$|pswp|kswapd_|drop_pagecache$|pgalloc_|pgfree$)/;
+export const DIFF_VMSTAT = /^(balloon_|compact_|pgmigrate_|thp_|allocstall_|pgscan_|pgsteal_|oom_kill$|htlb_|nr_free_pages$|nr_anon_pages$|nr_anon_transparent_hugepages$|nr_file_pages$|nr_page_table_pages$|nr_dirty$|nr_writeback$|nr_dirtied$|nr_written$|nr_slab_reclaimable$|nr_slab_unreclaimable$|slabs_scanned$|pswp|kswapd_|drop_pagecache$|drop_slab$|pginodesteal$|pgpgin$|pgpgout$|pgalloc_|pgfree$)/;
+
+/** The slab caches a differential report follows (/proc/slabinfo's active_objs): those of the page cache and the VFS. */
+export const DIFF_SLAB_CACHES = ['dentry', 'ext4_inode_cache', 'inode_cache', 'lsm_inode_cache', 'ext4_extent_status', 'buffer_head', 'radix_tree_node'] as const;
+
+/** /proc/slabinfo (version 2.1): active_objs and num_objs of each cache, by name. */
+export function parseSlabinfo(text: string): Record<string, { active: number; total: number }> {
+  const out: Record<string, { active: number; total: number }> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\S+)\s+(\d+)\s+(\d+)\s+\d+\s+\d+\s+\d+/.exec(line);
+    if (m) out[m[1]!] = { active: Number(m[2]), total: Number(m[3]) };
+  }
+  return out;
+}
 
 /**
  * What a differential run reads after every entry, the same way on both sides, from
@@ -98,9 +111,10 @@ export const DIFF_VMSTAT = /^(balloon_|compact_|pgmigrate_|thp_|allocstall_|pgsc
  * MemFree, MemAvailable (kB); `vmstat.<counter>` for DIFF_VMSTAT; `free.<type>` free
  * pages per migratetype; `blocks.<type>` pageblocks per migratetype; `order.<n>` free
  * blocks per order; `zone.<zone>.<field>` free pages, watermarks and page counts of
- * each populated zone (zoneinfo).
+ * each populated zone (zoneinfo); with slabinfo, `slab.<cache>` active objects of
+ * DIFF_SLAB_CACHES.
  */
-export function diffProbe(p: { meminfo: string; vmstat: string; buddyinfo: string; pagetypeinfo: string; zoneinfo: string }): Record<string, number> {
+export function diffProbe(p: { meminfo: string; vmstat: string; buddyinfo: string; pagetypeinfo: string; zoneinfo: string; slabinfo?: string }): Record<string, number> {
   const m = parseMeminfo(p.meminfo);
   const out: Record<string, number> = { MemTotal: m.MemTotal ?? 0, MemFree: m.MemFree ?? 0, MemAvailable: m.MemAvailable ?? 0 };
   for (const [k, v] of Object.entries(parseVmstat(p.vmstat))) if (DIFF_VMSTAT.test(k)) out[`vmstat.${k}`] = v;
@@ -108,15 +122,22 @@ export function diffProbe(p: { meminfo: string; vmstat: string; buddyinfo: strin
   for (const [k, v] of Object.entries(parsePageblockCounts(p.pagetypeinfo))) out[`blocks.${k}`] = v;
   parseBuddyinfo(p.buddyinfo).forEach((c, o) => { out[`order.${o}`] = c; });
   for (const [k, v] of Object.entries(parseZoneinfo(p.zoneinfo))) out[`zone.${k}`] = v;
+  if (p.slabinfo) {
+    const si = parseSlabinfo(p.slabinfo);
+    for (const c of DIFF_SLAB_CACHES) if (si[c]) out[`slab.${c}`] = si[c].active;
+  }
   return out;
 }
 
 /** The shell command that prints the four files diffProbe reads, each after a marker line. */
 export const DIFF_PROBE_COMMAND = ['meminfo', 'vmstat', 'buddyinfo', 'pagetypeinfo', 'zoneinfo'].map((f) => `echo '@@ ${f}'; cat /proc/${f}`).join('; ');
 
-/** Splits DIFF_PROBE_COMMAND's output into its files. */
-export function splitProbeOutput(out: string): { meminfo: string; vmstat: string; buddyinfo: string; pagetypeinfo: string; zoneinfo: string } {
-  const parts = { meminfo: '', vmstat: '', buddyinfo: '', pagetypeinfo: '', zoneinfo: '' };
+/** DIFF_PROBE_COMMAND and the lines of /proc/slabinfo of DIFF_SLAB_CACHES (the qemu guest's probe). */
+export const DIFF_PROBE_COMMAND_SLAB = `${DIFF_PROBE_COMMAND}; echo '@@ slabinfo'; grep -E '^(${DIFF_SLAB_CACHES.join('|')}) ' /proc/slabinfo`;
+
+/** Splits DIFF_PROBE_COMMAND's (or DIFF_PROBE_COMMAND_SLAB's) output into its files. */
+export function splitProbeOutput(out: string): { meminfo: string; vmstat: string; buddyinfo: string; pagetypeinfo: string; zoneinfo: string; slabinfo: string } {
+  const parts = { meminfo: '', vmstat: '', buddyinfo: '', pagetypeinfo: '', zoneinfo: '', slabinfo: '' };
   let cur: keyof typeof parts | null = null;
   for (const line of out.split('\n')) {
     const mm = /^@@ (\w+)$/.exec(line);

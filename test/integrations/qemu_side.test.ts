@@ -14,9 +14,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenarioText } from '../../src/scenario/runner.js';
 import { ScenarioError } from '../../src/scenario/schema.js';
-import { checkQemuScenario, qemuLaunch, qemuCmdline, guestSetupCommand } from '../../src/integrations/qemu/side.js';
-import { qemuArgs, AgentClient, QmpClient, type QemuImage } from '../../src/integrations/qemu/qemu.js';
-import { diffProbe, splitProbeOutput, DIFF_PROBE_COMMAND, parseFreePagesByType } from '../../src/report/proc_parse.js';
+import { checkQemuScenario, qemuLaunch, qemuCmdline, guestSetupCommand, QemuContext, qemuScratchPlan } from '../../src/integrations/qemu/side.js';
+import { qemuArgs, AgentClient, QmpClient, makeScratchImage, mke2fsArgs, type QemuImage, type QemuVm } from '../../src/integrations/qemu/qemu.js';
+import { diffProbe, splitProbeOutput, DIFF_PROBE_COMMAND, DIFF_PROBE_COMMAND_SLAB, parseFreePagesByType, parseSlabinfo } from '../../src/report/proc_parse.js';
+import { processFile } from '../../src/actions/process.js';
+import { ActionError, type ActionInput } from '../../src/actions/action.js';
+import { existsSync } from 'node:fs';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const sc = (text: string) => loadScenarioText(text, 't.yaml').base;
@@ -183,4 +186,94 @@ test('the CLI: --engine qemu refuses a model-only action with exit 2, naming it,
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+const fakeImage = (scratch?: { mke2fs: string; e2fsck: string }): QemuImage => ({
+  dir: '/c',
+  manifest: {
+    kernel: { release: 'r', image: 'bzImage' }, qemu: { version: 'v', binary: 'q', datadir: 'd', env: { LD_LIBRARY_PATH: [], QEMU_MODULE_DIR: 'm' }, args: [], pdeathsig: 'p' },
+    ...(scratch ? { scratch: { modules: ['virtio_blk'], mount: '/mnt/scratch', e2fsprogs: 'host', ...scratch } } : {}),
+  },
+  bzImage: '/c/bzImage', initrd: '/c/initrd.cpio', qemu: '/c/q', pdeathsig: '/c/p', env: {}, args: [],
+});
+
+test('the scratch disk: only for a timeline with process_file; a virtio-blk disk after the balloon, bl.scratch=1; what it cannot take is refused before boot', () => {
+  const ok = 'stats_tags: v6.1';
+  const none = base('memory: 1GiB', ok);
+  assert.equal(qemuLaunch(none).scratch, undefined);
+  assert.ok(!qemuArgs(fakeImage(), qemuLaunch(none), '/d').includes('-drive'));
+  const s = base('memory: 1GiB', ok, '  - { at: 0s, action: process_file, pid: 1, size: 64MiB, file_size: 16KiB, dirty: true }\n  - { at: 0s, action: process_file, pid: 2, size: 1MiB }');
+  checkQemuScenario(s, 't.yaml');
+  const l = qemuLaunch(s);
+  assert.equal(l.scratch?.bytes, 2 ** 30);
+  assert.deepEqual(l.scratch?.prepared, [{ name: 'p2.0', off: 0, pages: 256 }]);
+  assert.deepEqual(qemuCmdline(s), ['init_on_alloc=1', 'init_on_free=0', 'bl.scratch=1']);
+  const a = qemuArgs(fakeImage(), l, '/d');
+  assert.equal(a[a.indexOf('-drive') + 1], 'file=/d/scratch.img,if=none,format=raw,id=d0,cache=unsafe');
+  const devices = a.flatMap((x, i) => (x === '-device' ? [a[i + 1]!.split(',')[0]] : []));
+  assert.deepEqual(devices, ['virtio-balloon-pci', 'virtio-blk-pci'], 'the balloon stays virtio0');
+  assert.deepEqual(mke2fsArgs(l.scratch!, '/d/scratch.img', null).slice(0, 9), ['-q', '-F', '-t', 'ext4', '-b', '4096', '-m', '0', '-N']);
+  const entry = (e: string) => base('memory: 1GiB', ok, `  - { at: 0s, action: ${e} }`);
+  assert.match(refused(() => checkQemuScenario(entry('process_file, pid: 1, size: 8GiB, file_size: 4KiB'), 't.yaml')), /timeline\[0\] \(process_file at 0s\): not on the qemu real guest as written: at most 1048576 files an entry/);
+  assert.match(refused(() => checkQemuScenario(entry('process_file, pid: 1, size: 17GiB'), 't.yaml')), /at most 16 GiB an entry/);
+  const many = base('memory: 1GiB', ok, Array.from({ length: 5 }, () => '  - { at: 0s, action: process_file, pid: 1, size: 15GiB, dirty: true }').join('\n'));
+  assert.match(refused(() => checkQemuScenario(many, 't.yaml')), /^t\.yaml: timeline: the process_file entries need a .* scratch disk; the qemu real guest makes at most 64GiB/);
+  const mig = base('memory: 1GiB', ok, '  - { at: 0s, action: process_file, pid: 1, size: 1MiB }\n  - { at: 1s, action: migrate, wait: 60s }');
+  assert.match(refused(() => checkQemuScenario(mig, 't.yaml')), /timeline\[1\] \(migrate\): not with process_file on the qemu real guest \(its scratch disk is not migrated\)/);
+});
+
+test('process_file on the qemu side: bl-file is told where each call starts in the process\'s files; a failure is the entry\'s error', async () => {
+  const s = base('memory: 1GiB', 'stats_tags: v6.1', '  - { at: 0s, action: process_file, pid: 7, size: 1MiB }');
+  const ctx = new QemuContext({} as QemuVm, fakeImage(), qemuLaunch(s), 2 ** 30);
+  const sent: string[] = [];
+  let status = 0;
+  ctx.shell = async (cmd: string) => { sent.push(cmd); const pages = /(\d+) \d+$/.exec(cmd)![1]; return { status, output: status ? 'bl-file: short read' : `files=1 created=1 pages=${pages} bytes=0 ms=1.0\n` }; };
+  const run = (a: Omit<ActionInput<'process_file', typeof processFile.fields>, 'at' | 'action'>) => processFile.real!.run(ctx, { at: 0, action: 'process_file', ...a });
+  assert.deepEqual(await run({ pid: 7, size: 40960, dirty: true, file_size: 16384 }), { pid: 7, requested_pages: 10, cached_pages: 10 });
+  assert.deepEqual(await run({ pid: 7, size: 4097, dirty: false, file_size: 16384 }), { pid: 7, requested_pages: 2, cached_pages: 2 });
+  await run({ pid: 8, size: 4096, dirty: false, file_size: undefined });
+  assert.deepEqual(sent, ['bl-file write /mnt/scratch p7 0 0 10 4', 'bl-file read /mnt/scratch p7 2 2 2 4', 'bl-file read /mnt/scratch p8 0 0 1 0']);
+  status = 1;
+  await assert.rejects(run({ pid: 7, size: 4096, dirty: false, file_size: 16384 }), (e: unknown) => e instanceof ActionError && /bl-file read failed in the real guest \(exit 1\): bl-file: short read/.test(e.message));
+  // the failed call did not move the stream
+  status = 0;
+  await run({ pid: 7, size: 4096, dirty: false, file_size: 16384 });
+  assert.equal(sent.at(-1), 'bl-file read /mnt/scratch p7 3 0 1 4');
+  const bare = new QemuContext({} as QemuVm, fakeImage(), qemuLaunch(base('memory: 1GiB', 'stats_tags: v6.1')), 2 ** 30);
+  await assert.rejects(processFile.real!.run(bare, { at: 0, action: 'process_file', pid: 1, size: 4096, dirty: true, file_size: undefined }), /no scratch file system/);
+});
+
+const MKE2FS = '/usr/sbin/mke2fs', E2FSCK = '/usr/sbin/e2fsck', DEBUGFS = '/usr/sbin/debugfs';
+test('makeScratchImage: an ext4 with the pages the reads will read in place, holes where the timeline writes first', { skip: [MKE2FS, E2FSCK, DEBUGFS].every(existsSync) ? false : 'no e2fsprogs on this host' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'balloonlab-scratch-test-'));
+  try {
+    const plan = qemuScratchPlan(sc(`name: t\nguest: { memory: 1GiB }\ntimeline:\n${[
+      '  - { at: 0s, action: process_file, pid: 100, size: 8KiB, file_size: 16KiB, dirty: true }',
+      '  - { at: 0s, action: process_file, pid: 100, size: 24KiB, file_size: 16KiB }',
+    ].join('\n')}\n`))!;
+    const image = makeScratchImage(fakeImage({ mke2fs: MKE2FS, e2fsck: E2FSCK }), plan, dir);
+    assert.deepEqual(readdirSync(dir), ['scratch.img'], 'the host files it was made from are gone');
+    const stat = (f: string) => spawnSync(DEBUGFS, ['-R', `stat /${f}`, image], { encoding: 'utf8' }).stdout;
+    assert.match(stat('p100.0'), /Size: 16384\b/);
+    assert.match(stat('p100.0'), /EXTENTS:\s*\(2-3\)/, 'pages 0-1 are a hole: the timeline writes them');
+    assert.match(stat('p100.1'), /Size: 16384\b/);
+    assert.match(stat('p100.1'), /EXTENTS:\s*\(0-3\)/);
+    const sb = spawnSync(DEBUGFS, ['-R', 'stats', image], { encoding: 'utf8' }).stdout;
+    assert.match(sb, /Block size:\s+4096/);
+    assert.match(sb, /Filesystem UUID:\s+6c1f2b7e-0000-4000-8000-000000000001/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the qemu probe reads the page cache\'s slab caches from /proc/slabinfo (the reference 6.1 guest\'s file)', () => {
+  const text = readFileSync(join(root, 'test/fixtures/linux-6.1-slabinfo-boot.txt'), 'utf8');
+  assert.deepEqual(parseSlabinfo(text).dentry, { active: 10647, total: 10647 });
+  assert.equal(DIFF_PROBE_COMMAND_SLAB, `${DIFF_PROBE_COMMAND}; echo '@@ slabinfo'; grep -E '^(dentry|ext4_inode_cache|inode_cache|lsm_inode_cache|ext4_extent_status|buffer_head|radix_tree_node) ' /proc/slabinfo`);
+  const lines = text.split('\n').filter((l) => /^(dentry|ext4_inode_cache|inode_cache|lsm_inode_cache|ext4_extent_status|buffer_head|radix_tree_node) /.test(l)).join('\n');
+  const p = diffProbe(splitProbeOutput(`@@ meminfo\nMemTotal: 1 kB\n@@ slabinfo\n${lines}\n`));
+  assert.equal(p['slab.dentry'], 10647);
+  assert.equal(p['slab.radix_tree_node'], 252);
+  assert.equal(p['slab.buffer_head'], 0);
+  assert.equal(diffProbe(splitProbeOutput('@@ meminfo\nMemTotal: 1 kB\n'))['slab.dentry'], undefined, 'no slabinfo, no slab keys (the v86 probe)');
 });

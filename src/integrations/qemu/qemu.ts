@@ -12,12 +12,13 @@
  *   `PONG id`; `RUN id n\n<n bytes>` → `OUT id status m\n<m bytes>`; `ERR id msg` for
  *   a bad frame.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer, type Socket } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { QmpCommand, QmpResponse } from '../../host/qmp.js';
+import type { ScratchPlan } from '../../actions/file_layout.js';
 
 /** The default cache directory of build-qemu-image.sh (relative to the working directory). */
 export const QEMU_CACHE_DEFAULT = '.cache/real-guest-qemu';
@@ -26,6 +27,8 @@ export const QEMU_CACHE_DEFAULT = '.cache/real-guest-qemu';
 export type QemuManifest = {
   kernel: { release: string; image: string };
   qemu: { version: string; binary: string; datadir: string; env: { LD_LIBRARY_PATH: string[]; QEMU_MODULE_DIR: string }; args: string[]; pdeathsig: string };
+  /** The scratch disk (boot sets from before it have none): the guest modules /init loads for it, the host's e2fsprogs. */
+  scratch?: { modules: string[]; mount: string; mke2fs: string; e2fsck: string; e2fsprogs: string };
 };
 
 export type QemuImage = {
@@ -42,8 +45,8 @@ export type QemuImage = {
 /** An error starting or talking to QEMU or the guest (not the user's input). */
 export class QemuError extends Error {}
 
-/** The cached boot set, or null with what is missing. */
-export function qemuImage(cacheDir: string = process.env.REAL_GUEST_QEMU_CACHE ?? QEMU_CACHE_DEFAULT): QemuImage | { missing: string[] } {
+/** The cached boot set, or what is missing (with `scratch`: a boot set that can attach the scratch disk). */
+export function qemuImage(cacheDir: string = process.env.REAL_GUEST_QEMU_CACHE ?? QEMU_CACHE_DEFAULT, needs: { scratch?: boolean } = {}): QemuImage | { missing: string[] } {
   const dir = resolve(cacheDir);
   const mf = join(dir, 'manifest.json');
   if (!existsSync(mf)) return { missing: [mf] };
@@ -59,6 +62,11 @@ export function qemuImage(cacheDir: string = process.env.REAL_GUEST_QEMU_CACHE ?
     args: q.args.map((a) => (a.startsWith('qemu/') ? join(dir, a) : a)),
   };
   const missing = [img.bzImage, img.initrd, img.qemu, img.pdeathsig].filter((p) => !existsSync(p));
+  if (needs.scratch) {
+    const sc = manifest.scratch;
+    if (!sc) missing.push(`${mf} has no scratch disk support (a boot set from before it)`);
+    else missing.push(...[sc.mke2fs, sc.e2fsck].filter((p) => !existsSync(p)));
+  }
   return missing.length ? { missing } : img;
 }
 
@@ -236,7 +244,64 @@ export type QemuLaunch = {
   memPrealloc: boolean;
   /** -incoming URI (a migration destination). */
   incoming?: string;
+  /** A scratch virtio-blk disk with an ext4 made for this run (the kernel command line says bl.scratch=1). */
+  scratch?: ScratchPlan;
 };
+
+/** The scratch disk image's name in the run's directory. */
+export const SCRATCH_IMAGE = 'scratch.img';
+/** Fixed UUID and directory hash seed of the scratch ext4 (the same file system every run). */
+const SCRATCH_UUID = '6c1f2b7e-0000-4000-8000-000000000001', SCRATCH_HASH_SEED = '6c1f2b7e-0000-4000-8000-000000000002';
+
+/** mke2fs's arguments for the scratch ext4 (4 KiB blocks, no reserved blocks, inode tables and journal zeroed now, not by ext4lazyinit in the guest). */
+export function mke2fsArgs(plan: ScratchPlan, image: string, root: string | null): string[] {
+  return ['-q', '-F', '-t', 'ext4', '-b', '4096', '-m', '0', '-N', String(plan.inodes), '-L', 'blscratch', '-U', SCRATCH_UUID,
+    '-E', `lazy_itable_init=0,lazy_journal_init=0,root_owner=0:0,hash_seed=${SCRATCH_HASH_SEED}`, ...(root ? ['-d', root] : []), image];
+}
+
+/**
+ * Makes the scratch disk image in `dir`: a sparse file of plan.bytes with an ext4 made
+ * by the host's mke2fs; the pages the timeline's reads will read are written into it
+ * first (files `p<pid>.<n>` in its root, bytes 0x5a, holes elsewhere; mke2fs -d), and
+ * e2fsck -D indexes the root directory as the kernel would have. Returns its path.
+ */
+export function makeScratchImage(img: QemuImage, plan: ScratchPlan, dir: string): string {
+  const tools = img.manifest.scratch;
+  if (!tools) throw new QemuError('the boot set has no scratch disk support: run scripts/real-guest/build-qemu-image.sh');
+  const image = join(dir, SCRATCH_IMAGE);
+  const fd = openSync(image, 'w');
+  ftruncateSync(fd, plan.bytes);
+  closeSync(fd);
+  let root: string | null = null;
+  if (plan.prepared.length) {
+    root = join(dir, 'scratch-root');
+    mkdirSync(root);
+    const buf = Buffer.alloc(64 * 4096, 0x5a);
+    for (const p of plan.prepared) {
+      const path = join(root, p.name);
+      // not 'a': positional writes to an O_APPEND file go to its end
+      const f = openSync(path, existsSync(path) ? 'r+' : 'w');
+      for (let done = 0; done < p.pages;) {
+        const k = Math.min(64, p.pages - done);
+        writeSync(f, buf, 0, k * 4096, (p.off + done) * 4096);
+        done += k;
+      }
+      closeSync(f);
+    }
+  }
+  try {
+    const mk = spawnSync(tools.mke2fs, mke2fsArgs(plan, image, root), { encoding: 'utf8' });
+    if (mk.status !== 0) throw new QemuError(`mke2fs of the scratch disk failed (${mk.error?.message ?? `exit ${mk.status}`}): ${(mk.stderr ?? '').trim().slice(0, 300)}`);
+    if (root) {
+      const ck = spawnSync(tools.e2fsck, ['-f', '-y', '-D', image], { encoding: 'utf8' });
+      // 0: clean, 1: corrected (the directory optimized)
+      if (ck.status !== 0 && ck.status !== 1) throw new QemuError(`e2fsck -D of the scratch disk failed (exit ${ck.status}): ${(ck.stdout + ck.stderr).trim().slice(-300)}`);
+    }
+  } finally {
+    if (root) rmSync(root, { recursive: true, force: true });
+  }
+  return image;
+}
 
 /** The QEMU command line (without the binary), for a launch in a directory. */
 export function qemuArgs(img: QemuImage, l: QemuLaunch, dir: string): string[] {
@@ -255,6 +320,8 @@ export function qemuArgs(img: QemuImage, l: QemuLaunch, dir: string): string[] {
     const props = Object.entries({ id: 'balloon0', ...l.balloon, ...(l.iothread ? { iothread: 'iot0' } : {}) }).map(([k, v]) => `${k}=${v}`);
     a.push('-device', ['virtio-balloon-pci', ...props].join(','));
   }
+  // after the balloon, so that the balloon stays virtio0
+  if (l.scratch) a.push('-drive', `file=${join(dir, SCRATCH_IMAGE)},if=none,format=raw,id=d0,cache=unsafe`, '-device', 'virtio-blk-pci,drive=d0,id=scratch0');
   if (l.incoming) a.push('-incoming', l.incoming);
   return a;
 }
@@ -282,6 +349,9 @@ export class QemuVm {
   /** Starts QEMU; with `incoming` it waits for the monitor only, otherwise for the agent's READY too. */
   static async start(img: QemuImage, l: QemuLaunch, what: string, opts: { bootTimeoutMs?: number; dir?: string } = {}): Promise<QemuVm> {
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'balloonlab-qemu-'));
+    if (l.scratch) {
+      try { makeScratchImage(img, l.scratch, dir); } catch (e) { if (opts.dir === undefined) rmSync(dir, { recursive: true, force: true }); throw e; }
+    }
     const child = spawn(img.pdeathsig, [img.qemu, ...qemuArgs(img, l, dir)], {
       env: { ...process.env, ...img.env, LD_LIBRARY_PATH: [img.env.LD_LIBRARY_PATH, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') },
       stdio: ['ignore', 'ignore', 'pipe'],

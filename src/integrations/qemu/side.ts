@@ -19,10 +19,11 @@ import { ScenarioError } from '../../scenario/schema.js';
 import { formatSize } from '../../scenario/units.js';
 import { checkSides } from '../../scenario/runner.js';
 import type { RealContext } from '../../actions/action.js';
-import { parseMeminfo, parseVmstat, diffProbe, DIFF_PROBE_COMMAND, splitProbeOutput } from '../../report/proc_parse.js';
+import { parseMeminfo, parseVmstat, diffProbe, DIFF_PROBE_COMMAND_SLAB, splitProbeOutput } from '../../report/proc_parse.js';
 import { BALLOON_QOM_PATH } from '../../host/qmp.js';
 import { runRealTimeline, type RealRunResult, type RealEvent } from '../real/runner.js';
 import { type QemuImage, type QemuLaunch, QemuVm, QemuError, freePort, delay } from './qemu.js';
+import { planScratch, type FileStream, type ScratchPlan } from '../../actions/file_layout.js';
 
 const MiB = 2 ** 20, GiB = 2 ** 30;
 export const QEMU_MEMORY_MIN = 128 * MiB;
@@ -35,6 +36,11 @@ export type QemuRunResult = RealRunResult & {
   /** QEMU's version, the image's kernel release, what `uname -r` said in the guest, the kernel command line words added, the balloon -device. */
   qemu: { version: string; kernel: string; uname: string; cmdline: string[]; device: string | null };
 };
+
+/** The scratch disk the scenario's process_file entries need, or null (file_layout.ts planScratch). */
+export function qemuScratchPlan(s: Scenario): ScratchPlan | null {
+  return planScratch(s.timeline.flatMap((a) => (a.action === 'process_file' ? [a] : [])));
+}
 
 /** Refuses, before boot, what the QEMU side cannot be or do: memory, vCPUs, options the real kernel or QEMU's device do not have, actions it has no run for. */
 export function checkQemuScenario(s: Scenario, source: string): void {
@@ -63,13 +69,26 @@ export function checkQemuScenario(s: Scenario, source: string): void {
   s.timeline.forEach((a, i) => {
     if (a.action === 'migrate' && a.wait === undefined) throw new ScenarioError(`${source}: timeline[${i}] (migrate): on the qemu real guest give wait: (the run follows the migration to the destination)`);
   });
+  const plan = qemuScratchPlan(s);
+  if (plan) {
+    const m = s.timeline.findIndex((a) => a.action === 'migrate');
+    if (m >= 0) throw new ScenarioError(`${source}: timeline[${m}] (migrate): not with process_file on the qemu real guest (its scratch disk is not migrated)`);
+    if (plan.bytes > SCRATCH_MAX_BYTES) throw bad('timeline', `the process_file entries need a ${formatSize(plan.bytes)} scratch disk; the qemu real guest makes at most ${formatSize(SCRATCH_MAX_BYTES)}`);
+  }
 }
+
+/** The largest scratch disk image a run makes (sparse, in the run's temporary directory). */
+export const SCRATCH_MAX_BYTES = 64 * GiB;
+/** Where /init mounts the scratch ext4. */
+export const SCRATCH_MOUNT = '/mnt/scratch';
 
 /** The kernel command line words the guest options set. */
 export function qemuCmdline(s: Scenario): string[] {
   const out: string[] = [];
   if (!s.guest.kaslr) out.push('nokaslr');
   out.push(`init_on_alloc=${s.guest.init_on_alloc ? 1 : 0}`, `init_on_free=${s.guest.init_on_free ? 1 : 0}`);
+  // /init loads virtio_blk and mounts the scratch ext4 (only when a process_file needs it)
+  if (qemuScratchPlan(s)) out.push('bl.scratch=1');
   return out;
 }
 
@@ -77,7 +96,9 @@ export function qemuCmdline(s: Scenario): string[] {
 export function qemuLaunch(s: Scenario): QemuLaunch {
   const b = s.balloon;
   const onOff = (v: boolean) => (v ? 'on' : 'off');
+  const scratch = qemuScratchPlan(s);
   return {
+    ...(scratch ? { scratch } : {}),
     memoryBytes: s.guest.memory, vcpus: s.guest.vcpus, cmdline: qemuCmdline(s), memPrealloc: s.host.mem_prealloc,
     iothread: b !== false && b.free_page_hint,
     balloon: b === false ? null : {
@@ -102,11 +123,15 @@ export function guestSetupCommand(s: Scenario): string {
 export class QemuContext implements RealContext {
   readonly engine = 'qemu' as const;
   balloonTargetPages: number | null = null;
+  files?: { dir: string; streams: Map<number, FileStream> };
   private t0 = performance.now();
   private dest: QemuVm | null = null;
   /** Every QEMU this context started (to stop them all at the end). */
   readonly vms: QemuVm[];
-  constructor(public vm: QemuVm, private readonly img: QemuImage, private readonly launch: QemuLaunch, readonly ramSize: number) { this.vms = [vm]; }
+  constructor(public vm: QemuVm, private readonly img: QemuImage, private readonly launch: QemuLaunch, readonly ramSize: number) {
+    this.vms = [vm];
+    if (launch.scratch) this.files = { dir: SCRATCH_MOUNT, streams: new Map() };
+  }
   qmp = (cmd: Parameters<RealContext['qmp']>[0]) => this.vm.qmp.execute(cmd);
   shell = (cmd: string, timeoutNs: number) => this.vm.agent.run(cmd, Math.ceil(timeoutNs / 1e6));
   now = () => Math.round((performance.now() - this.t0) * 1e6);
@@ -162,7 +187,8 @@ export async function runQemuScenario(s: Scenario, img: QemuImage, opts: QemuRun
     return r.output;
   };
   try {
-    await must('test -e /sys/bus/virtio/drivers/virtio_balloon/virtio0 || test "$(ls /sys/bus/virtio/devices | wc -l)" = 0', 'virtio_balloon binding check');
+    await must(launch.balloon ? 'test -e /sys/bus/virtio/drivers/virtio_balloon/virtio0' : '! ls /sys/bus/virtio/drivers/virtio_balloon | grep -q "^virtio"', 'virtio_balloon binding check');
+    if (launch.scratch) await must(`grep -q '^/dev/vda ${SCRATCH_MOUNT} ext4 ' /proc/mounts`, `the scratch ext4 on ${SCRATCH_MOUNT} (/init mounts it)`);
     await must(guestSetupCommand(s), 'guest setup (THP, min_free_kbytes)');
     if (s.balloon !== false && s.balloon.stats_polling_interval > 0) {
       const r = await ctx.qmp({ execute: 'qom-set', arguments: { path: BALLOON_QOM_PATH, property: 'guest-stats-polling-interval', value: s.balloon.stats_polling_interval / 1e9 } });
@@ -173,7 +199,7 @@ export async function runQemuScenario(s: Scenario, img: QemuImage, opts: QemuRun
     const w1 = performance.now();
     const timeline = await runRealTimeline(s, ctx, {
       ...(opts.onEntry ? { onEntry: opts.onEntry } : {}),
-      ...(opts.probe !== false ? { probe: async () => diffProbe(splitProbeOutput(await must(DIFF_PROBE_COMMAND, 'reading /proc'))) } : {}),
+      ...(opts.probe !== false ? { probe: async () => diffProbe(splitProbeOutput(await must(DIFF_PROBE_COMMAND_SLAB, 'reading /proc'))) } : {}),
     });
     const w2 = performance.now();
     const vmstat = parseVmstat(await must('cat /proc/vmstat', 'cat /proc/vmstat'));

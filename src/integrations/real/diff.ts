@@ -8,8 +8,8 @@
 import type { Scenario } from '../../scenario/schema.js';
 import { type ResultDocument, runScenario } from '../../scenario/runner.js';
 import { formatSize, formatTime } from '../../scenario/units.js';
-import { procMeminfo, procVmstat, procBuddyinfo, procPagetypeinfo, procZoneinfo } from '../../report/proc.js';
-import { parseMeminfo, diffProbe } from '../../report/proc_parse.js';
+import { procMeminfo, procVmstat, procBuddyinfo, procPagetypeinfo, procZoneinfo, procSlabinfo } from '../../report/proc.js';
+import { parseMeminfo, diffProbe, DIFF_SLAB_CACHES } from '../../report/proc_parse.js';
 import type { Guest } from '../../guest/guest.js';
 import { type DeviceView, type Distribution, type HintRound, deviceView } from '../../report/balloon_trace.js';
 import { BALLOON_STAT_NAMES, VIRTIO_BALLOON_CMD_ID_STOP, VIRTIO_BALLOON_CMD_ID_DONE } from '../../virtio/virtio_balloon.js';
@@ -17,7 +17,7 @@ import type { RealEvent, RealRunResult } from './runner.js';
 import { MAX_ORDER, MIGRATETYPE_NAMES } from '../../guest/mm/memmap.js';
 
 /** vmstat entries that are levels (nr_*), not event counts: shown as they are, not as moves. */
-const VMSTAT_LEVELS = new Set(['vmstat.nr_free_pages', 'vmstat.nr_anon_pages', 'vmstat.nr_anon_transparent_hugepages', 'vmstat.nr_file_pages', 'vmstat.nr_slab_reclaimable', 'vmstat.nr_slab_unreclaimable']);
+const VMSTAT_LEVELS = new Set(['vmstat.nr_free_pages', 'vmstat.nr_anon_pages', 'vmstat.nr_anon_transparent_hugepages', 'vmstat.nr_file_pages', 'vmstat.nr_dirty', 'vmstat.nr_writeback', 'vmstat.nr_slab_reclaimable', 'vmstat.nr_slab_unreclaimable']);
 
 /** The model half of a differential run. */
 export type ModelSide = {
@@ -33,7 +33,7 @@ export type ModelSide = {
 
 /** The model guest's diff probe: its /proc texts read back with the parser the real side uses. */
 function modelProbe(g: Guest): Record<string, number> {
-  return diffProbe({ meminfo: procMeminfo(g), vmstat: procVmstat(g), buddyinfo: procBuddyinfo(g), pagetypeinfo: procPagetypeinfo(g), zoneinfo: procZoneinfo(g) });
+  return diffProbe({ meminfo: procMeminfo(g), vmstat: procVmstat(g), buddyinfo: procBuddyinfo(g), pagetypeinfo: procPagetypeinfo(g), zoneinfo: procZoneinfo(g), slabinfo: procSlabinfo(g) });
 }
 
 /** Runs the scenario on the model as the differential needs it: trace on, real-only entries skipped, the diff probe after each entry. */
@@ -201,6 +201,8 @@ export function diffRows(real: RealRunResult, model: ModelSide): DiffRow[] {
       num(`    ${k.slice(5)}`, rp?.[k], mp?.[k]);
     }
     for (const k of VMSTAT_LEVELS) if (rp?.[k] !== undefined || mp?.[k] !== undefined) num(`    ${k.slice(7)}`, rp?.[k], mp?.[k]);
+    // slab objects of the page cache's caches, where the real side read slabinfo (the qemu guest)
+    for (const c of DIFF_SLAB_CACHES) if (rp?.[`slab.${c}`] !== undefined) num(`    slabinfo ${c} active_objs`, rp[`slab.${c}`], mp?.[`slab.${c}`]);
     // vmstat counters that moved since the previous full probe, on either side
     const moved = (p: Array<Record<string, number>>, k: string) => (p[i]?.[k] ?? 0) - (lastFull < 0 ? 0 : p[lastFull]?.[k] ?? 0);
     const keys = new Set([...Object.keys(rp ?? {}), ...Object.keys(mp ?? {})].filter((k) => k.startsWith('vmstat.') && !VMSTAT_LEVELS.has(k)));
