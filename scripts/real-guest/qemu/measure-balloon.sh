@@ -21,13 +21,12 @@
 # Prints one JSON object per line on stdout; progress goes to stderr.
 #
 # Environment: REAL_GUEST_QEMU_CACHE (the cache), REPEAT, POLL_MS, IDLE_MS
-# (default 500), MEASURE_KEEP=1 keeps the scratch directory. Needs socat.
+# (default 500), MEASURE_KEEP=1 keeps the scratch directory. Needs socat (installed
+# with apt-get if missing). The QEMU and socket helpers are lib.sh's.
 set -euo pipefail
 export LC_ALL=C
 
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
-CACHE="${REAL_GUEST_QEMU_CACHE:-$ROOT/.cache/real-guest-qemu}"
-RUNQ="$ROOT/scripts/real-guest/qemu/run-qemu.sh"
 REPEAT="${REPEAT:-3}"
 POLL_MS="${POLL_MS:-2}"
 POLL_S="0.$(printf '%03d' "$POLL_MS")"
@@ -37,85 +36,22 @@ RAM_MIB=1024
 die() { echo "measure-balloon: error: $*" >&2; exit 1; }
 log() { echo "measure-balloon: $*" >&2; }
 
-for f in bzImage initrd.cpio bin/bl-pdeathsig qemu/usr/bin/qemu-system-x86_64; do
-  [ -e "$CACHE/$f" ] || die "$CACHE/$f missing: run scripts/real-guest/build-qemu-image.sh first"
-done
-command -v socat >/dev/null || die "socat is needed (apt-get install socat)"
+# shellcheck source=lib.sh
+. "$ROOT/scripts/real-guest/qemu/lib.sh"
+lib_check
 
 SCRATCH="$(mktemp -d /tmp/bl-measure-balloon.XXXXXX)"
-PIDS=()
-kill_all() {
-  local p
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
 cleanup() {
   kill_all
   if [ "${MEASURE_KEEP:-0}" = 1 ]; then log "kept $SCRATCH"; else rm -rf "$SCRATCH"; fi
 }
 trap cleanup EXIT
 
-now_us() { local t="${EPOCHREALTIME/./}"; echo $(( 10#$t )); }
-
+# start_vm: the VM "vm" in $RUN/vm, the device as scenarios/real/qemu-inflate.yaml has it; QPID is QEMU's pid.
 QPID=""
 start_vm() {
-  local d="$RUN/vm"
-  mkdir -p "$d"
-  "$RUNQ" -name bl,debug-threads=on -accel tcg -m "$RAM_MIB" -smp 1 -nographic -monitor none -nic none -no-reboot \
-    -kernel "$CACHE/bzImage" -initrd "$CACHE/initrd.cpio" -append "console=ttyS0 panic=-1" \
-    -chardev "file,id=con0,path=$d/console.log" -serial chardev:con0 \
-    -chardev "socket,id=agent0,path=$d/ttyS1.sock,server=on,wait=off" -serial chardev:agent0 \
-    -chardev "socket,id=qmp0,path=$d/qmp.sock,server=on,wait=off" -mon chardev=qmp0,mode=control \
-    -device virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-hint=off </dev/null >"$d/qemu.out" 2>&1 &
-  QPID=$!
-  PIDS+=("$QPID")
-  local i
-  for i in $(seq 1 100); do
-    [ -S "$d/ttyS1.sock" ] && [ -S "$d/qmp.sock" ] && return 0
-    kill -0 "$QPID" 2>/dev/null || { cat "$d/qemu.out" >&2; return 1; }
-    sleep 0.1
-  done
-  return 1
-}
-
-# connect WHAT: a socat to $RUN/vm/WHAT.sock through two FIFOs; sets W_WHAT and R_WHAT.
-connect() {
-  local d="$RUN/vm" w r
-  mkfifo "$d/$1.in" "$d/$1.out"
-  socat -b 65536 - "UNIX-CONNECT:$d/$1.sock" <"$d/$1.in" >"$d/$1.out" 2>"$d/$1.socat.err" &
-  PIDS+=($!)
-  exec {w}>"$d/$1.in"
-  exec {r}<"$d/$1.out"
-  eval "W_$1=$w R_$1=$r"
-}
-
-ID=0
-agent() { # TIMEOUT COMMAND: sets $STATUS and $OUT
-  local hdr n
-  ID=$((ID + 1))
-  printf 'RUN c%d %d\n%s' "$ID" "${#2}" "$2" >&"$W_ttyS1"
-  while :; do
-    IFS= read -r -t "$1" -u "$R_ttyS1" hdr || { OUT="(no reply within $1 s)"; STATUS=999; return 1; }
-    case "$hdr" in "OUT c$ID "*) break ;; "ERR c$ID "*) OUT="$hdr"; STATUS=998; return 1 ;; esac
-  done
-  set -- $hdr
-  STATUS="$3"; n="$4"; OUT=""
-  if [ "$n" -gt 0 ]; then
-    IFS= read -r -N "$n" -t 30 -u "$R_ttyS1" OUT || { OUT="(short reply)"; STATUS=997; return 1; }
-  fi
-  OUT="${OUT%$'\n'}"
-}
-run_ok() { agent "$@" && [ "$STATUS" = 0 ] || die "guest command failed ($2): status=$STATUS $OUT"; }
-
-qmp() { # TIMEOUT JSON: the reply line (events skipped) into $REPLY_JSON
-  local line
-  printf '%s\n' "$2" >&"$W_qmp"
-  while IFS= read -r -t "$1" -u "$R_qmp" line; do
-    case "$line" in *'"return"'*|*'"error"'*) REPLY_JSON="$line"; return 0 ;; esac
-  done
-  REPLY_JSON="(no reply within $1 s)"
-  return 1
+  qemu_start vm "$RAM_MIB" -name bl,debug-threads=on -device virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-hint=off || return 1
+  QPID=$QEMU_PID
 }
 
 # cpu_snapshot: ns on the CPU per QEMU thread class (vcpu, main, other) into CPU_VCPU,
@@ -136,13 +72,13 @@ cpu_snapshot() {
 }
 
 actual_mib() { # ACTUAL: the guest's logical size query-balloon reports, in MiB (no subshell: polled)
-  qmp 10 '{"execute":"query-balloon"}' || die "query-balloon: $REPLY_JSON"
+  qmp vm 10 '{"execute":"query-balloon"}' || die "query-balloon: $REPLY_JSON"
   [[ "$REPLY_JSON" =~ \"actual\":\ *([0-9]+) ]] || die "query-balloon: $REPLY_JSON"
   ACTUAL=$(( BASH_REMATCH[1] / 1048576 ))
 }
 
 vmstat_balloon() { # balloon_inflate balloon_deflate
-  run_ok 30 'grep -E "^balloon_(inflate|deflate) " /proc/vmstat'
+  run_ok vm 30 'grep -E "^balloon_(inflate|deflate) " /proc/vmstat'
   echo "$OUT" | awk '{v[$1]=$2} END {print v["balloon_inflate"]+0, v["balloon_deflate"]+0}'
 }
 
@@ -152,7 +88,7 @@ phase() {
   v0="$(vmstat_balloon)"
   cpu_snapshot; local m0=$CPU_MAIN c0=$CPU_VCPU o0=$CPU_OTHER wv0=$WAIT_VCPU wm0=$WAIT_MAIN
   local t0=${EPOCHREALTIME/./}
-  qmp 10 "{\"execute\":\"balloon\",\"arguments\":{\"value\":$(( target * 1048576 ))}}" || die "balloon: $REPLY_JSON"
+  qmp vm 10 "{\"execute\":\"balloon\",\"arguments\":{\"value\":$(( target * 1048576 ))}}" || die "balloon: $REPLY_JSON"
   while :; do
     read -r -t "$POLL_S" -u "$NEVER" _ || true
     polls=$((polls + 1))
@@ -186,17 +122,15 @@ idle_phase() {
 run_size() {
   local size="$1" i
   RUN="$SCRATCH/s$size"
+  VM_BASE="$RUN"
   mkdir -p "$RUN"
   log "size $size MiB: boot"
   start_vm || die "qemu did not start: $(tail -n 3 "$RUN/vm/qemu.out" 2>/dev/null)"
-  connect ttyS1
-  connect qmp
-  local line
-  IFS= read -r -t 10 -u "$R_qmp" line || die "no QMP greeting"
-  qmp 10 '{"execute":"qmp_capabilities"}' || die "qmp_capabilities: $REPLY_JSON"
+  connect vm ttyS1
+  qmp_open vm || die "qmp_capabilities: $REPLY_JSON"
   local deadline=$(( $(now_us) + 120000000 ))
   while :; do
-    if IFS= read -r -t 1 -u "$R_ttyS1" line && [ "$line" = READY ]; then break; fi
+    if agent_line vm 1 && [ "$LINE" = READY ]; then break; fi
     [ "$(now_us)" -lt "$deadline" ] || die "no READY from the guest's agent"
   done
   sleep 3 # let boot's stragglers finish

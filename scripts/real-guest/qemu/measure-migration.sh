@@ -34,8 +34,6 @@ set -euo pipefail
 export LC_ALL=C
 
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
-CACHE="${REAL_GUEST_QEMU_CACHE:-$ROOT/.cache/real-guest-qemu}"
-RUNQ="$ROOT/scripts/real-guest/qemu/run-qemu.sh"
 MIG_TIMEOUT="${MEASURE_TIMEOUT:-120}"
 MAX_BW="${MAX_BANDWIDTH:-134217728}"
 DT_LIMIT="${DOWNTIME_LIMIT:-300}"
@@ -43,109 +41,27 @@ DT_LIMIT="${DOWNTIME_LIMIT:-300}"
 die() { echo "measure: error: $*" >&2; exit 1; }
 log() { echo "measure: $*" >&2; }
 
-for f in bzImage initrd.cpio bin/bl-pdeathsig qemu/usr/bin/qemu-system-x86_64; do
-  [ -e "$CACHE/$f" ] || die "$CACHE/$f missing: run scripts/real-guest/build-qemu-image.sh first"
-done
-if ! command -v socat >/dev/null; then
-  log "installing Debian's socat"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null 2>&1 \
-    || die "package socat cannot be installed with apt-get"
-fi
+# shellcheck source=lib.sh
+. "$ROOT/scripts/real-guest/qemu/lib.sh"
+lib_check
 
 SCRATCH="$(mktemp -d /tmp/bl-measure.XXXXXX)"
-PIDS=()
-# kill_all: every process this script started (QEMUs, socats), by PID.
-kill_all() {
-  local p
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
 cleanup() {
   kill_all
   if [ "${MEASURE_KEEP:-0}" = 1 ]; then log "kept $SCRATCH"; else rm -rf "$SCRATCH"; fi
 }
 trap cleanup EXIT
 
-now_ms() { local t="${EPOCHREALTIME/./}"; echo $(( t / 1000 )); }
-
 # ------------------------------------------------------------------ QEMU and its sockets
 # start_vm NAME HINT(on|off) [EXTRA QEMU ARGS...]: sockets and logs in $RUN/NAME.
 start_vm() {
-  local name="$1" hint="$2"; shift 2
-  local d="$RUN/$name" dev
-  mkdir -p "$d"
+  local name="$1" hint="$2" dev; shift 2
   if [ "$hint" = on ]; then
     dev=(-object iothread,id=iot0 -device virtio-balloon-pci,id=balloon0,free-page-hint=on,iothread=iot0)
   else
     dev=(-device virtio-balloon-pci,id=balloon0,free-page-hint=off)
   fi
-  "$RUNQ" -accel tcg -m 1024 -smp 1 -nographic -monitor none -nic none -no-reboot \
-    -kernel "$CACHE/bzImage" -initrd "$CACHE/initrd.cpio" -append "console=ttyS0 panic=-1" \
-    -chardev "file,id=con0,path=$d/console.log" -serial chardev:con0 \
-    -chardev "socket,id=agent0,path=$d/ttyS1.sock,server=on,wait=off" -serial chardev:agent0 \
-    -chardev "socket,id=qmp0,path=$d/qmp.sock,server=on,wait=off" -mon chardev=qmp0,mode=control \
-    "${dev[@]}" "$@" </dev/null >"$d/qemu.out" 2>&1 &
-  local pid=$!
-  PIDS+=("$pid")
-  local i
-  for i in $(seq 1 100); do
-    [ -S "$d/ttyS1.sock" ] && [ -S "$d/qmp.sock" ] && return 0
-    kill -0 "$pid" 2>/dev/null || { cat "$d/qemu.out" >&2; return 1; }
-    sleep 0.1
-  done
-  return 1
-}
-
-# connect NAME WHAT: a socat to $RUN/NAME/WHAT.sock through two FIFOs; sets the
-# fds W_<NAME>_<WHAT> (to QEMU) and R_<NAME>_<WHAT> (from it).
-connect() {
-  local d="$RUN/$1" w r
-  mkfifo "$d/$2.in" "$d/$2.out"
-  socat -b 65536 - "UNIX-CONNECT:$d/$2.sock" <"$d/$2.in" >"$d/$2.out" 2>"$d/$2.socat.err" &
-  PIDS+=($!)
-  exec {w}>"$d/$2.in"
-  exec {r}<"$d/$2.out"
-  eval "W_$1_$2=$w R_$1_$2=$r"
-}
-
-# agent NAME TIMEOUT COMMAND: runs COMMAND in the guest (bl-agent's RUN frame); sets $STATUS and $OUT.
-ID=0
-agent() {
-  local w r hdr n
-  eval "w=\$W_$1_ttyS1 r=\$R_$1_ttyS1"
-  ID=$((ID + 1))
-  printf 'RUN c%d %d\n%s' "$ID" "${#3}" "$3" >&"$w"
-  while :; do
-    IFS= read -r -t "$2" -u "$r" hdr || { OUT="(no reply within $2 s)"; STATUS=999; return 1; }
-    case "$hdr" in "OUT c$ID "*) break ;; "ERR c$ID "*) OUT="$hdr"; STATUS=998; return 1 ;; esac
-  done
-  set -- $hdr
-  STATUS="$3"; n="$4"; OUT=""
-  if [ "$n" -gt 0 ]; then
-    IFS= read -r -N "$n" -t 30 -u "$r" OUT || { OUT="(short reply)"; STATUS=997; return 1; }
-  fi
-  OUT="${OUT%$'\n'}"
-}
-run_ok() { # NAME TIMEOUT COMMAND: agent, dying unless it exits 0
-  agent "$@" && [ "$STATUS" = 0 ] || die "guest command failed ($3): status=$STATUS $OUT"
-}
-
-# qmp NAME TIMEOUT JSON: the reply line (events skipped) into $REPLY_JSON.
-qmp() {
-  local w r line
-  eval "w=\$W_$1_qmp r=\$R_$1_qmp"
-  printf '%s\n' "$3" >&"$w"
-  while IFS= read -r -t "$2" -u "$r" line; do
-    case "$line" in *'"return"'*|*'"error"'*) REPLY_JSON="$line"; return 0 ;; esac
-  done
-  REPLY_JSON="(no reply within $2 s)"
-  return 1
-}
-qmp_open() { # NAME
-  local r line; connect "$1" qmp; eval "r=\$R_$1_qmp"
-  IFS= read -r -t 10 -u "$r" line || return 1 # greeting
-  qmp "$1" 10 '{"execute":"qmp_capabilities"}'
+  qemu_start "$name" 1024 "${dev[@]}" "$@"
 }
 json_str() { echo "$1" | sed -n "s/.*\"$2\": *\"\([^\"]*\)\".*/\1/p" | head -n 1; }
 kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; } # KEY's value in a bl-mem reply
@@ -234,6 +150,7 @@ exp_migrate() {
 
 run_one() {
   RUN="$SCRATCH/$1"
+  VM_BASE="$RUN"
   mkdir -p "$RUN"
   log "$1"
   case "$1" in

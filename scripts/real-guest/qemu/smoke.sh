@@ -13,30 +13,21 @@ set -euo pipefail
 export LC_ALL=C
 
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
-CACHE="${REAL_GUEST_QEMU_CACHE:-$ROOT/.cache/real-guest-qemu}"
-RUNQ="$ROOT/scripts/real-guest/qemu/run-qemu.sh"
 TOTAL_TIMEOUT="${SMOKE_TIMEOUT:-600}"
 
 die() { echo "smoke: error: $*" >&2; exit 1; }
 log() { echo "smoke: $*" >&2; }
 
-for f in bzImage initrd.cpio bin/bl-pdeathsig qemu/usr/bin/qemu-system-x86_64; do
-  [ -e "$CACHE/$f" ] || die "$CACHE/$f missing: run scripts/real-guest/build-qemu-image.sh first"
-done
-if ! command -v socat >/dev/null; then
-  log "installing Debian's socat"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null 2>&1 \
-    || die "package socat cannot be installed with apt-get"
-fi
+# shellcheck source=lib.sh
+. "$ROOT/scripts/real-guest/qemu/lib.sh"
+lib_check
 
 SCRATCH="$(mktemp -d /tmp/bl-smoke.XXXXXX)"
-PIDS=()
+VM_BASE="$SCRATCH"
 WATCHDOG=""
 cleanup() {
-  local p
   [ -z "$WATCHDOG" ] || kill -TERM "$WATCHDOG" 2>/dev/null || true
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  kill_all
   if [ "${SMOKE_KEEP:-0}" = 1 ]; then log "kept $SCRATCH"; else rm -rf "$SCRATCH"; fi
 }
 trap cleanup EXIT
@@ -44,7 +35,6 @@ trap 'echo "smoke: error: timed out after ${TOTAL_TIMEOUT}s" >&2; exit 1' USR1
 ( trap 'kill "$s" 2>/dev/null; exit 0' TERM; sleep "$TOTAL_TIMEOUT" & s=$!; wait "$s"; kill -USR1 $$ 2>/dev/null ) &
 WATCHDOG=$!
 
-now_ms() { local t="${EPOCHREALTIME/./}"; echo $(( t / 1000 )); }
 T_CHECK=0
 begin() { T_CHECK="$(now_ms)"; }
 ok() { printf 'ok   %-44s %7d ms  %s\n' "$1" $(( $(now_ms) - T_CHECK )) "${2:-}"; }
@@ -61,88 +51,8 @@ fail() {
 # start_vm NAME [EXTRA QEMU ARGS...]: sockets and logs in $SCRATCH/NAME.
 start_vm() {
   local name="$1"; shift
-  local d="$SCRATCH/$name"
-  mkdir -p "$d"
-  "$RUNQ" -accel tcg -m 1024 -smp 1 -nographic -monitor none -nic none -no-reboot \
-    -kernel "$CACHE/bzImage" -initrd "$CACHE/initrd.cpio" -append "console=ttyS0 panic=-1" \
-    -chardev "file,id=con0,path=$d/console.log" -serial chardev:con0 \
-    -chardev "socket,id=agent0,path=$d/ttyS1.sock,server=on,wait=off" -serial chardev:agent0 \
-    -chardev "socket,id=qmp0,path=$d/qmp.sock,server=on,wait=off" -mon chardev=qmp0,mode=control \
-    -object iothread,id=iot0 \
-    -device virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-hint=on,iothread=iot0 \
-    "$@" </dev/null >"$d/qemu.out" 2>&1 &
-  local pid=$!
-  PIDS+=("$pid")
-  eval "PID_$name=$pid"
-  local i
-  for i in $(seq 1 100); do
-    [ -S "$d/ttyS1.sock" ] && [ -S "$d/qmp.sock" ] && return 0
-    kill -0 "$pid" 2>/dev/null || { cat "$d/qemu.out" >&2; return 1; }
-    sleep 0.1
-  done
-  return 1
-}
-
-# connect NAME WHAT: a socat to $SCRATCH/NAME/WHAT.sock through two FIFOs; sets
-# the fds W_<NAME>_<WHAT> (to the guest) and R_<NAME>_<WHAT> (from it).
-connect() {
-  local d="$SCRATCH/$1" w r
-  mkfifo "$d/$2.in" "$d/$2.out"
-  socat -b 65536 - "UNIX-CONNECT:$d/$2.sock" <"$d/$2.in" >"$d/$2.out" 2>"$d/$2.socat.err" &
-  PIDS+=($!)
-  exec {w}>"$d/$2.in"
-  exec {r}<"$d/$2.out"
-  eval "W_$1_$2=$w R_$1_$2=$r"
-}
-
-# agent_line NAME TIMEOUT: one line from NAME's agent into $LINE (1 on timeout).
-agent_line() {
-  local r; eval "r=\$R_$1_ttyS1"
-  IFS= read -r -t "$2" -u "$r" LINE
-}
-
-# agent NAME TIMEOUT COMMAND: runs COMMAND in the guest; sets $STATUS and $OUT.
-ID=0
-agent() {
-  local w r hdr n
-  eval "w=\$W_$1_ttyS1 r=\$R_$1_ttyS1"
-  ID=$((ID + 1))
-  printf 'RUN c%d %d\n%s' "$ID" "${#3}" "$3" >&"$w"
-  while :; do
-    IFS= read -r -t "$2" -u "$r" hdr || { OUT="(no reply within $2 s)"; STATUS=999; return 1; }
-    case "$hdr" in "OUT c$ID "*) break ;; "ERR c$ID "*) OUT="$hdr"; STATUS=998; return 1 ;; esac
-  done
-  set -- $hdr
-  STATUS="$3"; n="$4"; OUT=""
-  if [ "$n" -gt 0 ]; then
-    IFS= read -r -N "$n" -t 30 -u "$r" OUT || { OUT="(short reply)"; STATUS=997; return 1; }
-  fi
-  OUT="${OUT%$'\n'}"
-}
-
-ping_agent() { # NAME TIMEOUT
-  local w; eval "w=\$W_$1_ttyS1"
-  ID=$((ID + 1))
-  printf 'PING p%d\n' "$ID" >&"$w"
-  while agent_line "$1" "$2"; do [ "$LINE" = "PONG p$ID" ] && return 0; done
-  return 1
-}
-
-# qmp NAME TIMEOUT JSON: the reply line (events skipped) into $REPLY_JSON.
-qmp() {
-  local w r line
-  eval "w=\$W_$1_qmp r=\$R_$1_qmp"
-  printf '%s\n' "$3" >&"$w"
-  while IFS= read -r -t "$2" -u "$r" line; do
-    case "$line" in *'"return"'*|*'"error"'*) REPLY_JSON="$line"; return 0 ;; esac
-  done
-  REPLY_JSON="(no reply within $2 s)"
-  return 1
-}
-qmp_open() { # NAME
-  local r line; connect "$1" qmp; eval "r=\$R_$1_qmp"
-  IFS= read -r -t 10 -u "$r" line || return 1 # greeting
-  qmp "$1" 10 '{"execute":"qmp_capabilities"}'
+  qemu_start "$name" 1024 -object iothread,id=iot0 \
+    -device virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-hint=on,iothread=iot0 "$@"
 }
 json_num() { echo "$1" | sed -n "s/.*\"$2\": *\([0-9][0-9]*\).*/\1/p" | head -n 1; }
 json_str() { echo "$1" | sed -n "s/.*\"$2\": *\"\([^\"]*\)\".*/\1/p" | head -n 1; }
