@@ -7,7 +7,7 @@ import { type BurstResult, schedBurst } from '../guest/sched.js';
 import { int, num, bool, oneOf, size, time } from './fields.js';
 import { Owner, PAGE_SIZE, pageOwner, pageMapping, pageOrder } from '../guest/mm/memmap.js';
 import { PageWrite } from '../guest/mm/mmzone.js';
-import { type Process, type ProcessTable, type ThpAdvice, getProcess, mmapAnon, faultRange, HPAGE_PMD_NR, unmapAnonPages, unmapVirtualPages, exitProcess, readFilePages, processPages, PID_MAX, anonFaultNs, unmapFreeNs } from '../guest/mm/process.js';
+import { type Process, type ProcessTable, type ThpAdvice, forkProcess, mmapAnon, faultRange, HPAGE_PMD_NR, unmapAnonPages, unmapVirtualPages, exitProcess, readFilePages, processPages, PID_MAX, anonFaultNs, unmapFreeNs } from '../guest/mm/process.js';
 import { VmEvent } from '../guest/mm/vmstat_items.js';
 import { simAfter } from '../sim/clock.js';
 import { rngBelow, createSplitmix64 } from '../sim/rng.js';
@@ -59,7 +59,7 @@ export const processFault = defineAction({
   refine: (a) => (a.madvise !== undefined && a.madvise_hugepage ? { field: 'madvise_hugepage', message: `give madvise (${a.madvise}) or madvise_hugepage, not both` } : null),
   model: (ctx, a) => {
     const { pgdat, procs, sched, sim } = ctx.vm.guest;
-    const proc = getProcess(procs, a.pid, ctx.vm.guest.config.seed);
+    const proc = forkProcess(pgdat, a.pid, ctx.vm.guest.config.seed);
     const want = Math.ceil(a.size / PAGE_SIZE);
     // as bl-mem maps it: 2 MiB-aligned, a PROT_NONE guard page either side (so it merges with no neighbour)
     const m = mmapAnon(pgdat, proc, want, faultAdvice(a), { align: HPAGE_PMD_NR, guard: true });
@@ -229,7 +229,7 @@ export const processFile = defineAction({
     file_size: size('The size of the files (rounded up to whole pages): the pages fill the process\'s last file up to it, then new files; without it they extend the process\'s one file', { min: 1, optional: true }),
   },
   model: (ctx, a) => {
-    const proc = getProcess(ctx.vm.guest.procs, a.pid, ctx.vm.guest.config.seed);
+    const proc = forkProcess(ctx.vm.guest.pgdat, a.pid, ctx.vm.guest.config.seed);
     const want = Math.ceil(a.size / PAGE_SIZE);
     const filePages = a.file_size === undefined ? undefined : Math.ceil(a.file_size / PAGE_SIZE);
     return { pid: a.pid, requested_pages: want, cached_pages: readFilePages(ctx.vm.guest.pgdat, proc, want, a.dirty, filePages) };

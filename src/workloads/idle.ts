@@ -10,7 +10,7 @@
 import { simAfter } from '../sim/clock.js';
 import { type Rng, rngBelow } from '../sim/rng.js';
 import type { Guest } from '../guest/guest.js';
-import { getProcess, faultAnonPages, exitProcess, readFilePages } from '../guest/mm/process.js';
+import { forkProcess, faultAnonPages, exitProcess, readFilePages } from '../guest/mm/process.js';
 import { FreeFrom, kmemCacheAlloc, kmemCacheFree } from '../guest/mm/slab.js';
 
 /** proc dentries and inodes a daemon's /proc walk makes per unit of the tick's draw (4-11 units). */
@@ -19,7 +19,7 @@ export const PROC_OBJECTS_PER_UNIT = 8;
 /** Starts the daemons' activity now, until `until`. */
 export function startIdle(guest: Guest, rng: Rng, until: number): void {
   const pg = guest.pgdat;
-  const log = getProcess(guest.procs, 500, guest.config.seed);
+  const log = forkProcess(guest.pgdat, 500, guest.config.seed);
   let dentries = 0, inodes = 0;
   const tick = () => {
     // slab churn: the last walk's proc dentries and inodes are pruned, a new walk makes more
@@ -32,7 +32,7 @@ export function startIdle(guest: Guest, rng: Rng, until: number): void {
       inodes = kmemCacheAlloc(pg, std.procInode, n);
     }
     // a short-lived helper process (cron job, ssh session housekeeping)
-    const helper = getProcess(guest.procs, 501, guest.config.seed);
+    const helper = forkProcess(guest.pgdat, 501, guest.config.seed);
     faultAnonPages(pg, helper, 16 + rngBelow(rng, 48));
     exitProcess(pg, guest.procs, helper);
     // the journal grows a little

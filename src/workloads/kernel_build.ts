@@ -45,7 +45,7 @@ import { type BurstResult, schedBurst } from '../guest/sched.js';
 import { type Rng, rngBelow, rngFloat } from '../sim/rng.js';
 import type { Guest } from '../guest/guest.js';
 import { PageWrite } from '../guest/mm/mmzone.js';
-import { getProcess, faultAnonPages, faultRange, followPage, exitProcess, readFilePages, mmapAnon, mmapAt, munmapRange, madviseRange, brkGrow, brkShrink, findVma, PTE_SWAP, type Process } from '../guest/mm/process.js';
+import { forkProcess, faultAnonPages, faultRange, followPage, exitProcess, readFilePages, mmapAnon, mmapAt, munmapRange, madviseRange, brkGrow, brkShrink, findVma, PTE_SWAP, type Process } from '../guest/mm/process.js';
 import { GCC_OP, GCC_KERNEL_UNITS, GCC_KERNEL_UNITS_GUEST_6_1 } from './gcc_profile.js';
 import { PAGE_SIZE } from '../guest/mm/memmap.js';
 
@@ -127,7 +127,7 @@ export type KernelBuild = {
 export function startKernelBuild(guest: Guest, rng: Rng, params: Partial<KernelBuildParams> = {}): KernelBuild {
   const p = { ...KERNEL_BUILD_DEFAULTS, ...params };
   if (p.jobs < 1 || p.units < 1) throw new RangeError('kernel-build needs at least one job and one unit');
-  const tree = getProcess(guest.procs, p.firstPid, guest.config.seed);
+  const tree = forkProcess(guest.pgdat, p.firstPid, guest.config.seed);
   const b: KernelBuild = {
     guest, params: p, rng, tree, startNs: guest.sim.now, endNs: null, unitsStarted: 0, unitsDone: 0, running: 0,
     userNs: 0, sysNs: 0, heapPagesFaulted: 0, pagesRewritten: 0, sourcePagesRead: 0, objectPagesWritten: 0, stopped: false, failed: false,
@@ -168,7 +168,7 @@ function startUnit(b: KernelBuild): void {
   // compilers take pids firstPid+1 .. firstPid+PID_RANGE-1 in turn (finished ones free theirs)
   const pid = b.nextPid;
   b.nextPid = b.nextPid >= p.firstPid + PID_RANGE - 1 ? p.firstPid + 1 : b.nextPid + 1;
-  const cc = getProcess(guest.procs, pid, guest.config.seed);
+  const cc = forkProcess(guest.pgdat, pid, guest.config.seed);
   // gcc12: one of the units traced in a real 6.1 guest, with its host-measured CPU time and object
   const traced = p.compiler === 'gcc12' ? GCC_KERNEL_UNITS_GUEST_6_1[rngBelow(b.rng, GCC_KERNEL_UNITS_GUEST_6_1.length)]! : null;
   const host = traced === null ? undefined : GCC_KERNEL_UNITS.find((u) => u.unit === traced.unit);
@@ -218,8 +218,7 @@ function startUnit(b: KernelBuild): void {
     b.userNs += cpu;
     finishUnit(b, cc, false);
   };
-  // a fork runs first on the least loaded vCPU
-  cc.cpu = b.tree.cpu;
+  // a fork's first burst: the idle or least loaded vCPU (selectTaskRq)
   schedBurst(guest.sched, cc.cpu, work, after);
 }
 

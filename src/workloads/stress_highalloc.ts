@@ -27,7 +27,7 @@ import { NO_PAGE, PAGE_SIZE, PAGEBLOCK_ORDER, Owner } from '../guest/mm/memmap.j
 import { totalramPages } from '../guest/mm/mmzone.js';
 import { allocPages, freePages, setupPerZoneWmarks } from '../guest/mm/page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_NOWARN } from '../guest/mm/gfp.js';
-import { getProcess, exitProcess, readFilePages } from '../guest/mm/process.js';
+import { forkProcess, exitProcess, readFilePages } from '../guest/mm/process.js';
 import { truncateInodePages, syncPagecache, dropCachesSysctlHandler } from '../guest/mm/filemap.js';
 import { type KernelBuild, type KernelBuildParams, PID_RANGE, startKernelBuild, stopKernelBuild } from './kernel_build.js';
 
@@ -151,7 +151,7 @@ function prepareRested(s: StressHighalloc, then: () => void): void {
     exitProcess(pg, guest.procs, b.tree);
   }
   // dd if=/dev/zero of=file bs=1M count=MemTotal, then read it back, at ~512 MiB/s
-  const dd = getProcess(guest.procs, 900, guest.config.seed);
+  const dd = forkProcess(guest.pgdat, 900, guest.config.seed);
   const total = totalramPages(pg);
   const chunk = (512 * MiB) / PAGE_SIZE / 10;
   let left = 2 * total;

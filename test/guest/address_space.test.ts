@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createGuest, defaultGuestConfig } from '../../src/guest/guest.js';
 import {
-  type Process, getProcess, mmapAnon, brkGrow, faultRange, faultAnonPages, munmapRange, madviseRange, exitProcess, followPage,
+  type Process, getProcess, forkProcess, mmapAnon, brkGrow, faultRange, faultAnonPages, munmapRange, madviseRange, exitProcess, followPage,
   walkPageTables, HPAGE_PMD_NR, PTE_SWAP, vmEnoughMemory,
 } from '../../src/guest/mm/process.js';
 import { khugepagedScan } from '../../src/guest/mm/khugepaged.js';
@@ -228,17 +228,19 @@ test('property: random mappings, faults, munmap, madvise, brk, exit, compaction,
     fc.property(fc.array(opArb, { minLength: 5, maxLength: 40 }), (ops) => {
       const g = guest(128 * MiB, 'always', 64 * MiB);
       const pg = g.pgdat;
+      const taskCaches = ['task_struct', 'mm_struct', 'vm_area_struct', 'anon_vma', 'anon_vma_chain'].map((n) => kmemCacheByName(pg, n));
+      const inuse0 = taskCaches.map((c) => c.inuse);
       for (const [n, op] of ops.entries()) {
         if (!('pid' in op)) {
           if (op.k === 'compact') compactMemory(pg);
           else if (op.k === 'khugepaged') khugepagedScan(pg);
           else if (op.k === 'split') deferredSplitScan(pg, 64);
           else pg.sysctl.thp.enabled = pg.sysctl.thp.enabled === 'always' ? 'madvise' : 'always';
-        } else if (op.k === 'mmap') mmapAnon(pg, getProcess(g.procs, op.pid), op.pages, (['default', 'hugepage', 'nohugepage'] as const)[op.advice], { align: op.align ? HPAGE_PMD_NR : 1 });
-        else if (op.k === 'brk') { const p = getProcess(g.procs, op.pid); const h = brkGrow(p, op.pages); faultRange(pg, p, h, h.end - op.pages, op.pages); }
-        else if (op.k === 'exit') exitProcess(pg, g.procs, getProcess(g.procs, op.pid));
+        } else if (op.k === 'mmap') mmapAnon(pg, forkProcess(pg, op.pid), op.pages, (['default', 'hugepage', 'nohugepage'] as const)[op.advice], { align: op.align ? HPAGE_PMD_NR : 1 });
+        else if (op.k === 'brk') { const p = forkProcess(pg, op.pid); const h = brkGrow(p, op.pages); faultRange(pg, p, h, h.end - op.pages, op.pages); }
+        else if (op.k === 'exit') exitProcess(pg, g.procs, forkProcess(pg, op.pid));
         else {
-          const p = getProcess(g.procs, op.pid);
+          const p = forkProcess(pg, op.pid);
           const vpn = pickVpn(p, op.at);
           if (vpn !== null) {
             if (op.k === 'fault') {
@@ -254,6 +256,7 @@ test('property: random mappings, faults, munmap, madvise, brk, exit, compaction,
       const problem = checkPgdat(pg);
       if (problem !== null) throw new Error(`after exit: ${problem}`);
       assert.equal(pg.deferredSplitQueue.thps.size, 0, 'no THP orphaned on the queue');
+      assert.deepEqual(taskCaches.map((c) => c.inuse), inuse0, 'the processes\' and mappings\' slab objects are all given back');
     }),
     { numRuns: 60, seed: 14 },
   );

@@ -93,6 +93,8 @@ export type Process = {
   heap: Vma | null;
   /** The vCPU it last ran on (task_struct's cpu; src/guest/sched.ts chooses from it). */
   cpu: number;
+  /** It was forked (forkProcess): its task_struct, mm_struct, signal, sighand, files, cred and pid are slab objects, freed at exit. */
+  forked: boolean;
 };
 
 /** The flusher's dirty list (b_dirty): page-cache pfns in the order they were dirtied, with the time of each; a ring that grows (page_writeback.ts). */

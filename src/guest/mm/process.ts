@@ -26,7 +26,7 @@ import type { ThpDefrag } from './sysctl.js';
 import { allocPages, freePages } from './page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NORETRY, __GFP_KSWAPD_RECLAIM, __GFP_DIRECT_RECLAIM, __GFP_COMP, __GFP_ZERO, __GFP_ACCOUNT } from './gfp.js';
 import { lruCacheAdd, delPageFromLruList } from './lru.js';
-import { slabVmaAlloc, slabVmaFree } from './slab.js';
+import { slabVmaAlloc, slabVmaFree, slabTaskAlloc, slabTaskFree } from './slab.js';
 import { accountPageDirtied, balanceDirtyPages } from './page_writeback.js';
 import { VmEvent, NodeStat } from './vmstat_items.js';
 import { type Mm, type Pmd, type Process, type ProcessTable, type ThpAdvice, type Vma, PTE_NONE, PTE_SWAP } from './mm_types.js';
@@ -73,9 +73,25 @@ export function getProcess(procs: ProcessTable, pid: number, aslrSeed = 0): Proc
   if (!Number.isInteger(pid) || pid < 1 || pid > PID_MAX) throw new RangeError(`pid must be from 1 to ${PID_MAX}`);
   let p = procs.get(pid);
   if (!p) {
-    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0, mm: newMm(pid, aslrSeed), heap: null, cpu: 0 };
+    p = { pid, madvised: false, rssAnon: 0, filePages: 0, swapPages: 0, mm: newMm(pid, aslrSeed), heap: null, cpu: 0, forked: false };
     procs.set(pid, p);
   }
+  return p;
+}
+
+/**
+ * @kernel kernel/fork.c kernel_clone (copy_process)
+ * The process `pid`, forked now if it does not exist: getProcess, with the slab objects
+ * a new task takes (task_struct, mm_struct, signal_struct, sighand_struct, files_struct,
+ * cred, pid). A fork that cannot have them all still makes the process (the model's
+ * workloads do not handle -ENOMEM from fork), without the objects.
+ */
+export function forkProcess(pgdat: PgData, pid: number, aslrSeed = 0): Process {
+  const procs = pgdat.tasks.procs;
+  const had = procs.get(pid);
+  if (had !== undefined) return had;
+  const p = getProcess(procs, pid, aslrSeed);
+  p.forked = slabTaskAlloc(pgdat);
   return p;
 }
 
@@ -230,16 +246,19 @@ function getUnmappedAreaTopdown(mm: Mm, pages: number, align: number, gap: numbe
 }
 
 /**
- * @kernel kernel/fork.c vm_area_alloc, vm_area_free
- * The mappings' vm_area_struct objects follow their number (a new mapping allocates
- * one, a merge or munmap frees, a split allocates): allocated from the slab cache with
- * GFP_KERNEL (which may reclaim); one that cannot be had is retried at the next change.
+ * @kernel kernel/fork.c vm_area_alloc, vm_area_free; mm/rmap.c anon_vma_prepare, unlink_anon_vmas
+ * The mappings' slab objects follow their number (a new mapping allocates, a merge or
+ * munmap frees, a split allocates): a vm_area_struct, and — every mapping here being
+ * anonymous — an anon_vma with its anon_vma_chain, allocated with GFP_KERNEL (which
+ * may reclaim); what cannot be had is retried at the next change. The kernel takes the
+ * anon_vma at the first fault and lets a split's halves share one (each with its own
+ * chain); the model takes a pair per mapping when it is made.
  */
 function syncVmaSlab(pgdat: PgData, proc: Process): void {
   const mm = proc.mm, want = mm.vmas.length;
-  while (mm.slabVmas > want) { slabVmaFree(pgdat, false); mm.slabVmas--; }
+  while (mm.slabVmas > want) { slabVmaFree(pgdat, true); mm.slabVmas--; }
   while (mm.slabVmas < want && pgdat.tasks.procs.has(proc.pid) && mm.vmas.length === want) {
-    if (!slabVmaAlloc(pgdat, false)) break;
+    if (!slabVmaAlloc(pgdat, true)) break;
     mm.slabVmas++;
   }
 }
@@ -992,6 +1011,7 @@ export function exitProcess(pgdat: PgData, procs: ProcessTable, proc: Process): 
   if (mm.pgd !== NO_PAGE) { pgtableFree(pgdat, proc, mm.pgd); mm.pgd = NO_PAGE; }
   pgdat.swap.usedPages -= proc.swapPages;
   proc.swapPages = 0;
+  if (proc.forked) { slabTaskFree(pgdat); proc.forked = false; }
   procs.delete(proc.pid);
   return freed;
 }

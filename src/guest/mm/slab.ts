@@ -606,14 +606,20 @@ export function kfree(pgdat: PgData, size: number, n = 1, from: FreeFrom = FreeF
  * For process.ts: a new VMA's slab objects — a vm_area_struct and, for an anonymous
  * mapping once it is faulted (anon_vma_prepare), an anon_vma and its anon_vma_chain.
  * Call once per VMA created (mmap, a split in two by a partial munmap or mprotect).
- * Returns false when the objects could not be had (out of memory).
+ * Returns false, with none of them kept, when they could not all be had (out of memory).
  */
 export function slabVmaAlloc(pgdat: PgData, anon = true): boolean {
   const std = pgdat.slab.std;
   if (!std) return true;
   if (kmemCacheAlloc(pgdat, std.vmAreaStruct, 1) < 1) return false;
   if (!anon) return true;
-  return kmemCacheAlloc(pgdat, std.anonVma, 1) === 1 && kmemCacheAlloc(pgdat, std.anonVmaChain, 1) === 1;
+  if (kmemCacheAlloc(pgdat, std.anonVma, 1) === 1) {
+    if (kmemCacheAlloc(pgdat, std.anonVmaChain, 1) === 1) return true;
+    kmemCacheFree(pgdat, std.anonVma, 1, FreeFrom.newest);
+  }
+  // what was had goes back: the mmap or the fault fails with nothing allocated
+  kmemCacheFree(pgdat, std.vmAreaStruct, 1, FreeFrom.newest);
+  return false;
 }
 
 /**
@@ -639,14 +645,19 @@ function taskCaches(std: StdCaches): KmemCache[] {
 /**
  * @kernel kernel/fork.c copy_process (dup_task_struct, mm_alloc, copy_signal, copy_sighand, dup_fd, prepare_creds, alloc_pid)
  * For process.ts: a new process's slab objects (its kernel stack is Owner.kernelStack
- * pages, not slab). Returns false when they could not all be had.
+ * pages, not slab). Returns false, with none of them kept, when they could not all be had.
  */
 export function slabTaskAlloc(pgdat: PgData): boolean {
   const std = pgdat.slab.std;
   if (!std) return true;
-  let ok = true;
-  for (const s of taskCaches(std)) if (kmemCacheAlloc(pgdat, s, 1) < 1) ok = false;
-  return ok;
+  const caches = taskCaches(std);
+  for (let i = 0; i < caches.length; i++) {
+    if (kmemCacheAlloc(pgdat, caches[i]!, 1) === 1) continue;
+    // fork fails (-ENOMEM): what it had is freed
+    for (let j = 0; j < i; j++) kmemCacheFree(pgdat, caches[j]!, 1, FreeFrom.newest);
+    return false;
+  }
+  return true;
 }
 
 /** For process.ts: a process's slab objects go when it is reaped (the newest of each cache unless told otherwise). */
