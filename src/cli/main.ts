@@ -18,10 +18,12 @@ import { loadScenarioText, runScenario, scenarioEnd, type RunOptions, type Resul
 import { UnitError, parseSize, parseTime, formatSize, formatTime } from '../scenario/units.js';
 import { InvariantError } from '../guest/mm/check.js';
 import { guestMemoryProblem } from '../guest/mm/layout.js';
-import { createGuest, defaultGuestConfig, type Guest } from '../guest/guest.js';
+import { defaultGuestConfig } from '../guest/guest.js';
 import { defaultCompareRows, formatCompare } from '../report/compare.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
+import { memUsage, formatMemUsage } from '../report/mem_usage.js';
+import { type Vm, createVm, guestPageReadsZero, guestPageUnbacked } from '../machine/machine.js';
 import { benchAlloc, DEFAULT_ALLOC_BENCH } from '../../bench/alloc.js';
 import { realGuestImagePaths } from '../integrations/v86/boot.js';
 import { checkV86Scenario, runV86Scenario } from '../integrations/v86/side.js';
@@ -40,7 +42,7 @@ import { InputError } from '../sim/errors.js';
 /** Bad input: exit 2 with this message. */
 class UsageError extends InputError {}
 
-const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'slabinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index'] as const;
+const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'slabinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index', 'mem-usage'] as const;
 type ProcFile = (typeof PROC_FILES)[number];
 const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration', 'scenario', 'scale'] as const;
 
@@ -197,7 +199,8 @@ function runOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boo
   }
 }
 
-function procText(g: Guest, file: ProcFile): string | Uint8Array {
+function procText(vm: Vm, file: ProcFile): string | Uint8Array {
+  const g = vm.guest;
   switch (file) {
     case 'vmstat': return proc.procVmstat(g);
     case 'buddyinfo': return proc.procBuddyinfo(g);
@@ -209,7 +212,25 @@ function procText(g: Guest, file: ProcFile): string | Uint8Array {
     case 'kpageflags': return kpageflags(g);
     case 'extfrag_index': return proc.procExtfragIndex(g);
     case 'unusable_index': return proc.procUnusableIndex(g);
+    case 'mem-usage': return memUsageText(vm);
   }
+}
+
+/**
+ * makedumpfile --mem-usage's table, then what a `-d 31` dump would write with the
+ * balloon's pages known as PageOffline (Linux 4.20 on) and without (PG_balloon
+ * kernels, or a makedumpfile before 1.6.5), and what reading them costs the host.
+ */
+function memUsageText(vm: Vm): string {
+  const zero = guestPageReadsZero(vm), unbacked = guestPageUnbacked(vm);
+  const offline = vm.guest.pgdat.balloonPageType === 'offline';
+  // the table as this guest's kernel and makedumpfile see it; then the other naming
+  const u = memUsage(vm.guest, zero, unbacked, offline), other = memUsage(vm.guest, zero, unbacked, !offline);
+  const [known, unknown] = offline ? [u, other] : [other, u];
+  const mib = (pages: number) => `${(pages * 4096 / 2 ** 20).toFixed(1)} MiB`;
+  return formatMemUsage(u) +
+    `\n# balloonlab: balloon pages are PG_${vm.guest.pgdat.balloonPageType}; a -d 31 dump writes ${u.kernData} pages (${mib(u.kernData)}) before compression, and its zero check reads ${u.readDiscarded} pages the host holds no memory for (${mib(u.readDiscarded)} faulted back in on the host)\n` +
+    `# balloonlab: PageOffline known (Linux 4.20 on): ${known.offline} balloon pages skipped, ${known.readDiscarded} such reads; PG_balloon (before): the balloon pages read like kernel data, ${unknown.readDiscarded} such reads\n`;
 }
 
 function buildProgram(): Command {
@@ -272,20 +293,20 @@ function buildProgram(): Command {
     .action((file: string, o: { memory: string; vcpus: string; seed?: string; scenario?: string; at?: string; variant?: string }) => {
       if (!(PROC_FILES as readonly string[]).includes(file)) throw new UsageError(`proc: unknown file "${file}" (allowed: ${PROC_FILES.join(', ')})`);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
-      let guest: Guest;
+      let vm: Vm;
       if (o.scenario) {
         const sf = readScenarioFile(o.scenario);
         const s = pickVariant(sf, o.scenario, o.variant);
         const until = o.at !== undefined ? optionValue('--at', () => parseTime(o.at!)) : undefined;
         if (until !== undefined && until > scenarioEnd(s)) throw new UsageError(`--at: ${o.at} is past the scenario's end (${formatTime(scenarioEnd(s))})`);
-        guest = runOne(s, { seed, quiet: true, label: s.name, until, source: o.scenario }).guest;
+        vm = runOne(s, { seed, quiet: true, label: s.name, until, source: o.scenario }).vm;
       } else {
         if (o.at !== undefined) throw new UsageError('--at: only with --scenario');
         if (o.variant !== undefined) throw new UsageError('--variant: only with --scenario');
         const memoryBytes = optionValue('--memory', () => parseSize(o.memory));
-        guest = createGuest(defaultGuestConfig({ memoryBytes, vcpus: parseIntOption('--vcpus', o.vcpus, 1, 256), seed: seed ?? 1 }));
+        vm = createVm({ guest: defaultGuestConfig({ memoryBytes, vcpus: parseIntOption('--vcpus', o.vcpus, 1, 256), seed: seed ?? 1 }), balloon: null, memPrealloc: false });
       }
-      const out = procText(guest, file as ProcFile);
+      const out = procText(vm, file as ProcFile);
       if (typeof out === 'string') process.stdout.write(out);
       else process.stdout.write(out);
     });

@@ -20,7 +20,7 @@ import { Owner, PAGE_SIZE, pageOwner, pageTypeOf, PageType, listNext } from '../
 import { checkPgdat, InvariantError } from '../guest/mm/check.js';
 import { type VirtioBalloon, type VirtioBalloonDriverOptions, virtballoonProbe } from '../guest/drivers/virtio_balloon.js';
 import { type RamRange } from '../virtio/guest_memory.js';
-import { ramWrite, ramCopy, RamWrite } from '../host/ram.js';
+import { ramWrite, ramCopy, RamWrite, RamPageState, PageContent } from '../host/ram.js';
 import { type BalloonDeviceOptions } from '../host/virtio_balloon.js';
 import { type HostVm, createHostVm } from '../host/vm.js';
 import { type MigrationState, migrationCheckDestination } from '../host/migration.js';
@@ -123,6 +123,23 @@ export function guestLivePages(vm: Vm): Uint8Array {
     live[physPfn(layout, pfn)] = 1;
   }
   return live;
+}
+
+/**
+ * What the guest's page at memmap PFN `pfn` reads as, seen from the host's RAM: all
+ * zero (never touched, discarded, or last written with zeros), and whether the host
+ * holds no memory for it (a read would fault it in). For dump tools (report/mem_usage.ts).
+ */
+export function guestPageReadsZero(vm: Vm): (pfn: number) => boolean {
+  const { layout } = vm.guest, ram = vm.host.ram;
+  return (pfn) => {
+    const p = physPfn(layout, pfn);
+    return ram.state[p] !== RamPageState.resident || ram.content[p] === PageContent.zero;
+  };
+}
+export function guestPageUnbacked(vm: Vm): (pfn: number) => boolean {
+  const { layout } = vm.guest, ram = vm.host.ram;
+  return (pfn) => ram.state[physPfn(layout, pfn)] !== RamPageState.resident;
 }
 
 /** The destination check of a finished migration, now: every page the guest holds arrived as the source has it. */

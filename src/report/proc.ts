@@ -23,7 +23,7 @@ import { hugetlbTotalPages, pagesPerHugePage } from '../guest/mm/hugetlb.js';
 import { getSlabinfo } from '../guest/mm/slab.js';
 export { globalZonePageState, globalNodePageState, calculateTotalreservePages, globalDirtyLimits, siMemAvailable, VM_DIRTY_RATIO, DIRTY_BACKGROUND_RATIO } from '../guest/mm/vmstat.js';
 import { type ContigPageInfo, createContigPageInfo, fillContigPageInfo, __fragmentationIndex, __unusableFreeIndex } from '../guest/mm/fragmentation.js';
-import { KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL, KPF_HUGE, walkKpageflags } from './kpageflags.js';
+import { KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL, KPF_HUGE, KPF_OFFLINE, walkKpageflags } from './kpageflags.js';
 
 // ---------------------------------------------------------------------------------
 // printf helpers
@@ -473,12 +473,16 @@ export function pageFlagName(lo: number, hi: number): string {
   return s;
 }
 
-/** page_flag_longname(): the names of the set bits, comma-separated. */
-export function pageFlagLongname(lo: number, hi: number): string {
+/**
+ * page_flag_longname(): the names of the set bits, comma-separated. Bit 23 is
+ * KPF_OFFLINE ("offline") from Linux 4.20 on, KPF_BALLOON ("balloon") before: the
+ * tools of a kernel whose balloon pages are PG_balloon print the old name.
+ */
+export function pageFlagLongname(lo: number, hi: number, balloonPageType: 'offline' | 'balloon' = 'offline'): string {
   const parts: string[] = [];
   for (let i = 0; i < PAGE_FLAG_NAMES.length; i++) {
     const n = PAGE_FLAG_NAMES[i];
-    if (n && bitSet(lo, hi, i)) parts.push(n.slice(2));
+    if (n && bitSet(lo, hi, i)) parts.push(i === KPF_OFFLINE ? balloonPageType : n.slice(2));
   }
   return parts.join(',');
 }
@@ -554,7 +558,7 @@ export function pageTypes(g: Guest): string {
   let s = '             flags\tpage-count       MB  symbolic-flags\t\t\tlong-symbolic-flags\n';
   for (const r of rows) {
     const hex = r.hi.toString(16).padStart(8, '0') + r.lo.toString(16).padStart(8, '0');
-    s += `0x${hex}\t${rj(r.pages, 10)} ${rj(pages2mb(r.pages), 8)}  ${pageFlagName(r.lo, r.hi)}\t${pageFlagLongname(r.lo, r.hi)}\n`;
+    s += `0x${hex}\t${rj(r.pages, 10)} ${rj(pages2mb(r.pages), 8)}  ${pageFlagName(r.lo, r.hi)}\t${pageFlagLongname(r.lo, r.hi, g.pgdat.balloonPageType)}\n`;
   }
   s += `             total\t${rj(total, 10)} ${rj(pages2mb(total), 8)}\n`;
   return s;

@@ -126,7 +126,7 @@ export function scenarioVmConfig(s: Scenario, seed: number): VmConfig {
         pagePoison: s.guest.page_poison,
       },
     },
-    balloon: b === false ? null : { device: balloonDeviceOptions(b), driver: { balloonCompaction: b.compaction, statsTags: b.stats_tags, oomPages: b.oom_pages } },
+    balloon: b === false ? null : { device: balloonDeviceOptions(b), driver: { balloonCompaction: b.compaction, statsTags: b.stats_tags, oomPages: b.oom_pages, pageType: b.page_type } },
     memPrealloc: s.host.mem_prealloc,
     accel: s.host.accel,
     ...(s.costs !== undefined ? { costs: s.costs } : {}),

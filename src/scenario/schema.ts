@@ -55,6 +55,13 @@ const guestSchema = z.strictObject({
 export const balloonSchema = z.strictObject({
   /** CONFIG_BALLOON_COMPACTION: balloon pages are movable and compaction migrates them (off: the pre-2012 kernel). */
   compaction: z.boolean().default(true),
+  /**
+   * The page type of balloon pages: offline (PG_offline, Linux 4.20 on) or balloon
+   * (PG_balloon, 3.x to 4.19): the same bit renamed. page-types prints o:offline or
+   * o:balloon; makedumpfile (1.6.5 on) excludes PageOffline pages from a dump, and reads
+   * PG_balloon ones like kernel data (proc mem-usage).
+   */
+  page_type: z.enum(['offline', 'balloon']).default('offline'),
   /** Device property deflate-on-oom. */
   deflate_on_oom: z.boolean().default(false),
   /** Device property free-page-hint. */

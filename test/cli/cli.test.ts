@@ -68,6 +68,17 @@ test('bad input exits 2 with one line naming what was wrong', () => {
   }
 });
 
+test('proc mem-usage prints makedumpfile\'s table for a booted guest, its rows adding up to the pages on the system', () => {
+  const r = run('proc', 'mem-usage', '--memory', '1GiB');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^\nTYPE\t\tPAGES\t\t\tEXCLUDABLE\tDESCRIPTION\n-{70}\n/);
+  const rows = [...r.out.matchAll(/^(ZERO|NON_PRI_CACHE|PRI_CACHE|USER|FREE|KERN_DATA)\t+(\d+)/gm)].map((m) => Number(m[2]));
+  assert.equal(rows.length, 6);
+  assert.equal(rows.reduce((a, b) => a + b, 0), 262144, 'no balloon: the rows are every page');
+  assert.match(r.out, /\nTotal pages on system:\t262144 {10}\n/);
+  assert.match(r.out, /\n# balloonlab: balloon pages are PG_offline; a -d 31 dump writes \d+ pages/);
+});
+
 test('proc buddyinfo --memory 4GiB prints the kernel layout for DMA, DMA32 and Normal', () => {
   const r = run('proc', 'buddyinfo', '--memory', '4GiB');
   assert.equal(r.code, 0, r.err);

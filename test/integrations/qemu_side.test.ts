@@ -44,6 +44,7 @@ test('qemu scenarios: every bundled one passes the check; what the real guest ca
   assert.match(refused(() => checkQemuScenario(base('memory: 1GiB, swap: 1GiB', ok), 't.yaml')), /guest\.swap: .*no swap device/);
   assert.match(refused(() => checkQemuScenario(base('memory: 1GiB, page_poison: true', ok), 't.yaml')), /guest\.page_poison: .*CONFIG_PAGE_POISONING/);
   assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', 'stats_tags: v6.1, must_tell_host: true'), 't.yaml')), /balloon\.must_tell_host: QEMU's device never offers/);
+  assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', 'stats_tags: v6.1, page_type: balloon'), 't.yaml')), /balloon\.page_type: the real guest runs Linux 6\.1, whose balloon pages are PG_offline/);
   assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', ''), 't.yaml')), /balloon\.stats_tags: .*v6\.1/);
   assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', ok, '  - { at: 0s, action: drain_pcp }'), 't.yaml')), /^t\.yaml: timeline\[0\] \(drain_pcp at 0s\): runs only on model, not on the qemu real guest/);
   assert.match(refused(() => checkQemuScenario(base('memory: 1GiB', ok, '  - { at: 0s, action: free_page_hint, command: start }'), 't.yaml')), /runs only on model, v86, not on the qemu real guest/);

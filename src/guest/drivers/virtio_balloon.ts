@@ -87,9 +87,11 @@ export type VirtioBalloonDriverOptions = {
   oomPages: number;
   /** Stats the driver sends: tags 0-9 (Linux 6.1) or also 10-15 (Linux >= 6.12). */
   statsTags: 'v6.1' | 'v6.12';
+  /** The page type of balloon pages: PG_offline (Linux >= 4.20) or PG_balloon (before; the same bit). */
+  pageType: 'offline' | 'balloon';
 };
 
-export const DEFAULT_DRIVER_OPTIONS: Readonly<VirtioBalloonDriverOptions> = { balloonCompaction: true, oomPages: OOM_VBALLOON_DEFAULT_PAGES, statsTags: 'v6.12' };
+export const DEFAULT_DRIVER_OPTIONS: Readonly<VirtioBalloonDriverOptions> = { balloonCompaction: true, oomPages: OOM_VBALLOON_DEFAULT_PAGES, statsTags: 'v6.12', pageType: 'offline' };
 
 /** The kernel's system workqueue for one work item: at most one queued run, never two at once. */
 type Work = { pending: boolean; running: boolean; fn: () => void };
@@ -217,6 +219,8 @@ function workDone(vb: VirtioBalloon, w: Work, elapsedNs: number): void {
  */
 export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem: GuestMemory, t: VirtioTransport, options: Partial<VirtioBalloonDriverOptions> = {}, kworker: (fn: () => void) => void = (fn) => fn()): VirtioBalloon {
   const opts = { ...DEFAULT_DRIVER_OPTIONS, ...options };
+  // __SetPageOffline (4.20 on) or __SetPageBalloon: the kernel's one name for the bit
+  pgdat.balloonPageType = opts.pageType;
   const vb: VirtioBalloon = {
     pgdat, layout, sim, kworker, mem, t, opts, features: 0n, featuresLow: 0, queueIndex: new Int32Array(NR_BALLOON_QUEUES).fill(-1),
     vqs: new Array<VirtqDriver | null>(NR_BALLOON_QUEUES).fill(null),

@@ -166,6 +166,12 @@ export type PgData = {
   lruBase: number;
   /** Virtual time kswapd and kcompactd have worked, ns (background CPU time). */
   daemonNs: number;
+  /**
+   * The page type balloon pages carry: PG_offline (Linux 4.20 on) or PG_balloon (3.x to
+   * 4.19), the same page_type bit renamed. The driver sets it at probe; page-types and
+   * dump tools (report/mem_usage.ts: makedumpfile excludes only PageOffline) read it.
+   */
+  balloonPageType: 'offline' | 'balloon';
   /** deferred_split_queue: THPs mapped only in part, waiting for the deferred split shrinker. */
   deferredSplitQueue: DeferredSplitQueue;
   /** khugepaged_scan: where the next khugepaged pass goes on (process, PMD index). */
@@ -382,7 +388,7 @@ export function createPgData(map: MemMap, nrCpus: number, costs: CostTable): PgD
   const lruBase = map.nrPages + map.nrListHeads;
   for (let l = 0; l < NR_LRU_LISTS; l++) listHeadAlloc(map);
   return {
-    map, zones: [], nrCpus, nodeStat: new Float64Array(NR_NODESTAT_ITEMS), lruBase, daemonNs: 0,
+    map, zones: [], nrCpus, nodeStat: new Float64Array(NR_NODESTAT_ITEMS), lruBase, daemonNs: 0, balloonPageType: 'offline',
     deferredSplitQueue: { thps: new Map() }, khugepagedCursor: { pid: 0, pmdIdx: 0 }, dirtyList: { pfns: new Int32Array(1024), times: new Float64Array(1024), head: 0, len: 0 }, nowNs: () => 0,
     events: new Float64Array(NR_VMEVENT_ITEMS), ownerPages: new Float64Array(NR_OWNERS), extfragEvents: 0,
     sysctl: defaultVmSysctl(), boot: { initOnAlloc: true, initOnFree: false, pagePoisoning: false },

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadScenarioText, runScenario } from '../../src/scenario/runner.js';
+import { memUsage, formatMemUsage } from '../../src/report/mem_usage.js';
+import { pageTypes } from '../../src/report/proc.js';
+import { guestPageReadsZero, guestPageUnbacked } from '../../src/machine/machine.js';
+import { Owner } from '../../src/guest/mm/memmap.js';
+
+const SCENARIO = `name: mu
+guest: { memory: 1GiB }
+timeline:
+  - { at: 0s, action: process_file, pid: 10, size: 64MiB, dirty: true, file_size: 16KiB }
+  - { at: 0s, action: process_file, pid: 12, size: 32MiB }
+  - { at: 0s, action: process_fault, pid: 11, size: 128MiB }
+  - { at: 1s, action: balloon, value: 640MiB, wait: 60s }
+  - { at: 70s, action: snapshot }
+`;
+
+test('mem-usage: every page in one class; written page cache is PRI_CACHE (buffer_heads), read page cache NON_PRI_CACHE, anonymous USER; balloon pages are offline, or zero pages the dump faults back in when PageOffline is unknown', () => {
+  const { vm } = runScenario(loadScenarioText(SCENARIO, 'mu.yaml').base, {});
+  const g = vm.guest, pg = g.pgdat;
+  const zero = guestPageReadsZero(vm), unbacked = guestPageUnbacked(vm);
+  const k = memUsage(g, zero, unbacked, true), u = memUsage(g, zero, unbacked, false);
+  for (const x of [k, u]) assert.equal(x.zero + x.nonPriCache + x.priCache + x.user + x.free + x.offline + x.kernData, x.total, 'the classes cover every page once');
+  assert.equal(k.total, pg.map.nrPages);
+  assert.equal(k.priCache, 16384, 'one buffer_head a written page: all 64 MiB written carry PG_private');
+  assert.equal(k.nonPriCache, 8192, 'the 32 MiB read through mpage carry none');
+  assert.equal(k.user, pg.ownerPages[Owner.anon]! + pg.ownerPages[Owner.hugetlb]!);
+  assert.equal(k.offline, 98304, 'the balloon\'s 384 MiB (the guest ballooned to 640 MiB), PageOffline');
+  assert.equal(u.offline, 0);
+  assert.equal(u.zero - k.zero, 98304, 'unknown, the balloon pages are read: all zero (the host discarded them)');
+  assert.equal(u.readDiscarded - k.readDiscarded, 98304, 'and each read faults one back in on the host');
+  assert.equal(u.kernData, k.kernData, 'the dump itself is the same size either way');
+  const text = formatMemUsage(k);
+  assert.ok(text.startsWith('\nTYPE\t\tPAGES\t\t\tEXCLUDABLE\tDESCRIPTION\n' + '-'.repeat(70) + '\n'));
+  assert.match(text, new RegExp(`\nPRI_CACHE\t16384 {11}\tyes\t\tCache pages with private flag\n`));
+  assert.match(text, new RegExp(`\nKERN_DATA\t${k.kernData} *\tno\t\tDumpable kernel data \n`));
+  assert.match(text, /\nTotal size on system:\t1073741824 {7}Byte\n$/);
+});
+
+test('balloon.page_type balloon (PG_balloon, before 4.20): page-types names bit 23 balloon, and makedumpfile reads the balloon pages as zero pages', () => {
+  const text = SCENARIO.replace('name: mu\n', 'name: mu\nballoon: { page_type: balloon }\n');
+  const { vm } = runScenario(loadScenarioText(text, 'mu.yaml').base, {});
+  assert.equal(vm.guest.pgdat.balloonPageType, 'balloon');
+  const pt = pageTypes(vm.guest);
+  assert.match(pt, /\n0x0000000000800000\t {5}98304 {6}384  _{23}o_+\tballoon\n/);
+  assert.doesNotMatch(pt, /offline/);
+  const zero = guestPageReadsZero(vm), unbacked = guestPageUnbacked(vm);
+  const u = memUsage(vm.guest, zero, unbacked, false); // PG_balloon: not known as offline
+  assert.equal(u.offline, 0);
+  assert.ok(u.zero >= 98304 && u.readDiscarded >= 98304, `${u.zero} zero pages, ${u.readDiscarded} read from discarded memory`);
+});
