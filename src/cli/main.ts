@@ -22,7 +22,7 @@ import { defaultGuestConfig } from '../guest/guest.js';
 import { defaultCompareRows, formatCompare } from '../report/compare.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
-import { memUsage, formatMemUsage } from '../report/mem_usage.js';
+import { memUsage, formatMemUsage, hibernationSaveable } from '../report/mem_usage.js';
 import { type Vm, createVm, guestPageReadsZero, guestPageUnbacked } from '../machine/machine.js';
 import { benchAlloc, DEFAULT_ALLOC_BENCH } from '../../bench/alloc.js';
 import { realGuestImagePaths } from '../integrations/v86/boot.js';
@@ -230,7 +230,8 @@ function memUsageText(vm: Vm): string {
   const mib = (pages: number) => `${(pages * 4096 / 2 ** 20).toFixed(1)} MiB`;
   return formatMemUsage(u) +
     `\n# balloonlab: balloon pages are PG_${vm.guest.pgdat.balloonPageType}; a -d 31 dump writes ${u.kernData} pages (${mib(u.kernData)}) before compression, and its zero check reads ${u.readDiscarded} pages the host holds no memory for (${mib(u.readDiscarded)} faulted back in on the host)\n` +
-    `# balloonlab: PageOffline known (Linux 4.20 on): ${known.offline} balloon pages skipped, ${known.readDiscarded} such reads; PG_balloon (before): the balloon pages read like kernel data, ${unknown.readDiscarded} such reads\n`;
+    `# balloonlab: PageOffline known (Linux 4.20 on): ${known.offline} balloon pages skipped, ${known.readDiscarded} such reads; PG_balloon (before): the balloon pages read like kernel data, ${unknown.readDiscarded} such reads\n` +
+    `# balloonlab: hibernation image (saveable pages, before image_size shrinking): ${hibernationSaveable(vm.guest, offline)} pages (${mib(hibernationSaveable(vm.guest, offline))}); ${hibernationSaveable(vm.guest, true)} skipping PageOffline, ${hibernationSaveable(vm.guest, false)} saving the balloon's pages\n`;
 }
 
 function buildProgram(): Command {

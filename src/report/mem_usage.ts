@@ -1,5 +1,6 @@
 /**
- * `makedumpfile --mem-usage`: what a kdump of the guest would hold, computed from the
+ * `makedumpfile --mem-usage`: what a kdump of the guest would hold (and, below, what a
+ * hibernation image would save), computed from the
  * page map as makedumpfile computes it from the kernel's struct pages (makedumpfile.c
  * __exclude_unnecessary_pages and exclude_zero_pages at dump level 31, print_mem_usage).
  *
@@ -96,4 +97,24 @@ export function formatMemUsage(u: MemUsage): string {
     `page size:\t\t${String(PAGE_SIZE).padEnd(16)}\n` +
     `Total pages on system:\t${p(u.total)}\n` +
     `Total size on system:\t${p(u.total * PAGE_SIZE)} Byte\n`;
+}
+
+/**
+ * @kernel kernel/power/snapshot.c count_data_pages (saveable_page)
+ * The pages a hibernation image would save: every page of the zones but the free ones
+ * (the buddy's, and the per-cpu lists', which hibernation drains first) and, since the
+ * 2018 series that made balloon pages PageOffline, the offline ones. Before
+ * hibernate_preallocate_memory frees reclaimable memory to fit image_size (2/5 of RAM
+ * by default): an upper bound of the image, which the model does not shrink.
+ */
+export function hibernationSaveable(g: Guest, offlineSkipped: boolean): number {
+  const map = g.pgdat.map;
+  let n = 0;
+  for (let pfn = 0; pfn < map.nrPages; pfn++) {
+    const owner = pageOwner(map, pfn);
+    if (owner === Owner.free || owner === Owner.pcp) continue;
+    if (offlineSkipped && pageTypeOf(map, pfn) === PageType.offline) continue;
+    n++;
+  }
+  return n;
 }

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadScenarioText, runScenario } from '../../src/scenario/runner.js';
-import { memUsage, formatMemUsage } from '../../src/report/mem_usage.js';
+import { memUsage, formatMemUsage, hibernationSaveable } from '../../src/report/mem_usage.js';
 import { pageTypes } from '../../src/report/proc.js';
 import { guestPageReadsZero, guestPageUnbacked } from '../../src/machine/machine.js';
-import { Owner } from '../../src/guest/mm/memmap.js';
+import { Owner, pageOwner } from '../../src/guest/mm/memmap.js';
 
 const SCENARIO = `name: mu
 guest: { memory: 1GiB }
@@ -31,6 +31,13 @@ test('mem-usage: every page in one class; written page cache is PRI_CACHE (buffe
   assert.equal(u.zero - k.zero, 98304, 'unknown, the balloon pages are read: all zero (the host discarded them)');
   assert.equal(u.readDiscarded - k.readDiscarded, 98304, 'and each read faults one back in on the host');
   assert.equal(u.kernData, k.kernData, 'the dump itself is the same size either way');
+  // hibernation skips free and offline pages: the image is what is left, the balloon's pages saved only when not offline
+  const saved = hibernationSaveable(g, true);
+  let pcp = 0;
+  for (let pfn = 0; pfn < pg.map.nrPages; pfn++) if (pageOwner(pg.map, pfn) === Owner.pcp) pcp++;
+  assert.ok(pcp > 0, 'some pages sit on the per-cpu lists');
+  assert.equal(saved, k.total - k.free - pcp - k.offline);
+  assert.equal(hibernationSaveable(g, false) - saved, 98304);
   const text = formatMemUsage(k);
   assert.ok(text.startsWith('\nTYPE\t\tPAGES\t\t\tEXCLUDABLE\tDESCRIPTION\n' + '-'.repeat(70) + '\n'));
   assert.match(text, new RegExp(`\nPRI_CACHE\t16384 {11}\tyes\t\tCache pages with private flag\n`));
