@@ -12,6 +12,10 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
+import { availableParallelism } from 'node:os';
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { VariantTask, VariantOutcome, VariantProgress } from './variant_worker.js';
 import { VERSION } from '../version.js';
 import type { Scenario, ScenarioFile } from '../scenario/schema.js';
 import { loadScenarioText, runScenario, scenarioEnd, type RunOptions, type ResultDocument } from '../scenario/runner.js';
@@ -148,6 +152,43 @@ function makeProgress(quiet: boolean, label: string): { update: RunOptions['onPr
   };
 }
 
+/**
+ * Runs the variants on a piscina pool of `jobs` worker threads (variant_worker.ts) and
+ * returns their documents in the variants' order, whatever order they finish in. One
+ * progress bar per variant when the terminal shows them; a failed variant fails the
+ * command with its own error (exit 2 for bad input, 1 for a broken invariant).
+ */
+async function runVariantsInWorkers(tasks: Array<{ scenario: Scenario; source: string; label: string }>, jobs: number, o: { seed: number | undefined; check: boolean; reproducible: boolean; quiet: boolean }): Promise<ResultDocument[]> {
+  const pool = new Piscina<VariantTask, VariantOutcome>({ filename: new URL('./variant_worker.js', import.meta.url).href, minThreads: jobs, maxThreads: jobs, idleTimeout: 1000 });
+  const showBars = !o.quiet && process.stderr.isTTY && process.stdout.isTTY;
+  const bars = showBars ? new cliProgress.MultiBar({ format: '{label} [{bar}] {percentage}% | virtual {now} of {end} {phase}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
+  try {
+    const outcomes = await Promise.all(tasks.map((t) => {
+      const { port1, port2 } = new MessageChannel();
+      const bar = bars?.create(1, 0, { label: t.label, now: formatTime(0), end: '?', phase: '' }) ?? null;
+      port1.on('message', (p: VariantProgress) => {
+        if (!bar) return;
+        bar.setTotal(Math.max(1, p.end));
+        bar.update(Math.min(p.now, Math.max(1, p.end)), { label: t.label, now: formatTime(p.now), end: formatTime(p.end), phase: p.phase ? `| ${p.phase}` : '' });
+      });
+      const task: VariantTask = { scenario: t.scenario, source: t.source, check: o.check, reproducible: o.reproducible, port: port2, ...(o.seed !== undefined ? { seed: o.seed } : {}) };
+      return pool.run(task, { transferList: [port2] }).finally(() => port1.close());
+    }));
+    return outcomes.map((r) => {
+      if (r.ok) return r.doc;
+      if (r.kind === 'input') throw new InputError(r.message);
+      if (r.kind === 'invariant') throw new InvariantError(r.message);
+      const e = new Error(r.message);
+      e.name = r.name;
+      if (r.stack !== undefined) e.stack = r.stack;
+      throw e;
+    });
+  } finally {
+    bars?.stop();
+    await pool.destroy();
+  }
+}
+
 function wallClock(): number {
   return performance.now();
 }
@@ -271,12 +312,18 @@ function buildProgram(): Command {
     .option('--check', 'run the invariant checker after every step')
     .option('--quiet', 'no progress bar')
     .option('--reproducible', 'leave wall-clock time out so runs are byte-identical')
-    .action((file: string, o: { seed?: string; json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean }) => {
+    .option('--jobs <n>', `variants run at once, each in a worker thread (default: the cores, ${availableParallelism()} here; 1: one after another in this thread)`)
+    .action(async (file: string, o: { seed?: string; json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean; jobs?: string }) => {
       checkOutputPath('--json', o.json);
+      const jobs = o.jobs !== undefined ? parseIntOption('--jobs', o.jobs, 1, 256) : availableParallelism();
       const sf = readScenarioFile(file);
       if (sf.variants.length === 0) throw new UsageError(`${file}: variants: the scenario has no variants to compare (add a variants: list of { name, ...overrides })`);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
-      const docs = sf.variants.map((v) => runOne(v.scenario, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: v.name, source: `${file} (variant ${v.name})` }).doc);
+      const quiet = o.quiet || o.json === '-';
+      const tasks = sf.variants.map((v) => ({ scenario: v.scenario, source: `${file} (variant ${v.name})`, label: v.name }));
+      const docs = Math.min(jobs, tasks.length) <= 1
+        ? tasks.map((t) => runOne(t.scenario, { seed, check: o.check, quiet, reproducible: o.reproducible, label: t.label, source: t.source }).doc)
+        : await runVariantsInWorkers(tasks, Math.min(jobs, tasks.length), { seed, check: o.check ?? false, reproducible: o.reproducible ?? false, quiet });
       const names = sf.variants.map((v) => v.name);
       if (o.json) writeOutput(o.json, JSON.stringify({ scenario: sf.base.name, variants: names.map((name, i) => ({ name, result: docs[i] })) }, null, 2) + '\n');
       if (o.json !== '-') process.stdout.write(formatCompare(sf.base.name, names, docs, defaultCompareRows(docs)));

@@ -113,6 +113,26 @@ test('compare prints the variants side by side', () => {
   assert.deepEqual(j.variants.map((v) => v.name), ['kaslr', 'nokaslr']);
 });
 
+test('compare --jobs: variants in worker threads give the same bytes, in the same order, as one after another; a failing variant fails the command with its own exit code', () => {
+  const one = run('compare', 'scenarios/balloon-compaction.yaml', '--reproducible', '--jobs', '1', '--json', '-');
+  const two = run('compare', 'scenarios/balloon-compaction.yaml', '--reproducible', '--jobs', '2', '--json', '-');
+  assert.equal(one.code, 0, one.err);
+  assert.equal(two.code, 0, two.err);
+  assert.ok(one.out.length > 1000);
+  assert.equal(two.out, one.out, 'byte-identical');
+  assert.equal(run('compare', 'scenarios/boot.yaml', '--jobs', '0').code, 2);
+  // a variant whose timeline fails at run time: exit 2 and one line naming the variant, from the worker as from the main thread
+  const dir = tempDir('balloonlab-jobs-');
+  const f = join(dir, 'bad.yaml');
+  writeFileSync(f, 'name: bad\nguest: { memory: 256MiB }\ntimeline:\n  - { at: 1s, action: process_exit, pid: 77 }\nvariants:\n  - { name: a }\n  - { name: b }\n');
+  for (const jobs of ['1', '2']) {
+    const r = run('compare', f, '--quiet', '--jobs', jobs);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /bad\.yaml \(variant a\): timeline\[0\] \(process_exit at 1s\): no process 77/);
+    assert.equal(r.err.trim().split('\n').length, 1, r.err);
+  }
+});
+
 test('the edges a new user hit: each bad input exits 2 with one line naming the file and the place', () => {
   const dir = tempDir('balloonlab-');
   const file = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
