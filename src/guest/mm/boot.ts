@@ -36,8 +36,9 @@ import { type Rng, rngBelow, rngFloat } from '../../sim/rng.js';
 import {
   MAX_ORDER, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, NO_PAGE, MigrateType, Owner, PG, PageType,
   setPageblockMigratetype,
-  setPageType, resetPages,
+  setPageType, resetPages, pageFlags, setPageFlags,
 } from './memmap.js';
+import { lruCacheAdd } from './lru.js';
 import { type PgData, type Zone, ZoneType, createZone } from './mmzone.js';
 import type { ThpEnabled, ThpDefrag } from './sysctl.js';
 import { type MemLayout, GuestConfigError, physPfn, BIOS_TOP_RESERVED_PAGES, LOW_RAM_END_PFN, LOW_1MIB_PFN } from './layout.js';
@@ -103,6 +104,8 @@ export const BOOT_FOOTPRINT = {
   percpu: 64,
   shmem: 774,
   anon: 25,
+  /** Of the shmem and anonymous pages, those on the active anon LRU (Active(anon) 2260 kB; the rest inactive, 932 kB). */
+  anonLruActive: 565,
   transient: 3000,
 } as const;
 
@@ -236,7 +239,7 @@ function bootOrder(rng: Rng, it: BootItem): number {
  * objects at a time for a cache — and frees the transient pages at the end in random
  * order.
  */
-function bootAllocations(pgdat: PgData, rng: Rng, items: BootItem[], slab: BootSlab, held: number[]): void {
+function bootAllocations(pgdat: PgData, rng: Rng, items: BootItem[], slab: BootSlab, held: number[], anonActive = { left: 0 }): void {
   const left = items.map((i) => i.pages);
   const slabLeft = slab.caches.map((c, k) => bootSlabPages(c, slab.left[k]!));
   let itemsTotal = left.reduce((a, b) => a + b, 0);
@@ -266,6 +269,14 @@ function bootAllocations(pgdat: PgData, rng: Rng, items: BootItem[], slab: BootS
     const pfn = allocPages(pgdat, it.gfp | (order ? __GFP_COMP : 0), order, it.owner);
     if (pfn === NO_PAGE) throw new GuestConfigError('boot: out of memory during boot allocations (guest too small)');
     if (it.owner === Owner.pageTable) setPageType(pgdat.map, pfn, PageType.table);
+    if (it.owner === Owner.shmem || it.owner === Owner.anon) {
+      // tmpfs and anonymous pages are swap-backed and on the anon LRU, the first ones
+      // made active as the reference guest's Active(anon) says
+      const f = pageFlags(pgdat.map, pfn) | PG.swapbacked | PG.uptodate | PG.dirty;
+      setPageFlags(pgdat.map, pfn, anonActive.left > 0 ? f | PG.active : f);
+      if (anonActive.left > 0) anonActive.left--;
+      lruCacheAdd(pgdat, pfn);
+    }
     left[k] = left[k]! - (1 << order);
     itemsTotal -= 1 << order;
     (it.transient ? transient : held).push(pfn, order);
@@ -367,7 +378,7 @@ export function bootMemory(pgdat: PgData, layout: MemLayout, params: BootParams,
     { owner: Owner.kernel, gfp: GFP_KERNEL, pages: scaled(fp.transient / 2, f), transient: true },
     { owner: Owner.file, gfp: GFP_HIGHUSER_MOVABLE, pages: scaled(fp.transient / 2, f), transient: true },
   ];
-  bootAllocations(pgdat, rng, late, { caches, left: active.map((a, k) => a - early[k]!) }, held);
+  bootAllocations(pgdat, rng, late, { caches, left: active.map((a, k) => a - early[k]!) }, held, { left: scaled(fp.anonLruActive, f) });
   // objects freed again before boot ends: the caches keep their slabs, partly empty
   BOOT_SLAB_OBJECTS.forEach(([, num, act], k) => {
     const extra = scaled(num, f) - scaled(act, f);
