@@ -191,7 +191,7 @@ ROOTS=("$KPKG=${VER[$KPKG]}" "busybox-static=${VER[busybox-static]}" "$HPKG=${VE
 # Hash of everything that goes into the helpers and the initramfs.
 sources_sha256() {
   ( cd "$ROOT" && printf '%s\n' scripts/real-guest/build-qemu-image.sh scripts/real-guest/qemu/init \
-      scripts/real-guest/qemu/*.c scripts/real-guest/qemu/bl_alloc/bl_alloc.c scripts/real-guest/qemu/bl_alloc/Kbuild \
+      scripts/real-guest/qemu/*.c scripts/real-guest/qemu/*.h scripts/real-guest/qemu/bl_alloc/bl_alloc.c scripts/real-guest/qemu/bl_alloc/Kbuild \
       | LC_ALL=C sort | xargs sha256sum ) | sha256sum | cut -d' ' -f1
 }
 SRCHASH="$(sources_sha256)"

@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bl-util.h"
+
 #define PAGE 4096UL
 #define CHUNK_PAGES 64UL
 
@@ -67,24 +69,6 @@ static uint64_t number(const char *s)
 	return v;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int valid_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 64 || s[0] == '.')
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-			return 0;
-	return 1;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc != 8)
@@ -97,7 +81,7 @@ int main(int argc, char **argv)
 	else
 		usage();
 	const char *dir = argv[2], *name = argv[3];
-	if (!valid_name(name))
+	if (!bl_valid_name(name, 0))
 		usage();
 	uint64_t file = number(argv[4]), off = number(argv[5]), left = number(argv[6]), per = number(argv[7]);
 	if (per != 0 && off >= per)
@@ -108,7 +92,7 @@ int main(int argc, char **argv)
 		memset(buf, 0x5a, sizeof(buf));
 	char path[4096];
 	uint64_t files = 0, created = 0, pages = 0;
-	double t0 = now_ms();
+	double t0 = bl_now_ms();
 	while (left > 0) {
 		uint64_t n = per == 0 ? left : (per - off < left ? per - off : left);
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s.%" PRIu64, dir, name, file) >= sizeof(path)) {
@@ -154,6 +138,6 @@ int main(int argc, char **argv)
 		file++;
 		off = 0;
 	}
-	printf("files=%" PRIu64 " created=%" PRIu64 " pages=%" PRIu64 " bytes=%" PRIu64 " ms=%.3f\n", files, created, pages, pages * PAGE, now_ms() - t0);
+	printf("files=%" PRIu64 " created=%" PRIu64 " pages=%" PRIu64 " bytes=%" PRIu64 " ms=%.3f\n", files, created, pages, pages * PAGE, bl_now_ms() - t0);
 	return 0;
 }

@@ -89,6 +89,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bl-util.h"
+
 #define PAGE 4096UL
 #define HUGE (2UL << 20)
 #define RUNDIR "/run/bl"
@@ -103,27 +105,6 @@ static uint64_t splitmix64(uint64_t *state)
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
 	return z ^ (z >> 31);
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int valid_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 64 || s[0] == '.')
-		return 0;
-	for (; *s; s++) {
-		char c = *s;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return 0;
-	}
-	return 1;
 }
 
 /* Decimal unsigned 64-bit; -1 if not a number. */
@@ -384,10 +365,10 @@ static void *write_loop(void *arg)
 	pthread_mutex_lock(&lock);
 	struct cand *c = candidates(&n);
 	pthread_mutex_unlock(&lock);
-	double t0 = now_ms();
+	double t0 = bl_now_ms();
 	uint64_t done = 0;
 	while (c && n > 0 && !writer_stop) {
-		double t = now_ms() - t0;
+		double t = bl_now_ms() - t0;
 		if (t > (double)w_ms)
 			t = (double)w_ms;
 		uint64_t due = (uint64_t)((double)w_bps * t / 4096000.0);
@@ -464,12 +445,12 @@ static int do_fault(char **av, int ac, char *out)
 	pthread_mutex_lock(&lock);
 	size_t index = nmaps;
 	maps[nmaps++] = (struct mapping){ addr, pages, kept, advice, align };
-	double t0 = now_ms();
+	double t0 = bl_now_ms();
 	for (size_t p = 0; p < pages; p++) {
 		((volatile char *)addr)[p * PAGE] = 1;
 		kept[p] = 1;
 	}
-	double ms = now_ms() - t0;
+	double ms = bl_now_ms() - t0;
 	pthread_mutex_unlock(&lock);
 	snprintf(out, MAX_REPLY, "ok index=%zu bytes=%zu pages=%zu rss_anon_kb=%ld anon_huge_kb=%ld ms=%.3f addr=%p advice=%s align=%s",
 		 index, len, pages, status_kb("RssAnon"), anon_huge_kb(addr), ms, (void *)addr, advice, align ? "2M" : "0");
@@ -503,7 +484,7 @@ static int do_free(char **av, int ac, char *out)
 	}
 	uint64_t k = ((uint64_t)n * f + 500000000ULL) / 1000000000ULL;
 	size_t freed = 0;
-	double t0 = now_ms();
+	double t0 = bl_now_ms();
 #define RELEASE(x)                                                                          \
 	do {                                                                                \
 		struct mapping *m_ = &maps[(x).map];                                        \
@@ -531,7 +512,7 @@ static int do_free(char **av, int ac, char *out)
 		}
 	}
 #undef RELEASE
-	double ms = now_ms() - t0;
+	double ms = bl_now_ms() - t0;
 	free(c);
 	long huge = anon_huge_kb(NULL);
 	pthread_mutex_unlock(&lock);
@@ -732,7 +713,7 @@ int main(int argc, char **argv)
 		usage();
 	name = argv[1];
 	const char *cmd = argv[2];
-	if (!valid_name(name)) {
+	if (!bl_valid_name(name, 1)) {
 		fprintf(stderr, "bl-mem: bad NAME: %s\n", name);
 		return 2;
 	}
