@@ -18,8 +18,9 @@ import { parseVmstat } from '../report/proc_parse.js';
 /** INT_MAX: the bound of the proc_dointvec_minmax tunables. */
 const INT_MAX = 0x7fffffff;
 
-type NumericSysctl = { file: string; min: number; max: number; read(pg: PgData): number; write(pg: PgData, v: number): void };
-type ModeSysctl = { file: string; modes: readonly string[]; read(pg: PgData): string; write(pg: PgData, v: string): void };
+/** `absent`: why the guest's kernel has no such file (its era lacks the mechanism), or null. */
+type NumericSysctl = { file: string; min: number; max: number; read(pg: PgData): number; write(pg: PgData, v: number): void; absent?(pg: PgData): string | null };
+type ModeSysctl = { file: string; modes: readonly string[]; read(pg: PgData): string; write(pg: PgData, v: string): void; absent?(pg: PgData): string | null };
 
 /** The tunables: their file, what a write may say, and the model's read and write (the kernel's handler). */
 export const SYSCTLS = {
@@ -47,6 +48,7 @@ export const SYSCTLS = {
     file: '/proc/sys/vm/compaction_proactiveness', min: 0, max: 100,
     read: (pg) => pg.sysctl.compactionProactiveness,
     write: (pg, v) => compactionProactivenessSysctlHandler(pg, v),
+    absent: (pg) => (pg.kernel.proactiveCompaction ? null : 'proactive compaction arrived in Linux 5.9'),
   } satisfies NumericSysctl,
   'vm.vfs_cache_pressure': {
     // proc_dointvec_minmax (extra1 = 0): super_cache_count scales by it at its next call
@@ -59,6 +61,7 @@ export const SYSCTLS = {
     file: '/proc/sys/vm/watermark_boost_factor', min: 0, max: INT_MAX,
     read: (pg) => pg.sysctl.watermarkBoostFactor,
     write: (pg, v) => { pg.sysctl.watermarkBoostFactor = v; },
+    absent: (pg) => (pg.kernel.watermarkBoost ? null : 'watermark boosting arrived in Linux 5.0'),
   } satisfies NumericSysctl,
   'vm.dirty_ratio': {
     // dirty_ratio_handler: the next balance_dirty_pages uses it
@@ -157,6 +160,8 @@ export const sysctl = defineAction({
   model: (ctx, a): SysctlEvent => {
     const pg = ctx.vm.guest.pgdat;
     const s = spec(a.name);
+    const absent = s.absent?.(pg) ?? null;
+    if (absent !== null) throw new ActionError(`${s.file} does not exist in the guest's Linux ${pg.kernel.version}: ${absent}`);
     const previous = s.read(pg);
     const ok0 = pg.events[VmEvent.htlb_buddy_alloc_success]!, fail0 = pg.events[VmEvent.htlb_buddy_alloc_fail]!;
     if (isModes(s)) s.write(pg, a.value as string);

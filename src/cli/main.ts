@@ -12,6 +12,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
+import { KERNEL_VERSIONS, type KernelVersion } from '../guest/mm/kernel_era.js';
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -23,7 +24,7 @@ import { UnitError, parseSize, parseTime, formatSize, formatTime } from '../scen
 import { InvariantError } from '../guest/mm/check.js';
 import { guestMemoryProblem } from '../guest/mm/layout.js';
 import { defaultGuestConfig } from '../guest/guest.js';
-import { defaultCompareRows, formatCompare } from '../report/compare.js';
+import { defaultCompareRows, formatCompare, formatEraDiff } from '../report/compare.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { memUsage, formatMemUsage, hibernationSaveable } from '../report/mem_usage.js';
@@ -240,12 +241,24 @@ function runOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boo
   }
 }
 
-function procText(vm: Vm, file: ProcFile): string | Uint8Array {
+/** The two variants --era-diff compares: named "a,b", or the first two whose kernels differ. */
+function eraDiffPair(variants: Array<{ name: string; kernel: string }>, arg: string | boolean): [number, number] {
+  if (typeof arg === 'string') {
+    const parts = arg.split(',');
+    const idx = parts.map((p) => variants.findIndex((v) => v.name === p.trim()));
+    if (parts.length !== 2 || idx.some((i) => i < 0)) throw new UsageError(`--era-diff: expected two variant names as a,b (variants: ${variants.map((v) => v.name).join(', ')}), got "${arg}"`);
+    return [idx[0]!, idx[1]!];
+  }
+  for (let i = 0; i < variants.length; i++) for (let j = i + 1; j < variants.length; j++) if (variants[i]!.kernel !== variants[j]!.kernel) return [i, j];
+  throw new UsageError(`--era-diff: every variant runs Linux ${variants[0]?.kernel ?? '6.1'}; name two variants (--era-diff a,b) or give variants different guest.kernel`);
+}
+
+function procText(vm: Vm, file: ProcFile, pageOwner = false): string | Uint8Array {
   const g = vm.guest;
   switch (file) {
     case 'vmstat': return proc.procVmstat(g);
     case 'buddyinfo': return proc.procBuddyinfo(g);
-    case 'pagetypeinfo': return proc.procPagetypeinfo(g);
+    case 'pagetypeinfo': return proc.procPagetypeinfo(g, { mixed: pageOwner });
     case 'meminfo': return proc.procMeminfo(g);
     case 'zoneinfo': return proc.procZoneinfo(g);
     case 'slabinfo': return proc.procSlabinfo(g);
@@ -313,12 +326,14 @@ function buildProgram(): Command {
     .option('--quiet', 'no progress bar')
     .option('--reproducible', 'leave wall-clock time out so runs are byte-identical')
     .option('--jobs <n>', `variants run at once, each in a worker thread (default: the cores, ${availableParallelism()} here; 1: one after another in this thread)`)
-    .action(async (file: string, o: { seed?: string; json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean; jobs?: string }) => {
+    .option('--era-diff [a,b]', 'after the table, name the kernel mechanisms that differ between two variants (default: the first two that run different kernels) and how often each acted')
+    .action(async (file: string, o: { seed?: string; json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean; jobs?: string; eraDiff?: string | boolean }) => {
       checkOutputPath('--json', o.json);
       const jobs = o.jobs !== undefined ? parseIntOption('--jobs', o.jobs, 1, 256) : availableParallelism();
       const sf = readScenarioFile(file);
       if (sf.variants.length === 0) throw new UsageError(`${file}: variants: the scenario has no variants to compare (add a variants: list of { name, ...overrides })`);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
+      const pair = o.eraDiff === undefined ? null : eraDiffPair(sf.variants.map((v) => ({ name: v.name, kernel: v.scenario.guest.kernel })), o.eraDiff);
       const quiet = o.quiet || o.json === '-';
       const tasks = sf.variants.map((v) => ({ scenario: v.scenario, source: `${file} (variant ${v.name})`, label: v.name }));
       const docs = Math.min(jobs, tasks.length) <= 1
@@ -327,6 +342,7 @@ function buildProgram(): Command {
       const names = sf.variants.map((v) => v.name);
       if (o.json) writeOutput(o.json, JSON.stringify({ scenario: sf.base.name, variants: names.map((name, i) => ({ name, result: docs[i] })) }, null, 2) + '\n');
       if (o.json !== '-') process.stdout.write(formatCompare(sf.base.name, names, docs, defaultCompareRows(docs)));
+      if (pair && o.json !== '-') process.stdout.write('\n' + formatEraDiff({ name: names[pair[0]]!, doc: docs[pair[0]]! }, { name: names[pair[1]]!, doc: docs[pair[1]]! }));
     });
 
   program.command('proc')
@@ -338,7 +354,9 @@ function buildProgram(): Command {
     .option('--scenario <file>', 'run this scenario first and show the guest at its end (or at --at)')
     .option('--at <time>', 'with --scenario: stop at this virtual time, e.g. 30s')
     .option('--variant <name>', 'with --scenario: that variant of the scenario')
-    .action((file: string, o: { memory: string; vcpus: string; seed?: string; scenario?: string; at?: string; variant?: string }) => {
+    .option('--kernel <version>', 'the freshly booted guest\'s kernel: 6.1 or 3.6', '6.1')
+    .option('--page-owner', 'pagetypeinfo as a page_owner=on kernel prints it: with the "Number of mixed blocks" table')
+    .action((file: string, o: { memory: string; vcpus: string; seed?: string; scenario?: string; at?: string; variant?: string; kernel: string; pageOwner?: boolean }) => {
       if (!(PROC_FILES as readonly string[]).includes(file)) throw new UsageError(`proc: unknown file "${file}" (allowed: ${PROC_FILES.join(', ')})`);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
       let vm: Vm;
@@ -352,9 +370,10 @@ function buildProgram(): Command {
         if (o.at !== undefined) throw new UsageError('--at: only with --scenario');
         if (o.variant !== undefined) throw new UsageError('--variant: only with --scenario');
         const memoryBytes = optionValue('--memory', () => parseSize(o.memory));
-        vm = createVm({ guest: defaultGuestConfig({ memoryBytes, vcpus: parseIntOption('--vcpus', o.vcpus, 1, 256), seed: seed ?? 1 }), balloon: null, memPrealloc: false });
+        if (!(KERNEL_VERSIONS as readonly string[]).includes(o.kernel)) throw new UsageError(`--kernel: "${o.kernel}" is not a modelled kernel (allowed: ${KERNEL_VERSIONS.join(', ')})`);
+        vm = createVm({ guest: defaultGuestConfig({ memoryBytes, vcpus: parseIntOption('--vcpus', o.vcpus, 1, 256), seed: seed ?? 1, kernel: o.kernel as KernelVersion }), balloon: null, memPrealloc: false });
       }
-      const out = procText(vm, file as ProcFile);
+      const out = procText(vm, file as ProcFile, o.pageOwner ?? false);
       if (typeof out === 'string') process.stdout.write(out);
       else process.stdout.write(out);
     });

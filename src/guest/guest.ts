@@ -15,12 +15,15 @@ import { type MemLayout, GuestConfigError, memLayout } from './mm/layout.js';
 import { type BootParams, DEFAULT_BOOT, bootMemory } from './mm/boot.js';
 import type { ProcessTable } from './mm/mm_types.js';
 import { type Sched, Kthread, createSched, schedKthread } from './sched.js';
+import { type KernelVersion, kernelProfile } from './mm/kernel_era.js';
 
 export type GuestConfig = {
   /** Guest RAM in bytes (a multiple of 4 MiB, at least 128 MiB). */
   memoryBytes: number;
   /** Virtual CPUs (each has per-cpu page lists). */
   vcpus: number;
+  /** The kernel it runs (kernel_era.ts; default 6.1). */
+  kernel?: KernelVersion;
   /** Seed of every random choice. */
   seed: number;
   /** Boot options (KASLR, kernel image size, min_free_kbytes, THP). */
@@ -71,7 +74,10 @@ export function createGuest(config: GuestConfig, sim: Sim = createSim(), costs: 
   const rng = createRng(config.seed);
   // list heads: free lists and pcp lists of every zone and cpu, LRU, compaction, balloon ...
   const map = createMemMap(layout.nrPages, 1024 + NR_MODEL_ZONES * (MAX_ORDER * MIGRATE_TYPES + NR_PCP_LISTS * config.vcpus));
-  const pgdat = createPgData(map, config.vcpus, costs);
+  const pgdat = createPgData(map, config.vcpus, costs, kernelProfile(config.kernel ?? '6.1'));
+  // tunables the era does not have are off (vm.watermark_boost_factor 5.0, vm.compaction_proactiveness 5.9)
+  if (!pgdat.kernel.watermarkBoost) pgdat.sysctl.watermarkBoostFactor = 0;
+  if (!pgdat.kernel.proactiveCompaction) pgdat.sysctl.compactionProactiveness = 0;
   bootMemory(pgdat, layout, config.boot, rngFork(rng));
   pgdat.swap.totalPages = Math.floor(config.swapBytes / PAGE_SIZE);
   // hugepage_init registers the THP shrinkers: the deferred split's (the huge zero page is not modelled)
@@ -80,7 +86,8 @@ export function createGuest(config: GuestConfig, sim: Sim = createSim(), costs: 
   // kswapd runs as a kernel thread: woken by the event that needed it, it runs right
   // after it, at the same instant, and its work takes time on a vCPU (sched.ts).
   installReclaim(pgdat, (fn) => simAfter(sim, 0, () => schedKthread(sched, Kthread.kswapd, fn)), (fn) => simAfter(sim, 0, () => schedKthread(sched, Kthread.kcompactd, fn)));
-  installKcompactd(pgdat, (ns, fn) => simAfter(sim, ns, () => schedKthread(sched, Kthread.kcompactd, fn)));
+  // kcompactd and its proactive checks (4.6, 5.9); a 3.6 kswapd compacts by itself
+  if (pgdat.kernel.proactiveCompaction) installKcompactd(pgdat, (ns, fn) => simAfter(sim, ns, () => schedKthread(sched, Kthread.kcompactd, fn)));
   const khugepaged = () => { schedKthread(sched, Kthread.khugepaged, () => khugepagedScan(pgdat)); simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged); };
   simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged);
   installFlusher(pgdat, sim, sched);

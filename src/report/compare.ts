@@ -5,6 +5,7 @@
  * so each capability adds its own rows (highalloc passes, migration figures, ...).
  */
 import type { ResultDocument } from '../scenario/runner.js';
+import { type EraActivity, type KernelVersion, kernelProfile, profileDifferences, profileValue } from '../guest/mm/kernel_era.js';
 import { type EventOfKind, type ResultEventKind, eventsOfKind } from '../actions/index.js';
 
 export type CompareRow = {
@@ -20,8 +21,31 @@ export function lastEvent<K extends ResultEventKind>(doc: ResultDocument, kind: 
   return eventsOfKind(doc.events, kind, label).at(-1);
 }
 
+/**
+ * A /proc/vmstat figure by its 6.1 name, also from a document of another era: Linux
+ * 3.6 counts reclaim per zone (pgscan_direct_dma32 ...), calls pgmigrate_success
+ * compact_pages_moved and thp_split_page thp_split, and has no oom_kill or
+ * balloon_* lines (the result document has those figures elsewhere).
+ */
+export function vmstatValue(doc: ResultDocument, name: string): number | undefined {
+  const v = doc.vmstat;
+  if (v[name] !== undefined) return v[name];
+  const zones = ['dma', 'dma32', 'normal', 'movable'].map((z) => v[`${name}_${z}`]);
+  if (zones.some((x) => x !== undefined)) return zones.reduce<number>((a, x) => a + (x ?? 0), 0);
+  switch (name) {
+    case 'pgmigrate_success': return v.compact_pages_moved;
+    case 'pgmigrate_fail': return v.compact_pagemigrate_failed;
+    case 'thp_split_page': return v.thp_split;
+    case 'oom_kill': return doc.kernel?.oom_kills;
+    case 'balloon_inflate': return doc.balloon.features.length ? doc.balloon.inflated : undefined;
+    case 'balloon_deflate': return doc.balloon.features.length ? doc.balloon.deflated : undefined;
+    case 'balloon_migrate': return doc.balloon.features.length ? doc.balloon.migrated : undefined;
+    default: return undefined;
+  }
+}
+
 function vm(name: string): (doc: ResultDocument) => number | undefined {
-  return (doc) => doc.vmstat[name];
+  return (doc) => vmstatValue(doc, name);
 }
 
 /** Rows every comparison shows: fragmentation at the end of the run, then allocator counters. */
@@ -45,6 +69,7 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
       value: (doc) => doc.highalloc?.passes.find((p) => p.name === pass)?.success_pct,
     });
   }
+  rows.push(...highallocExplainRows());
   rows.push({ label: 'User (s)', decimals: 2, value: (doc) => doc.workloads?.user_s });
   rows.push({ label: 'System (s)', decimals: 2, value: (doc) => doc.workloads?.system_s });
   rows.push({ label: 'Elapsed (s)', decimals: 2, value: (doc) => (doc.workloads || doc.highalloc ? doc.duration_ns / 1e9 : undefined) });
@@ -58,7 +83,8 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
   rows.push({ label: 'Free 2MiB blocks (order>=9, end)', value: (doc) => huge(doc.final.free_blocks) });
   rows.push({ label: 'compact_memory 2MiB blocks before', value: (doc) => huge(lastEvent(doc, 'compact_memory')?.free_blocks_before) });
   rows.push({ label: 'compact_memory 2MiB blocks after', value: (doc) => huge(lastEvent(doc, 'compact_memory')?.free_blocks_after) });
-  for (const t of ['Unmovable', 'Movable', 'Reclaimable', 'HighAtomic']) rows.push({ label: `Pageblocks ${t} (end)`, value: (doc) => doc.final.pageblocks[t] });
+  for (const t of ['Unmovable', 'Movable', 'Reclaimable']) rows.push({ label: `Pageblocks ${t} (end)`, value: (doc) => doc.final.pageblocks[t] });
+  rows.push({ label: 'Pageblocks HighAtomic|Reserve (end)', value: (doc) => doc.final.pageblocks.HighAtomic ?? doc.final.pageblocks.Reserve });
   for (const name of ['nr_free_pages', 'pgalloc_dma', 'pgalloc_dma32', 'pgalloc_normal', 'pgfree', 'balloon_inflate', 'balloon_deflate', 'balloon_migrate']) {
     rows.push({ label: name, value: vm(name) });
   }
@@ -82,6 +108,58 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
   rows.push({ label: 'Host RSS (MiB)', decimals: 1, value: (doc) => doc.host.rss_bytes / 2 ** 20 });
   rows.push({ label: 'Virtual time (s)', decimals: 3, value: (doc) => doc.duration_ns / 1e9 });
   return rows;
+}
+
+/** Migratetype indexes of the model's enum (HighallocExplain's arrays). */
+const MT = { unmovable: 0, movable: 1, reclaimable: 2, reserve: 3 } as const;
+
+/**
+ * Why each stress-highalloc pass came out as it did (HighallocExplain): where the huge
+ * pages came from, why attempts failed, and the pageblocks at the pass's end.
+ */
+export function highallocExplainRows(): CompareRow[] {
+  const rows: CompareRow[] = [];
+  for (const [pass, short] of [['Pass 1', 'P1'], ['Pass 2', 'P2'], ['while Rested', 'Rested']] as const) {
+    const ex = (doc: ResultDocument) => doc.highalloc?.passes.find((p) => p.name === pass)?.explain;
+    const f = (label: string, get: (e: NonNullable<ReturnType<typeof ex>>) => number) => rows.push({ label: `${short} ${label}`, value: (d) => { const e = ex(d); return e ? get(e) : undefined; } });
+    f('from free lists', (e) => e.from_free_lists);
+    f('after compaction', (e) => e.after_compaction);
+    f('after reclaim', (e) => e.after_reclaim);
+    f('by a fallback', (e) => e.by_fallback);
+    f('failed: compaction', (e) => e.failed_compaction);
+    f('failed: deferred', (e) => e.failed_deferred);
+    f('failed: not compacted', (e) => e.failed_skipped);
+    f('compaction stalls', (e) => e.compact_stalls);
+    f('pages migrated', (e) => e.pages_migrated);
+    f('direct reclaimed', (e) => e.direct_reclaimed);
+    f('mixed Movable blocks', (e) => e.mixed_blocks[MT.movable] ?? 0);
+    f('mixed Unmovable blocks', (e) => e.mixed_blocks[MT.unmovable] ?? 0);
+    f('balloon in Movable blocks', (e) => e.balloon_pages_by_block[MT.movable] ?? 0);
+    f('balloon in Unmovable blocks', (e) => e.balloon_pages_by_block[MT.unmovable] ?? 0);
+  }
+  return rows;
+}
+
+/**
+ * For two variants: the kernel-profile mechanisms that differ between their kernels
+ * (kernel_era.ts KERNEL_MECHANISMS), each with the code it was read from, and, where
+ * a counter tells, how often it acted in each run.
+ */
+export function formatEraDiff(a: { name: string; doc: ResultDocument }, b: { name: string; doc: ResultDocument }): string {
+  const ka = kernelProfile(a.doc.kernel.version as KernelVersion), kb = kernelProfile(b.doc.kernel.version as KernelVersion);
+  const diffs = profileDifferences(ka, kb);
+  const lines = [`Kernel differences: ${a.name} (Linux ${ka.version}) vs ${b.name} (Linux ${kb.version})`];
+  if (diffs.length === 0) return lines.concat('  none: both run the same kernel profile').join('\n') + '\n';
+  for (const m of diffs) {
+    const act = m.activity;
+    const acted = act ? `   acted: ${a.name} ${a.doc.kernel.activity[act]}, ${b.name} ${b.doc.kernel.activity[act]} (${act})` : '';
+    lines.push(`- ${m.field}: ${JSON.stringify(profileValue(ka, m.field))} vs ${JSON.stringify(profileValue(kb, m.field))}${acted}`);
+    lines.push(`    ${m.what}`);
+    lines.push(`    ${ka.version}: ${m.source[ka.version as '3.6' | '6.1']}; ${kb.version}: ${m.source[kb.version as '3.6' | '6.1']}`);
+  }
+  const keys = Object.keys(a.doc.kernel.activity) as Array<keyof EraActivity>;
+  lines.push(`Mechanism activity (${a.name} / ${b.name}): ${keys.map((k) => `${k} ${a.doc.kernel.activity[k]}/${b.doc.kernel.activity[k]}`).join(', ')}`);
+  return lines.join('\n') + '\n';
 }
 
 function pct(base: number | undefined, v: number | undefined): string {
@@ -122,7 +200,7 @@ export function formatCompare(scenario: string, names: string[], docs: ResultDoc
  * scanned per second of elapsed time.
  */
 export function mmtestsVmstatRows(): CompareRow[] {
-  const v = (doc: ResultDocument, k: string) => doc.vmstat[k] ?? 0;
+  const v = (doc: ResultDocument, k: string) => vmstatValue(doc, k) ?? 0;
   const secs = (doc: ResultDocument) => doc.duration_ns / 1e9;
   const pct = (a: number, b: number) => (b > 0 ? (a * 100) / b : 0);
   const rows: CompareRow[] = [

@@ -14,12 +14,13 @@
  * the dirty thresholds, MemAvailable) say how at their function.
  */
 import type { Guest } from '../guest/guest.js';
-import { MAX_ORDER, MIGRATE_TYPES, MIGRATETYPE_NAMES, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, PAGE_SHIFT, getPageblockMigratetype } from '../guest/mm/memmap.js';
+import { MAX_ORDER, MIGRATE_TYPES, MIGRATETYPE_NAMES, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, PAGE_SHIFT, MigrateType, getPageblockMigratetype } from '../guest/mm/memmap.js';
 import { type PgData, type Zone, MAX_NR_ZONES, ZONE_NAMES, Wmark, populatedZone, wmarkPages, zoneEndPfn } from '../guest/mm/mmzone.js';
 import { physPfn, BIOS_TOP_RESERVED_PAGES } from '../guest/mm/layout.js';
 import { ZoneStat, NodeStat, NR_ZONESTAT_ITEMS, NR_NUMASTAT_ITEMS, NR_NODESTAT_ITEMS, ZONE_STAT_NAMES, NUMA_STAT_NAMES, NODE_STAT_NAMES } from '../guest/mm/vmstat_items.js';
 import { vmstatEntries, globalZonePageState, globalNodePageState, nodeStatPrinted, siMemAvailable } from '../guest/mm/vmstat.js';
 import { hugetlbTotalPages, pagesPerHugePage } from '../guest/mm/hugetlb.js';
+import { mixedBlockCounts } from '../guest/mm/page_owner.js';
 import { getSlabinfo } from '../guest/mm/slab.js';
 export { globalZonePageState, globalNodePageState, calculateTotalreservePages, globalDirtyLimits, siMemAvailable, VM_DIRTY_RATIO, DIRTY_BACKGROUND_RATIO } from '../guest/mm/vmstat.js';
 import { type ContigPageInfo, createContigPageInfo, fillContigPageInfo, __fragmentationIndex, __unusableFreeIndex } from '../guest/mm/fragmentation.js';
@@ -81,7 +82,7 @@ export function pageblockCounts(g: Guest): Record<string, number> {
     for (let pfn = z.zoneStartPfn & ~(PAGEBLOCK_NR_PAGES - 1); pfn < end; pfn += PAGEBLOCK_NR_PAGES) counts[getPageblockMigratetype(map, pfn)]!++;
   }
   const out: Record<string, number> = {};
-  MIGRATETYPE_NAMES.forEach((n, i) => { out[n] = counts[i]!; });
+  for (const [i, n] of migratetypeColumns(g)) out[n] = counts[i]!;
   return out;
 }
 
@@ -160,13 +161,29 @@ export function zonePageblockCounts(g: Guest, zone: Zone): number[] {
   return count;
 }
 
+/** page_owner's mixed-block census of a zone (guest/mm/page_owner.ts). */
+export function zoneMixedBlockCounts(g: Guest, zone: Zone): number[] {
+  return mixedBlockCounts(g.pgdat, zone);
+}
+
+/** The migratetypes in the order the guest's kernel prints them, with its names (3.6: Unmovable, Reclaimable, Movable, Reserve, Isolate). */
+export function migratetypeColumns(g: Guest): Array<[number, string]> {
+  if (g.pgdat.kernel.reserve === 'migrate-reserve') {
+    return [[MigrateType.unmovable, 'Unmovable'], [MigrateType.reclaimable, 'Reclaimable'], [MigrateType.movable, 'Movable'], [MigrateType.reserve, 'Reserve'], [MigrateType.isolate, 'Isolate']];
+  }
+  return MIGRATETYPE_NAMES.map((n, i) => [i, n]);
+}
+
 /**
  * @kernel mm/vmstat.c pagetypeinfo_show
- * Free blocks per (zone, migratetype, order), then pageblocks per migratetype. The
- * mixed-block section needs page_owner and is not printed, as on a stock kernel.
+ * Free blocks per (zone, migratetype, order), then pageblocks per migratetype, then,
+ * as a kernel with page_owner enabled prints it, the pageblocks of mixed
+ * migratetypes (mm/page_owner.c; only with `mixed: true`: a stock kernel prints none).
+ * The migratetypes are in the guest kernel's order and names.
  */
-export function procPagetypeinfo(g: Guest): string {
+export function procPagetypeinfo(g: Guest, opts: { mixed?: boolean } = {}): string {
   const pgdat = g.pgdat;
+  const cols = migratetypeColumns(g);
   let s = `Page block order: ${PAGEBLOCK_ORDER}\nPages per block:  ${PAGEBLOCK_NR_PAGES}\n\n`;
   s += `${lj('Free pages count per migrate type at order', 43)} `;
   for (let o = 0; o < MAX_ORDER; o++) s += `${rj(o, 6)} `;
@@ -174,8 +191,8 @@ export function procPagetypeinfo(g: Guest): string {
   for (let i = 0; i < MAX_NR_ZONES; i++) {
     const z = nodeZone(pgdat, i);
     if (!populated(z)) continue;
-    for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
-      s += `Node ${rj(0, 4)}, zone ${rj(z.name, 8)}, type ${rj(MIGRATETYPE_NAMES[mt]!, 12)} `;
+    for (const [mt, name] of cols) {
+      s += `Node ${rj(0, 4)}, zone ${rj(z.name, 8)}, type ${rj(name, 12)} `;
       for (let o = 0; o < MAX_ORDER; o++) {
         const n = z.nrFreeMt[o * MIGRATE_TYPES + mt]!;
         s += n >= FREE_LIST_WALK_CAP ? `>${rj(FREE_LIST_WALK_CAP, 6)} ` : `${rj(ul(n), 6)} `;
@@ -183,16 +200,21 @@ export function procPagetypeinfo(g: Guest): string {
       s += '\n';
     }
   }
-  s += `\n${lj('Number of blocks type ', 23)}`;
-  for (let mt = 0; mt < MIGRATE_TYPES; mt++) s += `${rj(MIGRATETYPE_NAMES[mt]!, 12)} `;
-  s += '\n';
-  for (let i = 0; i < MAX_NR_ZONES; i++) {
-    const z = nodeZone(pgdat, i);
-    if (!populated(z)) continue;
-    s += nodeZonePrefix(z.name);
-    for (const n of zonePageblockCounts(g, z)) s += `${rj(n, 12)} `;
+  const table = (title: string, counts: (z: Zone) => number[]) => {
+    s += `\n${lj(title, 23)}`;
+    for (const [, name] of cols) s += `${rj(name, 12)} `;
     s += '\n';
-  }
+    for (let i = 0; i < MAX_NR_ZONES; i++) {
+      const z = nodeZone(pgdat, i);
+      if (!populated(z)) continue;
+      s += nodeZonePrefix(z.name);
+      const c = counts(z);
+      for (const [mt] of cols) s += `${rj(c[mt]!, 12)} `;
+      s += '\n';
+    }
+  };
+  table('Number of blocks type ', (z) => zonePageblockCounts(g, z));
+  if (opts.mixed) table('Number of mixed blocks ', (z) => zoneMixedBlockCounts(g, z));
   return s;
 }
 

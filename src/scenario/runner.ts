@@ -14,6 +14,7 @@ import { type Vm, type VmConfig, createVm, assertVm } from '../machine/machine.j
 import { type BalloonDeviceOptions, FREE_PAGE_HINT_STATUS_NAMES } from '../host/virtio_balloon.js';
 import { ramRssBytes } from '../host/ram.js';
 import { DEFAULT_BOOT } from '../guest/mm/boot.js';
+import { type EraActivity, kernelProfile } from '../guest/mm/kernel_era.js';
 import { vmstatObject, globalZonePageState } from '../guest/mm/vmstat.js';
 import { VmEvent, ZoneStat } from '../guest/mm/vmstat_items.js';
 import { freeBlocksPerOrder, pageblockCounts } from '../report/proc.js';
@@ -42,6 +43,12 @@ export type ResultDocument = {
   duration_ns: number;
   wall_ms: number;
   vmstat: Record<string, number>;
+  /**
+   * The guest's kernel (guest.kernel) and how often its era-specific mechanisms acted
+   * (kernel_era.ts EraActivity); oom_kills also for kernels whose /proc/vmstat has no
+   * oom_kill (it arrived in 4.13).
+   */
+  kernel: { version: string; activity: EraActivity; oom_kills: number; compact_deferred: number };
   balloon: {
     target_pages: number; actual_pages: number; inflated: number; deflated: number; migrated: number;
     /** Features the driver and device agreed on (none without a balloon device). */
@@ -55,7 +62,7 @@ export type ResultDocument = {
   /** The last migration, when the scenario migrated (CLI.md's fields). */
   migration?: ReturnType<typeof migrationResult>;
   /** stress-highalloc's passes, when the scenario ran it. */
-  highalloc?: { passes: Array<{ name: string; requested: number; succeeded: number; success_pct: number; stall_ms: number }> };
+  highalloc?: ReturnType<typeof highallocResult>;
   /** Workload figures: kernel builds (user, system and elapsed time, pages). */
   workloads?: { kernel_build: Array<{ label: string } & KernelBuildSummary>; user_s: number; system_s: number };
   /** The host's backing of guest RAM; `accel: 'tcg'` when the scenario ran under TCG (absent under KVM, the default). */
@@ -108,10 +115,12 @@ export function scenarioEnd(s: Scenario): number {
 /** The machine a scenario describes: its guest, its balloon device and driver, its host options. */
 export function scenarioVmConfig(s: Scenario, seed: number): VmConfig {
   const b = s.balloon;
+  const k = kernelProfile(s.guest.kernel);
   return {
     guest: {
       memoryBytes: s.guest.memory,
       vcpus: s.guest.vcpus,
+      kernel: s.guest.kernel,
       seed,
       swapBytes: s.guest.swap,
       boot: {
@@ -120,8 +129,8 @@ export function scenarioVmConfig(s: Scenario, seed: number): VmConfig {
         kernelImageBytes: s.guest.kernel_image ?? DEFAULT_BOOT.kernelImageBytes,
         minFreeKbytes: s.guest.min_free_kbytes === 'auto' ? null : s.guest.min_free_kbytes,
         thp: s.guest.thp,
-        thpDefrag: s.guest.thp_defrag,
-        initOnAlloc: s.guest.init_on_alloc,
+        thpDefrag: s.guest.thp_defrag ?? k.thpDefragDefault,
+        initOnAlloc: s.guest.init_on_alloc ?? k.initOnAlloc,
         initOnFree: s.guest.init_on_free,
         pagePoison: s.guest.page_poison,
       },
@@ -150,6 +159,9 @@ export function entryError(source: string | undefined, i: number, a: Action, e: 
 
 /** Refuses, before anything runs, a timeline entry the side cannot run. */
 export function checkSides(s: Scenario, side: 'model' | 'v86' | 'qemu', source?: string): void {
+  if (side !== 'model' && s.guest.kernel !== '6.1') {
+    throw new ScenarioError(`${source ? `${source}: ` : ''}guest.kernel: the ${side} real guest runs its own kernel, not Linux ${s.guest.kernel}; run this scenario on the model (guest.kernel is for the model's eras)`);
+  }
   s.timeline.forEach((a, i) => {
     const def = actionDef(a.action)!;
     const sides = actionSides(def);
@@ -336,6 +348,7 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
     duration_ns: end,
     wall_ms: t0 === undefined || !opts.wallClock ? 0 : Math.round((opts.wallClock() - t0) * 1000) / 1000,
     vmstat: vmstatObject(guest.pgdat),
+    kernel: { version: guest.pgdat.kernel.version, activity: { ...guest.pgdat.era }, oom_kills: ev[VmEvent.oom_kill]!, compact_deferred: guest.pgdat.compactDeferredEvents },
     balloon: {
       target_pages: dev?.numPages ?? 0,
       actual_pages: dev?.actual ?? 0,

@@ -31,6 +31,8 @@ const guestSchema = z.strictObject({
     if (bad !== null) ctx.addIssue({ code: 'custom', message: bad });
   }),
   vcpus: z.number().int().min(1).max(256).default(1),
+  /** The kernel the guest runs: Linux 6.1 (Debian 12's) or 3.6 (the 2012 balloon compaction experiment's); docs/kernel-eras.md. */
+  kernel: z.enum(['6.1', '3.6']).default('6.1'),
   /** Physical KASLR for the kernel image. */
   kaslr: z.boolean().default(true),
   /** Kernel image size (text to end of bss). */
@@ -39,16 +41,23 @@ const guestSchema = z.strictObject({
   min_free_kbytes: z.union([z.literal('auto'), z.number().int().min(128).max(1 << 22)]).default('auto'),
   /** transparent_hugepage/enabled (Debian's default: always). */
   thp: z.enum(['always', 'madvise', 'never']).default('always'),
-  /** transparent_hugepage/defrag (Debian's default: madvise). */
-  thp_defrag: z.enum(['always', 'defer', 'defer+madvise', 'madvise', 'never']).default('madvise'),
+  /** transparent_hugepage/defrag (default: the kernel's, madvise on 6.1, always on 3.6; defer and defer+madvise arrived in 4.6). */
+  thp_defrag: z.enum(['always', 'defer', 'defer+madvise', 'madvise', 'never']).optional(),
   /** Size of the swap device (0 = none, like the reference guest). */
   swap: sizeField.default(0),
-  /** init_on_alloc (Debian's default: on): every allocation is zeroed, so the host sees it written. */
-  init_on_alloc: z.boolean().default(true),
+  /** init_on_alloc (Debian's default: on; 3.6 has none, 5.3 added it): every allocation is zeroed, so the host sees it written. */
+  init_on_alloc: z.boolean().optional(),
   /** init_on_free: freed pages are zeroed (the balloon then negotiates PAGE_POISON with poison_val 0). */
   init_on_free: z.boolean().default(false),
   /** page_poison: freed pages are filled with 0xaa (PAGE_POISON negotiated with poison_val 0xaaaaaaaa). */
   page_poison: z.boolean().default(false),
+}).superRefine((g, ctx) => {
+  // what the 3.6 kernel does not have (kernel_era.ts)
+  if (g.kernel === '3.6') {
+    if (g.init_on_alloc === true) ctx.addIssue({ code: 'custom', path: ['init_on_alloc'], message: 'Linux 3.6 has no init_on_alloc (added in 5.3)' });
+    if (g.init_on_free) ctx.addIssue({ code: 'custom', path: ['init_on_free'], message: 'Linux 3.6 has no init_on_free (added in 5.3)' });
+    if (g.thp_defrag === 'defer' || g.thp_defrag === 'defer+madvise') ctx.addIssue({ code: 'custom', path: ['thp_defrag'], message: `Linux 3.6's transparent_hugepage/defrag has no "${g.thp_defrag}" (added in 4.6 and 4.11): always, madvise or never` });
+  }
 });
 
 /** The virtio-balloon device (QEMU's properties and defaults) and the guest driver's build options. */

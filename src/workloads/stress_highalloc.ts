@@ -23,7 +23,9 @@ import { simAfter } from '../sim/clock.js';
 import { type BurstResult, schedWakeup } from '../guest/sched.js';
 import { type Rng, rngFork } from '../sim/rng.js';
 import type { Guest } from '../guest/guest.js';
-import { NO_PAGE, PAGE_SIZE, PAGEBLOCK_ORDER, Owner } from '../guest/mm/memmap.js';
+import { NO_PAGE, PAGE_SIZE, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, MIGRATE_TYPES, Owner, getPageblockMigratetype } from '../guest/mm/memmap.js';
+import { VmEvent } from '../guest/mm/vmstat_items.js';
+import { mixedBlockCounts, balloonPagesByBlockType } from '../guest/mm/page_owner.js';
 import { totalramPages } from '../guest/mm/mmzone.js';
 import { allocPages, freePages, setupPerZoneWmarks } from '../guest/mm/page_alloc.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_NOWARN } from '../guest/mm/gfp.js';
@@ -61,6 +63,41 @@ export type HighallocPass = {
   stall_ns: number;
   /** The attempts' own vCPU time and the time they waited behind other wakeups on their vCPU. */
   run_ns: number;
+  /** Why the pass came out as it did (passExplain). */
+  explain: HighallocExplain;
+};
+
+/**
+ * Where a pass's huge pages came from and why attempts failed, from the counters each
+ * attempt moved, and, at the pass's end (blocks still held), the pageblocks: their
+ * types, those of mixed migratetypes (page_owner's census), and the balloon's pages
+ * by the type of pageblock they sit in. Migratetypes are indexed as the model's
+ * enum: Unmovable, Movable, Reclaimable, HighAtomic (3.6: Reserve), Isolate.
+ */
+export type HighallocExplain = {
+  /** Successes straight from the free lists (no compaction, no direct reclaim). */
+  from_free_lists: number;
+  /** Successes after direct compaction succeeded. */
+  after_compaction: number;
+  /** Successes after direct reclaim (without a compaction success). */
+  after_reclaim: number;
+  /** Successes that took a block by a migratetype fallback. */
+  by_fallback: number;
+  /** Failures after a compaction run that failed (compact_fail). */
+  failed_compaction: number;
+  /** Failures where compaction was deferred. */
+  failed_deferred: number;
+  /** Failures where compaction did not run at all (skipped: too little free memory, or the fragmentation index said reclaim). */
+  failed_skipped: number;
+  /** compact_stall, direct reclaim stalls (allocstall), pages reclaimed directly, pages migrated: over the pass. */
+  compact_stalls: number;
+  reclaim_stalls: number;
+  direct_reclaimed: number;
+  pages_migrated: number;
+  /** At the pass's end: pageblocks per type, mixed pageblocks per type, balloon pages per pageblock type. */
+  blocks: number[];
+  mixed_blocks: number[];
+  balloon_pages_by_block: number[];
 };
 
 export type StressHighalloc = {
@@ -110,13 +147,34 @@ function runPass(s: StressHighalloc, name: HighallocPass['name'], then: () => vo
   const attempts = Math.floor(((totalramPages(pg) * PAGE_SIZE) / blockBytes) * (p.percent / 100));
   const delayNs = Math.round((blockBytes / (p.mbPerSec * MiB)) * 1e9);
   const held: number[] = [];
-  const pass: HighallocPass = { name, requested: attempts, attempted: 0, succeeded: 0, success_pct: 0, start_ns: guest.sim.now, end_ns: 0, stall_ns: 0, run_ns: 0 };
+  const explain: HighallocExplain = {
+    from_free_lists: 0, after_compaction: 0, after_reclaim: 0, by_fallback: 0, failed_compaction: 0, failed_deferred: 0, failed_skipped: 0,
+    compact_stalls: 0, reclaim_stalls: 0, direct_reclaimed: 0, pages_migrated: 0, blocks: [], mixed_blocks: [], balloon_pages_by_block: [],
+  };
+  const pass: HighallocPass = { name, requested: attempts, attempted: 0, succeeded: 0, success_pct: 0, start_ns: guest.sim.now, end_ns: 0, stall_ns: 0, run_ns: 0, explain };
+  const ev = pg.events;
+  const stalls = () => ev[VmEvent.allocstall_dma]! + ev[VmEvent.allocstall_dma32]! + ev[VmEvent.allocstall_normal]! + ev[VmEvent.allocstall_movable]!;
   s.passes.push(pass);
   let done = 0, cpu = 0;
   // Each attempt is the allocating task waking from its msleep: it runs at once on a
   // vCPU (preempting a compiler there), and its stalls keep that vCPU busy.
   const tryAlloc = (): number => {
+    const c0 = ev[VmEvent.compact_stall]!, ok0 = ev[VmEvent.compact_success]!, fail0 = ev[VmEvent.compact_fail]!, r0 = stalls();
+    const d0 = pg.compactDeferredEvents, fb0 = pg.era.fallbacks, steal0 = ev[VmEvent.pgsteal_direct]!, mig0 = ev[VmEvent.compact_pages_moved]!;
     const pfn = allocPages(pg, GFP_HIGHUSER_MOVABLE | __GFP_NOWARN, p.order, Owner.kernel);
+    const compacted = ev[VmEvent.compact_success]! > ok0, reclaimed = stalls() > r0;
+    explain.compact_stalls += ev[VmEvent.compact_stall]! - c0;
+    explain.reclaim_stalls += stalls() - r0;
+    explain.direct_reclaimed += ev[VmEvent.pgsteal_direct]! - steal0;
+    explain.pages_migrated += ev[VmEvent.compact_pages_moved]! - mig0;
+    if (pfn !== NO_PAGE) {
+      if (compacted) explain.after_compaction++;
+      else if (reclaimed) explain.after_reclaim++;
+      else explain.from_free_lists++;
+      if (pg.era.fallbacks > fb0) explain.by_fallback++;
+    } else if (ev[VmEvent.compact_fail]! > fail0) explain.failed_compaction++;
+    else if (pg.compactDeferredEvents > d0) explain.failed_deferred++;
+    else explain.failed_skipped++;
     if (pfn !== NO_PAGE) { held.push(pfn); pass.succeeded++; }
     done++;
     pass.attempted = done;
@@ -127,6 +185,14 @@ function runPass(s: StressHighalloc, name: HighallocPass['name'], then: () => vo
     pass.stall_ns += r.sysNs;
     pass.run_ns += r.latencyNs - r.sysNs;
     if (done < attempts) { simAfter(guest.sim, delayNs, attempt); return; }
+    explain.blocks = new Array<number>(MIGRATE_TYPES).fill(0);
+    explain.mixed_blocks = new Array<number>(MIGRATE_TYPES).fill(0);
+    for (const z of pg.zones) {
+      if (!z.presentPages) continue;
+      mixedBlockCounts(pg, z).forEach((n, i) => { explain.mixed_blocks[i]! += n; });
+      for (let b = z.zoneStartPfn; b < z.zoneStartPfn + z.spannedPages; b += PAGEBLOCK_NR_PAGES) explain.blocks[getPageblockMigratetype(pg.map, b)]!++;
+    }
+    explain.balloon_pages_by_block = balloonPagesByBlockType(pg);
     for (const b of held) freePages(pg, b, p.order);
     pass.success_pct = attempts ? Math.round((pass.succeeded * 10000) / attempts) / 100 : 0;
     pass.end_ns = guest.sim.now;
@@ -172,8 +238,8 @@ function prepareRested(s: StressHighalloc, then: () => void): void {
 }
 
 /** The result document's `highalloc`. */
-export function highallocResult(s: StressHighalloc): { passes: Array<Pick<HighallocPass, 'name' | 'requested' | 'succeeded' | 'success_pct'> & { stall_ms: number }> } {
-  return { passes: s.passes.map((p) => ({ name: p.name, requested: p.requested, succeeded: p.succeeded, success_pct: p.success_pct, stall_ms: Math.round(p.stall_ns / 1e6) })) };
+export function highallocResult(s: StressHighalloc): { passes: Array<Pick<HighallocPass, 'name' | 'requested' | 'succeeded' | 'success_pct' | 'explain'> & { stall_ms: number }> } {
+  return { passes: s.passes.map((p) => ({ name: p.name, requested: p.requested, succeeded: p.succeeded, success_pct: p.success_pct, stall_ms: Math.round(p.stall_ns / 1e6), explain: p.explain })) };
 }
 
 /** Where the test is, for progress lines: the phase, and in a pass how far it got ("Pass 1 412/1501"). */

@@ -9,19 +9,21 @@ import { freeBootBlock, drainAllPages, setupPagesets } from '../../src/guest/mm/
 import { defaultCostTable } from '../../src/sim/cost.js';
 import { getProcess, faultAnonPages, unmapAnonPages } from '../../src/guest/mm/process.js';
 import { createRng } from '../../src/sim/rng.js';
+import { type KernelProfile, KERNEL_6_1 } from '../../src/guest/mm/kernel_era.js';
 
 /**
  * A node with DMA empty, DMA32 = [0, dma32Pages), Normal = [dma32Pages, dma32Pages + normalPages).
  * All pageblocks MOVABLE, all pages reserved, watermarks zero.
  */
-export function miniNode(dma32Pages: number, normalPages = 0, cpus = 1): PgData {
+export function miniNode(dma32Pages: number, normalPages = 0, cpus = 1, kernel: KernelProfile = KERNEL_6_1): PgData {
   const map = createMemMap(dma32Pages + normalPages);
-  const pgdat = createPgData(map, cpus, defaultCostTable());
+  const pgdat = createPgData(map, cpus, defaultCostTable(), kernel);
   pgdat.zones = [
     createZone(map, ZoneType.dma, 0, 0, 0, cpus),
     createZone(map, ZoneType.dma32, 0, dma32Pages, dma32Pages, cpus),
     createZone(map, ZoneType.normal, dma32Pages, normalPages, normalPages, cpus),
   ];
+  for (const z of pgdat.zones) z.kernel = kernel;
   resetPages(map, 0, map.nrPages, Owner.reserved, PG.reserved);
   pgdat.ownerPages[Owner.reserved] = map.nrPages;
   for (let p = 0; p < map.nrPages; p += PAGEBLOCK_NR_PAGES) setPageblockMigratetype(map, p, MigrateType.movable);

@@ -343,10 +343,11 @@ test('kernel-build with compiler gcc12: each cc1 replays a traced 6.1 compile, i
   assert.deepEqual(compilerPids(vm, b), []);
 });
 
-test('stress-highalloc-balloon, shrunk to a 512 MiB guest: deterministic, three passes, the balloon cycles', () => {
+for (const kernel of ['3.6', '6.1'] as const) test(`stress-highalloc-balloon on Linux ${kernel}, shrunk to a 512 MiB guest: deterministic, three passes explained, the balloon cycles`, () => {
   const v = firstVariant('stress-highalloc-balloon.yaml');
-  assert.equal(v.name, 'balloon-compaction-off');
+  assert.equal(v.name, '3.6-compaction-off');
   const s0 = v.scenario;
+  assert.equal(s0.guest.kernel, '3.6');
   assert.equal(s0.balloon === false ? null : s0.balloon.compaction, false);
   assert.ok(s0.timeline.some((a) => a.action === 'stress_highalloc') && s0.timeline.some((a) => a.action === 'balloon_cycle'));
   const text = `
@@ -356,6 +357,7 @@ guest:
   memory: 512MiB
   vcpus: ${s0.guest.vcpus}
   swap: 128MiB
+  kernel: '${kernel}'
 balloon:
   compaction: false
 duration: 60s
@@ -391,6 +393,24 @@ timeline:
   for (const p of doc.highalloc!.passes) {
     assert.ok(p.requested > 0 && p.succeeded <= p.requested, p.name);
     assert.equal(p.success_pct, Math.round((p.succeeded * 10000) / p.requested) / 100, p.name);
+    // every attempt is explained once: a success by its path, a failure by its reason
+    const e = p.explain;
+    assert.equal(e.from_free_lists + e.after_compaction + e.after_reclaim, p.succeeded, p.name);
+    assert.equal(e.failed_compaction + e.failed_deferred + e.failed_skipped, p.requested - p.succeeded, p.name);
+    assert.ok(e.by_fallback <= p.succeeded);
+    assert.equal(e.blocks.reduce((x, y) => x + y, 0), doc.final.pageblocks && Object.values(doc.final.pageblocks).reduce((x, y) => x + y, 0), 'every pageblock counted once');
+    assert.ok(e.mixed_blocks.every((n, i) => n <= e.blocks[i]!), 'a mixed block is one of its type');
+  }
+  assert.equal(doc.kernel.version, kernel);
+  if (kernel === '3.6') {
+    // 3.6's /proc/vmstat names, none of 6.1's newer ones; no kcompactd, no boost, no pcp high orders
+    assert.ok('compact_blocks_moved' in doc.vmstat && 'allocstall' in doc.vmstat && !('compact_migrate_scanned' in doc.vmstat) && !('balloon_inflate' in doc.vmstat));
+    assert.equal(doc.kernel.activity.kcompactdRuns + doc.kernel.activity.proactiveRuns + doc.kernel.activity.watermarkBoosts + doc.kernel.activity.pcpHighOrderAllocs + doc.kernel.activity.nofragmentRetries, 0);
+    assert.ok(doc.kernel.activity.kswapdCompactions > 0, 'kswapd compacted for the passes\' order-9 requests');
+    assert.ok(doc.final.pageblocks.Reserve! > 0 && doc.final.pageblocks.HighAtomic === undefined);
+  } else {
+    assert.ok('compact_migrate_scanned' in doc.vmstat && !('compact_blocks_moved' in doc.vmstat));
+    assert.equal(doc.kernel.activity.kswapdCompactions + doc.kernel.activity.freeScannerWraps, 0);
   }
   const done = doc.events.filter((e) => e.kind === 'stress_highalloc_done');
   assert.equal(done.length, 1, 'the test finished within the run');

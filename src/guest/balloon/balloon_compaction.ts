@@ -41,6 +41,11 @@ export function balloonDevinfoInit(pgdat: PgData, compaction: boolean): BalloonD
   return b;
 }
 
+/** One more of a vmstat event. */
+function count(pgdat: PgData, e: VmEvent): void {
+  pgdat.events[e] = pgdat.events[e]! + 1;
+}
+
 function transferOwner(pgdat: PgData, pfn: number, from: Owner, to: Owner): void {
   moveOwnerCount(pgdat, from, to);
   setPageOwner(pgdat.map, pfn, to);
@@ -115,6 +120,7 @@ function balloonMops(b: BalloonDevInfo): MovableOperations {
       listDel(pgdat.map, pfn);
       b.nrPages--;
       b.isolatedPages++;
+      count(pgdat, VmEvent.compact_balloon_isolated);
       return true;
     },
     /** @kernel mm/balloon_compaction.c balloon_page_migrate */
@@ -123,6 +129,9 @@ function balloonMops(b: BalloonDevInfo): MovableOperations {
       const r = b.migratepage(b, dst, src, mode);
       if (r === MigrateResult.success) {
         setPageFlags(pgdat.map, src, pageFlags(pgdat.map, src) & ~PG.isolated);
+        // the v10 series: migrated, and the old page released after migration
+        count(pgdat, VmEvent.compact_balloon_migrated);
+        count(pgdat, VmEvent.compact_balloon_released);
       }
       return r;
     },
@@ -132,6 +141,7 @@ function balloonMops(b: BalloonDevInfo): MovableOperations {
       listAdd(pgdat.map, pfn, b.pages);
       b.nrPages++;
       b.isolatedPages--;
+      count(pgdat, VmEvent.compact_balloon_returned);
     },
   };
 }

@@ -253,8 +253,9 @@ export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem
   transportSetStatus(t, VIRTIO_CONFIG_S_ACKNOWLEDGE);
   transportSetStatus(t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
   let want = featureBit(VIRTIO_F_VERSION_1) | featureBit(VIRTIO_F_EVENT_IDX);
+  // features[]: what this kernel's driver knows (3.6: MUST_TELL_HOST and STATS_VQ)
   for (const b of [VIRTIO_BALLOON_F_MUST_TELL_HOST, VIRTIO_BALLOON_F_STATS_VQ, VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
-    VIRTIO_BALLOON_F_FREE_PAGE_HINT, VIRTIO_BALLOON_F_PAGE_POISON, VIRTIO_BALLOON_F_REPORTING]) want |= featureBit(b);
+    VIRTIO_BALLOON_F_FREE_PAGE_HINT, VIRTIO_BALLOON_F_PAGE_POISON, VIRTIO_BALLOON_F_REPORTING]) if (pgdat.kernel.balloon.features.includes(b)) want |= featureBit(b);
   let f = t.deviceFeatures & want;
   // virtballoon_validate: PAGE_POISON only when freed pages are initialised; such a
   // guest must not report free pages unless it can tell the host the poison value.

@@ -198,6 +198,7 @@ function setupZones(pgdat: PgData, layout: MemLayout): void {
     createZone(map, ZoneType.normal, layout.lowmemPages, layout.nrPages - layout.lowmemPages,
       layout.nrPages - layout.lowmemPages, pgdat.nrCpus),
   ];
+  for (const z of pgdat.zones) z.kernel = pgdat.kernel;
 }
 
 /** The memmap PFN where deferred struct page init starts (defer_init), or nrPages. */

@@ -309,7 +309,12 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
       if (mt >= MIGRATE_TYPES) bad(`pageblock at pfn ${pfn}: bad migratetype ${mt}`);
       if (mt === MigrateType.highatomic) highatomic += PAGEBLOCK_NR_PAGES;
     }
-    if (highatomic !== z.nrReservedHighatomic) bad(`zone ${z.name}: ${highatomic / PAGEBLOCK_NR_PAGES} HighAtomic pageblocks but nr_reserved_highatomic ${z.nrReservedHighatomic}`);
+    if (pgdat.kernel.reserve === 'highatomic') {
+      if (highatomic !== z.nrReservedHighatomic) bad(`zone ${z.name}: ${highatomic / PAGEBLOCK_NR_PAGES} HighAtomic pageblocks but nr_reserved_highatomic ${z.nrReservedHighatomic}`);
+    } else if (highatomic > 2 * PAGEBLOCK_NR_PAGES) {
+      // 3.6 setup_zone_migrate_reserve keeps at most two MIGRATE_RESERVE blocks per zone
+      bad(`zone ${z.name}: ${highatomic / PAGEBLOCK_NR_PAGES} MIGRATE_RESERVE pageblocks (at most 2)`);
+    }
   }
   if (pcpCounted !== pcp) bad(`${pcp} pages owned by pcp lists but the lists hold ${pcpCounted}`);
   const total = free + pcp + allocated + reserved + ballooned;

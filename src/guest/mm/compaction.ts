@@ -13,9 +13,16 @@
  *
  * All state of one run is in a CompactControl. Costs: every scanned page and every
  * migrated page charges the cost table; the run reports the virtual time it took.
+ *
+ * Linux 3.6 (pgdat.kernel.compaction, kernel_era.ts) differs: no skip hints, the
+ * migrate scanner always starts at the zone start, the free scanner resumes at
+ * compact_cached_free_pfn and wraps once to the zone end, async runs scan only
+ * Movable source blocks, free blocks of pageblock order are migration targets (never
+ * MIGRATE_RESERVE blocks), no per-block pcp drain, and compaction_suitable /
+ * compact_finished of the time.
  */
 import {
-  NO_PAGE, MAX_ORDER, PAGEBLOCK_NR_PAGES, MigrateType, PG, PageType,
+  NO_PAGE, MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, MigrateType, PG, PageType,
   listAddTail, listDel, listFirst, listHeadAlloc, pageFlags, pageOwner, pageOrder, pageRefcount, pageTypeOf,
   setPageFlags, getPageblockMigratetype, getPageblockSkip, setPageblockSkip,
 } from './memmap.js';
@@ -108,6 +115,9 @@ export type CompactControl = {
   costs: CostTable;
   /** Proactive compaction: stop when the zone's fragmentation score is at most this (-1: not proactive). */
   proactiveLow: number;
+  /** 3.6: the free scanner has restarted from the zone end (cc->wrapped), and where this run's free scanner started. */
+  wrapped: boolean;
+  startFreePfn: number;
 };
 
 /** The compaction list heads of a node (allocated once: compaction is not re-entered). */
@@ -134,10 +144,10 @@ function pageblockEnd(pfn: number): number {
 export function createCompactControl(pgdat: PgData, zone: Zone, order: number, migratetype: MigrateType, mode: MigrateMode, costs: CostTable = pgdat.costs): CompactControl {
   const [migrateHead, freeHead] = compactListHeads(pgdat);
   return {
-    zone, order, migratetype, mode, wholeZone: order < 0, ignoreSkipHint: order < 0, directCompaction: false,
+    zone, order, migratetype, mode, wholeZone: order < 0, ignoreSkipHint: order < 0 || !pgdat.kernel.compaction.skipHints, directCompaction: false,
     migratePfn: zone.zoneStartPfn, freePfn: pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1),
     migrateHead, freeHead, nrMigratepages: 0, nrFreepages: 0, totalMigrateScanned: 0, totalFreeScanned: 0,
-    migrated: 0, migrateFailed: 0, costNs: 0, costs, proactiveLow: -1,
+    migrated: 0, migrateFailed: 0, costNs: 0, costs, proactiveLow: -1, wrapped: false, startFreePfn: 0,
   };
 }
 
@@ -192,6 +202,8 @@ function isolationSuitable(pgdat: PgData, cc: CompactControl, pfn: number): bool
 
 /** @kernel mm/compaction.c suitable_migration_source */
 function suitableMigrationSource(pgdat: PgData, cc: CompactControl, pfn: number): boolean {
+  // 3.6 isolate_migratepages_range: async compaction scans only Movable blocks (migrate_async_suitable)
+  if (pgdat.kernel.compaction.asyncSource === 'movable-blocks') return cc.mode !== MigrateMode.async || getPageblockMigratetype(pgdat.map, pfn) === MigrateType.movable;
   if (cc.mode !== MigrateMode.async || !cc.directCompaction) return true;
   const mt = getPageblockMigratetype(pgdat.map, pfn);
   if (cc.migratetype === MigrateType.movable) return mt === MigrateType.movable;
@@ -259,7 +271,14 @@ function isolateMigratepages(pgdat: PgData, cc: CompactControl): void {
   // Only whole pageblocks below the free scanner's current block are scanned.
   while (pageblockEnd(lowPfn) <= cc.freePfn) {
     const blockEnd = Math.min(pageblockEnd(lowPfn), zoneEnd);
-    if (!isolationSuitable(pgdat, cc, lowPfn) || !suitableMigrationSource(pgdat, cc, lowPfn)) {
+    // 3.6 counts every pageblock its migrate scanner steps over (COMPACTBLOCKS)
+    pgdat.events[VmEvent.compact_blocks_moved] = pgdat.events[VmEvent.compact_blocks_moved]! + 1;
+    if (!isolationSuitable(pgdat, cc, lowPfn)) {
+      pgdat.era.skipHintSkips++;
+      lowPfn = blockEnd;
+      continue;
+    }
+    if (!suitableMigrationSource(pgdat, cc, lowPfn)) {
       lowPfn = blockEnd;
       continue;
     }
@@ -275,8 +294,15 @@ function isolateMigratepages(pgdat: PgData, cc: CompactControl): void {
 /** @kernel mm/compaction.c suitable_migration_target */
 function suitableMigrationTarget(pgdat: PgData, pfn: number): boolean {
   const map = pgdat.map;
-  if (pageTypeOf(map, pfn) === PageType.buddy && pageOrder(map, pfn) >= 9) return false;
-  return getPageblockMigratetype(map, pfn) === MigrateType.movable;
+  const freeBlock = pageTypeOf(map, pfn) === PageType.buddy && pageOrder(map, pfn) >= PAGEBLOCK_ORDER;
+  const mt = getPageblockMigratetype(map, pfn);
+  if (pgdat.kernel.compaction.targetFreePageblocks) {
+    // 3.6: never Reserve or Isolate blocks; a free block of pageblock order always
+    if (mt === MigrateType.reserve || mt === MigrateType.isolate) return false;
+    return freeBlock || mt === MigrateType.movable;
+  }
+  if (freeBlock) return false;
+  return mt === MigrateType.movable;
 }
 
 /** @kernel mm/compaction.c isolate_freepages_block: free pages of one pageblock onto cc's free list. */
@@ -313,12 +339,22 @@ function isolateFreepages(pgdat: PgData, cc: CompactControl): void {
   for (; block >= lowPfn; block -= PAGEBLOCK_NR_PAGES) {
     const start = Math.max(block, zone.zoneStartPfn);
     const end = Math.min(block + PAGEBLOCK_NR_PAGES, zoneEnd);
-    if (!suitableMigrationTarget(pgdat, start) || !isolationSuitable(pgdat, cc, start)) continue;
+    if (!suitableMigrationTarget(pgdat, start)) continue;
+    if (!isolationSuitable(pgdat, cc, start)) { pgdat.era.skipHintSkips++; continue; }
     const got = isolateFreepagesBlock(pgdat, cc, start, end);
     if (got === 0 && !cc.ignoreSkipHint) setPageblockSkip(pgdat.map, start, true);
+    // 3.6: after a wrap, the cached position follows the free scanner
+    if (got > 0 && cc.wrapped && cc.order > 0) zone.compact.cachedFreePfn = start;
     if (cc.nrFreepages >= cc.nrMigratepages) break;
   }
   cc.freePfn = block;
+  // 3.6: a first pass from the zone end leaves its position for the next run
+  if (pgdat.kernel.compaction.freeScannerWrap && cc.order > 0 && !cc.wrapped && zone.compact.cachedFreePfn === zoneFreeStart(zone)) zone.compact.cachedFreePfn = Math.max(block, lowPfn);
+}
+
+/** start_free_pfn(): the last pageblock of the zone, where a free scanner starts. */
+function zoneFreeStart(zone: Zone): number {
+  return pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1);
 }
 
 /** compaction_alloc: a free target for migration. */
@@ -350,6 +386,36 @@ function releaseFreepages(pgdat: PgData, cc: CompactControl): void {
 // ---------------------------------------------------------------------------------
 // Running
 
+/**
+ * @kernel mm/compaction.c compact_finished (Linux 3.6)
+ * The scanners met: the first time, for an order, the free scanner restarts from the
+ * zone end (compact_cached_free_pfn reset); after that, or once the wrapped scanner
+ * passes where the run started, the zone is done. A run for an order succeeds when the
+ * zone meets its low watermark plus the request at that order (the 3.6 per-order
+ * test) and a free block of the order is on the request's list, or any free block
+ * of pageblock order exists.
+ */
+function compactFinished36(pgdat: PgData, cc: CompactControl): CompactResult {
+  const zone = cc.zone;
+  if (cc.freePfn <= cc.migratePfn) {
+    if (cc.order > 0 && !cc.wrapped) {
+      cc.freePfn = zone.compact.cachedFreePfn = zoneFreeStart(zone);
+      cc.wrapped = true;
+      pgdat.era.freeScannerWraps++;
+      return CompactResult.continue;
+    }
+    return CompactResult.complete;
+  }
+  if (cc.wrapped && cc.freePfn <= cc.startFreePfn) return CompactResult.complete;
+  if (cc.order < 0) return CompactResult.continue;
+  if (!zoneWatermarkOk(zone, cc.order, zone.watermark[Wmark.low]! + (1 << cc.order), 0, 0)) return CompactResult.continue;
+  for (let o = cc.order; o < MAX_ORDER; o++) {
+    if (zone.nrFreeMt[o * 5 + cc.migratetype]) return CompactResult.success;
+    if (o >= PAGEBLOCK_ORDER && zone.nrFree[o]) return CompactResult.success;
+  }
+  return CompactResult.continue;
+}
+
 /** @kernel mm/compaction.c __compact_finished */
 export function compactFinished(cc: CompactControl): CompactResult {
   if (cc.freePfn <= cc.migratePfn) {
@@ -377,12 +443,29 @@ export function compactFinished(cc: CompactControl): CompactResult {
  * failure is lack of memory rather than fragmentation.
  */
 export function compactionSuitable(zone: Zone, order: number, highestZoneidx: number): CompactResult {
+  if (zone.kernel.compaction.rules === '3.6') return compactionSuitable36(zone, order);
   const r = __compactionSuitable(zone, order, highestZoneidx, zone.vmStat[ZoneStat.nr_free_pages]!);
   if (r !== CompactResult.continue || order < 0) return r;
   if (order > 3) {
     const fragindex = fragmentationIndex(zone, order);
     if (fragindex >= 0 && fragindex <= EXTFRAG_THRESHOLD) return CompactResult.notSuitableZone;
   }
+  return CompactResult.continue;
+}
+
+/**
+ * @kernel mm/compaction.c compaction_suitable (Linux 3.6)
+ * SKIPPED without the low watermark plus twice the request free at order 0, and also
+ * when the fragmentation index (at any order) says the failure is lack of memory;
+ * SUCCESS (COMPACT_PARTIAL) when a suitable block is free and the watermark holds.
+ */
+function compactionSuitable36(zone: Zone, order: number): CompactResult {
+  if (order < 0) return CompactResult.continue;
+  const mark = zone.watermark[Wmark.low]! + (2 << order);
+  if (!zoneWatermarkOk(zone, 0, mark, 0, 0)) return CompactResult.skipped;
+  const fragindex = fragmentationIndex(zone, order);
+  if (fragindex >= 0 && fragindex <= EXTFRAG_THRESHOLD) return CompactResult.skipped;
+  if (fragindex === -1000 && zoneWatermarkOk(zone, order, mark, 0, 0)) return CompactResult.success;
   return CompactResult.continue;
 }
 
@@ -427,11 +510,20 @@ export function compactionZonelistSuitable(pgdat: PgData, order: number, highest
 export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
   const zone = cc.zone;
   const c = zone.compact;
+  const era = pgdat.kernel.compaction;
   if (c.blockskipFlush) resetIsolationSuitable(pgdat, zone);
-  if (!cc.wholeZone) {
+  if (era.freeScannerWrap) {
+    // 3.6 compact_zone: the migrate scanner from the zone start, the free scanner from
+    // compact_cached_free_pfn for an order (the zone end for compact_memory)
+    cc.migratePfn = zone.zoneStartPfn;
+    cc.freePfn = cc.order > 0 ? c.cachedFreePfn : zoneFreeStart(zone);
+    cc.startFreePfn = cc.freePfn;
+    cc.wrapped = false;
+  } else if (!cc.wholeZone) {
     cc.migratePfn = c.cachedMigratePfn[cc.mode === MigrateMode.async ? 0 : 1];
     cc.freePfn = c.cachedFreePfn;
   }
+  const finished = era.rules === '3.6' ? () => compactFinished36(pgdat, cc) : () => compactFinished(cc);
   const sync = cc.mode !== MigrateMode.async;
   let ret: CompactResult;
   // the block migrated from last (last_migrated_pfn), 0 when none since the last drain
@@ -439,12 +531,12 @@ export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
   // once the migrate scanner has left that cc->order block, this cpu's pcp lists are
   // flushed (lru_add_drain_cpu_zone) so the freed sources can merge for the allocation
   const checkDrain = () => {
-    if (cc.order > 0 && lastMigratedPfn !== 0 && lastMigratedPfn < cc.migratePfn - (cc.migratePfn % (1 << cc.order))) {
+    if (era.drainPerBlock && cc.order > 0 && lastMigratedPfn !== 0 && lastMigratedPfn < cc.migratePfn - (cc.migratePfn % (1 << cc.order))) {
       drainLocalPages(pgdat, zone);
       lastMigratedPfn = 0;
     }
   };
-  while ((ret = compactFinished(cc)) === CompactResult.continue) {
+  while ((ret = finished()) === CompactResult.continue) {
     const from = cc.migratePfn;
     isolateMigratepages(pgdat, cc);
     if (cc.nrMigratepages === 0) {
@@ -457,6 +549,9 @@ export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
     const out = migratePages(pgdat, cc.migrateHead, () => compactionAlloc(pgdat, cc), (pg, pfn) => compactionFree(pg, cc, pfn), cc.mode);
     cc.migrated += out.succeeded;
     cc.migrateFailed += out.failed;
+    const ev = pgdat.events;
+    ev[VmEvent.compact_pages_moved] = ev[VmEvent.compact_pages_moved]! + out.succeeded;
+    ev[VmEvent.compact_pagemigrate_failed] = ev[VmEvent.compact_pagemigrate_failed]! + out.failed;
     cc.costNs += out.succeeded * cc.costs.migratePage;
     cc.nrMigratepages = 0;
     if (out.outOfTargets) {
@@ -470,7 +565,7 @@ export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
     checkDrain();
   }
   releaseFreepages(pgdat, cc);
-  if (!cc.wholeZone) {
+  if (!cc.wholeZone && !era.freeScannerWrap) {
     c.cachedMigratePfn[sync ? 1 : 0] = ret === CompactResult.complete ? zone.zoneStartPfn : cc.migratePfn;
     c.cachedFreePfn = ret === CompactResult.complete ? pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1) : cc.freePfn;
   }

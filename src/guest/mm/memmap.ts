@@ -151,6 +151,8 @@ export const enum MigrateType {
   /** MIGRATE_PCPTYPES: the types that have per-cpu lists. */
   pcptypes = 3,
   highatomic = 3,
+  /** MIGRATE_RESERVE of Linux before 4.4 (kernel_era.ts reserve: 'migrate-reserve'): the slot HIGHATOMIC took over. */
+  reserve = 3,
   isolate = 4,
 }
 export const MIGRATE_PCPTYPES = 3;

@@ -14,7 +14,8 @@ import { type CostTable } from '../../sim/cost.js';
 import { type VmSysctl, defaultVmSysctl } from './sysctl.js';
 import type { DirtyList, SwapInfo, TaskWorld } from './mm_types.js';
 import type { SlabCaches } from './slab_types.js';
-import { NR_ZONESTAT_ITEMS, NR_NUMASTAT_ITEMS, NR_NODESTAT_ITEMS, NR_VMEVENT_ITEMS } from './vmstat_items.js';
+import { NR_ZONESTAT_ITEMS, NR_NUMASTAT_ITEMS, NR_NODESTAT_ITEMS, NR_VMEVENT_ALL } from './vmstat_items.js';
+import { type KernelProfile, type EraActivity, KERNEL_6_1, createEraActivity } from './kernel_era.js';
 
 export const enum ZoneType {
   dma = 0,
@@ -130,6 +131,8 @@ export type Zone = {
   lowmemReserve: Float64Array;
   /** nr_reserved_highatomic. */
   nrReservedHighatomic: number;
+  /** The node's kernel profile (zone_watermark_ok and compaction_suitable have only the zone). */
+  kernel: KernelProfile;
   /** Sentinel index of free_area[0].free_list[0]; list (o, mt) is at freeBase + o * MIGRATE_TYPES + mt. */
   freeBase: number;
   /** Free blocks per (order, migratetype) (what pagetypeinfo walks the lists to count). */
@@ -181,6 +184,11 @@ export type PgData = {
   /** The guest's clock (virtual ns), for what mm stamps with a time (dirtied_when); the guest installs it. */
   nowNs: () => number;
 
+  /** The kernel the guest runs (guest.kernel): the mechanisms of its era (kernel_era.ts). */
+  kernel: KernelProfile;
+  /** How often the era-specific mechanisms acted (the result document's kernel.activity). */
+  era: EraActivity;
+
   // --- the kernel's globals, one set per guest
   /** vm_event_states (enum vm_event_item), summed over cpus. */
   events: Float64Array;
@@ -188,6 +196,8 @@ export type PgData = {
   ownerPages: Float64Array;
   /** Fallbacks that took a block of another migratetype (the mm_page_alloc_extfrag tracepoint). */
   extfragEvents: number;
+  /** Direct compactions skipped because the zone's compaction was deferred (the mm_compaction_deferred tracepoint). */
+  compactDeferredEvents: number;
   /** /proc/sys/vm/* and the THP sysfs knobs. */
   sysctl: VmSysctl;
   /** What the kernel command line fixed at boot (the init_on_alloc/init_on_free/page_poison static keys). */
@@ -377,20 +387,20 @@ export function createZone(map: MemMap, idx: ZoneType, start: number, spanned: n
   return {
     idx, name: ZONE_NAMES[idx]!, zoneStartPfn: start, spannedPages: spanned, presentPages: present, managedPages: 0,
     watermark: new Float64Array(4), watermarkBoost: 0, boostedWatermark: false, reclaimActive: false,
-    lowmemReserve: new Float64Array(MAX_NR_ZONES), nrReservedHighatomic: 0, freeBase,
+    lowmemReserve: new Float64Array(MAX_NR_ZONES), nrReservedHighatomic: 0, kernel: KERNEL_6_1, freeBase,
     nrFreeMt: new Int32Array(MAX_ORDER * MIGRATE_TYPES), nrFree: new Int32Array(MAX_ORDER),
     vmStat: new Float64Array(NR_ZONESTAT_ITEMS), numaStat: new Float64Array(NR_NUMASTAT_ITEMS), pcp,
     compact: { cachedMigratePfn: [start, start], cachedFreePfn: Math.max(start, (start + spanned - 1) & ~(PAGEBLOCK_NR_PAGES - 1)), considered: 0, deferShift: 0, orderFailed: MAX_ORDER, blockskipFlush: false },
   };
 }
 
-export function createPgData(map: MemMap, nrCpus: number, costs: CostTable): PgData {
+export function createPgData(map: MemMap, nrCpus: number, costs: CostTable, kernel: KernelProfile = KERNEL_6_1): PgData {
   const lruBase = map.nrPages + map.nrListHeads;
   for (let l = 0; l < NR_LRU_LISTS; l++) listHeadAlloc(map);
   return {
-    map, zones: [], nrCpus, nodeStat: new Float64Array(NR_NODESTAT_ITEMS), lruBase, daemonNs: 0, balloonPageType: 'offline',
+    map, zones: [], nrCpus, nodeStat: new Float64Array(NR_NODESTAT_ITEMS), lruBase, daemonNs: 0, balloonPageType: 'offline', kernel, era: createEraActivity(),
     deferredSplitQueue: { thps: new Map() }, khugepagedCursor: { pid: 0, pmdIdx: 0 }, dirtyList: { pfns: new Int32Array(1024), times: new Float64Array(1024), head: 0, len: 0 }, nowNs: () => 0,
-    events: new Float64Array(NR_VMEVENT_ITEMS), ownerPages: new Float64Array(NR_OWNERS), extfragEvents: 0,
+    events: new Float64Array(NR_VMEVENT_ALL), ownerPages: new Float64Array(NR_OWNERS), extfragEvents: 0, compactDeferredEvents: 0,
     sysctl: defaultVmSysctl(), boot: { initOnAlloc: true, initOnFree: false, pagePoisoning: false },
     tasks: { procs: new Map(), cpu: 0, stallNs: 0, ioWaitNs: 0, slowpathEpoch: 0 }, swap: { totalPages: 0, usedPages: 0 },
     hugetlb: { order: PAGEBLOCK_ORDER, maxHugePages: 0, nrHugePages: 0, freeHugePages: 0, resvHugePages: 0, surplusHugePages: 0, freelist: [] },

@@ -14,6 +14,11 @@
  * Allocation failure is a normal result: allocPages returns NO_PAGE. Reclaim and
  * compaction plug into the slow path through pgdat.hooks.slowpath.
  *
+ * The mechanisms that changed since Linux 3.6 follow the node's kernel profile
+ * (pgdat.kernel, kernel_era.ts): the 3.6 fallback (rmqueue36), MIGRATE_RESERVE blocks
+ * (in the slot 6.1 gives HIGHATOMIC), the per-order watermark test, order-0-only pcp
+ * lists, no ALLOC_NOFRAGMENT and no watermark boost.
+ *
  * Free-list membership: a free block is represented by its head page only
  * (PageType.buddy, order = block order, mapping = the migratetype of the list it is
  * on, which can differ from its pageblock's type after a single-page steal). Its
@@ -38,6 +43,7 @@ import {
   gfpMigratetype, gfpZone,
 } from './gfp.js';
 import { ZoneStat, NumaStat, NodeStat, VmEvent } from './vmstat_items.js';
+import { type KernelProfile, KERNEL_6_1 } from './kernel_era.js';
 
 /**
  * fallbacks[]: the order in which other migratetypes are tried when the wanted one
@@ -209,12 +215,13 @@ function changePageblockRange(map: MemMap, pfn: number, order: number, mt: numbe
  * pageblocks. Returns whether the boost was applied.
  */
 function boostWatermark(pgdat: PgData, zone: Zone): boolean {
-  if (!pgdat.sysctl.watermarkBoostFactor) return false;
+  if (!pgdat.kernel.watermarkBoost || !pgdat.sysctl.watermarkBoostFactor) return false;
   if (PAGEBLOCK_NR_PAGES * 4 > zone.managedPages) return false;
   let maxBoost = Math.floor((zone.watermark[Wmark.high]! * pgdat.sysctl.watermarkBoostFactor) / 10000);
   if (!maxBoost) return false;
   maxBoost = Math.max(PAGEBLOCK_NR_PAGES, maxBoost);
   zone.watermarkBoost = Math.min(zone.watermarkBoost + PAGEBLOCK_NR_PAGES, maxBoost);
+  pgdat.era.watermarkBoosts++;
   return true;
 }
 
@@ -248,6 +255,7 @@ function stealSuitableFallback(pgdat: PgData, zone: Zone, pfn: number, allocFlag
     moveToFreeList(map, zone, pfn, currentOrder, startMt);
     return;
   }
+  pgdat.era.blockMoves++;
   let alikePages: number;
   if (startMt === MigrateType.movable) {
     alikePages = scratch.movablePages;
@@ -256,7 +264,10 @@ function stealSuitableFallback(pgdat: PgData, zone: Zone, pfn: number, allocFlag
   } else {
     alikePages = 0;
   }
-  if (freePages + alikePages >= PAGEBLOCK_NR_PAGES >> 1) setPageblockMigratetype(map, pfn, startMt);
+  if (freePages + alikePages >= PAGEBLOCK_NR_PAGES >> 1) {
+    setPageblockMigratetype(map, pfn, startMt);
+    pgdat.era.blockClaims++;
+  }
 }
 
 /**
@@ -282,6 +293,7 @@ function rmqueueFallback(pgdat: PgData, zone: Zone, order: number, startMt: numb
     }
     const pfn = listFirst(pgdat.map, freeListHead(zone, currentOrder, fmt));
     pgdat.extfragEvents++;
+    pgdat.era.fallbacks++;
     stealSuitableFallback(pgdat, zone, pfn, allocFlags, startMt, scratch.canSteal);
     return true;
   }
@@ -294,11 +306,105 @@ function rmqueueFallback(pgdat: PgData, zone: Zone, order: number, startMt: numb
  * else a stolen one; the loop retries after a fallback moved a block to mt's lists.
  */
 function rmqueueBlock(pgdat: PgData, zone: Zone, order: number, mt: number, allocFlags: number): number {
+  if (pgdat.kernel.fallback === 'largest-claim-half') return rmqueue36(pgdat, zone, order, mt);
   for (;;) {
     const pfn = rmqueueSmallest(pgdat.map, zone, order, mt);
     if (pfn !== NO_PAGE) return pfn;
     if (!rmqueueFallback(pgdat, zone, order, mt, allocFlags)) return NO_PAGE;
   }
+}
+
+/**
+ * @kernel mm/page_alloc.c __rmqueue_fallback (Linux 3.6)
+ * The largest free block of another type, in fallback order, is taken and split for
+ * startMt (expand puts the remainder on startMt's lists). When the block is at least
+ * half a pageblock (pageblock_order / 2 = order 4, "breaking a large block") or the
+ * request is reclaimable, every free page of its pageblock moves to startMt's lists
+ * (move_freepages_block), and the pageblock becomes startMt's when at least half of
+ * it (256 pages) was free. A block of pageblock order or more changes its
+ * pageblocks' type outright. MIGRATE_RESERVE is never a fallback here. Returns the
+ * allocated block or NO_PAGE.
+ */
+export function rmqueueFallback36(pgdat: PgData, zone: Zone, order: number, startMt: number): number {
+  const map = pgdat.map;
+  for (let currentOrder = MAX_ORDER - 1; currentOrder >= order; currentOrder--) {
+    for (let i = 0; i < 2; i++) {
+      const fmt = FALLBACKS[startMt * 2 + i]!;
+      const pfn = listFirst(map, freeListHead(zone, currentOrder, fmt));
+      if (pfn === NO_PAGE) continue;
+      if (currentOrder >= (PAGEBLOCK_ORDER >> 1) || startMt === MigrateType.reclaimable) {
+        const pages = moveFreepagesBlock(pgdat, zone, pfn, startMt);
+        pgdat.era.blockMoves++;
+        // "Claim the whole block if over half of it is free"
+        if (pages >= 1 << (PAGEBLOCK_ORDER - 1)) {
+          setPageblockMigratetype(map, pfn, startMt);
+          pgdat.era.blockClaims++;
+        }
+      }
+      delPageFromFreeList(map, zone, pfn, currentOrder);
+      // "Take ownership for orders >= pageblock_order"
+      if (currentOrder >= PAGEBLOCK_ORDER) changePageblockRange(map, pfn, currentOrder, startMt);
+      expand(map, zone, pfn, order, currentOrder, startMt);
+      pgdat.extfragEvents++;
+      pgdat.era.fallbacks++;
+      return pfn;
+    }
+  }
+  return NO_PAGE;
+}
+
+/**
+ * @kernel mm/page_alloc.c __rmqueue (Linux 3.6)
+ * The smallest block of the wanted type; else a fallback; else, rather than fail,
+ * the MIGRATE_RESERVE blocks (retry_reserve). The reserve lives in the migratetype
+ * slot 6.1 gives HIGHATOMIC.
+ */
+function rmqueue36(pgdat: PgData, zone: Zone, order: number, mt: number): number {
+  const map = pgdat.map;
+  let pfn = rmqueueSmallest(map, zone, order, mt);
+  if (pfn !== NO_PAGE || mt === MigrateType.reserve) return pfn;
+  pfn = rmqueueFallback36(pgdat, zone, order, mt);
+  if (pfn !== NO_PAGE) return pfn;
+  pfn = rmqueueSmallest(map, zone, order, MigrateType.reserve);
+  if (pfn !== NO_PAGE) pgdat.era.reserveAllocs++;
+  return pfn;
+}
+
+/**
+ * @kernel mm/page_alloc.c setup_zone_migrate_reserve (Linux 3.6)
+ * Keeps min(2, the min watermark rounded up to pageblocks) MIGRATE_RESERVE pageblocks
+ * at the start of the zone: Movable blocks (without reserved pages) become Reserve,
+ * and Reserve blocks past the quota go back to Movable, with their free pages.
+ * Run whenever the watermarks are set up.
+ */
+export function setupZoneMigrateReserve(pgdat: PgData, zone: Zone): void {
+  const map = pgdat.map;
+  const end = zoneEndPfn(zone);
+  const start = Math.ceil(zone.zoneStartPfn / PAGEBLOCK_NR_PAGES) * PAGEBLOCK_NR_PAGES;
+  let reserve = Math.min(2, Math.ceil(zone.watermark[Wmark.min]! / PAGEBLOCK_NR_PAGES));
+  for (let pfn = start; pfn < end; pfn += PAGEBLOCK_NR_PAGES) {
+    const mt = getPageblockMigratetype(map, pfn);
+    if (reserve > 0) {
+      if (pageblockIsReserved(map, pfn, Math.min(pfn + PAGEBLOCK_NR_PAGES, end))) continue;
+      if (mt === MigrateType.reserve) { reserve--; continue; }
+      if (mt === MigrateType.movable) {
+        setPageblockMigratetype(map, pfn, MigrateType.reserve);
+        moveFreepagesBlock(pgdat, zone, pfn, MigrateType.reserve);
+        reserve--;
+        continue;
+      }
+    }
+    if (mt === MigrateType.reserve) {
+      setPageblockMigratetype(map, pfn, MigrateType.movable);
+      moveFreepagesBlock(pgdat, zone, pfn, MigrateType.movable);
+    }
+  }
+}
+
+/** pageblock_is_reserved: some page of [start, end) is PageReserved (a hole, memblock). */
+function pageblockIsReserved(map: MemMap, start: number, end: number): boolean {
+  for (let p = start; p < end; p++) if (pageOwner(map, p) === Owner.reserved) return true;
+  return false;
 }
 
 // ---------------------------------------------------------------------------------
@@ -308,8 +414,9 @@ function rmqueueBlock(pgdat: PgData, zone: Zone, order: number, mt: number, allo
  * @kernel mm/page_alloc.c pcp_allowed_order
  * pcp_allowed_order(): orders up to PAGE_ALLOC_COSTLY_ORDER, and the THP order.
  */
-export function pcpAllowedOrder(order: number): boolean {
-  return order <= PAGE_ALLOC_COSTLY_ORDER || order === PAGEBLOCK_ORDER;
+export function pcpAllowedOrder(pgdat: PgData, order: number): boolean {
+  if (!order) return true;
+  return pgdat.kernel.pcpHighOrders && (order <= PAGE_ALLOC_COSTLY_ORDER || order === PAGEBLOCK_ORDER);
 }
 
 /**
@@ -370,6 +477,7 @@ function rmqueuePcplist(pgdat: PgData, zone: Zone, order: number, mt: number, al
   const pfn = listFirst(map, list);
   listDel(map, pfn);
   pcp.count -= 1 << order;
+  if (order) pgdat.era.pcpHighOrderAllocs++;
   return pfn;
 }
 
@@ -440,6 +548,11 @@ function freeUnrefPageCommit(pgdat: PgData, zone: Zone, pcp: PerCpuPages, pfn: n
   const pindex = orderToPindex(mt, order);
   listAdd(map, pfn, pcp.listBase + pindex);
   pcp.count += 1 << order;
+  if (!pgdat.kernel.pcpHighOrders) {
+    // 3.6 free_hot_cold_page: a batch back to the buddy once the list reaches high
+    if (pcp.count >= pcp.high) freePcppagesBulk(pgdat, zone, pcp.batch, pcp, pindex);
+    return;
+  }
   const freeHigh = pcp.freeFactor > 0 && order > 0 && order <= PAGE_ALLOC_COSTLY_ORDER;
   const high = nrPcpHigh(pcp, zone, freeHigh);
   if (pcp.count >= high) {
@@ -512,7 +625,7 @@ function freeOneBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, mt:
   while (order < MAX_ORDER - 1) {
     buddy = findBuddyPfn(pfn, order);
     if (!pageIsBuddy(map, zone, buddy, order)) break;
-    if (order >= PAGEBLOCK_ORDER) {
+    if (order >= PAGEBLOCK_ORDER && pgdat.kernel.mergeTypeCheck) {
       // Do not merge across pageblocks of incompatible types (isolate/highatomic).
       const bmt = getPageblockMigratetype(map, buddy);
       if (bmt !== mt && (bmt === MigrateType.isolate || mt === MigrateType.isolate ||
@@ -544,7 +657,7 @@ export function freePages(pgdat: PgData, pfn: number, order: number): void {
   pgdat.events[VmEvent.pgfree] = pgdat.events[VmEvent.pgfree]! + n;
   if (pgdat.boot.initOnFree && pgdat.hooks.pageWrite !== null) pgdat.hooks.pageWrite(pfn, n, pgdat.boot.pagePoisoning ? PageWrite.poison : PageWrite.zero);
   const mt = getPageblockMigratetype(map, pfn);
-  if (pcpAllowedOrder(order) && mt !== MigrateType.isolate) {
+  if (pcpAllowedOrder(pgdat, order) && mt !== MigrateType.isolate) {
     // HighAtomic pages wait on the movable pcp list but remember their type.
     const pcpMt = mt >= MIGRATE_PCPTYPES ? MigrateType.movable : mt;
     if (order) resetPages(map, pfn + 1, pfn + n, Owner.pcp, 0);
@@ -649,6 +762,16 @@ export function zoneWatermarkOk(zone: Zone, order: number, mark: number, highest
   }
   if (freePages <= min + zone.lowmemReserve[highestZoneidx]!) return false;
   if (!order) return true;
+  if (zone.kernel.watermarkCheck === 'order-halving') {
+    // 3.6: at each lower order, its free pages become unusable and min halves
+    let free = freePages;
+    for (let o = 0; o < order; o++) {
+      free -= zone.nrFree[o]! << o;
+      min >>= 1;
+      if (free <= min) return false;
+    }
+    return true;
+  }
   for (let o = order; o < MAX_ORDER; o++) {
     if (!zone.nrFree[o]) continue;
     for (let mt = 0; mt < MIGRATE_PCPTYPES; mt++) if (zone.nrFreeMt[o * MIGRATE_TYPES + mt]) return true;
@@ -696,7 +819,7 @@ function reserveHighatomicPageblock(pgdat: PgData, zone: Zone, pfn: number): voi
  * inline into getPageFromFreelist (bench alloc).
  */
 function rmqueue(pgdat: PgData, zone: Zone, order: number, allocFlags: number, mt: number): number {
-  const pfn = pcpAllowedOrder(order) ? rmqueuePcplist(pgdat, zone, order, mt, allocFlags) : rmqueueBuddy(pgdat, zone, order, allocFlags, mt);
+  const pfn = pcpAllowedOrder(pgdat, order) ? rmqueuePcplist(pgdat, zone, order, mt, allocFlags) : rmqueueBuddy(pgdat, zone, order, allocFlags, mt);
   if (zone.boostedWatermark) {
     zone.boostedWatermark = false;
     if (pgdat.hooks.wakeupKswapd) pgdat.hooks.wakeupKswapd(pgdat, zone, 0);
@@ -710,7 +833,10 @@ function rmqueue(pgdat: PgData, zone: Zone, order: number, allocFlags: number, m
  */
 function rmqueueBuddy(pgdat: PgData, zone: Zone, order: number, allocFlags: number, mt: number): number {
   let pfn = NO_PAGE;
-  if (order > 0 && (allocFlags & ALLOC_HARDER)) pfn = rmqueueSmallest(pgdat.map, zone, order, MigrateType.highatomic);
+  if (order > 0 && (allocFlags & ALLOC_HARDER) && pgdat.kernel.reserve === 'highatomic') {
+    pfn = rmqueueSmallest(pgdat.map, zone, order, MigrateType.highatomic);
+    if (pfn !== NO_PAGE) pgdat.era.reserveAllocs++;
+  }
   if (pfn === NO_PAGE) pfn = rmqueueBlock(pgdat, zone, order, mt, allocFlags);
   if (pfn !== NO_PAGE) modZoneFreepageState(zone, -(1 << order));
   return pfn;
@@ -742,10 +868,11 @@ export function getPageFromFreelist(pgdat: PgData, gfp: number, order: number, a
       ev[e] = ev[e]! + (1 << order);
       zone.numaStat[NumaStat.numa_hit]!++;
       zone.numaStat[NumaStat.numa_local]!++;
-      if (order && (allocFlags & ALLOC_HARDER)) reserveHighatomicPageblock(pgdat, zone, pfn);
+      if (order && (allocFlags & ALLOC_HARDER) && pgdat.kernel.reserve === 'highatomic') reserveHighatomicPageblock(pgdat, zone, pfn);
       return pfn;
     }
     if (!(allocFlags & ALLOC_NOFRAGMENT)) return NO_PAGE;
+    pgdat.era.nofragmentRetries++;
     allocFlags &= ~ALLOC_NOFRAGMENT;
   }
 }
@@ -756,6 +883,7 @@ export function getPageFromFreelist(pgdat: PgData, gfp: number, order: number, a
  */
 function allocFlagsNofragment(pgdat: PgData, highestZoneidx: number, gfp: number): number {
   let flags = gfp & __GFP_KSWAPD_RECLAIM ? ALLOC_KSWAPD : 0;
+  if (!pgdat.kernel.allocNofragment) return flags;
   const normal = pgdat.zones[ZoneType.normal];
   if (highestZoneidx === ZoneType.normal && normal && normal.managedPages > 0) flags |= ALLOC_NOFRAGMENT;
   return flags;
@@ -908,7 +1036,7 @@ export function defaultMinFreeKbytes(pgdat: PgData, thp: boolean): number {
   const lowmemPages = totalramPages(pgdat);
   const lowmemKbytes = lowmemPages * 4;
   let minFree = intSqrt(lowmemKbytes * 16);
-  minFree = Math.min(Math.max(minFree, 128), 262144);
+  minFree = Math.min(Math.max(minFree, 128), pgdat.kernel.minFreeKbytesMax);
   if (thp) {
     let nrZones = 0;
     for (const z of pgdat.zones) if (populatedZone(z)) nrZones++;
@@ -927,17 +1055,27 @@ export function defaultMinFreeKbytes(pgdat: PgData, thp: boolean): number {
  * size; low and high each add max(min/4, managed * watermark_scale_factor / 10000).
  */
 export function setupPerZoneWmarks(pgdat: PgData): void {
+  const k = pgdat.kernel;
   const pagesMin = pgdat.sysctl.minFreeKbytes >> 2;
+  const share = (z: Zone) => (k.watermarkShare === 'present' ? z.presentPages : z.managedPages);
   let lowmemPages = 0;
-  for (const z of pgdat.zones) lowmemPages += z.managedPages;
+  for (const z of pgdat.zones) lowmemPages += share(z);
   for (const z of pgdat.zones) {
-    const tmp = lowmemPages ? Math.floor((pagesMin * z.managedPages) / lowmemPages) : 0;
+    const tmp = lowmemPages ? Math.floor((pagesMin * share(z)) / lowmemPages) : 0;
     z.watermark[Wmark.min] = tmp;
-    const gap = Math.max(tmp >> 2, Math.floor((z.managedPages * pgdat.sysctl.watermarkScaleFactor) / 10000));
     z.watermarkBoost = 0;
-    z.watermark[Wmark.low] = tmp + gap;
-    z.watermark[Wmark.high] = tmp + 2 * gap;
-    z.watermark[Wmark.promo] = tmp + 3 * gap;
+    if (k.watermarkGap === 'quarter-half') {
+      // 3.6: low = min + min/4, high = min + min/2
+      z.watermark[Wmark.low] = tmp + (tmp >> 2);
+      z.watermark[Wmark.high] = tmp + (tmp >> 1);
+      z.watermark[Wmark.promo] = z.watermark[Wmark.high]!;
+    } else {
+      const gap = Math.max(tmp >> 2, Math.floor((z.managedPages * pgdat.sysctl.watermarkScaleFactor) / 10000));
+      z.watermark[Wmark.low] = tmp + gap;
+      z.watermark[Wmark.high] = tmp + 2 * gap;
+      z.watermark[Wmark.promo] = tmp + 3 * gap;
+    }
+    if (k.reserve === 'migrate-reserve' && z.managedPages) setupZoneMigrateReserve(pgdat, z);
   }
 }
 
@@ -975,7 +1113,7 @@ export function nrFreeBufferPages(pgdat: PgData): number {
  */
 export function calculateMinFreeKbytes(pgdat: PgData): void {
   const fresh = intSqrt(nrFreeBufferPages(pgdat) * 4 * 16);
-  if (fresh > pgdat.sysctl.userMinFreeKbytes) pgdat.sysctl.minFreeKbytes = Math.min(Math.max(fresh, 128), 262144);
+  if (fresh > pgdat.sysctl.userMinFreeKbytes) pgdat.sysctl.minFreeKbytes = Math.min(Math.max(fresh, 128), pgdat.kernel.minFreeKbytesMax);
 }
 
 /** /proc/sys/vm/min_free_kbytes' bounds (proc_dointvec_minmax: 0 .. INT_MAX). */
@@ -1028,8 +1166,10 @@ function rounddownPow2(x: number): number {
  * The pcp batch: about a quarter of a thousandth of the zone (at most 1 MiB worth),
  * then rounded to 2^n - 1 so that batches do not keep hitting the same cache colours.
  */
-export function zoneBatchsize(zone: Zone): number {
-  let batch = Math.min(zone.managedPages >> 10, (1024 * 1024) / 4096);
+export function zoneBatchsize(zone: Zone, kernel: KernelProfile = KERNEL_6_1): number {
+  // 3.6 sizes the batch from present pages, at most 512 KiB
+  const pages = kernel.pcpHigh === 'six-batches' ? zone.presentPages : zone.managedPages;
+  let batch = Math.min(pages >> 10, kernel.pcpBatchMaxBytes / 4096);
   batch = Math.floor(batch / 4);
   if (batch < 1) batch = 1;
   return rounddownPow2(batch + (batch >> 1)) - 1;
@@ -1051,8 +1191,9 @@ export function zoneHighsize(zone: Zone, batch: number, nrCpus: number): number 
  */
 export function setupPagesets(pgdat: PgData): void {
   for (const z of pgdat.zones) {
-    const batch = Math.max(1, zoneBatchsize(z));
-    const high = zoneHighsize(z, batch, pgdat.nrCpus);
+    const batch = Math.max(1, zoneBatchsize(z, pgdat.kernel));
+    // 3.6 setup_pageset: high = 6 * batch
+    const high = pgdat.kernel.pcpHigh === 'six-batches' ? 6 * batch : zoneHighsize(z, batch, pgdat.nrCpus);
     for (const p of z.pcp) { p.batch = batch; p.high = high; }
   }
 }

@@ -19,10 +19,11 @@
  *    lowmem). __GFP_NOFAIL keeps going while the OOM killer finds victims.
  */
 import { NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, MigrateType, MAX_ORDER } from './memmap.js';
-import { type PgData, type Zone, MigrateMode, Lru, ZoneType } from './mmzone.js';
-import { getPageFromFreelist, gfpToAllocFlags, drainAllPages } from './page_alloc.js';
+import { type PgData, type Zone, MigrateMode, Lru, ZoneType, Wmark } from './mmzone.js';
+import { getPageFromFreelist, gfpToAllocFlags, drainAllPages, zoneWatermarkOk } from './page_alloc.js';
 import {
-  __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_NOFAIL, gfpMigratetype, gfpZone,
+  __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_NOFAIL, __GFP_FS, __GFP_IO, __GFP_KSWAPD_RECLAIM,
+  ALLOC_WMARK_HIGH, ALLOC_CPUSET, gfpMigratetype, gfpZone,
 } from './gfp.js';
 import {
   CompactResult, createCompactControl, compactZone, compactionSuitable, compactionDeferred, deferCompaction,
@@ -59,6 +60,7 @@ export function allocPagesDirectCompact(pgdat: PgData, gfp: number, order: numbe
     const zone: Zone = pgdat.zones[zi]!;
     if (!zone.managedPages) continue;
     if (mode !== MigrateMode.sync && compactionDeferred(zone, order)) {
+      pgdat.compactDeferredEvents++;
       best = Math.max(best, CompactResult.deferred);
       continue;
     }
@@ -209,6 +211,181 @@ export function allocPagesSlowpath(pgdat: PgData, gfp: number, order: number, ow
   return NO_PAGE;
 }
 
+// ---------------------------------------------------------------------------------
+// Linux 3.6 (pgdat.kernel.slowpath === '3.6', kernel_era.ts)
+
+/** What one 3.6 direct compaction reports back: deferred, and the best result (did_some_progress). */
+type DirectCompact36 = { deferred: boolean; rc: CompactResult };
+
+/**
+ * @kernel mm/page_alloc.c __alloc_pages_direct_compact, mm/compaction.c try_to_compact_pages (Linux 3.6)
+ * Deferral is checked on the preferred zone only. Each zone is compacted (async, or
+ * SYNC_LIGHT once `sync`) until one meets its low watermark at the order; unless every
+ * zone skipped, this cpu's pcp lists are drained and the allocation tried. Success
+ * resets the preferred zone's deferral; failure counts compact_fail, and defers the
+ * preferred zone only after a sync run ("async compaction considers a subset of
+ * pageblocks").
+ */
+function allocPagesDirectCompact36(pgdat: PgData, gfp: number, order: number, owner: number, sync: boolean, st: DirectCompact36): number {
+  if (!order) return NO_PAGE;
+  const highest = highestUsable(pgdat, gfp);
+  const preferred = pgdat.zones[highest]!;
+  if (compactionDeferred(preferred, order)) { st.deferred = true; pgdat.compactDeferredEvents++; return NO_PAGE; }
+  st.rc = CompactResult.skipped;
+  if (!(gfp & __GFP_FS) || !(gfp & __GFP_IO)) return NO_PAGE;
+  pgdat.events[VmEvent.compact_stall] = pgdat.events[VmEvent.compact_stall]! + 1;
+  const mt = gfpMigratetype(gfp) as MigrateType;
+  for (let zi = highest; zi >= 0; zi--) {
+    const zone = pgdat.zones[zi]!;
+    if (!zone.managedPages) continue;
+    // compact_zone() starts with compaction_suitable()
+    let status = compactionSuitable(zone, order, highest);
+    if (status === CompactResult.continue) {
+      const cc = createCompactControl(pgdat, zone, order, mt, sync ? MigrateMode.syncLight : MigrateMode.async, pgdat.costs);
+      cc.directCompaction = true;
+      status = compactZone(pgdat, cc);
+      pgdat.tasks.stallNs += cc.costNs;
+    }
+    st.rc = Math.max(st.rc, status);
+    if (zoneWatermarkOk(zone, order, zone.watermark[Wmark.low]!, 0, 0)) break;
+  }
+  if (st.rc === CompactResult.skipped) return NO_PAGE;
+  drainAllPages(pgdat, null);
+  const pfn = getPageFromFreelist(pgdat, gfp, order, gfpToAllocFlags(gfp), highest, owner);
+  if (pfn !== NO_PAGE) {
+    compactionDeferReset(preferred, order, true);
+    pgdat.events[VmEvent.compact_success] = pgdat.events[VmEvent.compact_success]! + 1;
+    return pfn;
+  }
+  pgdat.events[VmEvent.compact_fail] = pgdat.events[VmEvent.compact_fail]! + 1;
+  if (sync) deferCompaction(preferred, order);
+  return NO_PAGE;
+}
+
+/**
+ * @kernel mm/page_alloc.c should_alloc_retry (Linux 3.6)
+ * Loop again? Never with __GFP_NORETRY, always with __GFP_NOFAIL and for orders up to
+ * PAGE_ALLOC_COSTLY_ORDER; a costly order only with __GFP_REPEAT (the model's
+ * __GFP_RETRY_MAYFAIL, its 4.13 successor) until it reclaimed 2^order pages.
+ */
+function shouldAllocRetry36(gfp: number, order: number, pagesReclaimed: number): boolean {
+  if (gfp & __GFP_NORETRY) return false;
+  if (gfp & __GFP_NOFAIL) return true;
+  if (order <= PAGE_ALLOC_COSTLY_ORDER) return true;
+  return (gfp & __GFP_RETRY_MAYFAIL) !== 0 && pagesReclaimed < 1 << order;
+}
+
+/**
+ * @kernel mm/page_alloc.c __alloc_pages_slowpath (Linux 3.6, after the first min-watermark attempt)
+ * Async direct compaction; then, if compaction was deferred and the request does not
+ * wake kswapd (THP's __GFP_NO_KSWAPD), fail; direct reclaim (draining the pcp lists
+ * once if the page still is not there); no progress: the OOM killer for orders up to
+ * 3 (a costly order fails); should_alloc_retry loops; when it says no, one last
+ * SYNC_LIGHT compaction.
+ */
+export function allocPagesSlowpath36(pgdat: PgData, gfp: number, order: number, owner: number): number {
+  if (!(gfp & __GFP_DIRECT_RECLAIM) || order >= MAX_ORDER) return NO_PAGE;
+  const highest = highestUsable(pgdat, gfp);
+  const flags = gfpToAllocFlags(gfp);
+  const st: DirectCompact36 = { deferred: false, rc: CompactResult.skipped };
+  let sync = false;
+  let pagesReclaimed = 0;
+  let pfn: number;
+  for (let loop = 0; loop < SLOWPATH_LOOP_LIMIT; loop++) {
+    // rebalance:
+    pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
+    if (pfn !== NO_PAGE) return pfn;
+    pfn = allocPagesDirectCompact36(pgdat, gfp, order, owner, sync, st);
+    if (pfn !== NO_PAGE) return pfn;
+    sync = true;
+    if (st.deferred && !(gfp & __GFP_KSWAPD_RECLAIM)) return NO_PAGE;
+    // __alloc_pages_direct_reclaim
+    const progress = tryToFreePages(pgdat, gfp);
+    if (progress) {
+      pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
+      if (pfn !== NO_PAGE) return pfn;
+      drainAllPages(pgdat, null);
+      pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
+      if (pfn !== NO_PAGE) return pfn;
+    } else if ((gfp & __GFP_FS) && !(gfp & __GFP_NORETRY)) {
+      // __alloc_pages_may_oom: one try at the high watermark, then the OOM killer
+      pfn = getPageFromFreelist(pgdat, gfp, order, ALLOC_WMARK_HIGH | ALLOC_CPUSET, highest, owner);
+      if (pfn !== NO_PAGE) return pfn;
+      const mayKill = (gfp & __GFP_NOFAIL) !== 0 || (order <= PAGE_ALLOC_COSTLY_ORDER && gfpZone(gfp) >= ZoneType.normal);
+      if (mayKill && !outOfMemory(pgdat)) return NO_PAGE;
+      if (!(gfp & __GFP_NOFAIL) && (order > PAGE_ALLOC_COSTLY_ORDER || gfpZone(gfp) < ZoneType.normal)) return NO_PAGE;
+      // restart: wake kswapd again
+      if (pgdat.hooks.wakeupKswapd && (gfp & __GFP_KSWAPD_RECLAIM)) for (let zi = highest; zi >= 0; zi--) if (pgdat.zones[zi]!.managedPages) pgdat.hooks.wakeupKswapd(pgdat, pgdat.zones[zi]!, order);
+      continue;
+    }
+    pagesReclaimed += progress;
+    if (shouldAllocRetry36(gfp, order, pagesReclaimed)) continue;
+    // "High-order allocations do not necessarily loop after direct reclaim": compact once more
+    return allocPagesDirectCompact36(pgdat, gfp, order, owner, sync, st);
+  }
+  return NO_PAGE;
+}
+
+/**
+ * @kernel mm/compaction.c compact_pgdat, __compact_pgdat (Linux 3.6)
+ * kswapd's compaction after it balanced the node for a high order: every populated
+ * zone whose compaction is not deferred, async; a zone that then meets its low
+ * watermark at the order raises compact_order_failed (async never defers).
+ */
+export function compactPgdat36(pgdat: PgData, order: number): void {
+  pgdat.era.kswapdCompactions++;
+  for (const zone of pgdat.zones) {
+    if (!zone.presentPages || !zone.managedPages) continue;
+    if (!compactionDeferred(zone, order) && compactionSuitable(zone, order, zone.idx) === CompactResult.continue) {
+      const cc = createCompactControl(pgdat, zone, order, MigrateType.movable, MigrateMode.async, pgdat.costs);
+      compactZone(pgdat, cc);
+      pgdat.daemonNs += cc.costNs;
+    }
+    if (zoneWatermarkOk(zone, order, zone.watermark[Wmark.low]!, 0, 0) && order >= zone.compact.orderFailed) zone.compact.orderFailed = order + 1;
+  }
+}
+
+/** Whether reclaim in the zone could free enough for compaction at `order` (the model's reading of 3.6's all_unreclaimable). */
+function zoneReclaimableWanted(pgdat: PgData, z: Zone, order: number): boolean {
+  const v = z.vmStat;
+  let lru = v[ZoneStat.nr_zone_inactive_file]! + v[ZoneStat.nr_zone_active_file]!;
+  if (swapFree(pgdat) > 0) lru += v[ZoneStat.nr_zone_inactive_anon]! + v[ZoneStat.nr_zone_active_anon]!;
+  return v[ZoneStat.nr_free_pages]! + lru > z.watermark[Wmark.low]! + (2 << order);
+}
+
+/**
+ * @kernel mm/vmscan.c balance_pgdat (Linux 3.6)
+ * kswapd for a high order: reclaim is tested at order 0 in zones where compaction
+ * could run (testorder), at the order elsewhere; once balanced, if no zone meets its
+ * low watermark at the order while all meet the high one at order 0, kswapd
+ * compacts the node itself (there is no kcompactd).
+ */
+function balancePgdat36(pgdat: PgData, order: number, highestZoneidx: number): void {
+  let testorder = 0;
+  if (order > 0) {
+    for (let zi = 0; zi <= highestZoneidx && zi < pgdat.zones.length; zi++) {
+      const z = pgdat.zones[zi]!;
+      if (z.managedPages && compactionSuitable(z, order, highestZoneidx) === CompactResult.skipped) testorder = order;
+    }
+  }
+  balancePgdat(pgdat, testorder, highestZoneidx);
+  if (!order) return;
+  let needCompaction = true;
+  for (let zi = 0; zi <= highestZoneidx && zi < pgdat.zones.length; zi++) {
+    const z = pgdat.zones[zi]!;
+    if (!z.managedPages) continue;
+    if (compactionSuitable(z, order, highestZoneidx) === CompactResult.skipped) {
+      // 3.6 reclaims again (loop_again) unless the zone is all_unreclaimable: here, when
+      // its LRU pages could not lift it to the low watermark plus 2 << order
+      if (zoneReclaimableWanted(pgdat, z, order)) return;
+      continue;
+    }
+    if (!zoneWatermarkOk(z, 0, z.watermark[Wmark.high]!, 0, 0)) return;
+    if (zoneWatermarkOk(z, order, z.watermark[Wmark.low]!, highestZoneidx, 0)) needCompaction = false;
+  }
+  if (needCompaction) compactPgdat36(pgdat, order);
+}
+
 /** @kernel mm/compaction.c kcompactd_node_suitable: some zone where compaction could help. */
 function kcompactdNodeSuitable(pgdat: PgData, order: number, highestZoneidx: number): boolean {
   for (let zi = 0; zi <= highestZoneidx && zi < pgdat.zones.length; zi++) {
@@ -229,7 +406,7 @@ export function installKcompactd(pgdat: PgData, every: (ns: number, fn: () => vo
   let gen = 0;
   const check = () => {
     const p = pgdat.sysctl.compactionProactiveness;
-    if (p > 0 && fragmentationScoreNode(pgdat) > fragmentationScoreWmarks(p)[1]) proactiveCompactNode(pgdat, p);
+    if (p > 0 && fragmentationScoreNode(pgdat) > fragmentationScoreWmarks(p)[1]) { pgdat.era.proactiveRuns++; proactiveCompactNode(pgdat, p); }
   };
   const tick = (g: number) => () => {
     if (g !== gen) return;
@@ -257,7 +434,8 @@ export function installReclaim(pgdat: PgData, schedule: (fn: () => void) => void
   let pending = false;
   let wantOrder = 0;
   let wantZone = 0;
-  pgdat.hooks.slowpath = allocPagesSlowpath;
+  const k = pgdat.kernel;
+  pgdat.hooks.slowpath = k.slowpath === '3.6' ? allocPagesSlowpath36 : allocPagesSlowpath;
   pgdat.hooks.wakeupKswapd = (pg, zone, order) => {
     wantOrder = Math.max(wantOrder, order);
     wantZone = Math.max(wantZone, zone.idx);
@@ -269,8 +447,9 @@ export function installReclaim(pgdat: PgData, schedule: (fn: () => void) => void
       const z = wantZone, o = wantOrder;
       wantOrder = 0;
       wantZone = 0;
+      if (!k.kcompactd) { balancePgdat36(pg, o, z); return; }
       balancePgdat(pg, 0, z);
-      if (o > 0 && kcompactdNodeSuitable(pg, o, z)) kcompactd(() => kcompactdDoWork(pg, o, z));
+      if (o > 0 && kcompactdNodeSuitable(pg, o, z)) { pg.era.kcompactdRuns++; kcompactd(() => kcompactdDoWork(pg, o, z)); }
     });
   };
 }

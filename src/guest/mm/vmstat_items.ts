@@ -216,8 +216,28 @@ export const enum VmEvent {
   cow_ksm,
   direct_map_level2_splits,
   direct_map_level3_splits,
+  // --- counters of other eras, counted always, printed only by the kernels that have them
+  /** 3.6: compaction loop iterations (COMPACTBLOCKS, renamed compact_migrate_scanned's neighbour in 3.8). */
+  compact_blocks_moved,
+  /** 3.6: pages migrated by compaction (COMPACTPAGES). */
+  compact_pages_moved,
+  /** 3.6: pages compaction failed to migrate (COMPACTPAGEFAILED). */
+  compact_pagemigrate_failed,
+  /** The balloon compaction v10 series (2012, never merged): balloon pages isolated, migrated, released, returned. */
+  compact_balloon_isolated,
+  compact_balloon_migrated,
+  compact_balloon_released,
+  compact_balloon_returned,
 }
+/** The events /proc/vmstat of 6.1 prints (the first NR_VMEVENT_ITEMS of enum VmEvent). */
 export const NR_VMEVENT_ITEMS = 108;
+/** Every counter the model keeps, the other eras' included. */
+export const NR_VMEVENT_ALL = 115;
+/** The names of the counters past NR_VMEVENT_ITEMS. */
+export const OTHER_ERA_EVENT_NAMES: readonly string[] = [
+  'compact_blocks_moved', 'compact_pages_moved', 'compact_pagemigrate_failed',
+  'compact_balloon_isolated', 'compact_balloon_migrated', 'compact_balloon_released', 'compact_balloon_returned',
+];
 export const VM_EVENT_NAMES: readonly string[] = [
   'pgpgin', 'pgpgout', 'pswpin', 'pswpout',
   'pgalloc_dma', 'pgalloc_dma32', 'pgalloc_normal', 'pgalloc_movable',

@@ -87,7 +87,7 @@ export const SCRATCH_MOUNT = '/mnt/scratch';
 export function qemuCmdline(s: Scenario): string[] {
   const out: string[] = [];
   if (!s.guest.kaslr) out.push('nokaslr');
-  out.push(`init_on_alloc=${s.guest.init_on_alloc ? 1 : 0}`, `init_on_free=${s.guest.init_on_free ? 1 : 0}`);
+  out.push(`init_on_alloc=${s.guest.init_on_alloc ?? true ? 1 : 0}`, `init_on_free=${s.guest.init_on_free ? 1 : 0}`);
   // /init loads virtio_blk and mounts the scratch ext4 (only when a process_file needs it)
   if (qemuScratchPlan(s)) out.push('bl.scratch=1');
   return out;
@@ -114,7 +114,7 @@ export function guestSetupCommand(s: Scenario): string {
   const g = s.guest;
   const cmds = [
     `echo ${g.thp} > /sys/kernel/mm/transparent_hugepage/enabled`,
-    `echo ${g.thp_defrag} > /sys/kernel/mm/transparent_hugepage/defrag`,
+    `echo ${g.thp_defrag ?? 'madvise'} > /sys/kernel/mm/transparent_hugepage/defrag`,
   ];
   if (g.min_free_kbytes !== 'auto') cmds.push(`echo ${g.min_free_kbytes} > /proc/sys/vm/min_free_kbytes`);
   return cmds.join(' && ');
