@@ -31,3 +31,25 @@ test('should_compact_retry: progress retries up to the limit (a quarter for cost
   // that already has a free order-2 block has nothing for compaction to do
   assert.equal(shouldCompactRetry(pg, 2, 1, CompactResult.skipped, { priority: CompactPriority.async, retries: 0 }), false);
 });
+
+test('__alloc_pages_slowpath (6.1): a costly request compacts at DEF_COMPACT_PRIORITY (sync-light) in the loop, so its failure defers compaction; with __GFP_NORETRY it stays async and does not', async () => {
+  const { miniNode, giveBlock } = await import('../helpers/mini.js');
+  const { installReclaim } = await import('../../src/guest/mm/slowpath.js');
+  const { allocPages } = await import('../../src/guest/mm/page_alloc.js');
+  const { GFP_HIGHUSER_MOVABLE, __GFP_NORETRY, __GFP_NOWARN } = await import('../../src/guest/mm/gfp.js');
+  const { NO_PAGE, Owner } = await import('../../src/guest/mm/memmap.js');
+  const { VmEvent } = await import('../../src/guest/mm/vmstat_items.js');
+  for (const noretry of [false, true]) {
+    // 16 Movable pageblocks, every other page free, the rest pages nothing can move
+    const pg = miniNode(16 * 512);
+    for (let pfn = 0; pfn < 16 * 512; pfn += 2) giveBlock(pg, pfn, 0);
+    installReclaim(pg, () => {});
+    const z = pg.zones[1]!;
+    const pfn = allocPages(pg, GFP_HIGHUSER_MOVABLE | __GFP_NOWARN | (noretry ? __GFP_NORETRY : 0), 9, Owner.kernel);
+    assert.equal(pfn, NO_PAGE, 'no 2 MiB block can be made');
+    // the initial async run, then (after reclaim found nothing) the loop's run
+    assert.equal(pg.events[VmEvent.compact_stall], 2);
+    assert.equal(pg.events[VmEvent.compact_fail], 2);
+    assert.equal(z.compact.deferShift, noretry ? 0 : 1, noretry ? 'async only: never deferred' : 'the sync-light run failed over the zone: deferred');
+  }
+});

@@ -115,6 +115,8 @@ export type CompactControl = {
   costs: CostTable;
   /** Proactive compaction: stop when the zone's fragmentation score is at most this (-1: not proactive). */
   proactiveLow: number;
+  /** The run's migrate scanner started at the zone's start (6.1 compact_zone sets cc->whole_zone then): met scanners are COMPLETE, not PARTIAL_SKIPPED. */
+  fromZoneStart: boolean;
   /** 3.6: the free scanner has restarted from the zone end (cc->wrapped), and where this run's free scanner started. */
   wrapped: boolean;
   startFreePfn: number;
@@ -147,7 +149,7 @@ export function createCompactControl(pgdat: PgData, zone: Zone, order: number, m
     zone, order, migratetype, mode, wholeZone: order < 0, ignoreSkipHint: order < 0 || !pgdat.kernel.compaction.skipHints, directCompaction: false,
     migratePfn: zone.zoneStartPfn, freePfn: pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1),
     migrateHead, freeHead, nrMigratepages: 0, nrFreepages: 0, totalMigrateScanned: 0, totalFreeScanned: 0,
-    migrated: 0, migrateFailed: 0, costNs: 0, costs, proactiveLow: -1, wrapped: false, startFreePfn: 0,
+    migrated: 0, migrateFailed: 0, costNs: 0, costs, proactiveLow: -1, fromZoneStart: false, wrapped: false, startFreePfn: 0,
   };
 }
 
@@ -182,6 +184,15 @@ export function compactionDeferReset(zone: Zone, order: number, allocSuccess: bo
     c.deferShift = 0;
   }
   if (order >= c.orderFailed) c.orderFailed = order + 1;
+}
+
+/**
+ * @kernel mm/compaction.c reset_isolation_suitable
+ * kswapd about to sleep (kswapd_try_to_sleep): the zones whose direct compaction met
+ * its scanners (compact_blockskip_flush) lose their skip hints.
+ */
+export function resetIsolationSuitableNode(pgdat: PgData): void {
+  for (const z of pgdat.zones) if (z.managedPages && z.compact.blockskipFlush) resetIsolationSuitable(pgdat, z);
 }
 
 /** @kernel mm/compaction.c __reset_isolation_suitable: clear every skip hint of the zone. */
@@ -261,8 +272,11 @@ function isolateMigratepagesBlock(pgdat: PgData, cc: CompactControl, lowPfn: num
 
 /**
  * @kernel mm/compaction.c isolate_migratepages
- * Advances the migrate scanner pageblock by pageblock until some pages are isolated
- * or it reaches the free scanner.
+ * Advances the migrate scanner over unsuitable pageblocks to the next suitable one
+ * below the free scanner and isolates from it (up to COMPACT_CLUSTER_MAX pages), then
+ * returns, whether or not it isolated anything ("Either we isolated something and
+ * proceed with migration. Or we failed and compact_zone should decide"): compact_zone
+ * then drains the pcp lists once the scanner has left a block it migrated from.
  */
 function isolateMigratepages(pgdat: PgData, cc: CompactControl): void {
   const zone = cc.zone;
@@ -283,7 +297,7 @@ function isolateMigratepages(pgdat: PgData, cc: CompactControl): void {
       continue;
     }
     lowPfn = isolateMigratepagesBlock(pgdat, cc, lowPfn, blockEnd);
-    if (cc.nrMigratepages > 0) break;
+    break;
   }
   cc.migratePfn = lowPfn;
 }
@@ -416,11 +430,17 @@ function compactFinished36(pgdat: PgData, cc: CompactControl): CompactResult {
   return CompactResult.continue;
 }
 
-/** @kernel mm/compaction.c __compact_finished */
+/**
+ * @kernel mm/compaction.c __compact_finished
+ * The scanners met: a direct compaction asks for the skip hints to be cleared
+ * (compact_blockskip_flush; the model clears them at the next run, the kernel when
+ * kswapd next sleeps); a run that covered the zone from its start is COMPLETE, one
+ * that resumed from cached positions PARTIAL_SKIPPED.
+ */
 export function compactFinished(cc: CompactControl): CompactResult {
   if (cc.freePfn <= cc.migratePfn) {
-    if (cc.wholeZone) cc.zone.compact.blockskipFlush = true;
-    return CompactResult.complete;
+    if (cc.directCompaction) cc.zone.compact.blockskipFlush = true;
+    return cc.wholeZone || cc.fromZoneStart ? CompactResult.complete : CompactResult.partialSkipped;
   }
   if (cc.proactiveLow >= 0) return fragmentationScoreZone(cc.zone) > cc.proactiveLow ? CompactResult.continue : CompactResult.success;
   if (cc.order < 0) return CompactResult.continue;
@@ -511,7 +531,6 @@ export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
   const zone = cc.zone;
   const c = zone.compact;
   const era = pgdat.kernel.compaction;
-  if (c.blockskipFlush) resetIsolationSuitable(pgdat, zone);
   if (era.freeScannerWrap) {
     // 3.6 compact_zone: the migrate scanner from the zone start, the free scanner from
     // compact_cached_free_pfn for an order (the zone end for compact_memory)
@@ -520,8 +539,11 @@ export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
     cc.startFreePfn = cc.freePfn;
     cc.wrapped = false;
   } else if (!cc.wholeZone) {
+    // compaction_restarting: after the longest deferral, start again without skip hints
+    if (era.skipHints && cc.order >= c.orderFailed && c.deferShift === COMPACT_MAX_DEFER_SHIFT && c.considered >= 1 << COMPACT_MAX_DEFER_SHIFT) resetIsolationSuitable(pgdat, zone);
     cc.migratePfn = c.cachedMigratePfn[cc.mode === MigrateMode.async ? 0 : 1];
     cc.freePfn = c.cachedFreePfn;
+    cc.fromZoneStart = cc.migratePfn <= zone.zoneStartPfn;
   }
   const finished = era.rules === '3.6' ? () => compactFinished36(pgdat, cc) : () => compactFinished(cc);
   const sync = cc.mode !== MigrateMode.async;

@@ -19,7 +19,7 @@
  *    lowmem). __GFP_NOFAIL keeps going while the OOM killer finds victims.
  */
 import { NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, MigrateType, MAX_ORDER } from './memmap.js';
-import { type PgData, type Zone, MigrateMode, Lru, ZoneType, Wmark } from './mmzone.js';
+import { type PgData, type Zone, MigrateMode, Lru, ZoneType, Wmark, pfnZone } from './mmzone.js';
 import { getPageFromFreelist, gfpToAllocFlags, drainAllPages, zoneWatermarkOk } from './page_alloc.js';
 import {
   __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_NOFAIL, __GFP_FS, __GFP_IO, __GFP_KSWAPD_RECLAIM,
@@ -29,9 +29,9 @@ import {
   CompactResult, createCompactControl, compactZone, compactionSuitable, compactionDeferred, deferCompaction,
   compactionMadeProgress, compactionFailed, compactionNeedsReclaim, compactionWithdrawn, compactionZonelistSuitable,
   compactionDeferReset, kcompactdDoWork, proactiveCompactNode, fragmentationScoreNode, fragmentationScoreWmarks,
-  HPAGE_FRAG_CHECK_INTERVAL_NS,
+  HPAGE_FRAG_CHECK_INTERVAL_NS, resetIsolationSuitableNode,
 } from './compaction.js';
-import { tryToFreePages, balancePgdat, outOfMemory, lruSize, swapFree } from './vmscan.js';
+import { tryToFreePages, balancePgdat, pgdatBalanced, outOfMemory, lruSize, swapFree } from './vmscan.js';
 import { VmEvent, ZoneStat } from './vmstat_items.js';
 
 /** MAX_RECLAIM_RETRIES and MAX_COMPACT_RETRIES */
@@ -69,7 +69,6 @@ export function allocPagesDirectCompact(pgdat: PgData, gfp: number, order: numbe
       best = Math.max(best, suitable);
       continue;
     }
-    if (!tried) pgdat.events[VmEvent.compact_stall] = pgdat.events[VmEvent.compact_stall]! + 1;
     tried = true;
     const cc = createCompactControl(pgdat, zone, order, mt as MigrateType, mode, pgdat.costs);
     cc.directCompaction = true;
@@ -78,15 +77,22 @@ export function allocPagesDirectCompact(pgdat: PgData, gfp: number, order: numbe
     const r = compactZone(pgdat, cc);
     pgdat.tasks.stallNs += cc.costNs;
     best = Math.max(best, r);
-    if (mode !== MigrateMode.async && r === CompactResult.complete) deferCompaction(zone, order);
+    if (mode !== MigrateMode.async && (r === CompactResult.complete || r === CompactResult.partialSkipped)) deferCompaction(zone, order);
     if (r === CompactResult.success) break;
   }
   result.r = best;
-  if (!tried) return NO_PAGE;
-  drainAllPages(pgdat, null);
+  // "At least in one zone compaction wasn't deferred or skipped, so let's count a
+  // compaction stall": a deferred zone counts (and, without a page, fails) too
+  if (best === CompactResult.skipped || best === CompactResult.notSuitableZone) return NO_PAGE;
+  pgdat.events[VmEvent.compact_stall] = pgdat.events[VmEvent.compact_stall]! + 1;
+  // NOTE: 6.1 drains per block inside compact_zone and captures the page it freed
+  // (compaction_capture); the model drains every pcp list once here instead
+  if (tried) drainAllPages(pgdat, null);
   const pfn = getPageFromFreelist(pgdat, gfp, order, gfpToAllocFlags(gfp), highest, owner);
   if (pfn !== NO_PAGE) {
-    for (const z of pgdat.zones) if (z.managedPages) compactionDeferReset(z, order, true);
+    const z = pfnZone(pgdat, pfn);
+    z.compact.blockskipFlush = false;
+    compactionDeferReset(z, order, true);
     pgdat.events[VmEvent.compact_success] = pgdat.events[VmEvent.compact_success]! + 1;
   } else {
     pgdat.events[VmEvent.compact_fail] = pgdat.events[VmEvent.compact_fail]! + 1;
@@ -169,11 +175,9 @@ export function allocPagesSlowpath(pgdat: PgData, gfp: number, order: number, ow
     if (costly && (gfp & __GFP_NORETRY) && (result.r === CompactResult.skipped || result.r === CompactResult.deferred)) return NO_PAGE;
   }
   let noProgressLoops = 0;
-  // NOTE: the kernel starts the loop's compaction at DEF_COMPACT_PRIORITY (sync-light)
-  // unless a costly __GFP_NORETRY request set INIT_COMPACT_PRIORITY (async); the model
-  // starts every request at async. A known divergence (docs/model-limits.md), kept
-  // while the model's figures are checked against the real kernel.
-  const compact = { priority: CompactPriority.async, retries: 0 };
+  // restart: the loop's compaction starts at DEF_COMPACT_PRIORITY (sync-light); a costly
+  // __GFP_NORETRY request (THP faults) keeps INIT_COMPACT_PRIORITY (async)
+  const compact = { priority: costly && (gfp & __GFP_NORETRY) ? CompactPriority.async : CompactPriority.syncLight, retries: 0 };
   let drained = false;
   for (let loop = 0; loop < SLOWPATH_LOOP_LIMIT; loop++) {
     if (pgdat.hooks.wakeupKswapd) for (let zi = highest; zi >= 0; zi--) if (pgdat.zones[zi]!.managedPages) pgdat.hooks.wakeupKswapd(pgdat, pgdat.zones[zi]!, order);
@@ -449,6 +453,8 @@ export function installReclaim(pgdat: PgData, schedule: (fn: () => void) => void
       wantZone = 0;
       if (!k.kcompactd) { balancePgdat36(pg, o, z); return; }
       balancePgdat(pg, 0, z);
+      // kswapd_try_to_sleep: balanced, it clears the skip hints direct compaction asked to flush
+      if (pgdatBalanced(pg, 0, z)) resetIsolationSuitableNode(pg);
       if (o > 0 && kcompactdNodeSuitable(pg, o, z)) { pg.era.kcompactdRuns++; kcompactd(() => kcompactdDoWork(pg, o, z)); }
     });
   };
