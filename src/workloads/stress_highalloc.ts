@@ -83,10 +83,10 @@ export type HighallocExplain = {
   after_reclaim: number;
   /** Successes that took a block by a migratetype fallback. */
   by_fallback: number;
-  /** Failures after a compaction run that failed (compact_fail). */
-  failed_compaction: number;
-  /** Failures where compaction was deferred. */
+  /** Failures where compaction was deferred (in some zone, at some point of the attempt: 6.1 counts those as compact_stall and compact_fail too). */
   failed_deferred: number;
+  /** Other failures after a compaction run that failed (compact_fail). */
+  failed_compaction: number;
   /** Failures where compaction did not run at all (skipped: too little free memory, or the fragmentation index said reclaim). */
   failed_skipped: number;
   /** compact_stall, direct reclaim stalls (allocstall), pages reclaimed directly, pages migrated: over the pass. */
@@ -172,8 +172,8 @@ function runPass(s: StressHighalloc, name: HighallocPass['name'], then: () => vo
       else if (reclaimed) explain.after_reclaim++;
       else explain.from_free_lists++;
       if (pg.era.fallbacks > fb0) explain.by_fallback++;
-    } else if (ev[VmEvent.compact_fail]! > fail0) explain.failed_compaction++;
-    else if (pg.compactDeferredEvents > d0) explain.failed_deferred++;
+    } else if (pg.compactDeferredEvents > d0) explain.failed_deferred++;
+    else if (ev[VmEvent.compact_fail]! > fail0) explain.failed_compaction++;
     else explain.failed_skipped++;
     if (pfn !== NO_PAGE) { held.push(pfn); pass.succeeded++; }
     done++;
