@@ -24,6 +24,7 @@ import { InvariantError } from '../guest/mm/check.js';
 import { guestMemoryProblem } from '../guest/mm/layout.js';
 import { defaultGuestConfig } from '../guest/guest.js';
 import { defaultCompareRows, formatCompare } from '../report/compare.js';
+import { formatJson } from '../report/json.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { memUsage, formatMemUsage, hibernationSaveable } from '../report/mem_usage.js';
@@ -300,7 +301,7 @@ function buildProgram(): Command {
       const s = pickVariant(sf, file, o.variant);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
       const { doc } = runOne(s, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: o.variant ?? s.name, source: file });
-      if (o.json) writeOutput(o.json, JSON.stringify(doc, null, 2) + '\n');
+      if (o.json) writeOutput(o.json, formatJson(doc) + '\n');
       if (o.json !== '-') process.stdout.write(summary(doc));
     });
 
@@ -325,7 +326,7 @@ function buildProgram(): Command {
         ? tasks.map((t) => runOne(t.scenario, { seed, check: o.check, quiet, reproducible: o.reproducible, label: t.label, source: t.source }).doc)
         : await runVariantsInWorkers(tasks, Math.min(jobs, tasks.length), { seed, check: o.check ?? false, reproducible: o.reproducible ?? false, quiet });
       const names = sf.variants.map((v) => v.name);
-      if (o.json) writeOutput(o.json, JSON.stringify({ scenario: sf.base.name, variants: names.map((name, i) => ({ name, result: docs[i] })) }, null, 2) + '\n');
+      if (o.json) writeOutput(o.json, formatJson({ scenario: sf.base.name, variants: names.map((name, i) => ({ name, result: docs[i] })) }) + '\n');
       if (o.json !== '-') process.stdout.write(formatCompare(sf.base.name, names, docs, defaultCompareRows(docs)));
     });
 
