@@ -25,6 +25,7 @@ import { guestMemoryProblem } from '../guest/mm/layout.js';
 import { defaultGuestConfig } from '../guest/guest.js';
 import { defaultCompareRows, formatCompare } from '../report/compare.js';
 import { formatJson } from '../report/json.js';
+import { addPictureCommands } from './plot.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { memUsage, formatMemUsage, hibernationSaveable } from '../report/mem_usage.js';
@@ -415,6 +416,12 @@ function buildProgram(): Command {
         }
       }
     });
+
+  addPictureCommands(program, {
+    usageError: (msg) => new UsageError(msg),
+    readScenarioFile, readTextFile, checkOutputPath, writeOutput,
+    runScenario: (s, label, source) => runOne(s, { label, source }).doc,
+  });
 
   program.command('bench')
     .description('Run a benchmark and print one JSON object with its figures.')
