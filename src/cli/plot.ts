@@ -4,12 +4,13 @@
  * scenario file, which they run first (every variant, when it has variants).
  */
 import { mkdirSync, writeFileSync, statSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, basename } from 'node:path';
 import type { Command } from 'commander';
 import type { Scenario, ScenarioFile } from '../scenario/schema.js';
 import type { ResultDocument } from '../scenario/runner.js';
 import { type Chart, type CompareDocument, compareCharts, isCompareDocument, resultCharts } from '../report/charts.js';
 import { chartSvg, svgToPng } from './render.js';
+import { reportHtml } from './report_html.js';
 
 /** What main.ts lends the picture commands (so they share its errors, runs and file handling). */
 export type PictureHelpers = {
@@ -81,5 +82,18 @@ export function addPictureCommands(program: Command, h: PictureHelpers): void {
           process.stdout.write(`${target}  ${c.title}\n`);
         }
       }
+    });
+
+  program.command('report')
+    .description('Write one self-contained HTML file (opens offline: no script, nothing fetched) with the comparison table, the charts, the memory maps at each snapshot, the events and the scenario text.')
+    .argument('<input>', 'a scenario file (.yaml: run first, every variant), a result document (run --json) or a comparison (compare --json)')
+    .requiredOption('--html <file>', 'the HTML file to write')
+    .action(async (file: string, o: { html: string }) => {
+      h.checkOutputPath('--html', o.html);
+      const input = loadPictureInput(file, h);
+      const svgs: Array<{ chart: Chart & { variant?: string }; svg: string }> = [];
+      for (const c of inputCharts(input)) svgs.push({ chart: c, svg: await chartSvg(c) });
+      h.writeOutput(o.html, reportHtml(input, svgs, basename(file)));
+      process.stdout.write(`${o.html}  ${svgs.length} charts\n`);
     });
 }

@@ -126,3 +126,27 @@ test('balloonlab plot: a scenario to SVG and PNG files; a result document; bad i
   assert.equal(notDoc.code, 2);
   assert.match(notDoc.err, /not a result document/);
 });
+
+test('balloonlab report --html: one file, no script or outside link, every chart inline, the table, the events and the scenario', () => {
+  const dir = tempDir('bl-report-');
+  const yaml = join(dir, 's.yaml');
+  writeFileSync(yaml, SCENARIO);
+  const html = join(dir, 'r.html');
+  const r = run('report', yaml, '--html', html);
+  assert.equal(r.code, 0, r.err);
+  const text = readFileSync(html, 'utf8');
+  const docs = sf.variants.map((v) => ({ name: v.name, result: runScenario(v.scenario, {}).doc }));
+  const charts = compareCharts({ scenario: 'plot-small', variants: docs });
+  assert.equal((text.match(/<svg/g) ?? []).length, charts.length);
+  assert.match(r.out, new RegExp(`${charts.length} charts`));
+  assert.equal((text.match(/<figure id="[^"]*memory-map-/g) ?? []).length, 6, 'three maps per variant');
+  assert.ok(!/<script/i.test(text), 'no script');
+  assert.ok(!/\s(src|href)="(?!#)/.test(text), 'no link outside the file');
+  assert.ok(!/<link /.test(text));
+  assert.ok(text.includes('Comparison table'));
+  assert.ok(/Pageblocks Unmovable \(end\)/.test(text), 'compare.ts rows');
+  assert.ok(text.includes('<h3>Variant compaction-off</h3>'));
+  assert.ok(text.includes('action: balloon'), 'the scenario text');
+  assert.ok(text.includes('process_fault'), 'the events');
+  assert.equal(run('report', yaml).code, 2, '--html is required');
+});
