@@ -25,7 +25,7 @@ const FONT = 'DejaVu Sans';
 const WIDTH = 640, HEIGHT = 260;
 
 /** Shared look: the font resvg has (DejaVu Sans, Debian's fonts-dejavu-core), a white background. */
-const CONFIG = {
+export const CONFIG = {
   font: FONT,
   background: 'white',
   title: { fontSize: 14, anchor: 'start' as const, subtitleColor: '#555' },
@@ -58,7 +58,7 @@ export const CONTENT_COLORS: readonly string[] = (() => {
   return c;
 })();
 
-const ORDER_COLORS = ['#fde725', '#b5de2b', '#6ece58', '#35b779', '#1f9e89', '#26828e', '#31688e', '#3e4989', '#482878', '#440154', '#2b0033'];
+export const ORDER_COLORS = ['#fde725', '#b5de2b', '#6ece58', '#35b779', '#1f9e89', '#26828e', '#31688e', '#3e4989', '#482878', '#440154', '#2b0033'];
 
 type Row = Record<string, string | number | null>;
 
@@ -136,7 +136,7 @@ export function pageblocksChart(doc: ResultDocument, variant?: string): Chart {
   };
 }
 
-const BALLOON_COLS = [
+export const BALLOON_COLS = [
   { name: 'balloon.target_pages', label: 'balloon target', scale: PAGE_MIB },
   { name: 'balloon.actual_pages', label: 'balloon actual', scale: PAGE_MIB },
   { name: 'host.rss_bytes', label: 'host RSS', scale: 1 / 2 ** 20 },
