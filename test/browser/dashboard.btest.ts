@@ -19,7 +19,23 @@ const CHROMIUM = process.env.BALLOONLAB_CHROMIUM ?? '/usr/bin/chromium';
 const SKIP = process.env.BALLOONLAB_BROWSER === '1' ? false : 'browser: run `npm run test:browser` (sets BALLOONLAB_BROWSER=1; needs Debian\'s chromium)';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** A small guest whose balloon inflates at 1 s (the test types another target later). */
+/** A small guest with no balloon entry: only the target typed in the page inflates it. */
+const DASH_SCENARIO = `
+name: browser-small
+guest:
+  memory: 512MiB
+duration: 6s
+timeline:
+  - at: 100ms
+    action: process_fault
+    pid: 10
+    size: 128MiB
+  - at: 5s
+    action: snapshot
+    label: late
+`;
+
+/** The same guest with a balloon entry (for the report). */
 const SCENARIO = `
 name: browser-small
 guest:
@@ -49,7 +65,7 @@ before(async () => {
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  ({ server, url } = await startDashboard({ host: '127.0.0.1', port: 0, scenarioFile: 'browser-small.yaml', scenarioText: SCENARIO }));
+  ({ server, url } = await startDashboard({ host: '127.0.0.1', port: 0, scenarioFile: 'browser-small.yaml', scenarioText: DASH_SCENARIO }));
 });
 
 after(async () => {
@@ -80,27 +96,29 @@ test('the dashboard loads, runs a scenario to the end in the worker, the map tur
   await page.waitForFunction(() => (window as unknown as { balloonlab: State }).balloonlab.framesDrawn > 0, undefined, { timeout: 30_000 });
   const early = await mapPixels(page);
   assert.equal(early.w, 32 * 20, '256 pageblocks: 32 columns of 20 px');
+  assert.equal(early.purple, 0, 'no balloon cells before');
   // pause, then check that virtual time stands still
   await page.click('#play');
   const t1 = (await dash(page)).t_ns;
   await page.waitForTimeout(500);
   const t2 = (await dash(page)).t_ns;
   assert.ok(t2 - t1 < 200e6, `paused: time moved ${t2 - t1} ns`);
-  // type a balloon target while paused: the guest is to shrink to 128 MiB
-  await page.fill('#target', '128');
+  assert.equal((await dash(page)).balloonActual, 0, 'no balloon yet');
+  // type a balloon target while paused: the 512 MiB guest is to shrink to 256 MiB (65536 balloon pages)
+  await page.fill('#target', '256');
   await page.click('#set-target');
-  await page.waitForFunction(() => (window as unknown as { balloonlab: State }).balloonlab.events.some((e) => e.includes('QMP balloon value=134217728')), undefined, { timeout: 10_000 });
+  await page.waitForFunction(() => (window as unknown as { balloonlab: State }).balloonlab.events.some((e) => e.includes('QMP balloon value=268435456')), undefined, { timeout: 10_000 });
   await page.selectOption('#speed', '0');
   await page.click('#play');
   await page.waitForFunction(() => (window as unknown as { balloonlab: State }).balloonlab.done, undefined, { timeout: 60_000 });
   const end = await dash(page);
   assert.deepEqual(end.errors, []);
-  assert.ok(end.events.some((e) => e.includes('snapshot (inflated)')), 'the timeline ran');
-  // the scenario's own target (256 MiB guest) then the typed one (128 MiB guest): 384 MiB of balloon
-  assert.ok(end.balloonActual > 0, 'the balloon inflated');
+  assert.ok(end.events.some((e) => e.includes('snapshot (late)')), 'the timeline ran');
+  assert.ok(end.events.some((e) => /snapshot \(late\).*balloon_actual_pages=65536/.test(e)), 'the guest\'s own snapshot sees the typed target reached');
+  assert.equal(end.balloonActual, 65536, 'the balloon holds 256 MiB');
   const late = await mapPixels(page);
   assert.ok(late.purple > early.purple + 1000, `balloon cells appeared on the canvas (${early.purple} -> ${late.purple} purple pixels)`);
-  assert.ok(end.events.some((e) => /QMP balloon value=134217728 -> \{"return":\{\}\}/.test(e)), 'the device accepted the typed target');
+  assert.ok(end.events.some((e) => /QMP balloon value=268435456 -> \{"return":\{\}\}/.test(e)), 'the device accepted the typed target');
   assert.deepEqual(errors, []);
   await page.close();
 });
