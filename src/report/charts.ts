@@ -175,32 +175,40 @@ export function balloonRssChart(doc: ResultDocument, variant?: string): Chart {
   };
 }
 
+/** A migration's fine series (series.migration) as long rows, MiB; with the pass boundaries. */
+function migrationRows(doc: ResultDocument, extra: Row = {}): { rows: Row[]; passes: Row[] } | null {
+  const ms = doc.series?.migration;
+  if (!ms || ms.t_ns.length === 0) return null;
+  const rows: Row[] = [], passes: Row[] = [];
+  const rem = ms.columns.remaining_bytes!, sent = ms.columns.transferred_bytes!, it = ms.columns.iteration!;
+  for (let i = 0; i < ms.t_ns.length; i++) {
+    const t = seconds(ms.t_ns[i]!);
+    rows.push({ t, series: 'remaining (dirty, to send)', value: Math.round(rem[i]! / 2 ** 20 * 1000) / 1000, ...extra });
+    rows.push({ t, series: 'transferred', value: Math.round(sent[i]! / 2 ** 20 * 1000) / 1000, ...extra });
+    if (i === 0 || it[i] !== it[i - 1]) passes.push({ t, pass: `pass ${it[i]! + 1}`, ...extra });
+  }
+  return { rows, passes };
+}
+
 /** A migration's progress: what is left and what was sent (MiB), with a rule at each new pass over RAM. */
 export function migrationChart(doc: ResultDocument, variant?: string): Chart | null {
-  const rem = column(doc, 'migration.remaining_bytes');
-  if (!rem) return null;
-  const cols = [
-    { name: 'migration.remaining_bytes', label: 'remaining (dirty, to send)', scale: 1 / 2 ** 20 },
-    { name: 'migration.transferred_bytes', label: 'transferred', scale: 1 / 2 ** 20 },
-  ];
-  const rows = longRows(doc, cols);
-  const it = column(doc, 'migration.iteration')!;
-  const passes: Row[] = [];
-  for (let i = 1; i < it.length; i++) if (it[i] !== null && it[i] !== it[i - 1]) passes.push({ t: seconds(doc.series.t_ns[i]!), pass: `pass ${(it[i] as number) + 1}` });
-  const ts = rows.map((r) => r.t as number);
+  const r = migrationRows(doc);
+  if (!r) return null;
+  const { rows, passes } = r;
   const title = 'Migration: RAM remaining and transferred (MiB); rules mark passes over RAM';
+  const m = doc.migration;
   return {
     name: 'migration', title,
     spec: {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: { text: title, subtitle: `${subtitle(doc, variant)}; ${doc.migration ? `${doc.migration.status}, total-time ${doc.migration['total-time']} ms, downtime ${doc.migration.downtime ?? '-'} ms` : ''}` },
+      title: { text: title, subtitle: `${subtitle(doc, variant)}${m ? `; ${m.status}, total-time ${m['total-time']} ms, downtime ${m.downtime ?? '-'} ms, ${m['dirty-sync-count']} bitmap syncs` : ''}` },
       width: WIDTH, height: HEIGHT, config: CONFIG,
       layer: [
         {
           data: { values: rows },
-          mark: { type: 'line', interpolate: 'linear', strokeWidth: 2, point: rows.length < 200 },
+          mark: { type: 'line', interpolate: 'linear', strokeWidth: 2 },
           encoding: {
-            x: { ...timeX, scale: { domain: [Math.min(...ts), Math.max(...ts)] } },
+            x: timeX,
             y: { field: 'value', type: 'quantitative', title: 'MiB' },
             color: { field: 'series', type: 'nominal', title: null, scale: { range: ['#e31a1c', '#1f78b4'] } },
           },
@@ -212,10 +220,35 @@ export function migrationChart(doc: ResultDocument, variant?: string): Chart | n
         },
         {
           data: { values: passes },
-          mark: { type: 'text', align: 'left', dx: 3, dy: -4, baseline: 'top', color: '#333', fontSize: 10 },
+          mark: { type: 'text', align: 'left', dx: 3, dy: 2, baseline: 'top', color: '#333', fontSize: 10 },
           encoding: { x: { field: 't', type: 'quantitative' }, y: { value: 0 }, text: { field: 'pass' } },
         },
       ],
+    },
+  };
+}
+
+/** The variants' migrations overlaid (their fine series): colour by variant, dash by quantity. */
+function compareMigrationChart(cmp: CompareDocument): Chart | null {
+  const rows: Row[] = [];
+  for (const v of cmp.variants) rows.push(...(migrationRows(v.result, { variant: v.name })?.rows ?? []));
+  if (rows.length === 0) return null;
+  const title = 'Migration: RAM remaining and transferred (MiB), variants overlaid';
+  return {
+    name: 'compare-migration', title,
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: { text: title, subtitle: `${cmp.scenario}: ${cmp.variants.map((v) => v.name).join(' vs ')}` },
+      width: WIDTH, height: HEIGHT, config: CONFIG,
+      data: { values: rows },
+      mark: { type: 'line', strokeWidth: 2 },
+      encoding: {
+        x: timeX,
+        y: { field: 'value', type: 'quantitative', title: 'MiB' },
+        color: { field: 'variant', type: 'nominal', title: 'variant', sort: cmp.variants.map((v) => v.name), scale: { scheme: 'category10' } },
+        strokeDash: { field: 'series', type: 'nominal', title: null, scale: { domain: ['remaining (dirty, to send)', 'transferred'], range: [[1, 0], [6, 3]] } },
+        detail: { field: 'series', type: 'nominal' },
+      },
     },
   };
 }
@@ -341,8 +374,7 @@ export function compareCharts(cmp: CompareDocument): Array<Chart & { variant?: s
     overlay(cmp, 'compare-pageblocks', 'Pageblocks by migratetype (MiB of 2 MiB pageblocks), variants overlaid', 'pageblocks (MiB)',
       MIGRATETYPE_NAMES.slice(0, 3).map((m) => ({ name: `pageblocks.${m}`, label: m, scale: PAGEBLOCK_MIB }))),
     overlay(cmp, 'compare-balloon-rss', 'Balloon size and host RSS (MiB), variants overlaid', 'MiB', BALLOON_COLS.slice(1, 3)),
-    overlay(cmp, 'compare-migration', 'Migration: RAM remaining to send (MiB), variants overlaid', 'MiB',
-      [{ name: 'migration.remaining_bytes', label: 'remaining', scale: 1 / 2 ** 20 }, { name: 'migration.transferred_bytes', label: 'transferred', scale: 1 / 2 ** 20 }]),
+    compareMigrationChart(cmp),
   ];
   // overlay() gives null when no variant has the columns (no migration: no migration chart)
   for (const c of charts) if (c) out.push(c);

@@ -28,7 +28,7 @@ import { hasFeature } from '../virtio/transport.js';
 import { type ModelContext, type WaitResult, type EventBase, ActionError, actionSides } from '../actions/action.js';
 import { type Action, type ResultEvent, type SkippedEvent, actionDef } from '../actions/index.js';
 import { hintNegotiated, migrationResult } from '../actions/migration.js';
-import { type ResultSeries, createSampler, samplerTake, samplerSeries, defaultSampleInterval } from './sampler.js';
+import { type ResultSeries, createSampler, samplerTake, samplerSeries, samplerWatchMigration, defaultSampleInterval } from './sampler.js';
 import { type MemoryMapRecord, MEMORY_MAP_LEGEND, memoryMapRecord } from '../report/memory_map.js';
 
 export type { ResultEvent } from '../actions/index.js';
@@ -284,6 +284,7 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
     }
     events.push(ev as ResultEvent);
     if (a.action === 'snapshot' && def.model) maps.push(memoryMapRecord(guest, sim.now, a.label ?? `snapshot ${formatTime(sim.now)}`));
+    samplerWatchMigration(sampler);
     if (opts.onEntry) {
       const tell = opts.onEntry;
       if (holding) afterHold = () => tell(i, ev as ResultEvent, vm);
@@ -300,6 +301,7 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
   const sampler = createSampler(vm, every);
   const sample = () => {
     samplerTake(sampler, sim.now);
+    samplerWatchMigration(sampler);
     rssSeries.push([sim.now, ramRssBytes(vm.host.ram)]);
     if (vm.host.balloon) actualSeries.push([sim.now, vm.host.balloon.actual]);
   };

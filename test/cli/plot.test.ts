@@ -50,7 +50,7 @@ const doc = runScenario(sf.base, {}).doc;
 /** The number of items Vega drew in the SVG's mark groups of a kind (rect, area, line ...). */
 function markItems(svg: string, kind: string): number {
   let n = 0;
-  for (const m of svg.matchAll(new RegExp(`<g class="mark-${kind} role-mark[^"]*"[^>]*>(.*?)</g>`, 'gs'))) n += (m[1]!.match(/<path/g) ?? []).length;
+  for (const m of svg.matchAll(new RegExp(`<g class="mark-${kind} role-mark[^"]*"[^>]*>(.*?)</g>`, 'gs'))) n += (m[1]!.match(/<(path|line) /g) ?? []).length;
   return n;
 }
 
@@ -89,6 +89,21 @@ test('PNG: resvg renders the SVG with its text (DejaVu Sans found)', async () =>
   let dark = 0;
   for (let i = 0; i < r.pixels.length; i += 4) if (r.pixels[i]! < 128) dark++;
   assert.ok(dark > 100, `text drew ${dark} dark pixels`);
+});
+
+test('a migration chart from the fine series: a line per quantity and a rule per pass', async () => {
+  const text = readFileSync(join(root, 'scenarios', 'migration-tcg.yaml'), 'utf8');
+  const v = loadScenarioText(text, 'migration-tcg').variants.find((x) => x.name === 'w16-hint')!;
+  const d = runScenario(v.scenario, {}).doc;
+  const chart = resultCharts(d).find((c) => c.name === 'migration')!;
+  assert.ok(chart, 'a migration chart');
+  const passes = new Set(d.series.migration!.columns.iteration).size;
+  assert.ok(passes >= 2, `${passes} passes`);
+  const svg = await chartSvg(chart);
+  assert.equal(markItems(svg, 'line'), 2);
+  assert.equal(markItems(svg, 'rule'), passes);
+  for (let p = 1; p <= passes; p++) assert.ok(svg.includes(`>pass ${p}<`), `pass ${p} labelled`);
+  assert.equal(resultCharts(doc).find((c) => c.name === 'migration'), undefined, 'no migration, no chart');
 });
 
 test('a comparison overlays the variants and has each variant\'s charts', async () => {

@@ -103,6 +103,19 @@ test('series: balloon target and actual follow the inflate; migration progress w
   for (let k = 1; k < transferred.length; k++) assert.ok(transferred[k]! >= transferred[k - 1]!, 'transferred never goes down');
   assert.equal(transferred.at(-1), doc.migration!.transferred);
   assert.equal(doc.series.columns['migration.iteration']!.at(-1), doc.migration!.iterations);
+  // the fine series: every 10 ms from the migrate entry to the sample that sees it completed
+  const fine = doc.series.migration!;
+  assert.ok(fine, 'series.migration present');
+  assert.equal(fine.interval_ns, 10_000_000);
+  const migrateAt = doc.events.find((e) => e.kind === 'migrate')!.t_ns;
+  assert.equal(fine.t_ns[0], migrateAt);
+  for (let k = 1; k < fine.t_ns.length; k++) assert.equal(fine.t_ns[k]! - fine.t_ns[k - 1]!, 10_000_000);
+  const totalMs = doc.migration!['total-time'];
+  assert.ok(Math.abs(fine.t_ns.length - (totalMs / 10 + 1)) <= 2, `${fine.t_ns.length} samples over ${totalMs} ms`);
+  assert.equal(fine.columns.transferred_bytes!.at(-1), doc.migration!.transferred);
+  assert.equal(fine.columns.remaining_bytes!.at(-1), 0);
+  assert.ok(fine.columns.remaining_bytes![1]! > 0.9 * 8 * 2 ** 30, 'nearly all of RAM is dirty at the start');
+  assert.equal(runScenario(load('scenarios/balloon-basic.yaml').base, {}).doc.series.migration, undefined, 'no migration, no fine series');
 });
 
 test('memory maps: one at each snapshot and one at the end; cells agree with pagetypeinfo and show the balloon', () => {
