@@ -69,7 +69,7 @@ section h2 { font-size: 14px; margin: 4px 0; }
 <span>free page hint: <button id="hint-start">start</button><button id="hint-stop">stop</button><button id="hint-done">done</button></span></div>
 <h2>Scenario</h2><textarea id="text" spellcheck="false"></textarea><div class="controls"><button id="run-text">run this text</button></div>
 </section>
-<section><div id="chart-balloon"></div><div id="chart-free"></div><h2>Events</h2><pre id="log"></pre></section>
+<section><div id="chart-balloon"></div><div id="chart-migration" style="display:none"></div><div id="chart-free"></div><h2>Events</h2><pre id="log"></pre></section>
 </main>
 <script src="/app.js"></script>
 </body></html>

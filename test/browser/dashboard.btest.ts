@@ -108,6 +108,8 @@ test('the dashboard loads, runs a scenario to the end in the worker, the map tur
   await page.fill('#target', '256');
   await page.click('#set-target');
   await page.waitForFunction(() => (window as unknown as { balloonlab: State }).balloonlab.events.some((e) => e.includes('QMP balloon value=268435456')), undefined, { timeout: 10_000 });
+  await page.click('#migrate');
+  await page.waitForFunction(() => (window as unknown as { balloonlab: State }).balloonlab.events.some((e) => e.includes('QMP migrate ->')), undefined, { timeout: 10_000 });
   await page.selectOption('#speed', '0');
   await page.click('#play');
   await page.waitForFunction(() => (window as unknown as { balloonlab: State }).balloonlab.done, undefined, { timeout: 60_000 });
@@ -119,6 +121,8 @@ test('the dashboard loads, runs a scenario to the end in the worker, the map tur
   const late = await mapPixels(page);
   assert.ok(late.purple > early.purple + 1000, `balloon cells appeared on the canvas (${early.purple} -> ${late.purple} purple pixels)`);
   assert.ok(end.events.some((e) => /QMP balloon value=268435456 -> \{"return":\{\}\}/.test(e)), 'the device accepted the typed target');
+  assert.ok(end.events.some((e) => e.includes('QMP migrate -> {"return":{}}')), 'the migration started');
+  assert.equal(await page.evaluate(() => (document.getElementById('chart-migration') as HTMLElement).style.display), '', 'the migration chart is shown');
   assert.deepEqual(errors, []);
   await page.close();
 });

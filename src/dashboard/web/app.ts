@@ -71,15 +71,15 @@ function legend(): void {
 
 // ---------------------------------------------------------------- charts (Vega-Lite, fed row by row)
 
-const views: { free: vega.View | null; balloon: vega.View | null } = { free: null, balloon: null };
-let chartRows: { free: object[]; balloon: object[] } = { free: [], balloon: [] };
+const views: { free: vega.View | null; balloon: vega.View | null; migration: vega.View | null } = { free: null, balloon: null, migration: null };
+let chartRows: { free: object[]; balloon: object[]; migration: object[] } = { free: [], balloon: [], migration: [] };
 let lastChartUpdate = 0;
 
 function orderLabel(o: number): string {
   return `order ${o} (${o <= 8 ? `${4 << o} KiB` : `${1 << (o - 8)} MiB`})`;
 }
 
-function liveSpecs(): { free: TopLevelSpec; balloon: TopLevelSpec } {
+function liveSpecs(): { free: TopLevelSpec; balloon: TopLevelSpec; migration: TopLevelSpec } {
   const labels = Array.from({ length: 11 }, (_, o) => orderLabel(o));
   const x = { field: 't', type: 'quantitative' as const, title: 'virtual time (s)' };
   return {
@@ -100,17 +100,27 @@ function liveSpecs(): { free: TopLevelSpec; balloon: TopLevelSpec } {
         color: { field: 'series', type: 'nominal', title: null, scale: { domain: BALLOON_COLS.map((c) => c.label), range: ['#6a3d9a', '#cab2d6', '#e31a1c', '#1a9850'] } },
       },
     },
+    migration: {
+      title: 'Migration: RAM remaining and transferred (MiB)', width: 430, height: 150, config: CONFIG, data: { name: 'rows' }, autosize: { type: 'pad', resize: true },
+      mark: { type: 'line', strokeWidth: 2 },
+      encoding: {
+        x, y: { field: 'value', type: 'quantitative', title: 'MiB' },
+        color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['remaining (dirty, to send)', 'transferred'], range: ['#e31a1c', '#1f78b4'] } },
+      },
+    },
   };
 }
 
 async function resetCharts(): Promise<void> {
-  views.free?.finalize(); views.balloon?.finalize();
-  chartRows = { free: [], balloon: [] };
+  views.free?.finalize(); views.balloon?.finalize(); views.migration?.finalize();
+  chartRows = { free: [], balloon: [], migration: [] };
+  $('chart-migration').style.display = 'none';
   lastChartT = -1;
   const specs = liveSpecs();
   views.free = new vega.View(vega.parse(compile(specs.free).spec), { renderer: 'canvas', container: '#chart-free', hover: false });
   views.balloon = new vega.View(vega.parse(compile(specs.balloon).spec), { renderer: 'canvas', container: '#chart-balloon', hover: false });
-  await Promise.all([views.free.runAsync(), views.balloon.runAsync()]);
+  views.migration = new vega.View(vega.parse(compile(specs.migration).spec), { renderer: 'canvas', container: '#chart-migration', hover: false });
+  await Promise.all([views.free.runAsync(), views.balloon.runAsync(), views.migration.runAsync()]);
 }
 
 let lastChartT = -1;
@@ -124,13 +134,17 @@ function addChartRows(f: FrameMessage): void {
     { t, series: BALLOON_COLS[0]!.label, value: f.balloonTarget * mib }, { t, series: BALLOON_COLS[1]!.label, value: f.balloonActual * mib },
     { t, series: BALLOON_COLS[2]!.label, value: f.rssBytes / 2 ** 20 }, { t, series: BALLOON_COLS[3]!.label, value: f.freePages * mib },
   );
+  if (f.migration) {
+    if (chartRows.migration.length === 0) $('chart-migration').style.display = '';
+    chartRows.migration.push({ t, series: 'remaining (dirty, to send)', value: f.migration.remaining / 2 ** 20 }, { t, series: 'transferred', value: f.migration.transferred / 2 ** 20 });
+  }
 }
 
 function updateCharts(force: boolean): void {
   const now = performance.now();
   if (!force && now - lastChartUpdate < 250) return;
   lastChartUpdate = now;
-  for (const k of ['free', 'balloon'] as const) {
+  for (const k of ['free', 'balloon', 'migration'] as const) {
     const v = views[k];
     if (!v) continue;
     v.data('rows', chartRows[k].slice());

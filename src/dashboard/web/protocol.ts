@@ -32,6 +32,8 @@ export type FrameMessage = {
   rssBytes: number;
   freePages: number;
   phase: string;
+  /** The last migration's remaining and transferred bytes, when one was started. */
+  migration: { remaining: number; transferred: number; iteration: number; status: string } | null;
   /** Wall ms the worker spent building this frame (the map walk). */
   build_ms: number;
 };

@@ -32,11 +32,12 @@ function frame(vm: Vm, now: number, end: number, phase: string): void {
   const codes = memoryMapCodes(vm.guest);
   const freeByOrder: number[] = new Array<number>(MAX_ORDER).fill(0);
   for (const z of vm.guest.pgdat.zones) for (let o = 0; o < MAX_ORDER; o++) freeByOrder[o] = freeByOrder[o]! + z.nrFree[o]! * (1 << o);
-  const dev = vm.host.balloon;
+  const dev = vm.host.balloon, m = vm.host.migration;
   post({
     type: 'frame', t_ns: now, end_ns: end, codes, freeByOrder, phase,
     balloonTarget: dev?.numPages ?? 0, balloonActual: dev?.actual ?? 0, rssBytes: ramRssBytes(vm.host.ram),
     freePages: freeByOrder.reduce((a, b) => a + b, 0), build_ms: performance.now() - t0,
+    migration: m ? { remaining: m.dirtyPages * 4096, transferred: m.transferred, iteration: m.iterations, status: m.status } : null,
   }, [codes.buffer as ArrayBuffer]);
 }
 
