@@ -25,6 +25,8 @@ import { InvariantError } from '../guest/mm/check.js';
 import { guestMemoryProblem } from '../guest/mm/layout.js';
 import { defaultGuestConfig } from '../guest/guest.js';
 import { defaultCompareRows, formatCompare, formatEraDiff } from '../report/compare.js';
+import { formatJson } from '../report/json.js';
+import { addPictureCommands } from './plot.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { memUsage, formatMemUsage, hibernationSaveable } from '../report/mem_usage.js';
@@ -313,7 +315,7 @@ function buildProgram(): Command {
       const s = pickVariant(sf, file, o.variant);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
       const { doc } = runOne(s, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: o.variant ?? s.name, source: file });
-      if (o.json) writeOutput(o.json, JSON.stringify(doc, null, 2) + '\n');
+      if (o.json) writeOutput(o.json, formatJson(doc) + '\n');
       if (o.json !== '-') process.stdout.write(summary(doc));
     });
 
@@ -340,7 +342,7 @@ function buildProgram(): Command {
         ? tasks.map((t) => runOne(t.scenario, { seed, check: o.check, quiet, reproducible: o.reproducible, label: t.label, source: t.source }).doc)
         : await runVariantsInWorkers(tasks, Math.min(jobs, tasks.length), { seed, check: o.check ?? false, reproducible: o.reproducible ?? false, quiet });
       const names = sf.variants.map((v) => v.name);
-      if (o.json) writeOutput(o.json, JSON.stringify({ scenario: sf.base.name, variants: names.map((name, i) => ({ name, result: docs[i] })) }, null, 2) + '\n');
+      if (o.json) writeOutput(o.json, formatJson({ scenario: sf.base.name, variants: names.map((name, i) => ({ name, result: docs[i] })) }) + '\n');
       if (o.json !== '-') process.stdout.write(formatCompare(sf.base.name, names, docs, defaultCompareRows(docs)));
       if (pair && o.json !== '-') process.stdout.write('\n' + formatEraDiff({ name: names[pair[0]]!, doc: docs[pair[0]]! }, { name: names[pair[1]]!, doc: docs[pair[1]]! }));
     });
@@ -433,6 +435,12 @@ function buildProgram(): Command {
         }
       }
     });
+
+  addPictureCommands(program, {
+    usageError: (msg) => new UsageError(msg),
+    readScenarioFile, readTextFile, checkOutputPath, writeOutput,
+    runScenario: (s, label, source) => runOne(s, { label, source }).doc,
+  });
 
   program.command('bench')
     .description('Run a benchmark and print one JSON object with its figures.')

@@ -29,6 +29,8 @@ import { hasFeature } from '../virtio/transport.js';
 import { type ModelContext, type WaitResult, type EventBase, ActionError, actionSides } from '../actions/action.js';
 import { type Action, type ResultEvent, type SkippedEvent, actionDef } from '../actions/index.js';
 import { hintNegotiated, migrationResult } from '../actions/migration.js';
+import { type ResultSeries, createSampler, samplerTake, samplerSeries, samplerWatchMigration, defaultSampleInterval } from './sampler.js';
+import { type MemoryMapRecord, MEMORY_MAP_LEGEND, memoryMapRecord } from '../report/memory_map.js';
 
 export type { ResultEvent } from '../actions/index.js';
 
@@ -72,6 +74,10 @@ export type ResultDocument = {
   /** The allocator at the end of the run (what a snapshot would record then). */
   final: { nr_free_pages: number; free_blocks: number[]; pageblocks: Record<string, number> };
   events: ResultEvent[];
+  /** Time series sampled every `sample.interval` (src/scenario/sampler.ts; docs/pictures.md). */
+  series: ResultSeries;
+  /** The memory map (one byte per pageblock, src/report/memory_map.ts) at each snapshot and at the end. */
+  memory_maps: { legend: typeof MEMORY_MAP_LEGEND; maps: MemoryMapRecord[] };
 };
 
 export type RunOptions = {
@@ -210,6 +216,7 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
   if (vm.driver?.probeError) throw new ScenarioError(`the balloon driver failed to probe: ${vm.driver.probeError}`);
   if (opts.trace && vm.host.balloon) vm.host.balloon.trace = [];
   const events: ResultEvent[] = [];
+  const maps: MemoryMapRecord[] = [];
   const sim = guest.sim;
   const check = opts.check ?? false;
   // Entries that came due while a wait held the timeline, in order.
@@ -288,6 +295,8 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
       addSideEffects(ev, before, sideEffectCounts(guest.pgdat.events));
     }
     events.push(ev as ResultEvent);
+    if (a.action === 'snapshot' && def.model) maps.push(memoryMapRecord(guest, sim.now, a.label ?? `snapshot ${formatTime(sim.now)}`));
+    samplerWatchMigration(sampler);
     if (opts.onEntry) {
       const tell = opts.onEntry;
       if (holding) afterHold = () => tell(i, ev as ResultEvent, vm);
@@ -300,8 +309,11 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
   // Series of the host's RSS and the balloon's size: about 500 samples over the run.
   const rssSeries: Array<[number, number]> = [];
   const actualSeries: Array<[number, number]> = [];
-  const every = Math.max(100_000_000, Math.ceil(end / 500));
+  const every = s.sample?.interval ?? defaultSampleInterval(end);
+  const sampler = createSampler(vm, every);
   const sample = () => {
+    samplerTake(sampler, sim.now);
+    samplerWatchMigration(sampler);
     rssSeries.push([sim.now, ramRssBytes(vm.host.ram)]);
     if (vm.host.balloon) actualSeries.push([sim.now, vm.host.balloon.actual]);
   };
@@ -369,6 +381,8 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
     cpu: schedSummary(guest.sched),
     final: { nr_free_pages: globalZonePageState(guest.pgdat, ZoneStat.nr_free_pages), free_blocks: freeBlocksPerOrder(guest), pageblocks: pageblockCounts(guest) },
     events,
+    series: samplerSeries(sampler),
+    memory_maps: { legend: MEMORY_MAP_LEGEND, maps: [...maps, memoryMapRecord(guest, end, 'end')] },
   };
   if (vm.host.migration) doc.migration = migrationResult(vm.host.migration);
   if (ctx.highalloc) doc.highalloc = highallocResult(ctx.highalloc);

@@ -141,6 +141,8 @@ export const scenarioSchema = z.strictObject({
   costs: costsSchema.optional(),
   /** Virtual time to simulate; defaults to just past the last action. */
   duration: timeField.optional(),
+  /** The result's time series (`series`): how often to sample; default about 500 samples a run, at least 100ms apart. */
+  sample: z.strictObject({ interval: timeField.refine((v) => v >= 1_000_000, 'at least 1ms') }).optional(),
   timeline: z.array(actionSchema).nullish().transform((v) => v ?? []),
 });
 
