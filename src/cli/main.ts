@@ -24,6 +24,8 @@ import { InvariantError } from '../guest/mm/check.js';
 import { guestMemoryProblem } from '../guest/mm/layout.js';
 import { defaultGuestConfig } from '../guest/guest.js';
 import { defaultCompareRows, formatCompare } from '../report/compare.js';
+import { runHostScenario, isHostDocument, type HostResultDocument } from '../scenario/host_runner.js';
+import { hostCompareRows, hostSummary } from '../report/host_compare.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { memUsage, formatMemUsage, hibernationSaveable } from '../report/mem_usage.js';
@@ -158,7 +160,7 @@ function makeProgress(quiet: boolean, label: string): { update: RunOptions['onPr
  * progress bar per variant when the terminal shows them; a failed variant fails the
  * command with its own error (exit 2 for bad input, 1 for a broken invariant).
  */
-async function runVariantsInWorkers(tasks: Array<{ scenario: Scenario; source: string; label: string }>, jobs: number, o: { seed: number | undefined; check: boolean; reproducible: boolean; quiet: boolean }): Promise<ResultDocument[]> {
+async function runVariantsInWorkers(tasks: Array<{ scenario: Scenario; source: string; label: string }>, jobs: number, o: { seed: number | undefined; check: boolean; reproducible: boolean; quiet: boolean }): Promise<AnyDocument[]> {
   const pool = new Piscina<VariantTask, VariantOutcome>({ filename: new URL('./variant_worker.js', import.meta.url).href, minThreads: jobs, maxThreads: jobs, idleTimeout: 1000 });
   const showBars = !o.quiet && process.stderr.isTTY && process.stdout.isTTY;
   const bars = showBars ? new cliProgress.MultiBar({ format: '{label} [{bar}] {percentage}% | virtual {now} of {end} {phase}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
@@ -222,6 +224,33 @@ function summary(doc: ResultDocument): string {
   const h = doc.host;
   lines.push(`host rss ${(h.rss_bytes / 2 ** 20).toFixed(1)} MiB  first touches ${h.first_touches}  refaults ${h.refaults}  discarded ${h.discarded_pages} pages`);
   return lines.join('\n') + '\n';
+}
+
+type AnyDocument = ResultDocument | HostResultDocument;
+
+/** runOne for any scenario: a host scenario (vms:) runs on runHostScenario. */
+function runAnyOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boolean; reproducible?: boolean; label: string; source: string }): AnyDocument {
+  if (!s.vms) return runOne(s, opts).doc;
+  const progress = makeProgress(opts.quiet ?? false, opts.label);
+  try {
+    return runHostScenario(s, {
+      source: opts.source,
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+      check: opts.check ?? false,
+      ...(progress.update ? { onProgress: progress.update } : {}),
+      ...(opts.reproducible ? {} : { wallClock }),
+    }).doc;
+  } finally {
+    progress.stop();
+  }
+}
+
+/** The comparison table of a set of documents: the host rows for host scenarios, the single-guest rows otherwise. */
+function compareText(scenario: string, names: string[], docs: AnyDocument[]): string {
+  const host = docs.filter(isHostDocument);
+  if (host.length === docs.length) return formatCompare(scenario, names, host, hostCompareRows());
+  if (host.length > 0) throw new UsageError(`${scenario}: variants mix host scenarios (vms:) and single-guest ones; compare one kind at a time`);
+  return formatCompare(scenario, names, docs as ResultDocument[], defaultCompareRows(docs as ResultDocument[]));
 }
 
 function runOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boolean; reproducible?: boolean; label: string; until?: number; source: string }) {
@@ -299,9 +328,9 @@ function buildProgram(): Command {
       const sf = readScenarioFile(file);
       const s = pickVariant(sf, file, o.variant);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
-      const { doc } = runOne(s, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: o.variant ?? s.name, source: file });
+      const doc = runAnyOne(s, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: o.variant ?? s.name, source: file });
       if (o.json) writeOutput(o.json, JSON.stringify(doc, null, 2) + '\n');
-      if (o.json !== '-') process.stdout.write(summary(doc));
+      if (o.json !== '-') process.stdout.write(isHostDocument(doc) ? hostSummary(doc, formatTime) : summary(doc));
     });
 
   program.command('compare')
@@ -322,11 +351,11 @@ function buildProgram(): Command {
       const quiet = o.quiet || o.json === '-';
       const tasks = sf.variants.map((v) => ({ scenario: v.scenario, source: `${file} (variant ${v.name})`, label: v.name }));
       const docs = Math.min(jobs, tasks.length) <= 1
-        ? tasks.map((t) => runOne(t.scenario, { seed, check: o.check, quiet, reproducible: o.reproducible, label: t.label, source: t.source }).doc)
+        ? tasks.map((t) => runAnyOne(t.scenario, { seed, check: o.check, quiet, reproducible: o.reproducible, label: t.label, source: t.source }))
         : await runVariantsInWorkers(tasks, Math.min(jobs, tasks.length), { seed, check: o.check ?? false, reproducible: o.reproducible ?? false, quiet });
       const names = sf.variants.map((v) => v.name);
       if (o.json) writeOutput(o.json, JSON.stringify({ scenario: sf.base.name, variants: names.map((name, i) => ({ name, result: docs[i] })) }, null, 2) + '\n');
-      if (o.json !== '-') process.stdout.write(formatCompare(sf.base.name, names, docs, defaultCompareRows(docs)));
+      if (o.json !== '-') process.stdout.write(compareText(sf.base.name, names, docs));
     });
 
   program.command('proc')
@@ -345,6 +374,7 @@ function buildProgram(): Command {
       if (o.scenario) {
         const sf = readScenarioFile(o.scenario);
         const s = pickVariant(sf, o.scenario, o.variant);
+        if (s.vms) throw new UsageError(`--scenario: ${o.scenario} runs a host with ${s.vms.length} VMs (vms:); proc shows one guest's files (run it with balloonlab run --json for every VM's figures)`);
         const until = o.at !== undefined ? optionValue('--at', () => parseTime(o.at!)) : undefined;
         if (until !== undefined && until > scenarioEnd(s)) throw new UsageError(`--at: ${o.at} is past the scenario's end (${formatTime(scenarioEnd(s))})`);
         vm = runOne(s, { seed, quiet: true, label: s.name, until, source: o.scenario }).vm;
