@@ -59,6 +59,7 @@ export function hostCompareRows(): CompareRow<HostResultDocument>[] {
     { label: 'Free page reported (pages)', value: (d) => sum(d, (v) => v.reported_pages) },
     { label: 'Burst fault elapsed mean (s)', decimals: 3, value: (d) => mean(faultElapsed(d)) },
     { label: 'Burst fault elapsed max (s)', decimals: 3, value: (d) => { const x = faultElapsed(d); return x.length ? Math.max(...x) : undefined; } },
+    { label: 'Workload entries failed', value: (d) => sum(d, (v) => v.events.filter((e) => e.kind === 'skipped' && String((e as { reason?: string }).reason).startsWith('failed')).length) },
     { label: 'Builds finished', value: (d) => (builds(d).length ? builds(d).filter((b) => b.elapsed_s !== null).length : undefined) },
     { label: 'Build elapsed mean (s)', decimals: 2, value: (d) => mean(builds(d).flatMap((b) => (b.elapsed_s === null ? [] : [b.elapsed_s]))) },
     { label: 'Virtual time (s)', decimals: 1, value: (d) => d.duration_ns / 1e9 },

@@ -174,7 +174,17 @@ function startTimeline(vm: Vm, s: Scenario, opts: { check: boolean; source?: str
     try {
       Object.assign(ev, def.model!(ctx, a as never));
     } catch (e) {
-      if (e instanceof ActionError || e instanceof ScenarioError) throw entryError(opts.source, i, a, e);
+      current = null;
+      // On a shared host an entry the guest refuses (a mapping larger than what the
+      // balloon left it, a process already OOM-killed) is an outcome, not bad input:
+      // it is recorded as not run, with the guest's reason, and the VM goes on.
+      if (e instanceof ActionError) {
+        const failed: SkippedEvent = { t_ns: sim.now, kind: 'skipped', action: a.action, reason: `failed: ${e.message}` };
+        if (a.label !== undefined) failed.label = a.label;
+        events.push(failed);
+        return;
+      }
+      if (e instanceof ScenarioError) throw entryError(opts.source, i, a, e);
       throw e;
     } finally {
       current = null;

@@ -59,7 +59,7 @@ test('a file without vms: parses exactly as before (no host fields appear)', () 
 
 test('bad host scenarios are refused naming the field', () => {
   assert.match(refusal(overcommit('swap: 1GiB')), /host\.memory: required with vms:/);
-  assert.match(refusal(overcommit('memory: 1GiB, policy: lru')), /host\.policy\.name: unknown or missing policy "lru" \(allowed: none, reporting\)/);
+  assert.match(refusal(overcommit('memory: 1GiB, policy: lru')), /host\.policy\.name: unknown or missing policy "lru" \(allowed: none, reporting, mom, proxmox, chromeos-limit-cache, chromeos-balance-available\)/);
   assert.match(refusal(overcommit('memory: 1GiB, policy: { name: reporting, pressure: 1 }')), /host\.policy: unknown option "pressure" for policy reporting \(allowed: none\)/);
   assert.match(refusal(overcommit('memory: 1GiB', '    colour: blue\n')), /vms\[1\]\.\(the entry\): unknown field "colour"/);
   assert.match(refusal(overcommit('memory: 1GiB', '  - name: idle\n')), /vms\[2\]\.name: duplicate VM name "idle"/);
