@@ -27,7 +27,7 @@ function faultElapsed(doc: HostResultDocument): number[] {
   return out;
 }
 
-function builds(doc: HostResultDocument): Array<{ elapsed_s: number | null }> {
+function builds(doc: HostResultDocument): Array<{ elapsed_s: number | null; user_s: number; jobs: number }> {
   return doc.vms.flatMap((v) => v.workloads?.kernel_build ?? []);
 }
 
@@ -62,6 +62,8 @@ export function hostCompareRows(): CompareRow<HostResultDocument>[] {
     { label: 'Workload entries failed', value: (d) => sum(d, (v) => v.events.filter((e) => e.kind === 'skipped' && String((e as { reason?: string }).reason).startsWith('failed')).length) },
     { label: 'Builds finished', value: (d) => (builds(d).length ? builds(d).filter((b) => b.elapsed_s !== null).length : undefined) },
     { label: 'Build elapsed mean (s)', decimals: 2, value: (d) => mean(builds(d).flatMap((b) => (b.elapsed_s === null ? [] : [b.elapsed_s]))) },
+    // elapsed over the CPU time per job: 1.00 when the compilers never waited (the units each build draws differ between runs)
+    { label: 'Build slowdown (elapsed/CPU)', decimals: 3, value: (d) => mean(builds(d).flatMap((b) => (b.elapsed_s === null || b.user_s <= 0 ? [] : [(b.elapsed_s * b.jobs) / b.user_s]))) },
     { label: 'Virtual time (s)', decimals: 1, value: (d) => d.duration_ns / 1e9 },
   ];
 }
