@@ -26,6 +26,9 @@ import { defaultGuestConfig } from '../guest/guest.js';
 import { defaultCompareRows, formatCompare } from '../report/compare.js';
 import { runHostScenario, isHostDocument, type HostResultDocument } from '../scenario/host_runner.js';
 import { hostCompareRows, hostSummary } from '../report/host_compare.js';
+import { validateSweep, sweepRuns } from '../scenario/sweep.js';
+import { formatSweep } from '../report/sweep.js';
+import { parseYamlText } from '../scenario/schema.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { memUsage, formatMemUsage, hibernationSaveable } from '../report/mem_usage.js';
@@ -356,6 +359,31 @@ function buildProgram(): Command {
       const names = sf.variants.map((v) => v.name);
       if (o.json) writeOutput(o.json, JSON.stringify({ scenario: sf.base.name, variants: names.map((name, i) => ({ name, result: docs[i] })) }, null, 2) + '\n');
       if (o.json !== '-') process.stdout.write(compareText(sf.base.name, names, docs));
+    });
+
+  program.command('sweep')
+    .description('Run a scenario over every combination of parameter values (and seeds) of a sweep file; one line per run.')
+    .argument('<sweep>', 'sweep file (YAML: sweep, base, variant?, parameters: [{ path, values }], seeds?)')
+    .option('--json <file>', 'write { sweep, base, parameters, seeds, runs: [{ index, point, seed, result }] } to FILE, or - for stdout')
+    .option('--check', 'run the invariant checker after every step')
+    .option('--quiet', 'no progress bar')
+    .option('--reproducible', 'leave wall-clock time out so runs are byte-identical')
+    .option('--jobs <n>', `runs at once, each in a worker thread (default: the cores, ${availableParallelism()} here; 1: one after another in this thread)`)
+    .action(async (file: string, o: { json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean; jobs?: string }) => {
+      checkOutputPath('--json', o.json);
+      const jobs = o.jobs !== undefined ? parseIntOption('--jobs', o.jobs, 1, 256) : availableParallelism();
+      const sweep = validateSweep(parseYamlText(readTextFile(file, 'sweep file'), file), file);
+      const baseFile = join(dirname(file), sweep.base);
+      const runs = sweepRuns(sweep, readTextFile(baseFile, `base scenario of ${file}`), baseFile);
+      const quiet = o.quiet || o.json === '-';
+      const tasks = runs.map((r) => ({ scenario: r.scenario, source: `${file} (run ${r.index}: ${r.label})`, label: r.label }));
+      const docs = Math.min(jobs, tasks.length) <= 1
+        ? tasks.map((t) => runAnyOne(t.scenario, { check: o.check, quiet, reproducible: o.reproducible, label: t.label, source: t.source }))
+        : await runVariantsInWorkers(tasks, Math.min(jobs, tasks.length), { seed: undefined, check: o.check ?? false, reproducible: o.reproducible ?? false, quiet });
+      if (o.json) {
+        writeOutput(o.json, JSON.stringify({ sweep: sweep.name, base: sweep.base, variant: sweep.variant, parameters: sweep.parameters, seeds: sweep.seeds, runs: runs.map((r, i) => ({ index: r.index, point: r.point, seed: r.seed, result: docs[i] })) }, null, 2) + '\n');
+      }
+      if (o.json !== '-') process.stdout.write(formatSweep(sweep.name, sweep.parameters.map((p) => p.path), runs, docs));
     });
 
   program.command('proc')
