@@ -44,6 +44,7 @@ import { actionsInfo, actionsMarkdown } from '../actions/index.js';
 import { benchCompaction } from '../../bench/compaction.js';
 import { benchMigration } from '../../bench/migration.js';
 import { benchScenario } from '../../bench/scenario.js';
+import { benchHost } from '../../bench/host.js';
 import { benchVirtqueue, DEFAULT_VIRTQUEUE_BENCH } from '../../bench/virtqueue.js';
 import { benchScale, DEFAULT_SCALE_SIZES } from '../../bench/scale.js';
 import { InputError } from '../sim/errors.js';
@@ -53,7 +54,7 @@ class UsageError extends InputError {}
 
 const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'slabinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index', 'mem-usage'] as const;
 type ProcFile = (typeof PROC_FILES)[number];
-const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration', 'scenario', 'scale'] as const;
+const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration', 'scenario', 'host', 'scale'] as const;
 
 /** A file's text, or a UsageError naming it and why it cannot be read. */
 function readTextFile(file: string, what: string): string {
@@ -494,11 +495,12 @@ function buildProgram(): Command {
         return;
       }
       if (o.sizes !== undefined) throw new UsageError('--sizes: only bench scale takes sizes');
-      process.stderr.write(`bench ${name}: ${runs} run${runs > 1 ? 's' : ''} (the JSON follows on stdout)\n`);
+      process.stderr.write(name === 'host' ? 'bench host: four variants of scenarios/host-overcommit.yaml on two worker threads, once (the JSON follows on stdout)\n' : `bench ${name}: ${runs} run${runs > 1 ? 's' : ''} (the JSON follows on stdout)\n`);
       const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })
         : name === 'virtqueue' ? benchVirtqueue({ ...DEFAULT_VIRTQUEUE_BENCH, runs })
         : name === 'migration' ? benchMigration(runs)
-        : name === 'scenario' ? benchScenario(new URL('../../../', import.meta.url), runs, undefined, undefined, (line) => process.stderr.write(line + '\n'))
+        : name === 'scenario' ? { ...benchScenario(new URL('../../../', import.meta.url), runs, undefined, undefined, (line) => process.stderr.write(line + '\n')), host: await benchHost(new URL('../../../', import.meta.url), 2, undefined, (line) => process.stderr.write(line + '\n')) }
+        : name === 'host' ? await benchHost(new URL('../../../', import.meta.url), 2, undefined, (line) => process.stderr.write(line + '\n'))
         : benchCompaction(runs);
       process.stdout.write(JSON.stringify(result) + '\n');
     });

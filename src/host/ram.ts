@@ -117,7 +117,7 @@ export function createRamBacking(maxPhysPfn: number): RamBacking {
 export function ramWrite(ram: RamBacking, physPfn: number, n: number, what: RamWrite): void {
   const content = what === RamWrite.data ? PageContent.data : what === RamWrite.poison ? PageContent.poison : PageContent.zero;
   const gen = what === RamWrite.data ? ram.nextGen++ : 0;
-  const st = ram.state, ct = ram.content, gn = ram.gen, log = ram.dirtyLogging;
+  const st = ram.state, ct = ram.content, gn = ram.gen, log = ram.dirtyLogging, ref = ram.referenced;
   let faulted = 0;
   for (let p = physPfn, e = physPfn + n; p < e; p++) {
     const s = st[p]!;
@@ -131,8 +131,8 @@ export function ramWrite(ram: RamBacking, physPfn: number, n: number, what: RamW
     ct[p] = content;
     gn[p] = gen;
     if (log) ram.dirty[p] = 1;
+    if (ref !== null) ref[p] = 1;
   }
-  if (ram.referenced !== null) ram.referenced.fill(1, physPfn, physPfn + n);
   ram.writes += n;
   if (faulted) ramFaultedIn(ram, faulted);
 }

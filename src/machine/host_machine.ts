@@ -66,8 +66,8 @@ function wireHostSeam(hm: HostMachine, entry: HostMachineVm): void {
   const ram = vm.host.ram;
   const g = host.guests[entry.index]!;
   const swapInNs = vm.costs.hostSwapInPage;
-  const after = (swapIns0: number, resident0: number) => {
-    if (!g.running) return;
+  // what a write that faulted pages in costs the vCPU doing it
+  const charge = (swapIns0: number, resident0: number) => {
     let ns = 0;
     if (ram.swapIns !== swapIns0) {
       const t = (ram.swapIns - swapIns0) * swapInNs;
@@ -81,15 +81,17 @@ function wireHostSeam(hm: HostMachine, entry: HostMachineVm): void {
     }
     if (ns > 0) pgdat.tasks.stallNs += ns;
   };
+  // NOTE: the page-write seam is the allocator's hot path: the common write (pages
+  // already resident) costs two reads and a compare here.
   pgdat.hooks.pageWrite = (pfn, n, what) => {
     const s0 = ram.swapIns, r0 = ram.residentPages;
-    ramWrite(ram, physPfn(layout, pfn), n, what as number as RamWrite);
-    after(s0, r0);
+    ramWrite(ram, pfn < layout.lowmemPages ? pfn : pfn + layout.holePages, n, what as number as RamWrite);
+    if (ram.residentPages !== r0 && g.running) charge(s0, r0);
   };
   pgdat.hooks.pageCopy = (dst, src) => {
     const s0 = ram.swapIns, r0 = ram.residentPages;
     ramCopy(ram, physPfn(layout, dst), physPfn(layout, src));
-    after(s0, r0);
+    if ((ram.residentPages !== r0 || ram.swapIns !== s0) && g.running) charge(s0, r0);
   };
 }
 
