@@ -27,6 +27,11 @@ import { defaultGuestConfig } from '../guest/guest.js';
 import { defaultCompareRows, formatCompare, formatEraDiff } from '../report/compare.js';
 import { formatJson } from '../report/json.js';
 import { addPictureCommands } from './plot.js';
+import { runHostScenario, isHostDocument, type HostResultDocument } from '../scenario/host_runner.js';
+import { hostCompareRows, hostSummary } from '../report/host_compare.js';
+import { validateSweep, sweepRuns } from '../scenario/sweep.js';
+import { formatSweep } from '../report/sweep.js';
+import { parseYamlText } from '../scenario/schema.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { memUsage, formatMemUsage, hibernationSaveable } from '../report/mem_usage.js';
@@ -42,6 +47,7 @@ import { actionsInfo, actionsMarkdown } from '../actions/index.js';
 import { benchCompaction } from '../../bench/compaction.js';
 import { benchMigration } from '../../bench/migration.js';
 import { benchScenario } from '../../bench/scenario.js';
+import { benchHost } from '../../bench/host.js';
 import { benchVirtqueue, DEFAULT_VIRTQUEUE_BENCH } from '../../bench/virtqueue.js';
 import { benchScale, DEFAULT_SCALE_SIZES } from '../../bench/scale.js';
 import { InputError } from '../sim/errors.js';
@@ -51,7 +57,7 @@ class UsageError extends InputError {}
 
 const PROC_FILES = ['vmstat', 'buddyinfo', 'pagetypeinfo', 'meminfo', 'zoneinfo', 'slabinfo', 'page-types', 'kpageflags', 'extfrag_index', 'unusable_index', 'mem-usage'] as const;
 type ProcFile = (typeof PROC_FILES)[number];
-const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration', 'scenario', 'scale'] as const;
+const BENCHES = ['alloc', 'compaction', 'virtqueue', 'migration', 'scenario', 'host', 'scale'] as const;
 
 /** A file's text, or a UsageError naming it and why it cannot be read. */
 function readTextFile(file: string, what: string): string {
@@ -161,7 +167,7 @@ function makeProgress(quiet: boolean, label: string): { update: RunOptions['onPr
  * progress bar per variant when the terminal shows them; a failed variant fails the
  * command with its own error (exit 2 for bad input, 1 for a broken invariant).
  */
-async function runVariantsInWorkers(tasks: Array<{ scenario: Scenario; source: string; label: string }>, jobs: number, o: { seed: number | undefined; check: boolean; reproducible: boolean; quiet: boolean }): Promise<ResultDocument[]> {
+async function runVariantsInWorkers(tasks: Array<{ scenario: Scenario; source: string; label: string }>, jobs: number, o: { seed: number | undefined; check: boolean; reproducible: boolean; quiet: boolean }): Promise<AnyDocument[]> {
   const pool = new Piscina<VariantTask, VariantOutcome>({ filename: new URL('./variant_worker.js', import.meta.url).href, minThreads: jobs, maxThreads: jobs, idleTimeout: 1000 });
   const showBars = !o.quiet && process.stderr.isTTY && process.stdout.isTTY;
   const bars = showBars ? new cliProgress.MultiBar({ format: '{label} [{bar}] {percentage}% | virtual {now} of {end} {phase}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
@@ -225,6 +231,33 @@ function summary(doc: ResultDocument): string {
   const h = doc.host;
   lines.push(`host rss ${(h.rss_bytes / 2 ** 20).toFixed(1)} MiB  first touches ${h.first_touches}  refaults ${h.refaults}  discarded ${h.discarded_pages} pages`);
   return lines.join('\n') + '\n';
+}
+
+type AnyDocument = ResultDocument | HostResultDocument;
+
+/** runOne for any scenario: a host scenario (vms:) runs on runHostScenario. */
+function runAnyOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boolean; reproducible?: boolean; label: string; source: string }): AnyDocument {
+  if (!s.vms) return runOne(s, opts).doc;
+  const progress = makeProgress(opts.quiet ?? false, opts.label);
+  try {
+    return runHostScenario(s, {
+      source: opts.source,
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+      check: opts.check ?? false,
+      ...(progress.update ? { onProgress: progress.update } : {}),
+      ...(opts.reproducible ? {} : { wallClock }),
+    }).doc;
+  } finally {
+    progress.stop();
+  }
+}
+
+/** The comparison table of a set of documents: the host rows for host scenarios, the single-guest rows otherwise. */
+function compareText(scenario: string, names: string[], docs: AnyDocument[]): string {
+  const host = docs.filter(isHostDocument);
+  if (host.length === docs.length) return formatCompare(scenario, names, host, hostCompareRows());
+  if (host.length > 0) throw new UsageError(`${scenario}: variants mix host scenarios (vms:) and single-guest ones; compare one kind at a time`);
+  return formatCompare(scenario, names, docs as ResultDocument[], defaultCompareRows(docs as ResultDocument[]));
 }
 
 function runOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boolean; reproducible?: boolean; label: string; until?: number; source: string }) {
@@ -314,9 +347,9 @@ function buildProgram(): Command {
       const sf = readScenarioFile(file);
       const s = pickVariant(sf, file, o.variant);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
-      const { doc } = runOne(s, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: o.variant ?? s.name, source: file });
+      const doc = runAnyOne(s, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: o.variant ?? s.name, source: file });
       if (o.json) writeOutput(o.json, formatJson(doc) + '\n');
-      if (o.json !== '-') process.stdout.write(summary(doc));
+      if (o.json !== '-') process.stdout.write(isHostDocument(doc) ? hostSummary(doc, formatTime) : summary(doc));
     });
 
   program.command('compare')
@@ -339,12 +372,41 @@ function buildProgram(): Command {
       const quiet = o.quiet || o.json === '-';
       const tasks = sf.variants.map((v) => ({ scenario: v.scenario, source: `${file} (variant ${v.name})`, label: v.name }));
       const docs = Math.min(jobs, tasks.length) <= 1
-        ? tasks.map((t) => runOne(t.scenario, { seed, check: o.check, quiet, reproducible: o.reproducible, label: t.label, source: t.source }).doc)
+        ? tasks.map((t) => runAnyOne(t.scenario, { seed, check: o.check, quiet, reproducible: o.reproducible, label: t.label, source: t.source }))
         : await runVariantsInWorkers(tasks, Math.min(jobs, tasks.length), { seed, check: o.check ?? false, reproducible: o.reproducible ?? false, quiet });
       const names = sf.variants.map((v) => v.name);
       if (o.json) writeOutput(o.json, formatJson({ scenario: sf.base.name, variants: names.map((name, i) => ({ name, result: docs[i] })) }) + '\n');
-      if (o.json !== '-') process.stdout.write(formatCompare(sf.base.name, names, docs, defaultCompareRows(docs)));
-      if (pair && o.json !== '-') process.stdout.write('\n' + formatEraDiff({ name: names[pair[0]]!, doc: docs[pair[0]]! }, { name: names[pair[1]]!, doc: docs[pair[1]]! }));
+      if (o.json !== '-') process.stdout.write(compareText(sf.base.name, names, docs));
+      if (pair && o.json !== '-') {
+        const [a, b] = [docs[pair[0]]!, docs[pair[1]]!];
+        if (isHostDocument(a) || isHostDocument(b)) throw new UsageError('--era-diff: a host scenario has a kernel per VM; compare single-guest variants');
+        process.stdout.write('\n' + formatEraDiff({ name: names[pair[0]]!, doc: a }, { name: names[pair[1]]!, doc: b }));
+      }
+    });
+
+  program.command('sweep')
+    .description('Run a scenario over every combination of parameter values (and seeds) of a sweep file; one line per run.')
+    .argument('<sweep>', 'sweep file (YAML: sweep, base, variant?, parameters: [{ path, values }], seeds?)')
+    .option('--json <file>', 'write { sweep, base, parameters, seeds, runs: [{ index, point, seed, result }] } to FILE, or - for stdout')
+    .option('--check', 'run the invariant checker after every step')
+    .option('--quiet', 'no progress bar')
+    .option('--reproducible', 'leave wall-clock time out so runs are byte-identical')
+    .option('--jobs <n>', `runs at once, each in a worker thread (default: the cores, ${availableParallelism()} here; 1: one after another in this thread)`)
+    .action(async (file: string, o: { json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean; jobs?: string }) => {
+      checkOutputPath('--json', o.json);
+      const jobs = o.jobs !== undefined ? parseIntOption('--jobs', o.jobs, 1, 256) : availableParallelism();
+      const sweep = validateSweep(parseYamlText(readTextFile(file, 'sweep file'), file), file);
+      const baseFile = join(dirname(file), sweep.base);
+      const runs = sweepRuns(sweep, readTextFile(baseFile, `base scenario of ${file}`), baseFile);
+      const quiet = o.quiet || o.json === '-';
+      const tasks = runs.map((r) => ({ scenario: r.scenario, source: `${file} (run ${r.index}: ${r.label})`, label: r.label }));
+      const docs = Math.min(jobs, tasks.length) <= 1
+        ? tasks.map((t) => runAnyOne(t.scenario, { check: o.check, quiet, reproducible: o.reproducible, label: t.label, source: t.source }))
+        : await runVariantsInWorkers(tasks, Math.min(jobs, tasks.length), { seed: undefined, check: o.check ?? false, reproducible: o.reproducible ?? false, quiet });
+      if (o.json) {
+        writeOutput(o.json, formatJson({ sweep: sweep.name, base: sweep.base, variant: sweep.variant, parameters: sweep.parameters, seeds: sweep.seeds, runs: runs.map((r, i) => ({ index: r.index, point: r.point, seed: r.seed, result: docs[i] })) }) + '\n');
+      }
+      if (o.json !== '-') process.stdout.write(formatSweep(sweep.name, sweep.parameters.map((p) => p.path), runs, docs));
     });
 
   program.command('proc')
@@ -365,6 +427,7 @@ function buildProgram(): Command {
       if (o.scenario) {
         const sf = readScenarioFile(o.scenario);
         const s = pickVariant(sf, o.scenario, o.variant);
+        if (s.vms) throw new UsageError(`--scenario: ${o.scenario} runs a host with ${s.vms.length} VMs (vms:); proc shows one guest's files (run it with balloonlab run --json for every VM's figures)`);
         const until = o.at !== undefined ? optionValue('--at', () => parseTime(o.at!)) : undefined;
         if (until !== undefined && until > scenarioEnd(s)) throw new UsageError(`--at: ${o.at} is past the scenario's end (${formatTime(scenarioEnd(s))})`);
         vm = runOne(s, { seed, quiet: true, label: s.name, until, source: o.scenario }).vm;
@@ -463,11 +526,12 @@ function buildProgram(): Command {
         return;
       }
       if (o.sizes !== undefined) throw new UsageError('--sizes: only bench scale takes sizes');
-      process.stderr.write(`bench ${name}: ${runs} run${runs > 1 ? 's' : ''} (the JSON follows on stdout)\n`);
+      process.stderr.write(name === 'host' ? 'bench host: four variants of scenarios/host-overcommit.yaml on two worker threads, once (the JSON follows on stdout)\n' : `bench ${name}: ${runs} run${runs > 1 ? 's' : ''} (the JSON follows on stdout)\n`);
       const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })
         : name === 'virtqueue' ? benchVirtqueue({ ...DEFAULT_VIRTQUEUE_BENCH, runs })
         : name === 'migration' ? benchMigration(runs)
-        : name === 'scenario' ? benchScenario(new URL('../../../', import.meta.url), runs, undefined, undefined, (line) => process.stderr.write(line + '\n'))
+        : name === 'scenario' ? { ...benchScenario(new URL('../../../', import.meta.url), runs, undefined, undefined, (line) => process.stderr.write(line + '\n')), host: await benchHost(new URL('../../../', import.meta.url), 2, undefined, (line) => process.stderr.write(line + '\n')) }
+        : name === 'host' ? await benchHost(new URL('../../../', import.meta.url), 2, undefined, (line) => process.stderr.write(line + '\n'))
         : benchCompaction(runs);
       process.stdout.write(JSON.stringify(result) + '\n');
     });

@@ -7,7 +7,8 @@
  * CLI maps to an exit code (the error classes do not survive the thread boundary).
  */
 import type { MessagePort } from 'node:worker_threads';
-import { runScenario, type ResultDocument } from '../scenario/runner.js';
+import type { ResultDocument } from '../scenario/runner.js';
+import { runAnyScenario, type HostResultDocument } from '../scenario/host_runner.js';
 import type { Scenario } from '../scenario/schema.js';
 import { InputError } from '../sim/errors.js';
 import { InvariantError } from '../guest/mm/check.js';
@@ -26,13 +27,13 @@ export type VariantTask = {
 export type VariantProgress = { now: number; end: number; phase: string };
 
 export type VariantOutcome =
-  | { ok: true; doc: ResultDocument }
+  | { ok: true; doc: ResultDocument | HostResultDocument }
   | { ok: false; kind: 'input' | 'invariant' | 'internal'; name: string; message: string; stack?: string };
 
 export default function runVariant(t: VariantTask): VariantOutcome {
   const port = t.port;
   try {
-    const { doc } = runScenario(t.scenario, {
+    const { doc } = runAnyScenario(t.scenario, {
       source: t.source,
       ...(t.seed !== undefined ? { seed: t.seed } : {}),
       check: t.check,

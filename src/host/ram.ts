@@ -18,6 +18,15 @@
  * Per page, indexed by guest-physical PFN: one state byte, one content byte, one
  * dirty-log byte and a 32-bit generation (7 bytes). The PCI hole has no backing and
  * is never touched.
+ *
+ * On a host running many guests (host.ts) the host kernel may swap a page of guest
+ * RAM out (it is QEMU's anonymous memory): the page keeps its contents but leaves
+ * the resident set, and the guest's next write swaps it back in (a host major fault
+ * the guest's vCPU waits for; `swapIns` counts them). Such a host also gives the RAM
+ * a pool (the host's sums over all its VMs, kept as pages change state) and a
+ * referenced byte per page (set on every write, cleared by the host's reclaim
+ * scanner: the accessed bit its LRU approximation reads); both stay null otherwise,
+ * so a single VM pays nothing for them.
  */
 import { TARGET_PAGE_SIZE } from '../virtio/guest_memory.js';
 
@@ -28,6 +37,8 @@ export const enum RamPageState {
   resident = 1,
   /** Discarded by the host after having been resident; reads as zero. */
   discarded = 2,
+  /** Swapped out by the host (host.ts): not resident, contents kept in host swap. */
+  swapped = 3,
 }
 
 /** What a page holds (when resident; untouched and discarded pages read as zero). */
@@ -70,12 +81,30 @@ export type RamBacking = {
   refaults: number;
   /** Pages the host discarded (each discard of a resident page counts once). */
   discards: number;
+  /** Pages in host swap now, and host swap-ins (a guest write to a swapped page) so far. */
+  swappedPages: number;
+  swapIns: number;
+  /** Pages the host swapped out so far. */
+  swapOuts: number;
+  /** The host's sums over all its VMs (host.ts), or null for a VM on its own. */
+  pool: RamPool | null;
+  /** Set per page on every write, cleared by the host's reclaim scanner (null without a host). */
+  referenced: Uint8Array | null;
+};
+
+/** What a host sums over the RAM of all its VMs, kept up to date by every change here. */
+export type RamPool = {
+  /** Guest RAM pages resident on the host (all VMs). */
+  residentPages: number;
+  /** Guest RAM pages in host swap (all VMs). */
+  swappedPages: number;
 };
 
 export function createRamBacking(maxPhysPfn: number): RamBacking {
   return {
     maxPhysPfn, state: new Uint8Array(maxPhysPfn), content: new Uint8Array(maxPhysPfn), gen: new Uint32Array(maxPhysPfn), nextGen: 1,
     dirtyLogging: false, dirty: new Uint8Array(maxPhysPfn), writes: 0, residentPages: 0, firstTouches: 0, refaults: 0, discards: 0,
+    swappedPages: 0, swapIns: 0, swapOuts: 0, pool: null, referenced: null,
   };
 }
 
@@ -88,35 +117,56 @@ export function createRamBacking(maxPhysPfn: number): RamBacking {
 export function ramWrite(ram: RamBacking, physPfn: number, n: number, what: RamWrite): void {
   const content = what === RamWrite.data ? PageContent.data : what === RamWrite.poison ? PageContent.poison : PageContent.zero;
   const gen = what === RamWrite.data ? ram.nextGen++ : 0;
-  const st = ram.state, ct = ram.content, gn = ram.gen, log = ram.dirtyLogging;
+  const st = ram.state, ct = ram.content, gn = ram.gen, log = ram.dirtyLogging, ref = ram.referenced;
+  let faulted = 0;
   for (let p = physPfn, e = physPfn + n; p < e; p++) {
     const s = st[p]!;
     if (s !== RamPageState.resident) {
       st[p] = RamPageState.resident;
-      ram.residentPages++;
+      faulted++;
       if (s === RamPageState.discarded) ram.refaults++;
+      else if (s === RamPageState.swapped) ramSwapIn(ram);
       else ram.firstTouches++;
     }
     ct[p] = content;
     gn[p] = gen;
     if (log) ram.dirty[p] = 1;
+    if (ref !== null) ref[p] = 1;
   }
   ram.writes += n;
+  if (faulted) ramFaultedIn(ram, faulted);
+}
+
+/** A swapped page came back (the caller makes it resident). */
+function ramSwapIn(ram: RamBacking): void {
+  ram.swappedPages--;
+  ram.swapIns++;
+  if (ram.pool !== null) ram.pool.swappedPages--;
+}
+
+/** `n` pages became resident: the counts, and the host hears of it. */
+function ramFaultedIn(ram: RamBacking, n: number): void {
+  ram.residentPages += n;
+  if (ram.pool !== null) ram.pool.residentPages += n;
 }
 
 /** The guest copies page src to page dst (page migration): dst gets src's contents. */
 export function ramCopy(ram: RamBacking, dstPhys: number, srcPhys: number): void {
+  // reading a host-swapped source swaps it in first
+  if (ram.state[srcPhys] === RamPageState.swapped) ramTouch(ram, srcPhys, 1);
   ramTouch(ram, dstPhys, 1);
   const resident = ram.state[srcPhys] === RamPageState.resident;
   ram.content[dstPhys] = resident ? ram.content[srcPhys]! : PageContent.zero;
   ram.gen[dstPhys] = resident ? ram.gen[srcPhys]! : 0;
   if (ram.dirtyLogging) ram.dirty[dstPhys] = 1;
+  if (ram.referenced !== null) ram.referenced[dstPhys] = 1;
   ram.writes++;
 }
 
-/** What reading a page gives: its content, or zero when it is not backed. */
+/** What reading a page gives: its content (resident or in host swap), or zero when it is not backed. */
 export function ramReadContent(ram: RamBacking, physPfn: number): PageContent {
-  return ram.state[physPfn] === RamPageState.resident ? (ram.content[physPfn]! as PageContent) : PageContent.zero;
+  const s = ram.state[physPfn];
+  return s === RamPageState.resident || s === RamPageState.swapped ? (ram.content[physPfn]! as PageContent) : PageContent.zero;
 }
 
 /**
@@ -126,30 +176,57 @@ export function ramReadContent(ram: RamBacking, physPfn: number): PageContent {
  */
 export function ramTouch(ram: RamBacking, physPfn: number, n: number): void {
   const st = ram.state;
+  let faulted = 0;
   for (let p = physPfn, e = physPfn + n; p < e; p++) {
     const s = st[p]!;
     if (s === RamPageState.resident) continue;
     st[p] = RamPageState.resident;
-    ram.residentPages++;
+    faulted++;
     if (s === RamPageState.discarded) ram.refaults++;
+    else if (s === RamPageState.swapped) ramSwapIn(ram);
     else ram.firstTouches++;
   }
+  if (ram.referenced !== null) ram.referenced.fill(1, physPfn, physPfn + n);
+  if (faulted) ramFaultedIn(ram, faulted);
 }
 
 /** The host drops the backing of [physPfn, physPfn + n). Returns the pages that were resident. */
 export function ramDiscard(ram: RamBacking, physPfn: number, n: number): number {
   const st = ram.state;
-  let dropped = 0;
+  let dropped = 0, unswapped = 0;
   for (let p = physPfn, e = Math.min(physPfn + n, ram.maxPhysPfn); p < e; p++) {
-    if (st[p] !== RamPageState.resident) continue;
+    const s = st[p];
+    if (s === RamPageState.swapped) {
+      // MADV_DONTNEED on a swapped-out page frees its swap slot without reading it
+      st[p] = RamPageState.discarded;
+      ram.content[p] = PageContent.zero;
+      ram.gen[p] = 0;
+      unswapped++;
+      continue;
+    }
+    if (s !== RamPageState.resident) continue;
     st[p] = RamPageState.discarded;
     ram.content[p] = PageContent.zero;
     ram.gen[p] = 0;
     dropped++;
   }
   ram.residentPages -= dropped;
+  ram.swappedPages -= unswapped;
+  if (ram.pool !== null) { ram.pool.residentPages -= dropped; ram.pool.swappedPages -= unswapped; }
   ram.discards += dropped;
   return dropped;
+}
+
+/**
+ * The host swaps page `physPfn` out (it must be resident): it leaves the resident set
+ * with its contents kept, until the guest's next write swaps it in.
+ */
+export function ramSwapOut(ram: RamBacking, physPfn: number): void {
+  ram.state[physPfn] = RamPageState.swapped;
+  ram.residentPages--;
+  ram.swappedPages++;
+  ram.swapOuts++;
+  if (ram.pool !== null) { ram.pool.residentPages--; ram.pool.swappedPages++; }
 }
 
 /** Whether the host has memory behind a page. */

@@ -25,7 +25,7 @@
  */
 import { type Sim, simAfter } from '../sim/clock.js';
 import { type CostTable } from '../sim/cost.js';
-import { type GuestMemory, TARGET_PAGE_SIZE, isRam, readU8, readLe16, readLe32, discardPage } from '../virtio/guest_memory.js';
+import { type GuestMemory, TARGET_PAGE_SIZE, isRam, readU8, readLe16, readLe32, readBytes, discardPage } from '../virtio/guest_memory.js';
 import {
   type VirtqDevice, type VirtqElement, type Sg, virtqDeviceCreate, virtqueuePop, virtqueuePush, virtqueueShouldNotify,
 } from '../virtio/virtqueue.js';
@@ -391,8 +391,10 @@ function virtioBalloonHandleOutput(dev: BalloonDevice, q: BalloonQueue.inflate |
     const before = dev.actual;
     const total = iovLen(elem.out);
     // virtqueuePop checked that every buffer lies in guest RAM: these reads cannot fault.
+    // NOTE: Linux hands the PFN array as one buffer: its bytes are read once, not per PFN.
+    const one = elem.out.length === 1 ? readBytes(dev.mem, elem.out[0]!.addr, total) : null;
     for (let off = 0; off + 4 <= total; off += 4) {
-      const pfn = iovReadLe(dev.mem, elem.out, off, 4)!;
+      const pfn = one !== null ? (one[off]! | (one[off + 1]! << 8) | (one[off + 2]! << 16) | (one[off + 3]! << 24)) >>> 0 : iovReadLe(dev.mem, elem.out, off, 4)!;
       const pa = pfn * 2 ** VIRTIO_BALLOON_PFN_SHIFT;
       if (!isRam(dev.mem, pa, TARGET_PAGE_SIZE)) { c.badPfns++; continue; }
       if (dev.opts.inhibited) continue;

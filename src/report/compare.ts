@@ -8,10 +8,10 @@ import type { ResultDocument } from '../scenario/runner.js';
 import { type EraActivity, type KernelVersion, kernelProfile, profileDifferences, profileValue } from '../guest/mm/kernel_era.js';
 import { type EventOfKind, type ResultEventKind, eventsOfKind } from '../actions/index.js';
 
-export type CompareRow = {
+export type CompareRow<D = ResultDocument> = {
   label: string;
   /** The row's value for one variant, or undefined when the variant has none. */
-  value: (doc: ResultDocument) => number | undefined;
+  value: (doc: D) => number | undefined;
   /** Decimal places (default 0). */
   decimals?: number;
 };
@@ -172,7 +172,7 @@ function pct(base: number | undefined, v: number | undefined): string {
  * Formats the comparison: a two-line header (scenario, variant names), then one line
  * per row: label, and per variant `value (change%)`.
  */
-export function formatCompare(scenario: string, names: string[], docs: ResultDocument[], rows: CompareRow[]): string {
+export function formatCompare<D>(scenario: string, names: string[], docs: D[], rows: CompareRow<D>[]): string {
   const labelW = Math.max(28, ...rows.map((r) => r.label.length + 2));
   const cells = rows.map((r) => docs.map((d) => r.value(d)));
   const colW = Math.max(22, ...names.map((n) => n.length + 2), ...cells.flat().map((v) => (v === undefined ? 0 : v.toFixed(2).length + 12)));

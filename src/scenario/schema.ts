@@ -13,6 +13,7 @@ import { ACTIONS, ACTION_NAMES, type Action } from '../actions/index.js';
 import { entrySchema } from '../actions/action.js';
 import { InputError } from '../sim/errors.js';
 import { COST_NAMES, type CostName, type CostOverrides } from '../sim/cost.js';
+import { HOST_MACHINE_FIELDS, type HostVmSpec, validateVms } from './host_schema.js';
 
 /** Sizes and times in scenario files (actions' fields use the same, from actions/fields.ts). */
 export const sizeField = sizeSchema;
@@ -105,6 +106,8 @@ const hostSchema = z.strictObject({
   mem_prealloc: z.boolean().default(false),
   /** -accel: kvm (hardware virtualization, the default) or tcg (QEMU's emulator: dirty pages caught by the softmmu TLB, a slower guest). */
   accel: z.enum(['kvm', 'tcg']).default('kvm'),
+  /** A host with many guests (`vms:`): its RAM, swap and policy (host_schema.ts). */
+  ...HOST_MACHINE_FIELDS,
 });
 
 /**
@@ -144,10 +147,12 @@ export const scenarioSchema = z.strictObject({
   /** The result's time series (`series`): how often to sample; default about 500 samples a run, at least 100ms apart. */
   sample: z.strictObject({ interval: timeField.refine((v) => v >= 1_000_000, 'at least 1ms') }).optional(),
   timeline: z.array(actionSchema).nullish().transform((v) => v ?? []),
+  /** A host with many guests: each VM's guest, balloon and timeline (host_schema.ts validates them). */
+  vms: z.array(z.unknown()).optional(),
 });
 
 /** A validated scenario; its timeline's entries are typed by the action table. */
-export type Scenario = Omit<z.output<typeof scenarioSchema>, 'timeline'> & { timeline: Action[] };
+export type Scenario = Omit<z.output<typeof scenarioSchema>, 'timeline' | 'vms'> & { timeline: Action[]; vms?: HostVmSpec<Scenario>[] };
 export type { Action };
 
 /** A bad scenario: one clear message naming the field. */
@@ -173,6 +178,7 @@ export function validateScenario(raw: unknown, where: string): Scenario {
   const r = scenarioSchema.safeParse(raw);
   if (!r.success) throw new ScenarioError(issueMessage(r.error, where));
   const s = r.data as Scenario;
+  if (s.vms !== undefined) s.vms = validateVms(raw as Plain, s, where, validateScenario, (m) => new ScenarioError(m));
   for (let i = 1; i < s.timeline.length; i++) {
     const a = s.timeline[i]!, prev = s.timeline[i - 1]!;
     if (a.at < prev.at) throw new ScenarioError(`${where}: timeline[${i}].at: ${formatTime(a.at)} is before timeline[${i - 1}]'s ${formatTime(prev.at)}: entries run in the order written, so write them in time order`);

@@ -93,6 +93,11 @@ export const COSTS = {
     unit: 'one 4 KiB page of a large range the host discards in one madvise call (reported free pages, hinted pages in discard mode)',
     source: 'Reasoning: with the call and the TLB flush amortised over 512 or 1024 pages, what is left per page is zapping its PTE and returning the page to the host allocator, ~50-100 ns.',
   },
+  hostSwapInPage: {
+    ns: 80_000,
+    unit: 'a guest write to a page of guest RAM the host swapped out (host.ts): the EPT violation, the host\'s do_swap_page reading the 4 KiB page back from the host\'s swap device, the mapping restored; the guest\'s vCPU waits for all of it',
+    source: 'Reasoning (not measured here: the QEMU real guest runs on a host without swap): host swap on a data-centre NVMe SSD reads a 4 KiB page at queue depth 1 in ~70-90 us (TLC NAND read time plus the controller; vendors\' QD1 random-read latency figures), plus a few us of exit, fault handling and re-entry; 80 us. No swap readahead (vm.page-cluster) is modelled, so a sequential run of swapped pages costs this per page. Lower than the guest\'s own swapInPage (100 us), which also pays the virtio-blk round trip.',
+  },
   hostWillneedPage: {
     ns: 500,
     unit: 'the host\'s work for one deflated 4 KiB PFN (QEMU virtio_balloon_handle_output: memory_region_find and qemu_ram_block_from_host for the PFN, then balloon_deflate_page\'s qemu_madvise(MADV_WILLNEED) of the page)',

@@ -205,10 +205,14 @@ export function writeLe64(mem: GuestMemory, addr: number, v: number): void {
 export function readBytes(mem: GuestMemory, addr: number, len: number): Uint8Array {
   check(mem, addr, len);
   const out = new Uint8Array(len);
-  for (let i = 0; i < len; i++) {
+  // a page's worth at a time (absent pages read as zero, as `out` starts)
+  for (let i = 0; i < len;) {
     const a = addr + i;
-    const p = page(mem, Math.floor(a / TARGET_PAGE_SIZE), false);
-    out[i] = p ? p[a % TARGET_PAGE_SIZE]! : 0;
+    const off = a % TARGET_PAGE_SIZE;
+    const n = Math.min(len - i, TARGET_PAGE_SIZE - off);
+    const p = page(mem, (a - off) / TARGET_PAGE_SIZE, false);
+    if (p) out.set(p.subarray(off, off + n), i);
+    i += n;
   }
   return out;
 }

@@ -56,7 +56,7 @@ test('bad input exits 2 with one line naming what was wrong', () => {
     [['proc', 'buddyinfo', '--memory', '4GB'], /--memory: unknown unit "GB"/],
     [['proc', 'slabtop'], /unknown file "slabtop" \(allowed: vmstat, buddyinfo, pagetypeinfo, meminfo, zoneinfo, slabinfo,/],
     [['proc', 'buddyinfo', '--memory', '100MiB'], /at least 128MiB/],
-    [['bench', 'nope'], /unknown benchmark "nope" \(available: alloc, compaction, virtqueue, migration, scenario, scale\)/],
+    [['bench', 'nope'], /unknown benchmark "nope" \(available: alloc, compaction, virtqueue, migration, scenario, host, scale\)/],
     [['run', 'scenarios/boot.yaml', '--seed', 'x'], /--seed: expected a whole number/],
     [['frobnicate'], /unknown command/],
   ];
