@@ -503,6 +503,7 @@ function buildProgram(): Command {
     usageError: (msg) => new UsageError(msg),
     readScenarioFile, readTextFile, checkOutputPath, writeOutput,
     runScenario: (s, label, source) => runOne(s, { label, source }).doc,
+    runHostScenario: (s, label, source) => { const d = runAnyOne(s, { label, source }); if (!isHostDocument(d)) throw new UsageError(`${source}: not a host scenario`); return d; },
   });
 
   program.command('bench')

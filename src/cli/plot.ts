@@ -9,6 +9,8 @@ import type { Command } from 'commander';
 import type { Scenario, ScenarioFile } from '../scenario/schema.js';
 import type { ResultDocument } from '../scenario/runner.js';
 import { type Chart, type CompareDocument, compareCharts, isCompareDocument, resultCharts } from '../report/charts.js';
+import type { HostResultDocument } from '../scenario/host_runner.js';
+import { hostCharts, hostCompareCharts } from '../report/host_charts.js';
 
 /** What main.ts lends the picture commands (so they share its errors, runs and file handling). */
 export type PictureHelpers = {
@@ -16,18 +18,33 @@ export type PictureHelpers = {
   readScenarioFile: (file: string) => ScenarioFile;
   readTextFile: (file: string, what: string) => string;
   runScenario: (s: Scenario, label: string, source: string) => ResultDocument;
+  /** A host scenario (`vms:`). */
+  runHostScenario: (s: Scenario, label: string, source: string) => HostResultDocument;
   checkOutputPath: (option: string, target: string | undefined) => void;
   writeOutput: (target: string, text: string) => void;
 };
 
 /** What the commands draw from: one run or a comparison, and the scenario text when there is one. */
-export type PictureInput = { run: ResultDocument; compare?: undefined; scenarioText?: string; source: string } | { run?: undefined; compare: CompareDocument; scenarioText?: string; source: string };
+export type PictureInput =
+  | { run: ResultDocument; compare?: undefined; host?: undefined; scenarioText?: string; source: string }
+  | { run?: undefined; compare: CompareDocument; host?: undefined; scenarioText?: string; source: string }
+  /** A host run (`vms:`), or a comparison of host runs: one entry per variant. */
+  | { run?: undefined; compare?: undefined; host: { scenario: string; variants: Array<{ name: string; doc: HostResultDocument }> }; scenarioText?: string; source: string };
+
+function isHostDoc(d: unknown): d is HostResultDocument {
+  return typeof d === 'object' && d !== null && (d as { kind?: unknown }).kind === 'host';
+}
 
 /** Reads a result/compare document, or runs a scenario file (all its variants, when it has any). */
 export function loadPictureInput(file: string, h: PictureHelpers): PictureInput {
   if (/\.ya?ml$/i.test(file)) {
     const sf = h.readScenarioFile(file);
     const scenarioText = h.readTextFile(file, 'scenario file');
+    if (sf.base.vms) {
+      const runs = sf.variants.length === 0 ? [{ name: sf.base.name, doc: h.runHostScenario(sf.base, sf.base.name, file) }]
+        : sf.variants.map((v) => ({ name: v.name, doc: h.runHostScenario(v.scenario, v.name, `${file} (variant ${v.name})`) }));
+      return { host: { scenario: sf.base.name, variants: runs }, scenarioText, source: file };
+    }
     if (sf.variants.length === 0) return { run: h.runScenario(sf.base, sf.base.name, file), scenarioText, source: file };
     const variants = sf.variants.map((v) => ({ name: v.name, result: h.runScenario(v.scenario, v.name, `${file} (variant ${v.name})`) }));
     return { compare: { scenario: sf.base.name, variants }, scenarioText, source: file };
@@ -38,6 +55,10 @@ export function loadPictureInput(file: string, h: PictureHelpers): PictureInput 
     doc = JSON.parse(text);
   } catch (e) {
     throw h.usageError(`${file}: not JSON (${(e as Error).message}); give a result document (run --json), a comparison (compare --json) or a scenario (.yaml)`);
+  }
+  if (isHostDoc(doc)) return { host: { scenario: doc.scenario, variants: [{ name: doc.scenario, doc }] }, source: file };
+  if (isCompareDocument(doc) && doc.variants.length > 0 && doc.variants.every((v) => isHostDoc(v?.result))) {
+    return { host: { scenario: doc.scenario, variants: doc.variants.map((v) => ({ name: v.name, doc: v.result as unknown as HostResultDocument })) }, source: file };
   }
   const hasSeries = (d: unknown) => typeof d === 'object' && d !== null && 'series' in d && 'memory_maps' in d;
   if (isCompareDocument(doc)) {
@@ -50,6 +71,10 @@ export function loadPictureInput(file: string, h: PictureHelpers): PictureInput 
 }
 
 export function inputCharts(input: PictureInput): Array<Chart & { variant?: string }> {
+  if (input.host) {
+    const v = input.host.variants;
+    return v.length === 1 ? hostCharts(v[0]!.doc) : hostCompareCharts(input.host.scenario, v);
+  }
   return input.compare ? compareCharts(input.compare) : resultCharts(input.run);
 }
 
@@ -91,6 +116,7 @@ export function addPictureCommands(program: Command, h: PictureHelpers): void {
     .action(async (file: string, o: { html: string }) => {
       h.checkOutputPath('--html', o.html);
       const input = loadPictureInput(file, h);
+      if (input.host) throw h.usageError(`report: ${file} is a host scenario (vms:); the HTML report covers single-guest runs for now: draw a host run's charts with balloonlab plot`);
       const { chartSvg } = await import('./render.js');
       const { reportHtml } = await import('./report_html.js');
       const svgs: Array<{ chart: Chart & { variant?: string }; svg: string }> = [];

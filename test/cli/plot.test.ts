@@ -165,3 +165,47 @@ test('balloonlab report --html: one file, no script or outside link, every chart
   assert.ok(text.includes('process_fault'), 'the events');
   assert.equal(run('report', yaml).code, 2, '--html is required');
 });
+
+test('host runs: the host-memory and per-VM RSS charts render with their series; a comparison of policies overlays swap and overcommit; plot draws them from a host scenario file', async () => {
+  const { runHostScenario } = await import('../../src/scenario/host_runner.js');
+  const { hostCharts, hostCompareCharts } = await import('../../src/report/host_charts.js');
+  const text = `name: tiny-host-plot
+seed: 5
+host: { memory: 640MiB, swap: 256MiB, series_interval: 1s }
+guest: { memory: 256MiB, thp: never }
+duration: 10s
+vms:
+  - name: idle
+    timeline: [ { at: 0s, action: idle } ]
+  - name: burst
+    count: 2
+    timeline:
+      - { at: 1s, action: process_fault, pid: 100, size: 150MiB }
+      - { at: 6s, action: process_exit, pid: 100 }
+`;
+  const s = loadScenarioText(text, 'host-plot.yaml').base;
+  const doc = runHostScenario(s, {}).doc;
+  const charts = hostCharts(doc);
+  assert.deepEqual(charts.map((c) => c.name), ['host-memory', 'host-vm-rss']);
+  const rows = (c: (typeof charts)[number]) => (c.spec as { data: { values: Array<Record<string, unknown>> } }).data.values;
+  assert.deepEqual([...new Set(rows(charts[1]!).map((r) => r.series))], ['idle', 'burst-1', 'burst-2']);
+  assert.ok(rows(charts[0]!).some((r) => r.series === 'host swap used'), 'the host swap column is drawn');
+  for (const c of charts) {
+    const svg = await chartSvg(c);
+    assert.match(svg, /<svg/);
+    assert.ok(svg.includes('virtual time (s)'), c.name);
+  }
+  const cmp = hostCompareCharts('tiny-host-plot', [{ name: 'a', doc }, { name: 'b', doc }]);
+  assert.deepEqual(cmp.slice(0, 2).map((c) => c.name), ['compare-host-swap', 'compare-overcommit']);
+  assert.equal(cmp.length, 2 + 2 * 2);
+  // the CLI: a host scenario file, run then drawn
+  const dir = tempDir('bl-hostplot-');
+  const f = join(dir, 'host.yaml');
+  writeFileSync(f, text);
+  const r = run('plot', f, '--out', join(dir, 'out'));
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(readdirSync(join(dir, 'out')).sort(), ['host-memory.svg', 'host-vm-rss.svg']);
+  const rep = run('report', f, '--html', join(dir, 'r.html'));
+  assert.equal(rep.code, 2, 'the HTML report refuses host runs, naming plot');
+  assert.match(rep.err, /balloonlab plot/);
+});
