@@ -135,7 +135,7 @@ export function addPictureCommands(program: Command, h: PictureHelpers): void {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw h.usageError(`--port: expected a port from 0 to 65535, got "${o.port}"`);
       let scenarioText: string | undefined;
       if (file !== undefined) { h.readScenarioFile(file); scenarioText = h.readTextFile(file, 'scenario file'); }
-      const { startDashboard } = await import('../dashboard/server.js');
+      const { startDashboard } = await import('./dashboard_server.js');
       const { url } = await startDashboard({ host: o.host, port, ...(file !== undefined ? { scenarioFile: file, scenarioText } : {}) });
       process.stdout.write(`balloonlab dashboard: ${url}  (Ctrl-C stops it)\n`);
       await new Promise(() => {});

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startDashboard } from '../../src/dashboard/server.js';
+import { startDashboard } from '../../src/cli/dashboard_server.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const CHROMIUM = process.env.BALLOONLAB_CHROMIUM ?? '/usr/bin/chromium';

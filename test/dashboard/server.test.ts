@@ -1,7 +1,7 @@
 /** The dashboard's server: it only serves files, isolated (COOP/COEP), on loopback; the bundles build. */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDashboard, bundledScenarios } from '../../src/dashboard/server.js';
+import { startDashboard, bundledScenarios } from '../../src/cli/dashboard_server.js';
 
 const { server, url } = await startDashboard({ host: '127.0.0.1', port: 0, scenarioFile: 'mine.yaml', scenarioText: 'name: mine\nguest:\n  memory: 256MiB\n' });
 after(() => server.close());

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
-const WEB_DIR = fileURLToPath(new URL('./web/', import.meta.url));
+const WEB_DIR = fileURLToPath(new URL('../dashboard/web/', import.meta.url));
 const SCENARIO_DIR = fileURLToPath(new URL('../../../scenarios/', import.meta.url));
 
 export type DashboardOptions = { host: string; port: number; scenarioFile?: string; scenarioText?: string };
