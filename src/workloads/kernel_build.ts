@@ -254,26 +254,35 @@ function replayOps(b: KernelBuild, cc: Process, r: { ops: readonly number[]; nex
   return faulted;
 }
 
+/** Running totals of the mappings' sizes for rewrite (reused; grown as needed). */
+let rewriteEnds = new Float64Array(64);
+
 /** cc1 writes `n` pages of its memory again (random addresses of its mappings, each page as likely as any other; a page swapped out meanwhile is faulted back in). */
 function rewrite(b: KernelBuild, cc: Process, n: number): void {
   if (n <= 0) return;
   const pg = b.guest.pgdat;
-  // the mappings' sizes once per call: a draw k falls in the mapping its running total passes
-  const vmas = cc.mm.vmas;
+  // the mappings' running totals once per call: a draw k falls in the first mapping
+  // whose running total passes it (a binary search: a traced cc1 has hundreds)
+  const vmas = cc.mm.vmas, nv = vmas.length;
+  if (rewriteEnds.length < nv) rewriteEnds = new Float64Array(Math.max(nv, rewriteEnds.length * 2));
+  const ends = rewriteEnds;
   let total = 0;
-  for (const v of vmas) total += v.end - v.start;
+  for (let i = 0; i < nv; i++) { const v = vmas[i]!; total += v.end - v.start; ends[i] = total; }
   if (total === 0) return;
   for (let i = 0; i < n; i++) {
-    let k = rngBelow(b.rng, total), vpn = -1;
-    for (const v of vmas) {
-      if (k < v.end - v.start) { vpn = v.start + k; break; }
-      k -= v.end - v.start;
+    const k = rngBelow(b.rng, total);
+    if (vmas.length !== nv) return; // exited meanwhile (killed by a fault's OOM)
+    let lo = 0, hi = nv - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ends[mid]! > k) hi = mid; else lo = mid + 1;
     }
-    if (vpn < 0) return;
+    const v = vmas[lo]!;
+    const vpn = v.end - (ends[lo]! - k);
     let pfn = followPage(cc, vpn);
     if (pfn === PTE_SWAP) {
-      const v = findVma(cc.mm, vpn);
-      if (v === null || faultRange(pg, cc, v, vpn, 1) === 0) return;
+      const w = findVma(cc.mm, vpn);
+      if (w === null || faultRange(pg, cc, w, vpn, 1) === 0) return;
       pfn = followPage(cc, vpn);
     }
     if (pfn < 0) continue;
