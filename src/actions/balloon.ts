@@ -4,19 +4,36 @@
  * its polling interval, and the free-page-hint cycle by hand (what migration drives).
  */
 import { defineAction, ActionError, type ModelContext, type RealContext } from './action.js';
-import { oneOf, size, time } from './fields.js';
+import { oneOf, size, str, time } from './fields.js';
 import { PAGE_SIZE } from '../guest/mm/memmap.js';
-import { type QmpResponse, qmpExecute, BALLOON_QOM_PATH } from '../host/qmp.js';
+import { type QmpResponse, qmpExecute, balloonQomPath, BALLOON_QOM_PATH } from '../host/qmp.js';
+import { BALLOON_DEVICE_ID } from '../host/vm.js';
 import {
   type BalloonDevice, virtioBalloonFreePageStart, virtioBalloonFreePageStop, virtioBalloonFreePageDone, FREE_PAGE_HINT_STATUS_NAMES,
   FreePageHintStatus,
 } from '../host/virtio_balloon.js';
 
-/** The VM's balloon device, or an error saying the scenario has none. */
-export function needBalloon(ctx: ModelContext): BalloonDevice {
+/** The VM's balloon device (the one with QOM id `id`; without, the first), or an error saying the scenario has none. */
+export function needBalloon(ctx: ModelContext, id?: string): BalloonDevice {
   const dev = ctx.vm.host.balloon;
   if (!dev) throw new ActionError('the machine has no balloon device (the scenario says balloon: false)');
-  return dev;
+  if (id === undefined) return dev;
+  const b = ctx.vm.host.balloons.find((x) => x.id === id);
+  if (!b) throw new ActionError(`device: no balloon device "${id}" (the machine has ${ctx.vm.host.balloons.map((x) => x.id).join(', ')})`);
+  return b.dev;
+}
+
+/** The `device` field of the balloon actions: a balloon device's id. */
+const deviceField = str('The balloon device\'s id (balloon.devices; default: the first). QEMU has one balloon device, so on a real guest only the first\'s id', { optional: true });
+
+/** A real guest runs QEMU's one balloon device: refuse another id. */
+function realDevice(id: string | undefined): void {
+  if (id !== undefined && id !== BALLOON_DEVICE_ID) throw new ActionError(`device: QEMU supports one balloon device (qemu_add_balloon_handler), "${BALLOON_DEVICE_ID}"; "${id}" is for the model`);
+}
+
+/** `arguments` with the device's id when one was named (the model's QMP takes `id`). */
+function withId(args: Record<string, unknown>, id: string | undefined): Record<string, unknown> {
+  return id === undefined ? args : { ...args, id };
 }
 
 /** A QMP command against the model VM's host; the answer exactly as QEMU writes it. */
@@ -41,10 +58,11 @@ export const balloon = defineAction({
   fields: {
     value: size('The guest\'s logical size (QMP `value`): RAM minus the balloon'),
     wait: time('Wait until query-balloon reports the target, up to this long; later actions start after', { optional: true }),
+    device: deviceField,
   },
   model: (ctx, a) => {
-    const dev = needBalloon(ctx);
-    const r = qmp(ctx, 'balloon', { value: a.value });
+    const dev = needBalloon(ctx, a.device);
+    const r = qmp(ctx, 'balloon', withId({ value: a.value }, a.device));
     const out = { qmp: r, target_pages: dev.numPages };
     if (a.wait === undefined) return out;
     return { ...out, wait: ctx.hold(() => dev.actual === dev.numPages, a.wait) };
@@ -52,6 +70,7 @@ export const balloon = defineAction({
   real: {
     engines: ['v86', 'qemu'],
     run: async (ctx, a) => {
+      realDevice(a.device);
       const r = await ctx.qmp({ execute: 'balloon', arguments: { value: a.value } });
       const target = 'error' in r ? ctx.balloonTargetPages ?? 0 : Math.floor((ctx.ramSize - Math.min(a.value, ctx.ramSize)) / PAGE_SIZE);
       ctx.balloonTargetPages = target;
@@ -66,32 +85,34 @@ export const balloon = defineAction({
 export const queryBalloon = defineAction({
   name: 'query_balloon',
   doc: 'QMP query-balloon: records the answer (actual = the guest\'s logical size)',
-  fields: {},
-  model: (ctx) => { needBalloon(ctx); return { qmp: qmp(ctx, 'query-balloon') }; },
-  real: { engines: ['v86', 'qemu'], run: async (ctx) => ({ qmp: await ctx.qmp({ execute: 'query-balloon' }) }) },
+  fields: { device: deviceField },
+  model: (ctx, a) => { needBalloon(ctx, a.device); return { qmp: a.device === undefined ? qmp(ctx, 'query-balloon') : qmp(ctx, 'query-balloon', { id: a.device }) }; },
+  real: { engines: ['v86', 'qemu'], run: async (ctx, a) => { realDevice(a.device); return { qmp: await ctx.qmp({ execute: 'query-balloon' }) }; } },
 });
 
-const guestStatsCmd = { execute: 'qom-get', arguments: { path: BALLOON_QOM_PATH, property: 'guest-stats' } };
+function guestStatsCmd(id?: string) {
+  return { execute: 'qom-get', arguments: { path: id === undefined ? BALLOON_QOM_PATH : balloonQomPath(id), property: 'guest-stats' } };
+}
 
 export const guestStats = defineAction({
   name: 'guest_stats',
   doc: 'qom-get guest-stats: records the stats the guest last sent and their last-update',
-  fields: {},
-  model: (ctx) => { needBalloon(ctx); return { qmp: qmpExecute(ctx.vm.host, guestStatsCmd) }; },
-  real: { engines: ['v86', 'qemu'], run: async (ctx) => ({ qmp: await ctx.qmp(guestStatsCmd) }) },
+  fields: { device: deviceField },
+  model: (ctx, a) => { needBalloon(ctx, a.device); return { qmp: qmpExecute(ctx.vm.host, guestStatsCmd(a.device)) }; },
+  real: { engines: ['v86', 'qemu'], run: async (ctx, a) => { realDevice(a.device); return { qmp: await ctx.qmp(guestStatsCmd()) }; } },
 });
 
-function pollIntervalCmd(ns: number) {
-  return { execute: 'qom-set', arguments: { path: BALLOON_QOM_PATH, property: 'guest-stats-polling-interval', value: ns / 1e9 } };
+function pollIntervalCmd(ns: number, id?: string) {
+  return { execute: 'qom-set', arguments: { path: id === undefined ? BALLOON_QOM_PATH : balloonQomPath(id), property: 'guest-stats-polling-interval', value: ns / 1e9 } };
 }
 
 export const statsPollingInterval = defineAction({
   name: 'stats_polling_interval',
   doc: 'qom-set guest-stats-polling-interval: the host asks for fresh stats every interval (whole seconds; 0 stops)',
-  fields: { interval: time('The polling interval, whole seconds (QEMU takes seconds)') },
+  fields: { interval: time('The polling interval, whole seconds (QEMU takes seconds)'), device: deviceField },
   refine: (a) => (a.interval % 1e9 !== 0 ? { field: 'interval', message: `must be whole seconds (QEMU takes seconds), got ${a.interval} ns` } : null),
-  model: (ctx, a) => { needBalloon(ctx); return { qmp: qmpExecute(ctx.vm.host, pollIntervalCmd(a.interval)) }; },
-  real: { engines: ['v86', 'qemu'], run: async (ctx, a) => ({ qmp: await ctx.qmp(pollIntervalCmd(a.interval)) }) },
+  model: (ctx, a) => { needBalloon(ctx, a.device); return { qmp: qmpExecute(ctx.vm.host, pollIntervalCmd(a.interval, a.device)) }; },
+  real: { engines: ['v86', 'qemu'], run: async (ctx, a) => { realDevice(a.device); return { qmp: await ctx.qmp(pollIntervalCmd(a.interval)) }; } },
 });
 
 export const freePageHint = defineAction({

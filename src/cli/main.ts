@@ -318,7 +318,7 @@ function memUsageText(vm: Vm): string {
   const [known, unknown] = offline ? [u, other] : [other, u];
   const mib = (pages: number) => `${(pages * 4096 / 2 ** 20).toFixed(1)} MiB`;
   return formatMemUsage(u) +
-    `\n# balloonlab: balloon pages are PG_${vm.guest.pgdat.balloonPageType}; a -d 31 dump writes ${u.kernData} pages (${mib(u.kernData)}) before compression, and its zero check reads ${u.readDiscarded} pages the host holds no memory for (${mib(u.readDiscarded)} faulted back in on the host)\n` +
+    `\n# balloonlab: balloon pages are ${vm.guest.pgdat.balloonPageType === 'none' ? 'unmarked (Linux 3.x has no page flag for them)' : `PG_${vm.guest.pgdat.balloonPageType}`}; a -d 31 dump writes ${u.kernData} pages (${mib(u.kernData)}) before compression, and its zero check reads ${u.readDiscarded} pages the host holds no memory for (${mib(u.readDiscarded)} faulted back in on the host)\n` +
     `# balloonlab: PageOffline known (Linux 4.20 on): ${known.offline} balloon pages skipped, ${known.readDiscarded} such reads; PG_balloon (before): the balloon pages read like kernel data, ${unknown.readDiscarded} such reads\n` +
     `# balloonlab: hibernation image (saveable pages, before image_size shrinking): ${hibernationSaveable(vm.guest, offline)} pages (${mib(hibernationSaveable(vm.guest, offline))}); ${hibernationSaveable(vm.guest, true)} skipping PageOffline, ${hibernationSaveable(vm.guest, false)} saving the balloon's pages\n`;
 }

@@ -33,7 +33,7 @@ function err(cls: string, desc: string): QmpError {
  * properties) against a device, or null when `cmd` is not one of them. The device
  * may serve a model guest or a real one (src/integrations/v86/bridge.ts).
  */
-export function qmpBalloonExecute(dev: BalloonDevice | null, cmd: QmpCommand): QmpResponse | null {
+export function qmpBalloonExecute(dev: BalloonDevice | null, cmd: QmpCommand, qomPath: string = BALLOON_QOM_PATH): QmpResponse | null {
   const args = cmd.arguments ?? {};
   switch (cmd.execute) {
     case 'balloon': {
@@ -48,13 +48,13 @@ export function qmpBalloonExecute(dev: BalloonDevice | null, cmd: QmpCommand): Q
       if (!dev) return err('DeviceNotActive', 'No balloon device has been activated');
       return { return: { actual: virtioBalloonStat(dev) } };
     case 'qom-get': {
-      if (!dev || args.path !== BALLOON_QOM_PATH) return err('DeviceNotFound', `Device '${String(args.path)}' not found`);
+      if (!dev || args.path !== qomPath) return err('DeviceNotFound', `Device '${String(args.path)}' not found`);
       if (args.property === 'guest-stats') return { return: balloonStatsGetAll(dev) };
       if (args.property === 'guest-stats-polling-interval') return { return: Math.round(dev.opts.statsPollingIntervalNs / 1e9) };
       return err('GenericError', `Property '${String(args.property)}' not found`);
     }
     case 'qom-set': {
-      if (!dev || args.path !== BALLOON_QOM_PATH) return err('DeviceNotFound', `Device '${String(args.path)}' not found`);
+      if (!dev || args.path !== qomPath) return err('DeviceNotFound', `Device '${String(args.path)}' not found`);
       if (args.property !== 'guest-stats-polling-interval') return err('GenericError', `Property '${String(args.property)}' not found`);
       const v = args.value;
       if (typeof v !== 'number' || !Number.isInteger(v)) return err('GenericError', "Invalid parameter type for 'value', expected: integer");
@@ -72,10 +72,34 @@ export function qmpCommandNotFound(cmd: QmpCommand): QmpError {
   return err('CommandNotFound', `The command ${cmd.execute} has not been found`);
 }
 
+/** The QOM path of the balloon device with id `id`. */
+export function balloonQomPath(id: string): string {
+  return `/machine/peripheral/${id}`;
+}
+
+/**
+ * The device a balloon command addresses: with several devices, `balloon` and
+ * `query-balloon` take an `id` argument (balloonlab's extension: QEMU has one balloon
+ * handler and no such argument), QOM commands their device's path; without, the first
+ * device, as QEMU. Returns the device's entry, null for none, or a QMP error.
+ */
+function balloonFor(vm: HostVm, cmd: QmpCommand): { id: string; dev: BalloonDevice } | null | QmpError {
+  const args = cmd.arguments ?? {};
+  if (cmd.execute === 'balloon' || cmd.execute === 'query-balloon') {
+    if (args.id === undefined) return vm.balloons[0] ?? null;
+    if (typeof args.id !== 'string') return err('GenericError', "Invalid parameter type for 'id', expected: string");
+    return vm.balloons.find((b) => b.id === args.id) ?? err('DeviceNotFound', `Device '${args.id}' not found`);
+  }
+  if (cmd.execute === 'qom-get' || cmd.execute === 'qom-set') return vm.balloons.find((b) => balloonQomPath(b.id) === args.path) ?? vm.balloons[0] ?? null;
+  return vm.balloons[0] ?? null;
+}
+
 /** Runs one QMP command against a VM's host side, as its QEMU would. Never throws: bad commands get QMP errors. */
 export function qmpExecute(vm: HostVm, cmd: QmpCommand): QmpResponse {
   const args = cmd.arguments ?? {};
-  const balloon = qmpBalloonExecute(vm.balloon, cmd);
+  const target = balloonFor(vm, cmd);
+  if (target !== null && 'error' in target) return target;
+  const balloon = qmpBalloonExecute(target?.dev ?? null, cmd, target ? balloonQomPath(target.id) : BALLOON_QOM_PATH);
   if (balloon) return balloon;
   switch (cmd.execute) {
     case 'query-migrate':

@@ -25,6 +25,14 @@ export type HostVmConfig = {
   memPrealloc: boolean;
   /** The virtio-balloon device's properties; null: the VM has no balloon device. */
   balloon: Partial<BalloonDeviceOptions> | null;
+  /** Its id (-device virtio-balloon,id=...; QOM path /machine/peripheral/<id>). Default balloon0. */
+  balloonId?: string;
+  /**
+   * More balloon devices, each on its own transport. QEMU itself refuses a second one
+   * (qemu_add_balloon_handler: "Only one balloon device is supported"); the model's
+   * device has no such global and QMP here addresses each by id (qmp.ts).
+   */
+  moreBalloons?: Array<{ id: string; options: Partial<BalloonDeviceOptions> }>;
   /** -accel: kvm (the default) or tcg; decides how dirty pages are tracked during migration. */
   accel?: Accel;
   /** -smp: the vCPUs (TCG resets each one's TLB after a bitmap sync). Default 1. */
@@ -44,7 +52,10 @@ export type HostVm = {
   mem: GuestMemory;
   /** The host's backing of guest RAM (resident set, dirty log). */
   ram: RamBacking;
+  /** The first balloon device (the one QEMU's balloon commands drive), or null. */
   balloon: BalloonDevice | null;
+  /** Every balloon device with its id, the first one first. */
+  balloons: Array<{ id: string; dev: BalloonDevice }>;
   /** The last migration started, if any, and the parameters the next one uses (migrate-set-parameters). */
   migration: MigrationState | null;
   migrationParams: MigrationParams;
@@ -55,6 +66,14 @@ export type HostVm = {
   livePages: (() => Uint8Array) | null;
 };
 
+/** The id libvirt gives the balloon device (-device virtio-balloon,id=balloon0). */
+export const BALLOON_DEVICE_ID = 'balloon0';
+
+/** The balloon device with QOM id `id`, or null. */
+export function hostBalloonById(vm: HostVm, id: string): BalloonDevice | null {
+  return vm.balloons.find((b) => b.id === id)?.dev ?? null;
+}
+
 /** Creates the VM's host side: RAM (backed now with -mem-prealloc), and the balloon device if it has one. */
 export function createHostVm(config: HostVmConfig, sim: Sim, costs: CostTable): HostVm {
   const mem = createGuestMemory(config.ranges);
@@ -64,7 +83,9 @@ export function createHostVm(config: HostVmConfig, sim: Sim, costs: CostTable): 
     for (const r of config.ranges) ramTouch(ram, r.start / TARGET_PAGE_SIZE, (r.end - r.start) / TARGET_PAGE_SIZE);
   }
   const balloon = config.balloon ? createBalloonDevice(sim, mem, ram, config.ramSize, costs, config.balloon) : null;
-  return { config, sim, costs, ramSize: config.ramSize, accel: config.accel ?? 'kvm', vcpus: config.vcpus ?? 1, mem, ram, balloon, migration: null, migrationParams: { ...QEMU_MIGRATION_DEFAULTS }, livePages: null };
+  const balloons = balloon ? [{ id: config.balloonId ?? BALLOON_DEVICE_ID, dev: balloon }] : [];
+  for (const b of balloon ? config.moreBalloons ?? [] : []) balloons.push({ id: b.id, dev: createBalloonDevice(sim, mem, ram, config.ramSize, costs, b.options) });
+  return { config, sim, costs, ramSize: config.ramSize, accel: config.accel ?? 'kvm', vcpus: config.vcpus ?? 1, mem, ram, balloon, balloons, migration: null, migrationParams: { ...QEMU_MIGRATION_DEFAULTS }, livePages: null };
 }
 
 /**

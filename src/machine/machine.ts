@@ -16,12 +16,12 @@ import { type CostTable, type CostOverrides, type Accel, costTable, guestCostTab
 import { type Guest, type GuestConfig, createGuest } from '../guest/guest.js';
 import { Kthread, schedKthread } from '../guest/sched.js';
 import { type MemLayout, physPfn, memmapPfn } from '../guest/mm/layout.js';
-import { Owner, PAGE_SIZE, pageOwner, pageTypeOf, PageType, listNext } from '../guest/mm/memmap.js';
+import { Owner, PAGE_SIZE, pageMapping, pageOwner, pageTypeOf, PageType, listNext } from '../guest/mm/memmap.js';
 import { checkPgdat, InvariantError } from '../guest/mm/check.js';
 import { type VirtioBalloon, type VirtioBalloonDriverOptions, virtballoonProbe } from '../guest/drivers/virtio_balloon.js';
 import { type RamRange } from '../virtio/guest_memory.js';
 import { ramWrite, ramCopy, RamWrite, RamPageState, PageContent } from '../host/ram.js';
-import { type BalloonDeviceOptions } from '../host/virtio_balloon.js';
+import { type BalloonDevice, type BalloonDeviceOptions } from '../host/virtio_balloon.js';
 import { type HostVm, createHostVm } from '../host/vm.js';
 import { type MigrationState, migrationCheckDestination } from '../host/migration.js';
 
@@ -29,8 +29,12 @@ const GiB = 1024 * 1024 * 1024;
 
 export type VmConfig = {
   guest: GuestConfig;
-  /** The virtio-balloon device and the guest's driver options; null: no balloon device. */
-  balloon: { device: Partial<BalloonDeviceOptions>; driver: Partial<VirtioBalloonDriverOptions> } | null;
+  /**
+   * The virtio-balloon device and the guest's driver options; null: no balloon device.
+   * `more`: further balloon devices (each its own transport, driver instance and
+   * balloon_dev_info; the driver's build options are the guest's, shared).
+   */
+  balloon: { device: Partial<BalloonDeviceOptions>; driver: Partial<VirtioBalloonDriverOptions>; id?: string; more?: Array<{ id: string; device: Partial<BalloonDeviceOptions> }> } | null;
   /** QEMU -mem-prealloc: all of guest RAM is backed from the start. */
   memPrealloc: boolean;
   /** Costs that differ from the cost table's defaults, by name (a scenario's `costs:`). */
@@ -54,6 +58,8 @@ export type Vm = {
   host: HostVm;
   /** The guest's virtio_balloon driver, probed at creation (null without a balloon device). */
   driver: VirtioBalloon | null;
+  /** Every balloon device: its id, the host's device and the guest's driver instance bound to it; the first is `driver`'s. */
+  balloons: Array<{ id: string; device: BalloonDevice; driver: VirtioBalloon }>;
 };
 
 /**
@@ -77,7 +83,12 @@ export function createVm(config: VmConfig, sim: Sim = createSim(), costs: CostTa
   // the guest's code pays the accelerator's figures (under KVM the same table)
   const guest = createGuest(config.guest, sim, guestCostTable(costs, accel));
   const { layout, pgdat } = guest;
-  const host = createHostVm({ ramSize: config.guest.memoryBytes, ranges: pcRamRanges(layout), memPrealloc: config.memPrealloc, balloon: config.balloon?.device ?? null, accel, vcpus: config.guest.vcpus }, sim, costs);
+  const more = config.balloon?.more ?? [];
+  const host = createHostVm({
+    ramSize: config.guest.memoryBytes, ranges: pcRamRanges(layout), memPrealloc: config.memPrealloc, balloon: config.balloon?.device ?? null, accel, vcpus: config.guest.vcpus,
+    ...(config.balloon?.id !== undefined ? { balloonId: config.balloon.id } : {}),
+    ...(more.length ? { moreBalloons: more.map((b) => ({ id: b.id, options: b.device })) } : {}),
+  }, sim, costs);
   const ram = host.ram;
   // What boot wrote: everything that is not free (kernel, memmap, boot allocations).
   const map = pgdat.map;
@@ -87,8 +98,10 @@ export function createVm(config: VmConfig, sim: Sim = createSim(), costs: CostTa
   // From now on every page the guest writes is faulted in on the host (and logged dirty during migration).
   pgdat.hooks.pageWrite = (pfn, n, what) => ramWrite(ram, physPfn(layout, pfn), n, what as number as RamWrite);
   pgdat.hooks.pageCopy = (dst, src) => ramCopy(ram, physPfn(layout, dst), physPfn(layout, src));
-  const driver = config.balloon && host.balloon ? virtballoonProbe(pgdat, layout, sim, host.mem, host.balloon.t, config.balloon.driver, (fn) => schedKthread(guest.sched, Kthread.balloon, fn)) : null;
-  const vm: Vm = { config, sim, costs, guest, host, driver };
+  // each device is probed in turn, as the virtio bus finds them; a driver instance per device
+  const balloons = config.balloon ? host.balloons.map((b) => ({ id: b.id, device: b.dev, driver: virtballoonProbe(pgdat, layout, sim, host.mem, b.dev.t, config.balloon!.driver, (fn) => schedKthread(guest.sched, Kthread.balloon, fn)) })) : [];
+  const driver = balloons[0]?.driver ?? null;
+  const vm: Vm = { config, sim, costs, guest, host, driver, balloons };
   host.livePages = () => guestLivePages(vm);
   return vm;
 }
@@ -155,31 +168,38 @@ export function checkMigrationDestination(vm: Vm, m: MigrationState): string | n
 export function checkVm(vm: Vm): string | null {
   const pg = checkPgdat(vm.guest.pgdat);
   if (pg !== null) return pg;
-  const drv = vm.driver, dev = vm.host.balloon;
-  if (!drv) return null;
-  const b = drv.vbDevInfo;
+  if (!vm.balloons.length) return null;
   const map = vm.guest.pgdat.map;
   const problems: string[] = [];
-  // the balloon list holds exactly the PageOffline balloon pages that are not isolated
-  let listed = 0;
-  for (let pfn = listNext(map, b.pages); pfn !== b.pages; pfn = listNext(map, pfn)) {
-    if (pfn < 0 || pfn >= map.nrPages) { problems.push(`balloon list links to ${pfn}`); break; }
-    if (pageOwner(map, pfn) !== Owner.balloon || pageTypeOf(map, pfn) !== PageType.offline) problems.push(`pfn ${pfn} is on the balloon list but not an offline balloon page`);
-    if (++listed > map.nrPages) { problems.push('balloon list loops'); break; }
-  }
-  if (listed !== b.nrPages) problems.push(`balloon list holds ${listed} pages, nrPages says ${b.nrPages}`);
-  const owned = vm.guest.pgdat.ownerPages[Owner.balloon]!;
-  if (owned !== b.nrPages + b.isolatedPages) problems.push(`${owned} pages owned by the balloon, list ${b.nrPages} + isolated ${b.isolatedPages}`);
-  if (owned !== drv.numPages) problems.push(`driver num_pages ${drv.numPages} but ${owned} balloon pages`);
-  // the host's count agrees page by page (when the driver is not stuck mid-conversation)
-  if (dev && drv.stuck === null && !dev.opts.inhibited) {
-    if (dev.inflatedPages !== owned) problems.push(`host counts ${dev.inflatedPages} ballooned pages, guest ${owned}`);
-    for (let p = 0; p < dev.inflated.length && problems.length < 10; p++) {
-      if (!dev.inflated[p]) continue;
-      const pfn = memmapPfn(vm.guest.layout, p);
-      if (pfn < 0 || pageOwner(map, pfn) !== Owner.balloon) problems.push(`host has guest-physical page ${p} ballooned, the guest does not`);
+  let sum = 0;
+  for (const { id, device: dev, driver: drv } of vm.balloons) {
+    const b = drv.vbDevInfo;
+    const where = vm.balloons.length > 1 ? `${id}: ` : '';
+    // the balloon list holds exactly this device's PageOffline balloon pages that are not isolated
+    let listed = 0;
+    for (let pfn = listNext(map, b.pages); pfn !== b.pages; pfn = listNext(map, pfn)) {
+      if (pfn < 0 || pfn >= map.nrPages) { problems.push(`${where}balloon list links to ${pfn}`); break; }
+      if (pageOwner(map, pfn) !== Owner.balloon || pageTypeOf(map, pfn) !== PageType.offline) problems.push(`${where}pfn ${pfn} is on the balloon list but not an offline balloon page`);
+      else if (pageMapping(map, pfn) !== b.id) problems.push(`${where}pfn ${pfn} is on the balloon list but its mapping says balloon ${pageMapping(map, pfn)}`);
+      if (++listed > map.nrPages) { problems.push(`${where}balloon list loops`); break; }
+    }
+    if (listed !== b.nrPages) problems.push(`${where}balloon list holds ${listed} pages, nrPages says ${b.nrPages}`);
+    const owned = b.nrPages + b.isolatedPages;
+    sum += owned;
+    if (owned !== drv.numPages) problems.push(`${where}driver num_pages ${drv.numPages} but ${owned} balloon pages`);
+    // the host's count agrees page by page (when the driver is not stuck mid-conversation)
+    if (drv.stuck === null && !dev.opts.inhibited) {
+      if (dev.inflatedPages !== owned) problems.push(`${where}host counts ${dev.inflatedPages} ballooned pages, guest ${owned}`);
+      for (let p = 0; p < dev.inflated.length && problems.length < 10; p++) {
+        if (!dev.inflated[p]) continue;
+        const pfn = memmapPfn(vm.guest.layout, p);
+        if (pfn < 0 || pageOwner(map, pfn) !== Owner.balloon) problems.push(`${where}host has guest-physical page ${p} ballooned, the guest does not`);
+        else if (vm.balloons.length > 1 && pageMapping(map, pfn) !== b.id) problems.push(`${where}host has guest-physical page ${p} ballooned, the guest has it in balloon ${pageMapping(map, pfn)}`);
+      }
     }
   }
+  const owned = vm.guest.pgdat.ownerPages[Owner.balloon]!;
+  if (owned !== sum) problems.push(`${owned} pages owned by the balloon${vm.balloons.length > 1 ? 's' : ''}, ${vm.balloons.length > 1 ? 'their lists' : 'list'} and isolated ${sum}`);
   return problems.length ? problems.slice(0, 10).join('\n') : null;
 }
 

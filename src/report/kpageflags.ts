@@ -153,7 +153,7 @@ export function compoundHead(map: MemMap, pfn: number): number {
  * the page is a tail (callers walking in pfn order track it; see compoundHead),
  * otherwise ignored.
  */
-export function stablePageFlags(map: MemMap, pfn: number, head: number, out: KpfWord): void {
+export function stablePageFlags(map: MemMap, pfn: number, head: number, out: KpfWord, offlineBit = true): void {
   const f = pageFlags(map, pfn);
   const owner = pageOwner(map, pfn);
   const type = pageTypeOf(map, pfn);
@@ -171,7 +171,7 @@ export function stablePageFlags(map: MemMap, pfn: number, head: number, out: Kpf
     if (h >= 0 && ((pageFlags(map, h) & PG.lru) !== 0 || pageOwner(map, h) === Owner.anon)) lo |= 1 << KPF_THP;
   }
   if (type === PageType.buddy || owner === Owner.free) lo |= 1 << KPF_BUDDY;
-  else if (type === PageType.offline) lo |= 1 << KPF_OFFLINE;
+  else if (type === PageType.offline) { if (offlineBit) lo |= 1 << KPF_OFFLINE; }
   else if (type === PageType.table) lo |= 1 << KPF_PGTABLE;
   if (type === PageType.slab || (tail && head >= 0 && pageTypeOf(map, head) === PageType.slab)) lo |= SLAB_BIT;
   if (f & PG.swapcache) hi |= 1 << (KPF_OWNER_PRIVATE - 32);
@@ -203,6 +203,8 @@ export function walkKpageflags(g: Guest, fn: (phys: number, lo: number, hi: numb
   const map = g.pgdat.map;
   const layout = g.layout;
   const w: KpfWord = { lo: 0, hi: 0 };
+  // Linux 3.x before 4.0 has no page flag for balloon pages (kernel_era.ts balloon.pageType)
+  const offlineBit = g.pgdat.balloonPageType !== 'none';
   let head = NO_PAGE;
   for (let phys = 0; phys < layout.maxPhysPfn; phys++) {
     const pfn = memmapPfn(layout, phys);
@@ -213,7 +215,7 @@ export function walkKpageflags(g: Guest, fn: (phys: number, lo: number, hi: numb
     const f = pageFlags(map, pfn);
     if (f & PG.head) head = pfn;
     else if (!(f & PG.tail)) head = NO_PAGE;
-    stablePageFlags(map, pfn, head, w);
+    stablePageFlags(map, pfn, head, w, offlineBit);
     fn(phys, w.lo, w.hi);
   }
 }

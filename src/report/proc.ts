@@ -500,11 +500,12 @@ export function pageFlagName(lo: number, hi: number): string {
  * KPF_OFFLINE ("offline") from Linux 4.20 on, KPF_BALLOON ("balloon") before: the
  * tools of a kernel whose balloon pages are PG_balloon print the old name.
  */
-export function pageFlagLongname(lo: number, hi: number, balloonPageType: 'offline' | 'balloon' = 'offline'): string {
+export function pageFlagLongname(lo: number, hi: number, balloonPageType: 'offline' | 'balloon' | 'none' = 'offline'): string {
   const parts: string[] = [];
   for (let i = 0; i < PAGE_FLAG_NAMES.length; i++) {
     const n = PAGE_FLAG_NAMES[i];
-    if (n && bitSet(lo, hi, i)) parts.push(i === KPF_OFFLINE ? balloonPageType : n.slice(2));
+    // bit 23 is never set on a kernel without a balloon page flag ('none'): walkKpageflags leaves it out
+    if (n && bitSet(lo, hi, i)) parts.push(i === KPF_OFFLINE ? (balloonPageType === 'balloon' ? 'balloon' : 'offline') : n.slice(2));
   }
   return parts.join(',');
 }

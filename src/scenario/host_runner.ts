@@ -243,7 +243,7 @@ export function runHostScenario(s: Scenario, opts: RunOptions = {}): { doc: Host
   const hostSim = createSim();
   const hm = createHostMachine({ memoryBytes: s.host.memory!, swapBytes: s.host.swap ?? 0, reservedBytes: s.host.reserved ?? 0 }, configs, hostSim, costs);
   const host = hm.host;
-  for (const e of hm.vms) if (e.vm.driver?.probeError) throw new ScenarioError(`${e.name}: the balloon driver failed to probe: ${e.vm.driver.probeError}`);
+  for (const e of hm.vms) for (const b of e.vm.balloons) if (b.driver.probeError) throw new ScenarioError(`${e.name}: the balloon driver failed to probe${e.vm.balloons.length > 1 ? ` ${b.id}` : ''}: ${b.driver.probeError}`);
   const end = Math.min(opts.until ?? Infinity, s.duration ?? Math.max(...s.vms.map((v) => scenarioEnd(v.scenario))));
   if (check) { const r = checkHostMachine(hm); if (r !== null) throw new InvariantError(`after boot: ${r}`); }
   // the VMs' timelines

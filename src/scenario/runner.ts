@@ -11,7 +11,8 @@ import { rngFork } from '../sim/rng.js';
 import { type Guest } from '../guest/guest.js';
 import { type SchedSummary, schedSummary } from '../guest/sched.js';
 import { type Vm, type VmConfig, createVm, assertVm } from '../machine/machine.js';
-import { type BalloonDeviceOptions, FREE_PAGE_HINT_STATUS_NAMES } from '../host/virtio_balloon.js';
+import { type BalloonDevice, type BalloonDeviceOptions, FREE_PAGE_HINT_STATUS_NAMES } from '../host/virtio_balloon.js';
+import type { VirtioBalloon } from '../guest/drivers/virtio_balloon.js';
 import { ramRssBytes } from '../host/ram.js';
 import { DEFAULT_BOOT } from '../guest/mm/boot.js';
 import { type EraActivity, kernelProfile } from '../guest/mm/kernel_era.js';
@@ -60,6 +61,8 @@ export type ResultDocument = {
     /** What the driver did (rounds, out-of-puff back-offs, OOM deflates, hint rounds ...) and the device saw. */
     driver: Record<string, unknown> | null;
     device: Record<string, unknown> | null;
+    /** With several balloon devices (balloon.devices): each one's target, actual, driver and device figures. */
+    devices?: Array<{ id: string; target_pages: number; actual_pages: number; driver: Record<string, unknown>; device: Record<string, unknown> }>;
   };
   /** The last migration, when the scenario migrated (CLI.md's fields). */
   migration?: ReturnType<typeof migrationResult>;
@@ -141,20 +144,44 @@ export function scenarioVmConfig(s: Scenario, seed: number): VmConfig {
         pagePoison: s.guest.page_poison,
       },
     },
-    balloon: b === false ? null : { device: balloonDeviceOptions(b), driver: { balloonCompaction: b.compaction, statsTags: b.stats_tags, oomPages: b.oom_pages, pageType: b.page_type } },
+    balloon: b === false ? null : {
+      device: balloonDeviceOptions(b, b.devices?.[0]), driver: { balloonCompaction: b.compaction, statsTags: b.stats_tags, oomPages: b.oom_pages, pageType: b.page_type ?? k.balloon.pageType },
+      ...(b.devices !== undefined ? { id: b.devices[0]!.id, more: b.devices.slice(1).map((d) => ({ id: d.id, device: balloonDeviceOptions(b, d, false) })) } : {}),
+    },
     memPrealloc: s.host.mem_prealloc,
     accel: s.host.accel,
     ...(s.costs !== undefined ? { costs: s.costs } : {}),
   };
 }
 
-/** The scenario's `balloon:` in the device's terms (QEMU's properties, and the other VMMs' behaviours). */
-export function balloonDeviceOptions(b: Exclude<Scenario['balloon'], false>): Partial<BalloonDeviceOptions> {
+/**
+ * The scenario's `balloon:` in the device's terms (QEMU's properties, and the other
+ * VMMs' behaviours): the balloon-level properties with a `devices` entry's on top;
+ * free page hinting and reporting are the first device's unless the entry sets them.
+ */
+export function balloonDeviceOptions(b: Exclude<Scenario['balloon'], false>, d: BalloonDeviceEntry = {}, first = true): Partial<BalloonDeviceOptions> {
   return {
-    deflateOnOom: b.deflate_on_oom, freePageHint: b.free_page_hint, freePageReporting: b.free_page_reporting,
-    pagePoison: b.page_poison, mustTellHost: b.must_tell_host, statsVq: b.stats_vq, statsPollingIntervalNs: b.stats_polling_interval,
-    hintAction: b.hint_action, hintAckOnStop: b.hint_ack_on_stop, actualSource: b.actual, inhibited: b.inhibited,
+    deflateOnOom: d.deflate_on_oom ?? b.deflate_on_oom, freePageHint: d.free_page_hint ?? (first && b.free_page_hint), freePageReporting: d.free_page_reporting ?? (first && b.free_page_reporting),
+    pagePoison: d.page_poison ?? b.page_poison, mustTellHost: d.must_tell_host ?? b.must_tell_host, statsVq: d.stats_vq ?? b.stats_vq,
+    statsPollingIntervalNs: d.stats_polling_interval ?? b.stats_polling_interval, hintAction: d.hint_action ?? b.hint_action, hintAckOnStop: d.hint_ack_on_stop ?? b.hint_ack_on_stop,
+    actualSource: d.actual ?? b.actual, inhibited: d.inhibited ?? b.inhibited,
   };
+}
+
+/** One entry of `balloon.devices` (its properties; the id aside). */
+type BalloonDeviceEntry = Partial<Omit<NonNullable<Exclude<Scenario['balloon'], false>['devices']>[number], 'id'>>;
+
+/** The result document's figures of one balloon driver instance. */
+function driverRecord(drv: VirtioBalloon) {
+  return {
+    ...drv.counters, num_pages: drv.numPages, hint_blocks_held: drv.numFreePageBlocks, stuck: drv.stuck,
+    page_reporting: drv.prDevInfo ? { passes: drv.prDevInfo.passes, reports: drv.prDevInfo.reports, reported_blocks: drv.prDevInfo.reportedBlocks, reported_pages: drv.prDevInfo.reportedPages } : null,
+  };
+}
+
+/** The result document's figures of one balloon device. */
+function deviceRecord(dev: BalloonDevice) {
+  return { ...dev.counters, inflated_pages: dev.inflatedPages, poison_val: dev.poisonVal, free_page_hint_status: FREE_PAGE_HINT_STATUS_NAMES[dev.freePageHintStatus], balloon_change_events: dev.balloonChanges.length, needs_reset: dev.t.error };
 }
 
 /** How an error in timeline entry i reads: where, which entry, what is wrong. */
@@ -165,6 +192,9 @@ export function entryError(source: string | undefined, i: number, a: Action, e: 
 
 /** Refuses, before anything runs, a timeline entry the side cannot run. */
 export function checkSides(s: Scenario, side: 'model' | 'v86' | 'qemu', source?: string): void {
+  if (side !== 'model' && s.balloon !== false && (s.balloon.devices?.length ?? 1) > 1) {
+    throw new ScenarioError(`${source ? `${source}: ` : ''}balloon.devices: the ${side} real guest's machine has one balloon device (QEMU registers one balloon handler: "Only one balloon device is supported"); several devices are for the model`);
+  }
   if (side !== 'model' && s.guest.kernel !== '6.1') {
     throw new ScenarioError(`${source ? `${source}: ` : ''}guest.kernel: the ${side} real guest runs its own kernel, not Linux ${s.guest.kernel}; run this scenario on the model (guest.kernel is for the model's eras)`);
   }
@@ -213,7 +243,7 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
   if (!opts.skipUnrunnable) checkSides(s, 'model', opts.source);
   const vm = createVm(scenarioVmConfig(s, seed));
   const guest = vm.guest;
-  if (vm.driver?.probeError) throw new ScenarioError(`the balloon driver failed to probe: ${vm.driver.probeError}`);
+  for (const b of vm.balloons) if (b.driver.probeError) throw new ScenarioError(`the balloon driver failed to probe${vm.balloons.length > 1 ? ` ${b.id}` : ''}: ${b.driver.probeError}`);
   if (opts.trace && vm.host.balloon) vm.host.balloon.trace = [];
   const events: ResultEvent[] = [];
   const maps: MemoryMapRecord[] = [];
@@ -369,9 +399,10 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
       migrated: ev[VmEvent.balloon_migrate]!,
       features: drv ? negotiatedFeatureNames(drv.features) : [],
       actual_series: actualSeries,
-      driver: drv ? { ...drv.counters, num_pages: drv.numPages, hint_blocks_held: drv.numFreePageBlocks, stuck: drv.stuck,
-        page_reporting: drv.prDevInfo ? { passes: drv.prDevInfo.passes, reports: drv.prDevInfo.reports, reported_blocks: drv.prDevInfo.reportedBlocks, reported_pages: drv.prDevInfo.reportedPages } : null } : null,
-      device: dev ? { ...dev.counters, inflated_pages: dev.inflatedPages, poison_val: dev.poisonVal, free_page_hint_status: FREE_PAGE_HINT_STATUS_NAMES[dev.freePageHintStatus], balloon_change_events: dev.balloonChanges.length, needs_reset: dev.t.error } : null,
+      driver: drv ? driverRecord(drv) : null,
+      device: dev ? deviceRecord(dev) : null,
+      // several devices: each one's own figures (the ones above are the first's and the guest's)
+      ...(vm.balloons.length > 1 ? { devices: vm.balloons.map((b) => ({ id: b.id, target_pages: b.device.numPages, actual_pages: b.device.actual, driver: driverRecord(b.driver), device: deviceRecord(b.device) })) } : {}),
     },
     host: {
       rss_bytes: ramRssBytes(vm.host.ram), rss_series: rssSeries, first_touches: vm.host.ram.firstTouches, refaults: vm.host.ram.refaults, discarded_pages: vm.host.ram.discards,

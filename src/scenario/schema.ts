@@ -62,16 +62,17 @@ const guestSchema = z.strictObject({
 });
 
 /** The virtio-balloon device (QEMU's properties and defaults) and the guest driver's build options. */
-export const balloonSchema = z.strictObject({
+const balloonFields = z.strictObject({
   /** CONFIG_BALLOON_COMPACTION: balloon pages are movable and compaction migrates them (off: the pre-2012 kernel). */
   compaction: z.boolean().default(true),
   /**
    * The page type of balloon pages: offline (PG_offline, Linux 4.20 on) or balloon
    * (PG_balloon, 3.x to 4.19): the same bit renamed. page-types prints o:offline or
    * o:balloon; makedumpfile (1.6.5 on) excludes PageOffline pages from a dump, and reads
-   * PG_balloon ones like kernel data (proc mem-usage).
+   * PG_balloon ones like kernel data (proc mem-usage). Default: the kernel's (offline on
+   * 6.1; Linux 3.6 has neither, so its balloon pages carry no page flag at all).
    */
-  page_type: z.enum(['offline', 'balloon']).default('offline'),
+  page_type: z.enum(['offline', 'balloon']).optional(),
   /** Device property deflate-on-oom. */
   deflate_on_oom: z.boolean().default(false),
   /** Device property free-page-hint. */
@@ -99,6 +100,41 @@ export const balloonSchema = z.strictObject({
   /** The driver's oom_pages parameter: pages given back per OOM with deflate_on_oom. */
   oom_pages: z.number().int().min(1).max(1 << 20).default(256),
 });
+
+/** The device properties a `balloon.devices` entry may set (the driver's build options are the guest's, shared). */
+const DEVICE_PROPERTIES = {
+  deflate_on_oom: true, free_page_hint: true, free_page_reporting: true, page_poison: true, must_tell_host: true, stats_vq: true,
+  stats_polling_interval: true, hint_action: true, hint_ack_on_stop: true, actual: true, inhibited: true,
+} as const;
+
+/** One entry of `balloon.devices`: a QOM id (QEMU's id syntax) and the properties it sets. */
+const balloonDeviceSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'a device id: a letter, then letters, digits, "-", "." or "_" (QEMU\'s id syntax)'),
+}).extend(balloonFields.pick(DEVICE_PROPERTIES).partial().shape);
+
+/** The virtio-balloon device (QEMU's properties and defaults), the guest driver's build options, and more devices. */
+export const balloonSchema = balloonFields.extend({
+  /**
+   * Several balloon devices (each its own transport, queues and balloon_dev_info in the
+   * guest; QMP addresses each by id): every entry an `id` and the device properties
+   * that differ from the ones above (free_page_hint and free_page_reporting above are
+   * the first device's only). Absent: one device, balloon0. QEMU itself takes
+   * one balloon device, so real guests refuse more (docs/model-limits.md).
+   */
+  devices: z.array(balloonDeviceSchema).min(1).optional(),
+}).superRefine((b, ctx) => {
+  const devs = b.devices ?? [];
+  const seen = new Set<string>();
+  devs.forEach((d, i) => {
+    if (seen.has(d.id)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `"${d.id}" is already the id of another balloon device` });
+    seen.add(d.id);
+    if (i === 0) return;
+    // the guest has one page_reporting_dev_info (page_reporting_register: -EBUSY for a second)
+    if (d.free_page_reporting) ctx.addIssue({ code: 'custom', path: ['devices', i, 'free_page_reporting'], message: 'only the first balloon device can report free pages: the kernel takes one page reporting device (page_reporting_register returns -EBUSY for a second)' });
+    if (d.free_page_hint) ctx.addIssue({ code: 'custom', path: ['devices', i, 'free_page_hint'], message: 'only the first balloon device takes part in free page hinting (the model\'s migration asks one device for hints)' });
+  });
+});
+
 
 /** QEMU's own command line: options of the VMM process, not of the guest or a device. */
 const hostSchema = z.strictObject({
@@ -178,6 +214,9 @@ export function validateScenario(raw: unknown, where: string): Scenario {
   const r = scenarioSchema.safeParse(raw);
   if (!r.success) throw new ScenarioError(issueMessage(r.error, where));
   const s = r.data as Scenario;
+  if (s.guest.kernel === '3.6' && s.balloon !== false && s.balloon.page_type !== undefined) {
+    throw new ScenarioError(`${where}: balloon.page_type: Linux 3.6 has neither PG_balloon (4.0) nor PG_offline (4.20): its balloon pages carry no page flag, and page-types shows them as plain kernel pages; leave page_type out on 3.6`);
+  }
   if (s.vms !== undefined) s.vms = validateVms(raw as Plain, s, where, validateScenario, (m) => new ScenarioError(m));
   for (let i = 1; i < s.timeline.length; i++) {
     const a = s.timeline[i]!, prev = s.timeline[i - 1]!;

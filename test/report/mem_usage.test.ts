@@ -57,3 +57,17 @@ test('balloon.page_type balloon (PG_balloon, before 4.20): page-types names bit 
   assert.equal(u.offline, 0);
   assert.ok(u.zero >= 98304 && u.readDiscarded >= 98304, `${u.zero} zero pages, ${u.readDiscarded} read from discarded memory`);
 });
+
+test('guest.kernel 3.6: balloon pages carry no page flag (PG_balloon is 4.0, PG_offline 4.20): page-types counts them with the flagless pages; page_type is refused', () => {
+  const text = SCENARIO.replace('guest: { memory: 1GiB }', "guest: { memory: 1GiB, kernel: '3.6' }");
+  const { vm } = runScenario(loadScenarioText(text, 'mu.yaml').base, {});
+  assert.equal(vm.guest.pgdat.balloonPageType, 'none');
+  const pt = pageTypes(vm.guest);
+  assert.doesNotMatch(pt, /offline|balloon|0x0000000000800000/);
+  // the flagless row holds the 98304 balloon pages (and the kernel's own flagless pages)
+  const flagless = Number(/\n0x0000000000000000\t *(\d+) /.exec(pt)![1]);
+  const six = runScenario(loadScenarioText(SCENARIO, 'mu.yaml').base, {});
+  const flagless61 = Number(/\n0x0000000000000000\t *(\d+) /.exec(pageTypes(six.vm.guest))![1]);
+  assert.ok(flagless >= 98304 && flagless - 98304 < flagless61 + 4096, `3.6 flagless ${flagless}, 6.1 ${flagless61} + the balloon`);
+  assert.throws(() => loadScenarioText(text.replace('name: mu\n', 'name: mu\nballoon: { page_type: balloon }\n'), 'mu.yaml'), /balloon\.page_type: Linux 3\.6 has neither PG_balloon/);
+});

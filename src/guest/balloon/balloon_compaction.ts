@@ -10,35 +10,31 @@
  * it. With balloon compaction off (the pre-2012 kernel, still selectable) they are
  * plain unmovable allocations that compaction can only skip.
  */
-import { NO_PAGE, Owner, PG, PageType, listAdd, listDel, listFirst, listNext, listHeadAlloc, pageFlags, setPageFlags, setPageOwner, setPageType, pageTypeOf } from '../mm/memmap.js';
-import { type PgData, type MovableOperations, MigrateMode, MigrateResult } from '../mm/mmzone.js';
+import { NO_PAGE, Owner, PG, PageType, listAdd, listDel, listFirst, listNext, listHeadAlloc, pageFlags, pageMapping, setPageFlags, setPageMapping, setPageOwner, setPageType, pageTypeOf } from '../mm/memmap.js';
+import { type PgData, type MovableOperations, type BalloonDevInfo, MigrateResult } from '../mm/mmzone.js';
 import { allocPages, moveOwnerCount } from '../mm/page_alloc.js';
 import { GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, __GFP_NOMEMALLOC, __GFP_NORETRY, __GFP_NOWARN } from '../mm/gfp.js';
 import { VmEvent } from '../mm/vmstat_items.js';
 
-/** The driver's migrate callback (virtballoon_migratepage): inflate newpage, deflate page. */
-export type BalloonMigrateFn = (b: BalloonDevInfo, newPfn: number, oldPfn: number, mode: MigrateMode) => MigrateResult;
+export type { BalloonDevInfo, BalloonMigrateFn } from '../mm/mmzone.js';
 
-/** struct balloon_dev_info */
-export type BalloonDevInfo = {
-  pgdat: PgData;
-  /** List head (in the memmap) of the balloon's pages. */
-  pages: number;
-  /** Pages on the list. */
-  nrPages: number;
-  /** Pages isolated by compaction (off the list, still the balloon's). */
-  isolatedPages: number;
-  /** CONFIG_BALLOON_COMPACTION: pages are movable and registered with compaction. */
-  compaction: boolean;
-  /** The driver's migrate callback. */
-  migratepage: BalloonMigrateFn | null;
-};
-
-/** balloon_devinfo_init(), plus registering the movable operations when compaction is on. */
+/**
+ * balloon_devinfo_init(), plus the movable operations when compaction is on
+ * (CONFIG_BALLOON_COMPACTION: one build option for every balloon of the kernel, so a
+ * second device must agree with the first).
+ */
 export function balloonDevinfoInit(pgdat: PgData, compaction: boolean): BalloonDevInfo {
-  const b: BalloonDevInfo = { pgdat, pages: listHeadAlloc(pgdat.map), nrPages: 0, isolatedPages: 0, compaction, migratepage: null };
-  pgdat.movableOps[Owner.balloon] = compaction ? balloonMops(b) : null;
+  const first = pgdat.balloonDevs[0];
+  if (first !== undefined && first.compaction !== compaction) throw new RangeError('balloon compaction is a kernel build option (CONFIG_BALLOON_COMPACTION): every balloon device of a guest has it or none');
+  const b: BalloonDevInfo = { pgdat, id: pgdat.balloonDevs.length, pages: listHeadAlloc(pgdat.map), nrPages: 0, isolatedPages: 0, compaction, migratepage: null };
+  pgdat.balloonDevs.push(b);
+  pgdat.movableOps[Owner.balloon] = compaction ? BALLOON_MOPS : null;
   return b;
+}
+
+/** @kernel include/linux/balloon_compaction.h balloon_page_device: the device a balloon page belongs to (its mapping). */
+export function balloonPageDevice(pgdat: PgData, pfn: number): BalloonDevInfo {
+  return pgdat.balloonDevs[pageMapping(pgdat.map, pfn)]!;
 }
 
 /** One more of a vmstat event. */
@@ -62,10 +58,11 @@ export function balloonPageAlloc(b: BalloonDevInfo): number {
   return allocPages(b.pgdat, gfp, 0, Owner.kernel);
 }
 
-/** balloon_page_insert(): PageOffline, owned by the balloon, on its list. */
+/** balloon_page_insert(): PageOffline, owned by the balloon, its mapping the balloon's, on its list. */
 function balloonPageInsert(b: BalloonDevInfo, pfn: number): void {
   const map = b.pgdat.map;
   setPageType(map, pfn, PageType.offline);
+  setPageMapping(map, pfn, b.id);
   listAdd(map, pfn, b.pages);
   b.nrPages++;
 }
@@ -111,40 +108,45 @@ export function balloonDequeueShouldRetry(b: BalloonDevInfo): boolean {
   return b.nrPages === 0 && b.isolatedPages > 0;
 }
 
-/** The balloon's movable operations (balloon_mops). */
-function balloonMops(b: BalloonDevInfo): MovableOperations {
-  return {
-    /** @kernel mm/balloon_compaction.c balloon_page_isolate */
-    isolatePage(pgdat, pfn) {
-      if (pageTypeOf(pgdat.map, pfn) !== PageType.offline) return false;
-      listDel(pgdat.map, pfn);
-      b.nrPages--;
-      b.isolatedPages++;
-      count(pgdat, VmEvent.compact_balloon_isolated);
-      return true;
-    },
-    /** @kernel mm/balloon_compaction.c balloon_page_migrate */
-    migratePage(pgdat, dst, src, mode) {
-      if (!b.migratepage) return MigrateResult.fail;
-      const r = b.migratepage(b, dst, src, mode);
-      if (r === MigrateResult.success) {
-        setPageFlags(pgdat.map, src, pageFlags(pgdat.map, src) & ~PG.isolated);
-        // the v10 series: migrated, and the old page released after migration
-        count(pgdat, VmEvent.compact_balloon_migrated);
-        count(pgdat, VmEvent.compact_balloon_released);
-      }
-      return r;
-    },
-    /** @kernel mm/balloon_compaction.c balloon_page_putback */
-    putbackPage(pgdat, pfn) {
-      setPageFlags(pgdat.map, pfn, pageFlags(pgdat.map, pfn) & ~PG.isolated);
-      listAdd(pgdat.map, pfn, b.pages);
-      b.nrPages++;
-      b.isolatedPages--;
-      count(pgdat, VmEvent.compact_balloon_returned);
-    },
-  };
-}
+/**
+ * @kernel mm/balloon_compaction.c balloon_mops
+ * The balloon's movable operations, the same for every balloon device: each finds its
+ * page's device through the page's mapping.
+ */
+const BALLOON_MOPS: MovableOperations = {
+  /** @kernel mm/balloon_compaction.c balloon_page_isolate */
+  isolatePage(pgdat, pfn) {
+    if (pageTypeOf(pgdat.map, pfn) !== PageType.offline) return false;
+    const b = balloonPageDevice(pgdat, pfn);
+    listDel(pgdat.map, pfn);
+    b.nrPages--;
+    b.isolatedPages++;
+    count(pgdat, VmEvent.compact_balloon_isolated);
+    return true;
+  },
+  /** @kernel mm/balloon_compaction.c balloon_page_migrate */
+  migratePage(pgdat, dst, src, mode) {
+    const b = balloonPageDevice(pgdat, src);
+    if (!b.migratepage) return MigrateResult.fail;
+    const r = b.migratepage(b, dst, src, mode);
+    if (r === MigrateResult.success) {
+      setPageFlags(pgdat.map, src, pageFlags(pgdat.map, src) & ~PG.isolated);
+      // the v10 series: migrated, and the old page released after migration
+      count(pgdat, VmEvent.compact_balloon_migrated);
+      count(pgdat, VmEvent.compact_balloon_released);
+    }
+    return r;
+  },
+  /** @kernel mm/balloon_compaction.c balloon_page_putback */
+  putbackPage(pgdat, pfn) {
+    const b = balloonPageDevice(pgdat, pfn);
+    setPageFlags(pgdat.map, pfn, pageFlags(pgdat.map, pfn) & ~PG.isolated);
+    listAdd(pgdat.map, pfn, b.pages);
+    b.nrPages++;
+    b.isolatedPages--;
+    count(pgdat, VmEvent.compact_balloon_returned);
+  },
+};
 
 /**
  * The migrate callback's bookkeeping on the balloon side (the first and last steps of

@@ -88,7 +88,7 @@ export type VirtioBalloonDriverOptions = {
   /** Stats the driver sends: tags 0-9 (Linux 6.1) or also 10-15 (Linux >= 6.12). */
   statsTags: 'v6.1' | 'v6.12';
   /** The page type of balloon pages: PG_offline (Linux >= 4.20) or PG_balloon (before; the same bit). */
-  pageType: 'offline' | 'balloon';
+  pageType: 'offline' | 'balloon' | 'none';
 };
 
 export const DEFAULT_DRIVER_OPTIONS: Readonly<VirtioBalloonDriverOptions> = { balloonCompaction: true, oomPages: OOM_VBALLOON_DEFAULT_PAGES, statsTags: 'v6.12', pageType: 'offline' };

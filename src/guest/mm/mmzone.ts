@@ -67,6 +67,32 @@ export type MovableOperations = {
   putbackPage(pgdat: PgData, pfn: number): void;
 };
 
+/** The driver's migrate callback (virtballoon_migratepage): inflate newpage, deflate page. */
+export type BalloonMigrateFn = (b: BalloonDevInfo, newPfn: number, oldPfn: number, mode: MigrateMode) => MigrateResult;
+
+/**
+ * struct balloon_dev_info: one per balloon device. A guest may have several (the v8
+ * review of the balloon compaction series removed the global balloon state that
+ * allowed only one): each balloon page records its device in page->mapping, so
+ * compaction's movable operations, which are the same for every balloon, find the
+ * device a page belongs to (balloon_page_device).
+ */
+export type BalloonDevInfo = {
+  pgdat: PgData;
+  /** The device's index in pgdat.balloonDevs: what its pages carry in their mapping. */
+  id: number;
+  /** List head (in the memmap) of the balloon's pages. */
+  pages: number;
+  /** Pages on the list. */
+  nrPages: number;
+  /** Pages isolated by compaction (off the list, still the balloon's). */
+  isolatedPages: number;
+  /** CONFIG_BALLOON_COMPACTION: pages are movable and registered with compaction. */
+  compaction: boolean;
+  /** The driver's migrate callback. */
+  migratepage: BalloonMigrateFn | null;
+};
+
 /** Per-zone compaction state (struct zone's compact_* fields). */
 export type ZoneCompactState = {
   /** compact_cached_migrate_pfn[sync?]: where the migrate scanner resumes. */
@@ -170,11 +196,12 @@ export type PgData = {
   /** Virtual time kswapd and kcompactd have worked, ns (background CPU time). */
   daemonNs: number;
   /**
-   * The page type balloon pages carry: PG_offline (Linux 4.20 on) or PG_balloon (3.x to
-   * 4.19), the same page_type bit renamed. The driver sets it at probe; page-types and
+   * The page type balloon pages carry: PG_offline (Linux 4.20 on) or PG_balloon (4.0 to
+   * 4.19), the same page_type bit renamed, or none (Linux 3.x: the v10 series marks a
+   * balloon page only by its mapping, and /proc/kpageflags has no bit for it). The driver sets it at probe; page-types and
    * dump tools (report/mem_usage.ts: makedumpfile excludes only PageOffline) read it.
    */
-  balloonPageType: 'offline' | 'balloon';
+  balloonPageType: 'offline' | 'balloon' | 'none';
   /** deferred_split_queue: THPs mapped only in part, waiting for the deferred split shrinker. */
   deferredSplitQueue: DeferredSplitQueue;
   /** khugepaged_scan: where the next khugepaged pass goes on (process, PMD index). */
@@ -219,6 +246,8 @@ export type PgData = {
    * registers its isolate/migrate/putback here when balloon compaction is on.
    */
   movableOps: Array<MovableOperations | null>;
+  /** The balloon devices' balloon_dev_info, by the id their pages carry in page->mapping (balloon_compaction.ts). */
+  balloonDevs: BalloonDevInfo[];
   /** The cost table in effect (virtual ns per unit of work); the machine owns it. */
   costs: CostTable;
   /** Where other subsystems and the hardware plug in. */
@@ -404,7 +433,7 @@ export function createPgData(map: MemMap, nrCpus: number, costs: CostTable, kern
     sysctl: defaultVmSysctl(), boot: { initOnAlloc: true, initOnFree: false, pagePoisoning: false },
     tasks: { procs: new Map(), cpu: 0, stallNs: 0, ioWaitNs: 0, slowpathEpoch: 0 }, swap: { totalPages: 0, usedPages: 0 },
     hugetlb: { order: PAGEBLOCK_ORDER, maxHugePages: 0, nrHugePages: 0, freeHugePages: 0, resvHugePages: 0, surplusHugePages: 0, freelist: [] },
-    shrinkers: [], slab: { caches: [], byName: new Map(), std: null, sb: null, freedPages: 0 }, oomNotifiers: [], movableOps: new Array<MovableOperations | null>(NR_OWNERS).fill(null), costs,
+    shrinkers: [], slab: { caches: [], byName: new Map(), std: null, sb: null, freedPages: 0 }, oomNotifiers: [], movableOps: new Array<MovableOperations | null>(NR_OWNERS).fill(null), balloonDevs: [], costs,
     hooks: { slowpath: null, wakeupKswapd: null, pageReporting: null, pageWrite: null, pageCopy: null, kcompactdWake: null, wakeFlusher: null, pageCacheAdd: null },
   };
 }

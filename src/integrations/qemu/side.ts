@@ -61,7 +61,7 @@ export function checkQemuScenario(s: Scenario, source: string): void {
     if (b.hint_ack_on_stop) throw bad('balloon.hint_ack_on_stop', 'QEMU sends DONE when the migration ends, not on STOP');
     if (b.actual !== 'driver') throw bad('balloon.actual', 'with QEMU the driver writes actual (driver)');
     if (b.inhibited) throw bad('balloon.inhibited', 'nothing inhibits ballooning in the test QEMU (no VFIO, no postcopy)');
-    if (b.page_type !== 'offline') throw bad('balloon.page_type', 'the real guest runs Linux 6.1, whose balloon pages are PG_offline');
+    if ((b.page_type ?? 'offline') !== 'offline') throw bad('balloon.page_type', 'the real guest runs Linux 6.1, whose balloon pages are PG_offline');
     if (b.stats_tags !== 'v6.1') throw bad('balloon.stats_tags', 'the real guest\'s driver is Linux 6.1\'s: set stats_tags: v6.1 so the model sends the same tags');
     if (b.oom_pages !== 256) throw bad('balloon.oom_pages', 'the real driver is loaded with its default oom_pages (256)');
     if (b.stats_polling_interval % 1e9 !== 0) throw bad('balloon.stats_polling_interval', 'QEMU takes whole seconds');
