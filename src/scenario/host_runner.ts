@@ -11,16 +11,16 @@
  * kswapd) lands at the same virtual time on both. A VM the host OOM-killed is not
  * stepped again. Deterministic: the order depends only on the scenario and its seed.
  *
- * Each VM's timeline runs as runScenario runs a single guest's (runner.ts): the same
- * action table, the same holds and deferred entries.
+ * Each VM's timeline runs on the controller runScenario uses for a single guest
+ * (timeline.ts): the same action table, holds, deferred entries and side effects; an
+ * entry the guest refuses is recorded as not run.
  */
 import { type Sim, createSim, simAt, simAfter, simPeek, simRunUntil } from '../sim/clock.js';
-import { rngFork } from '../sim/rng.js';
 import { costTable } from '../sim/cost.js';
 import { schedSummary, type SchedSummary } from '../guest/sched.js';
 import { vmstatObject } from '../guest/mm/vmstat.js';
 import { VmEvent } from '../guest/mm/vmstat_items.js';
-import { type Vm, type VmConfig, assertVm } from '../machine/machine.js';
+import { type VmConfig } from '../machine/machine.js';
 import { type HostMachine, createHostMachine, checkHostMachine } from '../machine/host_machine.js';
 import { hostFreePages, hostMeminfo } from '../host/host.js';
 import { qmpExecute } from '../host/qmp.js';
@@ -30,13 +30,12 @@ import { procZoneinfo } from '../report/proc.js';
 import { InvariantError } from '../guest/mm/check.js';
 import { type Scenario, ScenarioError } from './schema.js';
 import { vmSeed, type PolicySpec } from './host_schema.js';
-import { scenarioEnd, scenarioVmConfig, entryError, checkSides, runScenario, type RunOptions, type ResultDocument } from './runner.js';
+import { scenarioEnd, scenarioVmConfig, checkSides, runScenario, type RunOptions, type ResultDocument } from './runner.js';
+import { startTimeline } from './timeline.js';
 import { formatTime } from './units.js';
 import { VERSION } from '../version.js';
 import { type KernelBuildSummary, kernelBuildSummary } from '../workloads/kernel_build.js';
-import { type ModelContext, type WaitResult, type EventBase, ActionError } from '../actions/action.js';
-import { type ResultEvent, type SkippedEvent, actionDef } from '../actions/index.js';
-import { hintNegotiated } from '../actions/migration.js';
+import { type ResultEvent } from '../actions/index.js';
 
 /** One VM in the host result document. */
 export type HostVmResult = {
@@ -121,88 +120,6 @@ export function policyOptions(spec: PolicySpec): Record<string, number> {
   return out;
 }
 
-/** One VM's timeline on its own clock: runScenario's entry loop (holds, deferred entries), returning what is left to do at the end. */
-function startTimeline(vm: Vm, s: Scenario, opts: { check: boolean; source?: string; end: number }): { ctx: ModelContext; events: ResultEvent[]; finish: (end: number) => void } {
-  const sim = vm.sim, guest = vm.guest;
-  const events: ResultEvent[] = [];
-  let holding = false;
-  const held: number[] = [];
-  let current: { ev: EventBase } | null = null;
-  const HOLD_POLL_NS = 10_000_000;
-  const ctx: ModelContext = {
-    vm, rng: rngFork(guest.rng), tags: new Map(), useHints: hintNegotiated(vm), builds: [], highalloc: null, check: opts.check,
-    emit: (ev: EventBase) => { events.push(ev as ResultEvent); },
-    hold: (until, timeoutNs): WaitResult => {
-      const r: WaitResult = { reached: false, waited_ns: 0 };
-      const start = sim.now;
-      const poll = () => {
-        const reached = until();
-        if (!reached && sim.now - start < timeoutNs) { simAfter(sim, Math.min(HOLD_POLL_NS, start + timeoutNs - sim.now), poll); return; }
-        r.reached = reached;
-        r.waited_ns = sim.now - start;
-        release();
-      };
-      holding = true;
-      simAfter(sim, 0, poll);
-      return r;
-    },
-    defer: () => {
-      const entry = current;
-      if (entry === null) throw new Error('defer() called outside a timeline entry');
-      holding = true;
-      let done = false;
-      return (fields: object) => {
-        if (done) return;
-        done = true;
-        Object.assign(entry.ev, fields);
-        if (current === entry) simAfter(sim, 0, release);
-        else release();
-      };
-    },
-  };
-  const release = () => {
-    holding = false;
-    while (!holding && held.length) runEntry(held.shift()!);
-  };
-  const runEntry = (i: number) => {
-    if (holding) { held.push(i); return; }
-    const a = s.timeline[i]!;
-    const def = actionDef(a.action)!;
-    const ev: EventBase = { t_ns: sim.now, kind: a.action };
-    if (a.label !== undefined) ev.label = a.label;
-    current = { ev };
-    try {
-      Object.assign(ev, def.model!(ctx, a as never));
-    } catch (e) {
-      current = null;
-      // On a shared host an entry the guest refuses (a mapping larger than what the
-      // balloon left it, a process already OOM-killed) is an outcome, not bad input:
-      // it is recorded as not run, with the guest's reason, and the VM goes on.
-      if (e instanceof ActionError) {
-        const failed: SkippedEvent = { t_ns: sim.now, kind: 'skipped', action: a.action, reason: `failed: ${e.message}` };
-        if (a.label !== undefined) failed.label = a.label;
-        events.push(failed);
-        return;
-      }
-      if (e instanceof ScenarioError) throw entryError(opts.source, i, a, e);
-      throw e;
-    } finally {
-      current = null;
-    }
-    events.push(ev as ResultEvent);
-    if (opts.check) assertVm(vm, `after ${a.action} at t=${sim.now}ns`);
-  };
-  s.timeline.forEach((a, i) => { if (a.at <= opts.end) simAt(sim, a.at, () => runEntry(i)); });
-  const finish = (end: number) => {
-    for (const i of held) {
-      const a = s.timeline[i]!;
-      const skipped: SkippedEvent = { t_ns: end, kind: 'skipped', action: a.action, reason: `the run ended at ${formatTime(end)} while an earlier wait held this entry` };
-      if (a.label !== undefined) skipped.label = a.label;
-      events.push(skipped);
-    }
-  };
-  return { ctx, events, finish };
-}
 
 /**
  * Steps the host's and the VMs' clocks in time order up to `end` (ns): hostMachineRun.
@@ -247,7 +164,7 @@ export function runHostScenario(s: Scenario, opts: RunOptions = {}): { doc: Host
   const end = Math.min(opts.until ?? Infinity, s.duration ?? Math.max(...s.vms.map((v) => scenarioEnd(v.scenario))));
   if (check) { const r = checkHostMachine(hm); if (r !== null) throw new InvariantError(`after boot: ${r}`); }
   // the VMs' timelines
-  const timelines = hm.vms.map((e, k) => startTimeline(e.vm, s.vms![k]!.scenario, { check, end, source: `${opts.source !== undefined ? `${opts.source}: ` : ""}vm ${e.name}` }));
+  const timelines = hm.vms.map((e, k) => startTimeline(e.vm, s.vms![k]!.scenario, { check, end, actionErrors: 'skip', source: `${opts.source !== undefined ? `${opts.source}: ` : ""}vm ${e.name}` }));
   // the policy, as the management daemon: QMP to each VM, meminfo from the host
   const policy: PolicyInstance = policyDef(policySpec.name)!.create(policyOptions(policySpec));
   const policyVms: PolicyVm[] = hm.vms.map((e, k) => ({
@@ -312,7 +229,7 @@ export function runHostScenario(s: Scenario, opts: RunOptions = {}): { doc: Host
   simAt(hostSim, 0, watch);
   hostMachineRun(hm, end, opts.onProgress ? (now) => opts.onProgress!(now, end, `${host.guests.filter((g) => g.running).length}/${host.guests.length} VMs, host free ${Math.round((hostFreePages(host) * 4096) / 2 ** 20)} MiB`) : undefined);
   if (series.length === 0 || series[series.length - 1]![0] !== end) sample();
-  timelines.forEach((t) => t.finish(end));
+  timelines.forEach((t) => t.skipHeld(end));
   if (check) { const r = checkHostMachine(hm); if (r !== null) throw new InvariantError(`at the end: ${r}`); }
   opts.onProgress?.(end, end, 'done');
   const vms: HostVmResult[] = hm.vms.map((e, k) => {

@@ -7,7 +7,6 @@
  * access to a real clock), and is left out of the document when no clock is given.
  */
 import { simAt, simAfter, simRunUntil } from '../sim/clock.js';
-import { rngFork } from '../sim/rng.js';
 import { type Guest } from '../guest/guest.js';
 import { type SchedSummary, schedSummary } from '../guest/sched.js';
 import { type Vm, type VmConfig, createVm, assertVm } from '../machine/machine.js';
@@ -27,9 +26,10 @@ import { type KernelBuildSummary, kernelBuildSummary } from '../workloads/kernel
 import { highallocResult, highallocPhase } from '../workloads/stress_highalloc.js';
 import { BALLOON_FEATURE_NAMES } from '../virtio/virtio_balloon.js';
 import { hasFeature } from '../virtio/transport.js';
-import { type ModelContext, type WaitResult, type EventBase, ActionError, actionSides } from '../actions/action.js';
-import { type Action, type ResultEvent, type SkippedEvent, actionDef } from '../actions/index.js';
-import { hintNegotiated, migrationResult } from '../actions/migration.js';
+import { ActionError, actionSides } from '../actions/action.js';
+import { type ResultEvent, actionDef } from '../actions/index.js';
+import { migrationResult } from '../actions/migration.js';
+import { startTimeline, entryError, HOLD_POLL_NS } from './timeline.js';
 import { type ResultSeries, createSampler, samplerTake, samplerSeries, samplerWatchMigration, defaultSampleInterval } from './sampler.js';
 import { type MemoryMapRecord, MEMORY_MAP_LEGEND, memoryMapRecord } from '../report/memory_map.js';
 
@@ -184,11 +184,7 @@ function deviceRecord(dev: BalloonDevice) {
   return { ...dev.counters, inflated_pages: dev.inflatedPages, poison_val: dev.poisonVal, free_page_hint_status: FREE_PAGE_HINT_STATUS_NAMES[dev.freePageHintStatus], balloon_change_events: dev.balloonChanges.length, needs_reset: dev.t.error };
 }
 
-/** How an error in timeline entry i reads: where, which entry, what is wrong. */
-export function entryError(source: string | undefined, i: number, a: Action, e: unknown): ScenarioError {
-  const msg = e instanceof Error ? e.message : String(e);
-  return new ScenarioError(`${source ? `${source}: ` : ''}timeline[${i}] (${a.action} at ${formatTime(a.at)}): ${msg}`);
-}
+export { entryError };
 
 /** Refuses, before anything runs, a timeline entry the side cannot run. */
 export function checkSides(s: Scenario, side: 'model' | 'v86' | 'qemu', source?: string): void {
@@ -209,26 +205,6 @@ export function checkSides(s: Scenario, side: 'model' | 'v86' | 'qemu', source?:
   });
 }
 
-/** What an entry may set off in the guest that its own fields do not say: OOM kills, allocation stalls, THP splits. */
-function sideEffectCounts(ev: Float64Array): [number, number, number] {
-  return [
-    ev[VmEvent.oom_kill]!,
-    ev[VmEvent.allocstall_dma]! + ev[VmEvent.allocstall_dma32]! + ev[VmEvent.allocstall_normal]! + ev[VmEvent.allocstall_movable]! + ev[VmEvent.allocstall_device]!,
-    ev[VmEvent.thp_split_page]!,
-  ];
-}
-
-/** The entry's event says what it set off, when it set off anything (the fields are absent otherwise). */
-function addSideEffects(ev: EventBase, before: [number, number, number], after: [number, number, number]): void {
-  const e = ev as EventBase & { oom_kills?: number; alloc_stalls?: number; thp_splits?: number };
-  if (after[0] > before[0]) e.oom_kills = after[0] - before[0];
-  if (after[1] > before[1]) e.alloc_stalls = after[1] - before[1];
-  if (after[2] > before[2]) e.thp_splits = after[2] - before[2];
-}
-
-/** A wait that holds the timeline: polled every HOLD_POLL_NS of virtual time. */
-const HOLD_POLL_NS = 10_000_000;
-
 /**
  * Runs a scenario to its end (or opts.until) and returns the result document and the
  * machine (a file from loadScenarioText runs its base scenario). Entries run at their
@@ -245,97 +221,23 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
   const guest = vm.guest;
   for (const b of vm.balloons) if (b.driver.probeError) throw new ScenarioError(`the balloon driver failed to probe${vm.balloons.length > 1 ? ` ${b.id}` : ''}: ${b.driver.probeError}`);
   if (opts.trace && vm.host.balloon) vm.host.balloon.trace = [];
-  const events: ResultEvent[] = [];
   const maps: MemoryMapRecord[] = [];
   const sim = guest.sim;
   const check = opts.check ?? false;
-  // Entries that came due while a wait held the timeline, in order.
-  let holding = false;
-  const held: number[] = [];
-  // What is left of the entry that holds: onEntry hears of it when its wait is over.
-  let afterHold: (() => void) | null = null;
-  const ctx: ModelContext = {
-    vm, rng: rngFork(guest.rng), tags: new Map(), useHints: hintNegotiated(vm), builds: [], highalloc: null, check,
-    emit: (ev: EventBase) => { events.push(ev as ResultEvent); },
-    hold: (until, timeoutNs): WaitResult => {
-      const r: WaitResult = { reached: false, waited_ns: 0 };
-      const start = sim.now;
-      const poll = () => {
-        const reached = until();
-        if (!reached && sim.now - start < timeoutNs) { simAfter(sim, Math.min(HOLD_POLL_NS, start + timeoutNs - sim.now), poll); return; }
-        r.reached = reached;
-        r.waited_ns = sim.now - start;
-        release();
-      };
-      holding = true;
-      simAfter(sim, 0, poll);
-      return r;
+  // the timeline: its entries on the guest's clock (timeline.ts)
+  let end = Math.min(opts.until ?? Infinity, scenarioEnd(s));
+  const tl = startTimeline(vm, s, {
+    check, end, actionErrors: 'throw', ...(opts.source !== undefined ? { source: opts.source } : {}),
+    afterEntry: (_i, a, _ev) => {
+      if (a.action === 'snapshot') maps.push(memoryMapRecord(guest, sim.now, a.label ?? `snapshot ${formatTime(sim.now)}`));
+      samplerWatchMigration(sampler);
+      opts.onProgress?.(sim.now, end, phase());
     },
-    defer: () => {
-      const entry = current;
-      if (entry === null) throw new Error('defer() called outside a timeline entry');
-      holding = true;
-      let done = false;
-      return (fields: object) => {
-        if (done) return;
-        done = true;
-        Object.assign(entry.ev, fields);
-        addSideEffects(entry.ev, entry.before, sideEffectCounts(guest.pgdat.events));
-        // finished within its own entry: the entry's event goes first, the held ones after
-        if (current === entry) simAfter(sim, 0, release);
-        else release();
-      };
-    },
-  };
-  // The entry whose model side runs now (defer() finishes its event later).
-  let current: { ev: EventBase; before: [number, number, number] } | null = null;
-  /** A wait is over: what is left of the holding entry, then the entries it held. */
-  const release = () => {
-    holding = false;
-    const after = afterHold;
-    afterHold = null;
-    after?.();
-    while (!holding && held.length) runEntry(held.shift()!);
-  };
+    ...(opts.onEntry ? { onEntryDone: (i: number, ev: ResultEvent) => opts.onEntry!(i, ev, vm) } : {}),
+  });
+  const { ctx, events } = tl;
   if (check) assertVm(vm, 'after boot');
   opts.onBoot?.(vm);
-  let end = Math.min(opts.until ?? Infinity, scenarioEnd(s));
-  const runEntry = (i: number) => {
-    if (holding) { held.push(i); return; }
-    const a = s.timeline[i]!;
-    const def = actionDef(a.action)!;
-    let ev: EventBase;
-    if (!def.model) {
-      const skipped: SkippedEvent = { t_ns: sim.now, kind: 'skipped', action: a.action, reason: `the model guest cannot run ${a.action}` };
-      if (a.label !== undefined) skipped.label = a.label;
-      ev = skipped;
-    } else {
-      ev = { t_ns: sim.now, kind: a.action };
-      if (a.label !== undefined) ev.label = a.label;
-      const before = sideEffectCounts(guest.pgdat.events);
-      current = { ev, before };
-      try {
-        Object.assign(ev, def.model(ctx, a as never));
-      } catch (e) {
-        if (e instanceof ActionError || e instanceof ScenarioError) throw entryError(opts.source, i, a, e);
-        throw e;
-      } finally {
-        current = null;
-      }
-      addSideEffects(ev, before, sideEffectCounts(guest.pgdat.events));
-    }
-    events.push(ev as ResultEvent);
-    if (a.action === 'snapshot' && def.model) maps.push(memoryMapRecord(guest, sim.now, a.label ?? `snapshot ${formatTime(sim.now)}`));
-    samplerWatchMigration(sampler);
-    if (opts.onEntry) {
-      const tell = opts.onEntry;
-      if (holding) afterHold = () => tell(i, ev as ResultEvent, vm);
-      else tell(i, ev as ResultEvent, vm);
-    }
-    if (check) assertVm(vm, `after ${a.action} at t=${sim.now}ns`);
-    opts.onProgress?.(sim.now, end, phase());
-  };
-  s.timeline.forEach((a, i) => { if (a.at <= end) simAt(sim, a.at, () => runEntry(i)); });
   // Series of the host's RSS and the balloon's size: about 500 samples over the run.
   const rssSeries: Array<[number, number]> = [];
   const actualSeries: Array<[number, number]> = [];
@@ -366,16 +268,9 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
   // timeline has drained (each wait ends by its timeout); with one, what is left is
   // recorded as not run.
   if (s.duration === undefined && opts.until === undefined) {
-    while (holding || held.length) simRunUntil(sim, sim.now + HOLD_POLL_NS);
+    while (tl.busy()) simRunUntil(sim, sim.now + HOLD_POLL_NS);
     end = sim.now;
-  } else {
-    for (const i of held) {
-      const a = s.timeline[i]!;
-      const skipped: SkippedEvent = { t_ns: end, kind: 'skipped', action: a.action, reason: `the run ended at ${formatTime(end)} while an earlier wait held this entry` };
-      if (a.label !== undefined) skipped.label = a.label;
-      events.push(skipped);
-    }
-  }
+  } else tl.skipHeld(end);
   if (rssSeries.length === 0 || rssSeries[rssSeries.length - 1]![0] !== end) sample();
   opts.onProgress?.(end, end, 'done');
   if (check) assertVm(vm, 'at the end');
