@@ -527,11 +527,11 @@ function buildProgram(): Command {
         return;
       }
       if (o.sizes !== undefined) throw new UsageError('--sizes: only bench scale takes sizes');
-      process.stderr.write(name === 'host' ? 'bench host: four variants of scenarios/host-overcommit.yaml on two worker threads, once (the JSON follows on stdout)\n' : `bench ${name}: ${runs} run${runs > 1 ? 's' : ''} (the JSON follows on stdout)\n`);
+      process.stderr.write(name === 'host' ? 'bench host: four variants of scenarios/host-overcommit.yaml on two worker threads, once (the JSON follows on stdout)\n' : name === 'scenario' ? `bench scenario: each experiment's variants on ${availableParallelism()} worker threads as compare runs them, ${runs} run${runs > 1 ? 's' : ''} (the JSON follows on stdout)\n` : `bench ${name}: ${runs} run${runs > 1 ? 's' : ''} (the JSON follows on stdout)\n`);
       const result = name === 'alloc' ? benchAlloc({ ...DEFAULT_ALLOC_BENCH, runs })
         : name === 'virtqueue' ? benchVirtqueue({ ...DEFAULT_VIRTQUEUE_BENCH, runs })
         : name === 'migration' ? benchMigration(runs)
-        : name === 'scenario' ? { ...benchScenario(new URL('../../../', import.meta.url), runs, undefined, undefined, (line) => process.stderr.write(line + '\n')), host: await benchHost(new URL('../../../', import.meta.url), 2, undefined, (line) => process.stderr.write(line + '\n')) }
+        : name === 'scenario' ? { ...(await benchScenario(new URL('../../../', import.meta.url), runs, undefined, undefined, (line) => process.stderr.write(line + '\n'))), host: await benchHost(new URL('../../../', import.meta.url), 2, undefined, (line) => process.stderr.write(line + '\n')) }
         : name === 'host' ? await benchHost(new URL('../../../', import.meta.url), 2, undefined, (line) => process.stderr.write(line + '\n'))
         : benchCompaction(runs);
       process.stdout.write(JSON.stringify(result) + '\n');
