@@ -24,7 +24,7 @@ import { UnitError, parseSize, parseTime, formatSize, formatTime } from '../scen
 import { InvariantError } from '../guest/mm/check.js';
 import { guestMemoryProblem } from '../guest/mm/layout.js';
 import { defaultGuestConfig } from '../guest/guest.js';
-import { defaultCompareRows, formatCompare, formatEraDiff } from '../report/compare.js';
+import { defaultCompareRows, formatCompare, formatCompareGroups, formatEraDiff } from '../report/compare.js';
 import { formatJson } from '../report/json.js';
 import { addPictureCommands } from './plot.js';
 import { runHostScenario, isHostDocument, type HostResultDocument } from '../scenario/host_runner.js';
@@ -257,7 +257,7 @@ function compareText(scenario: string, names: string[], docs: AnyDocument[]): st
   const host = docs.filter(isHostDocument);
   if (host.length === docs.length) return formatCompare(scenario, names, host, hostCompareRows());
   if (host.length > 0) throw new UsageError(`${scenario}: variants mix host scenarios (vms:) and single-guest ones; compare one kind at a time`);
-  return formatCompare(scenario, names, docs as ResultDocument[], defaultCompareRows(docs as ResultDocument[]));
+  return formatCompareGroups(scenario, names, docs as ResultDocument[], defaultCompareRows(docs as ResultDocument[]));
 }
 
 function runOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boolean; reproducible?: boolean; label: string; until?: number; source: string }) {

@@ -31,6 +31,7 @@ import { type Action, type ResultEvent, type SkippedEvent, actionDef } from '../
 import { hintNegotiated, migrationResult } from '../actions/migration.js';
 import { type ResultSeries, createSampler, samplerTake, samplerSeries, samplerWatchMigration, defaultSampleInterval } from './sampler.js';
 import { type MemoryMapRecord, MEMORY_MAP_LEGEND, memoryMapRecord } from '../report/memory_map.js';
+import { type FreePageHintSummary, freePageHintSummary } from '../report/free_page_hint.js';
 
 export type { ResultEvent } from '../actions/index.js';
 
@@ -60,6 +61,8 @@ export type ResultDocument = {
     /** What the driver did (rounds, out-of-puff back-offs, OOM deflates, hint rounds ...) and the device saw. */
     driver: Record<string, unknown> | null;
     device: Record<string, unknown> | null;
+    /** Free page hinting's figures, when the scenario names its design (free_page_hint: upstream | v33; report/free_page_hint.ts). */
+    free_page_hint?: FreePageHintSummary;
   };
   /** The last migration, when the scenario migrated (CLI.md's fields). */
   migration?: ReturnType<typeof migrationResult>;
@@ -141,7 +144,10 @@ export function scenarioVmConfig(s: Scenario, seed: number): VmConfig {
         pagePoison: s.guest.page_poison,
       },
     },
-    balloon: b === false ? null : { device: balloonDeviceOptions(b), driver: { balloonCompaction: b.compaction, statsTags: b.stats_tags, oomPages: b.oom_pages, pageType: b.page_type } },
+    balloon: b === false ? null : {
+      device: balloonDeviceOptions(b),
+      driver: { balloonCompaction: b.compaction, statsTags: b.stats_tags, oomPages: b.oom_pages, pageType: b.page_type, hintDesign: b.free_page_hint === 'v33' ? 'v33' : 'upstream', hintBuffer: b.free_page_hint_buffer ?? 'fixed' },
+    },
     memPrealloc: s.host.mem_prealloc,
     accel: s.host.accel,
     ...(s.costs !== undefined ? { costs: s.costs } : {}),
@@ -151,7 +157,7 @@ export function scenarioVmConfig(s: Scenario, seed: number): VmConfig {
 /** The scenario's `balloon:` in the device's terms (QEMU's properties, and the other VMMs' behaviours). */
 export function balloonDeviceOptions(b: Exclude<Scenario['balloon'], false>): Partial<BalloonDeviceOptions> {
   return {
-    deflateOnOom: b.deflate_on_oom, freePageHint: b.free_page_hint, freePageReporting: b.free_page_reporting,
+    deflateOnOom: b.deflate_on_oom, freePageHint: b.free_page_hint !== false, freePageHintDesign: b.free_page_hint === 'v33' ? 'v33' : 'upstream', freePageReporting: b.free_page_reporting,
     pagePoison: b.page_poison, mustTellHost: b.must_tell_host, statsVq: b.stats_vq, statsPollingIntervalNs: b.stats_polling_interval,
     hintAction: b.hint_action, hintAckOnStop: b.hint_ack_on_stop, actualSource: b.actual, inhibited: b.inhibited,
   };
@@ -372,6 +378,8 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
       driver: drv ? { ...drv.counters, num_pages: drv.numPages, hint_blocks_held: drv.numFreePageBlocks, stuck: drv.stuck,
         page_reporting: drv.prDevInfo ? { passes: drv.prDevInfo.passes, reports: drv.prDevInfo.reports, reported_blocks: drv.prDevInfo.reportedBlocks, reported_pages: drv.prDevInfo.reportedPages } : null } : null,
       device: dev ? { ...dev.counters, inflated_pages: dev.inflatedPages, poison_val: dev.poisonVal, free_page_hint_status: FREE_PAGE_HINT_STATUS_NAMES[dev.freePageHintStatus], balloon_change_events: dev.balloonChanges.length, needs_reset: dev.t.error } : null,
+      // only when the design is named, so a `free_page_hint: true` document is what it always was
+      ...(drv && s.balloon !== false && typeof s.balloon.free_page_hint === 'string' ? { free_page_hint: freePageHintSummary(drv, dev) } : {}),
     },
     host: {
       rss_bytes: ramRssBytes(vm.host.ram), rss_series: rssSeries, first_touches: vm.host.ram.firstTouches, refaults: vm.host.ram.refaults, discarded_pages: vm.host.ram.discards,

@@ -74,8 +74,15 @@ export const balloonSchema = z.strictObject({
   page_type: z.enum(['offline', 'balloon']).default('offline'),
   /** Device property deflate-on-oom. */
   deflate_on_oom: z.boolean().default(false),
-  /** Device property free-page-hint. */
-  free_page_hint: z.boolean().default(false),
+  /**
+   * Device property free-page-hint, and the design driver and device run: true or
+   * upstream (Linux 5.0 / QEMU 4.0 on: the cmd_id protocol, blocks allocated and held
+   * until DONE), v33 (the June 2018 series: free order-10 blocks' addresses copied into
+   * a buffer under the zone lock, nothing held); false: off. docs/experiments.md compares them.
+   */
+  free_page_hint: z.union([z.boolean(), z.enum(['upstream', 'v33'])], { error: () => 'expected false, true (= upstream), upstream or v33' }).default(false),
+  /** v33's hint buffer: fixed (16 pages, kmalloc'ed at probe, as posted) or sized (from totalram_pages, at most 1024 pages, allocated per report). Default fixed. */
+  free_page_hint_buffer: z.enum(['fixed', 'sized']).optional(),
   /** Device property free-page-reporting. */
   free_page_reporting: z.boolean().default(false),
   /** Device property page-poison (QEMU: on). */
@@ -98,7 +105,18 @@ export const balloonSchema = z.strictObject({
   stats_tags: z.enum(['v6.1', 'v6.12']).default('v6.12'),
   /** The driver's oom_pages parameter: pages given back per OOM with deflate_on_oom. */
   oom_pages: z.number().int().min(1).max(1 << 20).default(256),
+}).superRefine((b, ctx) => {
+  // v33 holds nothing and has no STOP: no buffer rule without it, no discarding or acknowledging with it
+  if (b.free_page_hint_buffer !== undefined && b.free_page_hint !== 'v33') ctx.addIssue({ code: 'custom', path: ['free_page_hint_buffer'], message: `only with free_page_hint: v33 (the upstream driver has no hint buffer: it queues each block it allocates), got free_page_hint: ${String(b.free_page_hint)}` });
+  if (b.free_page_hint === 'v33' && b.hint_action !== 'clear-bitmap') ctx.addIssue({ code: 'custom', path: ['hint_action'], message: 'v33\'s hinted blocks stay free in the guest: a host that discarded them would lose what the guest writes there next (clear-bitmap only)' });
+  if (b.free_page_hint === 'v33' && b.hint_ack_on_stop) ctx.addIssue({ code: 'custom', path: ['hint_ack_on_stop'], message: 'v33 has no STOP to acknowledge' });
 });
+
+/** Which free page hinting the balloon runs: off, upstream (true) or v33. */
+export function freePageHintDesign(b: Scenario['balloon']): 'off' | 'upstream' | 'v33' {
+  if (b === false || b.free_page_hint === false) return 'off';
+  return b.free_page_hint === 'v33' ? 'v33' : 'upstream';
+}
 
 /** QEMU's own command line: options of the VMM process, not of the guest or a device. */
 const hostSchema = z.strictObject({
