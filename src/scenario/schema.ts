@@ -182,9 +182,23 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return s || '(top level)';
 }
 
+/**
+ * A union that gave no message of its own (`balloon: false | { ... }` for a mapping)
+ * stands for the option whose fields the input reached: its first issue, under the
+ * union's path (`balloon.free_page_hint: ...`, not `balloon: Invalid input`).
+ */
+function unionIssue(iss: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (iss.code !== 'invalid_union' || iss.message !== 'Invalid input') return iss;
+  for (const branch of iss.errors) {
+    const inner = branch[0];
+    if (inner !== undefined && inner.path.length > 0) return unionIssue({ ...inner, path: [...iss.path, ...inner.path] });
+  }
+  return iss;
+}
+
 /** Turns zod's first issue into one message: `where: field: what is wrong`. */
 function issueMessage(err: z.ZodError, where: string): string {
-  const iss = err.issues[0]!;
+  const iss = unionIssue(err.issues[0]!);
   let msg = iss.message;
   if (iss.code === 'unrecognized_keys') msg = `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}`;
   if (iss.code === 'invalid_type' && /received undefined/.test(iss.message)) msg = `required field is missing (${iss.message.replace(/^Invalid input: /, '')})`;
