@@ -19,7 +19,8 @@ export type FreePageHintSummary = {
   /**
    * The first request the guest answered (in scenarios/hint-designs.yaml: the first
    * migration's first): when the host asked, how long until the guest's answer was
-   * complete (upstream: its STOP; v33: its buffer), the guest's free memory when the
+   * complete (upstream: the work of its last block done, or the host's stop at a bitmap
+   * sync if that came first; v33: its buffer handed over), the guest's free memory when the
    * report began and the share of it hinted; v33's buffer and lock holds; the zeroing
    * it cost under init_on_alloc. Null when no request was answered.
    */
@@ -51,8 +52,10 @@ export function freePageHintSummary(drv: VirtioBalloon, dev: BalloonDevice | nul
     const r = rounds[answered]!;
     // the driver's report that answered it: the first one that began at or after the request
     const rep = log.reports.find((x) => x.startNs >= r.requestNs) ?? log.reports[0]!;
+    // until the guest's report was done (its last step's work included), or the host stopped it
+    const end = r.byHost ? r.endNs : Math.max(r.endNs, rep.endNs);
     first = {
-      request_ns: r.requestNs, latency_ns: r.endNs - r.requestNs, free_pages: rep.freePages, free_max_order_pages: rep.freeMaxOrderPages,
+      request_ns: r.requestNs, latency_ns: end - r.requestNs, free_pages: rep.freePages, free_max_order_pages: rep.freeMaxOrderPages,
       hinted_pages: r.pages, share_pct: rep.freePages > 0 ? Math.round((r.pages / rep.freePages) * 10000) / 100 : 0,
       buffer_pages: rep.bufferPages, lock_hold_ns: rep.lockHoldNs, max_lock_hold_ns: rep.maxLockHoldNs,
       zeroed_pages: rep.zeroedPages, zero_ns: rep.zeroNs, stopped_by_host: r.byHost,

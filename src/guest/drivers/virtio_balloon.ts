@@ -770,8 +770,8 @@ function hintReportBegin(vb: VirtioBalloon): HintReport {
   return r;
 }
 
-function hintReportEnd(vb: VirtioBalloon, r: HintReport): void {
-  r.endNs = vb.sim.now;
+function hintReportEnd(vb: VirtioBalloon, r: HintReport, endNs = vb.sim.now): void {
+  r.endNs = endNs;
   const t = vb.hintLog.totals;
   t.hintedPages += r.hintedPages; t.lockHoldNs += r.lockHoldNs; t.maxLockHoldNs = Math.max(t.maxLockHoldNs, r.maxLockHoldNs);
   t.zeroedPages += r.zeroedPages; t.zeroNs += r.zeroNs;
@@ -925,7 +925,8 @@ function virtioBalloonReportFreePage(vb: VirtioBalloon): void {
     const ns = cpuNs + (vb.t.busyNs - busy0);
     if (!end) { simAfter(vb.sim, ns, () => vb.kworker(step)); return; }
     sendCmdId(vb, vb.cmdIdStopAddr, VIRTIO_BALLOON_CMD_ID_STOP);
-    hintReportEnd(vb, rep);
+    // the model sends STOP as the last step starts; the report is done when its work is
+    hintReportEnd(vb, rep, vb.sim.now + ns);
     workDone(vb, vb.freePageWork, ns);
   };
   step();
