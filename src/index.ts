@@ -13,7 +13,7 @@ export {
   type MemMap,
 } from './guest/mm/memmap.js';
 export { ZoneType, ZONE_NAMES, type Zone, type PgData } from './guest/mm/mmzone.js';
-export { allocPages, freePages, drainAllPages } from './guest/mm/page_alloc.js';
+export { allocPages, freePages, drainAllPages, getFromFreePageList } from './guest/mm/page_alloc.js';
 export * from './guest/mm/gfp.js';
 export { checkPgdat, assertPgdat, censusPgdat, InvariantError, type PageCensus } from './guest/mm/check.js';
 export { vmstatEntries, vmstatObject } from './guest/mm/vmstat.js';
@@ -37,7 +37,8 @@ export {
   pageTypesSummary, freeBlocksPerOrder, pageblockCounts,
 } from './report/proc.js';
 export { kpageflags } from './report/kpageflags.js';
-export { defaultCompareRows, formatCompare, mmtestsVmstatRows, lastEvent, type CompareRow } from './report/compare.js';
+export { defaultCompareRows, formatCompare, formatCompareGroups, freePageHintRows, mmtestsVmstatRows, lastEvent, type CompareRow } from './report/compare.js';
+export { freePageHintSummary, type FreePageHintSummary } from './report/free_page_hint.js';
 export { parseBuddyinfo, parsePageblockCounts, parseVmstat, parseMeminfo } from './report/proc_parse.js';
 export { summariseTrace, deviceView, hintRoundsOf, type DeviceView, type TraceSummary, type HintRound } from './report/balloon_trace.js';
 export { resultCharts, compareCharts, memoryMapChart, memoryMapCells, isCompareDocument, type Chart, type CompareDocument } from './report/charts.js';
@@ -52,8 +53,12 @@ export { qmpExecute, BALLOON_QOM_PATH, type QmpCommand, type QmpResponse } from 
 export {
   createBalloonDevice, virtioBalloonToTarget, virtioBalloonStat, balloonStatsGetAll, balloonStatsSetPollInterval,
   virtioBalloonFreePageStart, virtioBalloonFreePageStop, virtioBalloonFreePageDone, QEMU_BALLOON_DEFAULTS, FreePageHintStatus,
+  FREE_PAGE_HINT_DEVICE_UPSTREAM, FREE_PAGE_HINT_DEVICE_V33, type FreePageHintDeviceDesign, type HintRound as DeviceHintRound,
   type BalloonDevice, type BalloonDeviceOptions,
 } from './host/virtio_balloon.js';
 export { type RamBacking, ramRssBytes } from './host/ram.js';
-export { virtballoonProbe, DEFAULT_DRIVER_OPTIONS, type VirtioBalloon, type VirtioBalloonDriverOptions } from './guest/drivers/virtio_balloon.js';
+export {
+  virtballoonProbe, DEFAULT_DRIVER_OPTIONS, FREE_PAGE_HINT_UPSTREAM, FREE_PAGE_HINT_V33, FREE_PAGE_HINT_MEM_SIZE, hintBufferPagesFor, hintBufferEntries,
+  type VirtioBalloon, type VirtioBalloonDriverOptions, type FreePageHintDriverDesign, type HintReport,
+} from './guest/drivers/virtio_balloon.js';
 export * from './virtio/virtio_balloon.js';

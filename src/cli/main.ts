@@ -24,7 +24,8 @@ import { UnitError, parseSize, parseTime, formatSize, formatTime } from '../scen
 import { InvariantError } from '../guest/mm/check.js';
 import { guestMemoryProblem } from '../guest/mm/layout.js';
 import { defaultGuestConfig } from '../guest/guest.js';
-import { defaultCompareRows, formatCompare, formatEraDiff } from '../report/compare.js';
+import { defaultCompareRows, formatCompare, formatCompareGroups, formatEraDiff } from '../report/compare.js';
+import { runWithinMemory, scenarioMemoryEstimate, memoryBudget } from './memory_gate.js';
 import { formatJson } from '../report/json.js';
 import { addPictureCommands } from './plot.js';
 import { runHostScenario, isHostDocument, type HostResultDocument } from '../scenario/host_runner.js';
@@ -172,7 +173,9 @@ async function runVariantsInWorkers(tasks: Array<{ scenario: Scenario; source: s
   const showBars = !o.quiet && process.stderr.isTTY && process.stdout.isTTY;
   const bars = showBars ? new cliProgress.MultiBar({ format: '{label} [{bar}] {percentage}% | virtual {now} of {end} {phase}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
   try {
-    const outcomes = await Promise.all(tasks.map((t) => {
+    // at most `jobs` at once, and no more than fit in memory (a 2 TiB guest holds ~16 GiB)
+    const outcomes = await runWithinMemory(tasks.length, jobs, (i) => scenarioMemoryEstimate(tasks[i]!.scenario), memoryBudget(), (i) => {
+      const t = tasks[i]!;
       const { port1, port2 } = new MessageChannel();
       const bar = bars?.create(1, 0, { label: t.label, now: formatTime(0), end: '?', phase: '' }) ?? null;
       port1.on('message', (p: VariantProgress) => {
@@ -182,7 +185,7 @@ async function runVariantsInWorkers(tasks: Array<{ scenario: Scenario; source: s
       });
       const task: VariantTask = { scenario: t.scenario, source: t.source, check: o.check, reproducible: o.reproducible, port: port2, ...(o.seed !== undefined ? { seed: o.seed } : {}) };
       return pool.run(task, { transferList: [port2] }).finally(() => port1.close());
-    }));
+    });
     return outcomes.map((r) => {
       if (r.ok) return r.doc;
       if (r.kind === 'input') throw new InputError(r.message);
@@ -257,7 +260,7 @@ function compareText(scenario: string, names: string[], docs: AnyDocument[]): st
   const host = docs.filter(isHostDocument);
   if (host.length === docs.length) return formatCompare(scenario, names, host, hostCompareRows());
   if (host.length > 0) throw new UsageError(`${scenario}: variants mix host scenarios (vms:) and single-guest ones; compare one kind at a time`);
-  return formatCompare(scenario, names, docs as ResultDocument[], defaultCompareRows(docs as ResultDocument[]));
+  return formatCompareGroups(scenario, names, docs as ResultDocument[], defaultCompareRows(docs as ResultDocument[]));
 }
 
 function runOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boolean; reproducible?: boolean; label: string; until?: number; source: string }) {

@@ -7,7 +7,7 @@
  */
 import type { ResultDocument } from '../scenario/runner.js';
 import type { Chart } from '../report/charts.js';
-import { defaultCompareRows, formatCompare } from '../report/compare.js';
+import { defaultCompareRows, formatCompareGroups } from '../report/compare.js';
 import { formatSize, formatTime } from '../scenario/units.js';
 import { VERSION } from '../version.js';
 import type { PictureInput } from './plot.js';
@@ -44,7 +44,7 @@ export function reportHtml(input: Exclude<PictureInput, { host: object }>, chart
   const runs: Array<{ name: string; doc: ResultDocument }> = input.compare ? input.compare.variants.map((v) => ({ name: v.name, doc: v.result })) : [{ name: input.run.scenario, doc: input.run }];
   const scenario = input.compare ? input.compare.scenario : input.run.scenario;
   const d0 = runs[0]!.doc;
-  const table = formatCompare(scenario, runs.map((r) => r.name), runs.map((r) => r.doc), defaultCompareRows(runs.map((r) => r.doc)));
+  const table = formatCompareGroups(scenario, runs.map((r) => r.name), runs.map((r) => r.doc), defaultCompareRows(runs.map((r) => r.doc)));
   const isMap = (c: Chart) => c.name.includes('memory-map-');
   const parts: string[] = [];
   parts.push(`<h1>balloonlab report: ${esc(scenario)}</h1>`);

@@ -174,7 +174,7 @@ export function migrateStart(vm: MigrationSource, params: Partial<MigrationParam
   // protect (the first sync, below, finds nothing logged yet)
   let setupNs = vm.accel === 'tcg' ? 0 : m.totalPages * c.migrationReprotectPage;
   if (m.hinting && dev) {
-    dev.onFreePageHint = (addr, len) => qemuGuestFreePageHint(m, addr, len);
+    dev.onFreePageHint = (addr, len, clearLog) => qemuGuestFreePageHint(m, addr, len, clearLog);
   }
   // ram_init_bitmaps: the first sync, with the precopy notifier around it
   setupNs += migrationBitmapSyncPrecopy(m);
@@ -193,13 +193,18 @@ export function migrateStart(vm: MigrationSource, params: Partial<MigrationParam
  * A hinted range: its pages leave the bitmap unless written again. Under KVM they leave
  * the dirty log too (migration_clear_memory_region_dirty_bitmap_range reaches
  * kvm_log_clear); under TCG that call has no listener, so writes logged since the
- * last sync stay and the next sync puts the pages back.
+ * last sync stay and the next sync puts the pages back. `clearLog` false (v33's hints,
+ * whose blocks the guest does not hold) clears the bitmap only, as QEMU 4.0-6.0's
+ * function did (the log clearing came in 2021, for clear_bmap: Wei Wang and Peter Xu on
+ * qemu-devel, "Re: [PATCH] migration: Move bitmap_mutex out of
+ * migration_bitmap_clear_dirty()", July 2021): a write since the last sync then stays
+ * logged and the next sync sends the page.
  */
-function qemuGuestFreePageHint(m: MigrationState, addr: number, len: number): void {
+function qemuGuestFreePageHint(m: MigrationState, addr: number, len: number, clearLogAsked: boolean): void {
   if (m.status !== 'setup' && m.status !== 'active') return;
   const first = Math.floor(addr / TARGET_PAGE_SIZE), end = Math.min(Math.ceil((addr + len) / TARGET_PAGE_SIZE), m.bmap.length);
   const dirty = m.vm.ram.dirty;
-  const clearLog = m.vm.accel !== 'tcg';
+  const clearLog = clearLogAsked && m.vm.accel !== 'tcg';
   for (let p = first; p < end; p++) {
     m.hintedPages++;
     if (clearLog) dirty[p] = 0;

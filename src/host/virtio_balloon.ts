@@ -14,7 +14,8 @@
  * - free page hints: the four-state machine (STOP, REQUESTED, START, DONE) with a new
  *   command id per round, driven by the caller (the migration engine, or the scenario);
  *   hinted ranges go to the caller's hint handler (QEMU clears them from the migration
- *   bitmap) or are discarded (Firecracker).
+ *   bitmap) or are discarded (Firecracker). The same machine takes v33's design (a
+ *   host_cmd bit and one buffer of addresses per report; dev.hint says which).
  * - free page reporting: reported ranges are discarded unless the guest announced a
  *   non-zero poison value (QEMU then keeps them).
  * - control in QMP's shape: the target is the guest's *logical size* in bytes, as QEMU's
@@ -37,6 +38,7 @@ import {
 import {
   VIRTIO_ID_BALLOON, VIRTIO_BALLOON_F_MUST_TELL_HOST, VIRTIO_BALLOON_F_STATS_VQ, VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
   VIRTIO_BALLOON_F_FREE_PAGE_HINT, VIRTIO_BALLOON_F_PAGE_POISON, VIRTIO_BALLOON_F_REPORTING, VIRTIO_BALLOON_PFN_SHIFT,
+  VIRTIO_BALLOON_HOST_CMD_FREE_PAGE_HINT, VIRTIO_BALLOON_FREE_PAGE_HINTS_HDR_BYTES, VIRTIO_BALLOON_FREE_PAGE_HINT_ENTRY_BYTES,
   VIRTIO_BALLOON_CONFIG_NUM_PAGES, VIRTIO_BALLOON_CONFIG_ACTUAL, VIRTIO_BALLOON_CONFIG_FREE_PAGE_HINT_CMD_ID,
   VIRTIO_BALLOON_CONFIG_POISON_VAL, VIRTIO_BALLOON_CMD_ID_STOP, VIRTIO_BALLOON_CMD_ID_DONE, VIRTIO_BALLOON_S_NR,
   VIRTIO_BALLOON_STAT_SIZE, BALLOON_STAT_NAMES, BalloonQueue, NR_BALLOON_QUEUES, BALLOON_QUEUE_NAMES, balloonQueueIndices,
@@ -73,11 +75,14 @@ export type BalloonDeviceOptions = {
   actualSource: ActualSource;
   /** Ballooning inhibited (QEMU with VFIO, postcopy, background snapshot): inflate, deflate and reports change nothing. */
   inhibited: boolean;
+  /** Free page hinting's design: upstream (QEMU 4.0 on, the cmd_id protocol) or v33 (host_cmd and one buffer per report). */
+  freePageHintDesign: 'upstream' | 'v33';
 };
 
 export const QEMU_BALLOON_DEFAULTS: Readonly<BalloonDeviceOptions> = {
   deflateOnOom: false, freePageHint: false, freePageReporting: false, pagePoison: true, mustTellHost: false, statsVq: true,
   statsPollingIntervalNs: 0, hintAction: 'clear-bitmap', hintAckOnStop: false, actualSource: 'driver', inhibited: false,
+  freePageHintDesign: 'upstream',
 };
 
 /** Queue sizes QEMU gives each queue (virtio_add_queue): 128, 128, 128, VIRTQUEUE_MAX_SIZE (1024), 32. */
@@ -136,8 +141,19 @@ export type BalloonDevice = {
   statsTimerGen: number;
   freePageHintStatus: FreePageHintStatus;
   freePageHintCmdId: number;
-  /** Called for each hinted range while a hint round is running (the migration engine installs it). */
-  onFreePageHint: ((addr: number, len: number) => void) | null;
+  /**
+   * Called for each hinted range while a hint round is running (the migration engine
+   * installs it). `clearLog`: whether the hint may also clear the range's dirty log
+   * (the model's KVM does for upstream's held blocks; v33's are not held: never).
+   */
+  onFreePageHint: ((addr: number, len: number, clearLog: boolean) => void) | null;
+  /** The free page hinting design (FREE_PAGE_HINT_DEVICE_DESIGNS): the config word, the queue's handler, a stop's duties. */
+  hint: FreePageHintDeviceDesign;
+  /** Each hint request (the first HINT_ROUNDS_KEPT), for the result document's free_page_hint summary. */
+  hintRounds: HintRound[];
+  /** v33: requests still unanswered at a stop, whose buffers are to be dropped when they come, and how many were. */
+  hintStaleBuffers: number;
+  hintStaleDropped: number;
   /** BALLOON_CHANGE events, in order. */
   balloonChanges: BalloonChangeEvent[];
   /** The trace of what the device saw, when enabled (an array), else null. */
@@ -192,6 +208,7 @@ export function createBalloonDevice(sim: Sim, mem: GuestMemory, ram: RamBacking,
     vq: new Array<VirtqDevice | null>(NR_BALLOON_QUEUES).fill(null), statsVqElem: null,
     stats: new Array<number>(VIRTIO_BALLOON_S_NR).fill(-1), statsLastUpdateNs: -1, statsTimerGen: 0,
     freePageHintStatus: FreePageHintStatus.stop, freePageHintCmdId: FREE_PAGE_HINT_CMD_ID_MIN - 1, onFreePageHint: null,
+    hint: opts.freePageHintDesign === 'v33' ? FREE_PAGE_HINT_DEVICE_V33 : FREE_PAGE_HINT_DEVICE_UPSTREAM, hintRounds: [], hintStaleBuffers: 0, hintStaleDropped: 0,
     balloonChanges: [], trace: null, inflated: new Uint8Array(Math.ceil((mem.ranges.reduce((m, r) => Math.max(m, r.end), 0)) / TARGET_PAGE_SIZE)), inflatedPages: 0,
     counters: { inflatePfns: 0, deflatePfns: 0, badPfns: 0, deflateNotInflated: 0, hintedPages: 0, hintsIgnored: 0, reportedPages: 0, reportsKept: 0, statsUpdates: 0, discardedPages: 0 },
   };
@@ -217,11 +234,7 @@ function virtioBalloonGetConfig(dev: BalloonDevice): void {
   const t = dev.t;
   configWriteLe32(t, VIRTIO_BALLOON_CONFIG_NUM_PAGES, dev.numPages);
   configWriteLe32(t, VIRTIO_BALLOON_CONFIG_ACTUAL, dev.actual);
-  if (t.config.length >= 12) {
-    const s = dev.freePageHintStatus;
-    const id = s === FreePageHintStatus.requested ? dev.freePageHintCmdId : s === FreePageHintStatus.done ? VIRTIO_BALLOON_CMD_ID_DONE : VIRTIO_BALLOON_CMD_ID_STOP;
-    configWriteLe32(t, VIRTIO_BALLOON_CONFIG_FREE_PAGE_HINT_CMD_ID, id);
-  }
+  if (t.config.length >= 12) configWriteLe32(t, VIRTIO_BALLOON_CONFIG_FREE_PAGE_HINT_CMD_ID, dev.hint.configWord(dev));
   if (t.config.length >= 16) configWriteLe32(t, VIRTIO_BALLOON_CONFIG_POISON_VAL, dev.poisonVal);
 }
 
@@ -287,7 +300,7 @@ function virtioQueueNotify(dev: BalloonDevice, idx: number): void {
     switch (q) {
       case BalloonQueue.inflate: case BalloonQueue.deflate: virtioBalloonHandleOutput(dev, q); break;
       case BalloonQueue.stats: virtioBalloonReceiveStats(dev); break;
-      case BalloonQueue.freePage: getFreePageHints(dev); break;
+      case BalloonQueue.freePage: dev.hint.handleQueue(dev); break;
       case BalloonQueue.reporting: virtioBalloonHandleReport(dev); break;
     }
     return;
@@ -492,6 +505,71 @@ export function balloonStatsGetAll(dev: BalloonDevice): { stats: Record<string, 
 // Free page hinting
 
 /**
+ * One free page hinting design as the device takes it; the driver's counterpart is
+ * guest/drivers/virtio_balloon.ts FreePageHintDriverDesign. The state machine
+ * (FreePageHintStatus, start/stop/done below) is QEMU's for both.
+ */
+export type FreePageHintDeviceDesign = {
+  readonly name: 'upstream' | 'v33';
+  /** The config word at offset 8 in the current state (free_page_hint_cmd_id; v33's host_cmd). */
+  configWord(dev: BalloonDevice): number;
+  /** The free page queue's handler. */
+  handleQueue(dev: BalloonDevice): void;
+  /** What a stop (before a bitmap sync) owes the design, before the state becomes STOP. */
+  stop(dev: BalloonDevice): void;
+};
+
+/** One hint request, and the guest's answer to it. */
+export type HintRound = {
+  /** When the host asked (free_page_start), and when the round ended (upstream: the guest's STOP, or the host's stop; v33: the guest's buffer); -1 before, and for ever when unanswered. */
+  requestNs: number;
+  endNs: number;
+  /** Pages the device took as hints in it. */
+  pages: number;
+  /** Upstream: the host stopped the round (a bitmap sync) before the guest ran out of blocks; endNs is then the stop. */
+  byHost: boolean;
+};
+
+/** Hint requests kept in dev.hintRounds. */
+const HINT_ROUNDS_KEPT = 64;
+
+/** The request the guest is answering now: the last one, if not over. */
+function hintRoundOpen(dev: BalloonDevice): HintRound | null {
+  const r = dev.hintRounds.at(-1);
+  return r !== undefined && r.endNs < 0 ? r : null;
+}
+
+function hintRoundEnd(dev: BalloonDevice, byHost: boolean): void {
+  const r = hintRoundOpen(dev);
+  if (r === null) return;
+  r.endNs = dev.sim.now;
+  r.byHost = byHost;
+}
+
+/** One hinted range: counted, traced, and cleared from the migration (or discarded, Firecracker's way). */
+function freePageHintRange(dev: BalloonDevice, addr: number, len: number, clearLog: boolean): void {
+  const pages = Math.ceil(len / TARGET_PAGE_SIZE);
+  dev.counters.hintedPages += pages;
+  const r = hintRoundOpen(dev);
+  if (r !== null) r.pages += pages;
+  dev.trace?.push({ t_ns: dev.sim.now, kind: 'hint', addr, pages });
+  if (dev.opts.hintAction === 'discard') ramBlockDiscardRange(dev, addr, len, dev.costs.hostDiscardRangePage);
+  else dev.onFreePageHint?.(addr, len, clearLog);
+}
+
+export const FREE_PAGE_HINT_DEVICE_UPSTREAM: FreePageHintDeviceDesign = {
+  name: 'upstream',
+  /** REQUESTED: the id; STOP: 0; DONE: 1; START: left 0, as QEMU's zeroed struct leaves it */
+  configWord: (dev) => {
+    const s = dev.freePageHintStatus;
+    return s === FreePageHintStatus.requested ? dev.freePageHintCmdId : s === FreePageHintStatus.done ? VIRTIO_BALLOON_CMD_ID_DONE : VIRTIO_BALLOON_CMD_ID_STOP;
+  },
+  handleQueue: (dev) => getFreePageHints(dev),
+  /** a started round the host stops is over for the host (the guest's STOP follows); one never started stays unanswered */
+  stop: (dev) => { if (dev.freePageHintStatus === FreePageHintStatus.start) hintRoundEnd(dev, true); },
+};
+
+/**
  * @qemu hw/virtio/virtio-balloon.c get_free_page_hints
  * Drains the free page queue: an output buffer is a command id (the guest's echo of
  * the current id starts the round; anything else while started stops it); input
@@ -515,6 +593,7 @@ function getFreePageHints(dev: BalloonDevice): void {
         virtioBalloonGetConfig(dev);
       } else if (dev.freePageHintStatus === FreePageHintStatus.start) {
         // the guest's STOP (only a started round can be stopped: no stale stop for an old id)
+        hintRoundEnd(dev, false);
         dev.freePageHintStatus = FreePageHintStatus.stop;
         virtioBalloonGetConfig(dev);
         if (dev.opts.hintAckOnStop) virtioBalloonFreePageDone(dev);
@@ -522,10 +601,83 @@ function getFreePageHints(dev: BalloonDevice): void {
     }
     for (const sg of elem.in) {
       if (dev.freePageHintStatus !== FreePageHintStatus.start) { dev.counters.hintsIgnored += Math.ceil(sg.len / TARGET_PAGE_SIZE); continue; }
-      dev.counters.hintedPages += Math.ceil(sg.len / TARGET_PAGE_SIZE);
-      dev.trace?.push({ t_ns: dev.sim.now, kind: 'hint', addr: sg.addr, pages: Math.ceil(sg.len / TARGET_PAGE_SIZE) });
-      if (dev.opts.hintAction === 'discard') ramBlockDiscardRange(dev, sg.addr, sg.len, dev.costs.hostDiscardRangePage);
-      else dev.onFreePageHint?.(sg.addr, sg.len);
+      freePageHintRange(dev, sg.addr, sg.len, true);
+    }
+    pushAndNotify(dev, BalloonQueue.freePage, elem, 0);
+  }
+}
+
+/**
+ * v33's device side. No QEMU series for v33's host_cmd interface was found (QEMU's
+ * free page hinting, commit c13c4153f7 of 2018-12, speaks the cmd_id protocol of
+ * kernel v35 on), so this device keeps QEMU's rules with v33's wire: REQUESTED shows
+ * VIRTIO_BALLOON_HOST_CMD_FREE_PAGE_HINT in host_cmd; a report (one output buffer) is
+ * taken only while REQUESTED and answers that request; hints are never applied across
+ * a bitmap sync (c13c4153f7: "Guest reporting must be disabled before the migration
+ * dirty bitmap is synchronized") — v33 carries no id to tell an old report from a new
+ * one, so a request still unanswered at a stop has its buffer dropped when it comes;
+ * and a hint clears the migration bitmap only (QEMU 4.0's qemu_guest_free_page_hint:
+ * the pages are not held, and a write since the last sync must stay in the dirty log).
+ */
+export const FREE_PAGE_HINT_DEVICE_V33: FreePageHintDeviceDesign = {
+  name: 'v33',
+  configWord: (dev) => (dev.freePageHintStatus === FreePageHintStatus.requested ? VIRTIO_BALLOON_HOST_CMD_FREE_PAGE_HINT : 0),
+  handleQueue: (dev) => getFreePageHintsV33(dev),
+  stop: (dev) => { if (dev.freePageHintStatus === FreePageHintStatus.requested) dev.hintStaleBuffers++; },
+};
+
+/** Reads a le64 at byte `off` of a chain's buffers (two le32 halves); null if short, Infinity above 2^53. */
+function iovReadLe64(mem: GuestMemory, sgs: Sg[], off: number): number | null {
+  const lo = iovReadLe(mem, sgs, off, 4), hi = iovReadLe(mem, sgs, off + 4, 4);
+  if (lo === null || hi === null) return null;
+  return hi >= 0x200000 ? Infinity : hi * 0x100000000 + lo;
+}
+
+/**
+ * v33's free page queue: each output buffer is struct virtio_balloon_free_page_hints
+ * (le32 num_hints, le32 size, le64 addresses). A buffer too short for its header or its
+ * num_hints, a size that is not whole pages, or input buffers break the device
+ * (virtio_error). Addresses outside guest RAM are skipped (counted as badPfns). A
+ * buffer taken while REQUESTED ends the request.
+ */
+function getFreePageHintsV33(dev: BalloonDevice): void {
+  const vq = dev.vq[BalloonQueue.freePage];
+  if (!vq) return;
+  for (;;) {
+    const elem = virtqueuePop(vq);
+    if (!elem) break;
+    const total = iovLen(elem.out);
+    if (elem.in.length || total < VIRTIO_BALLOON_FREE_PAGE_HINTS_HDR_BYTES) {
+      virtioError(dev.t, 'virtio-balloon: a free page report must be one output buffer with num_hints and size');
+      return;
+    }
+    const num = iovReadLe(dev.mem, elem.out, 0, 4)!, size = iovReadLe(dev.mem, elem.out, 4, 4)!;
+    if (VIRTIO_BALLOON_FREE_PAGE_HINTS_HDR_BYTES + num * VIRTIO_BALLOON_FREE_PAGE_HINT_ENTRY_BYTES > total) {
+      virtioError(dev.t, `virtio-balloon: num_hints ${num} overruns the ${total}-byte report`);
+      return;
+    }
+    if (num > 0 && (size === 0 || size % TARGET_PAGE_SIZE !== 0)) {
+      virtioError(dev.t, `virtio-balloon: hint size ${size} is not whole pages`);
+      return;
+    }
+    let take = dev.freePageHintStatus === FreePageHintStatus.requested;
+    if (dev.hintStaleBuffers > 0) {
+      // walked before the last sync: its free blocks may have been written since
+      dev.hintStaleBuffers--;
+      dev.hintStaleDropped++;
+      take = false;
+    }
+    // NOTE: one buffer of up to 524287 entries; read in place
+    for (let i = 0; i < num; i++) {
+      const addr = iovReadLe64(dev.mem, elem.out, VIRTIO_BALLOON_FREE_PAGE_HINTS_HDR_BYTES + i * VIRTIO_BALLOON_FREE_PAGE_HINT_ENTRY_BYTES)!;
+      if (!isRam(dev.mem, addr, size)) { dev.counters.badPfns++; continue; }
+      if (!take) { dev.counters.hintsIgnored += size / TARGET_PAGE_SIZE; continue; }
+      freePageHintRange(dev, addr, size, false);
+    }
+    if (take) {
+      hintRoundEnd(dev, false);
+      dev.freePageHintStatus = FreePageHintStatus.stop;
+      virtioBalloonGetConfig(dev);
     }
     pushAndNotify(dev, BalloonQueue.freePage, elem, 0);
   }
@@ -541,6 +693,7 @@ export function virtioBalloonFreePageStart(dev: BalloonDevice): boolean {
   if (!virtioVdevHasFeature(dev, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) return false;
   dev.freePageHintCmdId = dev.freePageHintCmdId >= 0xffffffff ? FREE_PAGE_HINT_CMD_ID_MIN : dev.freePageHintCmdId + 1;
   dev.freePageHintStatus = FreePageHintStatus.requested;
+  if (dev.hintRounds.length < HINT_ROUNDS_KEPT) dev.hintRounds.push({ requestNs: dev.sim.now, endNs: -1, pages: 0, byHost: false });
   virtioNotifyConfig(dev);
   return true;
 }
@@ -551,6 +704,7 @@ export function virtioBalloonFreePageStart(dev: BalloonDevice): boolean {
  */
 export function virtioBalloonFreePageStop(dev: BalloonDevice): void {
   if (dev.freePageHintStatus === FreePageHintStatus.stop) return;
+  dev.hint.stop(dev);
   dev.freePageHintStatus = FreePageHintStatus.stop;
   virtioNotifyConfig(dev);
 }

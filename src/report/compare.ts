@@ -5,6 +5,7 @@
  * so each capability adds its own rows (highalloc passes, migration figures, ...).
  */
 import type { ResultDocument } from '../scenario/runner.js';
+import type { FreePageHintSummary } from './free_page_hint.js';
 import { type EraActivity, type KernelVersion, kernelProfile, profileDifferences, profileValue } from '../guest/mm/kernel_era.js';
 import { type EventOfKind, type ResultEventKind, eventsOfKind } from '../actions/index.js';
 
@@ -104,10 +105,40 @@ export function defaultCompareRows(docs: ResultDocument[]): CompareRow[] {
   rows.push({ label: 'Migration dirty-sync-count', value: mig('dirty-sync-count') });
   rows.push({ label: 'Migration hinted pages', value: hint('hinted_pages') });
   rows.push({ label: 'Migration skipped pages', value: hint('skipped_pages') });
+  rows.push({ label: 'Migration destination check ok', value: (doc) => (doc.migration ? (doc.migration.destination_check === 'ok' ? 1 : 0) : undefined) });
+  rows.push(...freePageHintRows());
   rows.push({ label: 'Balloon actual (MiB)', decimals: 1, value: (doc) => (doc.balloon.features.length ? (doc.balloon.actual_pages * 4096) / 2 ** 20 : undefined) });
   rows.push({ label: 'Host RSS (MiB)', decimals: 1, value: (doc) => doc.host.rss_bytes / 2 ** 20 });
   rows.push({ label: 'Virtual time (s)', decimals: 3, value: (doc) => doc.duration_ns / 1e9 });
   return rows;
+}
+
+/**
+ * Free page hinting's figures (the result's balloon.free_page_hint, present when the
+ * scenario names the design: scenarios/hint-designs.yaml): the first answered request's
+ * share of free memory and latency, v33's buffer and zone lock holds, what the guest's
+ * other allocations met while it hinted, and the zeroing the hint allocations cost.
+ */
+export function freePageHintRows(): CompareRow[] {
+  const f = (label: string, get: (h: FreePageHintSummary) => number | undefined, decimals = 0): CompareRow => ({
+    label, decimals, value: (doc) => { const h = doc.balloon.free_page_hint; return h ? get(h) : undefined; },
+  });
+  const v33 = (h: FreePageHintSummary, v: number | undefined) => (h.design === 'v33' ? v : undefined);
+  return [
+    f('Hint: free memory hinted (%)', (h) => h.first?.share_pct, 1),
+    f('Hint: latency (ms)', (h) => (h.first ? h.first.latency_ns / 1e6 : undefined), 2),
+    f('Hint: reports', (h) => h.reports),
+    f('Hint: buffer (pages)', (h) => v33(h, h.first?.buffer_pages)),
+    f('Hint: zone lock held (ms)', (h) => v33(h, h.totals.lock_hold_ns / 1e6), 3),
+    f('Hint: longest lock hold (us)', (h) => v33(h, h.totals.max_lock_hold_ns / 1e3), 1),
+    f('Hinting: allocs waiting on zone lock', (h) => h.during_hinting.alloc_lock_waits),
+    f('Hinting: zone lock wait (ms)', (h) => h.during_hinting.alloc_lock_wait_ns / 1e6, 3),
+    f('Hinting: direct reclaim stalls', (h) => h.during_hinting.allocstalls),
+    f('Hinting: OOM kills', (h) => h.during_hinting.oom_kills),
+    f('Hinting: blocks taken back (shrinker)', (h) => h.during_hinting.blocks_shrunk),
+    f('Hint: pages zeroed (init_on_alloc)', (h) => h.totals.zeroed_pages),
+    f('Hint: zeroing (ms)', (h) => h.totals.zero_ns / 1e6, 1),
+  ];
 }
 
 /** Migratetype indexes of the model's enum (HighallocExplain's arrays). */
@@ -192,6 +223,28 @@ export function formatCompare<D>(scenario: string, names: string[], docs: D[], r
     lines.push(r.label.padEnd(labelW) + parts.join(''));
   });
   return lines.join('\n') + '\n';
+}
+
+/**
+ * formatCompare for variants named `group/name`: one table per group (in the order the
+ * groups first appear), each with the group as its first header line and its own first
+ * variant as its baseline, separated by a blank line. Names without a `/` are one
+ * table, exactly formatCompare's.
+ */
+export function formatCompareGroups<D>(scenario: string, names: string[], docs: D[], rows: CompareRow<D>[]): string {
+  const groupOf = (n: string) => { const i = n.lastIndexOf('/'); return i < 0 ? null : n.slice(0, i); };
+  if (names.every((n) => groupOf(n) === null)) return formatCompare(scenario, names, docs, rows);
+  const order: string[] = [];
+  const members = new Map<string, number[]>();
+  names.forEach((n, i) => {
+    const g = groupOf(n) ?? scenario;
+    if (!members.has(g)) { members.set(g, []); order.push(g); }
+    members.get(g)!.push(i);
+  });
+  return order.map((g) => {
+    const idx = members.get(g)!;
+    return formatCompare(g, idx.map((i) => { const n = names[i]!; return n.slice(n.lastIndexOf('/') + 1); }), idx.map((i) => docs[i]!), rows);
+  }).join('\n');
 }
 
 /**

@@ -32,6 +32,7 @@ import { migrationResult } from '../actions/migration.js';
 import { startTimeline, entryError, HOLD_POLL_NS } from './timeline.js';
 import { type ResultSeries, createSampler, samplerTake, samplerSeries, samplerWatchMigration, defaultSampleInterval } from './sampler.js';
 import { type MemoryMapRecord, MEMORY_MAP_LEGEND, memoryMapRecord } from '../report/memory_map.js';
+import { type FreePageHintSummary, freePageHintSummary } from '../report/free_page_hint.js';
 
 export type { ResultEvent } from '../actions/index.js';
 
@@ -61,6 +62,8 @@ export type ResultDocument = {
     /** What the driver did (rounds, out-of-puff back-offs, OOM deflates, hint rounds ...) and the device saw. */
     driver: Record<string, unknown> | null;
     device: Record<string, unknown> | null;
+    /** Free page hinting's figures, when the scenario names its design (free_page_hint: upstream | v33; report/free_page_hint.ts). */
+    free_page_hint?: FreePageHintSummary;
     /** With several balloon devices (balloon.devices): each one's target, actual, driver and device figures. */
     devices?: Array<{ id: string; target_pages: number; actual_pages: number; driver: Record<string, unknown>; device: Record<string, unknown> }>;
   };
@@ -145,7 +148,8 @@ export function scenarioVmConfig(s: Scenario, seed: number): VmConfig {
       },
     },
     balloon: b === false ? null : {
-      device: balloonDeviceOptions(b, b.devices?.[0]), driver: { balloonCompaction: b.compaction, statsTags: b.stats_tags, oomPages: b.oom_pages, pageType: b.page_type ?? k.balloon.pageType },
+      device: balloonDeviceOptions(b, b.devices?.[0]),
+      driver: { balloonCompaction: b.compaction, statsTags: b.stats_tags, oomPages: b.oom_pages, pageType: b.page_type ?? k.balloon.pageType, hintDesign: b.free_page_hint === 'v33' ? 'v33' : 'upstream', hintBuffer: b.free_page_hint_buffer ?? 'fixed' },
       ...(b.devices !== undefined ? { id: b.devices[0]!.id, more: b.devices.slice(1).map((d) => ({ id: d.id, device: balloonDeviceOptions(b, d, false) })) } : {}),
     },
     memPrealloc: s.host.mem_prealloc,
@@ -161,7 +165,8 @@ export function scenarioVmConfig(s: Scenario, seed: number): VmConfig {
  */
 export function balloonDeviceOptions(b: Exclude<Scenario['balloon'], false>, d: BalloonDeviceEntry = {}, first = true): Partial<BalloonDeviceOptions> {
   return {
-    deflateOnOom: d.deflate_on_oom ?? b.deflate_on_oom, freePageHint: d.free_page_hint ?? (first && b.free_page_hint), freePageReporting: d.free_page_reporting ?? (first && b.free_page_reporting),
+    deflateOnOom: d.deflate_on_oom ?? b.deflate_on_oom, freePageHint: first && b.free_page_hint !== false, freePageHintDesign: b.free_page_hint === 'v33' ? 'v33' : 'upstream',
+    freePageReporting: first && b.free_page_reporting,
     pagePoison: d.page_poison ?? b.page_poison, mustTellHost: d.must_tell_host ?? b.must_tell_host, statsVq: d.stats_vq ?? b.stats_vq,
     statsPollingIntervalNs: d.stats_polling_interval ?? b.stats_polling_interval, hintAction: d.hint_action ?? b.hint_action, hintAckOnStop: d.hint_ack_on_stop ?? b.hint_ack_on_stop,
     actualSource: d.actual ?? b.actual, inhibited: d.inhibited ?? b.inhibited,
@@ -296,6 +301,8 @@ export function runScenario(scenario: Scenario | ScenarioFile, opts: RunOptions 
       actual_series: actualSeries,
       driver: drv ? driverRecord(drv) : null,
       device: dev ? deviceRecord(dev) : null,
+      // only when the design is named, so a `free_page_hint: true` document is what it always was
+      ...(drv && s.balloon !== false && typeof s.balloon.free_page_hint === 'string' ? { free_page_hint: freePageHintSummary(drv, dev) } : {}),
       // several devices: each one's own figures (the ones above are the first's and the guest's)
       ...(vm.balloons.length > 1 ? { devices: vm.balloons.map((b) => ({ id: b.id, target_pages: b.device.numPages, actual_pages: b.device.actual, driver: driverRecord(b.driver), device: deviceRecord(b.device) })) } : {}),
     },

@@ -75,8 +75,15 @@ const balloonFields = z.strictObject({
   page_type: z.enum(['offline', 'balloon']).optional(),
   /** Device property deflate-on-oom. */
   deflate_on_oom: z.boolean().default(false),
-  /** Device property free-page-hint. */
-  free_page_hint: z.boolean().default(false),
+  /**
+   * Device property free-page-hint, and the design driver and device run: true or
+   * upstream (Linux 5.0 / QEMU 4.0 on: the cmd_id protocol, blocks allocated and held
+   * until DONE), v33 (the June 2018 series: free order-10 blocks' addresses copied into
+   * a buffer under the zone lock, nothing held); false: off. docs/experiments.md compares them.
+   */
+  free_page_hint: z.union([z.boolean(), z.enum(['upstream', 'v33'])], { error: () => 'expected false, true (= upstream), upstream or v33' }).default(false),
+  /** v33's hint buffer: fixed (16 pages, kmalloc'ed at probe, as posted) or sized (from totalram_pages, at most 1024 pages, allocated per report). Default fixed. */
+  free_page_hint_buffer: z.enum(['fixed', 'sized']).optional(),
   /** Device property free-page-reporting. */
   free_page_reporting: z.boolean().default(false),
   /** Device property page-poison (QEMU: on). */
@@ -101,40 +108,55 @@ const balloonFields = z.strictObject({
   oom_pages: z.number().int().min(1).max(1 << 20).default(256),
 });
 
-/** The device properties a `balloon.devices` entry may set (the driver's build options are the guest's, shared). */
-const DEVICE_PROPERTIES = {
-  deflate_on_oom: true, free_page_hint: true, free_page_reporting: true, page_poison: true, must_tell_host: true, stats_vq: true,
-  stats_polling_interval: true, hint_action: true, hint_ack_on_stop: true, actual: true, inhibited: true,
-} as const;
-
-/** One entry of `balloon.devices`: a QOM id (QEMU's id syntax) and the properties it sets. */
+/** One entry of `balloon.devices`: a QOM id (QEMU's id syntax) and the device properties it sets (no defaults: what it leaves out is the balloon's). */
 const balloonDeviceSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'a device id: a letter, then letters, digits, "-", "." or "_" (QEMU\'s id syntax)'),
-}).extend(balloonFields.pick(DEVICE_PROPERTIES).partial().shape);
+  deflate_on_oom: balloonFields.shape.deflate_on_oom.unwrap().optional(),
+  free_page_hint: balloonFields.shape.free_page_hint.unwrap().optional(),
+  free_page_reporting: balloonFields.shape.free_page_reporting.unwrap().optional(),
+  page_poison: balloonFields.shape.page_poison.unwrap().optional(),
+  must_tell_host: balloonFields.shape.must_tell_host.unwrap().optional(),
+  stats_vq: balloonFields.shape.stats_vq.unwrap().optional(),
+  stats_polling_interval: balloonFields.shape.stats_polling_interval.unwrap().optional(),
+  hint_action: balloonFields.shape.hint_action.unwrap().optional(),
+  hint_ack_on_stop: balloonFields.shape.hint_ack_on_stop.unwrap().optional(),
+  actual: balloonFields.shape.actual.unwrap().optional(),
+  inhibited: balloonFields.shape.inhibited.unwrap().optional(),
+});
 
 /** The virtio-balloon device (QEMU's properties and defaults), the guest driver's build options, and more devices. */
 export const balloonSchema = balloonFields.extend({
   /**
    * Several balloon devices (each its own transport, queues and balloon_dev_info in the
    * guest; QMP addresses each by id): every entry an `id` and the device properties
-   * that differ from the ones above (free_page_hint and free_page_reporting above are
-   * the first device's only). Absent: one device, balloon0. QEMU itself takes
+   * that differ from the ones above (free_page_hint and free_page_reporting are set
+   * above and are the first device's only). Absent: one device, balloon0. QEMU itself takes
    * one balloon device, so real guests refuse more (docs/model-limits.md).
    */
   devices: z.array(balloonDeviceSchema).min(1).optional(),
 }).superRefine((b, ctx) => {
+  // v33 holds nothing and has no STOP: no buffer rule without it, no discarding or acknowledging with it
+  if (b.free_page_hint_buffer !== undefined && b.free_page_hint !== 'v33') ctx.addIssue({ code: 'custom', path: ['free_page_hint_buffer'], message: `only with free_page_hint: v33 (the upstream driver has no hint buffer: it queues each block it allocates), got free_page_hint: ${String(b.free_page_hint)}` });
+  if (b.free_page_hint === 'v33' && b.hint_action !== 'clear-bitmap') ctx.addIssue({ code: 'custom', path: ['hint_action'], message: 'v33\'s hinted blocks stay free in the guest: a host that discarded them would lose what the guest writes there next (clear-bitmap only)' });
+  if (b.free_page_hint === 'v33' && b.hint_ack_on_stop) ctx.addIssue({ code: 'custom', path: ['hint_ack_on_stop'], message: 'v33 has no STOP to acknowledge' });
   const devs = b.devices ?? [];
   const seen = new Set<string>();
   devs.forEach((d, i) => {
     if (seen.has(d.id)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `"${d.id}" is already the id of another balloon device` });
     seen.add(d.id);
-    if (i === 0) return;
-    // the guest has one page_reporting_dev_info (page_reporting_register: -EBUSY for a second)
-    if (d.free_page_reporting) ctx.addIssue({ code: 'custom', path: ['devices', i, 'free_page_reporting'], message: 'only the first balloon device can report free pages: the kernel takes one page reporting device (page_reporting_register returns -EBUSY for a second)' });
-    if (d.free_page_hint) ctx.addIssue({ code: 'custom', path: ['devices', i, 'free_page_hint'], message: 'only the first balloon device takes part in free page hinting (the model\'s migration asks one device for hints)' });
+    // free page hinting and reporting are set above, for the first device: the guest has one
+    // page_reporting_dev_info (page_reporting_register returns -EBUSY for a second) and the
+    // model's migration asks one device for hints
+    if (d.free_page_reporting !== undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, 'free_page_reporting'], message: i === 0 ? 'set free_page_reporting above, with the other balloon properties: it is the first device\'s' : 'only the first balloon device can report free pages: the kernel takes one page reporting device (page_reporting_register returns -EBUSY for a second)' });
+    if (d.free_page_hint !== undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, 'free_page_hint'], message: i === 0 ? 'set free_page_hint above, with the other balloon properties: it is the first device\'s' : 'only the first balloon device takes part in free page hinting (the model\'s migration asks one device for hints)' });
   });
 });
 
+/** Which free page hinting the balloon runs: off, upstream (true) or v33. */
+export function freePageHintDesign(b: Scenario['balloon']): 'off' | 'upstream' | 'v33' {
+  if (b === false || b.free_page_hint === false) return 'off';
+  return b.free_page_hint === 'v33' ? 'v33' : 'upstream';
+}
 
 /** QEMU's own command line: options of the VMM process, not of the guest or a device. */
 const hostSchema = z.strictObject({
@@ -200,9 +222,23 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return s || '(top level)';
 }
 
+/**
+ * A union that gave no message of its own (`balloon: false | { ... }` for a mapping)
+ * stands for the option whose fields the input reached: its first issue, under the
+ * union's path (`balloon.free_page_hint: ...`, not `balloon: Invalid input`).
+ */
+function unionIssue(iss: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (iss.code !== 'invalid_union' || iss.message !== 'Invalid input') return iss;
+  for (const branch of iss.errors) {
+    const inner = branch[0];
+    if (inner !== undefined && inner.path.length > 0) return unionIssue({ ...inner, path: [...iss.path, ...inner.path] });
+  }
+  return iss;
+}
+
 /** Turns zod's first issue into one message: `where: field: what is wrong`. */
 function issueMessage(err: z.ZodError, where: string): string {
-  const iss = err.issues[0]!;
+  const iss = unionIssue(err.issues[0]!);
   let msg = iss.message;
   if (iss.code === 'unrecognized_keys') msg = `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}`;
   if (iss.code === 'invalid_type' && /received undefined/.test(iss.message)) msg = `required field is missing (${iss.message.replace(/^Invalid input: /, '')})`;

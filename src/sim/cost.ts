@@ -108,6 +108,16 @@ export const COSTS = {
     unit: 'the guest\'s own work for one page of a balloon leak round (leak_balloon: balloon_page_dequeue under the balloon lock, set_page_pfns, then release_pages_balloon\'s put_page to the per-cpu free list)',
     source: 'Reasoning: the free is pageFree\'s ~120 ns; balloon_page_list_dequeue adds an irqsave spinlock, trylock_page and unlock_page (two atomics), balloon_page_delete\'s list_del and page-type flag clears on a struct page that is usually a cache miss, and the vm event: ~130 ns more.',
   },
+  hintWalkEntry: {
+    ns: 100,
+    unit: 'one free block get_from_free_page_list copies into the hint buffer under zone->lock (v33 free page hinting: list_for_each_entry to the next block, page_to_pfn, one le64 store)',
+    source: 'Reasoning, not measured (the v33 series was never merged and its mails give no timing): the walk chases page->lru from one free max-order block to the next; the struct pages of two 4 MiB blocks are 64 KiB apart in the memmap and rarely adjacent on the list, so each step is a dependent cache miss to DRAM (~80-100 ns on a server core; the hardware prefetcher cannot follow a linked list), and the sequential 8-byte store into the buffer is cheap beside it: ~100 ns an entry, so a full 16-page buffer (8191 entries) holds the lock ~0.8 ms and a 1024-page one (524287) ~52 ms.',
+  },
+  hintWalkZone: {
+    ns: 200,
+    unit: 'the fixed part of one zone of the get_from_free_page_list walk: spin_lock_irqsave and spin_unlock_irqrestore of zone->lock and the free_area[order] list heads of every migratetype',
+    source: 'Reasoning, not measured: an uncontended irqsave lock and unlock is a few tens of ns, the lock\'s cache line probably comes from another cpu that allocated last (~100 ns), and looking at MIGRATE_TYPES list heads is a few more loads: ~200 ns a zone.',
+  },
   migrationZeroPage: {
     ns: 300,
     unit: 'the migration thread checking one 4 KiB page that turns out all zero (buffer_is_zero reads all of it)',

@@ -42,6 +42,21 @@ export const VIRTIO_BALLOON_CMD_ID_STOP = 0;
 export const VIRTIO_BALLOON_CMD_ID_DONE = 1;
 
 /**
+ * The v33 interface (Wei Wang, "[PATCH v33 2/4] virtio-balloon:
+ * VIRTIO_BALLOON_F_FREE_PAGE_HINT", linux-mm 2018-06-15, Message-Id
+ * <1529037793-35521-3-git-send-email-wei.w.wang@intel.com>; never merged): the same
+ * feature bit and queue, but the config word at offset 8 is `__u32 host_cmd`, whose bit 0
+ * asks for a report, and the driver answers with one output buffer holding
+ * struct virtio_balloon_free_page_hints { __le32 num_hints; __le32 size; __le64 buf[]; }:
+ * how many entries, the bytes each covers, then each free block's guest-physical address.
+ */
+export const VIRTIO_BALLOON_CONFIG_HOST_CMD = 8;
+export const VIRTIO_BALLOON_HOST_CMD_FREE_PAGE_HINT = 1 << 0;
+/** Bytes of struct virtio_balloon_free_page_hints before buf[] (num_hints, size), and of one entry. */
+export const VIRTIO_BALLOON_FREE_PAGE_HINTS_HDR_BYTES = 8;
+export const VIRTIO_BALLOON_FREE_PAGE_HINT_ENTRY_BYTES = 8;
+
+/**
  * Statistics tags (§5.5.6.3 for 0-9; 10-15 are Linux's extensions since 6.12, which
  * QEMU and Firecracker accept but the spec does not yet define).
  */

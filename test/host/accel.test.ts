@@ -84,7 +84,7 @@ test('a page written after its hint is sent again, under kvm and under tcg', () 
  * calls the migration's qemu_guest_free_page_hint through onFreePageHint).
  */
 function hint(v: Vm, pfn: number): void {
-  v.host.balloon!.onFreePageHint!(physPfn(v.guest.layout, pfn) * 4096, 4096);
+  v.host.balloon!.onFreePageHint!(physPfn(v.guest.layout, pfn) * 4096, 4096, true);
 }
 
 test('hinted after a sync: a page written before that sync is not sent under either; one written after it is forgotten by the model\'s kvm (eager clearing), sent by tcg', () => {

@@ -121,3 +121,14 @@ test('a balloon action naming a device the machine lacks fails with the ids it h
   const sf = loadScenarioText(`name: x\nguest: { memory: 1GiB }\nballoon: { devices: [{ id: balloon0 }, { id: b1 }] }\ntimeline:\n  - { at: 1s, action: balloon, device: b2, value: 512MiB }\n`, 'x.yaml');
   assert.throws(() => runScenario(sf.base, {}), (e: Error) => /device: no balloon device "b2" \(the machine has balloon0, b1\)/.test(e.message));
 });
+
+test('a devices entry inherits the balloon\'s properties it does not set', () => {
+  const s = loadScenarioText(`name: x\nguest: { memory: 1GiB }\nballoon:\n  deflate_on_oom: true\n  stats_vq: false\n  devices:\n    - id: a\n    - id: b\n      deflate_on_oom: false\ntimeline: []\n`, 'x.yaml').base;
+  const vm = createVm(scenarioVmConfig(s, 1));
+  const [a, b] = vm.balloons;
+  assert.equal(a!.device.opts.deflateOnOom, true);
+  assert.equal(b!.device.opts.deflateOnOom, false);
+  assert.equal(a!.device.opts.statsVq, false);
+  assert.equal(b!.device.opts.statsVq, false, 'stats_vq: false is the balloon\'s, so both devices\'');
+  assert.equal(vm.guest.pgdat.oomNotifiers.length, 1, 'only a registers the OOM notifier');
+});

@@ -15,10 +15,15 @@
  *   shrinks); with it, an OOM notifier gives back 256 pages per OOM instead of a kill.
  * - STATS_VQ: the stats buffer (le16 tag, le64 value) is refilled whenever the device
  *   hands it back.
- * - FREE_PAGE_HINT: a new command id from the host starts a round: send the id, then
- *   take order-10 blocks (fail-fast, no reserves) and queue each for the host until
- *   allocation fails or the host changes the id, then send STOP. The blocks are held
- *   until the host says DONE; a shrinker gives them back under memory pressure.
+ * - FREE_PAGE_HINT, in one of two designs (vb.hint): upstream (Linux 5.0 on): a new
+ *   command id from the host starts a round: send the id, then take order-10 blocks
+ *   (fail-fast, no reserves) and queue each for the host until allocation fails or the
+ *   host changes the id, then send STOP. The blocks are held until the host says DONE;
+ *   a shrinker gives them back under memory pressure. v33 (the June 2018 series, never
+ *   merged): the host sets a bit in host_cmd; the driver walks the free lists of
+ *   order-10 blocks under each zone's lock, copies their addresses into one buffer and
+ *   hands it over. Nothing is allocated or held: the blocks stay free, the addresses are
+ *   hints, and the zone's other allocations wait while its lock is held.
  * - PAGE_POISON: negotiated only when freed pages are zeroed or poisoned
  *   (init_on_free, page_poison), and poison_val tells the host which value; without
  *   it, such a guest refuses REPORTING.
@@ -32,8 +37,8 @@ import { type Sim, simAfter } from '../../sim/clock.js';
 import { type MemLayout, physPfn } from '../mm/layout.js';
 import { NO_PAGE, MAX_ORDER, PAGE_SIZE, Owner, listAdd, listDel, listFirst, listHeadAlloc } from '../mm/memmap.js';
 import { type PgData, type Shrinker, MigrateMode, MigrateResult, totalramPages, pfnZone } from '../mm/mmzone.js';
-import { allocPages, freePages } from '../mm/page_alloc.js';
-import { GFP_KERNEL, __GFP_ZERO, __GFP_NORETRY, __GFP_NOWARN, __GFP_NOMEMALLOC } from '../mm/gfp.js';
+import { allocPages, freePages, getFromFreePageList } from '../mm/page_alloc.js';
+import { GFP_KERNEL, __GFP_ZERO, __GFP_NORETRY, __GFP_NOWARN, __GFP_NOMEMALLOC, __GFP_ATOMIC } from '../mm/gfp.js';
 import { globalZonePageState, globalNodePageState, siMemAvailable } from '../mm/vmstat.js';
 import { ZoneStat, NodeStat, VmEvent } from '../mm/vmstat_items.js';
 import { type PageReportingDevInfo, PAGE_REPORTING_CAPACITY, pageReportingRegister } from '../mm/page_reporting.js';
@@ -55,6 +60,8 @@ import {
   VIRTIO_BALLOON_CONFIG_NUM_PAGES, VIRTIO_BALLOON_CONFIG_ACTUAL, VIRTIO_BALLOON_CONFIG_FREE_PAGE_HINT_CMD_ID,
   VIRTIO_BALLOON_CONFIG_POISON_VAL, VIRTIO_BALLOON_CMD_ID_STOP, VIRTIO_BALLOON_CMD_ID_DONE, VIRTIO_BALLOON_STAT_SIZE,
   BalloonStat, BalloonQueue, NR_BALLOON_QUEUES, BALLOON_QUEUE_NAMES, balloonQueueIndices,
+  VIRTIO_BALLOON_CONFIG_HOST_CMD, VIRTIO_BALLOON_HOST_CMD_FREE_PAGE_HINT, VIRTIO_BALLOON_FREE_PAGE_HINTS_HDR_BYTES,
+  VIRTIO_BALLOON_FREE_PAGE_HINT_ENTRY_BYTES,
 } from '../../virtio/virtio_balloon.js';
 
 /** VIRTIO_BALLOON_ARRAY_PFNS_MAX: PFNs per inflate/deflate buffer. */
@@ -89,9 +96,22 @@ export type VirtioBalloonDriverOptions = {
   statsTags: 'v6.1' | 'v6.12';
   /** The page type of balloon pages: PG_offline (Linux >= 4.20) or PG_balloon (before; the same bit). */
   pageType: 'offline' | 'balloon' | 'none';
+  /**
+   * How FREE_PAGE_HINT works, when negotiated: upstream (Linux 5.0 on, the cmd_id
+   * protocol) or v33 (the June 2018 series: a host_cmd bit, one buffer of free blocks'
+   * addresses copied under the zone lock).
+   */
+  hintDesign: FreePageHintDesignName;
+  /** v33's buffer: fixed (16 pages, kmalloc'ed at probe, as posted) or sized (from totalram_pages, at most 1024 pages, allocated when a report starts). */
+  hintBuffer: HintBufferRule;
 };
 
-export const DEFAULT_DRIVER_OPTIONS: Readonly<VirtioBalloonDriverOptions> = { balloonCompaction: true, oomPages: OOM_VBALLOON_DEFAULT_PAGES, statsTags: 'v6.12', pageType: 'offline' };
+export type FreePageHintDesignName = 'upstream' | 'v33';
+export type HintBufferRule = 'fixed' | 'sized';
+
+export const DEFAULT_DRIVER_OPTIONS: Readonly<VirtioBalloonDriverOptions> = {
+  balloonCompaction: true, oomPages: OOM_VBALLOON_DEFAULT_PAGES, statsTags: 'v6.12', pageType: 'offline', hintDesign: 'upstream', hintBuffer: 'fixed',
+};
 
 /** The kernel's system workqueue for one work item: at most one queued run, never two at once. */
 type Work = { pending: boolean; running: boolean; fn: () => void };
@@ -137,6 +157,15 @@ export type VirtioBalloon = {
   /** Hinted blocks held (vb->free_page_list, a list in the memmap) and their count. */
   freePageList: number;
   numFreePageBlocks: number;
+  /** The free page hinting design the driver was built with: every hinting step goes through it. */
+  hint: FreePageHintDriverDesign;
+  /**
+   * v33's buffer (vb->hints): its block (NO_PAGE while none is allocated), order and the
+   * bytes it hands over; the walk's scratch (memmap PFNs, entries per zone).
+   */
+  hintBuf: { pfn: number; order: number; bytes: number; entries: Int32Array; perZone: Int32Array };
+  /** What the hint reports did and cost, for the result document's free_page_hint summary. */
+  hintLog: HintLog;
   prDevInfo: PageReportingDevInfo | null;
   poisonVal: number;
   /** Set when the driver waits for the host forever (the device stopped answering): no more work runs. */
@@ -230,13 +259,15 @@ export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem
     freePageWork: { pending: false, running: false, fn: () => {} },
     configReadCmdId: false, cmdIdReceivedCache: VIRTIO_BALLOON_CMD_ID_STOP, cmdIdActive: VIRTIO_BALLOON_CMD_ID_STOP,
     freePageList: listHeadAlloc(pgdat.map), numFreePageBlocks: 0, prDevInfo: null, poisonVal: 0,
+    hint: opts.hintDesign === 'v33' ? FREE_PAGE_HINT_V33 : FREE_PAGE_HINT_UPSTREAM,
+    hintBuf: { pfn: NO_PAGE, order: 0, bytes: 0, entries: new Int32Array(0), perZone: new Int32Array(pgdat.zones.length) }, hintLog: createHintLog(),
     stuck: null, probeError: null,
     counters: { fillRounds: 0, leakRounds: 0, outOfPuff: 0, oomDeflates: 0, oomPages: 0, hintRounds: 0, hintBlocks: 0, hintBlocksReturned: 0, statsSent: 0, migrations: 0 },
     fillPages: new Int32Array(VIRTIO_BALLOON_ARRAY_PFNS_MAX), leakPages: new Int32Array(VIRTIO_BALLOON_ARRAY_PFNS_MAX),
   };
   vb.updateWork.fn = () => updateBalloonSizeFunc(vb);
   vb.statsWork.fn = () => { statsHandleRequest(vb); workDone(vb, vb.statsWork, 0); };
-  vb.freePageWork.fn = () => reportFreePageFunc(vb);
+  vb.freePageWork.fn = () => vb.hint.work(vb);
   // The blocks the probe takes for the rings and buffers; freed again if it fails
   // (virtballoon_probe's error path: del_vqs, kfree).
   const taken: Array<[pfn: number, order: number]> = [];
@@ -311,7 +342,10 @@ export function virtballoonProbe(pgdat: PgData, layout: MemLayout, sim: Sim, mem
     kick(vb, BalloonQueue.stats);
   }
   if (opts.balloonCompaction) vb.vbDevInfo.migratepage = (_b, newPfn, oldPfn, mode) => virtballoonMigratepage(vb, newPfn, oldPfn, mode);
-  if (has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) pgdat.shrinkers.push(freePageShrinker(vb));
+  if (has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
+    const bad = vb.hint.probe(vb);
+    if (bad !== null) return fail(bad);
+  }
   if (has(vb, VIRTIO_BALLOON_F_PAGE_POISON)) {
     // 0 for init_on_free (pages read as zero); PAGE_POISON bytes for page poisoning
     vb.poisonVal = pgdat.boot.pagePoisoning ? PAGE_POISON * 0x01010101 : 0;
@@ -511,10 +545,7 @@ function updateBalloonSizeFunc(vb: VirtioBalloon): void {
  */
 function virtballoonChanged(vb: VirtioBalloon): void {
   queueWork(vb, vb.updateWork);
-  if (has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT) && !vb.configReadCmdId) {
-    vb.configReadCmdId = true;
-    queueWork(vb, vb.freePageWork);
-  }
+  if (has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) vb.hint.configChanged(vb);
 }
 
 /** Used-buffer interrupts: only the stats queue's needs work (the others wake tell_host). */
@@ -620,7 +651,146 @@ function statsHandleRequest(vb: VirtioBalloon): void {
 }
 
 // ---------------------------------------------------------------------------------
-// Free page hinting
+// Free page hinting: the two designs
+
+/**
+ * One free page hinting design as the driver implements it. The driver calls through
+ * vb.hint (probe, config change, the work item) and nowhere asks which design it runs;
+ * the device has its counterpart (host/virtio_balloon.ts FreePageHintDeviceDesign).
+ */
+export type FreePageHintDriverDesign = {
+  readonly name: FreePageHintDesignName;
+  /** virtballoon_probe's part (the shrinker, the buffer); an error message, or null. */
+  probe(vb: VirtioBalloon): string | null;
+  /** virtballoon_changed's part: queue the hint work when the config asks for a report. */
+  configChanged(vb: VirtioBalloon): void;
+  /** The hint work item (report_free_page_func of the design). */
+  work(vb: VirtioBalloon): void;
+};
+
+/** One hint report as the driver made it (either design). */
+export type HintReport = {
+  /** When the report began, and when its last hint left (upstream: STOP sent; v33: the buffer handed over); -1 while running. */
+  startNs: number;
+  endNs: number;
+  /** nr_free_pages, and the pages in free order-10 blocks, when it began. */
+  freePages: number;
+  freeMaxOrderPages: number;
+  /** Pages handed to the host (order-10 blocks x 1024). */
+  hintedPages: number;
+  /** v33: entries written into the buffer, and the buffer's size in pages (0 upstream). */
+  entries: number;
+  bufferPages: number;
+  /** v33: zone->lock held by the walk, summed over the zones, and its longest hold, ns. */
+  lockHoldNs: number;
+  maxLockHoldNs: number;
+  /** Pages zeroed for the report under init_on_alloc (upstream: every block taken; v33 sized: the buffer) and that zeroing's time, ns. */
+  zeroedPages: number;
+  zeroNs: number;
+};
+
+/** What the guest's other work met while it hinted (HintLog.window). */
+export type HintDuring = { ns: number; lockWaits: number; lockWaitNs: number; allocstalls: number; oomKills: number; shrunkBlocks: number };
+
+/** The driver's record of its hint reports: the first few in full, totals, and what hinting cost the rest of the guest. */
+export type HintLog = {
+  /** The first HINT_LOG_REPORTS reports (later ones count only in the totals). */
+  reports: HintReport[];
+  nReports: number;
+  totals: { hintedPages: number; lockHoldNs: number; maxLockHoldNs: number; zeroedPages: number; zeroNs: number; bufferAllocFailures: number };
+  /**
+   * The hinting window: from a report's start until the guest holds nothing for the host
+   * (upstream: DONE; v33: its buffer handed over). `start` holds the counters when the
+   * open window began; `during` sums the closed windows.
+   */
+  window: { open: boolean; start: HintDuring };
+  during: HintDuring;
+  /** Held blocks the shrinker gave back (upstream), all told. */
+  shrunkBlocks: number;
+};
+
+/** Reports kept in full in HintLog.reports. */
+const HINT_LOG_REPORTS = 64;
+
+function createHintLog(): HintLog {
+  const zero = (): HintDuring => ({ ns: 0, lockWaits: 0, lockWaitNs: 0, allocstalls: 0, oomKills: 0, shrunkBlocks: 0 });
+  return {
+    reports: [], nReports: 0, totals: { hintedPages: 0, lockHoldNs: 0, maxLockHoldNs: 0, zeroedPages: 0, zeroNs: 0, bufferAllocFailures: 0 },
+    window: { open: false, start: zero() }, during: zero(), shrunkBlocks: 0,
+  };
+}
+
+/** The guest-wide counters a hinting window measures, now (window.start's fields; ns is the time). */
+function hintCounters(vb: VirtioBalloon, shrunk: number): HintDuring {
+  const pg = vb.pgdat, ev = pg.events;
+  let lockWaits = 0, lockWaitNs = 0;
+  for (const z of pg.zones) { lockWaits += z.lockWaits; lockWaitNs += z.lockWaitNs; }
+  const allocstalls = ev[VmEvent.allocstall_dma]! + ev[VmEvent.allocstall_dma32]! + ev[VmEvent.allocstall_normal]! + ev[VmEvent.allocstall_movable]! + ev[VmEvent.allocstall_device]!;
+  return { ns: vb.sim.now, lockWaits, lockWaitNs, allocstalls, oomKills: ev[VmEvent.oom_kill]!, shrunkBlocks: shrunk };
+}
+
+function hintWindowOpen(vb: VirtioBalloon): void {
+  const w = vb.hintLog.window;
+  if (w.open) return;
+  w.open = true;
+  w.start = hintCounters(vb, vb.hintLog.shrunkBlocks);
+}
+
+function hintWindowClose(vb: VirtioBalloon): void {
+  const w = vb.hintLog.window, d = vb.hintLog.during;
+  if (!w.open) return;
+  w.open = false;
+  const now = hintCounters(vb, vb.hintLog.shrunkBlocks), s = w.start;
+  d.ns += now.ns - s.ns; d.lockWaits += now.lockWaits - s.lockWaits; d.lockWaitNs += now.lockWaitNs - s.lockWaitNs;
+  d.allocstalls += now.allocstalls - s.allocstalls; d.oomKills += now.oomKills - s.oomKills; d.shrunkBlocks += now.shrunkBlocks - s.shrunkBlocks;
+}
+
+/** What the hinting windows cost so far, the open one up to now included. */
+export function hintLogDuring(vb: VirtioBalloon): HintDuring {
+  const d = { ...vb.hintLog.during }, w = vb.hintLog.window;
+  if (w.open) {
+    const now = hintCounters(vb, vb.hintLog.shrunkBlocks), s = w.start;
+    d.ns += now.ns - s.ns; d.lockWaits += now.lockWaits - s.lockWaits; d.lockWaitNs += now.lockWaitNs - s.lockWaitNs;
+    d.allocstalls += now.allocstalls - s.allocstalls; d.oomKills += now.oomKills - s.oomKills; d.shrunkBlocks += now.shrunkBlocks - s.shrunkBlocks;
+  }
+  return d;
+}
+
+function hintReportBegin(vb: VirtioBalloon): HintReport {
+  hintWindowOpen(vb);
+  let maxOrder = 0;
+  for (const z of vb.pgdat.zones) maxOrder += z.nrFree[VIRTIO_BALLOON_HINT_BLOCK_ORDER]! * HINT_BLOCK_PAGES;
+  const r: HintReport = {
+    startNs: vb.sim.now, endNs: -1, freePages: globalZonePageState(vb.pgdat, ZoneStat.nr_free_pages), freeMaxOrderPages: maxOrder,
+    hintedPages: 0, entries: 0, bufferPages: 0, lockHoldNs: 0, maxLockHoldNs: 0, zeroedPages: 0, zeroNs: 0,
+  };
+  const log = vb.hintLog;
+  log.nReports++;
+  if (log.reports.length < HINT_LOG_REPORTS) log.reports.push(r);
+  return r;
+}
+
+function hintReportEnd(vb: VirtioBalloon, r: HintReport, endNs = vb.sim.now): void {
+  r.endNs = endNs;
+  const t = vb.hintLog.totals;
+  t.hintedPages += r.hintedPages; t.lockHoldNs += r.lockHoldNs; t.maxLockHoldNs = Math.max(t.maxLockHoldNs, r.maxLockHoldNs);
+  t.zeroedPages += r.zeroedPages; t.zeroNs += r.zeroNs;
+}
+
+// ---------------------------------------------------------------------------------
+// Free page hinting, upstream (Linux 5.0 on: the cmd_id protocol)
+
+export const FREE_PAGE_HINT_UPSTREAM: FreePageHintDriverDesign = {
+  name: 'upstream',
+  probe: (vb) => { vb.pgdat.shrinkers.push(freePageShrinker(vb)); return null; },
+  /** @kernel drivers/virtio/virtio_balloon.c virtballoon_changed (VIRTIO_BALLOON_CONFIG_READ_CMD_ID) */
+  configChanged: (vb) => {
+    if (vb.configReadCmdId) return;
+    vb.configReadCmdId = true;
+    queueWork(vb, vb.freePageWork);
+  },
+  work: (vb) => reportFreePageFunc(vb),
+};
 
 /** @kernel drivers/virtio/virtio_balloon.c virtio_balloon_cmd_id_received: re-read after a config change. */
 function cmdIdReceived(vb: VirtioBalloon): number {
@@ -657,7 +827,11 @@ function freePageShrinker(vb: VirtioBalloon): Shrinker {
     /** @kernel drivers/virtio/virtio_balloon.c virtio_balloon_shrinker_count */
     countObjects: () => vb.numFreePageBlocks * HINT_BLOCK_PAGES,
     /** @kernel drivers/virtio/virtio_balloon.c shrink_free_pages: whole blocks, rounded up */
-    scanObjects: (_p, nr) => returnFreePagesToMm(vb, Math.ceil(nr / HINT_BLOCK_PAGES)) * HINT_BLOCK_PAGES,
+    scanObjects: (_p, nr) => {
+      const n = returnFreePagesToMm(vb, Math.ceil(nr / HINT_BLOCK_PAGES));
+      vb.hintLog.shrunkBlocks += n;
+      return n * HINT_BLOCK_PAGES;
+    },
   };
 }
 
@@ -701,12 +875,14 @@ function getFreePageAndSend(vb: VirtioBalloon): HintResult {
 
 /**
  * @kernel drivers/virtio/virtio_balloon.c report_free_page_func
- * The hint work: DONE gives every held block back; a new id starts a round.
+ * The hint work: DONE gives every held block back (and ends the hinting window); a new
+ * id starts a round.
  */
 function reportFreePageFunc(vb: VirtioBalloon): void {
   const id = cmdIdReceived(vb);
   if (id === VIRTIO_BALLOON_CMD_ID_DONE) {
     returnFreePagesToMm(vb, Infinity);
+    hintWindowClose(vb);
     workDone(vb, vb.freePageWork, 0);
   } else if (id !== VIRTIO_BALLOON_CMD_ID_STOP && id !== vb.cmdIdActive) {
     virtioBalloonReportFreePage(vb);
@@ -718,12 +894,16 @@ function reportFreePageFunc(vb: VirtioBalloon): void {
  * A hint round: the start id, blocks until allocation fails or the id changes (the
  * host's STOP or DONE arrives as a config change), then STOP. Runs in steps of
  * HINT_BLOCKS_PER_STEP blocks (fewer when they would take more than HINT_STEP_NS),
- * each taking its virtual time, so the host can stop it midway.
+ * each taking its virtual time, so the host can stop it midway. With init_on_alloc
+ * every block is zeroed as it is allocated (the report's zeroedPages and zeroNs). Each
+ * step runs on a kworker, whose vCPU the allocations and the zeroing keep busy.
  */
 function virtioBalloonReportFreePage(vb: VirtioBalloon): void {
   vb.counters.hintRounds++;
+  const rep = hintReportBegin(vb);
   vb.cmdIdActive = cmdIdReceived(vb);
   sendCmdId(vb, vb.cmdIdActiveAddr, vb.cmdIdActive);
+  const zeroing = vb.pgdat.boot.initOnAlloc;
   const step = () => {
     const busy0 = vb.t.busyNs;
     let blocks = 0;
@@ -734,12 +914,185 @@ function virtioBalloonReportFreePage(vb: VirtioBalloon): void {
       if (r !== HintResult.sent) { end = true; break; }
       blocks++;
     }
-    const ns = allocCostNs(vb, blocks, VIRTIO_BALLOON_HINT_BLOCK_ORDER) + (vb.t.busyNs - busy0);
-    if (!end) { simAfter(vb.sim, ns, step); return; }
+    rep.hintedPages += blocks * HINT_BLOCK_PAGES;
+    if (zeroing) {
+      rep.zeroedPages += blocks * HINT_BLOCK_PAGES;
+      rep.zeroNs += blocks * (vb.pgdat.costs.clearPage << VIRTIO_BALLOON_HINT_BLOCK_ORDER);
+    }
+    // the allocations and their zeroing are the kworker's vCPU time (its next step runs on a kworker again)
+    const cpuNs = allocCostNs(vb, blocks, VIRTIO_BALLOON_HINT_BLOCK_ORDER);
+    vb.pgdat.daemonNs += cpuNs;
+    const ns = cpuNs + (vb.t.busyNs - busy0);
+    if (!end) { simAfter(vb.sim, ns, () => vb.kworker(step)); return; }
     sendCmdId(vb, vb.cmdIdStopAddr, VIRTIO_BALLOON_CMD_ID_STOP);
+    // the model sends STOP as the last step starts; the report is done when its work is
+    hintReportEnd(vb, rep, vb.sim.now + ns);
     workDone(vb, vb.freePageWork, ns);
   };
   step();
+}
+
+// ---------------------------------------------------------------------------------
+// Free page hinting, v33 (Wei Wang's series of 2018-06-15, never merged)
+//
+// "[PATCH v33 2/4] virtio-balloon: VIRTIO_BALLOON_F_FREE_PAGE_HINT" (linux-mm, Message-Id
+// <1529037793-35521-3-git-send-email-wei.w.wang@intel.com>): virtballoon_changed reads
+// host_cmd and queues report_free_page_func on the balloon's own workqueue when
+// VIRTIO_BALLOON_HOST_CMD_FREE_PAGE_HINT is set; the work calls
+// get_from_free_page_list(MAX_ORDER - 1, hints->buf, avail_entries) into a
+// FREE_PAGE_HINT_MEM_SIZE (PAGE_SIZE * 16) buffer kmalloc'ed at probe, sets num_hints and
+// size, and adds the whole buffer as one outbuf. The review (Michael S. Tsirkin,
+// 2018-06-15, <20180615144000-mutt-send-email-mst@kernel.org>: "Doesn't this limit memory
+// size of the guest we can report? ... OTOH huge guests with lots of free memory is
+// exactly where we would gain the most") got Wei Wang's answer the same day
+// (<286AC319A985734F985F78AFA26841F7396A3D04@shsmsx102.ccr.corp.intel.com>): 16 pages
+// report at most 32 GB; size the buffer from totalram_pages instead, 512 blocks a page,
+// at most 1024 pages (2 TB), and MST's conditions (<20180615171635-mutt-send-email-mst@kernel.org>):
+// allocate it with __GFP_ATOMIC | __GFP_NOMEMALLOC ("You only want to take it off the
+// free list") and not at device start ("totalram_pages can change ... too much memory
+// to tie up forever"). `balloon.free_page_hint_buffer` picks fixed (as posted) or sized
+// (the answer, never posted as a patch: v34 went on to 4 MiB arrays).
+
+/** FREE_PAGE_HINT_MEM_SIZE: v33's buffer, PAGE_SIZE * 16, kmalloc'ed at probe. */
+export const FREE_PAGE_HINT_MEM_SIZE = PAGE_SIZE * 16;
+/** The sized rule's cap: 1024 pages, 524287 entries of 4 MiB (2 TiB). */
+export const HINT_BUFFER_MAX_PAGES = 1024;
+/** The sized buffer's allocation at report start: only off the free lists, no reserves (MST's review). */
+export const V33_HINT_BUFFER_GFP = __GFP_ATOMIC | __GFP_NOMEMALLOC;
+
+/**
+ * The sized rule (Wei Wang, 2018-06-15): 4m_page_blocks = totalram_pages / 1024;
+ * pages_to_allocate = min(4m_page_blocks / 512, 1024). The mail's integer division
+ * would give no buffer at all below 2 GiB; the model rounds up (v34's max_array_num
+ * did), so every guest gets at least one page.
+ */
+export function hintBufferPagesFor(totalramPages: number): number {
+  const blocks = Math.floor(totalramPages / HINT_BLOCK_PAGES);
+  return Math.min(Math.max(1, Math.ceil(blocks / (PAGE_SIZE / VIRTIO_BALLOON_FREE_PAGE_HINT_ENTRY_BYTES))), HINT_BUFFER_MAX_PAGES);
+}
+
+/** Entries a buffer of `bytes` holds after struct virtio_balloon_free_page_hints' header (avail_entries). */
+export function hintBufferEntries(bytes: number): number {
+  return Math.max(0, Math.floor((bytes - VIRTIO_BALLOON_FREE_PAGE_HINTS_HDR_BYTES) / VIRTIO_BALLOON_FREE_PAGE_HINT_ENTRY_BYTES));
+}
+
+export const FREE_PAGE_HINT_V33: FreePageHintDriverDesign = {
+  name: 'v33',
+  /**
+   * @kernel drivers/virtio/virtio_balloon.c virtballoon_probe (v33)
+   * vb->hints = kmalloc(FREE_PAGE_HINT_MEM_SIZE, GFP_KERNEL): an order-4 block for good
+   * (kmalloc_large). No shrinker: v33 holds nothing. The sized rule allocates per report.
+   */
+  probe: (vb) => {
+    if (vb.opts.hintBuffer !== 'fixed') return null;
+    const order = orderFor(FREE_PAGE_HINT_MEM_SIZE);
+    const pfn = allocPages(vb.pgdat, GFP_KERNEL, order, Owner.virtio);
+    if (pfn === NO_PAGE) return 'out of memory for the free page hint buffer';
+    vb.hintBuf.pfn = pfn;
+    vb.hintBuf.order = order;
+    vb.hintBuf.bytes = FREE_PAGE_HINT_MEM_SIZE;
+    vb.hintBuf.entries = new Int32Array(hintBufferEntries(FREE_PAGE_HINT_MEM_SIZE));
+    return null;
+  },
+  /** @kernel drivers/virtio/virtio_balloon.c virtballoon_changed (v33): host_cmd's bit asks for a report */
+  configChanged: (vb) => {
+    if (readConfigLe32(vb, VIRTIO_BALLOON_CONFIG_HOST_CMD) & VIRTIO_BALLOON_HOST_CMD_FREE_PAGE_HINT) queueWork(vb, vb.freePageWork);
+  },
+  work: (vb) => reportFreePageFuncV33(vb),
+};
+
+/**
+ * The sized rule's buffer for one report: pages from totalram_pages now, a block of
+ * get_order of them taken off the free lists (zeroed under init_on_alloc). Returns the
+ * work's time, or -1 when the allocation failed (then nothing can be reported: "If that
+ * allocation fails, that implies that nothing would be got from the 4MB free page list").
+ */
+function v33HintBufferAlloc(vb: VirtioBalloon, rep: HintReport): number {
+  const pages = hintBufferPagesFor(totalramPages(vb.pgdat));
+  const order = orderFor(pages * PAGE_SIZE);
+  const pfn = allocPages(vb.pgdat, V33_HINT_BUFFER_GFP, order, Owner.virtio);
+  if (pfn === NO_PAGE) return -1;
+  const b = vb.hintBuf;
+  b.pfn = pfn;
+  b.order = order;
+  b.bytes = pages * PAGE_SIZE;
+  const entries = hintBufferEntries(b.bytes);
+  if (b.entries.length < entries) b.entries = new Int32Array(entries);
+  const c = vb.pgdat.costs;
+  if (vb.pgdat.boot.initOnAlloc) {
+    rep.zeroedPages += 1 << order;
+    rep.zeroNs += c.clearPage << order;
+  }
+  return c.pageAllocBuddy + (vb.pgdat.boot.initOnAlloc ? c.clearPage << order : 0);
+}
+
+/**
+ * @kernel drivers/virtio/virtio_balloon.c report_free_page_func (v33, with
+ * free_page_vq_cb)
+ * One report: (sized) the buffer; get_from_free_page_list of order-10 blocks into it,
+ * zone after zone, each under its zone->lock for hintWalkZone + hintWalkEntry per entry
+ * — the zone's other allocations and frees wait that long (page_alloc.ts zoneLockSpin)
+ * and the kworker's vCPU is busy (irqs off) for the whole walk; then num_hints, size and
+ * the addresses go into the buffer, which is added as one outbuf and kicked. The walk
+ * takes its snapshot when it starts (a burst's effects come first in the model); the
+ * buffer reaches the host when the walk's time is over, so the blocks of a zone whose
+ * lock dropped earlier may be allocated and written before the host reads their hint.
+ * A used buffer is detached (free_page_vq_cb) and, sized, freed.
+ */
+function reportFreePageFuncV33(vb: VirtioBalloon): void {
+  vb.counters.hintRounds++;
+  const rep = hintReportBegin(vb);
+  const c = vb.pgdat.costs, buf = vb.hintBuf;
+  let ns = 0;
+  if (vb.opts.hintBuffer === 'sized') {
+    const a = v33HintBufferAlloc(vb, rep);
+    if (a < 0) {
+      vb.hintLog.totals.bufferAllocFailures++;
+      hintReportEnd(vb, rep);
+      hintWindowClose(vb);
+      workDone(vb, vb.freePageWork, 0);
+      return;
+    }
+    ns += a;
+  }
+  const n = getFromFreePageList(vb.pgdat, VIRTIO_BALLOON_HINT_BLOCK_ORDER, buf.entries, hintBufferEntries(buf.bytes), buf.perZone);
+  // each zone's lock, one after the other, from when the buffer is there
+  const t0 = vb.sim.now + ns;
+  let t = t0;
+  for (const zone of vb.pgdat.zones) {
+    const got = buf.perZone[zone.idx]!;
+    if (got < 0) continue;
+    const hold = c.hintWalkZone + got * c.hintWalkEntry;
+    zone.lockHeldFrom = t;
+    zone.lockHeldUntil = t + hold;
+    t += hold;
+    rep.maxLockHoldNs = Math.max(rep.maxLockHoldNs, hold);
+  }
+  rep.lockHoldNs = t - t0;
+  rep.entries = n;
+  rep.hintedPages = n * HINT_BLOCK_PAGES;
+  rep.bufferPages = buf.bytes / PAGE_SIZE;
+  ns = t - vb.sim.now;
+  vb.pgdat.daemonNs += ns; // the kworker's vCPU: the buffer, then the walk with irqs off
+  simAfter(vb.sim, ns, () => {
+    const base = physAddr(vb, buf.pfn);
+    writeLe32(vb.mem, base, n);
+    writeLe32(vb.mem, base + 4, HINT_BLOCK_PAGES * PAGE_SIZE);
+    const entries = buf.entries;
+    // NOTE: one le64 per entry straight into the buffer's guest pages (up to 524287)
+    for (let i = 0; i < n; i++) writeLe64(vb.mem, base + VIRTIO_BALLOON_FREE_PAGE_HINTS_HDR_BYTES + i * VIRTIO_BALLOON_FREE_PAGE_HINT_ENTRY_BYTES, physAddr(vb, entries[i]!));
+    detachUsed(vb);
+    if (addBuf(vb, BalloonQueue.freePage, [{ addr: base, len: buf.bytes }], [])) kick(vb, BalloonQueue.freePage);
+    // free_page_vq_cb: the host has used it
+    detachUsed(vb);
+    if (vb.opts.hintBuffer === 'sized') {
+      freePages(vb.pgdat, buf.pfn, buf.order);
+      buf.pfn = NO_PAGE;
+    }
+    hintReportEnd(vb, rep);
+    hintWindowClose(vb);
+    workDone(vb, vb.freePageWork, 0);
+  });
 }
 
 // ---------------------------------------------------------------------------------

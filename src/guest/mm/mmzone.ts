@@ -173,6 +173,19 @@ export type Zone = {
   pcp: PerCpuPages[];
   /** Compaction's per-zone state. */
   compact: ZoneCompactState;
+  /**
+   * zone->lock, as far as a long holder makes the zone's other users wait: the holder
+   * has it over [lockHeldFrom, lockHeldUntil) of virtual time (lockHeldUntil 0: nobody
+   * holds it long). Only get_from_free_page_list (v33 free page hinting) sets it; the
+   * allocator's own short holds are not modelled as contention.
+   */
+  lockHeldFrom: number;
+  lockHeldUntil: number;
+  /** Per cpu: the lockHeldUntil that cpu has already spun through (one wait per hold and cpu). */
+  lockSpunUntil: Float64Array;
+  /** Waits for zone->lock by the zone's allocations and frees: how many, and their total ns. */
+  lockWaits: number;
+  lockWaitNs: number;
 };
 
 /**
@@ -420,6 +433,7 @@ export function createZone(map: MemMap, idx: ZoneType, start: number, spanned: n
     nrFreeMt: new Int32Array(MAX_ORDER * MIGRATE_TYPES), nrFree: new Int32Array(MAX_ORDER),
     vmStat: new Float64Array(NR_ZONESTAT_ITEMS), numaStat: new Float64Array(NR_NUMASTAT_ITEMS), pcp,
     compact: { cachedMigratePfn: [start, start], cachedFreePfn: Math.max(start, (start + spanned - 1) & ~(PAGEBLOCK_NR_PAGES - 1)), considered: 0, deferShift: 0, orderFailed: MAX_ORDER, blockskipFlush: false },
+    lockHeldFrom: 0, lockHeldUntil: 0, lockSpunUntil: new Float64Array(nrCpus), lockWaits: 0, lockWaitNs: 0,
   };
 }
 

@@ -27,7 +27,7 @@
 import {
   type MemMap, NO_PAGE, MAX_ORDER, PAGEBLOCK_ORDER, PAGEBLOCK_NR_PAGES, MIGRATE_TYPES, MIGRATE_PCPTYPES,
   PAGE_ALLOC_COSTLY_ORDER, NR_OWNERS, MigrateType, Owner, PG,
-  listAdd, listAddTail, listDel, listFirst, listLast, listEmpty,
+  listAdd, listAddTail, listDel, listFirst, listLast, listEmpty, listNext,
   getPageblockMigratetype, setPageblockMigratetype,
   pageMapping, setPageMapping, setPageOrder, pageOwner, setOwnerRange, resetPages, PageBuddy, PageLRU, PageReported, buddyOrder,
   isBuddyOfOrder, setPageBuddy, clearPageBuddy, setPcpPage, setNewPage, setPageFlag,
@@ -442,6 +442,7 @@ function pindexToOrder(pindex: number): number {
  */
 function rmqueueBulk(pgdat: PgData, zone: Zone, order: number, count: number, list: number, mt: number, allocFlags: number): number {
   const map = pgdat.map;
+  if (zone.lockHeldUntil !== 0) zoneLockSpin(pgdat, zone);
   let i = 0;
   for (; i < count; i++) {
     const pfn = rmqueueBlock(pgdat, zone, order, mt, allocFlags);
@@ -488,6 +489,7 @@ function rmqueuePcplist(pgdat: PgData, zone: Zone, order: number, mt: number, al
  */
 function freePcppagesBulk(pgdat: PgData, zone: Zone, count: number, pcp: PerCpuPages, pindex: number): void {
   const map = pgdat.map;
+  if (zone.lockHeldUntil !== 0) zoneLockSpin(pgdat, zone);
   count = Math.min(pcp.count, count);
   while (count > 0) {
     let list: number;
@@ -666,6 +668,7 @@ export function freePages(pgdat: PgData, pfn: number, order: number): void {
     return;
   }
   resetPages(map, pfn, pfn + n, Owner.free, 0);
+  if (zone.lockHeldUntil !== 0) zoneLockSpin(pgdat, zone);
   freeOneBlock(pgdat, zone, pfn, order, mt, 0);
 }
 
@@ -813,6 +816,62 @@ function reserveHighatomicPageblock(pgdat: PgData, zone: Zone, pfn: number): voi
 }
 
 /**
+ * @kernel include/linux/spinlock.h spin_lock_irqsave (of zone->lock, contended)
+ * Another cpu holds zone->lock for long (get_from_free_page_list, lockHeldFrom/Until):
+ * this cpu spins until it lets go, and that is system time of the task running here
+ * (pgdat.tasks.stallNs). One wait per hold and cpu: the model runs a burst's
+ * allocations at one instant, and after its first wait the cpu is past the hold.
+ * NOTE: callers test `zone.lockHeldUntil !== 0` first, so an uncontended zone costs
+ * the allocator's hot path one load.
+ */
+function zoneLockSpin(pgdat: PgData, zone: Zone): void {
+  const now = pgdat.nowNs();
+  const until = zone.lockHeldUntil;
+  if (now >= until) { zone.lockHeldUntil = 0; return; }
+  if (now < zone.lockHeldFrom) return;
+  const cpu = pgdat.tasks.cpu;
+  if (zone.lockSpunUntil[cpu] === until) return;
+  zone.lockSpunUntil[cpu] = until;
+  zone.lockWaits++;
+  zone.lockWaitNs += until - now;
+  pgdat.tasks.stallNs += until - now;
+}
+
+/**
+ * @kernel mm/page_alloc.c get_from_free_page_list (Wei Wang, "[PATCH v33 1/4] mm: add a
+ * function to get free page blocks", linux-mm 2018-06-15, Message-Id
+ * <1529037793-35521-2-git-send-email-wei.w.wang@intel.com>; acked by Linus Torvalds the
+ * next day, never merged)
+ * For each populated zone in turn, under its zone->lock, walks
+ * free_area[order].free_list[mt] for every migratetype and copies each free block into
+ * the caller's array, until `size` entries are taken (the patch stores
+ * cpu_to_le64(page_to_pfn(page) << PAGE_SHIFT) into a __le64 buf[]; here the memmap PFN,
+ * which the caller turns into an address). Nothing is taken off the lists: the blocks
+ * stay free, and the moment a zone's lock drops any of them may be allocated and
+ * written — the entries are hints. `perZone[zone.idx]` gets how many entries each zone
+ * gave (-1 for a zone not walked: unpopulated, or after the array filled up), so that the
+ * caller can price each zone's lock hold. Returns the entries taken.
+ */
+export function getFromFreePageList(pgdat: PgData, order: number, pfns: Int32Array, size: number, perZone: Int32Array): number {
+  perZone.fill(-1);
+  if (order < 0 || order >= MAX_ORDER) return 0;
+  const map = pgdat.map;
+  let index = 0;
+  for (const zone of pgdat.zones) {
+    if (!populatedZone(zone)) continue;
+    // spin_lock_irqsave(&zone->lock, flags)
+    const start = index;
+    for (let mt = 0; mt < MIGRATE_TYPES && index < size; mt++) {
+      const head = freeListHead(zone, order, mt);
+      for (let pfn = listNext(map, head); pfn !== head && index < size; pfn = listNext(map, pfn)) pfns[index++] = pfn;
+    }
+    perZone[zone.idx] = index - start;
+    if (index >= size) break;
+  }
+  return index;
+}
+
+/**
  * @kernel mm/page_alloc.c rmqueue
  * rmqueue(): one block from a zone, through the pcp lists when the order allows.
  * NOTE: the buddy path lives in rmqueueBuddy so this stays small enough for V8 to
@@ -833,6 +892,7 @@ function rmqueue(pgdat: PgData, zone: Zone, order: number, allocFlags: number, m
  */
 function rmqueueBuddy(pgdat: PgData, zone: Zone, order: number, allocFlags: number, mt: number): number {
   let pfn = NO_PAGE;
+  if (zone.lockHeldUntil !== 0) zoneLockSpin(pgdat, zone);
   if (order > 0 && (allocFlags & ALLOC_HARDER) && pgdat.kernel.reserve === 'highatomic') {
     pfn = rmqueueSmallest(pgdat.map, zone, order, MigrateType.highatomic);
     if (pfn !== NO_PAGE) pgdat.era.reserveAllocs++;

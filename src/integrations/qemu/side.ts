@@ -15,7 +15,7 @@
  * with the field named (checkQemuScenario).
  */
 import type { Scenario } from '../../scenario/schema.js';
-import { ScenarioError } from '../../scenario/schema.js';
+import { ScenarioError, freePageHintDesign } from '../../scenario/schema.js';
 import { formatSize } from '../../scenario/units.js';
 import { checkSides } from '../../scenario/runner.js';
 import type { RealContext } from '../../actions/action.js';
@@ -57,6 +57,7 @@ export function checkQemuScenario(s: Scenario, source: string): void {
     if (!b.compaction) throw bad('balloon.compaction', 'Debian\'s kernel has CONFIG_BALLOON_COMPACTION=y (compaction: false models an older kernel)');
     if (b.must_tell_host) throw bad('balloon.must_tell_host', 'QEMU\'s device never offers MUST_TELL_HOST');
     if (!b.stats_vq) throw bad('balloon.stats_vq', 'QEMU\'s device always offers STATS_VQ');
+    if (b.free_page_hint === 'v33') throw bad('balloon.free_page_hint', 'Linux 6.1 and QEMU 10 hint free pages the upstream way (true or upstream); v33 is the model\'s only');
     if (b.hint_action !== 'clear-bitmap') throw bad('balloon.hint_action', 'QEMU clears hinted pages from the migration bitmap (clear-bitmap)');
     if (b.hint_ack_on_stop) throw bad('balloon.hint_ack_on_stop', 'QEMU sends DONE when the migration ends, not on STOP');
     if (b.actual !== 'driver') throw bad('balloon.actual', 'with QEMU the driver writes actual (driver)');
@@ -101,9 +102,9 @@ export function qemuLaunch(s: Scenario): QemuLaunch {
   return {
     ...(scratch ? { scratch } : {}),
     memoryBytes: s.guest.memory, vcpus: s.guest.vcpus, cmdline: qemuCmdline(s), memPrealloc: s.host.mem_prealloc,
-    iothread: b !== false && b.free_page_hint,
+    iothread: freePageHintDesign(b) !== 'off',
     balloon: b === false ? null : {
-      'deflate-on-oom': onOff(b.deflate_on_oom), 'free-page-hint': onOff(b.free_page_hint),
+      'deflate-on-oom': onOff(b.deflate_on_oom), 'free-page-hint': onOff(freePageHintDesign(b) !== 'off'),
       'free-page-reporting': onOff(b.free_page_reporting), 'page-poison': onOff(b.page_poison),
     },
   };

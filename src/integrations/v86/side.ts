@@ -36,6 +36,7 @@ export function checkV86Scenario(s: Scenario, source: string): void {
   if (s.guest.vcpus !== 1) throw new ScenarioError(`${source}: guest.vcpus: v86 emulates one CPU, got ${s.guest.vcpus}`);
   if (s.balloon === false) throw new ScenarioError(`${source}: balloon: the v86 real guest exists to drive balloonlab's balloon device; balloon: false leaves nothing to run`);
   if ((s.balloon.page_type ?? 'offline') !== 'offline') throw new ScenarioError(`${source}: balloon.page_type: the v86 real guest runs Linux 6.1, whose balloon pages are PG_offline`);
+  if (s.balloon.free_page_hint === 'v33') throw new ScenarioError(`${source}: balloon.free_page_hint: the v86 real guest's Linux 6.1 driver hints free pages the upstream way (true or upstream); v33 is the model's only`);
   checkSides(s, 'v86', source);
 }
 
