@@ -35,7 +35,7 @@ export function sweepCharts(doc: SweepResultDocument): Chart[] {
       if (typeof v === 'number') rows.push({ x: valueText(r.point[first.path]), line: lineOf(r.point), seed: r.seed, value: v });
     }
     const title = `${f.label} over ${first.path}${others.length ? `, one line per ${others.map((p) => p.path).join(' × ')}` : ''}`;
-    const x = { field: 'x', type: 'ordinal' as const, title: first.path, sort: xOrder };
+    const x = { field: 'x', type: 'ordinal' as const, title: first.path, sort: xOrder, axis: { labelAngle: 0 } };
     const color = { field: 'line', type: 'nominal' as const, title: others.length ? others.map((p) => p.path).join(' ') : null, sort: lines, scale: { scheme: 'category10' } };
     return {
       name: `sweep-${slug(f.name)}`, title,

@@ -210,5 +210,10 @@ test('balloonlab sweep: bad sweep files exit 2 naming the file and the field; --
   const doc = JSON.parse(readFileSync(join(dir, 'f.json'), 'utf8')) as { runs: Array<{ result?: unknown; error?: { kind: string } }> };
   assert.ok(doc.runs[0]!.result);
   assert.equal(doc.runs[1]!.error!.kind, 'input');
+  // plot draws one chart per figure from the sweep's document
+  const plot = spawnSync(process.execPath, [bin, 'plot', join(dir, 'f.json'), '--out', join(dir, 'plots')], { cwd: root, encoding: 'utf8' });
+  assert.equal(plot.status, 0, plot.stderr);
+  assert.deepEqual(plot.stdout.trim().split('\n').map((l) => l.split('  ')[0]!.replace(/^.*\//, '')), ['sweep-nr-free-pages.svg', 'sweep-oom-kills.svg', 'sweep-balloon-inflate.svg', 'sweep-host-rss-mib.svg', 'sweep-virtual-time-s.svg']);
+  assert.match(readFileSync(join(dir, 'plots', 'sweep-nr-free-pages.svg'), 'utf8'), /^<svg[\s\S]*nr_free_pages over timeline\.0\.size/);
   assert.match(readFileSync(join(dir, 'f.csv'), 'utf8'), /^index,timeline\.0\.size,seed,nr_free_pages,oom_kills,balloon_inflate,host_rss_mib,virtual_time_s,error\n0,16MiB,1,\d+,0,0,[\d.]+,2,\n1,4GiB,1,,,,,,input: /);
 });
