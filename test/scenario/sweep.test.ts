@@ -129,8 +129,10 @@ test('a path figure reads numbers only, through lists by index or by name; pathS
   assert.equal(pathStop(d, 'host.s'), 'host.s is "x", not a number');
   assert.equal(pathStop(d, 'host.b'), 'host has no field "b" (its fields: a, s, n)');
   assert.equal(pathStop(d, 'host.a.b'), 'host.a is 1, not an object');
-  // every named figure has a distinct name, and the defaults are named ones
+  // every named figure has a distinct name, and docs/sweeps.md lists each
   assert.equal(new Set(NAMED_FIGURES.map((f) => f.name)).size, NAMED_FIGURES.length);
+  const docs = readFileSync(join(root, 'docs', 'sweeps.md'), 'utf8');
+  for (const f of NAMED_FIGURES) assert.ok(docs.includes(`\`${f.name}\``), `docs/sweeps.md does not list the figure ${f.name}`);
 });
 
 test('runs are the product in order (first parameter slowest, seeds fastest), each the base with the values set and validated', () => {
