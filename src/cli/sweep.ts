@@ -169,8 +169,9 @@ export function addSweepCommands(program: Command, h: SweepHelpers): void {
       const figures = sweepFigures(sweep, runs, file);
       const flags = { check: o.check ?? false, reproducible: o.reproducible ?? false };
       const progress = new SweepProgress(sweep.name, runs.length, o.quiet ?? false, target !== null);
-      const interrupted = () => { progress.stop(); process.stderr.write(`\nballoonlab: sweep ${sweep.name} interrupted${target ? `; its runs stay on the queue: the same command again collects them` : ''}\n`); process.exit(130); };
-      process.once('SIGINT', interrupted);
+      // on the queue, Ctrl-C says how to collect the runs later (a local sweep just ends)
+      const interrupted = () => { progress.stop(); process.stderr.write(`\nballoonlab: sweep ${sweep.name} interrupted; its runs stay on the queue: the same command again collects them\n`); process.exit(130); };
+      if (target) process.once('SIGINT', interrupted);
       let outcomes: SweepOutcome[];
       try {
         if (target) {
