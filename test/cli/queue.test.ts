@@ -152,7 +152,7 @@ test('a sweep on Redis with two workers, one killed mid-run and the sweep restar
     procs.push(s2);
     assert.equal(await s2.exited, 0, s2.err());
     assert.equal(readFileSync(join(dir, 'queue.json'), 'utf8'), want, 'the queue gave the bytes of --jobs 1');
-    assert.match(s2.err(), /[2-7] done before/, 'the restarted sweep took the finished runs from Redis');
+    assert.match(s2.err(), /: 0 enqueued, [2-8] done before/, 'the restarted sweep enqueued nothing and took the finished runs from Redis');
     assert.match(s2.err(), new RegExp(`run ${killed} \\([^)]*\\) lost its worker once and was run again`), 'the sweep says which run was retried');
     assert.match(b.out(), new RegExp(`run ${killed} of q \\([^)]*\\) started \\(start 2: its worker stopped once\\)`), 'worker B ran the killed worker\'s run');
     const started = (p: Proc) => [...p.out().matchAll(/run (\d+) of q \([^)]*\) started/g)].map((m) => Number(m[1]));
