@@ -4,7 +4,8 @@
  *
  * Exit codes: 0 success; 1 the model broke an invariant (a bug: please report it);
  * 2 bad input (one clear message on stderr naming what was wrong and what is allowed);
- * 3 a real guest did not do what a scenario asked; 70 anything else (an internal
+ * 3 a real guest did not do what a scenario asked; 4 a sweep's Redis queue could not be
+ * used, or a run on it could not be run (docs/sweeps.md); 70 anything else (an internal
  * error: one line saying so; the stack trace only with BALLOONLAB_DEBUG=1).
  */
 import { existsSync, readFileSync, writeFileSync, renameSync, rmSync, accessSync, statSync, constants as fsConstants } from 'node:fs';
@@ -30,9 +31,8 @@ import { formatJson } from '../report/json.js';
 import { addPictureCommands } from './plot.js';
 import { runHostScenario, isHostDocument, type HostResultDocument } from '../scenario/host_runner.js';
 import { hostCompareRows, hostSummary } from '../report/host_compare.js';
-import { validateSweep, sweepRuns } from '../scenario/sweep.js';
-import { formatSweep } from '../report/sweep.js';
-import { parseYamlText } from '../scenario/schema.js';
+import { addSweepCommands } from './sweep.js';
+import { QueueError } from './queue_url.js';
 import * as proc from '../report/proc.js';
 import { kpageflags } from '../report/kpageflags.js';
 import { memUsage, formatMemUsage, hibernationSaveable } from '../report/mem_usage.js';
@@ -387,30 +387,7 @@ function buildProgram(): Command {
       }
     });
 
-  program.command('sweep')
-    .description('Run a scenario over every combination of parameter values (and seeds) of a sweep file; one line per run.')
-    .argument('<sweep>', 'sweep file (YAML: sweep, base, variant?, parameters: [{ path, values }], seeds?)')
-    .option('--json <file>', 'write { sweep, base, parameters, seeds, runs: [{ index, point, seed, result }] } to FILE, or - for stdout')
-    .option('--check', 'run the invariant checker after every step')
-    .option('--quiet', 'no progress bar')
-    .option('--reproducible', 'leave wall-clock time out so runs are byte-identical')
-    .option('--jobs <n>', `runs at once, each in a worker thread (default: the cores, ${availableParallelism()} here; 1: one after another in this thread)`)
-    .action(async (file: string, o: { json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean; jobs?: string }) => {
-      checkOutputPath('--json', o.json);
-      const jobs = o.jobs !== undefined ? parseIntOption('--jobs', o.jobs, 1, 256) : availableParallelism();
-      const sweep = validateSweep(parseYamlText(readTextFile(file, 'sweep file'), file), file);
-      const baseFile = join(dirname(file), sweep.base);
-      const runs = sweepRuns(sweep, readTextFile(baseFile, `base scenario of ${file}`), baseFile);
-      const quiet = o.quiet || o.json === '-';
-      const tasks = runs.map((r) => ({ scenario: r.scenario, source: `${file} (run ${r.index}: ${r.label})`, label: r.label }));
-      const docs = Math.min(jobs, tasks.length) <= 1
-        ? tasks.map((t) => runAnyOne(t.scenario, { check: o.check, quiet, reproducible: o.reproducible, label: t.label, source: t.source }))
-        : await runVariantsInWorkers(tasks, Math.min(jobs, tasks.length), { seed: undefined, check: o.check ?? false, reproducible: o.reproducible ?? false, quiet });
-      if (o.json) {
-        writeOutput(o.json, formatJson({ sweep: sweep.name, base: sweep.base, variant: sweep.variant, parameters: sweep.parameters, seeds: sweep.seeds, runs: runs.map((r, i) => ({ index: r.index, point: r.point, seed: r.seed, result: docs[i] })) }) + '\n');
-      }
-      if (o.json !== '-') process.stdout.write(formatSweep(sweep.name, sweep.parameters.map((p) => p.path), runs, docs));
-    });
+  addSweepCommands(program, { usageError: (msg) => new UsageError(msg), readTextFile, checkOutputPath, writeOutput, parseIntOption });
 
   program.command('proc')
     .description('Print a guest /proc file exactly as the kernel formats it.')
@@ -544,7 +521,7 @@ function buildProgram(): Command {
 }
 
 /** Exit codes (see the file's header). */
-export const EXIT_OK = 0, EXIT_INVARIANT = 1, EXIT_USAGE = 2, EXIT_REAL_GUEST = 3, EXIT_INTERNAL = 70;
+export const EXIT_OK = 0, EXIT_INVARIANT = 1, EXIT_USAGE = 2, EXIT_REAL_GUEST = 3, EXIT_QUEUE = 4, EXIT_INTERNAL = 70;
 
 /** What an error thrown out of a command ends as: its exit code, after one message on stderr. */
 export function reportError(e: unknown): number {
@@ -555,6 +532,10 @@ export function reportError(e: unknown): number {
   if (e instanceof InputError) {
     process.stderr.write(`balloonlab: ${e.message}\n`);
     return EXIT_USAGE;
+  }
+  if (e instanceof QueueError) {
+    process.stderr.write(`balloonlab: ${e.message}\n`);
+    return EXIT_QUEUE;
   }
   if (e instanceof InvariantError) {
     process.stderr.write(`balloonlab: INVARIANT VIOLATED — the model is corrupt (please report this with the scenario and seed)\n${e.message}\n`);

@@ -11,6 +11,8 @@ import type { ResultDocument } from '../scenario/runner.js';
 import { type Chart, type CompareDocument, compareCharts, isCompareDocument, resultCharts } from '../report/charts.js';
 import type { HostResultDocument } from '../scenario/host_runner.js';
 import { hostCharts, hostCompareCharts } from '../report/host_charts.js';
+import type { SweepResultDocument } from '../report/sweep.js';
+import { isSweepDocument, sweepCharts } from '../report/sweep_charts.js';
 
 /** What main.ts lends the picture commands (so they share its errors, runs and file handling). */
 export type PictureHelpers = {
@@ -26,10 +28,12 @@ export type PictureHelpers = {
 
 /** What the commands draw from: one run or a comparison, and the scenario text when there is one. */
 export type PictureInput =
-  | { run: ResultDocument; compare?: undefined; host?: undefined; scenarioText?: string; source: string }
-  | { run?: undefined; compare: CompareDocument; host?: undefined; scenarioText?: string; source: string }
+  | { run: ResultDocument; compare?: undefined; host?: undefined; sweep?: undefined; scenarioText?: string; source: string }
+  | { run?: undefined; compare: CompareDocument; host?: undefined; sweep?: undefined; scenarioText?: string; source: string }
   /** A host run (`vms:`), or a comparison of host runs: one entry per variant. */
-  | { run?: undefined; compare?: undefined; host: { scenario: string; variants: Array<{ name: string; doc: HostResultDocument }> }; scenarioText?: string; source: string };
+  | { run?: undefined; compare?: undefined; host: { scenario: string; variants: Array<{ name: string; doc: HostResultDocument }> }; sweep?: undefined; scenarioText?: string; source: string }
+  /** A sweep's document (`sweep --json`): a chart per figure over the grid. */
+  | { run?: undefined; compare?: undefined; host?: undefined; sweep: SweepResultDocument; scenarioText?: string; source: string };
 
 function isHostDoc(d: unknown): d is HostResultDocument {
   return typeof d === 'object' && d !== null && (d as { kind?: unknown }).kind === 'host';
@@ -56,6 +60,7 @@ export function loadPictureInput(file: string, h: PictureHelpers): PictureInput 
   } catch (e) {
     throw h.usageError(`${file}: not JSON (${(e as Error).message}); give a result document (run --json), a comparison (compare --json) or a scenario (.yaml)`);
   }
+  if (isSweepDocument(doc)) return { sweep: doc, source: file };
   if (isHostDoc(doc)) return { host: { scenario: doc.scenario, variants: [{ name: doc.scenario, doc }] }, source: file };
   if (isCompareDocument(doc) && doc.variants.length > 0 && doc.variants.every((v) => isHostDoc(v?.result))) {
     return { host: { scenario: doc.scenario, variants: doc.variants.map((v) => ({ name: v.name, doc: v.result as unknown as HostResultDocument })) }, source: file };
@@ -71,6 +76,7 @@ export function loadPictureInput(file: string, h: PictureHelpers): PictureInput 
 }
 
 export function inputCharts(input: PictureInput): Array<Chart & { variant?: string }> {
+  if (input.sweep) return sweepCharts(input.sweep);
   if (input.host) {
     const v = input.host.variants;
     return v.length === 1 ? hostCharts(v[0]!.doc) : hostCompareCharts(input.host.scenario, v);
@@ -83,7 +89,7 @@ const FORMATS = ['svg', 'png'] as const;
 export function addPictureCommands(program: Command, h: PictureHelpers): void {
   program.command('plot')
     .description('Draw the standard charts of a run (free memory by order, pageblocks by migratetype, balloon and RSS, migration, the memory map at each snapshot) as SVG or PNG files; a comparison overlays its variants.')
-    .argument('<input>', 'a result document (run --json), a comparison (compare --json), or a scenario file (.yaml: run first, every variant)')
+    .argument('<input>', 'a result document (run --json), a comparison (compare --json), a sweep\'s document (sweep --json: a chart per figure), or a scenario file (.yaml: run first, every variant)')
     .option('--out <dir>', 'directory for the files (made if missing)', 'plots')
     .option('--format <list>', 'svg, png, or both comma-separated (svg,png)', 'svg')
     .option('--scale <n>', 'PNG pixels per SVG pixel', '2')
@@ -116,6 +122,7 @@ export function addPictureCommands(program: Command, h: PictureHelpers): void {
     .action(async (file: string, o: { html: string }) => {
       h.checkOutputPath('--html', o.html);
       const input = loadPictureInput(file, h);
+      if (input.sweep) throw h.usageError(`report: ${file} is a sweep's document; draw its charts (one per figure) with balloonlab plot`);
       if (input.host) throw h.usageError(`report: ${file} is a host scenario (vms:); the HTML report covers single-guest runs for now: draw a host run's charts with balloonlab plot`);
       const { chartSvg } = await import('./render.js');
       const { reportHtml } = await import('./report_html.js');

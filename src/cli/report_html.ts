@@ -40,7 +40,7 @@ function figure(c: { chart: Chart; svg: string }): string {
 }
 
 /** The report's HTML text. */
-export function reportHtml(input: Exclude<PictureInput, { host: object }>, charts: Array<{ chart: Chart & { variant?: string }; svg: string }>, sourceName: string): string {
+export function reportHtml(input: Exclude<PictureInput, { host: object } | { sweep: object }>, charts: Array<{ chart: Chart & { variant?: string }; svg: string }>, sourceName: string): string {
   const runs: Array<{ name: string; doc: ResultDocument }> = input.compare ? input.compare.variants.map((v) => ({ name: v.name, doc: v.result })) : [{ name: input.run.scenario, doc: input.run }];
   const scenario = input.compare ? input.compare.scenario : input.run.scenario;
   const d0 = runs[0]!.doc;
