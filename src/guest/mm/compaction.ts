@@ -431,26 +431,38 @@ function compactFinished36(pgdat: PgData, cc: CompactControl): CompactResult {
 }
 
 /**
+ * @kernel mm/compaction.c compact_scanners_met
+ * The free scanner has come down to the migrate scanner's pageblock (or below it).
+ * Either may stand inside a pageblock: the test compares pageblocks, not pfns.
+ */
+function compactScannersMet(cc: CompactControl): boolean {
+  return cc.freePfn >> PAGEBLOCK_ORDER <= cc.migratePfn >> PAGEBLOCK_ORDER;
+}
+
+/**
  * @kernel mm/compaction.c __compact_finished
  * The scanners met: a direct compaction asks for the skip hints to be cleared
  * (compact_blockskip_flush; the model clears them at the next run, the kernel when
  * kswapd next sleeps); a run that covered the zone from its start is COMPLETE, one
- * that resumed from cached positions PARTIAL_SKIPPED.
+ * that resumed from cached positions PARTIAL_SKIPPED. Otherwise a run for an order
+ * looks for a suitable free block only when its migrate scanner stands at a pageblock
+ * boundary: "always finish scanning a pageblock to reduce the possibility of
+ * fallbacks in the future", so a block half migrated is finished first.
  */
 export function compactFinished(cc: CompactControl): CompactResult {
-  if (cc.freePfn <= cc.migratePfn) {
+  if (compactScannersMet(cc)) {
     if (cc.directCompaction) cc.zone.compact.blockskipFlush = true;
     return cc.wholeZone || cc.fromZoneStart ? CompactResult.complete : CompactResult.partialSkipped;
   }
   if (cc.proactiveLow >= 0) return fragmentationScoreZone(cc.zone) > cc.proactiveLow ? CompactResult.continue : CompactResult.success;
   if (cc.order < 0) return CompactResult.continue;
+  if ((cc.migratePfn & (PAGEBLOCK_NR_PAGES - 1)) !== 0) return CompactResult.continue;
   const zone = cc.zone;
   for (let o = cc.order; o < MAX_ORDER; o++) {
+    // a free block of the request's type; or one a fallback would steal (a non-movable
+    // request takes a whole block, which the alignment test above has finished)
     if (zone.nrFreeMt[o * 5 + cc.migratetype]) return CompactResult.success;
-    if (findSuitableFallback(zone, o, cc.migratetype, true) !== -1) {
-      if (cc.migratetype === MigrateType.movable) return CompactResult.success;
-      if ((cc.migratePfn & (PAGEBLOCK_NR_PAGES - 1)) === 0) return CompactResult.success;
-    }
+    if (findSuitableFallback(zone, o, cc.migratetype, true) !== -1) return CompactResult.success;
   }
   return CompactResult.continue;
 }

@@ -1,0 +1,65 @@
+/**
+ * Linux 6.1's direct compaction on hand-built layouts: each test is named after the
+ * mm/compaction.c (or mm/page_alloc.c) function whose rule it checks, and its expected
+ * scanner positions and counts are worked out from that function by hand.
+ *
+ * A layout is a row of pageblocks, each described page by page: 'A' an anonymous page
+ * of one process (on the LRU, movable), '.' a free page, 'R' a reserved page (neither
+ * free nor movable: compaction cannot isolate it). Pageblock 0 is Unmovable and free;
+ * the process's page tables come from it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { miniNode } from '../helpers/mini.js';
+import { MigrateType, PAGEBLOCK_NR_PAGES, setPageblockMigratetype } from '../../src/guest/mm/memmap.js';
+import { type PgData, type Zone, MigrateMode, ZoneType } from '../../src/guest/mm/mmzone.js';
+import { freeBootBlock, setupPagesets } from '../../src/guest/mm/page_alloc.js';
+import { getProcess, faultAnonPages } from '../../src/guest/mm/process.js';
+import { compactFinished, createCompactControl, CompactResult } from '../../src/guest/mm/compaction.js';
+import { checkPgdat } from '../../src/guest/mm/check.js';
+
+const B = PAGEBLOCK_NR_PAGES;
+
+/** What a page of a layout is. */
+type Cell = 'A' | '.' | 'R';
+
+/**
+ * Builds a node of 1 + blocks.length pageblocks: pageblock 0 Unmovable and free, then
+ * one Movable pageblock per entry, each page as `cell(i)` says (i = pfn within the
+ * block). The pcp lists are off (high 0, batch 1), so that every page the test frees
+ * or allocates goes straight to or from the buddy lists it expects.
+ */
+function layout(blocks: Array<(i: number) => Cell>): { pg: PgData; zone: Zone } {
+  const pg = miniNode((blocks.length + 1) * B);
+  pg.sysctl.thp.enabled = 'never';
+  setPageblockMigratetype(pg.map, 0, MigrateType.unmovable);
+  const noPcp = () => { setupPagesets(pg); for (const z of pg.zones) for (const p of z.pcp) { p.high = 0; p.batch = 1; } };
+  freeBootBlock(pg, 0, 9);
+  let anon = 0;
+  blocks.forEach((cell, b) => { for (let i = 0; i < B; i++) if (cell(i) === 'A') { freeBootBlock(pg, (b + 1) * B + i, 0); anon++; } });
+  noPcp();
+  assert.equal(faultAnonPages(pg, getProcess(pg.tasks.procs, 1), anon), anon);
+  blocks.forEach((cell, b) => { for (let i = 0; i < B; i++) if (cell(i) === '.') freeBootBlock(pg, (b + 1) * B + i, 0); });
+  noPcp();
+  assert.equal(checkPgdat(pg), null);
+  return { pg, zone: pg.zones[ZoneType.dma32]! };
+}
+
+const full = (): Cell => 'A';
+const free = (): Cell => '.';
+
+test('__compact_finished looks for a suitable free block only when the migrate scanner stands at a pageblock boundary', () => {
+  // B1 and B2 full of the process's pages, B3 free (a free order-9 Movable block)
+  const { pg, zone } = layout([full, full, free]);
+  const cc = createCompactControl(pg, zone, 9, MigrateType.movable, MigrateMode.async);
+  cc.directCompaction = true;
+  cc.freePfn = 3 * B;
+  cc.migratePfn = B + 32; // inside B1: finish the block first
+  assert.equal(compactFinished(cc), CompactResult.continue);
+  cc.migratePfn = 2 * B; // at B2's start: the free block counts
+  assert.equal(compactFinished(cc), CompactResult.success);
+  // the scanners met: the free scanner's pfn may be inside a pageblock, the test compares pageblocks
+  cc.freePfn = 2 * B + 100;
+  assert.equal(compactFinished(cc), CompactResult.partialSkipped);
+  assert.equal(zone.compact.blockskipFlush, true, 'a direct compaction asks kswapd to flush the skip hints');
+});
