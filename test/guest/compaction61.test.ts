@@ -11,11 +11,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { miniNode } from '../helpers/mini.js';
-import { MigrateType, PAGEBLOCK_NR_PAGES, setPageblockMigratetype } from '../../src/guest/mm/memmap.js';
+import { MigrateType, NO_PAGE, PAGEBLOCK_NR_PAGES, getPageblockSkip, listDel, listFirst, setPageblockMigratetype } from '../../src/guest/mm/memmap.js';
 import { type PgData, type Zone, MigrateMode, ZoneType } from '../../src/guest/mm/mmzone.js';
 import { freeBootBlock, setupPagesets } from '../../src/guest/mm/page_alloc.js';
 import { getProcess, faultAnonPages } from '../../src/guest/mm/process.js';
-import { compactFinished, createCompactControl, CompactResult } from '../../src/guest/mm/compaction.js';
+import { type CompactControl, compactFinished, createCompactControl, CompactResult, isolateMigratepagesBlock } from '../../src/guest/mm/compaction.js';
+import { putbackMovablePage } from '../../src/guest/mm/migrate.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
 
 const B = PAGEBLOCK_NR_PAGES;
@@ -46,6 +47,15 @@ function layout(blocks: Array<(i: number) => Cell>): { pg: PgData; zone: Zone } 
 }
 
 const full = (): Cell => 'A';
+
+/** Puts every page on cc's migrate list back (putback_movable_pages). */
+function putbackAll(pg: PgData, cc: CompactControl): void {
+  for (let pfn = listFirst(pg.map, cc.migrateHead); pfn !== NO_PAGE; pfn = listFirst(pg.map, cc.migrateHead)) {
+    listDel(pg.map, pfn);
+    putbackMovablePage(pg, pfn);
+  }
+  cc.nrMigratepages = 0;
+}
 const free = (): Cell => '.';
 
 test('__compact_finished looks for a suitable free block only when the migrate scanner stands at a pageblock boundary', () => {
@@ -62,4 +72,42 @@ test('__compact_finished looks for a suitable free block only when the migrate s
   cc.freePfn = 2 * B + 100;
   assert.equal(compactFinished(cc), CompactResult.partialSkipped);
   assert.equal(zone.compact.blockskipFlush, true, 'a direct compaction asks kswapd to flush the skip hints');
+});
+
+test('isolate_migratepages_block (async direct, skip_on_failure): a page that cannot be isolated puts back the block\'s isolated pages and ends the cc->order block', () => {
+  // B1: the process's pages at even pfns, free pages between, one reserved page at 40
+  const cell = (i: number): Cell => (i === 40 ? 'R' : i % 2 ? '.' : 'A');
+  for (const mode of [MigrateMode.async, MigrateMode.syncLight]) {
+    const { pg, zone } = layout([cell, full]);
+    const cc = createCompactControl(pg, zone, 9, MigrateType.movable, mode);
+    cc.directCompaction = true;
+    cc.ignoreSkipHint = false;
+    const end = isolateMigratepagesBlock(pg, cc, B, 2 * B);
+    if (mode === MigrateMode.async) {
+      // 20 pages isolated (0..38), the reserved page fails: they go back, the order-9 block is done
+      assert.equal(end, 2 * B, 'async: the rest of the pageblock is skipped');
+      assert.equal(cc.nrMigratepages, 0);
+      assert.equal(cc.totalMigrateScanned, 41, 'pfns 0..40 scanned');
+      assert.equal(getPageblockSkip(pg.map, B), true, 'nothing isolated: the block gets a skip hint');
+    } else {
+      // sync-light scans on: 20 below the reserved page, 12 after it
+      assert.equal(cc.nrMigratepages, 32);
+      assert.equal(end, B + 65);
+    }
+    putbackAll(pg, cc);
+    assert.equal(checkPgdat(pg), null);
+  }
+  // order 5: the cc->order blocks are 32 pages; pages isolated in a clean block are migrated first
+  const { pg, zone } = layout([cell, full]);
+  const cc = createCompactControl(pg, zone, 5, MigrateType.movable, MigrateMode.async);
+  cc.directCompaction = true;
+  assert.equal(isolateMigratepagesBlock(pg, cc, B, 2 * B), B + 32, '[0, 32) isolated cleanly: stop at the next block');
+  assert.equal(cc.nrMigratepages, 16);
+  putbackAll(pg, cc);
+  // from 32: 32..38 isolated, 40 fails -> put back, skip to 64; [64, 96) isolates 16 and stops
+  assert.equal(isolateMigratepagesBlock(pg, cc, B + 32, 2 * B), B + 96);
+  assert.equal(cc.nrMigratepages, 16);
+  assert.equal(listFirst(pg.map, cc.migrateHead), B + 64, 'the first page kept is the next block\'s');
+  putbackAll(pg, cc);
+  assert.equal(checkPgdat(pg), null);
 });

@@ -221,16 +221,35 @@ function suitableMigrationSource(pgdat: PgData, cc: CompactControl, pfn: number)
   return mt === cc.migratetype;
 }
 
+/** block_end_pfn(): the end of the naturally aligned block of `order` holding pfn. */
+function blockEndPfn(pfn: number, order: number): number {
+  return (pfn + (1 << order)) & ~((1 << order) - 1);
+}
+
 /**
  * @kernel mm/compaction.c isolate_migratepages_block
  * Scans [lowPfn, endPfn) and isolates up to COMPACT_CLUSTER_MAX movable pages onto
  * cc's migrate list. Returns the pfn where scanning stopped.
+ *
+ * Async direct compaction (6.1, skip_on_failure) wants a free block of cc->order, not
+ * pages: a page it cannot isolate (pinned, locked, unmovable, on a pcp list, part of a
+ * compound page) means that cc->order-aligned block cannot be freed, so the pages
+ * isolated so far go back and the scan resumes at the next such block; once a block
+ * has been scanned with pages isolated and no failure, they are migrated first.
+ * (Exported for the unit tests.)
  */
-function isolateMigratepagesBlock(pgdat: PgData, cc: CompactControl, lowPfn: number, endPfn: number): number {
+export function isolateMigratepagesBlock(pgdat: PgData, cc: CompactControl, lowPfn: number, endPfn: number): number {
   const map = pgdat.map;
   let scanned = 0, isolated = 0;
+  const skipOnFailure = pgdat.kernel.compaction.skipOnFailure && cc.directCompaction && cc.mode === MigrateMode.async;
+  let nextSkipPfn = skipOnFailure ? blockEndPfn(lowPfn, cc.order) : 0;
   let pfn = lowPfn;
   for (; pfn < endPfn; pfn++) {
+    if (skipOnFailure && pfn >= nextSkipPfn) {
+      // the previous cc->order block was scanned without a failure: migrate what it gave
+      if (isolated) break;
+      nextSkipPfn = blockEndPfn(pfn, cc.order);
+    }
     scanned++;
     const type = pageTypeOf(map, pfn);
     if (type === PageType.buddy) {
@@ -238,22 +257,33 @@ function isolateMigratepagesBlock(pgdat: PgData, cc: CompactControl, lowPfn: num
       continue;
     }
     const flags = pageFlags(map, pfn);
+    let ok = false;
     if (flags & PG.head) {
       // Compound pages (THP) are not migrated by the model yet: skip the whole page.
       pfn += (1 << pageOrder(map, pfn)) - 1;
-      continue;
-    }
-    if ((flags & PG.lru) === 0) {
+    } else if ((flags & PG.lru) === 0) {
       const owner = pageOwner(map, pfn);
       const ops = pgdat.movableOps[owner] ?? null;
-      if (ops === null || (flags & PG.isolated) !== 0) continue;
-      if (!ops.isolatePage(pgdat, pfn, cc.mode)) continue;
-      setPageFlags(map, pfn, pageFlags(map, pfn) | PG.isolated);
+      if (ops !== null && (flags & PG.isolated) === 0 && ops.isolatePage(pgdat, pfn, cc.mode)) {
+        setPageFlags(map, pfn, pageFlags(map, pfn) | PG.isolated);
+        ok = true;
+      }
     } else {
       // Pinned pages (an extra reference) cannot be migrated; async skips locked ones.
-      if (pageRefcount(map, pfn) > 1) continue;
-      if (cc.mode === MigrateMode.async && (flags & (PG.locked | PG.writeback))) continue;
-      if (!isolateLruPage(pgdat, pfn)) continue;
+      ok = pageRefcount(map, pfn) <= 1 && !(cc.mode === MigrateMode.async && (flags & (PG.locked | PG.writeback))) && isolateLruPage(pgdat, pfn);
+    }
+    if (!ok) {
+      // isolate_fail
+      if (!skipOnFailure) continue;
+      if (isolated) {
+        putbackMigratepages(pgdat, cc);
+        isolated = 0;
+      }
+      if (pfn < nextSkipPfn) {
+        pfn = nextSkipPfn - 1;
+        nextSkipPfn += 1 << cc.order;
+      }
+      continue;
     }
     listAddTail(map, pfn, cc.migrateHead);
     cc.nrMigratepages++;
@@ -262,12 +292,23 @@ function isolateMigratepagesBlock(pgdat: PgData, cc: CompactControl, lowPfn: num
       break;
     }
   }
+  // a skip to the end of a cc->order block larger than a pageblock went past the block
+  if (skipOnFailure && pfn > endPfn) pfn = endPfn;
   cc.totalMigrateScanned += scanned;
   cc.costNs += scanned * cc.costs.compactScanPage;
   pgdat.events[VmEvent.compact_migrate_scanned] = pgdat.events[VmEvent.compact_migrate_scanned]! + scanned;
   pgdat.events[VmEvent.compact_isolated] = pgdat.events[VmEvent.compact_isolated]! + isolated;
   if (pfn >= endPfn && isolated === 0 && !cc.ignoreSkipHint) setPageblockSkip(map, lowPfn, true);
   return pfn;
+}
+
+/** @kernel mm/migrate.c putback_movable_pages: everything on cc's migrate list goes back where it came from. */
+function putbackMigratepages(pgdat: PgData, cc: CompactControl): void {
+  for (let pfn = listFirst(pgdat.map, cc.migrateHead); pfn !== NO_PAGE; pfn = listFirst(pgdat.map, cc.migrateHead)) {
+    listDel(pgdat.map, pfn);
+    putbackMovablePage(pgdat, pfn);
+  }
+  cc.nrMigratepages = 0;
 }
 
 /**
@@ -590,11 +631,14 @@ export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
     cc.nrMigratepages = 0;
     if (out.outOfTargets) {
       // The free scanner met the migrate scanner: put back what is left and finish.
-      for (let pfn = listFirst(pgdat.map, cc.migrateHead); pfn !== NO_PAGE; pfn = listFirst(pgdat.map, cc.migrateHead)) {
-        listDel(pgdat.map, pfn);
-        putbackMovablePage(pgdat, pfn);
-      }
+      putbackMigratepages(pgdat, cc);
       cc.freePfn = Math.min(cc.freePfn, cc.migratePfn);
+    }
+    if ((out.failed || out.outOfTargets) && era.skipOnFailure && cc.directCompaction && !sync) {
+      // "We failed to migrate at least one page in the current order-aligned block, so
+      // skip the rest of it"; draining for it would be useless
+      cc.migratePfn = blockEndPfn(cc.migratePfn - 1, cc.order);
+      lastMigratedPfn = 0;
     }
     checkDrain();
   }
