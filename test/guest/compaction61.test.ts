@@ -11,12 +11,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { miniNode } from '../helpers/mini.js';
-import { MigrateType, NO_PAGE, PAGEBLOCK_NR_PAGES, getPageblockSkip, listDel, listFirst, setPageblockMigratetype } from '../../src/guest/mm/memmap.js';
+import { MigrateType, NO_PAGE, Owner, pageOwner, PAGEBLOCK_NR_PAGES, getPageblockSkip, listDel, listFirst, setPageblockMigratetype } from '../../src/guest/mm/memmap.js';
 import { type PgData, type Zone, MigrateMode, ZoneType } from '../../src/guest/mm/mmzone.js';
 import { freeBootBlock, setupPagesets } from '../../src/guest/mm/page_alloc.js';
 import { getProcess, faultAnonPages } from '../../src/guest/mm/process.js';
 import { type CompactControl, compactFinished, createCompactControl, CompactResult, isolateMigratepagesBlock } from '../../src/guest/mm/compaction.js';
 import { putbackMovablePage } from '../../src/guest/mm/migrate.js';
+import { allocPagesDirectCompact } from '../../src/guest/mm/slowpath.js';
+import { GFP_HIGHUSER_MOVABLE } from '../../src/guest/mm/gfp.js';
+import { VmEvent, ZoneStat } from '../../src/guest/mm/vmstat_items.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
 
 const B = PAGEBLOCK_NR_PAGES;
@@ -109,5 +112,29 @@ test('isolate_migratepages_block (async direct, skip_on_failure): a page that ca
   assert.equal(cc.nrMigratepages, 16);
   assert.equal(listFirst(pg.map, cc.migrateHead), B + 64, 'the first page kept is the next block\'s');
   putbackAll(pg, cc);
+  assert.equal(checkPgdat(pg), null);
+});
+
+test('compaction_capture: the block that migration frees goes to the compacting task, not to the free lists, and the run stops', () => {
+  // B1: the process's pages at even pfns, free pages at odd ones; B2 the other way round;
+  // B3 free but for its first page (enough free memory for compaction_suitable, no order-9 block)
+  const even = (i: number): Cell => (i % 2 ? '.' : 'A');
+  const odd = (i: number): Cell => (i % 2 ? 'A' : '.');
+  const { pg, zone } = layout([even, odd, (i) => (i ? '.' : 'R')]);
+  const free0 = zone.vmStat[ZoneStat.nr_free_pages]!;
+  const before = pg.events[VmEvent.pgalloc_dma32]!;
+  const result = { r: CompactResult.skipped };
+  const pfn = allocPagesDirectCompact(pg, GFP_HIGHUSER_MOVABLE, 9, Owner.kernel, MigrateMode.syncLight, result);
+  assert.equal(pfn, B, 'B1, emptied into B3, is the page');
+  assert.equal(result.r, CompactResult.success);
+  assert.equal(pg.events[VmEvent.pgmigrate_success], 256);
+  assert.ok(pg.events[VmEvent.compact_migrate_scanned]! <= 2 * B, 'the run stopped with B1: B2 was never scanned');
+  assert.equal(pg.events[VmEvent.compact_stall], 1);
+  assert.equal(pg.events[VmEvent.compact_success], 1);
+  assert.equal(zone.nrFree[9], 0, 'the captured block never reached a free list');
+  assert.equal(pg.events[VmEvent.pgalloc_dma32], before, 'prep_new_page only: rmqueue never counted it');
+  assert.equal(zone.vmStat[ZoneStat.nr_free_pages], free0 - 512);
+  assert.equal(pageOwner(pg.map, B), Owner.kernel);
+  assert.equal(pg.tasks.captureControl, null, 'the capture control is gone once compaction returns');
   assert.equal(checkPgdat(pg), null);
 });

@@ -33,6 +33,7 @@ import { migratePages, putbackMovablePage } from './migrate.js';
 import { fragmentationIndex } from './fragmentation.js';
 import { VmEvent, ZoneStat } from './vmstat_items.js';
 import { type CostTable } from '../../sim/cost.js';
+import type { CaptureControl } from './mm_types.js';
 
 /** enum compact_result (include/linux/compaction.h). */
 export const enum CompactResult {
@@ -578,9 +579,11 @@ export function compactionZonelistSuitable(pgdat: PgData, order: number, highest
  * @kernel mm/compaction.c compact_zone
  * Runs the scanners until compactFinished says stop; migrates what the migrate
  * scanner isolates into what the free scanner isolates. Returns the result; the
- * counters and cost are in cc.
+ * counters and cost are in cc. A direct compaction passes its capture control: once
+ * a freed block of its order has been captured (compaction_capture) the run stops
+ * with SUCCESS.
  */
-export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
+export function compactZone(pgdat: PgData, cc: CompactControl, capc: CaptureControl | null = null): CompactResult {
   const zone = cc.zone;
   const c = zone.compact;
   const era = pgdat.kernel.compaction;
@@ -618,6 +621,10 @@ export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
       // Nothing left below the free scanner's block: the scanners have met.
       if (cc.migratePfn === from) cc.migratePfn = Math.max(cc.migratePfn, cc.freePfn);
       checkDrain();
+      if (capc !== null && capc.page !== NO_PAGE) {
+        ret = CompactResult.success;
+        break;
+      }
       continue;
     }
     lastMigratedPfn = Math.max(zone.zoneStartPfn, pageblockStart(cc.migratePfn - 1));
@@ -641,6 +648,11 @@ export function compactZone(pgdat: PgData, cc: CompactControl): CompactResult {
       lastMigratedPfn = 0;
     }
     checkDrain();
+    // "Stop if a page has been captured"
+    if (capc !== null && capc.page !== NO_PAGE) {
+      ret = CompactResult.success;
+      break;
+    }
   }
   releaseFreepages(pgdat, cc);
   if (!cc.wholeZone && !era.freeScannerWrap) {

@@ -431,7 +431,7 @@ export function createPgData(map: MemMap, nrCpus: number, costs: CostTable, kern
     deferredSplitQueue: { thps: new Map() }, khugepagedCursor: { pid: 0, pmdIdx: 0 }, dirtyList: { pfns: new Int32Array(1024), times: new Float64Array(1024), head: 0, len: 0 }, nowNs: () => 0,
     events: new Float64Array(NR_VMEVENT_ALL), ownerPages: new Float64Array(NR_OWNERS), extfragEvents: 0, compactDeferredEvents: 0,
     sysctl: defaultVmSysctl(), boot: { initOnAlloc: true, initOnFree: false, pagePoisoning: false },
-    tasks: { procs: new Map(), cpu: 0, stallNs: 0, ioWaitNs: 0, slowpathEpoch: 0 }, swap: { totalPages: 0, usedPages: 0 },
+    tasks: { procs: new Map(), cpu: 0, stallNs: 0, ioWaitNs: 0, slowpathEpoch: 0, captureControl: null }, swap: { totalPages: 0, usedPages: 0 },
     hugetlb: { order: PAGEBLOCK_ORDER, maxHugePages: 0, nrHugePages: 0, freeHugePages: 0, resvHugePages: 0, surplusHugePages: 0, freelist: [] },
     shrinkers: [], slab: { caches: [], byName: new Map(), std: null, sb: null, freedPages: 0 }, oomNotifiers: [], movableOps: new Array<MovableOperations | null>(NR_OWNERS).fill(null), balloonDevs: [], costs,
     hooks: { slowpath: null, wakeupKswapd: null, pageReporting: null, pageWrite: null, pageCopy: null, kcompactdWake: null, wakeFlusher: null, pageCacheAdd: null },
