@@ -11,11 +11,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { miniNode } from '../helpers/mini.js';
-import { MigrateType, NO_PAGE, Owner, pageOwner, PAGEBLOCK_NR_PAGES, getPageblockSkip, listDel, listFirst, setPageblockMigratetype } from '../../src/guest/mm/memmap.js';
+import { MigrateType, NO_PAGE, Owner, pageOwner, PAGEBLOCK_NR_PAGES, getPageblockSkip, listDel, listFirst, setPageblockMigratetype, setPageblockSkip } from '../../src/guest/mm/memmap.js';
 import { type PgData, type Zone, MigrateMode, ZoneType } from '../../src/guest/mm/mmzone.js';
 import { freeBootBlock, setupPagesets } from '../../src/guest/mm/page_alloc.js';
 import { getProcess, faultAnonPages } from '../../src/guest/mm/process.js';
-import { type CompactControl, compactFinished, createCompactControl, CompactResult, isolateMigratepagesBlock } from '../../src/guest/mm/compaction.js';
+import { type CompactControl, compactFinished, createCompactControl, CompactResult, isolateMigratepagesBlock, resetIsolationSuitable } from '../../src/guest/mm/compaction.js';
 import { putbackMovablePage } from '../../src/guest/mm/migrate.js';
 import { allocPagesDirectCompact } from '../../src/guest/mm/slowpath.js';
 import { GFP_HIGHUSER_MOVABLE } from '../../src/guest/mm/gfp.js';
@@ -136,5 +136,50 @@ test('compaction_capture: the block that migration frees goes to the compacting 
   assert.equal(zone.vmStat[ZoneStat.nr_free_pages], free0 - 512);
   assert.equal(pageOwner(pg.map, B), Owner.kernel);
   assert.equal(pg.tasks.captureControl, null, 'the capture control is gone once compaction returns');
+  assert.equal(checkPgdat(pg), null);
+});
+
+test('__reset_isolation_suitable clears a hint only where a sample finds a page the scanner could use, and starts the scanners at the first such blocks', () => {
+  // B1 reserved, B2 the process's, B3 free at even pfns, B4 free at odd pfns; every
+  // block has a hint. The sample looks at every 8th page from the block's start.
+  const reserved = (): Cell => 'R';
+  const odd = (i: number): Cell => (i % 2 ? 'A' : '.');
+  const even = (i: number): Cell => (i % 2 ? '.' : 'A');
+  const { pg, zone } = layout([reserved, full, odd, even]);
+  for (let b = 0; b < 5; b++) setPageblockSkip(pg.map, b * B, true);
+  const c = zone.compact;
+  resetIsolationSuitable(pg, zone);
+  assert.equal(getPageblockSkip(pg.map, B), true, 'nothing to flush: only a direct compaction\'s request resets');
+  c.blockskipFlush = true;
+  resetIsolationSuitable(pg, zone);
+  assert.deepEqual([0, 1, 2, 3, 4].map((b) => getPageblockSkip(pg.map, b * B)), [true, true, false, false, true], 'B0 (no LRU page) and B1 (nothing) keep theirs, and B4, whose free pages the sample misses');
+  // the migrate side found B2 first; the free side, walking down from the zone's last pfn, found B3
+  assert.deepEqual(c.cachedMigratePfn, [2 * B, 2 * B]);
+  assert.equal(c.initMigratePfn, 2 * B);
+  assert.equal(c.cachedFreePfn, 4 * B - 1, 'the pfn the walk stood on, not the block start');
+  assert.equal(c.initFreePfn, 4 * B - 1);
+  assert.equal(c.blockskipFlush, false);
+});
+
+test('isolate_migratepages_block (6.1 skip hints): the first LRU page at a block\'s start sets its hint; a rescan takes the rest of the block and moves the cached migrate pfn past the next block', () => {
+  const { pg, zone } = layout([full, full]);
+  const cc = createCompactControl(pg, zone, 9, MigrateType.movable, MigrateMode.syncLight);
+  cc.directCompaction = true;
+  cc.ignoreSkipHint = false;
+  assert.equal(isolateMigratepagesBlock(pg, cc, B, 2 * B), B + 32, 'COMPACT_CLUSTER_MAX pages');
+  assert.equal(getPageblockSkip(pg.map, B), true, 'test_and_set_skip at B1\'s first page');
+  assert.deepEqual(zone.compact.cachedMigratePfn, [0, 0], 'pages were isolated: the cached position stays');
+  putbackAll(pg, cc);
+  cc.rescan = true;
+  assert.equal(isolateMigratepagesBlock(pg, cc, B + 32, 2 * B), 2 * B, 'a rescan does not stop at COMPACT_CLUSTER_MAX');
+  assert.equal(cc.nrMigratepages, B - 32);
+  // update_cached_migrate(2B): pageblock_end_pfn of a block end is the next block's end
+  assert.deepEqual(zone.compact.cachedMigratePfn, [3 * B, 3 * B]);
+  putbackAll(pg, cc);
+  // a scan from a block's start gives up a block that has a hint
+  cc.rescan = false;
+  assert.equal(isolateMigratepagesBlock(pg, cc, B, 2 * B), 2 * B);
+  assert.equal(cc.nrMigratepages, 0);
+  assert.equal(cc.totalMigrateScanned, 32 + (B - 32) + 1);
   assert.equal(checkPgdat(pg), null);
 });

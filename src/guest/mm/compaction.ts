@@ -22,12 +22,12 @@
  * compact_finished of the time.
  */
 import {
-  NO_PAGE, MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, MigrateType, PG, PageType,
+  NO_PAGE, MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PAGE_ALLOC_COSTLY_ORDER, MigrateType, PG, PageType,
   listAddTail, listDel, listFirst, listHeadAlloc, pageFlags, pageOwner, pageOrder, pageRefcount, pageTypeOf,
   setPageFlags, getPageblockMigratetype, getPageblockSkip, setPageblockSkip,
 } from './memmap.js';
 import { type PgData, type Zone, MigrateMode, Wmark, MAX_NR_ZONES } from './mmzone.js';
-import { isolateFreePage, findSuitableFallback, zoneWatermarkOk, freePages, drainLocalPages } from './page_alloc.js';
+import { isolateFreePage, findSuitableFallback, zoneWatermarkOk, freePages, drainLocalPages, drainAllPages } from './page_alloc.js';
 import { isolateLruPage } from './lru.js';
 import { migratePages, putbackMovablePage } from './migrate.js';
 import { fragmentationIndex } from './fragmentation.js';
@@ -116,8 +116,14 @@ export type CompactControl = {
   costs: CostTable;
   /** Proactive compaction: stop when the zone's fragmentation score is at most this (-1: not proactive). */
   proactiveLow: number;
-  /** The run's migrate scanner started at the zone's start (6.1 compact_zone sets cc->whole_zone then): met scanners are COMPLETE, not PARTIAL_SKIPPED. */
+  /** The run's migrate scanner started at or below compact_init_migrate_pfn (6.1 compact_zone sets cc->whole_zone then): met scanners are COMPLETE, not PARTIAL_SKIPPED. */
   fromZoneStart: boolean;
+  /**
+   * cc->rescan: this pass of the migrate scanner starts in the pageblock the last one
+   * migrated from, so it takes the rest of the block at once and then marks it skipped
+   * (6.1 with skip hints).
+   */
+  rescan: boolean;
   /** 3.6: the free scanner has restarted from the zone end (cc->wrapped), and where this run's free scanner started. */
   wrapped: boolean;
   startFreePfn: number;
@@ -150,7 +156,7 @@ export function createCompactControl(pgdat: PgData, zone: Zone, order: number, m
     zone, order, migratetype, mode, wholeZone: order < 0, ignoreSkipHint: order < 0 || !pgdat.kernel.compaction.skipHints, directCompaction: false,
     migratePfn: zone.zoneStartPfn, freePfn: pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1),
     migrateHead, freeHead, nrMigratepages: 0, nrFreepages: 0, totalMigrateScanned: 0, totalFreeScanned: 0,
-    migrated: 0, migrateFailed: 0, costNs: 0, costs, proactiveLow: -1, fromZoneStart: false, wrapped: false, startFreePfn: 0,
+    migrated: 0, migrateFailed: 0, costNs: 0, costs, proactiveLow: -1, fromZoneStart: false, rescan: false, wrapped: false, startFreePfn: 0,
   };
 }
 
@@ -196,13 +202,97 @@ export function resetIsolationSuitableNode(pgdat: PgData): void {
   for (const z of pgdat.zones) if (z.managedPages && z.compact.blockskipFlush) resetIsolationSuitable(pgdat, z);
 }
 
-/** @kernel mm/compaction.c __reset_isolation_suitable: clear every skip hint of the zone. */
+/**
+ * @kernel mm/compaction.c __reset_isolation_suitable
+ * Only when a direct compaction asked for it (compact_blockskip_flush). Walks the zone
+ * from both ends a pageblock at a time; a block's hint is cleared only where a sample
+ * (__reset_isolation_pfn) finds a page the scanner at that end could use: an LRU page
+ * for the migrate side, a free page in a Movable block for the free side, and either
+ * once that side has found its first block. The first such block from each end
+ * becomes the cached scanner position and compact_init_*_pfn; if the two cross, both
+ * positions meet where the walk did.
+ */
 export function resetIsolationSuitable(pgdat: PgData, zone: Zone): void {
-  const end = zone.zoneStartPfn + zone.spannedPages;
-  for (let pfn = pageblockStart(zone.zoneStartPfn); pfn < end; pfn += PAGEBLOCK_NR_PAGES) setPageblockSkip(pgdat.map, pfn, false);
-  zone.compact.cachedMigratePfn = [zone.zoneStartPfn, zone.zoneStartPfn];
-  zone.compact.cachedFreePfn = pageblockStart(end - 1);
-  zone.compact.blockskipFlush = false;
+  const c = zone.compact;
+  if (!c.blockskipFlush) return;
+  c.blockskipFlush = false;
+  let migratePfn = zone.zoneStartPfn;
+  let freePfn = zone.zoneStartPfn + zone.spannedPages - 1;
+  let resetMigrate = freePfn, resetFree = migratePfn;
+  let sourceSet = false, freeSet = false;
+  for (; migratePfn < freePfn; migratePfn += PAGEBLOCK_NR_PAGES, freePfn -= PAGEBLOCK_NR_PAGES) {
+    if (resetIsolationPfn(pgdat, zone, migratePfn, true, sourceSet) && migratePfn < resetMigrate) {
+      sourceSet = true;
+      resetMigrate = migratePfn;
+      c.initMigratePfn = resetMigrate;
+      c.cachedMigratePfn[0] = c.cachedMigratePfn[1] = resetMigrate;
+    }
+    if (resetIsolationPfn(pgdat, zone, freePfn, freeSet, true) && freePfn > resetFree) {
+      freeSet = true;
+      resetFree = freePfn;
+      c.initFreePfn = resetFree;
+      c.cachedFreePfn = resetFree;
+    }
+  }
+  // "Leave no distance if no suitable block was reset"
+  if (resetMigrate >= resetFree) {
+    c.cachedMigratePfn[0] = c.cachedMigratePfn[1] = migratePfn;
+    c.cachedFreePfn = freePfn;
+  }
+}
+
+/**
+ * @kernel mm/compaction.c pageblock_skip_persistent
+ * The pageblock holds (part of) a compound page of at least pageblock order: nothing
+ * in it can be compacted or freed until that page goes, so its hint stays.
+ */
+function pageblockSkipPersistent(map: PgData['map'], pfn: number): boolean {
+  const b = pageblockStart(pfn);
+  if (pageFlags(map, b) & PG.head) return pageOrder(map, b) >= PAGEBLOCK_ORDER;
+  const big = pfn & ~((1 << (MAX_ORDER - 1)) - 1);
+  return (pageFlags(map, big) & PG.head) !== 0 && pageOrder(map, big) >= PAGEBLOCK_ORDER;
+}
+
+/**
+ * @kernel mm/compaction.c __reset_isolation_pfn
+ * Clears the skip hint of pfn's pageblock if a sample of it (every 2^PAGE_ALLOC_COSTLY_ORDER
+ * pages) finds an LRU page (checkSource) or a free page (checkTarget). With both, a
+ * block without a hint counts at once; a target-only check wants a Movable block.
+ */
+function resetIsolationPfn(pgdat: PgData, zone: Zone, pfn: number, checkSource: boolean, checkTarget: boolean): boolean {
+  const map = pgdat.map;
+  if (pageblockSkipPersistent(map, pfn)) return false;
+  if (checkSource && checkTarget && !getPageblockSkip(map, pfn)) return true;
+  if (!checkSource && checkTarget && getPageblockMigratetype(map, pfn) !== MigrateType.movable) return false;
+  const start = Math.max(pageblockStart(pfn), zone.zoneStartPfn);
+  const last = Math.min(pageblockEnd(pfn) - 1, zone.zoneStartPfn + zone.spannedPages - 1);
+  for (let p = start; p <= last; p += 1 << PAGE_ALLOC_COSTLY_ORDER) {
+    if ((checkSource && (pageFlags(map, p) & PG.lru) !== 0) || (checkTarget && pageTypeOf(map, p) === PageType.buddy)) {
+      setPageblockSkip(map, start, false);
+      return true;
+    }
+  }
+  return false;
+}
+
+/** @kernel mm/compaction.c reset_cached_positions: both scanners start from the zone's ends next time. */
+function resetCachedPositions(zone: Zone): void {
+  const c = zone.compact;
+  c.cachedMigratePfn[0] = c.cachedMigratePfn[1] = zone.zoneStartPfn;
+  c.cachedFreePfn = pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1);
+}
+
+/**
+ * @kernel mm/compaction.c update_cached_migrate
+ * Where the next async (and, for a sync run, sync) migrate scanner starts: past the
+ * pageblock after pfn (pfn is a block's end; 6.1 rounds it up to the next block's end,
+ * so the cached position also steps over the block that follows). Only moves forward.
+ */
+function updateCachedMigrate(cc: CompactControl, pfn: number): void {
+  const c = cc.zone.compact;
+  const to = pageblockEnd(pfn);
+  if (to > c.cachedMigratePfn[0]) c.cachedMigratePfn[0] = to;
+  if (cc.mode !== MigrateMode.async && to > c.cachedMigratePfn[1]) c.cachedMigratePfn[1] = to;
 }
 
 function isolationSuitable(pgdat: PgData, cc: CompactControl, pfn: number): boolean {
@@ -216,6 +306,7 @@ function isolationSuitable(pgdat: PgData, cc: CompactControl, pfn: number): bool
 function suitableMigrationSource(pgdat: PgData, cc: CompactControl, pfn: number): boolean {
   // 3.6 isolate_migratepages_range: async compaction scans only Movable blocks (migrate_async_suitable)
   if (pgdat.kernel.compaction.asyncSource === 'movable-blocks') return cc.mode !== MigrateMode.async || getPageblockMigratetype(pgdat.map, pfn) === MigrateType.movable;
+  if (pageblockSkipPersistent(pgdat.map, pfn)) return false;
   if (cc.mode !== MigrateMode.async || !cc.directCompaction) return true;
   const mt = getPageblockMigratetype(pgdat.map, pfn);
   if (cc.migratetype === MigrateType.movable) return mt === MigrateType.movable;
@@ -230,20 +321,31 @@ function blockEndPfn(pfn: number, order: number): number {
 /**
  * @kernel mm/compaction.c isolate_migratepages_block
  * Scans [lowPfn, endPfn) and isolates up to COMPACT_CLUSTER_MAX movable pages onto
- * cc's migrate list. Returns the pfn where scanning stopped.
+ * cc's migrate list (all of the rest of the block when cc.rescan). Returns the pfn
+ * where scanning stopped.
  *
  * Async direct compaction (6.1, skip_on_failure) wants a free block of cc->order, not
  * pages: a page it cannot isolate (pinned, locked, unmovable, on a pcp list, part of a
  * compound page) means that cc->order-aligned block cannot be freed, so the pages
  * isolated so far go back and the scan resumes at the next such block; once a block
  * has been scanned with pages isolated and no failure, they are migrated first.
+ *
+ * Skip hints (6.1): a scan that starts at a pageblock's first page gives up a block
+ * that has one; the first LRU page it isolates, if it is the block's first page, sets
+ * the hint (test_and_set_skip: the block is being worked on); a block scanned to its
+ * end with nothing isolated, or rescanned, gets the hint if the scan began at its
+ * start and none was set yet, and moves the cached migrate position past it.
  * (Exported for the unit tests.)
  */
 export function isolateMigratepagesBlock(pgdat: PgData, cc: CompactControl, lowPfn: number, endPfn: number): number {
   const map = pgdat.map;
+  const hints = pgdat.kernel.compaction.skipHints;
   let scanned = 0, isolated = 0;
   const skipOnFailure = pgdat.kernel.compaction.skipOnFailure && cc.directCompaction && cc.mode === MigrateMode.async;
   let nextSkipPfn = skipOnFailure ? blockEndPfn(lowPfn, cc.order) : 0;
+  // valid_page: the scan began at the block's first page (the one that carries its hint)
+  const validPage = hints && (lowPfn & (PAGEBLOCK_NR_PAGES - 1)) === 0;
+  let skipUpdated = false;
   let pfn = lowPfn;
   for (; pfn < endPfn; pfn++) {
     if (skipOnFailure && pfn >= nextSkipPfn) {
@@ -252,6 +354,11 @@ export function isolateMigratepagesBlock(pgdat: PgData, cc: CompactControl, lowP
       nextSkipPfn = blockEndPfn(pfn, cc.order);
     }
     scanned++;
+    if (validPage && pfn === lowPfn && !isolationSuitable(pgdat, cc, pfn)) {
+      // isolate_abort: the block has a hint (fast_find_migrateblock may have set it)
+      pfn = endPfn;
+      break;
+    }
     const type = pageTypeOf(map, pfn);
     if (type === PageType.buddy) {
       pfn += (1 << pageOrder(map, pfn)) - 1;
@@ -269,9 +376,17 @@ export function isolateMigratepagesBlock(pgdat: PgData, cc: CompactControl, lowP
         setPageFlags(map, pfn, pageFlags(map, pfn) | PG.isolated);
         ok = true;
       }
-    } else {
+    } else if (pageRefcount(map, pfn) <= 1 && !(cc.mode === MigrateMode.async && (flags & (PG.locked | PG.writeback)))) {
       // Pinned pages (an extra reference) cannot be migrated; async skips locked ones.
-      ok = pageRefcount(map, pfn) <= 1 && !(cc.mode === MigrateMode.async && (flags & (PG.locked | PG.writeback))) && isolateLruPage(pgdat, pfn);
+      if (hints && !skipUpdated) {
+        // test_and_set_skip, when the lru lock is first taken
+        skipUpdated = true;
+        if (!cc.ignoreSkipHint && (pfn & (PAGEBLOCK_NR_PAGES - 1)) === 0) {
+          if (getPageblockSkip(map, pfn)) break;
+          setPageblockSkip(map, pfn, true);
+        }
+      }
+      ok = isolateLruPage(pgdat, pfn);
     }
     if (!ok) {
       // isolate_fail
@@ -288,18 +403,25 @@ export function isolateMigratepagesBlock(pgdat: PgData, cc: CompactControl, lowP
     }
     listAddTail(map, pfn, cc.migrateHead);
     cc.nrMigratepages++;
-    if (++isolated === COMPACT_CLUSTER_MAX) {
+    if (++isolated >= COMPACT_CLUSTER_MAX && !cc.rescan) {
       pfn++;
       break;
     }
   }
-  // a skip to the end of a cc->order block larger than a pageblock went past the block
-  if (skipOnFailure && pfn > endPfn) pfn = endPfn;
+  // 6.1: a free page or a skip may have taken the scan past the block's end
+  if (hints && pfn > endPfn) pfn = endPfn;
   cc.totalMigrateScanned += scanned;
   cc.costNs += scanned * cc.costs.compactScanPage;
   pgdat.events[VmEvent.compact_migrate_scanned] = pgdat.events[VmEvent.compact_migrate_scanned]! + scanned;
   pgdat.events[VmEvent.compact_isolated] = pgdat.events[VmEvent.compact_isolated]! + isolated;
-  if (pfn >= endPfn && isolated === 0 && !cc.ignoreSkipHint) setPageblockSkip(map, lowPfn, true);
+  if (hints) {
+    if (pfn === endPfn && (isolated === 0 || cc.rescan)) {
+      if (validPage && !skipUpdated) setPageblockSkip(map, lowPfn, true);
+      updateCachedMigrate(cc, pfn);
+    }
+  } else if (pfn >= endPfn && isolated === 0 && !cc.ignoreSkipHint) {
+    setPageblockSkip(map, lowPfn, true);
+  }
   return pfn;
 }
 
@@ -329,12 +451,17 @@ function isolateMigratepages(pgdat: PgData, cc: CompactControl): void {
     const blockEnd = Math.min(pageblockEnd(lowPfn), zoneEnd);
     // 3.6 counts every pageblock its migrate scanner steps over (COMPACTBLOCKS)
     pgdat.events[VmEvent.compact_blocks_moved] = pgdat.events[VmEvent.compact_blocks_moved]! + 1;
-    if (!isolationSuitable(pgdat, cc, lowPfn)) {
+    // the hint is checked once, at the block's start: a scan that resumes inside a
+    // block (after COMPACT_CLUSTER_MAX pages) carries on
+    if ((lowPfn & (PAGEBLOCK_NR_PAGES - 1)) === 0 && !isolationSuitable(pgdat, cc, lowPfn)) {
       pgdat.era.skipHintSkips++;
       lowPfn = blockEnd;
       continue;
     }
     if (!suitableMigrationSource(pgdat, cc, lowPfn)) {
+      // "all remaining blocks between source and target may be unsuitable": the next
+      // run need not look at this one again
+      if (pgdat.kernel.compaction.skipHints) updateCachedMigrate(cc, blockEnd);
       lowPfn = blockEnd;
       continue;
     }
@@ -391,7 +518,7 @@ function isolateFreepages(pgdat: PgData, cc: CompactControl): void {
   const zone = cc.zone;
   const zoneEnd = zone.zoneStartPfn + zone.spannedPages;
   const lowPfn = pageblockEnd(cc.migratePfn);
-  let block = cc.freePfn;
+  let block = pageblockStart(cc.freePfn);
   for (; block >= lowPfn; block -= PAGEBLOCK_NR_PAGES) {
     const start = Math.max(block, zone.zoneStartPfn);
     const end = Math.min(block + PAGEBLOCK_NR_PAGES, zoneEnd);
@@ -493,6 +620,8 @@ function compactScannersMet(cc: CompactControl): boolean {
  */
 export function compactFinished(cc: CompactControl): CompactResult {
   if (compactScannersMet(cc)) {
+    // "Let the next compaction start anew"
+    resetCachedPositions(cc.zone);
     if (cc.directCompaction) cc.zone.compact.blockskipFlush = true;
     return cc.wholeZone || cc.fromZoneStart ? CompactResult.complete : CompactResult.partialSkipped;
   }
@@ -596,13 +725,24 @@ export function compactZone(pgdat: PgData, cc: CompactControl, capc: CaptureCont
     cc.wrapped = false;
   } else if (!cc.wholeZone) {
     // compaction_restarting: after the longest deferral, start again without skip hints
+    // (if a direct compaction asked for them to be flushed)
     if (era.skipHints && cc.order >= c.orderFailed && c.deferShift === COMPACT_MAX_DEFER_SHIFT && c.considered >= 1 << COMPACT_MAX_DEFER_SHIFT) resetIsolationSuitable(pgdat, zone);
+    const start = zone.zoneStartPfn, end = start + zone.spannedPages;
     cc.migratePfn = c.cachedMigratePfn[cc.mode === MigrateMode.async ? 0 : 1];
     cc.freePfn = c.cachedFreePfn;
-    cc.fromZoneStart = cc.migratePfn <= zone.zoneStartPfn;
+    // cached positions out of the zone (update_cached_migrate runs ahead) start over
+    if (cc.freePfn < start || cc.freePfn >= end) cc.freePfn = c.cachedFreePfn = zoneFreeStart(zone);
+    if (cc.migratePfn < start || cc.migratePfn >= end) {
+      cc.migratePfn = start;
+      c.cachedMigratePfn[0] = c.cachedMigratePfn[1] = start;
+    }
+    cc.fromZoneStart = cc.migratePfn <= (era.skipHints ? c.initMigratePfn : start);
   }
   const finished = era.rules === '3.6' ? () => compactFinished36(pgdat, cc) : () => compactFinished(cc);
   const sync = cc.mode !== MigrateMode.async;
+  // "Until a pageblock with isolation candidates is found, keep the cached PFNs in sync
+  // to avoid revisiting the same blocks"
+  let updateCached = era.skipHints && !sync && c.cachedMigratePfn[0] === c.cachedMigratePfn[1];
   let ret: CompactResult;
   // the block migrated from last (last_migrated_pfn), 0 when none since the last drain
   let lastMigratedPfn = 0;
@@ -616,8 +756,11 @@ export function compactZone(pgdat: PgData, cc: CompactControl, capc: CaptureCont
   };
   while ((ret = finished()) === CompactResult.continue) {
     const from = cc.migratePfn;
+    // rescan: this pass starts in the block the last one migrated from
+    cc.rescan = era.skipHints && pageblockStart(lastMigratedPfn) === pageblockStart(from);
     isolateMigratepages(pgdat, cc);
     if (cc.nrMigratepages === 0) {
+      if (updateCached) c.cachedMigratePfn[1] = c.cachedMigratePfn[0];
       // Nothing left below the free scanner's block: the scanners have met.
       if (cc.migratePfn === from) cc.migratePfn = Math.max(cc.migratePfn, cc.freePfn);
       checkDrain();
@@ -627,7 +770,8 @@ export function compactZone(pgdat: PgData, cc: CompactControl, capc: CaptureCont
       }
       continue;
     }
-    lastMigratedPfn = Math.max(zone.zoneStartPfn, pageblockStart(cc.migratePfn - 1));
+    updateCached = false;
+    lastMigratedPfn = from;
     const out = migratePages(pgdat, cc.migrateHead, () => compactionAlloc(pgdat, cc), (pg, pfn) => compactionFree(pg, cc, pfn), cc.mode);
     cc.migrated += out.succeeded;
     cc.migrateFailed += out.failed;
@@ -655,10 +799,9 @@ export function compactZone(pgdat: PgData, cc: CompactControl, capc: CaptureCont
     }
   }
   releaseFreepages(pgdat, cc);
-  if (!cc.wholeZone && !era.freeScannerWrap) {
-    c.cachedMigratePfn[sync ? 1 : 0] = ret === CompactResult.complete ? zone.zoneStartPfn : cc.migratePfn;
-    c.cachedFreePfn = ret === CompactResult.complete ? pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1) : cc.freePfn;
-  }
+  // the migrate scanner's cached position moved with update_cached_migrate, and met
+  // scanners reset both (reset_cached_positions)
+  if (!cc.wholeZone && !era.freeScannerWrap && !compactScannersMet(cc)) c.cachedFreePfn = pageblockStart(cc.freePfn);
   return ret;
 }
 
@@ -788,6 +931,10 @@ export function kcompactdDoWork(pgdat: PgData, order: number, highestZoneidx: nu
     const r = compactZone(pgdat, cc);
     countDaemon(pgdat, cc);
     if (r === CompactResult.success) compactionDeferReset(zone, order, false);
-    else if (r === CompactResult.complete) deferCompaction(zone, order);
+    else if (r === CompactResult.complete || r === CompactResult.partialSkipped) {
+      // "Buddy pages may become stranded on pcps that could otherwise coalesce"
+      drainAllPages(pgdat, zone);
+      deferCompaction(zone, order);
+    }
   }
 }

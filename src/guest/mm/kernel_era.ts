@@ -41,7 +41,7 @@ export type KernelProfile = {
   /** Whether __free_one_page refuses to merge across pageblocks of unmergeable types (highatomic, isolate). */
   readonly mergeTypeCheck: boolean;
   readonly compaction: {
-    /** PB_migrate_skip hints and the cached migrate pfn (3.7). */
+    /** PB_migrate_skip hints and the cached scanner positions (3.7), with 6.1's rules for setting, using and resetting them. */
     readonly skipHints: boolean;
     /** The free scanner restarts from the zone end once when the scanners meet (3.6's compact_cached_free_pfn wrap). */
     readonly freeScannerWrap: boolean;
@@ -167,7 +167,7 @@ export const KERNEL_MECHANISMS: readonly KernelMechanism[] = [
   { field: 'pcpHighOrders', what: 'Per-cpu lists for orders 1-3 and the THP order, with free_factor batching', source: { '3.6': 'mm/page_alloc.c buffered_rmqueue (order 0 only)', '6.1': 'mm/page_alloc.c pcp_allowed_order, nr_pcp_free' }, activity: 'pcpHighOrderAllocs' },
   { field: 'pcpHigh', what: 'pcp high mark: 6 x batch (3.6, batch capped at 512 KiB) or the low watermark shared by the cpus (6.1, batch capped at 1 MiB)', source: { '3.6': 'mm/page_alloc.c setup_pageset, zone_batchsize', '6.1': 'mm/page_alloc.c zone_highsize, zone_batchsize' } },
   { field: 'mergeTypeCheck', what: 'Buddies of pageblock order merge only between mergeable types', source: { '3.6': 'absent: mm/page_alloc.c __free_one_page merges any buddy', '6.1': 'mm/page_alloc.c __free_one_page, migratetype_is_mergeable' } },
-  { field: 'compaction.skipHints', what: 'Pageblock skip hints and cached migrate scanner position', source: { '3.6': 'absent (3.7): mm/compaction.c compact_zone starts the migrate scanner at the zone start', '6.1': 'mm/compaction.c isolation_suitable, update_pageblock_skip' }, activity: 'skipHintSkips' },
+  { field: 'compaction.skipHints', what: 'Pageblock skip hints and cached scanner positions: a block is hinted when a scan from its start finds nothing, when its first page is the first LRU page isolated (test_and_set_skip) or when it was rescanned; the cached migrate pfn moves past such blocks; met scanners reset the positions; kswapd\'s reset clears only hints a sample contradicts and sets compact_init_*_pfn', source: { '3.6': 'absent (3.7): mm/compaction.c compact_zone starts the migrate scanner at the zone start', '6.1': 'mm/compaction.c isolation_suitable, test_and_set_skip, update_cached_migrate, update_pageblock_skip, __reset_isolation_suitable, compact_zone (rescan)' }, activity: 'skipHintSkips' },
   { field: 'compaction.freeScannerWrap', what: 'The free scanner resumes at compact_cached_free_pfn and restarts once from the zone end when the scanners meet', source: { '3.6': 'mm/compaction.c compact_finished, isolate_freepages', '6.1': 'mm/compaction.c: scanners meet -> COMPACT_COMPLETE' }, activity: 'freeScannerWraps' },
   { field: 'compaction.asyncSource', what: 'Which source pageblocks async compaction scans', source: { '3.6': 'mm/compaction.c isolate_migratepages_range, migrate_async_suitable', '6.1': 'mm/compaction.c suitable_migration_source' } },
   { field: 'compaction.targetFreePageblocks', what: 'Whether a free block of pageblock order is a migration target', source: { '3.6': 'mm/compaction.c suitable_migration_target (yes)', '6.1': 'mm/compaction.c suitable_migration_target (no)' } },

@@ -105,6 +105,14 @@ export type ZoneCompactState = {
   orderFailed: number;
   /** compact_blockskip_flush: clear the skip hints before the next run. */
   blockskipFlush: boolean;
+  /**
+   * compact_init_migrate_pfn, compact_init_free_pfn: where the last skip-hint reset
+   * found the first source and target pageblocks; 0 (as in a zeroed struct zone) until
+   * one ran. A run whose migrate scanner starts at or below the first is a whole-zone
+   * run; a free scanner at or above the second is starting its scan.
+   */
+  initMigratePfn: number;
+  initFreePfn: number;
 };
 
 export const enum Wmark {
@@ -419,7 +427,7 @@ export function createZone(map: MemMap, idx: ZoneType, start: number, spanned: n
     lowmemReserve: new Float64Array(MAX_NR_ZONES), nrReservedHighatomic: 0, kernel: KERNEL_6_1, freeBase,
     nrFreeMt: new Int32Array(MAX_ORDER * MIGRATE_TYPES), nrFree: new Int32Array(MAX_ORDER),
     vmStat: new Float64Array(NR_ZONESTAT_ITEMS), numaStat: new Float64Array(NR_NUMASTAT_ITEMS), pcp,
-    compact: { cachedMigratePfn: [start, start], cachedFreePfn: Math.max(start, (start + spanned - 1) & ~(PAGEBLOCK_NR_PAGES - 1)), considered: 0, deferShift: 0, orderFailed: MAX_ORDER, blockskipFlush: false },
+    compact: { cachedMigratePfn: [start, start], cachedFreePfn: Math.max(start, (start + spanned - 1) & ~(PAGEBLOCK_NR_PAGES - 1)), considered: 0, deferShift: 0, orderFailed: MAX_ORDER, blockskipFlush: false, initMigratePfn: 0, initFreePfn: 0 },
   };
 }
 
