@@ -26,13 +26,15 @@ function freshNode(blocks: number): PgData {
 }
 
 test('compact_memory moves movable pages up and frees whole blocks at the bottom; unmovable pages pin their pageblock', () => {
-  const pg = freshNode(4);
+  // eight pageblocks: a pass that takes the rest of a block (cc->rescan) leaves the free
+  // scanner only the blocks above the next one
+  const pg = freshNode(8);
   const proc = getProcess(pg.tasks.procs, 7);
   // Fill the node: one unmovable page in the first pageblock, the rest anonymous.
   assert.equal(faultAnonPages(pg, proc, 100), 100);
   const slab = allocPages(pg, GFP_KERNEL, 0, Owner.slabUnreclaimable);
   assert.notEqual(slab, NO_PAGE);
-  assert.equal(faultAnonPages(pg, proc, 2048), 2048 - 101 - proc.mm.nrPgtables, 'the node fills up (the page tables take their share)');
+  assert.equal(faultAnonPages(pg, proc, 4096), 4096 - 101 - proc.mm.nrPgtables, 'the node fills up (the page tables take their share)');
   unmapAnonPages(pg, createRng(1), proc, 0.5, 'alternate');
   drainAllPages(pg, null);
   const before = freeBlocks(pg, DMA32);

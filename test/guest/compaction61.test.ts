@@ -13,9 +13,9 @@ import assert from 'node:assert/strict';
 import { miniNode } from '../helpers/mini.js';
 import { MigrateType, NO_PAGE, Owner, pageOwner, PAGEBLOCK_NR_PAGES, getPageblockSkip, listDel, listFirst, setPageblockMigratetype, setPageblockSkip } from '../../src/guest/mm/memmap.js';
 import { type PgData, type Zone, MigrateMode, ZoneType } from '../../src/guest/mm/mmzone.js';
-import { freeBootBlock, setupPagesets } from '../../src/guest/mm/page_alloc.js';
+import { freeBootBlock, freePages, setupPagesets } from '../../src/guest/mm/page_alloc.js';
 import { getProcess, faultAnonPages } from '../../src/guest/mm/process.js';
-import { type CompactControl, compactFinished, createCompactControl, CompactResult, isolateMigratepagesBlock, resetIsolationSuitable } from '../../src/guest/mm/compaction.js';
+import { type CompactControl, compactFinished, createCompactControl, CompactResult, isolateFreepagesSampled, isolateMigratepagesBlock, resetIsolationSuitable } from '../../src/guest/mm/compaction.js';
 import { putbackMovablePage } from '../../src/guest/mm/migrate.js';
 import { allocPagesDirectCompact } from '../../src/guest/mm/slowpath.js';
 import { GFP_HIGHUSER_MOVABLE } from '../../src/guest/mm/gfp.js';
@@ -181,5 +181,58 @@ test('isolate_migratepages_block (6.1 skip hints): the first LRU page at a block
   assert.equal(isolateMigratepagesBlock(pg, cc, B, 2 * B), 2 * B);
   assert.equal(cc.nrMigratepages, 0);
   assert.equal(cc.totalMigrateScanned, 32 + (B - 32) + 1);
+  assert.equal(checkPgdat(pg), null);
+});
+
+/** Gives cc's isolated free pages back (release_freepages). */
+function releaseAll(pg: PgData, cc: CompactControl): void {
+  for (let pfn = listFirst(pg.map, cc.freeHead); pfn !== NO_PAGE; pfn = listFirst(pg.map, cc.freeHead)) {
+    listDel(pg.map, pfn);
+    freePages(pg, pfn, 0);
+  }
+  cc.nrFreepages = 0;
+}
+
+test('isolate_freepages (6.1) stops inside a pageblock once it has enough targets and resumes there; async samples every 32nd page and hints the blocks it went through', () => {
+  // B1 the process's (the migrate scanner is there), B2 free at even pfns, B3 free at odd pfns
+  const odd = (i: number): Cell => (i % 2 ? 'A' : '.');
+  const even = (i: number): Cell => (i % 2 ? '.' : 'A');
+  {
+    const { pg, zone } = layout([full, odd, even]);
+    const cc = createCompactControl(pg, zone, 9, MigrateType.movable, MigrateMode.async);
+    cc.directCompaction = true;
+    cc.ignoreSkipHint = false;
+    cc.migratePfn = B;
+    cc.freePfn = 3 * B;
+    cc.nrMigratepages = 32;
+    isolateFreepagesSampled(pg, cc);
+    // B3 sampled at even pfns: all in use; B2 sampled at even pfns: 16 free pages
+    assert.equal(cc.nrFreepages, 16);
+    assert.equal(cc.totalFreeScanned, 32, '16 samples in each of B3 and B2');
+    assert.deepEqual([getPageblockSkip(pg.map, 3 * B), getPageblockSkip(pg.map, 2 * B)], [true, true], 'both were scanned to their end');
+    assert.equal(zone.compact.cachedFreePfn, 2 * B, 'update_pageblock_skip brings the cached free pfn down');
+    assert.equal(cc.freePfn, B, 'not enough: the scanner went down to the migrate scanner');
+    releaseAll(pg, cc);
+    cc.nrMigratepages = 0;
+    assert.equal(checkPgdat(pg), null);
+  }
+  const { pg, zone } = layout([full, odd, even]);
+  const cc = createCompactControl(pg, zone, 9, MigrateType.movable, MigrateMode.syncLight);
+  cc.directCompaction = true;
+  cc.ignoreSkipHint = false;
+  cc.migratePfn = B;
+  cc.freePfn = 3 * B;
+  cc.nrMigratepages = 32;
+  isolateFreepagesSampled(pg, cc);
+  assert.equal(cc.nrFreepages, 32);
+  assert.equal(cc.freePfn, 3 * B + 64, 'the 32nd free page is at 3B + 63: the next scan starts after it');
+  assert.equal(cc.totalFreeScanned, 64);
+  assert.equal(getPageblockSkip(pg.map, 3 * B), false, 'B3 was not scanned through');
+  cc.nrMigratepages = 64;
+  isolateFreepagesSampled(pg, cc);
+  assert.equal(cc.nrFreepages, 64);
+  assert.equal(cc.freePfn, 3 * B + 128, 'resumed inside B3');
+  releaseAll(pg, cc);
+  cc.nrMigratepages = 0;
   assert.equal(checkPgdat(pg), null);
 });

@@ -535,6 +535,101 @@ function isolateFreepages(pgdat: PgData, cc: CompactControl): void {
   if (pgdat.kernel.compaction.freeScannerWrap && cc.order > 0 && !cc.wrapped && zone.compact.cachedFreePfn === zoneFreeStart(zone)) zone.compact.cachedFreePfn = Math.max(block, lowPfn);
 }
 
+/**
+ * @kernel mm/compaction.c isolate_freepages_block (6.1, not strict)
+ * Samples [start, end) every `stride` pages for free blocks and isolates them, until
+ * cc has as many free pages as pages to migrate; a free block that fails
+ * __isolate_free_page's watermark check ends the scan. Every scanned pfn counts, and
+ * an isolated block counts all its pages (compact_free_scanned). Returns the pfn the
+ * next scan of this block starts at (end when it was scanned to its end).
+ */
+function isolateFreepagesBlockSampled(pgdat: PgData, cc: CompactControl, start: number, end: number, stride: number): number {
+  const map = pgdat.map;
+  let scanned = 0, isolated = 0;
+  let pfn = start;
+  for (; pfn < end; pfn += stride) {
+    scanned++;
+    if (pageFlags(map, pfn) & PG.head) {
+      pfn += (1 << pageOrder(map, pfn)) - 1;
+      continue;
+    }
+    if (pageTypeOf(map, pfn) !== PageType.buddy) continue;
+    const order = pageOrder(map, pfn);
+    if (!isolateFreePage(pgdat, cc.zone, pfn, order)) break;
+    const n = 1 << order;
+    for (let p = pfn; p < pfn + n; p++) listAddTail(map, p, cc.freeHead);
+    scanned += n - 1;
+    isolated += n;
+    cc.nrFreepages += n;
+    if (cc.nrMigratepages <= cc.nrFreepages) {
+      pfn += n;
+      break;
+    }
+    pfn += n - 1;
+  }
+  if (pfn > end) pfn = end;
+  cc.totalFreeScanned += scanned;
+  cc.costNs += scanned * cc.costs.compactScanPage;
+  pgdat.events[VmEvent.compact_free_scanned] = pgdat.events[VmEvent.compact_free_scanned]! + scanned;
+  pgdat.events[VmEvent.compact_isolated] = pgdat.events[VmEvent.compact_isolated]! + isolated;
+  return pfn;
+}
+
+/**
+ * @kernel mm/compaction.c update_pageblock_skip
+ * The free scanner went through a whole pageblock: hint it (it is full, or nearly) and
+ * let the cached free position come down to it.
+ */
+function updatePageblockSkip(pgdat: PgData, cc: CompactControl, pfn: number): void {
+  setPageblockSkip(pgdat.map, pfn, true);
+  if (pfn < cc.zone.compact.cachedFreePfn) cc.zone.compact.cachedFreePfn = pfn;
+}
+
+/**
+ * @kernel mm/compaction.c isolate_freepages (6.1)
+ * The free scanner from cc->free_pfn, which may stand inside a pageblock where the
+ * last isolation stopped, down to the pageblock above the migrate scanner's: in each
+ * suitable, unhinted block it isolates free pages until there are enough for the
+ * pages to migrate, and stops there (the next call resumes at that pfn, or at the
+ * block below when this one was used up). Async compaction samples every
+ * COMPACT_CLUSTER_MAX-th page of a block until a block gives something (the stride
+ * doubles up to that after every barren block; one page after a fruitful one). A
+ * block scanned to its end is hinted; a scan ended early by the watermark ends the
+ * search. (Exported for the unit tests.)
+ */
+export function isolateFreepagesSampled(pgdat: PgData, cc: CompactControl): void {
+  const zone = cc.zone;
+  const zoneEnd = zone.zoneStartPfn + zone.spannedPages;
+  let isolateStart = cc.freePfn;
+  let blockStart = pageblockStart(isolateStart);
+  let blockEnd = Math.min(blockStart + PAGEBLOCK_NR_PAGES, zoneEnd);
+  const lowPfn = pageblockEnd(cc.migratePfn);
+  let stride = cc.mode === MigrateMode.async ? COMPACT_CLUSTER_MAX : 1;
+  for (; blockStart >= lowPfn; blockEnd = blockStart, blockStart -= PAGEBLOCK_NR_PAGES, isolateStart = blockStart) {
+    // pageblock_pfn_to_page: a block that starts below the zone is not scanned
+    if (blockStart < zone.zoneStartPfn) continue;
+    if (!suitableMigrationTarget(pgdat, blockStart)) continue;
+    if (!isolationSuitable(pgdat, cc, blockStart)) { pgdat.era.skipHintSkips++; continue; }
+    const before = cc.nrFreepages;
+    isolateStart = isolateFreepagesBlockSampled(pgdat, cc, isolateStart, blockEnd, stride);
+    if (isolateStart === blockEnd) updatePageblockSkip(pgdat, cc, blockStart);
+    if (cc.nrFreepages >= cc.nrMigratepages) {
+      // "Restart at previous pageblock if more freepages can be isolated next time"
+      if (isolateStart >= blockEnd) isolateStart = blockStart - PAGEBLOCK_NR_PAGES;
+      break;
+    } else if (isolateStart < blockEnd) {
+      // "If isolation failed early, do not continue needlessly"
+      break;
+    }
+    if (cc.nrFreepages > before) {
+      stride = 1;
+      continue;
+    }
+    stride = Math.min(COMPACT_CLUSTER_MAX, stride << 1);
+  }
+  cc.freePfn = isolateStart;
+}
+
 /** start_free_pfn(): the last pageblock of the zone, where a free scanner starts. */
 function zoneFreeStart(zone: Zone): number {
   return pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1);
@@ -542,7 +637,10 @@ function zoneFreeStart(zone: Zone): number {
 
 /** compaction_alloc: a free target for migration. */
 function compactionAlloc(pgdat: PgData, cc: CompactControl): number {
-  if (cc.nrFreepages === 0) isolateFreepages(pgdat, cc);
+  if (cc.nrFreepages === 0) {
+    if (pgdat.kernel.compaction.freeScanner === 'until-enough') isolateFreepagesSampled(pgdat, cc);
+    else isolateFreepages(pgdat, cc);
+  }
   const pfn = listFirst(pgdat.map, cc.freeHead);
   if (pfn === NO_PAGE) return NO_PAGE;
   listDel(pgdat.map, pfn);
@@ -556,14 +654,17 @@ function compactionFree(pgdat: PgData, cc: CompactControl, pfn: number): void {
   cc.nrFreepages++;
 }
 
-/** @kernel mm/compaction.c release_freepages: unused targets back to the allocator. */
-function releaseFreepages(pgdat: PgData, cc: CompactControl): void {
+/** @kernel mm/compaction.c release_freepages: unused targets back to the allocator; returns the highest pfn freed (-1: none). */
+function releaseFreepages(pgdat: PgData, cc: CompactControl): number {
   const map = pgdat.map;
+  let high = -1;
   for (let pfn = listFirst(map, cc.freeHead); pfn !== NO_PAGE; pfn = listFirst(map, cc.freeHead)) {
     listDel(map, pfn);
     freePages(pgdat, pfn, 0);
+    if (pfn > high) high = pfn;
   }
   cc.nrFreepages = 0;
+  return high;
 }
 
 // ---------------------------------------------------------------------------------
@@ -781,9 +882,18 @@ export function compactZone(pgdat: PgData, cc: CompactControl, capc: CaptureCont
     cc.costNs += out.succeeded * cc.costs.migratePage;
     cc.nrMigratepages = 0;
     if (out.outOfTargets) {
-      // The free scanner met the migrate scanner: put back what is left and finish.
       putbackMigratepages(pgdat, cc);
-      cc.freePfn = Math.min(cc.freePfn, cc.migratePfn);
+      if (era.freeScanner === 'until-enough') {
+        // -ENOMEM: the free scanner met the migrate scanner (compact_finished sees it),
+        // or stopped short of it (the watermark): then the run ends COMPACT_CONTENDED
+        if (!compactScannersMet(cc)) {
+          ret = CompactResult.contended;
+          break;
+        }
+      } else {
+        // The free scanner met the migrate scanner: put back what is left and finish.
+        cc.freePfn = Math.min(cc.freePfn, cc.migratePfn);
+      }
     }
     if ((out.failed || out.outOfTargets) && era.skipOnFailure && cc.directCompaction && !sync) {
       // "We failed to migrate at least one page in the current order-aligned block, so
@@ -798,10 +908,16 @@ export function compactZone(pgdat: PgData, cc: CompactControl, capc: CaptureCont
       break;
     }
   }
-  releaseFreepages(pgdat, cc);
+  const high = releaseFreepages(pgdat, cc);
   // the migrate scanner's cached position moved with update_cached_migrate, and met
-  // scanners reset both (reset_cached_positions)
-  if (!cc.wholeZone && !era.freeScannerWrap && !compactScannersMet(cc)) c.cachedFreePfn = pageblockStart(cc.freePfn);
+  // scanners reset both (reset_cached_positions); the free scanner's moved down with
+  // update_pageblock_skip, and goes back up to the highest target it gives back
+  // ("so we don't leave any returned pages behind in the next attempt")
+  if (era.freeScanner === 'until-enough') {
+    if (high >= 0 && pageblockStart(high) > c.cachedFreePfn) c.cachedFreePfn = pageblockStart(high);
+  } else if (!cc.wholeZone && !era.freeScannerWrap && !compactScannersMet(cc)) {
+    c.cachedFreePfn = pageblockStart(cc.freePfn);
+  }
   return ret;
 }
 

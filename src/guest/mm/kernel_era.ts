@@ -53,6 +53,13 @@ export type KernelProfile = {
     readonly rules: '3.6' | '6.1';
     /** Drain this cpu's pcp lists when the migrate scanner leaves a cc->order block (4.x). */
     readonly drainPerBlock: boolean;
+    /**
+     * isolate_freepages: whole suitable pageblocks until enough (3.6), or (6.1) stop
+     * inside a block as soon as there are enough targets and resume there, sample every
+     * 32nd page in async mode, hint every block scanned through, end a scan the
+     * watermark stops (COMPACT_CONTENDED).
+     */
+    readonly freeScanner: 'whole-blocks' | 'until-enough';
     /** Async direct compaction gives up a cc->order block at its first page that fails to isolate or migrate (4.x, skip_on_failure). */
     readonly skipOnFailure: boolean;
     /** The task compacting for an allocation captures the first free block of its order that a free makes (5.1, compaction_capture). */
@@ -87,7 +94,7 @@ export const KERNEL_6_1: KernelProfile = {
   version: '6.1', fallback: 'steal-suitable', allocNofragment: true, watermarkBoost: true, reserve: 'highatomic',
   watermarkCheck: 'free-area', watermarkGap: 'scale-factor', watermarkShare: 'managed', minFreeKbytesMax: 262144,
   pcpHighOrders: true, pcpHigh: 'low-wmark-share', pcpBatchMaxBytes: 1 << 20, mergeTypeCheck: true,
-  compaction: { skipHints: true, freeScannerWrap: false, asyncSource: 'by-migratetype', targetFreePageblocks: false, rules: '6.1', drainPerBlock: true, skipOnFailure: true, capture: true },
+  compaction: { skipHints: true, freeScannerWrap: false, asyncSource: 'by-migratetype', targetFreePageblocks: false, rules: '6.1', drainPerBlock: true, freeScanner: 'until-enough', skipOnFailure: true, capture: true },
   kcompactd: true, proactiveCompaction: true, slowpath: '6.1', thpDefragDefault: 'madvise', initOnAlloc: true,
   balloon: { features: [MUST_TELL_HOST, STATS_VQ, DEFLATE_ON_OOM, FREE_PAGE_HINT, PAGE_POISON, REPORTING], pageType: 'offline', counters: 'balloon' },
   vmstat: '6.1',
@@ -97,7 +104,7 @@ export const KERNEL_3_6: KernelProfile = {
   version: '3.6', fallback: 'largest-claim-half', allocNofragment: false, watermarkBoost: false, reserve: 'migrate-reserve',
   watermarkCheck: 'order-halving', watermarkGap: 'quarter-half', watermarkShare: 'present', minFreeKbytesMax: 65536,
   pcpHighOrders: false, pcpHigh: 'six-batches', pcpBatchMaxBytes: 512 << 10, mergeTypeCheck: false,
-  compaction: { skipHints: false, freeScannerWrap: true, asyncSource: 'movable-blocks', targetFreePageblocks: true, rules: '3.6', drainPerBlock: false, skipOnFailure: false, capture: false },
+  compaction: { skipHints: false, freeScannerWrap: true, asyncSource: 'movable-blocks', targetFreePageblocks: true, rules: '3.6', drainPerBlock: false, freeScanner: 'whole-blocks', skipOnFailure: false, capture: false },
   kcompactd: false, proactiveCompaction: false, slowpath: '3.6', thpDefragDefault: 'always', initOnAlloc: false,
   balloon: { features: [MUST_TELL_HOST, STATS_VQ], pageType: 'none', counters: 'compact_balloon' },
   vmstat: '3.6',
@@ -173,6 +180,7 @@ export const KERNEL_MECHANISMS: readonly KernelMechanism[] = [
   { field: 'compaction.targetFreePageblocks', what: 'Whether a free block of pageblock order is a migration target', source: { '3.6': 'mm/compaction.c suitable_migration_target (yes)', '6.1': 'mm/compaction.c suitable_migration_target (no)' } },
   { field: 'compaction.rules', what: 'compaction_suitable (fragindex at every order, SKIPPED) and compact_finished (3.6: low watermark + free block of the order in the request\'s type, or any of pageblock order; 6.1: a free block of the request\'s type or one a fallback may steal, looked for only at pageblock boundaries)', source: { '3.6': 'mm/compaction.c compaction_suitable, compact_finished', '6.1': 'mm/compaction.c compaction_suitable, __compact_finished' } },
   { field: 'compaction.drainPerBlock', what: 'Drain the cpu\'s pcp lists when the migrate scanner leaves a cc->order block', source: { '3.6': 'absent: mm/page_alloc.c __alloc_pages_direct_compact drains after the run', '6.1': 'mm/compaction.c compact_zone (last_migrated_pfn)' } },
+  { field: 'compaction.freeScanner', what: 'The free scanner: 3.6 isolates every free page of each suitable pageblock it visits; 6.1 stops inside a block once it has as many targets as pages to migrate and resumes there, samples with a stride of 32 in async mode (1 after a block that gave pages), hints every block it scanned through, lets the cached free pfn follow (down with the hints, up to the highest target given back), and ends a run whose scanner the watermark stopped short (COMPACT_CONTENDED)', source: { '3.6': 'mm/compaction.c isolate_freepages, isolate_freepages_block', '6.1': 'mm/compaction.c isolate_freepages, isolate_freepages_block (stride), update_pageblock_skip, compact_zone (-ENOMEM, release_freepages)' } },
   { field: 'compaction.skipOnFailure', what: 'Async direct compaction: a page that cannot be isolated ends the cc->order-aligned block (its isolated pages are put back, the scan resumes at the next block); a page that fails to migrate skips the rest of its block', source: { '3.6': 'absent: mm/compaction.c isolate_migratepages_range scans on past failures', '6.1': 'mm/compaction.c isolate_migratepages_block (skip_on_failure, next_skip_pfn), compact_zone' } },
   { field: 'compaction.capture', what: 'compaction_capture: while a task compacts directly, a block of its order freed (merged) in its zone goes to it, not to the free lists; the run stops and the page is taken without a watermark check', source: { '3.6': 'absent: mm/page_alloc.c __alloc_pages_direct_compact drains the pcp lists and calls get_page_from_freelist', '6.1': 'mm/page_alloc.c compaction_capture, __free_one_page, __alloc_pages_direct_compact; mm/compaction.c compact_zone_order' } },
   { field: 'kcompactd', what: 'Background compaction: kcompactd woken by kswapd (6.1) or kswapd\'s own async compact_pgdat after balancing (3.6)', source: { '3.6': 'mm/vmscan.c balance_pgdat, mm/compaction.c compact_pgdat', '6.1': 'mm/compaction.c kcompactd, mm/vmscan.c wakeup_kcompactd' }, activity: 'kcompactdRuns' },
