@@ -11,16 +11,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { miniNode } from '../helpers/mini.js';
-import { MigrateType, NO_PAGE, Owner, pageOwner, PAGEBLOCK_NR_PAGES, getPageblockSkip, listDel, listFirst, setPageblockMigratetype, setPageblockSkip } from '../../src/guest/mm/memmap.js';
-import { type PgData, type Zone, MigrateMode, ZoneType } from '../../src/guest/mm/mmzone.js';
+import { MigrateType, NO_PAGE, Owner, pageOwner, PAGEBLOCK_NR_PAGES, getPageblockSkip, listDel, listFirst, listLast, setPageblockMigratetype, setPageblockSkip } from '../../src/guest/mm/memmap.js';
+import { type PgData, type Zone, MigrateMode, ZoneType, freeListHead } from '../../src/guest/mm/mmzone.js';
 import { freeBootBlock, freePages, setupPagesets } from '../../src/guest/mm/page_alloc.js';
 import { getProcess, faultAnonPages } from '../../src/guest/mm/process.js';
-import { type CompactControl, compactFinished, createCompactControl, CompactResult, isolateFreepagesSampled, isolateMigratepagesBlock, resetIsolationSuitable } from '../../src/guest/mm/compaction.js';
+import { type CompactControl, compactFinished, createCompactControl, CompactResult, fastIsolateFreepages, isolateFreepagesSampled, isolateMigratepagesBlock, resetIsolationSuitable } from '../../src/guest/mm/compaction.js';
 import { putbackMovablePage } from '../../src/guest/mm/migrate.js';
 import { allocPagesDirectCompact } from '../../src/guest/mm/slowpath.js';
 import { GFP_HIGHUSER_MOVABLE } from '../../src/guest/mm/gfp.js';
 import { VmEvent, ZoneStat } from '../../src/guest/mm/vmstat_items.js';
 import { checkPgdat } from '../../src/guest/mm/check.js';
+import { type KernelProfile, KERNEL_6_1 } from '../../src/guest/mm/kernel_era.js';
 
 const B = PAGEBLOCK_NR_PAGES;
 
@@ -193,12 +194,16 @@ function releaseAll(pg: PgData, cc: CompactControl): void {
   cc.nrFreepages = 0;
 }
 
+/** The 6.1 profile without the fast scanners, to see isolate_freepages' linear scan alone. */
+const LINEAR_ONLY: KernelProfile = { ...KERNEL_6_1, compaction: { ...KERNEL_6_1.compaction, fastScanners: false } };
+
 test('isolate_freepages (6.1) stops inside a pageblock once it has enough targets and resumes there; async samples every 32nd page and hints the blocks it went through', () => {
   // B1 the process's (the migrate scanner is there), B2 free at even pfns, B3 free at odd pfns
   const odd = (i: number): Cell => (i % 2 ? 'A' : '.');
   const even = (i: number): Cell => (i % 2 ? '.' : 'A');
   {
     const { pg, zone } = layout([full, odd, even]);
+    pg.kernel = LINEAR_ONLY;
     const cc = createCompactControl(pg, zone, 9, MigrateType.movable, MigrateMode.async);
     cc.directCompaction = true;
     cc.ignoreSkipHint = false;
@@ -217,6 +222,7 @@ test('isolate_freepages (6.1) stops inside a pageblock once it has enough target
     assert.equal(checkPgdat(pg), null);
   }
   const { pg, zone } = layout([full, odd, even]);
+  pg.kernel = LINEAR_ONLY;
   const cc = createCompactControl(pg, zone, 9, MigrateType.movable, MigrateMode.syncLight);
   cc.directCompaction = true;
   cc.ignoreSkipHint = false;
@@ -234,5 +240,48 @@ test('isolate_freepages (6.1) stops inside a pageblock once it has enough target
   assert.equal(cc.freePfn, 3 * B + 128, 'resumed inside B3');
   releaseAll(pg, cc);
   cc.nrMigratepages = 0;
+  assert.equal(checkPgdat(pg), null);
+});
+
+test('fast_isolate_freepages takes a free block from the top quarter of the scan space without a linear scan, rotates the free list past what it saw, and moves the free scanner when it finds nothing', () => {
+  // B1 the process's (the migrate scanner), B2 free at odd pfns, B3..B6 and B8 full, B7
+  // two free pages. The pages are freed in pfn order to the free lists' tail, so a
+  // search from the tail meets B7's first, then B2's from the top down.
+  const odd = (i: number): Cell => (i % 2 ? '.' : 'A');
+  const b7 = (i: number): Cell => (i === 100 || i === 200 ? '.' : 'A');
+  const { pg, zone } = layout([full, odd, full, full, full, full, b7, full]);
+  const cc = createCompactControl(pg, zone, 9, MigrateType.movable, MigrateMode.async);
+  cc.directCompaction = true;
+  cc.ignoreSkipHint = false;
+  cc.migratePfn = B;
+  cc.freePfn = 8 * B;
+  cc.nrMigratepages = 32;
+  // distance 7B: the top quarter starts at pageblock_start(8B - 7B/4) = 6B, the top half at 4B
+  assert.equal(fastIsolateFreepages(pg, cc), 7 * B + 200);
+  assert.equal(cc.nrFreepages, 1);
+  assert.equal(cc.totalFreeScanned, 1, 'the first entry from the tail was in the top quarter');
+  assert.equal(cc.freePfn, 8 * B, 'the linear scanner did not move');
+  assert.equal(cc.searchOrder, 0, 'the order that gave a page is searched first next time');
+  assert.equal(fastIsolateFreepages(pg, cc), 7 * B + 100);
+  assert.equal(cc.nrFreepages, 2);
+  // now only B2's pages are left: the starting scan (compact_init_free_pfn is 0) looks at
+  // half a pageblock's worth, 256 entries, finds none above 4B, and jumps the scanner
+  assert.equal(fastIsolateFreepages(pg, cc), 4 * B);
+  assert.equal(cc.nrFreepages, 2);
+  assert.equal(cc.totalFreeScanned, 2 + 256);
+  assert.equal(cc.fastSearchFail, 1);
+  assert.equal(cc.freePfn, 4 * B, 'direct compaction starts the linear scan at the top half\'s bottom');
+  // a search that is not starting looks at max(1, freelist_scan_limit >> 1) entries:
+  // (32 >> 1) + 1 = 17 >> 1 = 8; the list is rotated so the next one goes on from there
+  zone.compact.initFreePfn = 9 * B;
+  cc.freePfn = 8 * B;
+  const head = freeListHead(zone, 0, MigrateType.movable);
+  const tail = listLast(pg.map, head);
+  assert.equal(fastIsolateFreepages(pg, cc), 8 * B);
+  assert.equal(cc.totalFreeScanned, 2 + 256 + 8);
+  assert.equal(cc.fastSearchFail, 2);
+  assert.equal(listLast(pg.map, head), tail - 16, 'the eight entries seen went to the head: the tail is the ninth');
+  cc.nrMigratepages = 0;
+  releaseAll(pg, cc);
   assert.equal(checkPgdat(pg), null);
 });

@@ -23,10 +23,10 @@
  */
 import {
   NO_PAGE, MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PAGE_ALLOC_COSTLY_ORDER, MigrateType, PG, PageType,
-  listAddTail, listDel, listFirst, listHeadAlloc, pageFlags, pageOwner, pageOrder, pageRefcount, pageTypeOf,
+  listAddTail, listDel, listFirst, listHeadAlloc, listNext, listPrev, pageFlags, pageOwner, pageOrder, pageRefcount, pageTypeOf,
   setPageFlags, getPageblockMigratetype, getPageblockSkip, setPageblockSkip,
 } from './memmap.js';
-import { type PgData, type Zone, MigrateMode, Wmark, MAX_NR_ZONES } from './mmzone.js';
+import { type PgData, type Zone, MigrateMode, Wmark, MAX_NR_ZONES, freeListHead } from './mmzone.js';
 import { isolateFreePage, findSuitableFallback, zoneWatermarkOk, freePages, drainLocalPages, drainAllPages } from './page_alloc.js';
 import { isolateLruPage } from './lru.js';
 import { migratePages, putbackMovablePage } from './migrate.js';
@@ -116,6 +116,13 @@ export type CompactControl = {
   costs: CostTable;
   /** Proactive compaction: stop when the zone's fragmentation score is at most this (-1: not proactive). */
   proactiveLow: number;
+  /**
+   * cc->search_order: the order fast_isolate_freepages searches first (the last that
+   * gave a page, or the next after a failure); cc->fast_search_fail: fast searches
+   * in a row that found nothing (each halves the next one's free-list scan limit).
+   */
+  searchOrder: number;
+  fastSearchFail: number;
   /** The run's migrate scanner started at or below compact_init_migrate_pfn (6.1 compact_zone sets cc->whole_zone then): met scanners are COMPLETE, not PARTIAL_SKIPPED. */
   fromZoneStart: boolean;
   /**
@@ -156,7 +163,7 @@ export function createCompactControl(pgdat: PgData, zone: Zone, order: number, m
     zone, order, migratetype, mode, wholeZone: order < 0, ignoreSkipHint: order < 0 || !pgdat.kernel.compaction.skipHints, directCompaction: false,
     migratePfn: zone.zoneStartPfn, freePfn: pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1),
     migrateHead, freeHead, nrMigratepages: 0, nrFreepages: 0, totalMigrateScanned: 0, totalFreeScanned: 0,
-    migrated: 0, migrateFailed: 0, costNs: 0, costs, proactiveLow: -1, fromZoneStart: false, rescan: false, wrapped: false, startFreePfn: 0,
+    migrated: 0, migrateFailed: 0, costNs: 0, costs, proactiveLow: -1, searchOrder: Math.max(order, 0), fastSearchFail: 0, fromZoneStart: false, rescan: false, wrapped: false, startFreePfn: 0,
   };
 }
 
@@ -598,6 +605,11 @@ function updatePageblockSkip(pgdat: PgData, cc: CompactControl, pfn: number): vo
  * search. (Exported for the unit tests.)
  */
 export function isolateFreepagesSampled(pgdat: PgData, cc: CompactControl): void {
+  // "Try a small search of the free lists for a candidate"
+  if (pgdat.kernel.compaction.fastScanners) {
+    fastIsolateFreepages(pgdat, cc);
+    if (cc.nrFreepages) return;
+  }
   const zone = cc.zone;
   const zoneEnd = zone.zoneStartPfn + zone.spannedPages;
   let isolateStart = cc.freePfn;
@@ -628,6 +640,167 @@ export function isolateFreepagesSampled(pgdat: PgData, cc: CompactControl): void
     stride = Math.min(COMPACT_CLUSTER_MAX, stride << 1);
   }
   cc.freePfn = isolateStart;
+}
+
+/**
+ * @kernel mm/compaction.c freelist_scan_limit
+ * How many free-list entries a fast search looks at: COMPACT_CLUSTER_MAX + 1, halved
+ * for every fast search in a row that failed.
+ */
+function freelistScanLimit(cc: CompactControl): number {
+  return (cc.fastSearchFail < 31 ? COMPACT_CLUSTER_MAX >> cc.fastSearchFail : 0) + 1;
+}
+
+/**
+ * @kernel mm/compaction.c move_freelist_head
+ * After a search from a free list's tail stopped at `entry`: rotate the list so that
+ * entry comes first, and the entries not looked at are the next search's tail. A list
+ * walked to its end (entry is the head) or stopped at its last entry stays as it is.
+ * NOTE: rotating a circular list is moving its head node: O(1), no walk.
+ */
+function moveFreelistHead(map: PgData['map'], head: number, entry: number): void {
+  if (entry === head || listNext(map, entry) === head) return;
+  listDel(map, head);
+  listAddTail(map, head, entry);
+}
+
+/**
+ * @kernel mm/compaction.c next_search_order
+ * The free lists are searched from cc->search_order down, wrapping to cc->order - 1;
+ * when the search comes round to where it began, it ends (-1) and the next one starts
+ * an order lower.
+ */
+function nextSearchOrder(cc: CompactControl, order: number): number {
+  order--;
+  if (order < 0) order = cc.order - 1;
+  if (order === cc.searchOrder) {
+    cc.searchOrder--;
+    if (cc.searchOrder < 0) cc.searchOrder = cc.order - 1;
+    return -1;
+  }
+  return order;
+}
+
+/**
+ * @kernel mm/compaction.c fast_isolate_around
+ * Sync (or kcompactd) compaction that took a block off the free lists also scans the
+ * rest of its pageblock for targets, and hints the block if that was still not enough.
+ */
+function fastIsolateAround(pgdat: PgData, cc: CompactControl, pfn: number): void {
+  if (cc.nrFreepages >= cc.nrMigratepages) return;
+  // "Minimise scanning during async compaction"
+  if (cc.directCompaction && cc.mode === MigrateMode.async) return;
+  const zone = cc.zone;
+  const start = Math.max(pageblockStart(pfn), zone.zoneStartPfn);
+  const end = Math.min(pageblockEnd(pfn), zone.zoneStartPfn + zone.spannedPages);
+  isolateFreepagesBlockSampled(pgdat, cc, start, end, 1);
+  if (cc.nrFreepages < cc.nrMigratepages) setPageblockSkip(pgdat.map, start, true);
+}
+
+/**
+ * @kernel mm/compaction.c fast_isolate_freepages
+ * Before the linear scan, look for a target on the Movable free lists of the orders
+ * below cc->order: from each list's tail (the blocks freed longest ago), a free block
+ * in the top quarter of the space between the scanners is taken at once; failing
+ * that, the highest one seen in the top half. Each list gets a limited look (half of
+ * freelist_scan_limit, or half a pageblock's worth when the free scanner is only
+ * starting; halved again by each candidate and each list used up) and is rotated so
+ * the next search starts where this one stopped. A search that finds nothing counts
+ * in cc->fast_search_fail and, when the scan is starting, moves the free scanner to
+ * the highest pageblock it saw with a free page (or, for direct compaction, the
+ * middle of the space). The cached free pfn comes down to a block below the highest
+ * seen. Returns the pfn found (or the free scanner's). (Exported for the unit tests.)
+ */
+export function fastIsolateFreepages(pgdat: PgData, cc: CompactControl): number {
+  const zone = cc.zone;
+  const map = pgdat.map;
+  if (cc.order <= 0) return cc.freePfn;
+  let limit = Math.max(1, freelistScanLimit(cc) >> 1);
+  let scanned = 0, isolated = 0;
+  let highest = 0;
+  let page = NO_PAGE;
+  let scanStart = false;
+  // "If starting the scan, use a deeper search and use the highest PFN found if a
+  // suitable one is not found"
+  if (cc.freePfn >= zone.compact.initFreePfn) {
+    limit = PAGEBLOCK_NR_PAGES >> 1;
+    scanStart = true;
+  }
+  const distance = cc.freePfn - cc.migratePfn;
+  let lowPfn = pageblockStart(cc.freePfn - (distance >> 2));
+  const minPfn = pageblockStart(cc.freePfn - (distance >> 1));
+  if (minPfn > lowPfn) lowPfn = minPfn;
+  cc.searchOrder = Math.min(cc.order - 1, cc.searchOrder);
+  for (let order = cc.searchOrder; page === NO_PAGE && order >= 0; order = nextSearchOrder(cc, order)) {
+    if (!zone.nrFree[order]) continue;
+    const head = freeListHead(zone, order, MigrateType.movable);
+    let orderScanned = 0;
+    let highPfn = 0;
+    // where the walk stopped; the head itself when it went through the whole list
+    let stop = head;
+    for (let e = listPrev(map, head); e !== head; e = listPrev(map, e)) {
+      orderScanned++;
+      scanned++;
+      if (e >= highest) highest = Math.max(pageblockStart(e), zone.zoneStartPfn);
+      if (e >= lowPfn) {
+        cc.fastSearchFail = 0;
+        cc.searchOrder = order;
+        page = e;
+        stop = e;
+        break;
+      }
+      if (e >= minPfn && e > highPfn) {
+        highPfn = e;
+        // "Shorten the scan if a candidate is found"
+        limit >>= 1;
+      }
+      if (orderScanned >= limit) {
+        stop = e;
+        break;
+      }
+    }
+    // "Use a minimum pfn if a preferred one was not found"
+    if (page === NO_PAGE && highPfn) page = stop = highPfn;
+    // "Reorder to so a future search skips recent pages"
+    moveFreelistHead(map, head, stop);
+    if (page !== NO_PAGE) {
+      if (isolateFreePage(pgdat, zone, page, order)) {
+        const n = 1 << order;
+        for (let p = page; p < page + n; p++) listAddTail(map, p, cc.freeHead);
+        scanned += n - 1;
+        isolated += n;
+        cc.nrFreepages += n;
+      } else {
+        // "If isolation fails, abort the search"
+        order = cc.searchOrder + 1;
+        page = NO_PAGE;
+      }
+    }
+    // "Smaller scan on next order so the total scan is related to freelist_scan_limit"
+    if (orderScanned >= limit) limit = Math.max(1, limit >> 1);
+  }
+  if (page === NO_PAGE) {
+    cc.fastSearchFail++;
+    if (scanStart) {
+      // "Use the highest PFN found above min. If one was not found, be pessimistic for
+      // direct compaction and use the min mark."
+      if (highest >= minPfn) {
+        page = highest;
+        cc.freePfn = highest;
+      } else if (cc.directCompaction && minPfn >= zone.zoneStartPfn && minPfn < zone.zoneStartPfn + zone.spannedPages) {
+        page = minPfn;
+        cc.freePfn = minPfn;
+      }
+    }
+  }
+  if (highest && highest >= zone.compact.cachedFreePfn) zone.compact.cachedFreePfn = highest - PAGEBLOCK_NR_PAGES;
+  cc.totalFreeScanned += scanned;
+  cc.costNs += scanned * cc.costs.compactScanPage;
+  pgdat.events[VmEvent.compact_free_scanned] = pgdat.events[VmEvent.compact_free_scanned]! + scanned;
+  pgdat.events[VmEvent.compact_isolated] = pgdat.events[VmEvent.compact_isolated]! + isolated;
+  if (page === NO_PAGE) return cc.freePfn;
+  fastIsolateAround(pgdat, cc, page);
+  return page;
 }
 
 /** start_free_pfn(): the last pageblock of the zone, where a free scanner starts. */

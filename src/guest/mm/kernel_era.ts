@@ -53,6 +53,8 @@ export type KernelProfile = {
     readonly rules: '3.6' | '6.1';
     /** Drain this cpu's pcp lists when the migrate scanner leaves a cc->order block (4.x). */
     readonly drainPerBlock: boolean;
+    /** The fast scanners (5.1): fast_isolate_freepages takes targets from the free lists before the free scanner's linear scan. */
+    readonly fastScanners: boolean;
     /**
      * isolate_freepages: whole suitable pageblocks until enough (3.6), or (6.1) stop
      * inside a block as soon as there are enough targets and resume there, sample every
@@ -94,7 +96,7 @@ export const KERNEL_6_1: KernelProfile = {
   version: '6.1', fallback: 'steal-suitable', allocNofragment: true, watermarkBoost: true, reserve: 'highatomic',
   watermarkCheck: 'free-area', watermarkGap: 'scale-factor', watermarkShare: 'managed', minFreeKbytesMax: 262144,
   pcpHighOrders: true, pcpHigh: 'low-wmark-share', pcpBatchMaxBytes: 1 << 20, mergeTypeCheck: true,
-  compaction: { skipHints: true, freeScannerWrap: false, asyncSource: 'by-migratetype', targetFreePageblocks: false, rules: '6.1', drainPerBlock: true, freeScanner: 'until-enough', skipOnFailure: true, capture: true },
+  compaction: { skipHints: true, freeScannerWrap: false, asyncSource: 'by-migratetype', targetFreePageblocks: false, rules: '6.1', drainPerBlock: true, fastScanners: true, freeScanner: 'until-enough', skipOnFailure: true, capture: true },
   kcompactd: true, proactiveCompaction: true, slowpath: '6.1', thpDefragDefault: 'madvise', initOnAlloc: true,
   balloon: { features: [MUST_TELL_HOST, STATS_VQ, DEFLATE_ON_OOM, FREE_PAGE_HINT, PAGE_POISON, REPORTING], pageType: 'offline', counters: 'balloon' },
   vmstat: '6.1',
@@ -104,7 +106,7 @@ export const KERNEL_3_6: KernelProfile = {
   version: '3.6', fallback: 'largest-claim-half', allocNofragment: false, watermarkBoost: false, reserve: 'migrate-reserve',
   watermarkCheck: 'order-halving', watermarkGap: 'quarter-half', watermarkShare: 'present', minFreeKbytesMax: 65536,
   pcpHighOrders: false, pcpHigh: 'six-batches', pcpBatchMaxBytes: 512 << 10, mergeTypeCheck: false,
-  compaction: { skipHints: false, freeScannerWrap: true, asyncSource: 'movable-blocks', targetFreePageblocks: true, rules: '3.6', drainPerBlock: false, freeScanner: 'whole-blocks', skipOnFailure: false, capture: false },
+  compaction: { skipHints: false, freeScannerWrap: true, asyncSource: 'movable-blocks', targetFreePageblocks: true, rules: '3.6', drainPerBlock: false, fastScanners: false, freeScanner: 'whole-blocks', skipOnFailure: false, capture: false },
   kcompactd: false, proactiveCompaction: false, slowpath: '3.6', thpDefragDefault: 'always', initOnAlloc: false,
   balloon: { features: [MUST_TELL_HOST, STATS_VQ], pageType: 'none', counters: 'compact_balloon' },
   vmstat: '3.6',
@@ -180,6 +182,7 @@ export const KERNEL_MECHANISMS: readonly KernelMechanism[] = [
   { field: 'compaction.targetFreePageblocks', what: 'Whether a free block of pageblock order is a migration target', source: { '3.6': 'mm/compaction.c suitable_migration_target (yes)', '6.1': 'mm/compaction.c suitable_migration_target (no)' } },
   { field: 'compaction.rules', what: 'compaction_suitable (fragindex at every order, SKIPPED) and compact_finished (3.6: low watermark + free block of the order in the request\'s type, or any of pageblock order; 6.1: a free block of the request\'s type or one a fallback may steal, looked for only at pageblock boundaries)', source: { '3.6': 'mm/compaction.c compaction_suitable, compact_finished', '6.1': 'mm/compaction.c compaction_suitable, __compact_finished' } },
   { field: 'compaction.drainPerBlock', what: 'Drain the cpu\'s pcp lists when the migrate scanner leaves a cc->order block', source: { '3.6': 'absent: mm/page_alloc.c __alloc_pages_direct_compact drains after the run', '6.1': 'mm/compaction.c compact_zone (last_migrated_pfn)' } },
+  { field: 'compaction.fastScanners', what: 'fast_isolate_freepages: before the linear free scan, take a target from the tail of the Movable free lists of the orders below the request, one in the top quarter of the space between the scanners (else the highest in the top half), with a scan limit that halves with each failure (fast_search_fail) and lists rotated past what was seen; a starting scan that finds nothing jumps the free scanner to the highest block seen', source: { '3.6': 'absent (5.1): mm/compaction.c isolate_freepages scans linearly', '6.1': 'mm/compaction.c fast_isolate_freepages, freelist_scan_limit, move_freelist_head, next_search_order, fast_isolate_around' } },
   { field: 'compaction.freeScanner', what: 'The free scanner: 3.6 isolates every free page of each suitable pageblock it visits; 6.1 stops inside a block once it has as many targets as pages to migrate and resumes there, samples with a stride of 32 in async mode (1 after a block that gave pages), hints every block it scanned through, lets the cached free pfn follow (down with the hints, up to the highest target given back), and ends a run whose scanner the watermark stopped short (COMPACT_CONTENDED)', source: { '3.6': 'mm/compaction.c isolate_freepages, isolate_freepages_block', '6.1': 'mm/compaction.c isolate_freepages, isolate_freepages_block (stride), update_pageblock_skip, compact_zone (-ENOMEM, release_freepages)' } },
   { field: 'compaction.skipOnFailure', what: 'Async direct compaction: a page that cannot be isolated ends the cc->order-aligned block (its isolated pages are put back, the scan resumes at the next block); a page that fails to migrate skips the rest of its block', source: { '3.6': 'absent: mm/compaction.c isolate_migratepages_range scans on past failures', '6.1': 'mm/compaction.c isolate_migratepages_block (skip_on_failure, next_skip_pfn), compact_zone' } },
   { field: 'compaction.capture', what: 'compaction_capture: while a task compacts directly, a block of its order freed (merged) in its zone goes to it, not to the free lists; the run stops and the page is taken without a watermark check', source: { '3.6': 'absent: mm/page_alloc.c __alloc_pages_direct_compact drains the pcp lists and calls get_page_from_freelist', '6.1': 'mm/page_alloc.c compaction_capture, __free_one_page, __alloc_pages_direct_compact; mm/compaction.c compact_zone_order' } },
