@@ -15,7 +15,7 @@ import { MigrateType, NO_PAGE, Owner, pageOwner, PAGEBLOCK_NR_PAGES, getPagebloc
 import { type PgData, type Zone, MigrateMode, ZoneType, freeListHead } from '../../src/guest/mm/mmzone.js';
 import { freeBootBlock, freePages, setupPagesets } from '../../src/guest/mm/page_alloc.js';
 import { getProcess, faultAnonPages } from '../../src/guest/mm/process.js';
-import { type CompactControl, compactFinished, createCompactControl, CompactResult, fastIsolateFreepages, isolateFreepagesSampled, isolateMigratepagesBlock, resetIsolationSuitable } from '../../src/guest/mm/compaction.js';
+import { type CompactControl, compactFinished, createCompactControl, CompactResult, fastFindMigrateblock, fastIsolateFreepages, isolateFreepagesSampled, isolateMigratepagesBlock, resetIsolationSuitable } from '../../src/guest/mm/compaction.js';
 import { putbackMovablePage } from '../../src/guest/mm/migrate.js';
 import { allocPagesDirectCompact } from '../../src/guest/mm/slowpath.js';
 import { GFP_HIGHUSER_MOVABLE } from '../../src/guest/mm/gfp.js';
@@ -283,5 +283,42 @@ test('fast_isolate_freepages takes a free block from the top quarter of the scan
   assert.equal(listLast(pg.map, head), tail - 16, 'the eight entries seen went to the head: the tail is the ninth');
   cc.nrMigratepages = 0;
   releaseAll(pg, cc);
+  assert.equal(checkPgdat(pg), null);
+});
+
+test('fast_find_migrateblock jumps the migrate scanner to a pageblock with a free block of order 3..8 in the bottom half, hints it (and 6.1\'s isolate_migratepages_block then passes it over); a failed search goes back to the lowest find', () => {
+  // B3 holds a free order-4 block at 3B + 16; every other page of B1..B8 is the process's
+  const b3 = (i: number): Cell => (i >= 16 && i < 32 ? '.' : 'A');
+  const { pg, zone } = layout([full, full, b3, full, full, full, full, full]);
+  const cc = createCompactControl(pg, zone, 9, MigrateType.movable, MigrateMode.syncLight);
+  cc.directCompaction = true;
+  cc.ignoreSkipHint = false;
+  cc.migratePfn = zone.zoneStartPfn;
+  cc.freePfn = 8 * B;
+  // from the zone's start the search takes anything below the first half: pageblock_start(4B)
+  assert.equal(fastFindMigrateblock(pg, cc), 3 * B);
+  assert.equal(getPageblockSkip(pg.map, 3 * B), true, 'the block found is hinted');
+  assert.equal(cc.fastSearchFail, 0);
+  assert.equal(cc.fastStartPfn, 3 * B + 16);
+  assert.equal(cc.totalMigrateScanned, 1, 'one free-list entry looked at');
+  // isolate_migratepages_block from the block's first page sees the hint and gives it up
+  assert.equal(isolateMigratepagesBlock(pg, cc, 3 * B, 4 * B), 4 * B);
+  assert.equal(cc.nrMigratepages, 0);
+  assert.equal(cc.totalMigrateScanned, 2);
+  assert.deepEqual(zone.compact.cachedMigratePfn, [5 * B, 5 * B]);
+  // from 4B the bound is pageblock_start(4B + (4B >> 1 >> 2)) = 4B: B3's block is below it
+  // but hinted, so nothing is found: the scan goes back to the lowest find, once
+  cc.migratePfn = 4 * B;
+  assert.equal(fastFindMigrateblock(pg, cc), 3 * B + 16);
+  assert.equal(cc.migratePfn, 3 * B + 16);
+  assert.equal(cc.fastSearchFail, 1);
+  assert.equal(cc.fastStartPfn, -1, 'reinit_migrate_pfn is used once');
+  cc.migratePfn = 4 * B;
+  assert.equal(fastFindMigrateblock(pg, cc), 4 * B);
+  assert.equal(cc.fastSearchFail, 2);
+  // not at a pageblock's start: a scan resumed after COMPACT_CLUSTER_MAX pages goes on
+  cc.migratePfn = 4 * B + 32;
+  assert.equal(fastFindMigrateblock(pg, cc), 4 * B + 32);
+  assert.equal(cc.fastSearchFail, 2);
   assert.equal(checkPgdat(pg), null);
 });

@@ -23,7 +23,7 @@
  */
 import {
   NO_PAGE, MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PAGE_ALLOC_COSTLY_ORDER, MigrateType, PG, PageType,
-  listAddTail, listDel, listFirst, listHeadAlloc, listNext, listPrev, pageFlags, pageOwner, pageOrder, pageRefcount, pageTypeOf,
+  listAdd, listAddTail, listDel, listFirst, listHeadAlloc, listNext, listPrev, pageFlags, pageOwner, pageOrder, pageRefcount, pageTypeOf,
   setPageFlags, getPageblockMigratetype, getPageblockSkip, setPageblockSkip,
 } from './memmap.js';
 import { type PgData, type Zone, MigrateMode, Wmark, MAX_NR_ZONES, freeListHead } from './mmzone.js';
@@ -123,6 +123,11 @@ export type CompactControl = {
    */
   searchOrder: number;
   fastSearchFail: number;
+  /**
+   * cc->fast_start_pfn: the lowest free page fast_find_migrateblock took a block for,
+   * where the linear scan starts once the fast search fails (0: none yet; -1: used).
+   */
+  fastStartPfn: number;
   /** The run's migrate scanner started at or below compact_init_migrate_pfn (6.1 compact_zone sets cc->whole_zone then): met scanners are COMPLETE, not PARTIAL_SKIPPED. */
   fromZoneStart: boolean;
   /**
@@ -163,7 +168,7 @@ export function createCompactControl(pgdat: PgData, zone: Zone, order: number, m
     zone, order, migratetype, mode, wholeZone: order < 0, ignoreSkipHint: order < 0 || !pgdat.kernel.compaction.skipHints, directCompaction: false,
     migratePfn: zone.zoneStartPfn, freePfn: pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1),
     migrateHead, freeHead, nrMigratepages: 0, nrFreepages: 0, totalMigrateScanned: 0, totalFreeScanned: 0,
-    migrated: 0, migrateFailed: 0, costNs: 0, costs, proactiveLow: -1, searchOrder: Math.max(order, 0), fastSearchFail: 0, fromZoneStart: false, rescan: false, wrapped: false, startFreePfn: 0,
+    migrated: 0, migrateFailed: 0, costNs: 0, costs, proactiveLow: -1, searchOrder: Math.max(order, 0), fastSearchFail: 0, fastStartPfn: 0, fromZoneStart: false, rescan: false, wrapped: false, startFreePfn: 0,
   };
 }
 
@@ -441,6 +446,93 @@ function putbackMigratepages(pgdat: PgData, cc: CompactControl): void {
   cc.nrMigratepages = 0;
 }
 
+/** @kernel mm/compaction.c move_freelist_tail: the same for a search from the head: entry becomes the last. */
+function moveFreelistTail(map: PgData['map'], head: number, entry: number): void {
+  if (entry === head || listPrev(map, entry) === head) return;
+  listDel(map, head);
+  listAdd(map, head, entry);
+}
+
+/** @kernel mm/compaction.c update_fast_start_pfn */
+function updateFastStartPfn(cc: CompactControl, pfn: number): void {
+  if (cc.fastStartPfn === -1) return;
+  if (!cc.fastStartPfn || pfn < cc.fastStartPfn) cc.fastStartPfn = pfn;
+}
+
+/** @kernel mm/compaction.c reinit_migrate_pfn: the fast search failed: go on linearly from its lowest find, once. */
+function reinitMigratePfn(cc: CompactControl): number {
+  if (!cc.fastStartPfn || cc.fastStartPfn === -1) return cc.migratePfn;
+  cc.migratePfn = cc.fastStartPfn;
+  cc.fastStartPfn = -1;
+  return cc.migratePfn;
+}
+
+/**
+ * @kernel mm/compaction.c fast_find_migrateblock
+ * "Briefly search the free lists for a migration source that already has some free
+ * pages": for a costly order, when the migrate scanner stands at a pageblock's start
+ * (or the zone's) and skip hints are obeyed (not a direct compaction for a non-movable
+ * request), the Movable free lists of orders cc->order - 1 down to
+ * PAGE_ALLOC_COSTLY_ORDER are searched from their heads, freelist_scan_limit entries
+ * in all, for a free block below the first half of the space between the scanners
+ * (the first eighth once the scanner has left the zone's start) in an unhinted
+ * pageblock. The list is rotated past it, its pageblock is hinted and returned as
+ * where to scan. A failed search counts in cc->fast_search_fail and sends the scanner
+ * back to the lowest find of this run (reinit_migrate_pfn).
+ *
+ * NOTE: 6.1 hints the block it found, and isolate_migratepages_block, starting at the
+ * block's first page, then gives a hinted block up: the found block is passed over
+ * (one page scanned) and the scan goes on after it. Later kernels changed this
+ * (mm/compaction: fix set skip in fast_find_migrateblock); the model keeps 6.1's
+ * order of events. (Exported for the unit tests.)
+ */
+export function fastFindMigrateblock(pgdat: PgData, cc: CompactControl): number {
+  const zone = cc.zone;
+  const map = pgdat.map;
+  const limit = freelistScanLimit(cc);
+  let pfn = cc.migratePfn;
+  if (cc.ignoreSkipHint) return pfn;
+  // "a continuation of a previous scan restarted due to COMPACT_CLUSTER_MAX"
+  if (pfn !== zone.zoneStartPfn && pfn !== pageblockStart(pfn)) return pfn;
+  if (cc.order <= PAGE_ALLOC_COSTLY_ORDER) return pfn;
+  if (cc.directCompaction && cc.migratetype !== MigrateType.movable) return pfn;
+  let distance = (cc.freePfn - cc.migratePfn) >> 1;
+  if (cc.migratePfn !== zone.zoneStartPfn) distance >>= 2;
+  const highPfn = pageblockStart(cc.migratePfn + distance);
+  let scanned = 0;
+  let found = false;
+  for (let order = cc.order - 1; order >= PAGE_ALLOC_COSTLY_ORDER && !found && scanned < limit; order--) {
+    if (!zone.nrFree[order]) continue;
+    const head = freeListHead(zone, order, MigrateType.movable);
+    for (let e = listNext(map, head); e !== head; e = listNext(map, e)) {
+      if (scanned++ >= limit) {
+        moveFreelistTail(map, head, e);
+        break;
+      }
+      if (e < highPfn) {
+        // "Avoid if skipped recently"
+        if (getPageblockSkip(map, e)) continue;
+        // "Reorder to so a future search skips recent pages"
+        moveFreelistTail(map, head, e);
+        updateFastStartPfn(cc, e);
+        pfn = Math.max(pageblockStart(e), zone.zoneStartPfn);
+        cc.fastSearchFail = 0;
+        found = true;
+        setPageblockSkip(map, e, true);
+        break;
+      }
+    }
+  }
+  cc.totalMigrateScanned += scanned;
+  cc.costNs += scanned * cc.costs.compactScanPage;
+  pgdat.events[VmEvent.compact_migrate_scanned] = pgdat.events[VmEvent.compact_migrate_scanned]! + scanned;
+  if (!found) {
+    cc.fastSearchFail++;
+    pfn = reinitMigratePfn(cc);
+  }
+  return pfn;
+}
+
 /**
  * @kernel mm/compaction.c isolate_migratepages
  * Advances the migrate scanner over unsuitable pageblocks to the next suitable one
@@ -452,15 +544,20 @@ function putbackMigratepages(pgdat: PgData, cc: CompactControl): void {
 function isolateMigratepages(pgdat: PgData, cc: CompactControl): void {
   const zone = cc.zone;
   const zoneEnd = zone.zoneStartPfn + zone.spannedPages;
-  let lowPfn = Math.max(cc.migratePfn, zone.zoneStartPfn);
+  const fast = pgdat.kernel.compaction.fastScanners;
+  let lowPfn = fast ? fastFindMigrateblock(pgdat, cc) : Math.max(cc.migratePfn, zone.zoneStartPfn);
+  // the fast search hinted the block it found: the loop does not hold that against it
+  let fastFindBlock = fast && lowPfn !== cc.migratePfn && !cc.fastSearchFail;
+  let ran = false;
   // Only whole pageblocks below the free scanner's current block are scanned.
-  while (pageblockEnd(lowPfn) <= cc.freePfn) {
+  for (; pageblockEnd(lowPfn) <= cc.freePfn; fastFindBlock = false) {
+    ran = true;
     const blockEnd = Math.min(pageblockEnd(lowPfn), zoneEnd);
     // 3.6 counts every pageblock its migrate scanner steps over (COMPACTBLOCKS)
     pgdat.events[VmEvent.compact_blocks_moved] = pgdat.events[VmEvent.compact_blocks_moved]! + 1;
     // the hint is checked once, at the block's start: a scan that resumes inside a
     // block (after COMPACT_CLUSTER_MAX pages) carries on
-    if ((lowPfn & (PAGEBLOCK_NR_PAGES - 1)) === 0 && !isolationSuitable(pgdat, cc, lowPfn)) {
+    if ((lowPfn & (PAGEBLOCK_NR_PAGES - 1)) === 0 && !fastFindBlock && !isolationSuitable(pgdat, cc, lowPfn)) {
       pgdat.era.skipHintSkips++;
       lowPfn = blockEnd;
       continue;
@@ -475,7 +572,8 @@ function isolateMigratepages(pgdat: PgData, cc: CompactControl): void {
     lowPfn = isolateMigratepagesBlock(pgdat, cc, lowPfn, blockEnd);
     break;
   }
-  cc.migratePfn = lowPfn;
+  // a scan that never began leaves the scanner where it was (the fast search's find is dropped)
+  if (ran) cc.migratePfn = lowPfn;
 }
 
 // ---------------------------------------------------------------------------------
@@ -1012,6 +1110,7 @@ export function compactZone(pgdat: PgData, cc: CompactControl, capc: CaptureCont
     }
     cc.fromZoneStart = cc.migratePfn <= (era.skipHints ? c.initMigratePfn : start);
   }
+  cc.fastStartPfn = 0;
   const finished = era.rules === '3.6' ? () => compactFinished36(pgdat, cc) : () => compactFinished(cc);
   const sync = cc.mode !== MigrateMode.async;
   // "Until a pageblock with isolation candidates is found, keep the cached PFNs in sync
