@@ -11,6 +11,12 @@
  * migratetype (COMPACT_SUCCESS). Pageblocks where nothing could be isolated get a skip
  * hint; failures defer later attempts (defer_compaction).
  *
+ * Before scanning linearly, each scanner tries the free lists (fast_isolate_freepages,
+ * fast_find_migrateblock). The free scanner stops inside a block once it has enough
+ * targets and samples sparsely in async mode; async direct compaction gives up a
+ * cc->order block at its first page that will not move (skip_on_failure); the
+ * compacting task captures the block its migrations free (compaction_capture).
+ *
  * All state of one run is in a CompactControl. Costs: every scanned page and every
  * migrated page charges the cost table; the run reports the virtual time it took.
  *
@@ -18,11 +24,12 @@
  * migrate scanner always starts at the zone start, the free scanner resumes at
  * compact_cached_free_pfn and wraps once to the zone end, async runs scan only
  * Movable source blocks, free blocks of pageblock order are migration targets (never
- * MIGRATE_RESERVE blocks), no per-block pcp drain, and compaction_suitable /
+ * MIGRATE_RESERVE blocks), no per-block pcp drain, whole-block free scanning, none of
+ * the fast scanners, skip_on_failure or capture, and compaction_suitable /
  * compact_finished of the time.
  */
 import {
-  NO_PAGE, MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PAGE_ALLOC_COSTLY_ORDER, MigrateType, PG, PageType,
+  type MemMap, NO_PAGE, MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PAGE_ALLOC_COSTLY_ORDER, MigrateType, PG, PageType,
   listAdd, listAddTail, listDel, listFirst, listHeadAlloc, listNext, listPrev, pageFlags, pageOwner, pageOrder, pageRefcount, pageTypeOf,
   setPageFlags, getPageblockMigratetype, getPageblockSkip, setPageblockSkip,
 } from './memmap.js';
@@ -258,7 +265,7 @@ export function resetIsolationSuitable(pgdat: PgData, zone: Zone): void {
  * The pageblock holds (part of) a compound page of at least pageblock order: nothing
  * in it can be compacted or freed until that page goes, so its hint stays.
  */
-function pageblockSkipPersistent(map: PgData['map'], pfn: number): boolean {
+function pageblockSkipPersistent(map: MemMap, pfn: number): boolean {
   const b = pageblockStart(pfn);
   if (pageFlags(map, b) & PG.head) return pageOrder(map, b) >= PAGEBLOCK_ORDER;
   const big = pfn & ~((1 << (MAX_ORDER - 1)) - 1);
@@ -444,13 +451,6 @@ function putbackMigratepages(pgdat: PgData, cc: CompactControl): void {
     putbackMovablePage(pgdat, pfn);
   }
   cc.nrMigratepages = 0;
-}
-
-/** @kernel mm/compaction.c move_freelist_tail: the same for a search from the head: entry becomes the last. */
-function moveFreelistTail(map: PgData['map'], head: number, entry: number): void {
-  if (entry === head || listPrev(map, entry) === head) return;
-  listDel(map, head);
-  listAdd(map, head, entry);
 }
 
 /** @kernel mm/compaction.c update_fast_start_pfn */
@@ -756,10 +756,17 @@ function freelistScanLimit(cc: CompactControl): number {
  * walked to its end (entry is the head) or stopped at its last entry stays as it is.
  * NOTE: rotating a circular list is moving its head node: O(1), no walk.
  */
-function moveFreelistHead(map: PgData['map'], head: number, entry: number): void {
+function moveFreelistHead(map: MemMap, head: number, entry: number): void {
   if (entry === head || listNext(map, entry) === head) return;
   listDel(map, head);
   listAddTail(map, head, entry);
+}
+
+/** @kernel mm/compaction.c move_freelist_tail: the same for a search from the head: entry becomes the last. */
+function moveFreelistTail(map: MemMap, head: number, entry: number): void {
+  if (entry === head || listPrev(map, entry) === head) return;
+  listDel(map, head);
+  listAdd(map, head, entry);
 }
 
 /**
