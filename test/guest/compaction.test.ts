@@ -26,13 +26,15 @@ function freshNode(blocks: number): PgData {
 }
 
 test('compact_memory moves movable pages up and frees whole blocks at the bottom; unmovable pages pin their pageblock', () => {
-  const pg = freshNode(4);
+  // eight pageblocks: a pass that takes the rest of a block (cc->rescan) leaves the free
+  // scanner only the blocks above the next one
+  const pg = freshNode(8);
   const proc = getProcess(pg.tasks.procs, 7);
   // Fill the node: one unmovable page in the first pageblock, the rest anonymous.
   assert.equal(faultAnonPages(pg, proc, 100), 100);
   const slab = allocPages(pg, GFP_KERNEL, 0, Owner.slabUnreclaimable);
   assert.notEqual(slab, NO_PAGE);
-  assert.equal(faultAnonPages(pg, proc, 2048), 2048 - 101 - proc.mm.nrPgtables, 'the node fills up (the page tables take their share)');
+  assert.equal(faultAnonPages(pg, proc, 4096), 4096 - 101 - proc.mm.nrPgtables, 'the node fills up (the page tables take their share)');
   unmapAnonPages(pg, createRng(1), proc, 0.5, 'alternate');
   drainAllPages(pg, null);
   const before = freeBlocks(pg, DMA32);
@@ -56,7 +58,7 @@ test('compact_memory moves movable pages up and frees whole blocks at the bottom
 });
 
 test('pinned and locked LRU pages fail migration and are put back on the LRU', () => {
-  const pg = freshNode(2);
+  const pg = freshNode(4);
   const proc = getProcess(pg.tasks.procs, 3);
   faultAnonPages(pg, proc, 1024);
   unmapAnonPages(pg, createRng(2), proc, 0.5, 'alternate');
@@ -102,9 +104,11 @@ function makeDouble(pg: PgData, script: MigrateResult[]) {
 }
 
 test('non-LRU movable pages go through isolate, migrate and putback; "again" is retried, failures put back', () => {
-  const pg = freshNode(2);
+  const pg = freshNode(4);
   const d = makeDouble(pg, [MigrateResult.again, MigrateResult.fail]);
-  // three balloon pages at the bottom of the node, then fill the rest with anon and free half
+  // three balloon pages at the bottom of the node, then fill the rest with anon and free
+  // 60 % (compaction's first pass takes all of pageblock 0, cc->rescan: the targets are
+  // in the pageblocks above the next)
   const mine: number[] = [];
   for (let i = 0; i < 3; i++) {
     const pfn = allocPages(pg, GFP_HIGHUSER_MOVABLE, 0, Owner.balloon);
@@ -113,7 +117,7 @@ test('non-LRU movable pages go through isolate, migrate and putback; "again" is 
     mine.push(pfn);
   }
   const proc = getProcess(pg.tasks.procs, 9);
-  faultAnonPages(pg, proc, 1021);
+  faultAnonPages(pg, proc, 4 * 512);
   unmapAnonPages(pg, createRng(3), proc, 0.6, 'alternate');
   drainAllPages(pg, null);
   compactMemory(pg);

@@ -81,15 +81,19 @@ test('qemu-fragmentation: fragment, balloon, release, compact on the real kernel
   assert.equal(real.guest.vmstat.balloon_inflate, model.doc.vmstat.balloon_inflate);
 });
 
-test('qemu-highalloc: 280 order-9 GFP_HIGHUSER_MOVABLE requests into half-free memory; both sides compact (async, then sync-light) and migrate about as many pages', { timeout: 300_000, skip: SKIP }, async (t) => {
+test('qemu-highalloc: 280 order-9 GFP_HIGHUSER_MOVABLE requests into half-free memory; both sides get the free blocks and more, and both compact, fail some and reclaim directly', { timeout: 300_000, skip: SKIP }, async (t) => {
   const { real, model, report } = await runBoth(t, 'scenarios/real/qemu-highalloc.yaml');
   const got = (events: ResultEvent[]) => eventsOfKind(events, 'alloc_pages')[0]!;
   const r = got(real.timeline.events as ResultEvent[]), m = got(model.doc.events);
-  // the free 4 MiB blocks alone give about 144 of the 280; compaction has to make the rest
-  for (const [name, e] of [['real', r], ['model', m]] as const) assert.ok(e.succeeded > 180 && e.succeeded <= 280, `${name}: ${e.succeeded}/280\n${report}`);
+  // the free 4 MiB blocks alone give about 144 of the 280; compaction makes some of the
+  // rest and, as 6.1 compacts (fast scanners, skip hints, async skip_on_failure), not all
+  for (const [name, e] of [['real', r], ['model', m]] as const) assert.ok(e.succeeded > 144 && e.succeeded < 280, `${name}: ${e.succeeded}/280\n${report}`);
   const rv = real.guest.vmstat as Record<string, number>, mv = model.doc.vmstat;
-  assert.ok(rv.compact_stall! > 0 && mv.compact_stall! > 0, report);
-  // pages migrated (real counters run from boot: at least the model's half)
+  for (const [name, v] of [['real', rv], ['model', mv]] as const) {
+    assert.ok(v.compact_stall! > 0 && v.compact_fail! > 0, `${name}: compaction ran and failed (stall ${v.compact_stall}, fail ${v.compact_fail})\n${report}`);
+    assert.ok(v.allocstall_movable! > 0, `${name}: a failed compaction leads to direct reclaim\n${report}`);
+  }
+  // pages migrated (real counters run from boot and take in kcompactd's proactive runs)
   assert.ok(rv.pgmigrate_success! > mv.pgmigrate_success! / 2, `pgmigrate_success real ${rv.pgmigrate_success} model ${mv.pgmigrate_success}\n${report}`);
 });
 

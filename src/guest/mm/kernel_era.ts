@@ -41,7 +41,7 @@ export type KernelProfile = {
   /** Whether __free_one_page refuses to merge across pageblocks of unmergeable types (highatomic, isolate). */
   readonly mergeTypeCheck: boolean;
   readonly compaction: {
-    /** PB_migrate_skip hints and the cached migrate pfn (3.7). */
+    /** PB_migrate_skip hints and the cached scanner positions (3.7), with 6.1's rules for setting, using and resetting them. */
     readonly skipHints: boolean;
     /** The free scanner restarts from the zone end once when the scanners meet (3.6's compact_cached_free_pfn wrap). */
     readonly freeScannerWrap: boolean;
@@ -53,6 +53,23 @@ export type KernelProfile = {
     readonly rules: '3.6' | '6.1';
     /** Drain this cpu's pcp lists when the migrate scanner leaves a cc->order block (4.x). */
     readonly drainPerBlock: boolean;
+    /**
+     * The fast scanners (5.1): fast_isolate_freepages takes targets from the free lists
+     * before the free scanner's linear scan; fast_find_migrateblock picks the migrate
+     * scanner's next block from the free lists of orders below the request.
+     */
+    readonly fastScanners: boolean;
+    /**
+     * isolate_freepages: whole suitable pageblocks until enough (3.6), or (6.1) stop
+     * inside a block as soon as there are enough targets and resume there, sample every
+     * 32nd page in async mode, hint every block scanned through, end a scan the
+     * watermark stops (COMPACT_CONTENDED).
+     */
+    readonly freeScanner: 'whole-blocks' | 'until-enough';
+    /** Async direct compaction gives up a cc->order block at its first page that fails to isolate or migrate (4.x, skip_on_failure). */
+    readonly skipOnFailure: boolean;
+    /** The task compacting for an allocation captures the first free block of its order that a free makes (5.1, compaction_capture). */
+    readonly capture: boolean;
   };
   /** kcompactd (4.6): kswapd hands high orders to it; otherwise kswapd compacts itself (compact_pgdat, async). */
   readonly kcompactd: boolean;
@@ -83,7 +100,7 @@ export const KERNEL_6_1: KernelProfile = {
   version: '6.1', fallback: 'steal-suitable', allocNofragment: true, watermarkBoost: true, reserve: 'highatomic',
   watermarkCheck: 'free-area', watermarkGap: 'scale-factor', watermarkShare: 'managed', minFreeKbytesMax: 262144,
   pcpHighOrders: true, pcpHigh: 'low-wmark-share', pcpBatchMaxBytes: 1 << 20, mergeTypeCheck: true,
-  compaction: { skipHints: true, freeScannerWrap: false, asyncSource: 'by-migratetype', targetFreePageblocks: false, rules: '6.1', drainPerBlock: true },
+  compaction: { skipHints: true, freeScannerWrap: false, asyncSource: 'by-migratetype', targetFreePageblocks: false, rules: '6.1', drainPerBlock: true, fastScanners: true, freeScanner: 'until-enough', skipOnFailure: true, capture: true },
   kcompactd: true, proactiveCompaction: true, slowpath: '6.1', thpDefragDefault: 'madvise', initOnAlloc: true,
   balloon: { features: [MUST_TELL_HOST, STATS_VQ, DEFLATE_ON_OOM, FREE_PAGE_HINT, PAGE_POISON, REPORTING], pageType: 'offline', counters: 'balloon' },
   vmstat: '6.1',
@@ -93,7 +110,7 @@ export const KERNEL_3_6: KernelProfile = {
   version: '3.6', fallback: 'largest-claim-half', allocNofragment: false, watermarkBoost: false, reserve: 'migrate-reserve',
   watermarkCheck: 'order-halving', watermarkGap: 'quarter-half', watermarkShare: 'present', minFreeKbytesMax: 65536,
   pcpHighOrders: false, pcpHigh: 'six-batches', pcpBatchMaxBytes: 512 << 10, mergeTypeCheck: false,
-  compaction: { skipHints: false, freeScannerWrap: true, asyncSource: 'movable-blocks', targetFreePageblocks: true, rules: '3.6', drainPerBlock: false },
+  compaction: { skipHints: false, freeScannerWrap: true, asyncSource: 'movable-blocks', targetFreePageblocks: true, rules: '3.6', drainPerBlock: false, fastScanners: false, freeScanner: 'whole-blocks', skipOnFailure: false, capture: false },
   kcompactd: false, proactiveCompaction: false, slowpath: '3.6', thpDefragDefault: 'always', initOnAlloc: false,
   balloon: { features: [MUST_TELL_HOST, STATS_VQ], pageType: 'none', counters: 'compact_balloon' },
   vmstat: '3.6',
@@ -163,12 +180,16 @@ export const KERNEL_MECHANISMS: readonly KernelMechanism[] = [
   { field: 'pcpHighOrders', what: 'Per-cpu lists for orders 1-3 and the THP order, with free_factor batching', source: { '3.6': 'mm/page_alloc.c buffered_rmqueue (order 0 only)', '6.1': 'mm/page_alloc.c pcp_allowed_order, nr_pcp_free' }, activity: 'pcpHighOrderAllocs' },
   { field: 'pcpHigh', what: 'pcp high mark: 6 x batch (3.6, batch capped at 512 KiB) or the low watermark shared by the cpus (6.1, batch capped at 1 MiB)', source: { '3.6': 'mm/page_alloc.c setup_pageset, zone_batchsize', '6.1': 'mm/page_alloc.c zone_highsize, zone_batchsize' } },
   { field: 'mergeTypeCheck', what: 'Buddies of pageblock order merge only between mergeable types', source: { '3.6': 'absent: mm/page_alloc.c __free_one_page merges any buddy', '6.1': 'mm/page_alloc.c __free_one_page, migratetype_is_mergeable' } },
-  { field: 'compaction.skipHints', what: 'Pageblock skip hints and cached migrate scanner position', source: { '3.6': 'absent (3.7): mm/compaction.c compact_zone starts the migrate scanner at the zone start', '6.1': 'mm/compaction.c isolation_suitable, update_pageblock_skip' }, activity: 'skipHintSkips' },
+  { field: 'compaction.skipHints', what: 'Pageblock skip hints and cached scanner positions: a block is hinted when a scan from its start finds nothing, when its first page is the first LRU page isolated (test_and_set_skip) or when it was rescanned; the cached migrate pfn moves past such blocks; met scanners reset the positions; kswapd\'s reset clears only hints a sample contradicts and sets compact_init_*_pfn', source: { '3.6': 'absent (3.7): mm/compaction.c compact_zone starts the migrate scanner at the zone start', '6.1': 'mm/compaction.c isolation_suitable, test_and_set_skip, update_cached_migrate, update_pageblock_skip, __reset_isolation_suitable, compact_zone (rescan)' }, activity: 'skipHintSkips' },
   { field: 'compaction.freeScannerWrap', what: 'The free scanner resumes at compact_cached_free_pfn and restarts once from the zone end when the scanners meet', source: { '3.6': 'mm/compaction.c compact_finished, isolate_freepages', '6.1': 'mm/compaction.c: scanners meet -> COMPACT_COMPLETE' }, activity: 'freeScannerWraps' },
   { field: 'compaction.asyncSource', what: 'Which source pageblocks async compaction scans', source: { '3.6': 'mm/compaction.c isolate_migratepages_range, migrate_async_suitable', '6.1': 'mm/compaction.c suitable_migration_source' } },
   { field: 'compaction.targetFreePageblocks', what: 'Whether a free block of pageblock order is a migration target', source: { '3.6': 'mm/compaction.c suitable_migration_target (yes)', '6.1': 'mm/compaction.c suitable_migration_target (no)' } },
-  { field: 'compaction.rules', what: 'compaction_suitable (fragindex at every order, SKIPPED) and compact_finished (low watermark + free block of the order in the request\'s type, or any of pageblock order)', source: { '3.6': 'mm/compaction.c compaction_suitable, compact_finished', '6.1': 'mm/compaction.c compaction_suitable, __compact_finished' } },
+  { field: 'compaction.rules', what: 'compaction_suitable (fragindex at every order, SKIPPED) and compact_finished (3.6: low watermark + free block of the order in the request\'s type, or any of pageblock order; 6.1: a free block of the request\'s type or one a fallback may steal, looked for only at pageblock boundaries)', source: { '3.6': 'mm/compaction.c compaction_suitable, compact_finished', '6.1': 'mm/compaction.c compaction_suitable, __compact_finished' } },
   { field: 'compaction.drainPerBlock', what: 'Drain the cpu\'s pcp lists when the migrate scanner leaves a cc->order block', source: { '3.6': 'absent: mm/page_alloc.c __alloc_pages_direct_compact drains after the run', '6.1': 'mm/compaction.c compact_zone (last_migrated_pfn)' } },
+  { field: 'compaction.fastScanners', what: 'The fast scanners. fast_isolate_freepages: before the linear free scan, take a target from the tail of the Movable free lists of the orders below the request, one in the top quarter of the space between the scanners (else the highest in the top half), with a scan limit that halves with each failure (fast_search_fail) and lists rotated past what was seen; a starting scan that finds nothing jumps the free scanner to the highest block seen. fast_find_migrateblock: for costly orders at a pageblock start, the migrate scanner\'s next block from the heads of the Movable lists of orders 3 to order - 1 below the first half (later eighth) of the space, hinted as it is found (and so, in 6.1, passed over by isolate_migratepages_block); a failed search resumes linearly at the lowest find', source: { '3.6': 'absent (5.1): mm/compaction.c isolate_freepages and isolate_migratepages scan linearly', '6.1': 'mm/compaction.c fast_isolate_freepages, freelist_scan_limit, move_freelist_head, next_search_order, fast_isolate_around, fast_find_migrateblock, move_freelist_tail, update_fast_start_pfn, reinit_migrate_pfn, isolate_migratepages' } },
+  { field: 'compaction.freeScanner', what: 'The free scanner: 3.6 isolates every free page of each suitable pageblock it visits; 6.1 stops inside a block once it has as many targets as pages to migrate and resumes there, samples with a stride of 32 in async mode (1 after a block that gave pages), hints every block it scanned through, lets the cached free pfn follow (down with the hints, up to the highest target given back), and ends a run whose scanner the watermark stopped short (COMPACT_CONTENDED)', source: { '3.6': 'mm/compaction.c isolate_freepages, isolate_freepages_block', '6.1': 'mm/compaction.c isolate_freepages, isolate_freepages_block (stride), update_pageblock_skip, compact_zone (-ENOMEM, release_freepages)' } },
+  { field: 'compaction.skipOnFailure', what: 'Async direct compaction: a page that cannot be isolated ends the cc->order-aligned block (its isolated pages are put back, the scan resumes at the next block); a page that fails to migrate skips the rest of its block', source: { '3.6': 'absent: mm/compaction.c isolate_migratepages_range scans on past failures', '6.1': 'mm/compaction.c isolate_migratepages_block (skip_on_failure, next_skip_pfn), compact_zone' } },
+  { field: 'compaction.capture', what: 'compaction_capture: while a task compacts directly, a block of its order freed (merged) in its zone goes to it, not to the free lists; the run stops and the page is taken without a watermark check', source: { '3.6': 'absent: mm/page_alloc.c __alloc_pages_direct_compact drains the pcp lists and calls get_page_from_freelist', '6.1': 'mm/page_alloc.c compaction_capture, __free_one_page, __alloc_pages_direct_compact; mm/compaction.c compact_zone_order' } },
   { field: 'kcompactd', what: 'Background compaction: kcompactd woken by kswapd (6.1) or kswapd\'s own async compact_pgdat after balancing (3.6)', source: { '3.6': 'mm/vmscan.c balance_pgdat, mm/compaction.c compact_pgdat', '6.1': 'mm/compaction.c kcompactd, mm/vmscan.c wakeup_kcompactd' }, activity: 'kcompactdRuns' },
   { field: 'proactiveCompaction', what: 'Proactive compaction by fragmentation score (vm.compaction_proactiveness 20)', source: { '3.6': 'absent (5.9)', '6.1': 'mm/compaction.c proactive_compact_node' }, activity: 'proactiveRuns' },
   { field: 'slowpath', what: 'The slow path: 3.6 async compaction, direct reclaim, then (costly orders do not retry) one sync-light compaction; 6.1 priorities, should_compact_retry, should_reclaim_retry', source: { '3.6': 'mm/page_alloc.c __alloc_pages_slowpath, should_alloc_retry, __alloc_pages_direct_compact', '6.1': 'mm/page_alloc.c __alloc_pages_slowpath' } },

@@ -127,7 +127,19 @@ export type TaskWorld = {
    * across its allocation knows no reclaim, compaction or OOM kill ran meanwhile.
    */
   slowpathEpoch: number;
+  /**
+   * current->capture_control: set while the current task compacts a zone directly for
+   * an allocation, so that __free_one_page hands it the first free block of the
+   * requested order it makes (compaction_capture); null otherwise.
+   */
+  captureControl: CaptureControl | null;
 };
+
+/**
+ * struct capture_control (mm/internal.h): which zone and order a direct compaction
+ * works for, and the block it captured (a PFN, or -1 while none).
+ */
+export type CaptureControl = { zoneIdx: number; order: number; page: number };
 
 /** The swap device (one swap_info_struct): size and use in pages (0 = no swap). */
 export type SwapInfo = { totalPages: number; usedPages: number };

@@ -105,6 +105,14 @@ export type ZoneCompactState = {
   orderFailed: number;
   /** compact_blockskip_flush: clear the skip hints before the next run. */
   blockskipFlush: boolean;
+  /**
+   * compact_init_migrate_pfn, compact_init_free_pfn: where the last skip-hint reset
+   * found the first source and target pageblocks; 0 (as in a zeroed struct zone) until
+   * one ran. A run whose migrate scanner starts at or below the first is a whole-zone
+   * run; a free scanner at or above the second is starting its scan.
+   */
+  initMigratePfn: number;
+  initFreePfn: number;
 };
 
 export const enum Wmark {
@@ -432,7 +440,7 @@ export function createZone(map: MemMap, idx: ZoneType, start: number, spanned: n
     lowmemReserve: new Float64Array(MAX_NR_ZONES), nrReservedHighatomic: 0, kernel: KERNEL_6_1, freeBase,
     nrFreeMt: new Int32Array(MAX_ORDER * MIGRATE_TYPES), nrFree: new Int32Array(MAX_ORDER),
     vmStat: new Float64Array(NR_ZONESTAT_ITEMS), numaStat: new Float64Array(NR_NUMASTAT_ITEMS), pcp,
-    compact: { cachedMigratePfn: [start, start], cachedFreePfn: Math.max(start, (start + spanned - 1) & ~(PAGEBLOCK_NR_PAGES - 1)), considered: 0, deferShift: 0, orderFailed: MAX_ORDER, blockskipFlush: false },
+    compact: { cachedMigratePfn: [start, start], cachedFreePfn: Math.max(start, (start + spanned - 1) & ~(PAGEBLOCK_NR_PAGES - 1)), considered: 0, deferShift: 0, orderFailed: MAX_ORDER, blockskipFlush: false, initMigratePfn: 0, initFreePfn: 0 },
     lockHeldFrom: 0, lockHeldUntil: 0, lockSpunUntil: new Float64Array(nrCpus), lockWaits: 0, lockWaitNs: 0,
   };
 }
@@ -445,7 +453,7 @@ export function createPgData(map: MemMap, nrCpus: number, costs: CostTable, kern
     deferredSplitQueue: { thps: new Map() }, khugepagedCursor: { pid: 0, pmdIdx: 0 }, dirtyList: { pfns: new Int32Array(1024), times: new Float64Array(1024), head: 0, len: 0 }, nowNs: () => 0,
     events: new Float64Array(NR_VMEVENT_ALL), ownerPages: new Float64Array(NR_OWNERS), extfragEvents: 0, compactDeferredEvents: 0,
     sysctl: defaultVmSysctl(), boot: { initOnAlloc: true, initOnFree: false, pagePoisoning: false },
-    tasks: { procs: new Map(), cpu: 0, stallNs: 0, ioWaitNs: 0, slowpathEpoch: 0 }, swap: { totalPages: 0, usedPages: 0 },
+    tasks: { procs: new Map(), cpu: 0, stallNs: 0, ioWaitNs: 0, slowpathEpoch: 0, captureControl: null }, swap: { totalPages: 0, usedPages: 0 },
     hugetlb: { order: PAGEBLOCK_ORDER, maxHugePages: 0, nrHugePages: 0, freeHugePages: 0, resvHugePages: 0, surplusHugePages: 0, freelist: [] },
     shrinkers: [], slab: { caches: [], byName: new Map(), std: null, sb: null, freedPages: 0 }, oomNotifiers: [], movableOps: new Array<MovableOperations | null>(NR_OWNERS).fill(null), balloonDevs: [], costs,
     hooks: { slowpath: null, wakeupKswapd: null, pageReporting: null, pageWrite: null, pageCopy: null, kcompactdWake: null, wakeFlusher: null, pageCacheAdd: null },

@@ -619,12 +619,23 @@ function buddyMergeLikely(map: MemMap, zone: Zone, pfn: number, buddyPfn: number
  * buddy_merge_likely chooses. A block of at least the reporting order tells page
  * reporting, unless FPI_SKIP_REPORT_NOTIFY. The caller has made the block's pages
  * Owner.free.
+ *
+ * While the current task compacts this zone directly (tasks.captureControl), a block
+ * that reaches the order it compacts for is handed to it instead of the free lists
+ * (compaction_capture): it leaves here as a free block on no list, its pages still
+ * Owner.free, for the allocator to prepare (prepCapturedPage).
  */
 function freeOneBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, mt: number, fpi: number): void {
   const map = pgdat.map;
   modZoneFreepageState(zone, 1 << order);
+  const capc = pgdat.tasks.captureControl;
   let buddy = 0;
   while (order < MAX_ORDER - 1) {
+    if (capc !== null && order === capc.order && capc.page === NO_PAGE && capc.zoneIdx === zone.idx && compactionCapture(mt, order)) {
+      capc.page = pfn;
+      modZoneFreepageState(zone, -(1 << order));
+      return;
+    }
     buddy = findBuddyPfn(pfn, order);
     if (!pageIsBuddy(map, zone, buddy, order)) break;
     if (order >= PAGEBLOCK_ORDER && pgdat.kernel.mergeTypeCheck) {
@@ -643,6 +654,26 @@ function freeOneBlock(pgdat: PgData, zone: Zone, pfn: number, order: number, mt:
   // page_reporting_notify_free()
   const pr = pgdat.hooks.pageReporting;
   if (pr !== null && order >= pr.order && !(fpi & FPI_SKIP_REPORT_NOTIFY)) pr.notify();
+}
+
+/**
+ * @kernel mm/page_alloc.c compaction_capture
+ * May the block a compacting task freed be captured? Not from isolated pageblocks,
+ * and not a block smaller than a pageblock from a Movable one (a small allocation
+ * must not pollute a movable pageblock; falling back would not do worse).
+ */
+function compactionCapture(mt: number, order: number): boolean {
+  if (mt === MigrateType.isolate) return false;
+  return !(order < PAGEBLOCK_ORDER && mt === MigrateType.movable);
+}
+
+/**
+ * @kernel mm/page_alloc.c prep_new_page (__alloc_pages_direct_compact's captured page)
+ * The block compaction captured becomes the caller's. It never went through rmqueue,
+ * so pgalloc_* and the NUMA counters do not count it, as in the kernel.
+ */
+export function prepCapturedPage(pgdat: PgData, pfn: number, order: number, gfp: number, owner: number): void {
+  prepNewPage(pgdat, pfn, order, gfp, owner);
 }
 
 /**

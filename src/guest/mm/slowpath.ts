@@ -20,7 +20,8 @@
  */
 import { NO_PAGE, PAGE_ALLOC_COSTLY_ORDER, MigrateType, MAX_ORDER } from './memmap.js';
 import { type PgData, type Zone, MigrateMode, Lru, ZoneType, Wmark, pfnZone } from './mmzone.js';
-import { getPageFromFreelist, gfpToAllocFlags, drainAllPages, zoneWatermarkOk } from './page_alloc.js';
+import { getPageFromFreelist, gfpToAllocFlags, drainAllPages, zoneWatermarkOk, prepCapturedPage } from './page_alloc.js';
+import type { CaptureControl } from './mm_types.js';
 import {
   __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_NOFAIL, __GFP_FS, __GFP_IO, __GFP_KSWAPD_RECLAIM,
   ALLOC_WMARK_HIGH, ALLOC_CPUSET, gfpMigratetype, gfpZone,
@@ -33,6 +34,20 @@ import {
 } from './compaction.js';
 import { tryToFreePages, balancePgdat, pgdatBalanced, outOfMemory, lruSize, swapFree } from './vmscan.js';
 import { VmEvent, ZoneStat } from './vmstat_items.js';
+
+/** One capture control per node, reused by every direct compaction (compaction is not re-entered). */
+const captureControls = new WeakMap<PgData, CaptureControl>();
+
+function captureControlOf(pgdat: PgData, order: number): CaptureControl {
+  let c = captureControls.get(pgdat);
+  if (!c) {
+    c = { zoneIdx: 0, order, page: NO_PAGE };
+    captureControls.set(pgdat, c);
+  }
+  c.order = order;
+  c.page = NO_PAGE;
+  return c;
+}
 
 /** MAX_RECLAIM_RETRIES and MAX_COMPACT_RETRIES */
 export const MAX_RECLAIM_RETRIES = 16;
@@ -49,13 +64,17 @@ function highestUsable(pgdat: PgData, gfp: number): number {
 /**
  * @kernel mm/compaction.c try_to_compact_pages (with __alloc_pages_direct_compact)
  * Compacts the zones the allocation may use, then tries the allocation. Returns the
- * page or NO_PAGE; `result` gets the best compaction result.
+ * page or NO_PAGE; `result` gets the best compaction result. With compaction_capture
+ * (6.1) the task compacts with a capture control: a block of the order that a free
+ * during the run makes is handed to it (compact_zone_order), and it is prepared
+ * without a watermark check; otherwise get_page_from_freelist tries.
  */
 export function allocPagesDirectCompact(pgdat: PgData, gfp: number, order: number, owner: number, mode: MigrateMode, result: { r: CompactResult }): number {
   const highest = highestUsable(pgdat, gfp);
   const mt = gfpMigratetype(gfp);
   let best = CompactResult.skipped;
-  let tried = false;
+  const capc = pgdat.kernel.compaction.capture ? captureControlOf(pgdat, order) : null;
+  let captured = NO_PAGE;
   for (let zi = highest; zi >= 0; zi--) {
     const zone: Zone = pgdat.zones[zi]!;
     if (!zone.managedPages) continue;
@@ -69,12 +88,24 @@ export function allocPagesDirectCompact(pgdat: PgData, gfp: number, order: numbe
       best = Math.max(best, suitable);
       continue;
     }
-    tried = true;
     const cc = createCompactControl(pgdat, zone, order, mt as MigrateType, mode, pgdat.costs);
     cc.directCompaction = true;
     cc.ignoreSkipHint = false;
     cc.wholeZone = false;
-    const r = compactZone(pgdat, cc);
+    let r: CompactResult;
+    if (capc !== null) {
+      capc.zoneIdx = zi;
+      capc.page = NO_PAGE;
+      pgdat.tasks.captureControl = capc;
+      r = compactZone(pgdat, cc, capc);
+      pgdat.tasks.captureControl = null;
+      if (capc.page !== NO_PAGE) {
+        captured = capc.page;
+        r = CompactResult.success;
+      }
+    } else {
+      r = compactZone(pgdat, cc);
+    }
     pgdat.tasks.stallNs += cc.costNs;
     best = Math.max(best, r);
     if (mode !== MigrateMode.async && (r === CompactResult.complete || r === CompactResult.partialSkipped)) deferCompaction(zone, order);
@@ -85,10 +116,16 @@ export function allocPagesDirectCompact(pgdat: PgData, gfp: number, order: numbe
   // compaction stall": a deferred zone counts (and, without a page, fails) too
   if (best === CompactResult.skipped || best === CompactResult.notSuitableZone) return NO_PAGE;
   pgdat.events[VmEvent.compact_stall] = pgdat.events[VmEvent.compact_stall]! + 1;
-  // NOTE: 6.1 drains per block inside compact_zone and captures the page it freed
-  // (compaction_capture); the model drains every pcp list once here instead
-  if (tried) drainAllPages(pgdat, null);
-  const pfn = getPageFromFreelist(pgdat, gfp, order, gfpToAllocFlags(gfp), highest, owner);
+  let pfn: number;
+  if (captured !== NO_PAGE) {
+    prepCapturedPage(pgdat, captured, order, gfp, owner);
+    pfn = captured;
+  } else {
+    // 6.1 drains this cpu's pcp lists per cc->order block inside compact_zone; before
+    // compaction_capture, the model drained every pcp list here
+    if (!pgdat.kernel.compaction.capture) drainAllPages(pgdat, null);
+    pfn = getPageFromFreelist(pgdat, gfp, order, gfpToAllocFlags(gfp), highest, owner);
+  }
   if (pfn !== NO_PAGE) {
     const z = pfnZone(pgdat, pfn);
     z.compact.blockskipFlush = false;
