@@ -9,7 +9,7 @@
 import { type ActionDef, type ActionInput, type EventBase, type Side, actionSides } from './action.js';
 import type { Fields, FieldInfo } from './fields.js';
 import { snapshot, allocPagesAction, freePagesAction, drainPcp, compactMemoryAction, check, dropCaches } from './mm.js';
-import { processFault, processFree, processExit, processFile, processWrite } from './process.js';
+import { processFault, processFree, processExit, processFile, processWrite, processLayoutAction } from './process.js';
 import { balloon, queryBalloon, guestStats, statsPollingInterval, freePageHint } from './balloon.js';
 import { migrate, queryMigrateAction, balloonFreePageHint, type MigrationCompletedEvent } from './migration.js';
 import { kernelBuild, stressHighalloc, balloonCycle, idle, type KernelBuildDoneEvent, type StressHighallocDoneEvent } from './workloads.js';
@@ -17,7 +17,7 @@ import { shell } from './shell.js';
 import { sysctl } from './sysctl.js';
 
 export const ACTIONS = [
-  snapshot, allocPagesAction, freePagesAction, processFault, processFree, processExit, processFile, compactMemoryAction, drainPcp, check,
+  snapshot, allocPagesAction, freePagesAction, processFault, processFree, processLayoutAction, processExit, processFile, compactMemoryAction, drainPcp, check,
   balloon, queryBalloon, guestStats, statsPollingInterval, freePageHint, processWrite, migrate, balloonFreePageHint, queryMigrateAction,
   kernelBuild, stressHighalloc, balloonCycle, idle, shell, dropCaches, sysctl,
 ] as const;

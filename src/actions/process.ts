@@ -6,8 +6,8 @@ import { defineAction, ActionError, type RealContext, type ModelContext } from '
 import { type BurstResult, schedBurst } from '../guest/sched.js';
 import { int, num, bool, oneOf, size, time } from './fields.js';
 import { Owner, PAGE_SIZE, pageOwner, pageMapping, pageOrder } from '../guest/mm/memmap.js';
-import { PageWrite } from '../guest/mm/mmzone.js';
-import { type Process, type ProcessTable, type ThpAdvice, forkProcess, mmapAnon, faultRange, HPAGE_PMD_NR, unmapAnonPages, unmapVirtualPages, exitProcess, readFilePages, processPages, PID_MAX, anonFaultNs, unmapFreeNs } from '../guest/mm/process.js';
+import { PageWrite, type PgData } from '../guest/mm/mmzone.js';
+import { type Process, type ProcessTable, type ThpAdvice, forkProcess, mmapAnon, faultRange, brkGrow, HPAGE_PMD_NR, unmapAnonPages, unmapVirtualPages, virtualCandidates, followPage, exitProcess, readFilePages, processPages, PID_MAX, anonFaultNs, unmapFreeNs } from '../guest/mm/process.js';
 import { VmEvent } from '../guest/mm/vmstat_items.js';
 import { simAfter } from '../sim/clock.js';
 import { rngBelow, createSplitmix64 } from '../sim/rng.js';
@@ -17,6 +17,51 @@ import { fileStep, fileEntryPages, NEW_STREAM } from './file_layout.js';
 const THP_ADVICE = ['hugepage', 'nohugepage', 'default'] as const;
 
 const pidField = int('Process id; the process is created by its first process_fault or process_file', { min: 1, max: PID_MAX });
+
+/** glibc's default M_MMAP_THRESHOLD: a chunk this large (or larger) is mmapped on its own. */
+const GLIBC_MMAP_THRESHOLD = 128 * 1024;
+
+/**
+ * bl-mem's bookkeeping for a new mapping of `pages`: `calloc(pages, 1)`, one byte per
+ * page, which its touch loop sets right after touching each page. glibc (malloc.c
+ * request2size, sysmalloc) serves a chunk of at least M_MMAP_THRESHOLD by mmap of its
+ * own: the chunk header (16 bytes before the array) is written at once, so the
+ * mapping's first page is faulted before the loop, and byte p lies at offset 16 + p,
+ * so its page j (j >= 1) is first written, and faulted, right after the mapping's page
+ * 4096 j - 16. Those faults take their pages from the same per-cpu list as the
+ * mapping's: every 4096 pages, one page of the mapping's physical run goes to kept[]
+ * (the real guest's /proc/self/pagemap shows its runs break there: bl-mem layout).
+ * A smaller array comes from the heap, whose top calloc clears (memset) before the
+ * loop: its pages are faulted up front, none in the loop. `prefault` does what comes
+ * before the loop (on the process's vCPU, in its first burst), `nextAt` is the mapping's
+ * page after which kept[] faults next (Infinity: none), `fault` takes that fault; both
+ * return the pages they faulted.
+ */
+type KeptArray = { prefault: () => number; nextAt: () => number; fault: () => number };
+function keptArray(pgdat: PgData, proc: Process, pages: number): KeptArray {
+  const nb = Math.max(32, (pages + 8 + 15) & ~15); // request2size on x86-64
+  if (nb < GLIBC_MMAP_THRESHOLD) {
+    const heapPages = Math.ceil(pages / PAGE_SIZE);
+    return {
+      prefault: () => {
+        const h = brkGrow(proc, heapPages);
+        h.bookkeeping = true;
+        return faultRange(pgdat, proc, h, h.end - heapPages, heapPages);
+      },
+      nextAt: () => Infinity,
+      fault: () => 0,
+    };
+  }
+  const keptPages = Math.ceil((nb + 8) / PAGE_SIZE);
+  const m = mmapAnon(pgdat, proc, keptPages, 'default', { bookkeeping: true });
+  const vma = m?.vma, start = m?.start ?? 0;
+  let j = 1;
+  return {
+    prefault: () => (vma === undefined ? 0 : faultRange(pgdat, proc, vma, start, 1)),
+    nextAt: () => (vma !== undefined && j < keptPages && j * PAGE_SIZE - 16 < pages ? j * PAGE_SIZE - 16 : Infinity),
+    fault: () => { j++; return vma === undefined ? 0 : faultRange(pgdat, proc, vma, start + j - 1, 1); },
+  };
+}
 
 /** A process_fault's THP advice for its new mapping: `madvise`, or `madvise_hugepage: true` (the older spelling of hugepage). */
 export function faultAdvice(a: { madvise?: ThpAdvice | undefined; madvise_hugepage: boolean }): ThpAdvice {
@@ -65,6 +110,7 @@ export const processFault = defineAction({
     const m = mmapAnon(pgdat, proc, want, faultAdvice(a), { align: HPAGE_PMD_NR, guard: true });
     if (m === null) throw new ActionError(`mmap of ${want * PAGE_SIZE} bytes failed: ENOMEM (vm.overcommit_memory 0 refuses a mapping larger than RAM and swap together)`);
     const { vma, start } = m;
+    const kept = keptArray(pgdat, proc, want);
     const alloc0 = pgdat.events[VmEvent.thp_fault_alloc]!, fallback0 = pgdat.events[VmEvent.thp_fault_fallback]!;
     const t0 = sim.now;
     const finish = ctx.defer();
@@ -74,13 +120,24 @@ export const processFault = defineAction({
     let done = 0, got = 0, failed = false;
     const burst = () => {
       if (!procs.has(a.pid)) { failed = true; return 0; }
-      const n = Math.min(HPAGE_PMD_NR, want - done);
+      const end = Math.min(done + HPAGE_PMD_NR, want);
       const f0 = pgdat.events[VmEvent.pgfault]!;
-      const mapped = faultRange(pgdat, proc, vma, start + done, n);
-      done += n;
+      let mapped = 0, own = done === 0 ? kept.prefault() : 0;
+      while (done < end && !failed) {
+        // up to and including the page after which the loop's store into kept[] first
+        // reaches a new page of it (that page's fault comes between two of the mapping's)
+        const at = kept.nextAt();
+        const stop = Math.min(end, at + 1);
+        const n = stop - done;
+        const got1 = faultRange(pgdat, proc, vma, start + done, n);
+        mapped += got1;
+        done = stop;
+        // a THP fault maps its whole 2 MiB at once: the rest of it maps nothing more
+        if (got1 < n && followPage(proc, start + stop - 1) < 0) failed = true;
+        if (stop === at + 1 && procs.has(a.pid)) own += kept.fault();
+      }
       got += mapped;
-      if (mapped < n) failed = true;
-      return anonFaultNs(pgdat, pgdat.events[VmEvent.pgfault]! - f0, mapped);
+      return anonFaultNs(pgdat, pgdat.events[VmEvent.pgfault]! - f0, mapped + own);
     };
     const after = (r: BurstResult) => {
       proc.cpu = r.cpu;
@@ -212,6 +269,61 @@ export const processExit = defineAction({
       if (r.status !== 0) throw new ActionError(`no process ${a.pid} in the real guest (bl-mem exit: ${r.output.trim().slice(0, 160)})`);
       // what it held: its resident pages (mincore) when it unmapped everything
       return { pid: a.pid, freed_pages: r.n('resident') };
+    },
+  },
+});
+
+/** What process_layout reports: bl-mem layout's figures, the same way on both sides. */
+export type ProcessLayout = {
+  present_pages: number; pfn_runs: number; even_pfns: number; odd_pfns: number;
+  runs_1: number; runs_2_63: number; runs_64_511: number; runs_512_4095: number; runs_4096: number;
+};
+
+/**
+ * Where a process's held pages lie in physical memory, as bl-mem layout computes it
+ * from /proc/self/pagemap: over the pages it may free (virtualCandidates) in ascending
+ * virtual order, a run is a maximal sequence whose pfns advance exactly as their
+ * virtual pages do; a page not present (swapped) ends a run and is not counted.
+ */
+export function processLayout(proc: Process): ProcessLayout {
+  const out: ProcessLayout = { present_pages: 0, pfn_runs: 0, even_pfns: 0, odd_pfns: 0, runs_1: 0, runs_2_63: 0, runs_64_511: 0, runs_512_4095: 0, runs_4096: 0 };
+  let len = 0, lastPfn = 0, lastVpn = 0;
+  const end = () => {
+    if (len === 0) return;
+    if (len === 1) out.runs_1++; else if (len < 64) out.runs_2_63++; else if (len < 512) out.runs_64_511++; else if (len < 4096) out.runs_512_4095++; else out.runs_4096++;
+    len = 0;
+  };
+  const cand = virtualCandidates(proc);
+  for (let i = 0; i < cand.length; i++) {
+    const vpn = cand[i]!, pfn = followPage(proc, vpn);
+    if (pfn < 0) { end(); continue; }
+    out.present_pages++;
+    if ((pfn & 1) === 0) out.even_pfns++; else out.odd_pfns++;
+    if (len > 0 && pfn === lastPfn + (vpn - lastVpn)) len++;
+    else { end(); out.pfn_runs++; len = 1; }
+    lastPfn = pfn; lastVpn = vpn;
+  }
+  end();
+  return out;
+}
+
+export const processLayoutAction = defineAction({
+  name: 'process_layout',
+  doc: 'Records where a process\'s held pages lie physically (bl-mem layout, from /proc/self/pagemap on the qemu guest): runs of pages whose pfns advance as their virtual addresses do, by length, and pfn parity',
+  fields: { pid: pidField },
+  model: (ctx, a) => {
+    const proc = liveProcess(ctx.vm.guest.procs, a.pid, ' (start it with process_fault)');
+    return { pid: a.pid, ...processLayout(proc) };
+  },
+  real: {
+    engines: ['qemu'],
+    run: async (ctx, a) => {
+      const r = await blMem(ctx, a.pid, 'layout', 120e9);
+      if (r.status !== 0) throw new ActionError(`bl-mem layout failed in the real guest (exit ${r.status}): ${r.output.trim().slice(0, 200)}`);
+      return {
+        pid: a.pid, present_pages: r.n('present'), pfn_runs: r.n('runs'), even_pfns: r.n('even_pfns'), odd_pfns: r.n('odd_pfns'),
+        runs_1: r.n('runs_1'), runs_2_63: r.n('runs_2_63'), runs_64_511: r.n('runs_64_511'), runs_512_4095: r.n('runs_512_4095'), runs_4096: r.n('runs_4096'),
+      };
     },
   },
 });

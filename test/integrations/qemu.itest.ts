@@ -81,7 +81,7 @@ test('qemu-fragmentation: fragment, balloon, release, compact on the real kernel
   assert.equal(real.guest.vmstat.balloon_inflate, model.doc.vmstat.balloon_inflate);
 });
 
-test('qemu-highalloc: 280 order-9 GFP_HIGHUSER_MOVABLE requests into half-free memory; both sides get the free blocks and more, and both compact, fail some and reclaim directly', { timeout: 300_000, skip: SKIP }, async (t) => {
+test('qemu-highalloc: 280 order-9 GFP_HIGHUSER_MOVABLE requests into half-free memory; both sides get the free blocks and more, and both compact, fail some and reclaim directly; the fill\'s pagemap layout agrees', { timeout: 300_000, skip: SKIP }, async (t) => {
   const { real, model, report } = await runBoth(t, 'scenarios/real/qemu-highalloc.yaml');
   const got = (events: ResultEvent[]) => eventsOfKind(events, 'alloc_pages')[0]!;
   const r = got(real.timeline.events as ResultEvent[]), m = got(model.doc.events);
@@ -95,6 +95,13 @@ test('qemu-highalloc: 280 order-9 GFP_HIGHUSER_MOVABLE requests into half-free m
   }
   // pages migrated (real counters run from boot and take in kcompactd's proactive runs)
   assert.ok(rv.pgmigrate_success! > mv.pgmigrate_success! / 2, `pgmigrate_success real ${rv.pgmigrate_success} model ${mv.pgmigrate_success}\n${report}`);
+  // the fill's physical layout (bl-mem layout from /proc/self/pagemap): bl-mem's kept[]
+  // takes a page every 4096 of the fill on both sides, so both have ~38 runs of 4096 or
+  // more and the half left after the free has both pfn parities
+  const lay = (events: ResultEvent[]) => eventsOfKind(events, 'process_layout');
+  const [rf, rh] = lay(real.timeline.events as ResultEvent[]), [mf, mh] = lay(model.doc.events);
+  assert.ok(Math.abs(rf!.runs_4096 - mf!.runs_4096) <= 3, `runs of 4096+: real ${rf!.runs_4096} model ${mf!.runs_4096}\n${report}`);
+  for (const [name, h] of [['real', rh!], ['model', mh!]] as const) assert.ok(Math.abs(h.even_pfns - h.odd_pfns) < h.present_pages / 8, `${name}: even ${h.even_pfns} odd ${h.odd_pfns}\n${report}`);
 });
 
 test('qemu-thp-split: unmapping every other 4 KiB of 128 THPs splits their PMDs and queues them on both sides; pressure runs the deferred split', { timeout: 300_000, skip: SKIP }, async (t) => {

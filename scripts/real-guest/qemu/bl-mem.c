@@ -8,6 +8,7 @@
  *   bl-mem NAME free FRACTION alternate|lowest|highest|random:SEED
  *   bl-mem NAME write BYTES_PER_S DURATION_MS SEED
  *   bl-mem NAME stat
+ *   bl-mem NAME layout
  *   bl-mem NAME exit
  *
  * Each prints exactly one line of space-separated key=value pairs on stdout and
@@ -56,6 +57,19 @@
  *   mincore() over the mappings, i.e. what the kernel really has mapped — it can
  *   exceed kept when khugepaged collapses a range with freed pages; written:
  *   stores done by the current or last write)
+ *
+ * layout: where the held pages are in physical memory, from /proc/self/pagemap
+ *   (the daemon runs as root, so the entries carry PFNs). Over the candidates (as
+ *   for free) in ascending virtual address order, a RUN is a maximal sequence in
+ *   which each page's PFN is the previous one's plus the distance between their
+ *   virtual pages: a run is physically what it is virtually. Pages not present
+ *   (pagemap bit 63 clear: swapped or never faulted) end a run and are not counted.
+ *   -> present=P runs=R even_pfns=E odd_pfns=O runs_1=A runs_2_63=B runs_64_511=C
+ *      runs_512_4095=D runs_4096=F first_breaks=I,I,... long_breaks=I,I,...
+ *   (runs_X_Y: runs of X..Y present pages; runs_4096: 4096 or more; first_breaks:
+ *   the candidate indices at which the first 12 runs after the first begin;
+ *   long_breaks: those at which the first 12 runs begin that follow a run of 512
+ *   or more; "-" for none)
  *
  * exit -> mappings=M pages=P kept=K resident=R rss_anon_kb=X anon_huge_kb=H
  *   (what it held just before it unmapped everything), then the daemon exits.
@@ -548,6 +562,88 @@ static int do_write(char **av, int ac, char *out)
 	return 0;
 }
 
+/* appends I,I,... (or "-") at out + k; the new length */
+static int list_indices(char *out, int k, const size_t *v, size_t n)
+{
+	for (size_t i = 0; i < n && k > 0 && k < MAX_REPLY - 24; i++)
+		k += snprintf(out + k, (size_t)(MAX_REPLY - k), i ? ",%zu" : "%zu", v[i]);
+	if (n == 0 && k > 0 && k < MAX_REPLY - 2)
+		k += snprintf(out + k, (size_t)(MAX_REPLY - k), "-");
+	return k;
+}
+
+/* pagemap entries: bits 0-54 the PFN, bit 63 present */
+#define PM_PRESENT (1ULL << 63)
+#define PM_PFN_MASK ((1ULL << 55) - 1)
+
+static int do_layout(char *out)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0)
+		return snprintf(out, MAX_REPLY, "err open /proc/self/pagemap: %s", strerror(errno)), -1;
+	size_t present = 0, runs = 0, even = 0, odd = 0, cand = 0, nbreaks = 0;
+	size_t hist[5] = { 0, 0, 0, 0, 0 }, run_len = 0, breaks[12], longs[12], nlongs = 0;
+	uint64_t last_pfn = 0, last_vpn = 0;
+	int in_run = 0;
+	uint64_t buf[512];
+	pthread_mutex_lock(&lock);
+	for (size_t m = 0; m < nmaps; m++) {
+		for (size_t p0 = 0; p0 < maps[m].pages; p0 += 512) {
+			size_t n = maps[m].pages - p0 < 512 ? maps[m].pages - p0 : 512;
+			off_t off = (off_t)(((uintptr_t)maps[m].addr / PAGE + p0) * sizeof(uint64_t));
+			if (pread(fd, buf, n * sizeof(uint64_t), off) != (ssize_t)(n * sizeof(uint64_t))) {
+				pthread_mutex_unlock(&lock);
+				close(fd);
+				return snprintf(out, MAX_REPLY, "err read /proc/self/pagemap: %s", strerror(errno)), -1;
+			}
+			for (size_t i = 0; i < n; i++) {
+				if (!maps[m].kept[p0 + i])
+					continue;
+				uint64_t e = buf[i], c = cand++, vpn = (uintptr_t)maps[m].addr / PAGE + p0 + i;
+				if (!(e & PM_PRESENT)) {
+					if (in_run) {
+						hist[run_len == 1 ? 0 : run_len < 64 ? 1 : run_len < 512 ? 2 : run_len < 4096 ? 3 : 4]++;
+						in_run = 0;
+					}
+					continue;
+				}
+				uint64_t pfn = e & PM_PFN_MASK;
+				present++;
+				if (pfn & 1)
+					odd++;
+				else
+					even++;
+				if (in_run && pfn == last_pfn + (vpn - last_vpn)) {
+					run_len++;
+				} else {
+					if (in_run)
+						hist[run_len == 1 ? 0 : run_len < 64 ? 1 : run_len < 512 ? 2 : run_len < 4096 ? 3 : 4]++;
+					if (runs > 0 && nbreaks < 12)
+						breaks[nbreaks++] = c;
+					if (in_run && run_len >= 512 && nlongs < 12)
+						longs[nlongs++] = c;
+					runs++;
+					run_len = 1;
+					in_run = 1;
+				}
+				last_pfn = pfn;
+				last_vpn = vpn;
+			}
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	close(fd);
+	if (in_run)
+		hist[run_len == 1 ? 0 : run_len < 64 ? 1 : run_len < 512 ? 2 : run_len < 4096 ? 3 : 4]++;
+	int k = snprintf(out, MAX_REPLY, "ok present=%zu runs=%zu even_pfns=%zu odd_pfns=%zu runs_1=%zu runs_2_63=%zu runs_64_511=%zu runs_512_4095=%zu runs_4096=%zu first_breaks=",
+			 present, runs, even, odd, hist[0], hist[1], hist[2], hist[3], hist[4]);
+	k = list_indices(out, k, breaks, nbreaks);
+	if (k > 0 && k < MAX_REPLY - 14)
+		k += snprintf(out + k, (size_t)(MAX_REPLY - k), " long_breaks=");
+	list_indices(out, k, longs, nlongs);
+	return 0;
+}
+
 static void held(char *out, int with_writer)
 {
 	pthread_mutex_lock(&lock);
@@ -604,6 +700,8 @@ static void serve(int ls)
 			do_write(av + 1, ac - 1, out);
 		else if (!strcmp(av[0], "stat") && ac == 1)
 			held(out, 1);
+		else if (!strcmp(av[0], "layout") && ac == 1)
+			do_layout(out);
 		else if (!strcmp(av[0], "exit") && ac == 1) {
 			stop_writer();
 			held(out, 0);
@@ -703,6 +801,7 @@ static void usage(void)
 		"       bl-mem NAME free FRACTION alternate|lowest|highest|random:SEED\n"
 		"       bl-mem NAME write BYTES_PER_S DURATION_MS SEED\n"
 		"       bl-mem NAME stat\n"
+		"       bl-mem NAME layout\n"
 		"       bl-mem NAME exit\n");
 	exit(2);
 }
@@ -717,7 +816,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bl-mem: bad NAME: %s\n", name);
 		return 2;
 	}
-	if (strcmp(cmd, "fault") && strcmp(cmd, "free") && strcmp(cmd, "write") && strcmp(cmd, "stat") && strcmp(cmd, "exit"))
+	if (strcmp(cmd, "fault") && strcmp(cmd, "free") && strcmp(cmd, "write") && strcmp(cmd, "stat") && strcmp(cmd, "layout") && strcmp(cmd, "exit"))
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 	char req[MAX_REQ + 2];

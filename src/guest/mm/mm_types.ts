@@ -27,6 +27,12 @@ export type Vma = {
    * new memory in address order) has reached; a fault by address does not move it.
    */
   faulted: number;
+  /**
+   * The program's own bookkeeping (bl-mem's per-page array): mapped and faulted like
+   * any memory, but not among the pages the program frees or writes when asked to
+   * (virtualCandidates, processPages). Absent: false.
+   */
+  bookkeeping?: boolean;
 };
 
 /** A pte's contents besides a pfn: nothing mapped (pte_none), or a swap entry. */

@@ -268,7 +268,7 @@ function insertVma(mm: Mm, vma: Vma): Vma {
   const vmas = mm.vmas;
   const i = vmaIndexAfter(vmas, vma.start);
   const next = vmas[i], prev = vmas[i - 1];
-  const same = (o: Vma | undefined): o is Vma => o !== undefined && o.kind === vma.kind && o.advice === vma.advice && vma.kind === 'anon';
+  const same = (o: Vma | undefined): o is Vma => o !== undefined && o.kind === vma.kind && o.advice === vma.advice && vma.kind === 'anon' && (o.bookkeeping === true) === (vma.bookkeeping === true);
   if (same(next) && next.start === vma.end) {
     // the new mapping grows the one above it downwards (top-down mmap: the usual case)
     next.faulted = next.faulted + (next.start - vma.start);
@@ -295,18 +295,19 @@ export function vmEnoughMemory(pgdat: PgData, pages: number): boolean {
  * A new anonymous mapping of `pages` pages, placed top-down, with its THP advice;
  * `align` (pages) places it on such a boundary, as a program that over-maps and trims
  * does, and `guard` keeps a page free either side (bl-mem's PROT_NONE guard pages: the
- * mapping merges with no neighbour). Returns the mapping, which starts at the returned
+ * mapping merges with no neighbour); `bookkeeping` marks it as the program's own
+ * (Vma.bookkeeping). Returns the mapping, which starts at the returned
  * `start` even when it merged with a neighbour (sequential faulting begins there), or
  * null when the mapping is refused (ENOMEM: vmEnoughMemory, or no room in the address
  * space).
  */
-export function mmapAnon(pgdat: PgData, proc: Process, pages: number, advice: ThpAdvice, opts: { align?: number; guard?: boolean } = {}): { vma: Vma; start: number } | null {
+export function mmapAnon(pgdat: PgData, proc: Process, pages: number, advice: ThpAdvice, opts: { align?: number; guard?: boolean; bookkeeping?: boolean } = {}): { vma: Vma; start: number } | null {
   if (!(pages >= 1) || !Number.isInteger(pages)) throw new RangeError(`a mapping needs a whole number of pages, got ${pages}`);
   if (!vmEnoughMemory(pgdat, pages)) return null;
   const mm = proc.mm;
   const start = getUnmappedAreaTopdown(mm, pages, opts.align ?? 1, opts.guard === true ? 1 : 0);
   if (start === NO_PAGE) return null;
-  const vma = insertVma(mm, { start, end: start + pages, kind: 'anon', advice, faulted: 0 });
+  const vma = insertVma(mm, opts.bookkeeping === true ? { start, end: start + pages, kind: 'anon', advice, faulted: 0, bookkeeping: true } : { start, end: start + pages, kind: 'anon', advice, faulted: 0 });
   syncVmaSlab(pgdat, proc);
   return { vma, start };
 }
@@ -851,14 +852,25 @@ export function walkPageTables(proc: Process, fn: (vpn: number, entry: number, h
 }
 
 /**
+ * Whether a virtual page lies in one of the process's bookkeeping mappings
+ * (Vma.bookkeeping): a test over their few ranges, made once per walk.
+ */
+function bookkeepingTest(proc: Process): (vpn: number) => boolean {
+  const own = proc.mm.vmas.filter((v) => v.bookkeeping === true);
+  if (own.length === 0) return () => false;
+  return (vpn) => { for (const v of own) if (vpn >= v.start && vpn < v.end) return true; return false; };
+}
+
+/**
  * The process's anonymous pages in physical order: base pages and THP heads (a THP,
- * PMD- or PTE-mapped, is listed once), from its page tables.
+ * PMD- or PTE-mapped, is listed once), from its page tables; not its bookkeeping's.
  */
 export function processPages(pgdat: PgData, proc: Process): Int32Array {
   const out: number[] = [];
   const seen = new Set<number>();
-  walkPageTables(proc, (_vpn, e, huge) => {
-    if (e < 0) return;
+  const own = bookkeepingTest(proc);
+  walkPageTables(proc, (vpn, e, huge) => {
+    if (e < 0 || own(vpn)) return;
     if (huge) { out.push(e); return; }
     const head = thpHeadOf(pgdat, e);
     if (head === NO_PAGE) out.push(e);
@@ -919,8 +931,9 @@ export function unmapAnonPages(pgdat: PgData, rng: Rng, proc: Process, fraction:
  */
 export function virtualCandidates(proc: Process): Float64Array {
   const out: number[] = [];
+  const own = bookkeepingTest(proc);
   walkPageTables(proc, (vpn, e, huge) => {
-    if (e < 0) return;
+    if (e < 0 || own(vpn)) return;
     if (!huge) { out.push(vpn); return; }
     for (let i = 0; i < HPAGE_PMD_NR; i++) out.push(vpn + i);
   });
@@ -941,8 +954,8 @@ export type VirtualPick = { pick: 'alternate' } | { pick: 'lowest' } | { pick: '
 
 /**
  * madvise(MADV_DONTNEED) of single 4 KiB pages a program picks by virtual index, as
- * bl-mem's `free` does: the candidates are the base pages the process has mapped in
- * ascending virtual address order (virtualCandidates), N of them; K = shareOf(N,
+ * bl-mem's `free` does: the candidates are the base pages the process has mapped
+ * outside its bookkeeping (Vma.bookkeeping) in ascending virtual address order (virtualCandidates), N of them; K = shareOf(N,
  * fraction); alternate takes candidates 0, 2, 4 ... (until K), lowest 0 .. K-1,
  * highest N-1 down to N-K, random the first K of a Fisher-Yates shuffle whose j = i +
  * splitmix64() % (N - i). Unmapping a page of a PMD-mapped THP splits the PMD.

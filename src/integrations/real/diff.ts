@@ -131,6 +131,7 @@ export function entryText(ev: Ev | undefined): string {
       return `faulted ${ev.faulted_pages}/${ev.requested_pages}p, thp_fault_alloc ${ev.thp_fault_alloc}, fallback ${ev.thp_fault_fallback}, rss ${ev.rss_pages}p${'killed' in ev && ev.killed ? '; KILLED' : ''}`;
     case 'process_free': return `freed ${ev.freed_pages}p${'candidates' in ev && ev.candidates !== undefined ? ` of ${ev.candidates}` : ''}, rss ${ev.rss_pages}p`;
     case 'process_exit': return `freed ${ev.freed_pages}p`;
+    case 'process_layout': return `${ev.present_pages}p in ${ev.pfn_runs} pfn runs (1: ${ev.runs_1}, 2-63: ${ev.runs_2_63}, 64-511: ${ev.runs_64_511}, 512-4095: ${ev.runs_512_4095}, 4096+: ${ev.runs_4096}); pfns even/odd ${ev.even_pfns}/${ev.odd_pfns}`;
     case 'alloc_pages': return `order ${ev.order}: ${ev.succeeded}/${ev.requested} (${ev.success_pct}%)`;
     case 'free_pages': return `freed ${ev.freed} blocks, ${ev.pages} pages`;
     case 'skipped': return `skipped (${ev.reason})`;
