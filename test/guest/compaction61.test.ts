@@ -15,7 +15,7 @@ import { MigrateType, NO_PAGE, Owner, pageOwner, PAGEBLOCK_NR_PAGES, getPagebloc
 import { type PgData, type Zone, MigrateMode, ZoneType, freeListHead } from '../../src/guest/mm/mmzone.js';
 import { freeBootBlock, freePages, setupPagesets } from '../../src/guest/mm/page_alloc.js';
 import { getProcess, faultAnonPages } from '../../src/guest/mm/process.js';
-import { type CompactControl, compactFinished, createCompactControl, CompactResult, fastFindMigrateblock, fastIsolateFreepages, isolateFreepagesSampled, isolateMigratepagesBlock, resetIsolationSuitable } from '../../src/guest/mm/compaction.js';
+import { type CompactControl, compactFinished, createCompactControl, CompactResult, proactiveCompactNode, fastFindMigrateblock, fastIsolateFreepages, isolateFreepagesSampled, isolateMigratepagesBlock, resetIsolationSuitable } from '../../src/guest/mm/compaction.js';
 import { putbackMovablePage } from '../../src/guest/mm/migrate.js';
 import { allocPagesDirectCompact } from '../../src/guest/mm/slowpath.js';
 import { GFP_HIGHUSER_MOVABLE } from '../../src/guest/mm/gfp.js';
@@ -320,5 +320,19 @@ test('fast_find_migrateblock jumps the migrate scanner to a pageblock with a fre
   cc.migratePfn = 4 * B + 32;
   assert.equal(fastFindMigrateblock(pg, cc), 4 * B + 32);
   assert.equal(cc.fastSearchFail, 2);
+  assert.equal(checkPgdat(pg), null);
+});
+
+test('proactive_compact_node: order -1, whole_zone and ignore_skip_hint — it compacts blocks every skip hint marks, from the zone\'s ends', () => {
+  // four half-used blocks (every other page), then two free ones
+  const half = (i: number): Cell => (i % 2 === 0 ? 'A' : '.');
+  const { pg, zone } = layout([half, half, half, half, () => '.', () => '.']);
+  // every block hinted: a compaction that obeyed the hints would do nothing
+  for (let b = 0; b < 7; b++) setPageblockSkip(pg.map, b * B, true);
+  zone.compact.cachedMigratePfn[1] = zone.compact.cachedFreePfn = zone.zoneStartPfn + 3 * B;
+  const moved0 = pg.events[VmEvent.compact_pages_moved]!;
+  proactiveCompactNode(pg, 100);
+  const moved = pg.events[VmEvent.compact_pages_moved]! - moved0;
+  assert.ok(moved >= B / 2, `migrated ${moved} pages through hinted blocks`);
   assert.equal(checkPgdat(pg), null);
 });

@@ -1294,15 +1294,16 @@ function countDaemon(pgdat: PgData, cc: CompactControl): void {
 /**
  * @kernel mm/compaction.c proactive_compact_node
  * Compacts each zone in sync-light mode until its fragmentation score is at most the
- * low mark (__compact_finished's proactive branch).
+ * low mark (__compact_finished's proactive branch). As 6.1 sets its compact_control up
+ * (order -1, ignore_skip_hint, whole_zone): from the zone's start and end, every block
+ * whatever its skip hint.
  */
 export function proactiveCompactNode(pgdat: PgData, proactiveness: number): void {
   const [low] = fragmentationScoreWmarks(proactiveness);
   for (const zone of pgdat.zones) {
     if (!zone.managedPages || fragmentationScoreZone(zone) <= low) continue;
+    // createCompactControl gives order -1 whole_zone and ignore_skip_hint
     const cc = createCompactControl(pgdat, zone, -1, MigrateType.movable, MigrateMode.syncLight, pgdat.costs);
-    cc.wholeZone = false;
-    cc.ignoreSkipHint = false;
     cc.proactiveLow = low;
     compactZone(pgdat, cc);
     countDaemon(pgdat, cc);
