@@ -134,6 +134,7 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
   const nz = pgdat.zones.length;
   const freeInZone = new Float64Array(nz);
   const headsByZone = pgdat.zones.map(() => new Int32Array(MAX_ORDER * MIGRATE_TYPES));
+  const freeByBlock = new Int32Array(map.blockFree.length);
   let free = 0, pcp = 0, allocated = 0, reserved = 0, ballooned = 0;
   /** Pages of PageSlab compound pages (heads with their tails), by owner. */
   let slabPagesR = 0, slabPagesU = 0;
@@ -164,6 +165,7 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
         }
       }
       freeInZone[z.idx] = freeInZone[z.idx]! + (1 << o);
+      for (let b = pfn >> PAGEBLOCK_ORDER, nb = o < PAGEBLOCK_ORDER ? 1 : 1 << (o - PAGEBLOCK_ORDER); nb > 0; b++, nb--) freeByBlock[b]! += o < PAGEBLOCK_ORDER ? 1 << o : 1 << PAGEBLOCK_ORDER;
       free += 1 << o;
       pfn += 1 << o;
       continue;
@@ -253,6 +255,9 @@ export function censusPgdat(pgdat: PgData): PageCensus | string {
 
   checkSlabCaches(pgdat, slabPagesR, slabPagesU, byOwner, bad);
 
+  for (let b = 0; b < freeByBlock.length; b++) {
+    if (freeByBlock[b] !== map.blockFree[b]) { bad(`pageblock ${b}: ${freeByBlock[b]} pages in free blocks, the free count says ${map.blockFree[b]}`); break; }
+  }
   let pcpCounted = 0;
   for (const z of pgdat.zones) {
     if (z.vmStat[ZoneStat.nr_free_pages] !== freeInZone[z.idx]) {

@@ -597,7 +597,9 @@ function suitableMigrationTarget(pgdat: PgData, pfn: number): boolean {
 function isolateFreepagesBlock(pgdat: PgData, cc: CompactControl, start: number, end: number): number {
   const map = pgdat.map;
   let scanned = 0, isolated = 0;
-  for (let pfn = start; pfn < end; pfn++) {
+  // a block with no free page: every page scanned, none isolated (without looking)
+  if (map.blockFree[start >> PAGEBLOCK_ORDER] === 0) scanned = end - start;
+  else for (let pfn = start; pfn < end; pfn++) {
     scanned++;
     if (pageTypeOf(map, pfn) !== PageType.buddy) continue;
     const order = pageOrder(map, pfn);

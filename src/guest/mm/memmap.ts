@@ -216,6 +216,12 @@ export type MemMap = {
   w: Int32Array;
   /** One byte per pageblock: migratetype | skip bit. */
   pageblock: Uint8Array;
+  /**
+   * Free pages (in free-list blocks, PageBuddy) per pageblock, kept by the free lists'
+   * add and delete: a scan of a block without any (a free scanner's) need not look at
+   * its pages to know it finds none.
+   */
+  blockFree: Int32Array;
   /** page->index per page: an anonymous page's virtual page number, a file page's offset. */
   index: Uint32Array;
   /** Sentinels handed out so far (list heads live at nrPages + k). */
@@ -233,15 +239,16 @@ export function createMemMap(nrPages: number, maxListHeads = DEFAULT_LIST_HEADS)
     nrPages,
     w: new Int32Array((nrPages + maxListHeads) * 4),
     pageblock: new Uint8Array(nrPages >> PAGEBLOCK_ORDER),
+    blockFree: new Int32Array(nrPages >> PAGEBLOCK_ORDER),
     index: new Uint32Array(nrPages),
     nrListHeads: 0,
     maxListHeads,
   };
 }
 
-/** Total bytes of page-map state (page records, list-head records, pageblock bytes). */
+/** Total bytes of page-map state (page records, list-head records, pageblock bytes and free counts). */
 export function memmapBytes(map: MemMap): number {
-  return map.w.byteLength + map.pageblock.byteLength + map.index.byteLength;
+  return map.w.byteLength + map.pageblock.byteLength + map.blockFree.byteLength + map.index.byteLength;
 }
 
 // ---------------------------------------------------------------------------------

@@ -62,6 +62,13 @@ const FALLBACKS = new Int8Array([
 const FPI_TO_TAIL = 1;
 const FPI_SKIP_REPORT_NOTIFY = 2;
 
+/** MemMap.blockFree as a free block of `order` at pfn joins (sign 1) or leaves (-1) the free lists. */
+function blockFreeAdd(map: MemMap, pfn: number, order: number, sign: number): void {
+  const bf = map.blockFree;
+  if (order < PAGEBLOCK_ORDER) { bf[pfn >> PAGEBLOCK_ORDER]! += sign << order; return; }
+  for (let b = pfn >> PAGEBLOCK_ORDER, e = b + (1 << (order - PAGEBLOCK_ORDER)); b < e; b++) bf[b]! += sign * PAGEBLOCK_NR_PAGES;
+}
+
 /**
  * @kernel mm/page_alloc.c add_to_free_list
  * The block at pfn becomes a free block of `order` on mt's list, at the head, or at
@@ -69,6 +76,7 @@ const FPI_SKIP_REPORT_NOTIFY = 2;
  */
 function addToFreeList(map: MemMap, zone: Zone, pfn: number, order: number, mt: number, tail: boolean): void {
   setPageBuddy(map, pfn, order, mt);
+  blockFreeAdd(map, pfn, order, 1);
   const head = freeListHead(zone, order, mt);
   if (tail) listAddTail(map, pfn, head);
   else listAdd(map, pfn, head);
@@ -84,6 +92,7 @@ function delPageFromFreeList(map: MemMap, zone: Zone, pfn: number, order: number
   const mt = pageMapping(map, pfn);
   listDel(map, pfn);
   clearPageBuddy(map, pfn);
+  blockFreeAdd(map, pfn, order, -1);
   zone.nrFreeMt[order * MIGRATE_TYPES + mt]!--;
   zone.nrFree[order]!--;
 }
