@@ -15,6 +15,7 @@ import { ZoneStat, NodeStat, VmEvent } from '../guest/mm/vmstat_items.js';
 import { rngBelow, createSplitmix64, splitmix64Mod } from '../sim/rng.js';
 import { ramRssBytes } from '../host/ram.js';
 import { assertVm } from '../machine/machine.js';
+import { schedBurst, schedSliceNs } from '../guest/sched.js';
 import { freeBlocksPerOrder, pageblockCounts, procMeminfo } from '../report/proc.js';
 import { parseBuddyinfo, parsePageblockCounts, parseVmstat, parseMeminfo } from '../report/proc_parse.js';
 
@@ -112,19 +113,40 @@ export const allocPagesAction = defineAction({
   model: (ctx, a) => {
     const guest = ctx.vm.guest;
     setCpu(guest.config.vcpus, a.cpu);
-    guest.pgdat.tasks.cpu = a.cpu;
+    const { pgdat, sched, sim } = guest;
     let held = ctx.tags.get(a.tag);
     if (!held) { held = { pfns: [], orders: [] }; ctx.tags.set(a.tag, held); }
+    const h = held;
     const owner = OWNER_BY_NAME[a.owner];
-    let ok = 0;
-    for (let i = 0; i < a.count; i++) {
-      const pfn = allocPages(guest.pgdat, a.gfp, a.order, owner);
-      if (pfn === NO_PAGE) continue;
-      held.pfns.push(pfn);
-      held.orders.push(a.order);
-      ok++;
-    }
-    return { requested: a.count, order: a.order, succeeded: ok, failed: a.count - ok, success_pct: +(100 * ok / a.count).toFixed(2) };
+    // The allocations run as bl_alloc's loop does, in the writing task on its (pinned)
+    // vCPU, with cond_resched() after each: a burst goes on until an allocation took
+    // the slow path (the kswapd it woke, and kcompactd, then get their turn) or its
+    // vCPU time reaches the scheduler's slice; the timeline waits for the last.
+    const slice = schedSliceNs(guest.config.vcpus);
+    const tasks = pgdat.tasks, fast = pgdat.costs.pageAllocFast;
+    const finish = ctx.defer();
+    const t0 = sim.now;
+    let i = 0, ok = 0;
+    const burst = () => {
+      let ns = 0;
+      const stall0 = tasks.stallNs;
+      while (i < a.count) {
+        const epoch = tasks.slowpathEpoch;
+        const pfn = allocPages(pgdat, a.gfp, a.order, owner);
+        i++;
+        ns += fast;
+        if (pfn !== NO_PAGE) { h.pfns.push(pfn); h.orders.push(a.order); ok++; }
+        if (tasks.slowpathEpoch !== epoch || ns + tasks.stallNs - stall0 >= slice) break;
+      }
+      return ns;
+    };
+    const after = () => {
+      if (i < a.count) { schedBurst(sched, a.cpu, burst, after, { pinned: true }); return; }
+      finish({ succeeded: ok, failed: a.count - ok, success_pct: +(100 * ok / a.count).toFixed(2), ns: sim.now - t0 });
+    };
+    schedBurst(sched, a.cpu, burst, after, { pinned: true });
+    const ev: { requested: number; order: number; succeeded?: number; failed?: number; success_pct?: number; ns?: number } = { requested: a.count, order: a.order };
+    return ev;
   },
   real: {
     // the bl_alloc module in the qemu guest: alloc_pages(gfp, order) count times, held by tag

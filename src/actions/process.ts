@@ -7,7 +7,7 @@ import { type BurstResult, schedBurst } from '../guest/sched.js';
 import { int, num, bool, oneOf, size, time } from './fields.js';
 import { Owner, PAGE_SIZE, pageOwner, pageMapping, pageOrder } from '../guest/mm/memmap.js';
 import { PageWrite, type PgData } from '../guest/mm/mmzone.js';
-import { type Process, type ProcessTable, type ThpAdvice, forkProcess, mmapAnon, faultRange, brkGrow, HPAGE_PMD_NR, unmapAnonPages, unmapVirtualPages, virtualCandidates, followPage, exitProcess, readFilePages, processPages, PID_MAX, anonFaultNs, unmapFreeNs } from '../guest/mm/process.js';
+import { type Process, type ProcessTable, type ThpAdvice, forkProcess, mmapAnon, faultRange, brkGrow, HPAGE_PMD_NR, unmapAnonPages, unmapVirtualPages, virtualCandidates, followPage, shareOf, exitProcess, readFilePages, processPages, PID_MAX, anonFaultNs, unmapFreeNs } from '../guest/mm/process.js';
 import { VmEvent } from '../guest/mm/vmstat_items.js';
 import { simAfter } from '../sim/clock.js';
 import { rngBelow, createSplitmix64 } from '../sim/rng.js';
@@ -235,7 +235,11 @@ export const processFree = defineAction({
       const r = a.order === 'physical'
         ? unmapAnonPages(pgdat, ctx.rng, proc, a.fraction, a.pick)
         : unmapVirtualPages(pgdat, proc, a.fraction, a.pick === 'random' ? { pick: 'random', gen: createSplitmix64(a.seed ?? 0) } : { pick: a.pick });
-      return { ns: unmapFreeNs(pgdat, r.freed), fields: { freed_pages: r.freed, rss_pages: proc.rssAnon, candidates: r.candidates } };
+      // order virtual is bl-mem's one madvise(MADV_DONTNEED) a page (the zap and the
+      // free included); physical order unmaps in bulk
+      const k = shareOf(r.candidates, a.fraction), calls = a.pick === 'alternate' ? Math.min(k, Math.ceil(r.candidates / 2)) : k;
+      const ns = a.order === 'virtual' ? calls * pgdat.costs.madvisePage : unmapFreeNs(pgdat, r.freed);
+      return { ns, fields: { freed_pages: r.freed, rss_pages: proc.rssAnon, candidates: r.candidates } };
     });
   },
   real: {

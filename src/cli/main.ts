@@ -8,7 +8,7 @@
  * used, or a run on it could not be run (docs/sweeps.md); 70 anything else (an internal
  * error: one line saying so; the stack trace only with BALLOONLAB_DEBUG=1).
  */
-import { existsSync, readFileSync, writeFileSync, renameSync, rmSync, accessSync, statSync, constants as fsConstants } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, renameSync, rmSync, accessSync, statSync, openSync, writeSync, closeSync, constants as fsConstants } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
@@ -43,7 +43,7 @@ import { checkV86Scenario, runV86Scenario } from '../integrations/v86/side.js';
 import { formatRealReport, runModelSide, entryText, diffRows } from '../integrations/real/diff.js';
 import type { RealEvent, RealRunResult } from '../integrations/real/runner.js';
 import { qemuImage } from '../integrations/qemu/qemu.js';
-import { checkQemuScenario, runQemuScenario, qemuScratchPlan } from '../integrations/qemu/side.js';
+import { type QemuRunResult, checkQemuScenario, runQemuScenario, qemuScratchPlan } from '../integrations/qemu/side.js';
 import { actionsInfo, actionsMarkdown } from '../actions/index.js';
 import { benchCompaction } from '../../bench/compaction.js';
 import { benchMigration } from '../../bench/migration.js';
@@ -263,10 +263,31 @@ function compareText(scenario: string, names: string[], docs: AnyDocument[]): st
   return formatCompareGroups(scenario, names, docs as ResultDocument[], defaultCompareRows(docs as ResultDocument[]));
 }
 
-function runOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boolean; reproducible?: boolean; label: string; until?: number; source: string }) {
+/**
+ * The model's tracepoints into FILE (run --trace), as the kernel's trace buffer prints
+ * them: the task, its vCPU, the virtual time in seconds, the event and its fields.
+ */
+function traceWriter(file: string): { onBoot: (vm: Vm) => void; close: () => void } {
+  const fd = openSync(file, 'w');
+  let buf = '# tracer: balloonlab (the model\'s tracepoints; time is the guest\'s virtual time)\n#           TASK  CPU    TIMESTAMP  FUNCTION\n';
+  const flush = () => { if (buf.length > 0) { writeSync(fd, buf); buf = ''; } };
+  return {
+    onBoot: (vm) => {
+      const pg = vm.guest.pgdat;
+      pg.trace = (comm, event, fields) => {
+        buf += `${comm.padStart(16)} [${String(pg.tasks.cpu).padStart(3, '0')}] ${(pg.nowNs() / 1e9).toFixed(6).padStart(12)}: ${event}: ${fields}\n`;
+        if (buf.length > 1 << 16) flush();
+      };
+    },
+    close: () => { flush(); closeSync(fd); },
+  };
+}
+
+function runOne(s: Scenario, opts: { seed?: number; check?: boolean; quiet?: boolean; reproducible?: boolean; label: string; until?: number; source: string; onBoot?: (vm: Vm) => void }) {
   const progress = makeProgress(opts.quiet ?? false, opts.label);
   try {
     return runScenario(s, {
+      ...(opts.onBoot !== undefined ? { onBoot: opts.onBoot } : {}),
       source: opts.source,
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
       ...(opts.until !== undefined ? { until: opts.until } : {}),
@@ -345,12 +366,24 @@ function buildProgram(): Command {
     .option('--quiet', 'no progress bar')
     .option('--reproducible', 'leave wall-clock time out (wall_ms 0) so runs are byte-identical')
     .option('--variant <name>', 'run this variant of the scenario (its variants: list) instead of the base')
-    .action((file: string, o: { seed?: string; json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean; variant?: string }) => {
+    .option('--trace <file>', 'write the guest\'s compaction and reclaim tracepoints (mm_compaction_begin/end, _deferred, mm_vmscan_kswapd_wake, ...) to FILE in the kernel\'s trace format')
+    .action((file: string, o: { seed?: string; json?: string; check?: boolean; quiet?: boolean; reproducible?: boolean; variant?: string; trace?: string }) => {
       checkOutputPath('--json', o.json);
+      checkOutputPath('--trace', o.trace);
+      if (o.trace === '-') throw new UsageError('--trace: give a file (stdout has the summary)');
       const sf = readScenarioFile(file);
       const s = pickVariant(sf, file, o.variant);
       const seed = o.seed !== undefined ? parseIntOption('--seed', o.seed, 0, Number.MAX_SAFE_INTEGER) : undefined;
-      const doc = runAnyOne(s, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: o.variant ?? s.name, source: file });
+      if (o.trace !== undefined && s.vms) throw new UsageError('--trace: single-guest scenarios only (this one has vms:)');
+      const tw = o.trace !== undefined ? traceWriter(o.trace) : null;
+      let doc: AnyDocument;
+      try {
+        doc = tw === null
+          ? runAnyOne(s, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: o.variant ?? s.name, source: file })
+          : runOne(s, { seed, check: o.check, quiet: o.quiet || o.json === '-', reproducible: o.reproducible, label: o.variant ?? s.name, source: file, onBoot: tw.onBoot }).doc;
+      } finally {
+        tw?.close();
+      }
       if (o.json) writeOutput(o.json, formatJson(doc) + '\n');
       if (o.json !== '-') process.stdout.write(isHostDocument(doc) ? hostSummary(doc, formatTime) : summary(doc));
     });
@@ -431,8 +464,13 @@ function buildProgram(): Command {
     .option('--diff', 'also run the scenario on the model guest and print both side by side')
     .option('--variant <name>', 'run this variant of the scenario (its variants: list) instead of the base')
     .option('--cache-dir <dir>', 'where the image script put the boot set (v86: scripts/real-guest/build-image.sh, .cache/real-guest; qemu: scripts/real-guest/build-qemu-image.sh, .cache/real-guest-qemu)')
-    .action(async (file: string, o: { engine: string; json?: string; diff?: boolean; cacheDir?: string; variant?: string }) => {
+    .option('--trace <prefix>', 'qemu: record the guest kernel\'s compaction and reclaim tracepoints over the timeline into PREFIX.real.txt (with --diff, the model\'s into PREFIX.model.txt)')
+    .action(async (file: string, o: { engine: string; json?: string; diff?: boolean; cacheDir?: string; variant?: string; trace?: string }) => {
       checkOutputPath('--json', o.json);
+      if (o.trace !== undefined) {
+        checkOutputPath('--trace', o.trace + '.real.txt');
+        if (o.engine !== 'qemu') throw new UsageError('--trace: the qemu engine only (v86\'s kernel has no tracefs here)');
+      }
       if (o.engine !== 'v86' && o.engine !== 'qemu') throw new UsageError(`--engine: unknown engine "${o.engine}" (allowed: v86, qemu)`);
       const text = readTextFile(file, 'scenario file');
       if (/^steps:/m.test(text) && !/^timeline:/m.test(text)) {
@@ -454,9 +492,14 @@ function buildProgram(): Command {
         const img = qemuImage(o.cacheDir, { scratch: qemuScratchPlan(sc) !== null });
         if ('missing' in img) throw new UsageError(`qemu real guest image missing (${img.missing.join(', ')}): run scripts/real-guest/build-qemu-image.sh first`);
         if (live) process.stderr.write(`qemu: booting ${img.manifest.kernel.release} under ${img.manifest.qemu.version.replace(/^QEMU emulator version /, 'QEMU ')} (TCG), ${formatSize(sc.guest.memory)}, ${sc.guest.vcpus} vcpu(s)\n`);
-        real = await runQemuScenario(sc, img, { onEntry });
+        real = await runQemuScenario(sc, img, { onEntry, ...(o.trace !== undefined ? { trace: true } : {}) });
+        if (o.trace !== undefined) writeOutput(o.trace + '.real.txt', (real as QemuRunResult).trace ?? '');
       }
-      const model = o.diff ? runModelSide(sc) : undefined;
+      let model: ReturnType<typeof runModelSide> | undefined;
+      if (o.diff) {
+        const tw = o.trace !== undefined ? traceWriter(o.trace + '.model.txt') : null;
+        try { model = runModelSide(sc, tw === null ? undefined : tw.onBoot); } finally { tw?.close(); }
+      }
       if (o.json) writeOutput(o.json, JSON.stringify(model ? { real, model, diff: diffRows(real, model) } : { real }, null, 2) + '\n');
       if (live) process.stdout.write(formatRealReport(real, model));
       if (!real.timeline.ok) process.exitCode = EXIT_REAL_GUEST;

@@ -14,7 +14,7 @@ import { type PgData, createPgData, NR_MODEL_ZONES, NR_PCP_LISTS } from './mm/mm
 import { type MemLayout, GuestConfigError, memLayout } from './mm/layout.js';
 import { type BootParams, DEFAULT_BOOT, bootMemory } from './mm/boot.js';
 import type { ProcessTable } from './mm/mm_types.js';
-import { type Sched, Kthread, createSched, schedKthread } from './sched.js';
+import { type Sched, Kthread, createSched, schedKthread, schedKthreadBurst, schedSliceNs } from './sched.js';
 import { type KernelVersion, kernelProfile } from './mm/kernel_era.js';
 
 export type GuestConfig = {
@@ -87,7 +87,7 @@ export function createGuest(config: GuestConfig, sim: Sim = createSim(), costs: 
   // after it, at the same instant, and its work takes time on a vCPU (sched.ts).
   installReclaim(pgdat, (fn) => simAfter(sim, 0, () => schedKthread(sched, Kthread.kswapd, fn)), (fn) => simAfter(sim, 0, () => schedKthread(sched, Kthread.kcompactd, fn)));
   // kcompactd and its proactive checks (4.6, 5.9); a 3.6 kswapd compacts by itself
-  if (pgdat.kernel.proactiveCompaction) installKcompactd(pgdat, (ns, fn) => simAfter(sim, ns, () => schedKthread(sched, Kthread.kcompactd, fn)));
+  if (pgdat.kernel.proactiveCompaction) installKcompactd(pgdat, (ns, fn) => simAfter(sim, ns, () => schedKthread(sched, Kthread.kcompactd, fn)), (fn) => schedKthreadBurst(sched, Kthread.kcompactd, fn), schedSliceNs(config.vcpus));
   const khugepaged = () => { schedKthread(sched, Kthread.khugepaged, () => khugepagedScan(pgdat)); simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged); };
   simAfter(sim, KHUGEPAGED_SCAN_SLEEP_NS, khugepaged);
   installFlusher(pgdat, sim, sched);

@@ -189,10 +189,10 @@ function startNext(s: Sched, rq: Rq): void {
  * task's previous vCPU `prev`), `run` runs when the bursts before it are done; then the
  * vCPU is busy for its CPU time and stalls, and `after` runs (after its I/O wait, if any).
  */
-export function schedBurst(s: Sched, prev: number, run: (cpu: number) => number, after: ((r: BurstResult) => void) | null): number {
-  const cpu = selectTaskRq(s, prev);
+export function schedBurst(s: Sched, prev: number, run: (cpu: number) => number, after: ((r: BurstResult) => void) | null, opts: { pinned?: boolean; kthread?: number } = {}): number {
+  const cpu = opts.pinned === true ? Math.min(Math.max(prev, 0), s.rqs.length - 1) : selectTaskRq(s, prev);
   const rq = s.rqs[cpu]!;
-  rq.queue.push({ run, after, queuedAt: s.sim.now, kthread: -1 });
+  rq.queue.push({ run, after, queuedAt: s.sim.now, kthread: opts.kthread ?? -1 });
   if (rq.busyUntil <= s.sim.now && rq.curr === null) {
     if (rq.armed) return cpu; // the completion due now starts it
     startNext(s, rq);
@@ -227,6 +227,24 @@ export function schedWakeup(s: Sched, prev: number, kthread: number, run: (cpu: 
     else finishBurst(s, b, r);
   }
   return cpu;
+}
+
+/**
+ * A kernel thread that stays runnable (it went on after cond_resched): its next slice
+ * `fn` waits its turn on the vCPU like a task's burst, so that it and the tasks there
+ * take turns.
+ */
+export function schedKthreadBurst(s: Sched, kthread: Kthread, fn: () => void): void {
+  schedBurst(s, kthread % s.rqs.length, () => { fn(); return 0; }, null, { kthread });
+}
+
+/**
+ * CFS's slice for two runnable tasks on a vCPU (sched_slice: sysctl_sched_latency,
+ * 6 ms scaled by 1 + ilog2(cpus) up to 8 cpus, shared by their weights): how long a
+ * CPU-bound task or kernel thread runs before cond_resched lets the other in.
+ */
+export function schedSliceNs(nrCpus: number): number {
+  return (6e6 * (1 + Math.floor(Math.log2(Math.min(Math.max(nrCpus, 1), 8))))) / 2;
 }
 
 /** A kernel thread's run: `fn` does its work now (a wakeup), its cost (pgdat.daemonNs, stalls) is its vCPU time. */

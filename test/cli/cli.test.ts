@@ -190,3 +190,18 @@ test('bench scale --sizes 1GiB: every phase timed, the destination and the invar
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--sizes: 4TiB: guest memory must be at most 2TiB/);
 });
+
+test('run --trace writes the guest\'s compaction and reclaim tracepoints in the kernel\'s trace format; refuses stdout and host scenarios', () => {
+  const dir = tempDir('trace');
+  const f = join(dir, 'trace.txt');
+  const r = run('run', 'scenarios/real/qemu-highalloc.yaml', '--quiet', '--trace', f);
+  assert.equal(r.code, 0, r.err);
+  const lines = readFileSync(f, 'utf8').split('\n');
+  assert.match(lines[0]!, /^# tracer: balloonlab/);
+  const begin = lines.filter((l) => / mm_compaction_begin: zone_start=0x[0-9a-f]+ migrate_pfn=0x[0-9a-f]+ free_pfn=0x[0-9a-f]+ zone_end=0x[0-9a-f]+, mode=(a?sync)$/.test(l));
+  const end = lines.filter((l) => / mm_compaction_end: .* status=(success|complete|partial_skipped|contended|continue|no_suitable_page)$/.test(l));
+  assert.ok(begin.length > 10 && begin.length === end.length, `${begin.length} begin, ${end.length} end`);
+  assert.ok(lines.some((l) => /^ +kswapd0 \[000\] +\d+\.\d{6}: mm_vmscan_kswapd_wake: nid=0 order=9$/.test(l)));
+  assert.equal(run('run', 'scenarios/boot.yaml', '--trace', '-').code, 2);
+  assert.equal(run('run', 'scenarios/host-overcommit.yaml', '--trace', join(dir, 'h.txt')).code, 2);
+});

@@ -148,16 +148,21 @@ export type CompactControl = {
   startFreePfn: number;
 };
 
-/** The compaction list heads of a node (allocated once: compaction is not re-entered). */
-const compactHeads = new WeakMap<PgData, [number, number]>();
+/**
+ * The compaction list heads of a node, a pair per context that compacts: the running
+ * task (direct compaction, kswapd, compact_memory: each run is done before another
+ * starts) and kcompactd, whose proactive run goes on in slices while the task's run.
+ */
+const compactHeads = new WeakMap<PgData, number[]>();
 
-function compactListHeads(pgdat: PgData): [number, number] {
+/** Which pair of list heads a run uses. */
+export const enum CompactHeads { task = 0, kcompactd = 1 }
+
+function compactListHeads(pgdat: PgData, who: CompactHeads): [number, number] {
   let h = compactHeads.get(pgdat);
-  if (!h) {
-    h = [listHeadAlloc(pgdat.map), listHeadAlloc(pgdat.map)];
-    compactHeads.set(pgdat, h);
-  }
-  return h;
+  if (!h) { h = []; compactHeads.set(pgdat, h); }
+  if (h[2 * who] === undefined) { h[2 * who] = listHeadAlloc(pgdat.map); h[2 * who + 1] = listHeadAlloc(pgdat.map); }
+  return [h[2 * who]!, h[2 * who + 1]!];
 }
 
 function pageblockStart(pfn: number): number {
@@ -169,8 +174,8 @@ function pageblockEnd(pfn: number): number {
 }
 
 /** Creates the control block of a run. */
-export function createCompactControl(pgdat: PgData, zone: Zone, order: number, migratetype: MigrateType, mode: MigrateMode, costs: CostTable = pgdat.costs): CompactControl {
-  const [migrateHead, freeHead] = compactListHeads(pgdat);
+export function createCompactControl(pgdat: PgData, zone: Zone, order: number, migratetype: MigrateType, mode: MigrateMode, costs: CostTable = pgdat.costs, who: CompactHeads = CompactHeads.task): CompactControl {
+  const [migrateHead, freeHead] = compactListHeads(pgdat, who);
   return {
     zone, order, migratetype, mode, wholeZone: order < 0, ignoreSkipHint: order < 0 || !pgdat.kernel.compaction.skipHints, directCompaction: false,
     migratePfn: zone.zoneStartPfn, freePfn: pageblockStart(zone.zoneStartPfn + zone.spannedPages - 1),
@@ -1085,6 +1090,44 @@ export function compactionZonelistSuitable(pgdat: PgData, order: number, highest
   return false;
 }
 
+/** compaction_status_string: the names the tracepoints print for a CompactResult. */
+const COMPACT_STATUS = ['not_suitable_zone', 'skipped', 'deferred', 'no_suitable_page', 'continue', 'complete', 'partial_skipped', 'contended', 'success'] as const;
+
+/** Who runs a compaction, for the tracepoints: the task for direct compaction and compact_memory, else kcompactd. */
+function compactComm(cc: CompactControl): string {
+  return cc.directCompaction || (cc.order < 0 && cc.proactiveLow < 0) ? 'task' : 'kcompactd0';
+}
+
+/** mm_compaction_begin / mm_compaction_end's fields. */
+function traceCompaction(pgdat: PgData, cc: CompactControl, event: string, status: number): void {
+  const z = cc.zone, hex = (n: number) => '0x' + n.toString(16);
+  pgdat.trace!(compactComm(cc), event, `zone_start=${hex(z.zoneStartPfn)} migrate_pfn=${hex(cc.migratePfn)} free_pfn=${hex(cc.freePfn)} zone_end=${hex(z.zoneStartPfn + z.spannedPages)}, mode=${cc.mode === MigrateMode.async ? 'async' : 'sync'}${status >= 0 ? ` status=${COMPACT_STATUS[status as number]}` : ''}`);
+}
+
+/** mm_compaction_deferred / _defer_compaction / _defer_reset's fields. */
+export function traceDefer(pgdat: PgData, event: string, zone: Zone, order: number): void {
+  const c = zone.compact;
+  pgdat.trace!('task', event, `node=0 zone=${zone.name.padEnd(8)} order=${order} order_failed=${c.orderFailed} consider=${c.considered} limit=${1 << c.deferShift}`);
+}
+
+/**
+ * A compact_zone run in progress: compactZoneBegin sets it up, each compactZoneStep is
+ * one pass of its loop (compact_finished, isolate_migratepages, migrate_pages), and
+ * compactZoneEnd gives back its free targets and returns the result. A kernel thread
+ * that yields (cond_resched) between passes runs them in slices; compactZone runs
+ * them all at once.
+ */
+export type CompactRun = {
+  cc: CompactControl;
+  capc: CaptureControl | null;
+  ret: CompactResult;
+  done: boolean;
+  /** "Until a pageblock with isolation candidates is found, keep the cached PFNs in sync". */
+  updateCached: boolean;
+  /** The block migrated from last (last_migrated_pfn), 0 when none since the last drain. */
+  lastMigratedPfn: number;
+};
+
 /**
  * @kernel mm/compaction.c compact_zone
  * Runs the scanners until compactFinished says stop; migrates what the migrate
@@ -1094,6 +1137,13 @@ export function compactionZonelistSuitable(pgdat: PgData, order: number, highest
  * with SUCCESS.
  */
 export function compactZone(pgdat: PgData, cc: CompactControl, capc: CaptureControl | null = null): CompactResult {
+  const run = compactZoneBegin(pgdat, cc, capc);
+  while (!compactZoneStep(pgdat, run));
+  return compactZoneEnd(pgdat, run);
+}
+
+/** compact_zone up to its loop: the scanners' starting positions. */
+export function compactZoneBegin(pgdat: PgData, cc: CompactControl, capc: CaptureControl | null = null): CompactRun {
   const zone = cc.zone;
   const c = zone.compact;
   const era = pgdat.kernel.compaction;
@@ -1120,75 +1170,89 @@ export function compactZone(pgdat: PgData, cc: CompactControl, capc: CaptureCont
     cc.fromZoneStart = cc.migratePfn <= (era.skipHints ? c.initMigratePfn : start);
   }
   cc.fastStartPfn = 0;
-  const finished = era.rules === '3.6' ? () => compactFinished36(pgdat, cc) : () => compactFinished(cc);
   const sync = cc.mode !== MigrateMode.async;
-  // "Until a pageblock with isolation candidates is found, keep the cached PFNs in sync
-  // to avoid revisiting the same blocks"
-  let updateCached = era.skipHints && !sync && c.cachedMigratePfn[0] === c.cachedMigratePfn[1];
-  let ret: CompactResult;
-  // the block migrated from last (last_migrated_pfn), 0 when none since the last drain
-  let lastMigratedPfn = 0;
-  // once the migrate scanner has left that cc->order block, this cpu's pcp lists are
-  // flushed (lru_add_drain_cpu_zone) so the freed sources can merge for the allocation
-  const checkDrain = () => {
-    if (era.drainPerBlock && cc.order > 0 && lastMigratedPfn !== 0 && lastMigratedPfn < cc.migratePfn - (cc.migratePfn % (1 << cc.order))) {
-      drainLocalPages(pgdat, zone);
-      lastMigratedPfn = 0;
-    }
-  };
-  while ((ret = finished()) === CompactResult.continue) {
-    const from = cc.migratePfn;
-    // rescan: this pass starts in the block the last one migrated from
-    cc.rescan = era.skipHints && pageblockStart(lastMigratedPfn) === pageblockStart(from);
-    isolateMigratepages(pgdat, cc);
-    if (cc.nrMigratepages === 0) {
-      if (updateCached) c.cachedMigratePfn[1] = c.cachedMigratePfn[0];
-      // Nothing left below the free scanner's block: the scanners have met.
-      if (cc.migratePfn === from) cc.migratePfn = Math.max(cc.migratePfn, cc.freePfn);
-      checkDrain();
-      if (capc !== null && capc.page !== NO_PAGE) {
-        ret = CompactResult.success;
-        break;
-      }
-      continue;
-    }
-    updateCached = false;
-    lastMigratedPfn = from;
-    const out = migratePages(pgdat, cc.migrateHead, () => compactionAlloc(pgdat, cc), (pg, pfn) => compactionFree(pg, cc, pfn), cc.mode);
-    cc.migrated += out.succeeded;
-    cc.migrateFailed += out.failed;
-    const ev = pgdat.events;
-    ev[VmEvent.compact_pages_moved] = ev[VmEvent.compact_pages_moved]! + out.succeeded;
-    ev[VmEvent.compact_pagemigrate_failed] = ev[VmEvent.compact_pagemigrate_failed]! + out.failed;
-    cc.costNs += out.succeeded * cc.costs.migratePage;
-    cc.nrMigratepages = 0;
-    if (out.outOfTargets) {
-      putbackMigratepages(pgdat, cc);
-      if (era.freeScanner === 'until-enough') {
-        // -ENOMEM: the free scanner met the migrate scanner (compact_finished sees it),
-        // or stopped short of it (the watermark): then the run ends COMPACT_CONTENDED
-        if (!compactScannersMet(cc)) {
-          ret = CompactResult.contended;
-          break;
-        }
-      } else {
-        // The free scanner met the migrate scanner: put back what is left and finish.
-        cc.freePfn = Math.min(cc.freePfn, cc.migratePfn);
-      }
-    }
-    if ((out.failed || out.outOfTargets) && era.skipOnFailure && cc.directCompaction && !sync) {
-      // "We failed to migrate at least one page in the current order-aligned block, so
-      // skip the rest of it"; draining for it would be useless
-      cc.migratePfn = blockEndPfn(cc.migratePfn - 1, cc.order);
-      lastMigratedPfn = 0;
-    }
-    checkDrain();
-    // "Stop if a page has been captured"
-    if (capc !== null && capc.page !== NO_PAGE) {
-      ret = CompactResult.success;
-      break;
+  if (pgdat.trace !== null) traceCompaction(pgdat, cc, 'mm_compaction_begin', -1);
+  return { cc, capc, ret: CompactResult.continue, done: false, updateCached: era.skipHints && !sync && c.cachedMigratePfn[0] === c.cachedMigratePfn[1], lastMigratedPfn: 0 };
+}
+
+/**
+ * Once the migrate scanner has left the last migrated-from cc->order block, this cpu's
+ * pcp lists are flushed (lru_add_drain_cpu_zone) so the freed sources can merge for
+ * the allocation.
+ */
+function checkDrain(pgdat: PgData, run: CompactRun): void {
+  const cc = run.cc;
+  if (pgdat.kernel.compaction.drainPerBlock && cc.order > 0 && run.lastMigratedPfn !== 0 && run.lastMigratedPfn < cc.migratePfn - (cc.migratePfn % (1 << cc.order))) {
+    drainLocalPages(pgdat, cc.zone);
+    run.lastMigratedPfn = 0;
+  }
+}
+
+function finishRun(run: CompactRun, r: CompactResult): true {
+  run.ret = r;
+  run.done = true;
+  return true;
+}
+
+/** One pass of compact_zone's loop; true when the run is finished (run.ret is its result). */
+export function compactZoneStep(pgdat: PgData, run: CompactRun): boolean {
+  if (run.done) return true;
+  const { cc, capc } = run;
+  const c = cc.zone.compact;
+  const era = pgdat.kernel.compaction;
+  const sync = cc.mode !== MigrateMode.async;
+  const ret = era.rules === '3.6' ? compactFinished36(pgdat, cc) : compactFinished(cc);
+  if (ret !== CompactResult.continue) return finishRun(run, ret);
+  const from = cc.migratePfn;
+  // rescan: this pass starts in the block the last one migrated from
+  cc.rescan = era.skipHints && pageblockStart(run.lastMigratedPfn) === pageblockStart(from);
+  isolateMigratepages(pgdat, cc);
+  if (cc.nrMigratepages === 0) {
+    if (run.updateCached) c.cachedMigratePfn[1] = c.cachedMigratePfn[0];
+    // Nothing left below the free scanner's block: the scanners have met.
+    if (cc.migratePfn === from) cc.migratePfn = Math.max(cc.migratePfn, cc.freePfn);
+    checkDrain(pgdat, run);
+    if (capc !== null && capc.page !== NO_PAGE) return finishRun(run, CompactResult.success);
+    return false;
+  }
+  run.updateCached = false;
+  run.lastMigratedPfn = from;
+  const out = migratePages(pgdat, cc.migrateHead, () => compactionAlloc(pgdat, cc), (pg, pfn) => compactionFree(pg, cc, pfn), cc.mode);
+  cc.migrated += out.succeeded;
+  cc.migrateFailed += out.failed;
+  const ev = pgdat.events;
+  ev[VmEvent.compact_pages_moved] = ev[VmEvent.compact_pages_moved]! + out.succeeded;
+  ev[VmEvent.compact_pagemigrate_failed] = ev[VmEvent.compact_pagemigrate_failed]! + out.failed;
+  cc.costNs += out.succeeded * cc.costs.migratePage;
+  cc.nrMigratepages = 0;
+  if (out.outOfTargets) {
+    putbackMigratepages(pgdat, cc);
+    if (era.freeScanner === 'until-enough') {
+      // -ENOMEM: the free scanner met the migrate scanner (compact_finished sees it),
+      // or stopped short of it (the watermark): then the run ends COMPACT_CONTENDED
+      if (!compactScannersMet(cc)) return finishRun(run, CompactResult.contended);
+    } else {
+      // The free scanner met the migrate scanner: put back what is left and finish.
+      cc.freePfn = Math.min(cc.freePfn, cc.migratePfn);
     }
   }
+  if ((out.failed || out.outOfTargets) && era.skipOnFailure && cc.directCompaction && !sync) {
+    // "We failed to migrate at least one page in the current order-aligned block, so
+    // skip the rest of it"; draining for it would be useless
+    cc.migratePfn = blockEndPfn(cc.migratePfn - 1, cc.order);
+    run.lastMigratedPfn = 0;
+  }
+  checkDrain(pgdat, run);
+  // "Stop if a page has been captured"
+  if (capc !== null && capc.page !== NO_PAGE) return finishRun(run, CompactResult.success);
+  return false;
+}
+
+/** compact_zone after its loop: the free targets left go back, the cached free pfn follows. */
+export function compactZoneEnd(pgdat: PgData, run: CompactRun): CompactResult {
+  const { cc } = run;
+  const c = cc.zone.compact;
+  const era = pgdat.kernel.compaction;
   const high = releaseFreepages(pgdat, cc);
   // the migrate scanner's cached position moved with update_cached_migrate, and met
   // scanners reset both (reset_cached_positions); the free scanner's moved down with
@@ -1199,7 +1263,8 @@ export function compactZone(pgdat: PgData, cc: CompactControl, capc: CaptureCont
   } else if (!cc.wholeZone && !era.freeScannerWrap && !compactScannersMet(cc)) {
     c.cachedFreePfn = pageblockStart(cc.freePfn);
   }
-  return ret;
+  if (pgdat.trace !== null) traceCompaction(pgdat, cc, 'mm_compaction_end', run.ret);
+  return run.ret;
 }
 
 /** The figures of one compact_memory run (for the scenario event and bench). */
@@ -1286,30 +1351,57 @@ export function fragmentationScoreWmarks(proactiveness: number): [number, number
 }
 
 /** Adds a daemon run's scan counts to the compact_daemon_* counters. */
-function countDaemon(pgdat: PgData, cc: CompactControl): void {
+/** kcompactd's scanning (KCOMPACTD_MIGRATE_SCANNED, _FREE_SCANNED) and its vCPU time. */
+function countDaemon(pgdat: PgData, costNs: number, migrateScanned: number, freeScanned: number): void {
   const ev = pgdat.events;
-  ev[VmEvent.compact_daemon_migrate_scanned] = ev[VmEvent.compact_daemon_migrate_scanned]! + cc.totalMigrateScanned;
-  ev[VmEvent.compact_daemon_free_scanned] = ev[VmEvent.compact_daemon_free_scanned]! + cc.totalFreeScanned;
-  pgdat.daemonNs += cc.costNs;
+  ev[VmEvent.compact_daemon_migrate_scanned] = ev[VmEvent.compact_daemon_migrate_scanned]! + migrateScanned;
+  ev[VmEvent.compact_daemon_free_scanned] = ev[VmEvent.compact_daemon_free_scanned]! + freeScanned;
+  pgdat.daemonNs += costNs;
 }
+
+/** A proactive_compact_node run in progress (kcompactd runs it in slices). */
+export type ProactiveRun = { low: number; zi: number; run: CompactRun | null };
 
 /**
  * @kernel mm/compaction.c proactive_compact_node
  * Compacts each zone in sync-light mode until its fragmentation score is at most the
  * low mark (__compact_finished's proactive branch). As 6.1 sets its compact_control up
  * (order -1, ignore_skip_hint, whole_zone): from the zone's start and end, every block
- * whatever its skip hint.
+ * whatever its skip hint. proactiveCompactStart sets a run up; proactiveCompactSlice
+ * runs it on for about `budgetNs` of its cost (kcompactd's slice before cond_resched
+ * lets a task in: compact_zone calls it at every isolate_migratepages_block) and says
+ * whether it is done; proactiveCompactNode runs it whole.
  */
-export function proactiveCompactNode(pgdat: PgData, proactiveness: number): void {
-  const [low] = fragmentationScoreWmarks(proactiveness);
-  for (const zone of pgdat.zones) {
-    if (!zone.managedPages || fragmentationScoreZone(zone) <= low) continue;
-    // createCompactControl gives order -1 whole_zone and ignore_skip_hint
-    const cc = createCompactControl(pgdat, zone, -1, MigrateType.movable, MigrateMode.syncLight, pgdat.costs);
-    cc.proactiveLow = low;
-    compactZone(pgdat, cc);
-    countDaemon(pgdat, cc);
+export function proactiveCompactStart(proactiveness: number): ProactiveRun {
+  return { low: fragmentationScoreWmarks(proactiveness)[0], zi: 0, run: null };
+}
+
+export function proactiveCompactSlice(pgdat: PgData, pr: ProactiveRun, budgetNs: number): boolean {
+  let spent = 0;
+  while (pr.zi < pgdat.zones.length) {
+    if (pr.run === null) {
+      const zone = pgdat.zones[pr.zi]!;
+      if (!zone.managedPages || fragmentationScoreZone(zone) <= pr.low) { pr.zi++; continue; }
+      // createCompactControl gives order -1 whole_zone and ignore_skip_hint
+      const cc = createCompactControl(pgdat, zone, -1, MigrateType.movable, MigrateMode.syncLight, pgdat.costs, CompactHeads.kcompactd);
+      cc.proactiveLow = pr.low;
+      pr.run = compactZoneBegin(pgdat, cc);
+    }
+    const run = pr.run, cc = run.cc;
+    const cost0 = cc.costNs, m0 = cc.totalMigrateScanned, f0 = cc.totalFreeScanned;
+    let done = false;
+    while (!(done = compactZoneStep(pgdat, run)) && spent + cc.costNs - cost0 < budgetNs);
+    if (done) compactZoneEnd(pgdat, run);
+    countDaemon(pgdat, cc.costNs - cost0, cc.totalMigrateScanned - m0, cc.totalFreeScanned - f0);
+    spent += cc.costNs - cost0;
+    if (done) { pr.run = null; pr.zi++; }
+    if (spent >= budgetNs) return pr.zi >= pgdat.zones.length;
   }
+  return true;
+}
+
+export function proactiveCompactNode(pgdat: PgData, proactiveness: number): void {
+  proactiveCompactSlice(pgdat, proactiveCompactStart(proactiveness), Infinity);
 }
 
 /**
@@ -1327,7 +1419,7 @@ export function kcompactdDoWork(pgdat: PgData, order: number, highestZoneidx: nu
     cc.wholeZone = false;
     cc.ignoreSkipHint = false;
     const r = compactZone(pgdat, cc);
-    countDaemon(pgdat, cc);
+    countDaemon(pgdat, cc.costNs, cc.totalMigrateScanned, cc.totalFreeScanned);
     if (r === CompactResult.success) compactionDeferReset(zone, order, false);
     else if (r === CompactResult.complete || r === CompactResult.partialSkipped) {
       // "Buddy pages may become stranded on pcps that could otherwise coalesce"

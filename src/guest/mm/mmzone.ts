@@ -231,6 +231,16 @@ export type PgData = {
   dirtyList: DirtyList;
   /** The guest's clock (virtual ns), for what mm stamps with a time (dirtied_when); the guest installs it. */
   nowNs: () => number;
+  /**
+   * kcompactd's state: busy with a proactive run (which goes on in slices), and the
+   * order and highest zone of the work kswapd asked for meanwhile (0: none).
+   */
+  kcompactd: { busy: boolean; pendingOrder: number; pendingZone: number };
+  /**
+   * The tracepoints (trace.ts): null when off; when on, each event calls it with the
+   * task that hit it (comm), the event's name and its fields as the kernel prints them.
+   */
+  trace: ((comm: string, event: string, fields: string) => void) | null;
 
   /** The kernel the guest runs (guest.kernel): the mechanisms of its era (kernel_era.ts). */
   kernel: KernelProfile;
@@ -450,7 +460,7 @@ export function createPgData(map: MemMap, nrCpus: number, costs: CostTable, kern
   for (let l = 0; l < NR_LRU_LISTS; l++) listHeadAlloc(map);
   return {
     map, zones: [], nrCpus, nodeStat: new Float64Array(NR_NODESTAT_ITEMS), lruBase, daemonNs: 0, balloonPageType: 'offline', kernel, era: createEraActivity(),
-    deferredSplitQueue: { thps: new Map() }, khugepagedCursor: { pid: 0, pmdIdx: 0 }, dirtyList: { pfns: new Int32Array(1024), times: new Float64Array(1024), head: 0, len: 0 }, nowNs: () => 0,
+    deferredSplitQueue: { thps: new Map() }, khugepagedCursor: { pid: 0, pmdIdx: 0 }, dirtyList: { pfns: new Int32Array(1024), times: new Float64Array(1024), head: 0, len: 0 }, nowNs: () => 0, kcompactd: { busy: false, pendingOrder: 0, pendingZone: 0 }, trace: null,
     events: new Float64Array(NR_VMEVENT_ALL), ownerPages: new Float64Array(NR_OWNERS), extfragEvents: 0, compactDeferredEvents: 0,
     sysctl: defaultVmSysctl(), boot: { initOnAlloc: true, initOnFree: false, pagePoisoning: false },
     tasks: { procs: new Map(), cpu: 0, stallNs: 0, ioWaitNs: 0, slowpathEpoch: 0, captureControl: null }, swap: { totalPages: 0, usedPages: 0 },

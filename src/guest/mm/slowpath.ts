@@ -24,12 +24,12 @@ import { getPageFromFreelist, gfpToAllocFlags, drainAllPages, zoneWatermarkOk, p
 import type { CaptureControl } from './mm_types.js';
 import {
   __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_NOFAIL, __GFP_FS, __GFP_IO, __GFP_KSWAPD_RECLAIM,
-  ALLOC_WMARK_HIGH, ALLOC_CPUSET, gfpMigratetype, gfpZone,
+  ALLOC_WMARK_HIGH, ALLOC_CPUSET, gfpMigratetype, gfpZone, gfpFlagNames,
 } from './gfp.js';
 import {
   CompactResult, createCompactControl, compactZone, compactionSuitable, compactionDeferred, deferCompaction,
   compactionMadeProgress, compactionFailed, compactionNeedsReclaim, compactionWithdrawn, compactionZonelistSuitable,
-  compactionDeferReset, kcompactdDoWork, proactiveCompactNode, fragmentationScoreNode, fragmentationScoreWmarks,
+  compactionDeferReset, kcompactdDoWork, traceDefer, proactiveCompactStart, proactiveCompactSlice, fragmentationScoreNode, fragmentationScoreWmarks, COMPACT_MAX_DEFER_SHIFT,
   HPAGE_FRAG_CHECK_INTERVAL_NS, resetIsolationSuitableNode,
 } from './compaction.js';
 import { tryToFreePages, balancePgdat, pgdatBalanced, outOfMemory, lruSize, swapFree } from './vmscan.js';
@@ -75,10 +75,12 @@ export function allocPagesDirectCompact(pgdat: PgData, gfp: number, order: numbe
   let best = CompactResult.skipped;
   const capc = pgdat.kernel.compaction.capture ? captureControlOf(pgdat, order) : null;
   let captured = NO_PAGE;
+  if (pgdat.trace !== null) pgdat.trace('task', 'mm_compaction_try_to_compact_pages', `order=${order} gfp_mask=${gfpFlagNames(gfp)} priority=${mode === MigrateMode.async ? 2 : mode === MigrateMode.syncLight ? 1 : 0}`);
   for (let zi = highest; zi >= 0; zi--) {
     const zone: Zone = pgdat.zones[zi]!;
     if (!zone.managedPages) continue;
     if (mode !== MigrateMode.sync && compactionDeferred(zone, order)) {
+      if (pgdat.trace !== null) traceDefer(pgdat, 'mm_compaction_deferred', zone, order);
       pgdat.compactDeferredEvents++;
       best = Math.max(best, CompactResult.deferred);
       continue;
@@ -108,7 +110,10 @@ export function allocPagesDirectCompact(pgdat: PgData, gfp: number, order: numbe
     }
     pgdat.tasks.stallNs += cc.costNs;
     best = Math.max(best, r);
-    if (mode !== MigrateMode.async && (r === CompactResult.complete || r === CompactResult.partialSkipped)) deferCompaction(zone, order);
+    if (mode !== MigrateMode.async && (r === CompactResult.complete || r === CompactResult.partialSkipped)) {
+      deferCompaction(zone, order);
+      if (pgdat.trace !== null) traceDefer(pgdat, 'mm_compaction_defer_compaction', zone, order);
+    }
     if (r === CompactResult.success) break;
   }
   result.r = best;
@@ -221,6 +226,7 @@ export function allocPagesSlowpath(pgdat: PgData, gfp: number, order: number, ow
     pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
     if (pfn !== NO_PAGE) return pfn;
     // direct reclaim
+    if (pgdat.trace !== null) pgdat.trace('task', 'mm_vmscan_direct_reclaim_begin', `order=${order} gfp_flags=${gfpFlagNames(gfp)}`);
     const reclaimed = tryToFreePages(pgdat, gfp);
     pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
     if (pfn !== NO_PAGE) return pfn;
@@ -437,30 +443,55 @@ function kcompactdNodeSuitable(pgdat: PgData, order: number, highestZoneidx: num
 }
 
 /**
+ * @kernel mm/compaction.c kcompactd (the proactive branch), should_proactive_compact_node
  * kcompactd's periodic proactive check (every HPAGE_FRAG_CHECK_INTERVAL_MSEC): when the
  * node's fragmentation score is above the high mark, compact until it is below the low
- * one. `every` schedules the next check.
+ * one. `every(ns, fn)` wakes kcompactd after ns; `slice(fn)` runs fn as kcompactd's
+ * next slice, queued behind what runs on its vCPU (cond_resched): the run goes on in
+ * slices of `sliceNs` of its cost, taking turns with the tasks there. The next check
+ * is an interval after the run ends, 64 times that (default_timeout <<
+ * COMPACT_MAX_DEFER_SHIFT) when the score did not go down. While the run lasts,
+ * kcompactd is busy: the work kswapd asks of it waits until the run is over.
  */
-export function installKcompactd(pgdat: PgData, every: (ns: number, fn: () => void) => void): void {
+export function installKcompactd(pgdat: PgData, every: (ns: number, fn: () => void) => void, slice: (fn: () => void) => void = (fn) => fn(), sliceNs = Infinity): void {
   // A wakeup (proactive_compact_trigger) checks at once and restarts the period from
   // then: the ticks of the period before it are dropped by their generation.
   let gen = 0;
-  const check = () => {
+  const kd = pgdat.kcompactd;
+  /** Starts a proactive run if one is due; false if none was (the caller rearms the period). */
+  const check = (g: number): boolean => {
     const p = pgdat.sysctl.compactionProactiveness;
-    if (p > 0 && fragmentationScoreNode(pgdat) > fragmentationScoreWmarks(p)[1]) { pgdat.era.proactiveRuns++; proactiveCompactNode(pgdat, p); }
+    if (kd.busy || !(p > 0 && fragmentationScoreNode(pgdat) > fragmentationScoreWmarks(p)[1])) return false;
+    pgdat.era.proactiveRuns++;
+    const prev = fragmentationScoreNode(pgdat);
+    const pr = proactiveCompactStart(p);
+    kd.busy = true;
+    const go = () => {
+      if (!proactiveCompactSlice(pgdat, pr, sliceNs)) { slice(go); return; }
+      kd.busy = false;
+      const timeout = fragmentationScoreNode(pgdat) >= prev ? HPAGE_FRAG_CHECK_INTERVAL_NS << COMPACT_MAX_DEFER_SHIFT : HPAGE_FRAG_CHECK_INTERVAL_NS;
+      // kcompactd_work_requested: the work woken for meanwhile, now
+      if (kd.pendingOrder > 0) {
+        const o = kd.pendingOrder, z = kd.pendingZone;
+        kd.pendingOrder = 0; kd.pendingZone = 0;
+        pgdat.era.kcompactdRuns++;
+        kcompactdDoWork(pgdat, o, z);
+      }
+      if (g === gen) every(timeout, tick(g));
+    };
+    go();
+    return true;
   };
   const tick = (g: number) => () => {
     if (g !== gen) return;
-    check();
-    every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick(g));
+    if (!check(g)) every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick(g));
   };
   every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick(gen));
   pgdat.hooks.kcompactdWake = () => {
     const g = ++gen;
     every(0, () => {
       if (g !== gen) return;
-      check();
-      every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick(g));
+      if (!check(g)) every(HPAGE_FRAG_CHECK_INTERVAL_NS, tick(g));
     });
   };
 }
@@ -488,11 +519,30 @@ export function installReclaim(pgdat: PgData, schedule: (fn: () => void) => void
       const z = wantZone, o = wantOrder;
       wantOrder = 0;
       wantZone = 0;
+      if (pg.trace !== null) pg.trace('kswapd0', 'mm_vmscan_kswapd_wake', `nid=0 order=${o}`);
       if (!k.kcompactd) { balancePgdat36(pg, o, z); return; }
-      balancePgdat(pg, 0, z);
-      // kswapd_try_to_sleep: balanced, it clears the skip hints direct compaction asked to flush
-      if (pgdatBalanced(pg, 0, z)) resetIsolationSuitableNode(pg);
-      if (o > 0 && kcompactdNodeSuitable(pg, o, z)) { pg.era.kcompactdRuns++; kcompactd(() => kcompactdDoWork(pg, o, z)); }
+      // kswapd(): balance_pgdat at the order it was woken for; it returns the order it
+      // ended at, lower once it reclaimed compact_gap(order) pages. Then
+      // kswapd_try_to_sleep(alloc_order, reclaim_order): when reclaim gave the high
+      // order up, it tries to sleep at order 0 and wakes kcompactd for the order; when
+      // it did not (nothing to reclaim, or the order is there), the loop comes round
+      // with the order it was woken for since (none: no task ran meanwhile) and tries
+      // to sleep at order 0 without waking kcompactd. Either way, balanced at order 0,
+      // it clears the skip hints direct compaction asked to flush (prepare_kswapd_sleep,
+      // reset_isolation_suitable).
+      const reclaimOrder = balancePgdat(pg, o, z, true);
+      if (!pgdatBalanced(pg, 0, z)) return;
+      resetIsolationSuitableNode(pg);
+      if (o > 0 && reclaimOrder < o && kcompactdNodeSuitable(pg, o, z)) {
+        // wakeup_kcompactd: a kcompactd busy with a proactive run takes the work after it
+        const kd = pg.kcompactd;
+        if (kd.busy) { kd.pendingOrder = Math.max(kd.pendingOrder, o); kd.pendingZone = Math.max(kd.pendingZone, z); }
+        else {
+          pg.era.kcompactdRuns++;
+          if (pg.trace !== null) pg.trace('kswapd0', 'mm_compaction_wakeup_kcompactd', `nid=0 order=${o} highest_zoneidx=${pg.zones[z]!.name}`);
+          kcompactd(() => kcompactdDoWork(pg, o, z));
+        }
+      }
     });
   };
 }

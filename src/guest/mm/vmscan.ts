@@ -386,11 +386,15 @@ export function pgdatBalanced(pgdat: PgData, order: number, highestZoneidx: numb
 }
 
 /**
- * @kernel mm/vmscan.c balance_pgdat
- * kswapd's work: reclaim at rising priority until the node is balanced (or nothing
- * more can be reclaimed); clears watermark boosts. Returns the pages reclaimed.
+ * @kernel mm/vmscan.c balance_pgdat, kswapd_shrink_node
+ * kswapd's work: reclaim at rising priority until the node is balanced at `order` (or
+ * nothing more can be reclaimed); clears watermark boosts. With `compactGap` (4.x on),
+ * once it has reclaimed compact_gap(order) = 2 << order pages it checks the
+ * watermarks at order 0 only ("Fragmentation may mean that the system cannot be
+ * rebalanced for high-order allocations"). Returns the order it ended at (sc->order:
+ * lower than `order` when it gave the high order up).
  */
-export function balancePgdat(pgdat: PgData, order: number, highestZoneidx: number): number {
+export function balancePgdat(pgdat: PgData, order: number, highestZoneidx: number, compactGap = false): number {
   count(pgdat, VmEvent.pageoutrun, 1);
   const sc = createScanControl(Number.MAX_SAFE_INTEGER, true);
   // set_reclaim_active: while kswapd works, the zones' pcp lists hold at most four batches
@@ -402,13 +406,14 @@ export function balancePgdat(pgdat: PgData, order: number, highestZoneidx: numbe
       const before = sc.nrReclaimed;
       sc.nrToReclaim = sc.nrReclaimed + Math.max(SWAP_CLUSTER_MAX, highWatermarkDeficit(pgdat, highestZoneidx));
       shrinkNode(pgdat, sc);
+      if (compactGap && order > 0 && sc.nrReclaimed >= 2 << order) order = 0;
       if (pgdatBalanced(pgdat, order, highestZoneidx)) break;
       if (sc.nrReclaimed === before && sc.priority < DEF_PRIORITY - 2 && sc.nrScanned > 0 && lruSize(pgdat, Lru.inactiveFile) + lruSize(pgdat, Lru.inactiveAnon) === 0) break;
     }
   }
   for (const z of pgdat.zones) { z.watermarkBoost = 0; z.reclaimActive = false; }
   pgdat.daemonNs += sc.costNs;
-  return sc.nrReclaimed;
+  return order;
 }
 
 function highWatermarkDeficit(pgdat: PgData, highestZoneidx: number): number {

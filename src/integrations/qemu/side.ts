@@ -35,7 +35,20 @@ export type QemuRunResult = RealRunResult & {
   engine: 'qemu';
   /** QEMU's version, the image's kernel release, what `uname -r` said in the guest, the kernel command line words added, the balloon -device. */
   qemu: { version: string; kernel: string; uname: string; cmdline: string[]; device: string | null };
+  /** With the trace option: the guest kernel's trace buffer over the timeline (TRACE_EVENTS), as tracefs prints it. */
+  trace?: string;
 };
+
+/**
+ * The tracepoints `real-guest --trace` turns on in the guest for the timeline: the
+ * compaction and reclaim events the model's `run --trace` writes too.
+ */
+export const TRACE_EVENTS = [
+  'compaction/mm_compaction_try_to_compact_pages', 'compaction/mm_compaction_begin', 'compaction/mm_compaction_end',
+  'compaction/mm_compaction_deferred', 'compaction/mm_compaction_defer_compaction', 'compaction/mm_compaction_wakeup_kcompactd',
+  'vmscan/mm_vmscan_kswapd_wake', 'vmscan/mm_vmscan_direct_reclaim_begin',
+] as const;
+const TRACEFS = '/sys/kernel/debug/tracing';
 
 /** The scratch disk the scenario's process_file entries need, or null (file_layout.ts planScratch). */
 export function qemuScratchPlan(s: Scenario): ScratchPlan | null {
@@ -174,6 +187,8 @@ export type QemuRunOptions = {
   onEntry?: (i: number, ev: RealEvent) => void;
   /** Read the diff probe (/proc/meminfo, vmstat, buddyinfo, pagetypeinfo) after each entry. */
   probe?: boolean;
+  /** Record TRACE_EVENTS over the timeline (the source guest's: a migration's destination is not traced). */
+  trace?: boolean;
 };
 
 /** Boots the QEMU guest, sets it up as the scenario says, runs the timeline, reads /proc at the end. */
@@ -198,12 +213,14 @@ export async function runQemuScenario(s: Scenario, img: QemuImage, opts: QemuRun
     }
     const uname = (await must('uname -r', 'uname -r')).trim();
     const memtotal0 = parseMeminfo(await must('cat /proc/meminfo', 'cat /proc/meminfo')).MemTotal ?? 0;
+    if (opts.trace === true) await must(`cd ${TRACEFS} && echo 0 > tracing_on && echo > trace && ${TRACE_EVENTS.map((e) => `echo 1 > events/${e}/enable`).join(' && ')} && echo 1 > tracing_on`, 'turning the tracepoints on');
     const w1 = performance.now();
     const timeline = await runRealTimeline(s, ctx, {
       ...(opts.onEntry ? { onEntry: opts.onEntry } : {}),
       ...(opts.probe !== false ? { probe: async () => diffProbe(splitProbeOutput(await must(DIFF_PROBE_COMMAND_SLAB, 'reading /proc'))) } : {}),
     });
     const w2 = performance.now();
+    const trace = opts.trace === true ? await must(`cd ${TRACEFS} && echo 0 > tracing_on && cat trace`, 'reading the trace buffer') : undefined;
     const vmstat = parseVmstat(await must('cat /proc/vmstat', 'cat /proc/vmstat'));
     const meminfo = parseMeminfo(await must('cat /proc/meminfo', 'cat /proc/meminfo'));
     const dev = launch.balloon ? ['virtio-balloon-pci', ...Object.entries(launch.balloon).map(([k, v]) => `${k}=${v}`)].join(',') : null;
@@ -212,6 +229,7 @@ export async function runQemuScenario(s: Scenario, img: QemuImage, opts: QemuRun
       guest: { vmstat, meminfo, memtotal_start_kib: memtotal0 },
       timings: { boot_ms: Math.round(bootMs), timeline_ms: Math.round(w2 - w1), total_ms: Math.round(performance.now() - w0) },
       qemu: { version: img.manifest.qemu.version, kernel: img.manifest.kernel.release, uname, cmdline: launch.cmdline, device: dev },
+      ...(trace !== undefined ? { trace } : {}),
     };
   } finally {
     for (const v of ctx.vms) await v.stop();

@@ -11,6 +11,7 @@ import { formatSize, formatTime } from '../../scenario/units.js';
 import { procMeminfo, procVmstat, procBuddyinfo, procPagetypeinfo, procZoneinfo, procSlabinfo } from '../../report/proc.js';
 import { parseMeminfo, diffProbe, DIFF_SLAB_CACHES } from '../../report/proc_parse.js';
 import type { Guest } from '../../guest/guest.js';
+import type { Vm } from '../../machine/machine.js';
 import { type DeviceView, type Distribution, type HintRound, deviceView } from '../../report/balloon_trace.js';
 import { BALLOON_STAT_NAMES, VIRTIO_BALLOON_CMD_ID_STOP, VIRTIO_BALLOON_CMD_ID_DONE } from '../../virtio/virtio_balloon.js';
 import type { RealEvent, RealRunResult } from './runner.js';
@@ -37,13 +38,13 @@ function modelProbe(g: Guest): Record<string, number> {
 }
 
 /** Runs the scenario on the model as the differential needs it: trace on, real-only entries skipped, the diff probe after each entry. */
-export function runModelSide(s: Scenario, wallClock: () => number = () => performance.now()): ModelSide {
+export function runModelSide(s: Scenario, onBoot?: (vm: Vm) => void, wallClock: () => number = () => performance.now()): ModelSide {
   const w0 = wallClock();
   const probes: Array<Record<string, number>> = [];
   let memtotal0 = 0;
   const r = runScenario(s, {
     trace: true, skipUnrunnable: true, wallClock,
-    onBoot: (vm) => { memtotal0 = parseMeminfo(procMeminfo(vm.guest)).MemTotal ?? 0; },
+    onBoot: (vm) => { memtotal0 = parseMeminfo(procMeminfo(vm.guest)).MemTotal ?? 0; onBoot?.(vm); },
     onEntry: (_i, _ev, vm) => { probes.push(modelProbe(vm.guest)); },
   });
   // The model's device is created with the machine: its whole trace is the timeline's.
