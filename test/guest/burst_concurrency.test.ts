@@ -9,6 +9,7 @@ import { loadScenarioText, runScenario } from '../../src/scenario/runner.js';
 import { eventsOfKind } from '../../src/actions/index.js';
 import { COSTS } from '../../src/sim/cost.js';
 import { schedSliceNs } from '../../src/guest/sched.js';
+import { gfpTraceNames, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_NOWARN, __GFP_ZERO } from '../../src/guest/mm/gfp.js';
 
 const scenario = (timeline: string[], extra = '') => loadScenarioText(`name: t\nguest: { memory: 1GiB, vcpus: 1 }\n${extra}balloon: false\ntimeline:\n${timeline.join('\n')}\n`, 't.yaml').base;
 
@@ -74,4 +75,12 @@ test('process_free by virtual address costs one madvise a page: madvisePage unde
     assert.equal(fr!.freed_pages, 8192);
     assert.equal(fr!.elapsed_ns, 8192 * ns, accel);
   }
+});
+
+test('gfpTraceNames prints a mask as the tracepoints do: composite masks first, then the flags left', () => {
+  assert.equal(gfpTraceNames(GFP_HIGHUSER_MOVABLE | __GFP_NOWARN), 'GFP_HIGHUSER_MOVABLE|__GFP_NOWARN');
+  assert.equal(gfpTraceNames(GFP_KERNEL | __GFP_ZERO), 'GFP_KERNEL|__GFP_ZERO');
+  assert.equal(gfpTraceNames(GFP_TRANSHUGE), 'GFP_TRANSHUGE');
+  assert.equal(gfpTraceNames(GFP_TRANSHUGE_LIGHT), 'GFP_TRANSHUGE_LIGHT');
+  assert.equal(gfpTraceNames(0), '0');
 });

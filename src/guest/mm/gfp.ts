@@ -110,6 +110,25 @@ export function gfpFlagNames(gfp: number): string {
   return parts.length ? parts.join('|') : '0';
 }
 
+/**
+ * @kernel include/trace/events/mmflags.h __def_gfpflag_names, kernel/trace/trace_output.c trace_print_flags_seq
+ * A mask as the tracepoints print it: the composite masks first (the first whose bits
+ * are all set takes them), then the flags left, joined by '|'.
+ */
+const GFP_TRACE_COMPOSITES: ReadonlyArray<readonly [number, string]> = [
+  [GFP_TRANSHUGE, 'GFP_TRANSHUGE'], [GFP_TRANSHUGE_LIGHT, 'GFP_TRANSHUGE_LIGHT'], [GFP_HIGHUSER_MOVABLE, 'GFP_HIGHUSER_MOVABLE'],
+  [GFP_HIGHUSER, 'GFP_HIGHUSER'], [GFP_USER, 'GFP_USER'], [GFP_KERNEL, 'GFP_KERNEL'], [GFP_NOFS, 'GFP_NOFS'], [GFP_ATOMIC, 'GFP_ATOMIC'],
+  [GFP_NOIO, 'GFP_NOIO'], [GFP_NOWAIT, 'GFP_NOWAIT'], [GFP_DMA, 'GFP_DMA'], [__GFP_HIGHMEM, '__GFP_HIGHMEM'], [GFP_DMA32, 'GFP_DMA32'],
+];
+
+export function gfpTraceNames(gfp: number): string {
+  const parts: string[] = [];
+  let left = gfp;
+  for (const [mask, name] of GFP_TRACE_COMPOSITES) if (mask !== 0 && (left & mask) === mask) { parts.push(name); left &= ~mask; }
+  for (const [bit, name] of GFP_NAMES) if (left & bit) { parts.push(name); left &= ~bit; }
+  return parts.length ? parts.join('|') : '0';
+}
+
 /** Named GFP masks a scenario may use. */
 export const GFP_BY_NAME: Readonly<Record<string, number>> = {
   GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT, GFP_NOIO, GFP_NOFS, GFP_USER, GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE,

@@ -24,7 +24,7 @@ import { getPageFromFreelist, gfpToAllocFlags, drainAllPages, zoneWatermarkOk, p
 import type { CaptureControl } from './mm_types.js';
 import {
   __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_NOFAIL, __GFP_FS, __GFP_IO, __GFP_KSWAPD_RECLAIM,
-  ALLOC_WMARK_HIGH, ALLOC_CPUSET, gfpMigratetype, gfpZone, gfpFlagNames,
+  ALLOC_WMARK_HIGH, ALLOC_CPUSET, gfpMigratetype, gfpZone, gfpTraceNames,
 } from './gfp.js';
 import {
   CompactResult, createCompactControl, compactZone, compactionSuitable, compactionDeferred, deferCompaction,
@@ -75,7 +75,7 @@ export function allocPagesDirectCompact(pgdat: PgData, gfp: number, order: numbe
   let best = CompactResult.skipped;
   const capc = pgdat.kernel.compaction.capture ? captureControlOf(pgdat, order) : null;
   let captured = NO_PAGE;
-  if (pgdat.trace !== null) pgdat.trace('task', 'mm_compaction_try_to_compact_pages', `order=${order} gfp_mask=${gfpFlagNames(gfp)} priority=${mode === MigrateMode.async ? 2 : mode === MigrateMode.syncLight ? 1 : 0}`);
+  if (pgdat.trace !== null) pgdat.trace('task', 'mm_compaction_try_to_compact_pages', `order=${order} gfp_mask=${gfpTraceNames(gfp)} priority=${mode === MigrateMode.async ? 2 : mode === MigrateMode.syncLight ? 1 : 0}`);
   for (let zi = highest; zi >= 0; zi--) {
     const zone: Zone = pgdat.zones[zi]!;
     if (!zone.managedPages) continue;
@@ -226,7 +226,7 @@ export function allocPagesSlowpath(pgdat: PgData, gfp: number, order: number, ow
     pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
     if (pfn !== NO_PAGE) return pfn;
     // direct reclaim
-    if (pgdat.trace !== null) pgdat.trace('task', 'mm_vmscan_direct_reclaim_begin', `order=${order} gfp_flags=${gfpFlagNames(gfp)}`);
+    if (pgdat.trace !== null) pgdat.trace('task', 'mm_vmscan_direct_reclaim_begin', `order=${order} gfp_flags=${gfpTraceNames(gfp)}`);
     const reclaimed = tryToFreePages(pgdat, gfp);
     pfn = getPageFromFreelist(pgdat, gfp, order, flags, highest, owner);
     if (pfn !== NO_PAGE) return pfn;
