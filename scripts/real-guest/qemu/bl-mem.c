@@ -572,6 +572,12 @@ static int list_indices(char *out, int k, const size_t *v, size_t n)
 	return k;
 }
 
+/* layout's length buckets: 1, 2-63, 64-511, 512-4095, 4096 and more */
+static int run_bucket(size_t len)
+{
+	return len == 1 ? 0 : len < 64 ? 1 : len < 512 ? 2 : len < 4096 ? 3 : 4;
+}
+
 /* pagemap entries: bits 0-54 the PFN, bit 63 present */
 #define PM_PRESENT (1ULL << 63)
 #define PM_PFN_MASK ((1ULL << 55) - 1)
@@ -602,7 +608,7 @@ static int do_layout(char *out)
 				uint64_t e = buf[i], c = cand++, vpn = (uintptr_t)maps[m].addr / PAGE + p0 + i;
 				if (!(e & PM_PRESENT)) {
 					if (in_run) {
-						hist[run_len == 1 ? 0 : run_len < 64 ? 1 : run_len < 512 ? 2 : run_len < 4096 ? 3 : 4]++;
+						hist[run_bucket(run_len)]++;
 						in_run = 0;
 					}
 					continue;
@@ -617,7 +623,7 @@ static int do_layout(char *out)
 					run_len++;
 				} else {
 					if (in_run)
-						hist[run_len == 1 ? 0 : run_len < 64 ? 1 : run_len < 512 ? 2 : run_len < 4096 ? 3 : 4]++;
+						hist[run_bucket(run_len)]++;
 					if (runs > 0 && nbreaks < 12)
 						breaks[nbreaks++] = c;
 					if (in_run && run_len >= 512 && nlongs < 12)
@@ -634,7 +640,7 @@ static int do_layout(char *out)
 	pthread_mutex_unlock(&lock);
 	close(fd);
 	if (in_run)
-		hist[run_len == 1 ? 0 : run_len < 64 ? 1 : run_len < 512 ? 2 : run_len < 4096 ? 3 : 4]++;
+		hist[run_bucket(run_len)]++;
 	int k = snprintf(out, MAX_REPLY, "ok present=%zu runs=%zu even_pfns=%zu odd_pfns=%zu runs_1=%zu runs_2_63=%zu runs_64_511=%zu runs_512_4095=%zu runs_4096=%zu first_breaks=",
 			 present, runs, even, odd, hist[0], hist[1], hist[2], hist[3], hist[4]);
 	k = list_indices(out, k, breaks, nbreaks);
