@@ -116,6 +116,32 @@ test('isolate_migratepages_block (async direct, skip_on_failure): a page that ca
   assert.equal(checkPgdat(pg), null);
 });
 
+test('isolate_migratepages_block (sync-light, no skip_on_failure): every page of a run that cannot be isolated is scanned, a free block once', () => {
+  // B1: reserved 0..99, free 100..109 (buddies of order 2 at 100 and 104, order 1 at 108),
+  // reserved 110..299, then the process's pages
+  const cell = (i: number): Cell => (i < 100 || (i >= 110 && i < 300) ? 'R' : i < 110 ? '.' : 'A');
+  const { pg, zone } = layout([cell]);
+  for (const k of [KERNEL_6_1, { ...KERNEL_6_1, compaction: { ...KERNEL_6_1.compaction, skipHints: false } } as KernelProfile]) {
+    pg.kernel = k;
+    const cc = createCompactControl(pg, zone, 9, MigrateType.movable, MigrateMode.syncLight);
+    cc.directCompaction = true;
+    const end = isolateMigratepagesBlock(pg, cc, B, 2 * B);
+    // 100 reserved, 3 free blocks, 190 reserved, then 32 isolated (COMPACT_CLUSTER_MAX)
+    assert.equal(cc.totalMigrateScanned, 100 + 3 + 190 + 32);
+    assert.equal(cc.nrMigratepages, 32);
+    assert.equal(end, B + 332);
+    assert.equal(listFirst(pg.map, cc.migrateHead), B + 300, 'the first page isolated is the first after the run');
+    putbackAll(pg, cc);
+    // from inside the run: it ends at the block's end as well
+    const cc2 = createCompactControl(pg, zone, 9, MigrateType.movable, MigrateMode.syncLight);
+    assert.equal(isolateMigratepagesBlock(pg, cc2, B + 150, B + 250), B + 250);
+    assert.equal(cc2.totalMigrateScanned, 100);
+    assert.equal(cc2.nrMigratepages, 0);
+  }
+  pg.kernel = KERNEL_6_1;
+  assert.equal(checkPgdat(pg), null);
+});
+
 test('compaction_capture: the block that migration frees goes to the compacting task, not to the free lists, and the run stops', () => {
   // B1: the process's pages at even pfns, free pages at odd ones; B2 the other way round;
   // B3 free but for its first page (enough free memory for compaction_suitable, no order-9 block)

@@ -31,7 +31,7 @@
 import {
   type MemMap, NO_PAGE, MAX_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, PAGE_ALLOC_COSTLY_ORDER, MigrateType, PG, PageType,
   listAdd, listAddTail, listDel, listFirst, listHeadAlloc, listNext, listPrev, pageFlags, pageOwner, pageOrder, pageRefcount, pageTypeOf,
-  setPageFlags, getPageblockMigratetype, getPageblockSkip, setPageblockSkip,
+  setPageFlags, getPageblockMigratetype, getPageblockSkip, setPageblockSkip, sameOwnerRunEnd,
 } from './memmap.js';
 import { type PgData, type Zone, MigrateMode, Wmark, MAX_NR_ZONES, freeListHead } from './mmzone.js';
 import { isolateFreePage, findSuitableFallback, zoneWatermarkOk, freePages, drainLocalPages, drainAllPages } from './page_alloc.js';
@@ -399,6 +399,14 @@ export function isolateMigratepagesBlock(pgdat: PgData, cc: CompactControl, lowP
       if (ops !== null && (flags & PG.isolated) === 0 && ops.isolatePage(pgdat, pfn, cc.mode)) {
         setPageFlags(map, pfn, pageFlags(map, pfn) | PG.isolated);
         ok = true;
+      } else if (ops === null && !skipOnFailure) {
+        // isolate_fail, then the same for every following page like this one (a kernel
+        // allocation of 512 pages, the balloon's pages without movable ops): each is
+        // scanned and fails, so the run is counted at once
+        const runEnd = sameOwnerRunEnd(map, pfn + 1, endPfn, owner);
+        scanned += runEnd - pfn - 1;
+        pfn = runEnd - 1;
+        continue;
       }
     } else if (pageRefcount(map, pfn) <= 1 && !(cc.mode === MigrateMode.async && (flags & (PG.locked | PG.writeback)))) {
       // Pinned pages (an extra reference) cannot be migrated; async skips locked ones.

@@ -512,6 +512,24 @@ export function PageReported(map: MemMap, pfn: number): boolean {
 }
 
 /**
+ * The end of the run of pages from pfn (exclusive, at most `end`) that a scanner would
+ * treat as pfn: each one owned by `owner`, not on the LRU, not a compound head, not the
+ * head of a free block. Two loads a page, for scanners that would otherwise test every
+ * page of a long run the same way (compaction's migrate scanner over a kernel
+ * allocation of 512 pages, say).
+ */
+export function sameOwnerRunEnd(map: MemMap, pfn: number, end: number, owner: Owner): number {
+  const w = map.w;
+  const stop = PG.lru | PG.head;
+  for (let i = pfn * PageRecord.WORDS; pfn < end; pfn++, i += PageRecord.WORDS) {
+    const w0 = w[i]!;
+    if ((w[i + PageRecord.OWNER_WORD]! & PageRecord.OWNER_MASK) !== owner || (w0 & stop) !== 0 ||
+      (w0 & PageRecord.TYPE_MASK) === PageType.buddy << PageRecord.TYPE_SHIFT) break;
+  }
+  return pfn;
+}
+
+/**
  * @kernel mm/internal.h buddy_order
  * The order of a free buddy block (valid when PageBuddy).
  */
